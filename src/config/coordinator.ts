@@ -1,0 +1,112 @@
+// coordinator.hcl: the HTTPS listener, its ACL route rules, and the Temporal connection.
+import type { Decoder } from './decoder';
+import { configPath, readTemporal, type TemporalConfig } from './temporal';
+
+export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', '*'] as const;
+
+export interface RouteRule {
+  name: string;
+  /** Upper-case HTTP method, or "*" for any. */
+  method: string;
+  routePatterns: string[];
+  /** SPIFFE IDs admitted: exact, or a prefix ending in "/*". */
+  uris: string[];
+  allowPublic: boolean;
+  skipLogMatch: boolean;
+}
+
+export interface CoordinatorConfig {
+  file: string;
+  listen: { host: string; port: number };
+  enableTls: boolean;
+  certFile?: string;
+  keyFile?: string;
+  clientCaFile?: string;
+  /** Largest request body accepted, in bytes. */
+  bodyLimit: number;
+  routeRules: RouteRule[];
+  temporal: TemporalConfig;
+}
+
+export const DEFAULT_LISTEN = '0.0.0.0:8443';
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/** Splits "host:port" / "[::1]:port". */
+export function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]*)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function readRouteRule(r: Decoder, index: number, seen: Set<string>): RouteRule {
+  const name = r.string('name', { required: true, nonEmpty: true }) ?? `route_rule[${index}]`;
+  if (seen.has(name)) r.error('name', `route rule name ${JSON.stringify(name)} is used more than once`);
+  seen.add(name);
+  const method = (r.string('method', { required: true, nonEmpty: true }) ?? '*').toUpperCase();
+  if (!(HTTP_METHODS as readonly string[]).includes(method)) {
+    r.error('method', `${JSON.stringify(method)} is not an HTTP method (or "*")`);
+  }
+  const routePatterns = r.strings('route_patterns', { required: true }) ?? [];
+  if (r.has('route_patterns') && routePatterns.length === 0) r.error('route_patterns', 'a route rule needs at least one pattern');
+  routePatterns.forEach((p, i) => {
+    if (!p.startsWith('/')) r.diag.error(r.file, `${r.at('route_patterns')}[${i}]`, `${JSON.stringify(p)} must start with "/"`);
+  });
+  const uris = r.strings('uris') ?? [];
+  uris.forEach((u, i) => {
+    if (!/^spiffe:\/\/[^/\s]+(\/\S*)?$/.test(u)) {
+      r.diag.error(r.file, `${r.at('uris')}[${i}]`, `${JSON.stringify(u)} is not a SPIFFE ID (spiffe://trust-domain/path)`);
+    } else if (u.includes('*') && !(u.endsWith('/*') && !u.slice(0, -2).includes('*'))) {
+      r.diag.error(r.file, `${r.at('uris')}[${i}]`, `${JSON.stringify(u)}: "*" is allowed only as a final "/*"`);
+    }
+  });
+  const allowPublic = r.bool('allow_public', false);
+  const skipLogMatch = r.bool('skip_log_match', false);
+  if (allowPublic && uris.length > 0) {
+    r.warning('uris', 'allow_public admits every caller, so uris has no effect in this rule');
+  }
+  if (!allowPublic && uris.length === 0 && r.has('uris')) {
+    r.warning('uris', 'no uris and no allow_public: this rule admits nobody');
+  }
+  r.finish();
+  return { name, method, routePatterns, uris, allowPublic, skipLogMatch };
+}
+
+export function readCoordinator(d: Decoder): CoordinatorConfig {
+  const s = d.block('server_config', { required: true });
+  const listenText = s?.string('listen', { nonEmpty: true }) ?? DEFAULT_LISTEN;
+  const listen = parseListen(listenText);
+  if (!listen) s?.error('listen', `${JSON.stringify(listenText)} is not host:port`);
+  const enableTls = s?.bool('enable_tls', true) ?? true;
+  const certFile = configPath(d.file, s?.string('cert_file', { nonEmpty: true }));
+  const keyFile = configPath(d.file, s?.string('key_file', { nonEmpty: true }));
+  const clientCaFile = configPath(d.file, s?.string('client_ca_file', { nonEmpty: true }));
+  if (s && enableTls) {
+    for (const [key, v] of [
+      ['cert_file', certFile],
+      ['key_file', keyFile],
+      ['client_ca_file', clientCaFile],
+    ] as const) {
+      if (!v) s.error(key, 'is required when enable_tls = true');
+    }
+  }
+  const bodyLimit = s?.number('body_limit_bytes', { positive: true, integer: true }) ?? DEFAULT_BODY_LIMIT;
+  const seen = new Set<string>();
+  const routeRules = (s?.blocks('route_rule') ?? []).map((r, i) => readRouteRule(r, i, seen));
+  if (s && routeRules.length === 0) s.warning('route_rule', 'no route rules: every request will be denied');
+  s?.finish();
+  const temporal = readTemporal(d.block('temporal'));
+  d.finish();
+  return {
+    file: d.file,
+    listen: listen ?? { host: '0.0.0.0', port: 8443 },
+    enableTls,
+    certFile,
+    keyFile,
+    clientCaFile,
+    bodyLimit,
+    routeRules,
+    temporal,
+  };
+}

@@ -1,0 +1,156 @@
+// Loads a config directory: coordinator.hcl, worker.hcl, workflows/*.hcl, triggers/*.hcl.
+// Files are read in sorted order; every problem in every file is collected, then the
+// cross-file checks run (a trigger naming an unconfigured workflow, an unknown workflow type).
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Decoder } from './decoder';
+import { ConfigError, Diagnostics, type Diagnostic } from './diagnostics';
+import { parseHcl } from './hcl';
+import { readCoordinator, type CoordinatorConfig } from './coordinator';
+import { readWorker, type WorkerConfig } from './worker';
+import { readWorkflow, type WorkflowConfig } from './workflow';
+import { readTriggerFile, type PrometheusSource, type CoordinatorClient, type TriggerRule } from './trigger';
+
+export interface TriggerConfig {
+  prometheus?: PrometheusSource;
+  coordinator?: CoordinatorClient;
+  rules: TriggerRule[];
+}
+
+export interface MedicConfig {
+  dir: string;
+  coordinator?: CoordinatorConfig;
+  worker?: WorkerConfig;
+  /** Keyed by workflow name (the file name without .hcl). */
+  workflows: Map<string, WorkflowConfig>;
+  triggers: TriggerConfig;
+}
+
+export interface LoadResult {
+  config: MedicConfig;
+  diagnostics: Diagnostic[];
+  ok: boolean;
+}
+
+export interface LoadOptions {
+  /** Workflow types that workflows/ exports; when given, configs naming others are errors. */
+  workflowTypes?: ReadonlySet<string>;
+}
+
+const KNOWN_ENTRIES = new Set(['coordinator.hcl', 'worker.hcl', 'workflows', 'triggers']);
+
+/** The name to show for a file: relative to the working directory when below it. */
+export function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+async function readDir(dir: string): Promise<string[] | undefined> {
+  try {
+    return (await fs.readdir(dir)).sort();
+  } catch {
+    return undefined;
+  }
+}
+
+async function parseFile(file: string, diag: Diagnostics): Promise<Decoder | undefined> {
+  const shown = displayPath(file);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    diag.error(shown, undefined, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    return undefined;
+  }
+  const body = await parseHcl(shown, text, diag);
+  return body && new Decoder(body, shown, '', diag);
+}
+
+async function hclFiles(dir: string): Promise<string[]> {
+  return ((await readDir(dir)) ?? []).filter((f) => f.endsWith('.hcl')).map((f) => path.join(dir, f));
+}
+
+export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const diag = new Diagnostics();
+  const root = path.resolve(dir);
+  const config: MedicConfig = { dir: root, workflows: new Map(), triggers: { rules: [] } };
+  const entries = await readDir(root);
+  if (entries === undefined) {
+    diag.error(displayPath(root), undefined, 'config directory does not exist or cannot be read');
+    return { config, diagnostics: diag.all, ok: false };
+  }
+  for (const e of entries) {
+    if (!KNOWN_ENTRIES.has(e) && !e.startsWith('.')) {
+      diag.warning(displayPath(path.join(root, e)), undefined, `not a medic config file; expected ${[...KNOWN_ENTRIES].join(', ')}`);
+    }
+  }
+  if (!entries.some((e) => KNOWN_ENTRIES.has(e))) {
+    diag.error(displayPath(root), undefined, 'holds no medic configuration (coordinator.hcl, worker.hcl, workflows/, triggers/)');
+  }
+
+  if (entries.includes('coordinator.hcl')) {
+    const d = await parseFile(path.join(root, 'coordinator.hcl'), diag);
+    if (d) config.coordinator = readCoordinator(d);
+  }
+  if (entries.includes('worker.hcl')) {
+    const d = await parseFile(path.join(root, 'worker.hcl'), diag);
+    if (d) config.worker = readWorker(d);
+  }
+
+  const lowerNames = new Map<string, string>();
+  for (const file of await hclFiles(path.join(root, 'workflows'))) {
+    const name = path.basename(file, '.hcl');
+    const d = await parseFile(file, diag);
+    if (!d) continue;
+    const wf = readWorkflow(name, d);
+    const clash = lowerNames.get(name.toLowerCase());
+    if (clash !== undefined) {
+      d.error(undefined, `workflow name ${JSON.stringify(name)} duplicates ${JSON.stringify(clash)} (names are compared ignoring case)`);
+    } else {
+      lowerNames.set(name.toLowerCase(), name);
+      config.workflows.set(name, wf);
+    }
+    if (opts.workflowTypes && wf.workflowType && !opts.workflowTypes.has(wf.workflowType)) {
+      d.error('workflow', `workflow type ${JSON.stringify(wf.workflowType)} is not exported by workflows/ (known: ${[...opts.workflowTypes].sort().join(', ')})`);
+    }
+  }
+
+  let prometheusFrom: string | undefined;
+  let coordinatorFrom: string | undefined;
+  const ruleFrom = new Map<string, string>();
+  for (const file of await hclFiles(path.join(root, 'triggers'))) {
+    const d = await parseFile(file, diag);
+    if (!d) continue;
+    const t = readTriggerFile(d);
+    if (t.prometheus) {
+      if (prometheusFrom) d.error('prometheus', `already defined in ${prometheusFrom}; define it once`);
+      else [prometheusFrom, config.triggers.prometheus] = [d.file, t.prometheus];
+    }
+    if (t.coordinator) {
+      if (coordinatorFrom) d.error('coordinator', `already defined in ${coordinatorFrom}; define it once`);
+      else [coordinatorFrom, config.triggers.coordinator] = [d.file, t.coordinator];
+    }
+    for (const rule of t.rules) {
+      const other = ruleFrom.get(rule.name);
+      if (other) d.error(`rule.${rule.name}`, `rule name is already used in ${other}`);
+      ruleFrom.set(rule.name, d.file);
+      if (rule.workflow && !config.workflows.has(rule.workflow)) {
+        diag.error(d.file, `rule.${rule.name}.workflow`, `workflow ${JSON.stringify(rule.workflow)} has no config in workflows/`);
+      }
+      config.triggers.rules.push(rule);
+    }
+  }
+  if (config.triggers.rules.length > 0 && (!config.triggers.prometheus || !config.triggers.coordinator)) {
+    const missing = (['prometheus', 'coordinator'] as const).filter((k) => !config.triggers[k]);
+    diag.warning(displayPath(path.join(root, 'triggers')), undefined, `trigger rules are defined but no ${missing.join(' or ')} block; medic trigger cannot run`);
+  }
+
+  return { config, diagnostics: diag.all, ok: !diag.hasErrors };
+}
+
+/** Loads and throws ConfigError on any error: for daemons, which must not run half-configured. */
+export async function loadConfigOrThrow(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const result = await loadConfigDir(dir, opts);
+  if (!result.ok) throw new ConfigError(result.diagnostics);
+  return result;
+}

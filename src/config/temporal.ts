@@ -1,0 +1,46 @@
+// The `temporal { ... }` block shared by coordinator.hcl and worker.hcl.
+import * as path from 'node:path';
+import type { Decoder } from './decoder';
+
+export interface TemporalTls {
+  certFile?: string;
+  keyFile?: string;
+  caFile?: string;
+  serverName?: string;
+}
+
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+  tls?: TemporalTls;
+}
+
+export const DEFAULT_TEMPORAL: TemporalConfig = { address: '127.0.0.1:7233', namespace: 'default' };
+
+/** Resolves a file path written in config relative to the directory of that config file. */
+export function configPath(file: string, p: string | undefined): string | undefined {
+  return p === undefined ? undefined : path.resolve(path.dirname(file), p);
+}
+
+export function readTemporal(d: Decoder | undefined): TemporalConfig {
+  if (!d) return { ...DEFAULT_TEMPORAL };
+  const address = d.string('address', { nonEmpty: true }) ?? DEFAULT_TEMPORAL.address;
+  if (!/^[^\s:]+:\d{1,5}$/.test(address) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address)) {
+    d.error('address', `${JSON.stringify(address)} is not host:port`);
+  }
+  const namespace = d.string('namespace', { nonEmpty: true }) ?? DEFAULT_TEMPORAL.namespace;
+  const t = d.block('tls');
+  let tls: TemporalTls | undefined;
+  if (t) {
+    tls = {
+      certFile: configPath(d.file, t.string('cert_file', { nonEmpty: true })),
+      keyFile: configPath(d.file, t.string('key_file', { nonEmpty: true })),
+      caFile: configPath(d.file, t.string('ca_file', { nonEmpty: true })),
+      serverName: t.string('server_name', { nonEmpty: true }),
+    };
+    if (!!tls.certFile !== !!tls.keyFile) t.error(undefined, 'cert_file and key_file go together');
+    t.finish();
+  }
+  d.finish();
+  return { address, namespace, tls };
+}

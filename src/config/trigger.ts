@@ -1,0 +1,112 @@
+// triggers/*.hcl: the Prometheus to poll, the coordinator to call, and the rules that turn
+// query results into workflow starts.
+import type { Decoder } from './decoder';
+import { configPath } from './temporal';
+
+export interface PrometheusSource {
+  address: string;
+  pollIntervalMs: number;
+  queryTimeoutMs: number;
+}
+
+export interface CoordinatorClient {
+  address: string;
+  certFile?: string;
+  keyFile?: string;
+  caFile?: string;
+  serverName?: string;
+}
+
+export interface TargetTemplate {
+  node?: string;
+  datacenter?: string;
+  node_type?: string;
+}
+
+export interface TriggerRule {
+  name: string;
+  file: string;
+  query: string;
+  /** How long a series must keep matching before it fires (0: at once). */
+  forMs: number;
+  workflow: string;
+  target: TargetTemplate;
+  params: Record<string, string>;
+  reason?: string;
+}
+
+export interface TriggerFile {
+  file: string;
+  prometheus?: PrometheusSource;
+  coordinator?: CoordinatorClient;
+  rules: TriggerRule[];
+}
+
+function readUrl(d: Decoder, key: string, schemes: string[]): string | undefined {
+  const v = d.string(key, { required: true, nonEmpty: true });
+  if (v === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    d.error(key, `${JSON.stringify(v)} is not a URL`);
+    return undefined;
+  }
+  if (!schemes.includes(url.protocol.replace(':', ''))) {
+    d.error(key, `${JSON.stringify(v)} must use ${schemes.join(' or ')}`);
+  }
+  return v.replace(/\/+$/, '');
+}
+
+function readTarget(t: Decoder | undefined): TargetTemplate {
+  if (!t) return {};
+  const target = {
+    node: t.string('node', { nonEmpty: true }),
+    datacenter: t.string('datacenter', { nonEmpty: true }),
+    node_type: t.string('node_type', { nonEmpty: true }),
+  };
+  t.finish();
+  return target;
+}
+
+export function readTriggerFile(d: Decoder): TriggerFile {
+  const p = d.block('prometheus');
+  let prometheus: PrometheusSource | undefined;
+  if (p) {
+    prometheus = {
+      address: readUrl(p, 'address', ['http', 'https']) ?? '',
+      pollIntervalMs: p.duration('poll_interval', { positive: true }) ?? 30_000,
+      queryTimeoutMs: p.duration('query_timeout', { positive: true }) ?? 10_000,
+    };
+    p.finish();
+  }
+  const c = d.block('coordinator');
+  let coordinator: CoordinatorClient | undefined;
+  if (c) {
+    coordinator = {
+      address: readUrl(c, 'address', ['https', 'http']) ?? '',
+      certFile: configPath(d.file, c.string('cert_file', { nonEmpty: true })),
+      keyFile: configPath(d.file, c.string('key_file', { nonEmpty: true })),
+      caFile: configPath(d.file, c.string('ca_file', { nonEmpty: true })),
+      serverName: c.string('server_name', { nonEmpty: true }),
+    };
+    if (!!coordinator.certFile !== !!coordinator.keyFile) c.error(undefined, 'cert_file and key_file go together');
+    c.finish();
+  }
+  const rules = d.labeled('rule').map(({ label, body: r }) => {
+    const rule: TriggerRule = {
+      name: label,
+      file: d.file,
+      query: r.string('query', { required: true, nonEmpty: true }) ?? '',
+      forMs: r.duration('for') ?? 0,
+      workflow: r.string('workflow', { required: true, nonEmpty: true }) ?? '',
+      target: readTarget(r.block('target')),
+      params: r.stringMap('params') ?? {},
+      reason: r.string('reason'),
+    };
+    r.finish();
+    return rule;
+  });
+  d.finish();
+  return { file: d.file, prometheus, coordinator, rules };
+}

@@ -1,0 +1,31 @@
+// Where medic's own files are: the package root (found from this file, in src/ or dist/src/)
+// and the machine-local state directory `.medic/` (binaries, dev data, dev certificates).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+let root: string | undefined;
+
+export function packageRoot(): string {
+  if (root) return root;
+  let dir = __dirname;
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, 'utf8')).name === 'medic') return (root = dir);
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`cannot find medic's package.json above ${__dirname}`);
+    dir = up;
+  }
+}
+
+/** Machine-local state: $MEDIC_HOME, else `.medic/` in the package root. Never committed. */
+export function stateDir(...parts: string[]): string {
+  return path.join(process.env.MEDIC_HOME ?? path.join(packageRoot(), '.medic'), ...parts);
+}
+
+/** The default config directory: ./config in a checkout, /etc/medic on an installed host. */
+export function defaultConfigDir(): string {
+  const local = path.resolve('config');
+  return fs.existsSync(path.join(local, 'workflows')) || fs.existsSync(path.join(local, 'coordinator.hcl'))
+    ? local
+    : '/etc/medic';
+}

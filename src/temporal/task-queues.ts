@@ -1,0 +1,75 @@
+// Task-queue names, the contract between coordinator (which starts workflows) and worker
+// (which polls). Both call these functions; nothing else builds a queue name.
+
+export type QueueTarget = 'general' | 'node_type' | 'node';
+export const QUEUE_TARGETS: readonly QueueTarget[] = ['general', 'node_type', 'node'];
+
+export interface Target {
+  node?: string;
+  datacenter?: string;
+  node_type?: string;
+}
+
+// Names become part of queue names and workflow IDs: keep them to DNS-ish characters, and no ':'
+// (the separator), so two different targets can never produce the same queue name.
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
+/** Why `value` cannot be used as a datacenter, node type or node name, or undefined if it can. */
+export function invalidName(field: keyof Target, value: string): string | undefined {
+  if (!NAME.test(value)) {
+    return `${field} ${JSON.stringify(value)} must be 1-253 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`;
+  }
+  // "medic:node:<x>" is the node queue; a datacenter called "node" would collide with it.
+  if (field === 'datacenter' && value === 'node') return 'datacenter may not be called "node" (reserved for node queues)';
+  return undefined;
+}
+
+export function generalQueue(datacenter: string): string {
+  return `medic:${datacenter}`;
+}
+
+export function nodeTypeQueue(datacenter: string, nodeType: string): string {
+  return `medic:${datacenter}:${nodeType}`;
+}
+
+export function nodeQueue(node: string): string {
+  return `medic:node:${node}`;
+}
+
+/** The three queues one worker polls, general first. */
+export function workerQueues(datacenter: string, nodeType: string, node: string): string[] {
+  return [generalQueue(datacenter), nodeTypeQueue(datacenter, nodeType), nodeQueue(node)];
+}
+
+export type QueueChoice = { ok: true; queue: string } | { ok: false; missing: Array<keyof Target>; message: string };
+
+/** Which fields of a target each kind of queue needs. */
+export const REQUIRED_FIELDS: Record<QueueTarget, Array<keyof Target>> = {
+  general: ['datacenter'],
+  node_type: ['datacenter', 'node_type'],
+  node: ['node'],
+};
+
+/** Picks the queue a start lands on, or says which target fields are missing or malformed. */
+export function queueFor(kind: QueueTarget, target: Target): QueueChoice {
+  const missing = REQUIRED_FIELDS[kind].filter((f) => !target[f]);
+  if (missing.length) {
+    return {
+      ok: false,
+      missing,
+      message: `task_queue_target "${kind}" needs target.${missing.join(' and target.')}`,
+    };
+  }
+  for (const f of REQUIRED_FIELDS[kind]) {
+    const problem = invalidName(f, target[f]!);
+    if (problem) return { ok: false, missing: [f], message: `target.${problem}` };
+  }
+  switch (kind) {
+    case 'general':
+      return { ok: true, queue: generalQueue(target.datacenter!) };
+    case 'node_type':
+      return { ok: true, queue: nodeTypeQueue(target.datacenter!, target.node_type!) };
+    case 'node':
+      return { ok: true, queue: nodeQueue(target.node!) };
+  }
+}

@@ -1,0 +1,41 @@
+// What integration tests need from the run's Temporal dev server (test/setup/global-setup.ts).
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+
+export function temporalAddress(): string {
+  const address = process.env.MEDIC_TEST_TEMPORAL_ADDRESS;
+  if (!address) throw new Error('no Temporal dev server: integration tests need the jest global setup (unset MEDIC_NO_TEMPORAL)');
+  return address;
+}
+
+export function workflowBundle(): { codePath: string } {
+  const codePath = process.env.MEDIC_TEST_WORKFLOW_BUNDLE;
+  if (!codePath) throw new Error('no workflow bundle: integration tests need the jest global setup');
+  return { codePath };
+}
+
+/** A name no other test (or earlier run) uses, for queues, nodes and workflow ids. */
+export function unique(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function connectClient(): Promise<{ client: Client; close(): Promise<void> }> {
+  const connection = await Connection.connect({ address: temporalAddress() });
+  return { client: new Client({ connection }), close: () => connection.close() };
+}
+
+export function connectWorkerConnection(): Promise<NativeConnection> {
+  return NativeConnection.connect({ address: temporalAddress() });
+}
+
+/** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

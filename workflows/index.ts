@@ -1,0 +1,3 @@
+// Every workflow type medic's workers register. The worker bundle is built from this file,
+// and `medic validate` checks workflow configs against its exports.
+export { ping } from './ping';
