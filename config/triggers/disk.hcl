@@ -1,0 +1,30 @@
+# medic trigger: polls Prometheus and asks the coordinator to start workflows.
+prometheus {
+  address       = "http://127.0.0.1:9090"
+  poll_interval = "30s"
+  query_timeout = "10s"
+}
+
+coordinator {
+  address   = "https://127.0.0.1:8443"
+  cert_file = "../../.medic/tls/trigger.pem"
+  key_file  = "../../.medic/tls/trigger-key.pem"
+  ca_file   = "../../.medic/tls/ca.pem"
+}
+
+rule "disk_almost_full" {
+  query    = "node_filesystem_avail_bytes{mountpoint=\"/\"} / node_filesystem_size_bytes{mountpoint=\"/\"} < 0.05"
+  for      = "5m"
+  workflow = "cleanDisk"
+  reason   = "root filesystem has less than 5% free"
+
+  target {
+    node       = "{{ $labels.instance }}"
+    datacenter = "{{ $labels.dc }}"
+    node_type  = "{{ $labels.role }}"
+  }
+
+  params = {
+    mountpoint = "/"
+  }
+}

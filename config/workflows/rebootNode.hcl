@@ -1,0 +1,24 @@
+# Drain, reboot and undrain a node whose hardware or kernel is in a bad state.
+workflow          = "rebootNode"
+task_queue_target = "node"
+description       = "Drain, reboot, wait for the worker to return, verify, undrain"
+
+constraint {
+  kind   = "concurrency"
+  value  = "1"
+  period = "1h"
+}
+
+constraint {
+  kind   = "maxExecution"
+  value  = "1"
+  period = "24h"
+}
+
+# Never reboot more than five machines a day fleet-wide without a human looking.
+constraint {
+  kind      = "maxExecution"
+  value     = "5"
+  period    = "24h"
+  is_global = true
+}

@@ -1,0 +1,72 @@
+// The shape every `medic` subcommand has: its help text, its flags, and a run function that
+// returns an exit code. cmd/medic.ts owns argv, signals and process.exit; commands do not.
+import type { ParseArgsConfig } from 'node:util';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { description: string; valueName?: string };
+
+export interface CommandContext {
+  values: Record<string, string | boolean | Array<string | boolean> | undefined>;
+  positionals: string[];
+  /** Aborted on SIGINT/SIGTERM: long-running roles stop cleanly when it fires. */
+  signal: AbortSignal;
+  /** Registers a handler for SIGHUP (reload configuration). */
+  onReload(handler: () => void): void;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** Usage line after "medic ", e.g. "validate [DIR] [--config DIR]". */
+  usage: string;
+  /** Longer help shown by `medic <name> --help`. */
+  details?: string;
+  options: Record<string, OptionSpec>;
+  allowPositionals?: boolean;
+  run(ctx: CommandContext): Promise<number>;
+}
+
+export const CONFIG_OPTION: OptionSpec = {
+  type: 'string',
+  short: 'c',
+  valueName: 'DIR',
+  description: 'config directory (coordinator.hcl, worker.hcl, workflows/, triggers/); default ./config in a checkout, else /etc/medic',
+};
+
+export const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'print machine-readable JSON' };
+
+/** Exit codes shared by all commands. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 3 } as const;
+
+export function helpText(cmd: Command): string {
+  const lines = [`Usage: medic ${cmd.usage}`, '', cmd.summary];
+  if (cmd.details) lines.push('', cmd.details);
+  const opts = Object.entries({ ...cmd.options, help: { type: 'boolean', short: 'h', description: 'show this help' } as OptionSpec });
+  if (opts.length) {
+    lines.push('', 'Options:');
+    const rows = opts.map(([name, o]) => {
+      const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`;
+      return [flag, o.description] as const;
+    });
+    const width = Math.max(...rows.map(([f]) => f.length)) + 2;
+    for (const [flag, description] of rows) lines.push(`  ${flag.padEnd(width)}${description}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** A role that a later release fills in: says so plainly and exits non-zero. */
+export function notYetAvailable(name: string, summary: string, usage: string): Command {
+  return {
+    name,
+    summary,
+    usage,
+    details: 'Not available yet in this version of medic.',
+    options: { config: CONFIG_OPTION },
+    allowPositionals: true,
+    async run(ctx) {
+      ctx.stderr.write(`medic ${name}: not available yet in this version of medic\n`);
+      return EXIT.unavailable;
+    },
+  };
+}
