@@ -31,7 +31,8 @@ export const CONFIG_OPTION: OptionSpec = {
   type: 'string',
   short: 'c',
   valueName: 'DIR',
-  description: 'config directory (coordinator.hcl, worker.hcl, workflows/, triggers/); default ./config in a checkout, else /etc/medic',
+  description:
+    'config directory (coordinator.hcl, worker.hcl, workflows/, triggers/); default ./config in a checkout, else /etc/medic',
 };
 
 export const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'print machine-readable JSON' };
@@ -42,7 +43,10 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 3 } as const;
 export function helpText(cmd: Command): string {
   const lines = [`Usage: medic ${cmd.usage}`, '', cmd.summary];
   if (cmd.details) lines.push('', cmd.details);
-  const opts = Object.entries({ ...cmd.options, help: { type: 'boolean', short: 'h', description: 'show this help' } as OptionSpec });
+  const opts = Object.entries({
+    ...cmd.options,
+    help: { type: 'boolean', short: 'h', description: 'show this help' } as OptionSpec,
+  });
   if (opts.length) {
     lines.push('', 'Options:');
     const rows = opts.map(([name, o]) => {

@@ -4,11 +4,31 @@ import { validateCommand } from './validate';
 import { versionCommand } from './version';
 
 export const COMMANDS: Command[] = [
-  notYetAvailable('coordinator', 'Run the coordinator: the mTLS HTTPS API that authorises, checks constraints and starts workflows.', 'coordinator [--config DIR]'),
-  notYetAvailable('worker', "Run a worker: polls this server's general, node-type and node task queues.", 'worker [--config DIR] [--datacenter D] [--node-type T] [--node N]'),
-  notYetAvailable('trigger', 'Run the trigger daemon: polls Prometheus rules and asks the coordinator to start workflows.', 'trigger [--config DIR]'),
-  notYetAvailable('dev', 'Run everything on this machine: Temporal dev server, dev certificates, coordinator, worker.', 'dev [--config DIR]'),
-  notYetAvailable('run', 'Trigger a workflow through the coordinator (optionally --wait for it).', 'run WORKFLOW --node N [--param k=v ...] [--wait]'),
+  notYetAvailable(
+    'coordinator',
+    'Run the coordinator: the mTLS HTTPS API that authorises, checks constraints and starts workflows.',
+    'coordinator [--config DIR]',
+  ),
+  notYetAvailable(
+    'worker',
+    "Run a worker: polls this server's general, node-type and node task queues.",
+    'worker [--config DIR] [--datacenter D] [--node-type T] [--node N]',
+  ),
+  notYetAvailable(
+    'trigger',
+    'Run the trigger daemon: polls Prometheus rules and asks the coordinator to start workflows.',
+    'trigger [--config DIR]',
+  ),
+  notYetAvailable(
+    'dev',
+    'Run everything on this machine: Temporal dev server, dev certificates, coordinator, worker.',
+    'dev [--config DIR]',
+  ),
+  notYetAvailable(
+    'run',
+    'Trigger a workflow through the coordinator (optionally --wait for it).',
+    'run WORKFLOW --node N [--param k=v ...] [--wait]',
+  ),
   notYetAvailable('status', 'Show the status of one workflow execution.', 'status WORKFLOW_ID'),
   notYetAvailable('list', 'List recent workflow executions.', 'list [--workflow W] [--node N]'),
   validateCommand,

@@ -19,7 +19,11 @@ export const versionCommand: Command = {
   async run(ctx) {
     const sdk = versionOf(require.resolve('@temporalio/worker/package.json'));
     const info = { medic: medicVersion(), temporalSdk: sdk, node: process.versions.node };
-    ctx.stdout.write(ctx.values.json ? JSON.stringify(info) + '\n' : `medic ${info.medic} (Temporal SDK ${info.temporalSdk}, Node.js ${info.node})\n`);
+    ctx.stdout.write(
+      ctx.values.json
+        ? JSON.stringify(info) + '\n'
+        : `medic ${info.medic} (Temporal SDK ${info.temporalSdk}, Node.js ${info.node})\n`,
+    );
     return 0;
   },
 };

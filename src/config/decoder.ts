@@ -52,10 +52,10 @@ export class Decoder {
   /** A literal string; HCL expressions (`${...}`) are not evaluated, so they are refused. */
   string(key: string, opts: { required?: boolean; oneOf?: readonly string[]; nonEmpty?: boolean } = {}): string | undefined {
     const v = this.take(key);
-    if (v === undefined || v === null) return this.missing(key, opts.required ?? false), undefined;
-    if (typeof v !== 'string') return this.error(key, `expected a string, got ${describe(v)}`), undefined;
-    if (v.includes('${')) return this.error(key, 'expressions are not supported; write a literal value'), undefined;
-    if (opts.nonEmpty && v.trim() === '') return this.error(key, 'must not be empty'), undefined;
+    if (v === undefined || v === null) return (this.missing(key, opts.required ?? false), undefined);
+    if (typeof v !== 'string') return (this.error(key, `expected a string, got ${describe(v)}`), undefined);
+    if (v.includes('${')) return (this.error(key, 'expressions are not supported; write a literal value'), undefined);
+    if (opts.nonEmpty && v.trim() === '') return (this.error(key, 'must not be empty'), undefined);
     if (opts.oneOf && !opts.oneOf.includes(v)) {
       this.error(key, `${JSON.stringify(v)} is not one of ${opts.oneOf.map((o) => JSON.stringify(o)).join(', ')}`);
       return undefined;
@@ -66,38 +66,39 @@ export class Decoder {
   /** A number, also accepted as a numeric string (the seed writes `value = "1"`). */
   number(key: string, opts: { required?: boolean; positive?: boolean; integer?: boolean } = {}): number | undefined {
     const v = this.take(key);
-    if (v === undefined || v === null) return this.missing(key, opts.required ?? false), undefined;
+    if (v === undefined || v === null) return (this.missing(key, opts.required ?? false), undefined);
     const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-    if (!Number.isFinite(n)) return this.error(key, `${describe(v)} is not a number`), undefined;
-    if (opts.integer && !Number.isInteger(n)) return this.error(key, `${describe(v)} is not a whole number`), undefined;
-    if (opts.positive && n <= 0) return this.error(key, `must be greater than 0, got ${describe(v)}`), undefined;
+    if (!Number.isFinite(n)) return (this.error(key, `${describe(v)} is not a number`), undefined);
+    if (opts.integer && !Number.isInteger(n)) return (this.error(key, `${describe(v)} is not a whole number`), undefined);
+    if (opts.positive && n <= 0) return (this.error(key, `must be greater than 0, got ${describe(v)}`), undefined);
     return n;
   }
 
   bool(key: string, fallback: boolean): boolean {
     const v = this.take(key);
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'boolean') return this.error(key, `expected true or false, got ${describe(v)}`), fallback;
+    if (typeof v !== 'boolean') return (this.error(key, `expected true or false, got ${describe(v)}`), fallback);
     return v;
   }
 
   /** A duration in milliseconds. */
   duration(key: string, opts: { required?: boolean; positive?: boolean } = {}): number | undefined {
     const v = this.take(key);
-    if (v === undefined || v === null) return this.missing(key, opts.required ?? false), undefined;
+    if (v === undefined || v === null) return (this.missing(key, opts.required ?? false), undefined);
     const ms = typeof v === 'string' ? parseDuration(v) : undefined;
-    if (ms === undefined) return this.error(key, `${describe(v)} is not a duration (e.g. "30s", "15m", "1h30m")`), undefined;
-    if (opts.positive && ms <= 0) return this.error(key, `must be longer than 0, got ${describe(v)}`), undefined;
+    if (ms === undefined) return (this.error(key, `${describe(v)} is not a duration (e.g. "30s", "15m", "1h30m")`), undefined);
+    if (opts.positive && ms <= 0) return (this.error(key, `must be longer than 0, got ${describe(v)}`), undefined);
     return ms;
   }
 
   strings(key: string, opts: { required?: boolean } = {}): string[] | undefined {
     const v = this.take(key);
-    if (v === undefined || v === null) return this.missing(key, opts.required ?? false), undefined;
-    if (!Array.isArray(v)) return this.error(key, `expected a list of strings, got ${describe(v)}`), undefined;
+    if (v === undefined || v === null) return (this.missing(key, opts.required ?? false), undefined);
+    if (!Array.isArray(v)) return (this.error(key, `expected a list of strings, got ${describe(v)}`), undefined);
     const out: string[] = [];
     v.forEach((item, i) => {
-      if (typeof item !== 'string') this.diag.error(this.file, `${this.at(key)}[${i}]`, `expected a string, got ${describe(item)}`);
+      if (typeof item !== 'string')
+        this.diag.error(this.file, `${this.at(key)}[${i}]`, `expected a string, got ${describe(item)}`);
       else out.push(item);
     });
     return out;
@@ -107,7 +108,7 @@ export class Decoder {
   stringMap(key: string): Record<string, string> | undefined {
     const v = this.take(key);
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'object' || Array.isArray(v)) return this.error(key, `expected a map, got ${describe(v)}`), undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) return (this.error(key, `expected a map, got ${describe(v)}`), undefined);
     const out: Record<string, string> = {};
     for (const [k, item] of Object.entries(v as Record<string, Json>)) {
       if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean') out[k] = String(item);
@@ -134,7 +135,7 @@ export class Decoder {
   /** A block that may appear at most once. */
   block(key: string, opts: { required?: boolean } = {}): Decoder | undefined {
     const v = this.body[key];
-    if (v === undefined || v === null) return this.take(key), this.missing(key, opts.required ?? false), undefined;
+    if (v === undefined || v === null) return (this.take(key), this.missing(key, opts.required ?? false), undefined);
     if (Array.isArray(v) && v.length > 1) {
       this.take(key);
       this.error(key, `block may appear only once, found ${v.length}`);

@@ -16,8 +16,7 @@ export interface Diagnostic {
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
-  const where =
-    d.line !== undefined ? `${d.file}:${d.line},${d.column ?? 1}` : d.path ? `${d.file}: ${d.path}` : d.file;
+  const where = d.line !== undefined ? `${d.file}:${d.line},${d.column ?? 1}` : d.path ? `${d.file}: ${d.path}` : d.file;
   const tag = d.severity === 'warning' ? 'warning: ' : '';
   return `${where}: ${tag}${d.message}`;
 }

@@ -81,7 +81,11 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
   }
   for (const e of entries) {
     if (!KNOWN_ENTRIES.has(e) && !e.startsWith('.')) {
-      diag.warning(displayPath(path.join(root, e)), undefined, `not a medic config file; expected ${[...KNOWN_ENTRIES].join(', ')}`);
+      diag.warning(
+        displayPath(path.join(root, e)),
+        undefined,
+        `not a medic config file; expected ${[...KNOWN_ENTRIES].join(', ')}`,
+      );
     }
   }
   if (!entries.some((e) => KNOWN_ENTRIES.has(e))) {
@@ -105,13 +109,19 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
     const wf = readWorkflow(name, d);
     const clash = lowerNames.get(name.toLowerCase());
     if (clash !== undefined) {
-      d.error(undefined, `workflow name ${JSON.stringify(name)} duplicates ${JSON.stringify(clash)} (names are compared ignoring case)`);
+      d.error(
+        undefined,
+        `workflow name ${JSON.stringify(name)} duplicates ${JSON.stringify(clash)} (names are compared ignoring case)`,
+      );
     } else {
       lowerNames.set(name.toLowerCase(), name);
       config.workflows.set(name, wf);
     }
     if (opts.workflowTypes && wf.workflowType && !opts.workflowTypes.has(wf.workflowType)) {
-      d.error('workflow', `workflow type ${JSON.stringify(wf.workflowType)} is not exported by workflows/ (known: ${[...opts.workflowTypes].sort().join(', ')})`);
+      d.error(
+        'workflow',
+        `workflow type ${JSON.stringify(wf.workflowType)} is not exported by workflows/ (known: ${[...opts.workflowTypes].sort().join(', ')})`,
+      );
     }
   }
 
@@ -142,7 +152,11 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
   }
   if (config.triggers.rules.length > 0 && (!config.triggers.prometheus || !config.triggers.coordinator)) {
     const missing = (['prometheus', 'coordinator'] as const).filter((k) => !config.triggers[k]);
-    diag.warning(displayPath(path.join(root, 'triggers')), undefined, `trigger rules are defined but no ${missing.join(' or ')} block; medic trigger cannot run`);
+    diag.warning(
+      displayPath(path.join(root, 'triggers')),
+      undefined,
+      `trigger rules are defined but no ${missing.join(' or ')} block; medic trigger cannot run`,
+    );
   }
 
   return { config, diagnostics: diag.all, ok: !diag.hasErrors };

@@ -2,6 +2,7 @@
 // it lands on, and the safety constraints the coordinator checks before starting it.
 import type { Decoder } from './decoder';
 import { QUEUE_TARGETS, type QueueTarget } from '../temporal/task-queues';
+import type { RunbookStep } from '../../workflows/input';
 
 export type ConstraintKind = 'concurrency' | 'maxExecution';
 export const CONSTRAINT_KINDS: readonly ConstraintKind[] = ['concurrency', 'maxExecution'];
@@ -28,6 +29,8 @@ export interface WorkflowConfig {
   constraints: Constraint[];
   /** Parameters passed to the workflow unless the trigger overrides them. */
   params: Record<string, string>;
+  /** `step "name" { ... }` blocks, for the generic runbook workflow. */
+  steps?: RunbookStep[];
 }
 
 export const WORKFLOW_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -54,12 +57,18 @@ function readConstraint(c: Decoder): Constraint | undefined {
 
 export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
   if (!WORKFLOW_NAME.test(name)) {
-    d.error(undefined, `workflow name ${JSON.stringify(name)} (from the file name) must start with a letter and use only letters, digits, '_' and '-'`);
+    d.error(
+      undefined,
+      `workflow name ${JSON.stringify(name)} (from the file name) must start with a letter and use only letters, digits, '_' and '-'`,
+    );
   }
   const workflowType = d.string('workflow', { required: true, nonEmpty: true }) ?? '';
   const taskQueueTarget = (d.string('task_queue_target', { required: true, oneOf: QUEUE_TARGETS }) ?? 'node') as QueueTarget;
   const description = d.string('description');
-  const constraints = d.blocks('constraint').map(readConstraint).filter((c): c is Constraint => c !== undefined);
+  const constraints = d
+    .blocks('constraint')
+    .map(readConstraint)
+    .filter((c): c is Constraint => c !== undefined);
   const params = d.stringMap('params') ?? {};
   d.finish();
   return { name, file: d.file, workflowType, taskQueueTarget, description, constraints, params };

@@ -67,7 +67,13 @@ function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
   });
 }
 
-async function waitReady(address: string, namespace: string, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
+async function waitReady(
+  address: string,
+  namespace: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  output: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

@@ -22,11 +22,15 @@ describe('the real Temporal dev server of the test run', () => {
       expect(result).toEqual({ taskQueue, workflowId });
 
       const query = `MedicWorkflow = ${queryValue('ping')} AND MedicNode = ${queryValue(node)}`;
-      const found = await eventually(async () => {
-        const ids: string[] = [];
-        for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
-        return ids.length ? ids : undefined;
-      }, 20_000, 'the execution to show in visibility');
+      const found = await eventually(
+        async () => {
+          const ids: string[] = [];
+          for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
+          return ids.length ? ids : undefined;
+        },
+        20_000,
+        'the execution to show in visibility',
+      );
       expect(found).toEqual([workflowId]);
 
       const other = `MedicWorkflow = ${queryValue('ping')} AND MedicNode = ${queryValue(unique('nobody'))}`;

@@ -10,7 +10,6 @@ import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { stateDir } from '../../src/paths';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __medicDevServer: DevServer | undefined;
 }
 
@@ -21,9 +20,7 @@ export default async function globalSetup(): Promise<void> {
   fs.mkdirSync(bundleDir, { recursive: true });
   const bundlePath = path.join(bundleDir, `workflow-bundle-${process.pid}.js`);
   const [server, bundle] = await Promise.all([
-    process.env.MEDIC_TEST_TEMPORAL_ADDRESS
-      ? undefined
-      : ensureTemporalBinary().then((binary) => startDevServer({ binary })),
+    process.env.MEDIC_TEST_TEMPORAL_ADDRESS ? undefined : ensureTemporalBinary().then((binary) => startDevServer({ binary })),
     bundleWorkflowCode({
       workflowsPath: require.resolve('../../workflows'),
       logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },

@@ -1,0 +1,61 @@
+// Lint: TypeScript recommended rules, plus the workflow sandbox rule: workflows/ may import
+// only @temporalio/workflow, types, and each other (no Node built-ins, no I/O libraries).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', '.medic/', 'coverage/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        require: 'readonly',
+        module: 'readonly',
+        __dirname: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        fetch: 'readonly',
+        NodeJS: 'readonly',
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-require-imports': 'off',
+      'no-empty': ['error', { allowEmptyCatch: true }],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^node:', message: 'workflows run in the Temporal sandbox: no Node built-ins' },
+            {
+              regex: '^(fs|path|os|child_process|net|http|https|crypto|dns|tls|url|util|stream|events)$',
+              message: 'workflows run in the Temporal sandbox: no Node built-ins',
+            },
+            { regex: '^@temporalio/(?!workflow$|common$)', message: 'workflows import only @temporalio/workflow (and types)' },
+            { regex: '^(fastify|prom-client|@cdktn/hcl2json)$', message: 'workflows must stay deterministic and free of I/O' },
+            {
+              regex: '^\\.\\./(src|activities)/',
+              message: 'workflows may import only types from activities/ and src/ (use import type)',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+);
