@@ -11,6 +11,7 @@ module.exports = {
   // One real Temporal dev server for the whole run (see test/setup/temporal.ts).
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+  setupFiles: ['<rootDir>/test/setup/runtime.ts'],
   testTimeout: 60_000,
   // Two cores: integration tests run real servers and workers.
   maxWorkers: 2,
