@@ -2,6 +2,7 @@
 import { notYetAvailable, type Command } from './command';
 import { validateCommand } from './validate';
 import { versionCommand } from './version';
+import { triggerCommand } from '../trigger/command';
 
 export const COMMANDS: Command[] = [
   notYetAvailable(
@@ -14,11 +15,7 @@ export const COMMANDS: Command[] = [
     "Run a worker: polls this server's general, node-type and node task queues.",
     'worker [--config DIR] [--datacenter D] [--node-type T] [--node N]',
   ),
-  notYetAvailable(
-    'trigger',
-    'Run the trigger daemon: polls Prometheus rules and asks the coordinator to start workflows.',
-    'trigger [--config DIR]',
-  ),
+  triggerCommand,
   notYetAvailable(
     'dev',
     'Run everything on this machine: Temporal dev server, dev certificates, coordinator, worker.',

@@ -2,6 +2,17 @@
 // query results into workflow starts.
 import type { Decoder } from './decoder';
 import { configPath } from './temporal';
+import { parseTemplate } from '../trigger/template';
+
+/** Checks a `{{ $labels.x }}` template where it is written, so errors carry the attribute path. */
+function checkTemplate(d: Decoder, key: string, value: string | undefined): void {
+  if (value === undefined) return;
+  try {
+    parseTemplate(value);
+  } catch (err) {
+    d.error(key, (err as Error).message);
+  }
+}
 
 export interface PrometheusSource {
   address: string;
@@ -65,6 +76,7 @@ function readTarget(t: Decoder | undefined): TargetTemplate {
     datacenter: t.string('datacenter', { nonEmpty: true }),
     node_type: t.string('node_type', { nonEmpty: true }),
   };
+  for (const [k, v] of Object.entries(target)) checkTemplate(t, k, v);
   t.finish();
   return target;
 }
@@ -104,6 +116,8 @@ export function readTriggerFile(d: Decoder): TriggerFile {
       params: r.stringMap('params') ?? {},
       reason: r.string('reason'),
     };
+    for (const [k, v] of Object.entries(rule.params)) checkTemplate(r, `params.${k}`, v);
+    checkTemplate(r, 'reason', rule.reason);
     r.finish();
     return rule;
   });

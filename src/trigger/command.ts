@@ -1,0 +1,133 @@
+// `medic trigger`: loads triggers/*.hcl, runs the daemon until SIGINT/SIGTERM, reloads on SIGHUP.
+import * as path from 'node:path';
+import { CoordinatorClient } from '../client/coordinator-client';
+import { CONFIG_OPTION, EXIT, type Command } from '../cli/command';
+import { WORKFLOW_TYPES } from '../cli/validate';
+import { formatDiagnostic } from '../config/diagnostics';
+import { loadConfigDir, type TriggerConfig } from '../config/load';
+import { defaultConfigDir, stateDir } from '../paths';
+import { createLogger, type Logger } from '../telemetry/logger';
+import { serveMetrics } from '../telemetry/metrics-server';
+import { TriggerDaemon } from './daemon';
+import { createTriggerMetrics } from './metrics';
+
+/** Loads and checks what the daemon needs; returns the problems as lines when it cannot run. */
+async function loadTriggers(dir: string): Promise<{ config?: TriggerConfig; problems: string[] }> {
+  const { config, diagnostics, ok } = await loadConfigDir(dir, { workflowTypes: WORKFLOW_TYPES });
+  const problems = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+  if (ok && !config.triggers.prometheus) problems.push(`${dir}: no prometheus { ... } block in triggers/*.hcl`);
+  if (ok && !config.triggers.coordinator) problems.push(`${dir}: no coordinator { ... } block in triggers/*.hcl`);
+  if (ok && config.triggers.rules.length === 0) problems.push(`${dir}: no rule "..." { ... } in triggers/*.hcl`);
+  return problems.length ? { problems } : { config: config.triggers, problems };
+}
+
+function clientFor(config: TriggerConfig): CoordinatorClient {
+  return new CoordinatorClient({ ...config.coordinator!, timeoutMs: 10_000 });
+}
+
+function defaultStateFile(): string {
+  // systemd's StateDirectory= sets $STATE_DIRECTORY (/var/lib/medic).
+  const dir = process.env.STATE_DIRECTORY?.split(':')[0];
+  return dir ? path.join(dir, 'trigger-state.json') : stateDir('trigger-state.json');
+}
+
+export const triggerCommand: Command = {
+  name: 'trigger',
+  summary: 'Run the trigger daemon: polls Prometheus rules and asks the coordinator to start workflows.',
+  usage: 'trigger [--config DIR] [--metrics-listen HOST:PORT] [--state-file FILE] [--once]',
+  details:
+    'Each rule in triggers/*.hcl is queried every poll_interval; a series that keeps matching for `for`\n' +
+    "fires once per episode and starts the rule's workflow through the coordinator (mTLS, ACL and\n" +
+    'constraints apply). SIGHUP reloads triggers/*.hcl, keeping the old rules if the new ones are invalid.',
+  options: {
+    config: CONFIG_OPTION,
+    'metrics-listen': {
+      type: 'string',
+      valueName: 'HOST:PORT',
+      description: 'serve /metrics and /healthz here (default 127.0.0.1:9465; "off" for none)',
+    },
+    'state-file': {
+      type: 'string',
+      valueName: 'FILE',
+      description: 'pending/firing state kept across restarts (default $STATE_DIRECTORY/trigger-state.json or .medic/)',
+    },
+    once: { type: 'boolean', description: 'evaluate every rule once, send what fires, and exit' },
+  },
+  async run(ctx) {
+    const dir = (ctx.values.config as string | undefined) ?? defaultConfigDir();
+    const logger: Logger = createLogger({ component: 'trigger' });
+    const loaded = await loadTriggers(dir);
+    if (!loaded.config) {
+      ctx.stderr.write(
+        `medic trigger: cannot start with this configuration:\n${loaded.problems.map((p) => `  ${p}\n`).join('')}`,
+      );
+      return EXIT.failure;
+    }
+    const metrics = createTriggerMetrics();
+    let client: CoordinatorClient;
+    try {
+      client = clientFor(loaded.config);
+    } catch (err) {
+      ctx.stderr.write(`medic trigger: cannot read the coordinator client certificate: ${(err as Error).message}\n`);
+      return EXIT.failure;
+    }
+    const daemon = new TriggerDaemon(loaded.config, {
+      client,
+      metrics,
+      logger,
+      stateFile: (ctx.values['state-file'] as string | undefined) ?? defaultStateFile(),
+    });
+    metrics.reloadOk.set(1);
+    metrics.reloadTime.set(Date.now() / 1000);
+    await daemon.restore();
+
+    if (ctx.values.once) {
+      await daemon.tick(ctx.signal);
+      client.close();
+      return EXIT.ok;
+    }
+
+    const listen = (ctx.values['metrics-listen'] as string | undefined) ?? '127.0.0.1:9465';
+    const server = listen === 'off' ? undefined : await serveMetrics(metrics.registry, listen);
+    logger.info('trigger daemon started', {
+      rules: loaded.config.rules.map((r) => r.name),
+      prometheus: loaded.config.prometheus!.address,
+      coordinator: loaded.config.coordinator!.address,
+      poll_interval_ms: daemon.pollIntervalMs,
+      metrics: server?.url,
+    });
+
+    ctx.onReload(() => {
+      void (async () => {
+        const next = await loadTriggers(dir);
+        if (!next.config) {
+          metrics.reloadOk.set(0);
+          logger.error('reload failed; keeping the running rules', { problems: next.problems });
+          return;
+        }
+        let nextClient: CoordinatorClient;
+        try {
+          nextClient = clientFor(next.config);
+        } catch (err) {
+          metrics.reloadOk.set(0);
+          logger.error('reload failed: cannot read the coordinator client certificate; keeping the running rules', {
+            error: err,
+          });
+          return;
+        }
+        daemon.apply(next.config, nextClient);
+        client.close();
+        client = nextClient;
+        metrics.reloadOk.set(1);
+        metrics.reloadTime.set(Date.now() / 1000);
+        logger.info('configuration reloaded', { rules: next.config.rules.map((r) => r.name) });
+      })();
+    });
+
+    await daemon.run(ctx.signal);
+    logger.info('trigger daemon stopping');
+    client.close();
+    await server?.close();
+    return EXIT.ok;
+  },
+};

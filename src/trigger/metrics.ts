@@ -1,0 +1,53 @@
+// The trigger daemon's metrics, on its own registry.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createTriggerMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'medic_trigger_process_' });
+  return {
+    registry,
+    evaluations: new Counter({
+      name: 'medic_trigger_rule_evaluations_total',
+      help: 'Rule evaluations (one PromQL query each), by result',
+      labelNames: ['rule', 'result'] as const,
+      registers: [registry],
+    }),
+    evaluationSeconds: new Histogram({
+      name: 'medic_trigger_rule_evaluation_duration_seconds',
+      help: 'Time to query Prometheus and update a rule',
+      labelNames: ['rule'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    series: new Gauge({
+      name: 'medic_trigger_series',
+      help: 'Series currently returned by a rule, by state (pending or firing)',
+      labelNames: ['rule', 'state'] as const,
+      registers: [registry],
+    }),
+    triggers: new Counter({
+      name: 'medic_trigger_triggers_total',
+      help: 'Trigger requests sent to the coordinator, by result (started, refused, rejected, unavailable)',
+      labelNames: ['rule', 'workflow', 'result'] as const,
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'medic_trigger_errors_total',
+      help: 'Errors by kind (prometheus_unreachable, prometheus_timeout, prometheus_bad_response, prometheus_query_error, prometheus_http_status, template, coordinator_unavailable, coordinator_rejected, state_file)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    reloadOk: new Gauge({
+      name: 'medic_trigger_config_last_reload_successful',
+      help: '1 if the last configuration (re)load succeeded',
+      registers: [registry],
+    }),
+    reloadTime: new Gauge({
+      name: 'medic_trigger_config_last_reload_success_timestamp_seconds',
+      help: 'When the configuration was last loaded successfully',
+      registers: [registry],
+    }),
+  };
+}
+
+export type TriggerMetrics = ReturnType<typeof createTriggerMetrics>;
