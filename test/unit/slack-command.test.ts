@@ -1,0 +1,84 @@
+import {
+  chatUserMayRun,
+  ChatUsageError,
+  parseChatCommand,
+  signSlackRequest,
+  verifySlackSignature,
+} from '../../src/coordinator/slack-command';
+
+describe('verifySlackSignature', () => {
+  const secret = '8f742231b10e8888abcd99yyyzzz85a5';
+  const rawBody = 'token=x&team_id=T1&user_id=U1&command=%2Fmedic&text=list';
+  const now = 1_700_000_000_000;
+  const ts = String(now / 1000);
+  const check = (over: Partial<Parameters<typeof verifySlackSignature>[0]>) =>
+    verifySlackSignature({
+      secret,
+      rawBody,
+      timestamp: ts,
+      signature: signSlackRequest(secret, ts, rawBody),
+      nowMs: now,
+      maxSkewMs: 300_000,
+      ...over,
+    });
+
+  it('accepts a correctly signed, fresh request', () => {
+    expect(check({})).toEqual({ ok: true });
+  });
+
+  it.each([
+    ['a tampered body', { rawBody: rawBody + '&x=1' }, 'signature does not match'],
+    ['another secret', { secret: 'other' }, 'signature does not match'],
+    ['a stale timestamp', { nowMs: now + 301_000 }, 'stale request timestamp'],
+    ['a future timestamp', { nowMs: now - 301_000 }, 'stale request timestamp'],
+    ['no signature', { signature: undefined }, 'missing or malformed X-Slack-Signature'],
+    ['a short signature', { signature: 'v0=abc' }, 'missing or malformed X-Slack-Signature'],
+    ['no timestamp', { timestamp: undefined }, 'missing or malformed X-Slack-Request-Timestamp'],
+    ['a non-numeric timestamp', { timestamp: '12a' }, 'missing or malformed X-Slack-Request-Timestamp'],
+  ])('refuses %s', (_what, over, reason) => {
+    expect(check(over)).toEqual({ ok: false, reason });
+  });
+});
+
+describe('parseChatCommand', () => {
+  it('reads run with target, params, a quoted reason and --dry-run', () => {
+    expect(
+      parseChatCommand('run cleanDisk node=host1 datacenter=ams1 mountpoint=/var reason="disk full again" --dry-run'),
+    ).toEqual({
+      verb: 'run',
+      workflow: 'cleanDisk',
+      target: { node: 'host1', datacenter: 'ams1' },
+      params: { mountpoint: '/var' },
+      reason: 'disk full again',
+      dryRun: true,
+    });
+  });
+
+  it.each([
+    ['status wf-1', { verb: 'status', workflowId: 'wf-1' }],
+    ['list', { verb: 'list' }],
+    ['help', { verb: 'help' }],
+    ['', { verb: 'help' }],
+    ['  LIST ', { verb: 'list' }],
+  ])('reads %j', (text, expected) => {
+    expect(parseChatCommand(text)).toEqual(expected);
+  });
+
+  it.each(['run', 'run node=h1', 'run x node', 'status', 'status a b', 'reboot everything'])('answers %j with usage', (text) => {
+    expect(() => parseChatCommand(text)).toThrow(ChatUsageError);
+  });
+});
+
+describe('chatUserMayRun', () => {
+  const allow = [
+    { user: 'U1', workflows: ['restartService'] },
+    { user: 'U2', workflows: ['*'] },
+  ];
+  it('denies by default and allows only what a rule names', () => {
+    expect(chatUserMayRun(allow, 'U1', 'restartService')).toBe(true);
+    expect(chatUserMayRun(allow, 'U1', 'rebootNode')).toBe(false);
+    expect(chatUserMayRun(allow, 'U2', 'rebootNode')).toBe(true);
+    expect(chatUserMayRun(allow, 'U3', 'restartService')).toBe(false);
+    expect(chatUserMayRun([], 'U1', 'restartService')).toBe(false);
+  });
+});
