@@ -2,6 +2,7 @@
 import { notYetAvailable, type Command } from './command';
 import { validateCommand } from './validate';
 import { versionCommand } from './version';
+import { workerCommand } from '../worker/command';
 
 export const COMMANDS: Command[] = [
   notYetAvailable(
@@ -9,11 +10,7 @@ export const COMMANDS: Command[] = [
     'Run the coordinator: the mTLS HTTPS API that authorises, checks constraints and starts workflows.',
     'coordinator [--config DIR]',
   ),
-  notYetAvailable(
-    'worker',
-    "Run a worker: polls this server's general, node-type and node task queues.",
-    'worker [--config DIR] [--datacenter D] [--node-type T] [--node N]',
-  ),
+  workerCommand,
   notYetAvailable(
     'trigger',
     'Run the trigger daemon: polls Prometheus rules and asks the coordinator to start workflows.',
