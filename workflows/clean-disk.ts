@@ -33,6 +33,8 @@ export async function cleanDisk(input: WorkflowInput): Promise<CleanDiskResult> 
   const mountpoint = p.string('mountpoint', { pattern: ABSOLUTE, patternHelp: 'is not an absolute path' }) ?? paths[0] ?? '/';
   const verifyQuery = p.string('verify_query');
   const verifyTimeoutMs = p.duration('verify_timeout', '5m', { max: 3_600_000 });
+  // Prometheus sees the freed space only after the next scrape of node_exporter.
+  const verifyEveryMs = p.duration('verify_every', '15s', { min: 100, max: 3_600_000 });
   p.done();
 
   const progress = new ProgressTracker(['measure', 'clean', 'measure again', 'verify']);
@@ -83,7 +85,7 @@ export async function cleanDisk(input: WorkflowInput): Promise<CleanDiskResult> 
       if (Date.now() >= deadline)
         return escalate(progress, `cleanDisk: ${summary}, but verify_query still returns ${left} series`);
       progress.note(`verify_query still returns ${left} series; waiting for the next scrape`);
-      await sleep(Math.min(15_000, verifyTimeoutMs));
+      await sleep(verifyEveryMs);
     }
   }
   progress.finish('succeeded', summary);

@@ -20,14 +20,14 @@ export interface RebootNodeResult {
   health: string;
 }
 
-/** How often the node's queue is probed while we wait for it to come back. */
-const PROBE_EVERY_MS = 10_000;
-
 export async function rebootNode(input: WorkflowInput): Promise<RebootNodeResult> {
   const p = new ParamReader(input);
   const node = p.target('node');
   const returnTimeoutMs = p.duration('return_timeout', '15m', { min: 1000, max: 6 * 3_600_000 });
   const settleMs = p.duration('settle', '30s', { max: 30 * 60_000 });
+  // How long the first "is anyone there?" waits, and how often we ask while the node reboots.
+  const probeTimeoutMs = p.duration('probe_timeout', '1m', { min: 1000, max: 3_600_000 });
+  const probeEveryMs = p.duration('probe_every', '10s', { min: 100, max: 3_600_000 });
   const health = readHealthSpec(p, p.string('unit'));
   p.done();
 
@@ -48,7 +48,7 @@ export async function rebootNode(input: WorkflowInput): Promise<RebootNodeResult
   progress.step('check node', `is a worker polling ${queue}?`);
   let before: NodeIdentity;
   try {
-    before = await probe(60_000);
+    before = await probe(probeTimeoutMs);
   } catch (err) {
     if (isCancellation(err)) throw err;
     return escalate(progress, `rebootNode: ${node} has no live worker on ${queue}; nothing was done`);
@@ -76,9 +76,9 @@ export async function rebootNode(input: WorkflowInput): Promise<RebootNodeResult
         );
       }
       try {
-        const seen = await probe(Math.min(left, 60_000));
+        const seen = await probe(Math.min(left, probeTimeoutMs));
         if (rebooted.dryRun || seen.bootId !== rebooted.bootId) after = seen;
-        else await sleep(Math.min(PROBE_EVERY_MS, left));
+        else await sleep(Math.min(probeEveryMs, left));
       } catch (err) {
         if (isCancellation(err)) throw err;
         progress.note(`no answer yet: ${(err as Error).message}`);

@@ -3,7 +3,7 @@
 // attempts escalates. Teams add a remediation with a config file, not TypeScript.
 import { ActivityFailure, ApplicationFailure, isCancellation, sleep } from '@temporalio/workflow';
 import type { RunbookStep, WorkflowInput } from './input';
-import { activities } from './activity-options';
+import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
 import { escalate } from './escalation';
 import { INVALID_INPUT } from './params';
 import { ProgressTracker } from './progress';
@@ -69,10 +69,11 @@ async function runStep(step: RunbookStep, input: WorkflowInput): Promise<{ ok: b
 
 /** An activity failure retrying cannot fix (not allowed, not configured): no point in another attempt. */
 function permanent(err: unknown): boolean {
-  return (
-    err instanceof TemplateError ||
-    (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && !!err.cause.nonRetryable)
-  );
+  if (err instanceof TemplateError) return true;
+  // The failure's own nonRetryable flag stays false: the retry policy's nonRetryableErrorTypes
+  // is what stopped the retries, so look at the type.
+  const type = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+  return typeof type === 'string' && PERMANENT_ERROR_TYPES.includes(type);
 }
 
 export async function runbook(input: WorkflowInput): Promise<RunbookResult> {
