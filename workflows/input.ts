@@ -4,13 +4,31 @@ import type { Target } from '../src/temporal/task-queues';
 
 export type { Target };
 
-/** A step of the generic `runbook` workflow, declared as `step "name" { ... }` in its HCL. */
-export type RunbookStep =
-  | { kind: 'command'; name: string; command: string; args: string[]; timeoutMs?: number }
-  | { kind: 'http_check'; name: string; url: string; expectStatus?: number; expectBody?: string; timeoutMs?: number }
-  | { kind: 'prometheus_check'; name: string; query: string; expect: 'empty' | 'nonempty'; timeoutMs?: number }
-  | { kind: 'wait'; name: string; durationMs: number }
-  | { kind: 'notify'; name: string; message: string };
+export const RUNBOOK_STEP_KINDS = ['command', 'http_check', 'prometheus_check', 'wait', 'notify'] as const;
+export type RunbookStepKind = (typeof RUNBOOK_STEP_KINDS)[number];
+
+/** What every runbook step may say about itself, whatever its kind. */
+interface StepCommon {
+  name: string;
+  /** Tries before the step counts as failed (default 1: no retry). */
+  attempts?: number;
+  /** Pause between tries (default 5s). */
+  retryDelayMs?: number;
+}
+
+/**
+ * A step of the generic `runbook` workflow, declared as `step { name = "..." kind = "..." }`
+ * in its HCL, in the order written. Strings may use `{{node}}`, `{{datacenter}}`,
+ * `{{node_type}}` and `{{params.NAME}}` (see workflows/template.ts).
+ */
+export type RunbookStep = StepCommon &
+  (
+    | { kind: 'command'; command: string; args: string[]; timeoutMs?: number; expectExit?: number }
+    | { kind: 'http_check'; url: string; expectStatus?: number; expectBody?: string; timeoutMs?: number }
+    | { kind: 'prometheus_check'; query: string; expect: 'empty' | 'nonempty'; timeoutMs?: number }
+    | { kind: 'wait'; durationMs: number }
+    | { kind: 'notify'; message: string }
+  );
 
 export interface WorkflowInput {
   /** The configured workflow name (config/workflows/<name>.hcl), not the Temporal type. */

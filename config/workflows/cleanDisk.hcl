@@ -14,3 +14,10 @@ constraint {
   value  = "3"
   period = "1h"
 }
+
+# paths must lie under the worker's cleanup_paths; patterns match file names.
+params = {
+  paths      = "/var/log/medic-demo,/var/tmp/medic-demo"
+  patterns   = "*.gz,*.log.?,*.log.??,*.tmp"
+  older_than = "7d"
+}

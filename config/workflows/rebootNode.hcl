@@ -1,6 +1,8 @@
 # Drain, reboot and undrain a node whose hardware or kernel is in a bad state.
 workflow          = "rebootNode"
-task_queue_target = "node"
+# The workflow runs on any worker of the datacenter and sends drain/reboot/undrain to the node's
+# own queue: so it can wait for the node to come back, and escalate if it never does.
+task_queue_target = "general"
 description       = "Drain, reboot, wait for the worker to return, verify, undrain"
 
 constraint {
@@ -21,4 +23,9 @@ constraint {
   value     = "5"
   period    = "24h"
   is_global = true
+}
+
+params = {
+  return_timeout = "15m"
+  settle         = "30s"
 }

@@ -24,3 +24,9 @@ constraint {
   period    = "24h"
   is_global = true
 }
+
+# Defaults; a trigger adds the unit (and usually health_url), e.g. unit = "nginx".
+params = {
+  attempts = "3"
+  settle   = "15s"
+}

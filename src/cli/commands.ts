@@ -3,6 +3,7 @@ import { notYetAvailable, type Command } from './command';
 import { validateCommand } from './validate';
 import { versionCommand } from './version';
 import { triggerCommand } from '../trigger/command';
+import { workerCommand } from '../worker/command';
 
 export const COMMANDS: Command[] = [
   notYetAvailable(
@@ -10,11 +11,7 @@ export const COMMANDS: Command[] = [
     'Run the coordinator: the mTLS HTTPS API that authorises, checks constraints and starts workflows.',
     'coordinator [--config DIR]',
   ),
-  notYetAvailable(
-    'worker',
-    "Run a worker: polls this server's general, node-type and node task queues.",
-    'worker [--config DIR] [--datacenter D] [--node-type T] [--node N]',
-  ),
+  workerCommand,
   triggerCommand,
   notYetAvailable(
     'dev',

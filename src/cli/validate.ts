@@ -1,16 +1,12 @@
 // `medic validate [DIR]`: checks a config directory and prints every problem found.
-import * as workflows from '../../workflows';
+import { WORKFLOW_TYPES } from '../temporal/workflow-types';
 import { formatDiagnostic } from '../config/diagnostics';
 import { displayPath, loadConfigDir } from '../config/load';
 import { defaultConfigDir } from '../paths';
 import { CONFIG_OPTION, EXIT, JSON_OPTION, type Command } from './command';
 
 /** The workflow types the worker bundle registers: what a workflow config may name. */
-export const WORKFLOW_TYPES: ReadonlySet<string> = new Set(
-  Object.entries(workflows)
-    .filter(([, v]) => typeof v === 'function')
-    .map(([k]) => k),
-);
+export { WORKFLOW_TYPES };
 
 export const validateCommand: Command = {
   name: 'validate',

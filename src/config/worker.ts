@@ -1,8 +1,25 @@
-// worker.hcl: where this worker sits in the fleet (its three queues) and how it behaves.
+// worker.hcl: where this worker sits in the fleet (its three queues), how it behaves, and
+// what its activities may do on this machine (deny by default: nothing is allowed unless listed).
 import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Decoder } from './decoder';
 import { readTemporal, type TemporalConfig } from './temporal';
 import { invalidName } from '../temporal/task-queues';
+import { parseListen } from './coordinator';
+
+/** The hooks an operator plugs in: their load balancer (drain/undrain) and chat or pager (notify). */
+export const HOOK_EVENTS = ['drain', 'undrain', 'notify'] as const;
+export type HookEvent = (typeof HOOK_EVENTS)[number];
+
+/** A hook runs a command (argv, no shell) or POSTs JSON to a webhook; exactly one of the two. */
+export type Hook =
+  | { kind: 'command'; argv: string[]; timeoutMs: number }
+  | { kind: 'webhook'; url: string; headers: Record<string, string>; timeoutMs: number };
+
+export interface PrometheusQueryConfig {
+  address: string;
+  timeoutMs: number;
+}
 
 export interface WorkerConfig {
   file: string;
@@ -14,7 +31,106 @@ export interface WorkerConfig {
   shutdownGraceMs: number;
   /** host:port of the worker's /metrics, or undefined for none. */
   metricsListen?: string;
+  /** Activities run at once, per task queue. */
+  maxConcurrentActivities: number;
+  /** Absolute paths of the executables the command activity may run. Empty: none. */
+  allowedCommands: string[];
+  /** Upper bound on any one command's run time. */
+  commandTimeoutMs: number;
+  /** Output kept per stream (stdout, stderr); the rest is cut off and flagged. */
+  maxOutputBytes: number;
+  systemctl: string;
+  /** Directories under which cleanDisk may remove files. Empty: none. */
+  cleanupPaths: string[];
+  /** When true the reboot activity logs what it would do and reboots nothing (tests, `medic dev`). */
+  rebootDryRun: boolean;
+  rebootCommand: string[];
+  prometheus?: PrometheusQueryConfig;
+  hooks: Partial<Record<HookEvent, Hook>>;
   temporal: TemporalConfig;
+}
+
+export const WORKER_DEFAULTS = {
+  shutdownGraceMs: 30_000,
+  maxConcurrentActivities: 4,
+  commandTimeoutMs: 5 * 60_000,
+  maxOutputBytes: 64 * 1024,
+  systemctl: '/usr/bin/systemctl',
+  // systemd-run schedules the reboot a few seconds out and returns at once, so the reboot
+  // activity can report completion to Temporal before the worker is stopped by the shutdown.
+  rebootCommand: ['/usr/bin/systemd-run', '--on-active=10', '--unit=medic-reboot', '/usr/bin/systemctl', 'reboot'],
+  hookTimeoutMs: 30_000,
+  prometheusTimeoutMs: 10_000,
+} as const;
+
+/** Why `p` cannot name an executable or directory in worker.hcl, or undefined if it can. */
+export function invalidAbsolutePath(p: string): string | undefined {
+  if (!path.isAbsolute(p)) return `${JSON.stringify(p)} must be an absolute path`;
+  if (p.split('/').includes('..')) return `${JSON.stringify(p)} must not contain ".."`;
+  if (/[\0\n]/.test(p)) return `${JSON.stringify(p)} contains a control character`;
+  return undefined;
+}
+
+function readPathList(w: Decoder, key: string, what: 'executable' | 'directory'): string[] {
+  const list = w.strings(key) ?? [];
+  const seen = new Set<string>();
+  const out: string[] = [];
+  list.forEach((p, i) => {
+    const at = `${w.at(key)}[${i}]`;
+    const problem = invalidAbsolutePath(p);
+    if (problem) return w.diag.error(w.file, at, problem);
+    const normal = path.normalize(p).replace(/\/+$/, '') || '/';
+    if (what === 'directory' && normal === '/') return w.diag.error(w.file, at, 'the root directory is too broad to clean');
+    if (seen.has(normal)) return w.diag.warning(w.file, at, `${JSON.stringify(p)} is listed twice`);
+    seen.add(normal);
+    out.push(normal);
+  });
+  return out;
+}
+
+function readArgv(d: Decoder, key: string, opts: { required?: boolean } = {}): string[] | undefined {
+  const argv = d.strings(key, opts);
+  if (argv === undefined) return undefined;
+  if (argv.length === 0) return (d.error(key, 'needs at least the executable'), undefined);
+  const problem = invalidAbsolutePath(argv[0]!);
+  if (problem) return (d.diag.error(d.file, `${d.at(key)}[0]`, `the executable ${problem}`), undefined);
+  return argv;
+}
+
+function readHttpUrl(d: Decoder, key: string, opts: { required?: boolean } = {}): string | undefined {
+  const v = d.string(key, { ...opts, nonEmpty: true });
+  if (v === undefined) return undefined;
+  try {
+    const u = new URL(v);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      return (d.error(key, `${JSON.stringify(v)} must use http or https`), undefined);
+  } catch {
+    return (d.error(key, `${JSON.stringify(v)} is not a URL`), undefined);
+  }
+  return v;
+}
+
+function readHook(h: Decoder, event: string): Hook | undefined {
+  const argv = readArgv(h, 'command');
+  const url = readHttpUrl(h, 'webhook');
+  const headers = h.stringMap('headers') ?? {};
+  const timeoutMs = h.duration('timeout', { positive: true }) ?? WORKER_DEFAULTS.hookTimeoutMs;
+  h.finish();
+  if (h.has('command') && h.has('webhook')) return (h.error(undefined, 'give command or webhook, not both'), undefined);
+  if (!h.has('command') && !h.has('webhook'))
+    return (h.error(undefined, `hook "${event}" needs a command or a webhook`), undefined);
+  if (h.has('headers') && !h.has('webhook')) h.warning('headers', 'headers apply to webhooks only');
+  if (argv) return { kind: 'command', argv, timeoutMs };
+  if (url) return { kind: 'webhook', url, headers, timeoutMs };
+  return undefined;
+}
+
+function readPrometheus(p: Decoder | undefined): PrometheusQueryConfig | undefined {
+  if (!p) return undefined;
+  const address = readHttpUrl(p, 'address', { required: true });
+  const timeoutMs = p.duration('timeout', { positive: true }) ?? WORKER_DEFAULTS.prometheusTimeoutMs;
+  p.finish();
+  return address ? { address: address.replace(/\/+$/, ''), timeoutMs } : undefined;
 }
 
 export function readWorker(d: Decoder): WorkerConfig {
@@ -28,9 +144,38 @@ export function readWorker(d: Decoder): WorkerConfig {
     const problem = value === undefined ? undefined : invalidName(field, value);
     if (problem) w?.error(field, problem);
   }
-  const shutdownGraceMs = w?.duration('shutdown_grace', { positive: true }) ?? 30_000;
+  const shutdownGraceMs = w?.duration('shutdown_grace', { positive: true }) ?? WORKER_DEFAULTS.shutdownGraceMs;
   const metricsListen = w?.string('metrics_listen', { nonEmpty: true });
+  if (metricsListen !== undefined && !parseListen(metricsListen))
+    w?.error('metrics_listen', `${JSON.stringify(metricsListen)} is not host:port`);
+  const maxConcurrentActivities =
+    w?.number('max_concurrent_activities', { positive: true, integer: true }) ?? WORKER_DEFAULTS.maxConcurrentActivities;
+  const allowedCommands = w ? readPathList(w, 'allowed_commands', 'executable') : [];
+  const commandTimeoutMs = w?.duration('command_timeout', { positive: true }) ?? WORKER_DEFAULTS.commandTimeoutMs;
+  const maxOutputBytes = w?.number('max_output_bytes', { positive: true, integer: true }) ?? WORKER_DEFAULTS.maxOutputBytes;
+  const systemctl = w?.string('systemctl', { nonEmpty: true }) ?? WORKER_DEFAULTS.systemctl;
+  const systemctlProblem = invalidAbsolutePath(systemctl);
+  if (systemctlProblem) w?.error('systemctl', systemctlProblem);
+  const cleanupPaths = w ? readPathList(w, 'cleanup_paths', 'directory') : [];
+  const rebootDryRun = w?.bool('reboot_dry_run', false) ?? false;
+  const rebootCommand = (w && readArgv(w, 'reboot_command')) ?? [...WORKER_DEFAULTS.rebootCommand];
   w?.finish();
+
+  const hooks: Partial<Record<HookEvent, Hook>> = {};
+  if (Array.isArray(d.body.hook)) {
+    d.blocks('hook');
+    d.error('hook', 'hooks are labelled: hook "drain" { ... }, hook "undrain" { ... }, hook "notify" { ... }');
+  } else {
+    for (const { label, body } of d.labeled('hook')) {
+      if (!(HOOK_EVENTS as readonly string[]).includes(label)) {
+        d.error(`hook.${label}`, `unknown hook ${JSON.stringify(label)} (known: ${HOOK_EVENTS.join(', ')})`);
+        continue;
+      }
+      const hook = readHook(body, label);
+      if (hook) hooks[label as HookEvent] = hook;
+    }
+  }
+  const prometheus = readPrometheus(d.block('prometheus'));
   const temporal = readTemporal(d.block('temporal'));
   d.finish();
   return {
@@ -40,6 +185,16 @@ export function readWorker(d: Decoder): WorkerConfig {
     node: names.node ?? '',
     shutdownGraceMs,
     metricsListen,
+    maxConcurrentActivities,
+    allowedCommands,
+    commandTimeoutMs,
+    maxOutputBytes,
+    systemctl,
+    cleanupPaths,
+    rebootDryRun,
+    rebootCommand,
+    prometheus,
+    hooks,
     temporal,
   };
 }

@@ -2,7 +2,9 @@
 // it lands on, and the safety constraints the coordinator checks before starting it.
 import type { Decoder } from './decoder';
 import { QUEUE_TARGETS, type QueueTarget } from '../temporal/task-queues';
-import type { RunbookStep } from '../../workflows/input';
+import { RUNBOOK_STEP_KINDS, type RunbookStep, type RunbookStepKind } from '../../workflows/input';
+import { unknownPlaceholders } from '../../workflows/template';
+import { invalidAbsolutePath } from './worker';
 
 export type ConstraintKind = 'concurrency' | 'maxExecution';
 export const CONSTRAINT_KINDS: readonly ConstraintKind[] = ['concurrency', 'maxExecution'];
@@ -70,6 +72,125 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     .map(readConstraint)
     .filter((c): c is Constraint => c !== undefined);
   const params = d.stringMap('params') ?? {};
+  const steps = readSteps(d, workflowType);
   d.finish();
-  return { name, file: d.file, workflowType, taskQueueTarget, description, constraints, params };
+  return { name, file: d.file, workflowType, taskQueueTarget, description, constraints, params, steps };
+}
+
+/** The workflow type that runs `step` blocks. */
+export const RUNBOOK_TYPE = 'runbook';
+const STEP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+function checkPlaceholders(s: Decoder, key: string, text: string | undefined): void {
+  for (const name of text === undefined ? [] : unknownPlaceholders(text)) {
+    s.error(key, `unknown placeholder {{${name}}} (known: {{node}}, {{datacenter}}, {{node_type}}, {{params.NAME}})`);
+  }
+}
+
+/** Reads one step; the keys it accepts depend on its kind, so a misplaced key is an unknown key. */
+function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
+  const name = s.string('name', { required: true, nonEmpty: true });
+  if (name !== undefined && !STEP_NAME.test(name)) {
+    s.error('name', `${JSON.stringify(name)} must start with a letter and use only letters, digits, '_' and '-'`);
+  }
+  if (name !== undefined && seen.has(name)) s.error('name', `step name ${JSON.stringify(name)} is used more than once`);
+  if (name !== undefined) seen.add(name);
+  const kind = s.string('kind', { required: true, oneOf: RUNBOOK_STEP_KINDS }) as RunbookStepKind | undefined;
+  const attempts = s.number('attempts', { positive: true, integer: true });
+  const retryDelayMs = s.duration('retry_delay');
+  if (retryDelayMs !== undefined && attempts === undefined) s.warning('retry_delay', 'has no effect without attempts > 1');
+  const common = {
+    name: name ?? '',
+    ...(attempts !== undefined && { attempts }),
+    ...(retryDelayMs !== undefined && { retryDelayMs }),
+  };
+  let step: RunbookStep | undefined;
+  switch (kind) {
+    case 'command': {
+      const command = s.string('command', { required: true, nonEmpty: true });
+      const problem = command === undefined ? undefined : invalidAbsolutePath(command);
+      if (problem) s.error('command', `${problem}; it must also be listed in worker.hcl allowed_commands`);
+      const args = s.strings('args') ?? [];
+      args.forEach((a, i) => checkPlaceholders(s, `args[${i}]`, a));
+      const timeoutMs = s.duration('timeout', { positive: true });
+      const expectExit = s.number('expect_exit', { integer: true });
+      if (command !== undefined && !problem) {
+        step = {
+          ...common,
+          kind,
+          command,
+          args,
+          ...(timeoutMs !== undefined && { timeoutMs }),
+          ...(expectExit !== undefined && { expectExit }),
+        };
+      }
+      break;
+    }
+    case 'http_check': {
+      const url = s.string('url', { required: true, nonEmpty: true });
+      checkPlaceholders(s, 'url', url);
+      if (url !== undefined && !/^https?:\/\//.test(url))
+        s.error('url', `${JSON.stringify(url)} must start with http:// or https://`);
+      const expectStatus = s.number('expect_status', { integer: true });
+      if (expectStatus !== undefined && (expectStatus < 100 || expectStatus > 599))
+        s.error('expect_status', 'must be an HTTP status (100-599)');
+      const expectBody = s.string('expect_body');
+      const timeoutMs = s.duration('timeout', { positive: true });
+      if (url !== undefined) {
+        step = {
+          ...common,
+          kind,
+          url,
+          ...(expectStatus !== undefined && { expectStatus }),
+          ...(expectBody !== undefined && { expectBody }),
+          ...(timeoutMs !== undefined && { timeoutMs }),
+        };
+      }
+      break;
+    }
+    case 'prometheus_check': {
+      const query = s.string('query', { required: true, nonEmpty: true });
+      checkPlaceholders(s, 'query', query);
+      const expect = (s.string('expect', { oneOf: ['empty', 'nonempty'] }) ?? 'empty') as 'empty' | 'nonempty';
+      const timeoutMs = s.duration('timeout', { positive: true });
+      if (query !== undefined) step = { ...common, kind, query, expect, ...(timeoutMs !== undefined && { timeoutMs }) };
+      break;
+    }
+    case 'wait': {
+      const durationMs = s.duration('duration', { required: true, positive: true });
+      if (durationMs !== undefined) step = { ...common, kind, durationMs };
+      break;
+    }
+    case 'notify': {
+      const message = s.string('message', { required: true, nonEmpty: true });
+      checkPlaceholders(s, 'message', message);
+      if (message !== undefined) step = { ...common, kind, message };
+      break;
+    }
+  }
+  s.finish();
+  return name === undefined ? undefined : step;
+}
+
+function readSteps(d: Decoder, workflowType: string): RunbookStep[] | undefined {
+  const raw = d.body.step;
+  if (raw !== undefined && raw !== null && !Array.isArray(raw) && Object.values(raw).every(Array.isArray)) {
+    // The parser turns labelled blocks into a map sorted by label, which would lose the order
+    // the steps were written in; so steps name themselves inside the block.
+    d.blocks('step');
+    d.error('step', 'steps run in the order written, so they are unlabelled: step { name = "restart" kind = "command" ... }');
+    return undefined;
+  }
+  const seen = new Set<string>();
+  const steps = d
+    .blocks('step')
+    .map((s) => readStep(s, seen))
+    .filter((s): s is RunbookStep => s !== undefined);
+  if (workflowType === RUNBOOK_TYPE) {
+    if (!d.has('step')) d.error('step', 'a runbook needs at least one step { ... }');
+    return steps;
+  }
+  if (d.has('step'))
+    d.warning('step', `steps are run only by workflow = "${RUNBOOK_TYPE}"; ${JSON.stringify(workflowType)} ignores them`);
+  return undefined;
 }

@@ -1,22 +1,40 @@
 // Build step: bundles workflows/ once (`npm run build`), so a worker loads the bundle
-// instead of running webpack at start-up.
+// instead of running webpack at start-up. Beside the bundle goes a manifest of the workflow
+// types it holds, which the worker checks at start (src/worker/registration.ts).
 import { bundleWorkflowCode } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../paths';
+import { WORKFLOW_TYPES } from './workflow-types';
+
+export interface BundleManifest {
+  workflowTypes: string[];
+  sdkVersion: string;
+}
 
 export function workflowBundlePath(): string {
   return path.join(packageRoot(), 'dist', 'workflow-bundle.js');
 }
 
-export async function buildWorkflowBundle(): Promise<string> {
+/** The manifest file of a bundle: `workflow-bundle.js` -> `workflow-bundle.manifest.json`. */
+export function manifestPath(bundlePath: string): string {
+  return bundlePath.replace(/\.js$/, '') + '.manifest.json';
+}
+
+function sdkVersion(): string {
+  return (JSON.parse(fs.readFileSync(require.resolve('@temporalio/worker/package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Bundles workflows/ into `out` and writes its manifest beside it. */
+export async function buildWorkflowBundle(out = workflowBundlePath()): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: path.join(packageRoot(), 'workflows', 'index.ts'),
     logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
   });
-  const out = workflowBundlePath();
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, code);
+  const manifest: BundleManifest = { workflowTypes: [...WORKFLOW_TYPES].sort(), sdkVersion: sdkVersion() };
+  fs.writeFileSync(manifestPath(out), JSON.stringify(manifest, null, 2) + '\n');
   return out;
 }
 

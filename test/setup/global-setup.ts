@@ -4,8 +4,8 @@
 // MEDIC_NO_TEMPORAL=1: unit tests only, start nothing.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { ensureTemporalBinary } from '../../src/temporal/binary';
+import { buildWorkflowBundle } from '../../src/temporal/bundle-workflows';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { stateDir } from '../../src/paths';
 
@@ -19,14 +19,11 @@ export default async function globalSetup(): Promise<void> {
   const bundleDir = stateDir('test');
   fs.mkdirSync(bundleDir, { recursive: true });
   const bundlePath = path.join(bundleDir, `workflow-bundle-${process.pid}.js`);
-  const [server, bundle] = await Promise.all([
+  const [server] = await Promise.all([
     process.env.MEDIC_TEST_TEMPORAL_ADDRESS ? undefined : ensureTemporalBinary().then((binary) => startDevServer({ binary })),
-    bundleWorkflowCode({
-      workflowsPath: require.resolve('../../workflows'),
-      logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
-    }),
+    // The same build step as `npm run build`: bundle plus manifest, which the worker checks.
+    buildWorkflowBundle(bundlePath),
   ]);
-  fs.writeFileSync(bundlePath, bundle.code);
   process.env.MEDIC_TEST_WORKFLOW_BUNDLE = bundlePath;
   if (server) {
     globalThis.__medicDevServer = server;

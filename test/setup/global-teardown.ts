@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
+import { manifestPath } from '../../src/temporal/bundle-workflows';
 
 export default async function globalTeardown(): Promise<void> {
   await globalThis.__medicDevServer?.stop();
   const bundle = process.env.MEDIC_TEST_WORKFLOW_BUNDLE;
-  if (bundle) fs.rmSync(bundle, { force: true });
+  if (bundle) for (const f of [bundle, manifestPath(bundle)]) fs.rmSync(f, { force: true });
 }

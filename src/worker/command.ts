@@ -1,0 +1,38 @@
+// `medic worker`: the Temporal worker of one server.
+import { CONFIG_OPTION, type Command } from '../cli/command';
+import { defaultConfigDir } from '../paths';
+import { lineLog } from './log';
+import { runWorker } from './run';
+
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: "Run a worker: polls this server's general, node-type and node task queues.",
+  usage: 'worker [--config DIR] [--datacenter D] [--node-type T] [--node N]',
+  details:
+    'Reads worker.hcl (and workflows/*.hcl, to check that every configured workflow is registered).\n' +
+    'SIGTERM/SIGINT stop polling and wait up to shutdown_grace for running activities; exit 0.\n' +
+    'If Temporal is unreachable at start, retries with backoff until it answers or the worker is stopped.',
+  options: {
+    config: CONFIG_OPTION,
+    datacenter: { type: 'string', valueName: 'D', description: 'datacenter (overrides worker.hcl)' },
+    'node-type': { type: 'string', valueName: 'T', description: 'node type (overrides worker.hcl)' },
+    node: { type: 'string', valueName: 'N', description: 'node name (overrides worker.hcl; default the host name)' },
+    'workflow-bundle': {
+      type: 'string',
+      valueName: 'FILE',
+      description: 'prebuilt workflow bundle (default: the one built with this package)',
+    },
+  },
+  run(ctx) {
+    const v = ctx.values as Record<string, string | undefined>;
+    return runWorker(
+      {
+        configDir: v.config ?? defaultConfigDir(),
+        overrides: { datacenter: v.datacenter, nodeType: v['node-type'], node: v.node },
+        bundlePath: v['workflow-bundle'],
+        log: lineLog(ctx.stderr),
+      },
+      ctx.signal,
+    );
+  },
+};

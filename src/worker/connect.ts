@@ -1,0 +1,58 @@
+// Connecting to Temporal at start: a worker whose Temporal is down (network blip, cluster
+// upgrade, a server booting before the frontend) keeps retrying with capped exponential backoff
+// and says so, instead of exiting and being restarted in a crash loop by systemd.
+import type { Log } from './log';
+
+export interface RetryPolicy {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  factor: number;
+}
+
+export const CONNECT_RETRY: RetryPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, factor: 2 };
+
+/** Thrown when the stop signal fires before a connection was made. */
+export class ConnectAbortedError extends Error {
+  override name = 'ConnectAbortedError';
+}
+
+/** The delay before retry number `attempt` (1-based): initial * factor^(attempt-1), capped. */
+export function backoffDelay(attempt: number, policy: RetryPolicy = CONNECT_RETRY): number {
+  return Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Calls `connect` until it succeeds or `signal` fires (then throws ConnectAbortedError). */
+export async function connectWithRetry<T>(
+  connect: () => Promise<T>,
+  opts: { address: string; signal: AbortSignal; log: Log; policy?: RetryPolicy },
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    if (opts.signal.aborted) throw new ConnectAbortedError(`stopped before Temporal at ${opts.address} answered`);
+    try {
+      const conn = await connect();
+      if (attempt > 1) opts.log('info', 'connected to Temporal', { address: opts.address, attempts: attempt });
+      return conn;
+    } catch (err) {
+      const delay = backoffDelay(attempt, opts.policy);
+      opts.log('warn', 'cannot reach Temporal; retrying', {
+        address: opts.address,
+        attempt,
+        retry_in: `${delay / 1000}s`,
+        error: (err as Error).message.split('\n')[0],
+      });
+      await pause(delay, opts.signal);
+    }
+  }
+}

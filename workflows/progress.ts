@@ -1,0 +1,64 @@
+// The `progress` query every medic workflow answers: which step it is on, how far along, and
+// what happened so far. `medic run --wait` and `medic status` show it.
+import { defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
+
+export type ProgressStatus = 'running' | 'succeeded' | 'failed' | 'escalated' | 'cancelled';
+
+export interface ProgressEvent {
+  /** Workflow time (ISO 8601). */
+  at: string;
+  step: string;
+  detail?: string;
+}
+
+export interface Progress {
+  workflow: string;
+  status: ProgressStatus;
+  /** The step running now (or the last one, once finished). */
+  step: string;
+  /** 1-based position of `step` in `steps`. */
+  stepNumber: number;
+  /** The plan, in order. Steps may repeat (retries) without changing the plan. */
+  steps: string[];
+  /** For steps that retry: which try this is. */
+  attempt?: number;
+  detail?: string;
+  history: ProgressEvent[];
+}
+
+export const progressQuery = defineQuery<Progress>('progress');
+
+const HISTORY_KEPT = 50;
+
+/** Holds a workflow's progress and answers the `progress` query from it. */
+export class ProgressTracker {
+  private readonly state: Progress;
+
+  constructor(steps: string[]) {
+    this.state = { workflow: workflowInfo().workflowType, status: 'running', step: 'start', stepNumber: 0, steps, history: [] };
+    setHandler(progressQuery, () => this.state);
+  }
+
+  /** Moves to `step` (one of the plan's steps, or an extra one such as "escalate"). */
+  step(step: string, detail?: string, attempt?: number): void {
+    const at = this.state.steps.indexOf(step);
+    Object.assign(this.state, { step, stepNumber: at >= 0 ? at + 1 : this.state.stepNumber, detail, attempt });
+    this.record(step, detail);
+  }
+
+  /** Adds a detail to the current step. */
+  note(detail: string): void {
+    this.state.detail = detail;
+    this.record(this.state.step, detail);
+  }
+
+  finish(status: Exclude<ProgressStatus, 'running'>, detail?: string): void {
+    this.state.status = status;
+    if (detail !== undefined) this.note(detail);
+  }
+
+  private record(step: string, detail?: string): void {
+    this.state.history.push({ at: new Date().toISOString(), step, ...(detail !== undefined && { detail }) });
+    if (this.state.history.length > HISTORY_KEPT) this.state.history.shift();
+  }
+}

@@ -1,0 +1,123 @@
+// runbook: the self-service workflow. Runs the steps declared in the workflow's HCL in order
+// (command, http_check, prometheus_check, wait, notify); a step that still fails after its
+// attempts escalates. Teams add a remediation with a config file, not TypeScript.
+import { ActivityFailure, ApplicationFailure, isCancellation, sleep } from '@temporalio/workflow';
+import type { RunbookStep, WorkflowInput } from './input';
+import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
+import { escalate } from './escalation';
+import { INVALID_INPUT } from './params';
+import { ProgressTracker } from './progress';
+import { TemplateError, fillTemplate } from './template';
+
+export interface StepOutcome {
+  name: string;
+  ok: boolean;
+  attempts: number;
+  detail: string;
+}
+
+export interface RunbookResult {
+  workflow: string;
+  steps: StepOutcome[];
+}
+
+/** Time an activity gets beyond the step's own timeout (queueing, reporting back). */
+const MARGIN_MS = 30_000;
+
+async function runStep(step: RunbookStep, input: WorkflowInput): Promise<{ ok: boolean; detail: string }> {
+  const fill = (text: string) => fillTemplate(text, input);
+  const timeout = (ms: number | undefined, fallback: number) => ({ startToCloseTimeout: (ms ?? fallback) + MARGIN_MS });
+  switch (step.kind) {
+    case 'command': {
+      const r = await activities(timeout(step.timeoutMs, 5 * 60_000)).runCommand({
+        command: step.command,
+        args: step.args.map(fill),
+        timeoutMs: step.timeoutMs,
+      });
+      const expected = step.expectExit ?? 0;
+      const ok = !r.timedOut && r.exitCode === expected;
+      const why = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? r.signal}${ok ? '' : `, expected ${expected}`}`;
+      const tail = (r.stderr || r.stdout).trim().slice(-300);
+      return { ok, detail: `${step.command}: ${why}${tail ? `: ${tail}` : ''}` };
+    }
+    case 'http_check': {
+      const r = await activities(timeout(step.timeoutMs, 10_000)).httpCheck({
+        url: fill(step.url),
+        expectStatus: step.expectStatus,
+        expectBody: step.expectBody,
+        timeoutMs: step.timeoutMs,
+      });
+      return { ok: r.healthy, detail: `${r.url}: ${r.detail}` };
+    }
+    case 'prometheus_check': {
+      const r = await activities(timeout(step.timeoutMs, 10_000)).prometheusQuery({
+        query: fill(step.query),
+        timeoutMs: step.timeoutMs,
+      });
+      const ok = step.expect === 'empty' ? r.samples.length === 0 : r.samples.length > 0;
+      return { ok, detail: `query returned ${r.samples.length} series, expected ${step.expect}` };
+    }
+    case 'wait':
+      await sleep(step.durationMs);
+      return { ok: true, detail: `waited ${step.durationMs / 1000}s` };
+    case 'notify': {
+      const r = await activities().notify({ message: fill(step.message), severity: 'info' });
+      return { ok: r.delivered, detail: r.detail };
+    }
+  }
+}
+
+/** An activity failure retrying cannot fix (not allowed, not configured): no point in another attempt. */
+function permanent(err: unknown): boolean {
+  if (err instanceof TemplateError) return true;
+  // The failure's own nonRetryable flag stays false: the retry policy's nonRetryableErrorTypes
+  // is what stopped the retries, so look at the type.
+  const type = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+  return typeof type === 'string' && PERMANENT_ERROR_TYPES.includes(type);
+}
+
+export async function runbook(input: WorkflowInput): Promise<RunbookResult> {
+  const steps = input?.steps ?? [];
+  if (steps.length === 0) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid input: runbook ${JSON.stringify(input?.workflow)} has no steps (declare step { ... } blocks in its HCL)`,
+      INVALID_INPUT,
+    );
+  }
+  const progress = new ProgressTracker(steps.map((s) => s.name));
+  const outcomes: StepOutcome[] = [];
+  for (const step of steps) {
+    const attempts = step.attempts ?? 1;
+    let outcome = { ok: false, detail: '' };
+    let tried = 0;
+    while (tried < attempts && !outcome.ok) {
+      tried += 1;
+      progress.step(step.name, `${step.kind}${attempts > 1 ? ` (try ${tried} of ${attempts})` : ''}`, tried);
+      try {
+        outcome = await runStep(step, input);
+      } catch (err) {
+        if (isCancellation(err)) {
+          progress.finish('cancelled', `cancelled during step ${step.name}`);
+          throw err;
+        }
+        const message = err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+        outcome = { ok: false, detail: message };
+        if (permanent(err)) break;
+      }
+      if (!outcome.ok && tried < attempts) {
+        progress.note(`failed: ${outcome.detail}; retrying`);
+        await sleep(step.retryDelayMs ?? 5000);
+      }
+    }
+    outcomes.push({ name: step.name, ok: outcome.ok, attempts: tried, detail: outcome.detail });
+    if (!outcome.ok) {
+      return escalate(
+        progress,
+        `runbook ${input.workflow}: step "${step.name}" failed after ${tried} attempt${tried > 1 ? 's' : ''}: ${outcome.detail}`,
+      );
+    }
+    progress.note(outcome.detail);
+  }
+  progress.finish('succeeded', `${outcomes.length} steps done`);
+  return { workflow: input.workflow, steps: outcomes };
+}
