@@ -19,11 +19,17 @@ export interface RunningAlertmanager {
   address: string;
   proc: Proc;
   /** Posts alerts through Alertmanager's v2 API, as Prometheus would. */
-  postAlerts(alerts: Array<{ labels: Record<string, string>; annotations?: Record<string, string>; startsAt?: string; endsAt?: string }>): Promise<void>;
+  postAlerts(
+    alerts: Array<{ labels: Record<string, string>; annotations?: Record<string, string>; startsAt?: string; endsAt?: string }>,
+  ): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startAlertmanager(opts: { webhookUrl: string; tls: WebhookTls; repeatInterval?: string }): Promise<RunningAlertmanager> {
+export async function startAlertmanager(opts: {
+  webhookUrl: string;
+  tls: WebhookTls;
+  repeatInterval?: string;
+}): Promise<RunningAlertmanager> {
   requireBinary(ALERTMANAGER_BIN, 'prometheus-alertmanager');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-am-'));
   const port = await freePort();
