@@ -1,14 +1,11 @@
 // The table of `medic` subcommands, in the order `medic --help` lists them.
 import { notYetAvailable, type Command } from './command';
+import { coordinatorCommand } from './coordinator';
 import { validateCommand } from './validate';
 import { versionCommand } from './version';
 
 export const COMMANDS: Command[] = [
-  notYetAvailable(
-    'coordinator',
-    'Run the coordinator: the mTLS HTTPS API that authorises, checks constraints and starts workflows.',
-    'coordinator [--config DIR]',
-  ),
+  coordinatorCommand,
   notYetAvailable(
     'worker',
     "Run a worker: polls this server's general, node-type and node task queues.",
