@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../config/workflow';
+import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
 import { startSearchAttributes } from '../temporal/search-attributes';
 import { invalidName, queueFor, type Target } from '../temporal/task-queues';
 import type { WorkflowInput } from '../../workflows/input';
@@ -71,7 +72,29 @@ export interface AdmissionDeps {
   startMarginMs?: number;
   /** Deadline of one visibility count; when it passes, the leases alone decide. */
   visibilityTimeoutMs?: number;
+  /** Visibility queries per second this coordinator may make for admission (0: none); beyond it the leases alone decide. */
+  visibilityQps?: number;
   now?: () => number;
+}
+
+/** Allows `rate` events per second, in bursts of up to `rate`. */
+export class TokenBucket {
+  private tokens: number;
+
+  constructor(
+    private readonly rate: number,
+    private at: number,
+  ) {
+    this.tokens = rate;
+  }
+
+  take(now: number): boolean {
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.at) / 1000) * this.rate);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
 }
 
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -138,9 +161,11 @@ export class Admission {
   private readonly now: () => number;
   private readonly startMarginMs: number;
   private readonly visibilityTimeoutMs: number;
+  private readonly visibilityBudget: TokenBucket;
 
   constructor(private readonly deps: AdmissionDeps) {
     this.now = deps.now ?? Date.now;
+    this.visibilityBudget = new TokenBucket(deps.visibilityQps ?? DEFAULT_VISIBILITY_QPS, this.now());
     this.startMarginMs = deps.startMarginMs ?? deps.temporal.callTimeoutMs;
     this.visibilityTimeoutMs = deps.visibilityTimeoutMs ?? 2_000;
   }
@@ -210,7 +235,7 @@ export class Admission {
       // Visibility counts run beside the leases: they see executions that hold no lease
       // (started outside medic, or before a change of `value`); the leases see what
       // visibility has not indexed yet. Either one refusing refuses.
-      const counts = evaluations.map((e) => this.visibleCount(client, e.query));
+      const counts = evaluations.map((e) => this.visibleCount(e.query));
       const leases: Lease[] = [];
       const release = (why: string): Promise<void> =>
         Promise.all(leases.map((l) => releaseLease(client, l, why))).then(() => undefined);
@@ -242,7 +267,7 @@ export class Admission {
           const count = await counts[i];
           if (count !== undefined && count >= e.constraint.value) {
             await release(`refused by ${describeConstraint(e.constraint)} (visibility)`);
-            const retryAt = await this.visibleRetryAt(client, e);
+            const retryAt = await this.visibleRetryAt(e);
             return {
               outcome: {
                 result: 'refused',
@@ -297,10 +322,13 @@ export class Admission {
   }
 
   /** A visibility count, or undefined when visibility does not answer in time (the leases still decide). */
-  private async visibleCount(client: Client, query: string): Promise<number | undefined> {
+  private async visibleCount(query: string): Promise<number | undefined> {
+    if (!this.visibilityBudget.take(this.now())) {
+      this.deps.metrics.visibilitySkipped.inc();
+      return undefined;
+    }
     try {
-      const conn = client.connection;
-      const { count } = await conn.withDeadline(this.now() + this.visibilityTimeoutMs, () => client.workflow.count(query));
+      const { count } = await this.deps.temporal.visibility((c) => c.workflow.count(query), this.visibilityTimeoutMs);
       return count;
     } catch {
       this.deps.metrics.temporalErrors.inc({ operation: 'visibility_count' });
@@ -309,13 +337,15 @@ export class Admission {
   }
 
   /** When the oldest counted execution leaves the window. */
-  private async visibleRetryAt(client: Client, e: Evaluation): Promise<number[]> {
+  private async visibleRetryAt(e: Evaluation): Promise<number[]> {
     const starts: number[] = [];
     try {
-      for await (const wf of client.workflow.list({ query: e.query, pageSize: 100 })) {
-        starts.push(wf.startTime.getTime() + e.constraint.periodMs);
-        if (starts.length >= 1000) break;
-      }
+      await this.deps.temporal.visibility(async (c) => {
+        for await (const wf of c.workflow.list({ query: e.query, pageSize: 100 })) {
+          starts.push(wf.startTime.getTime() + e.constraint.periodMs);
+          if (starts.length >= 1000) break;
+        }
+      }, this.visibilityTimeoutMs);
     } catch {
       this.deps.metrics.temporalErrors.inc({ operation: 'visibility_list' });
     }
@@ -335,7 +365,7 @@ export class Admission {
     const now = this.now();
     const checks = await Promise.all(
       evaluations.map(async (e) => {
-        const [count, slots] = await Promise.all([this.visibleCount(client, e.query), inspectSlots(client, e.spec, now)]);
+        const [count, slots] = await Promise.all([this.visibleCount(e.query), inspectSlots(client, e.spec, now)]);
         const seen = Math.max(count ?? 0, slots.holders.length);
         return {
           e,

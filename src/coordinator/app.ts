@@ -30,7 +30,7 @@ export interface CoordinatorDeps {
   identify?: IdentifyCaller;
   /** Server certificate, key and client CA (PEM): the app then serves HTTPS with mTLS. */
   https?: { key: string | Buffer; cert: string | Buffer; ca: string | Buffer };
-  admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'now'>;
+  admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'now'>;
 }
 
 declare module 'fastify' {
@@ -85,6 +85,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     metrics,
     audit,
     log,
+    visibilityQps: coordinator.admission.visibilityQps,
     ...deps.admission,
   });
   app.decorate('admission', admission);

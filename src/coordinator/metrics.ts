@@ -11,6 +11,7 @@ export interface CoordinatorMetrics {
   refusals: Counter<'workflow' | 'kind' | 'scope'>;
   triggerSeconds: Histogram<'result'>;
   temporalErrors: Counter<'operation'>;
+  visibilitySkipped: Counter;
   temporalConnected: Gauge;
   configReloadSuccessful: Gauge;
   configReloadSeconds: Gauge;
@@ -51,6 +52,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Coordina
       name: 'medic_coordinator_temporal_errors_total',
       help: 'Temporal calls that failed, by operation.',
       labelNames: ['operation'],
+      registers,
+    }),
+    visibilitySkipped: new Counter({
+      name: 'medic_coordinator_visibility_checks_skipped_total',
+      help: 'Admissions decided by slot leases alone because the visibility query budget (admission.visibility_qps) was spent.',
       registers,
     }),
     temporalConnected: new Gauge({

@@ -46,7 +46,7 @@ export function connectionOptions(config: TemporalConfig): ConnectionOptions {
 }
 
 export class TemporalGateway {
-  private current?: { connection: Connection; client: Client };
+  private current?: { connection: Connection; client: Client; visibility: Client; visibilityConnection: Connection };
   private closed = false;
   private lastProbe?: { at: number; ok: boolean };
   private connecting?: Promise<void>;
@@ -83,11 +83,26 @@ export class TemporalGateway {
 
   private async connectOnce(): Promise<void> {
     const connection = await Connection.connect(connectionOptions(this.config));
+    // Visibility calls go over a second connection without the SDK's retry interceptor: when
+    // the namespace's visibility rate limit refuses a count, admission goes on without it
+    // (the leases decide) instead of waiting out retries.
+    const visibilityConnection = await Connection.connect({ ...connectionOptions(this.config), interceptors: [] }).catch(
+      async (err: unknown) => {
+        await connection.close();
+        throw err;
+      },
+    );
     if (this.closed) {
-      await connection.close();
+      await Promise.all([connection.close(), visibilityConnection.close()]);
       return;
     }
-    this.current = { connection, client: new Client({ connection, namespace: this.config.namespace }) };
+    const namespace = this.config.namespace;
+    this.current = {
+      connection,
+      client: new Client({ connection, namespace }),
+      visibilityConnection,
+      visibility: new Client({ connection: visibilityConnection, namespace }),
+    };
     this.opts.onConnected?.(true);
     this.opts.log?.(`connected to Temporal at ${this.config.address} (namespace ${this.config.namespace})`);
   }
@@ -119,6 +134,13 @@ export class TemporalGateway {
     return this.current.client;
   }
 
+  /** Runs `fn` with a client for visibility queries (no retries) and a deadline. */
+  async visibility<T>(fn: (client: Client) => Promise<T>, timeoutMs: number): Promise<T> {
+    if (!this.current) throw new TemporalUnavailableError(`not connected to Temporal at ${this.config.address}`);
+    const { visibility, visibilityConnection } = this.current;
+    return visibilityConnection.withDeadline(Date.now() + timeoutMs, () => fn(visibility));
+  }
+
   /** Runs `fn` with one deadline on every Temporal call it makes. */
   async withDeadline<T>(fn: (client: Client) => Promise<T>, timeoutMs = this.callTimeoutMs): Promise<T> {
     const client = this.client();
@@ -148,7 +170,7 @@ export class TemporalGateway {
     this.current = undefined;
     if (c) {
       this.opts.onConnected?.(false);
-      await c.connection.close();
+      await Promise.all([c.connection.close(), c.visibilityConnection.close()]);
     }
   }
 }

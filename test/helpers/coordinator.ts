@@ -43,6 +43,7 @@ export function coordinatorConfig(over: Partial<CoordinatorConfig> = {}): Coordi
     enableTls: false,
     bodyLimit: 16 * 1024,
     routeRules: TEST_RULES,
+    admission: { visibilityQps: 10 },
     temporal: { address: temporalAddress(), namespace: 'default' },
     ...over,
   };
