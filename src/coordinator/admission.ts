@@ -129,7 +129,12 @@ function validate(req: TriggerRequest, wf: WorkflowConfig): { taskQueue: string 
   }
   for (const key of Object.keys(req.params ?? {})) {
     if (!PARAM_KEY.test(key))
-      return invalid(`params key ${JSON.stringify(key)} is not a parameter name`, { field: `params.${key}` });
+      return invalid(
+        `params.${key}: a parameter name starts with a letter or "_" and has up to 64 letters, digits, "_", "." or "-"`,
+        {
+          field: `params.${key}`,
+        },
+      );
   }
   if (req.idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(req.idempotencyKey)) {
     return invalid('idempotency_key must be 1-128 characters of letters, digits, ".", "_", ":" or "-"', {

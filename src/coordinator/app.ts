@@ -88,6 +88,8 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     visibilityQps: coordinator.admission.visibilityQps,
     ...deps.admission,
   });
+  // The API speaks JSON only: without fastify's text/plain parser, other bodies are a 415.
+  app.removeContentTypeParser('text/plain');
   app.decorate('admission', admission);
   app.decorate('coordinatorMetrics', metrics);
   app.decorateRequest('access', null as unknown as AccessDecision);

@@ -50,6 +50,8 @@ export class TemporalGateway {
   private closed = false;
   private lastProbe?: { at: number; ok: boolean };
   private connecting?: Promise<void>;
+  /** Ends the backoff sleep of the connect loop early (on close). */
+  private wake?: () => void;
   readonly callTimeoutMs: number;
 
   private constructor(
@@ -122,7 +124,14 @@ export class TemporalGateway {
             `cannot reach Temporal at ${this.config.address} (attempt ${attempt}): ${(err as Error).message}; retrying, triggers answer 503 meanwhile`,
           );
         }
-        await new Promise((r) => setTimeout(r, delay).unref());
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
         delay = Math.min(delay * 2, 10_000);
       }
     }
@@ -165,6 +174,7 @@ export class TemporalGateway {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.wake?.();
     await this.connecting?.catch(() => undefined);
     const c = this.current;
     this.current = undefined;

@@ -9,6 +9,9 @@ import { ensureTemporalBinary } from '../../src/temporal/binary';
 import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { writeDevCertificates, type DevCertificates } from '../../src/tls/certificates';
 import { packageRoot } from '../../src/paths';
+import { request, tlsAgent } from '../helpers/https';
+
+export { request };
 
 export const BENCH_CALLER = 'spiffe://medic.bench/trigger/bench';
 
@@ -104,41 +107,10 @@ export async function startCoordinatorProcess(configDir: string, port: number, a
 
 export function clientAgent(certs: DevCertificates, maxSockets: number): https.Agent {
   const c = certs.clients.caller!;
-  return new https.Agent({
-    keepAlive: true,
+  return tlsAgent(
+    { ca: fs.readFileSync(certs.caFile), cert: fs.readFileSync(c.certFile), key: fs.readFileSync(c.keyFile) },
     maxSockets,
-    ca: fs.readFileSync(certs.caFile),
-    cert: fs.readFileSync(c.certFile),
-    key: fs.readFileSync(c.keyFile),
-  });
-}
-
-export function request(
-  agent: https.Agent,
-  method: string,
-  url: string,
-  body?: unknown,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = https.request(
-      url,
-      {
-        method,
-        agent,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(30_000, () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end(payload);
-  });
+  );
 }
 
 /** Runs `total` calls of `fn` with `concurrency` callers; returns wall time and sorted latencies (ms). */
