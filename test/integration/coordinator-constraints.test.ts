@@ -37,6 +37,24 @@ function tally(responses: LightMyRequestResponse[]): { started: number; refused:
   return { started, refused, other: responses.map((r) => r.statusCode).filter((s) => s !== 202 && s !== 429) };
 }
 
+/** Triggers until one is admitted: visibility may lag behind a slot that has just freed. */
+function startedEventually(
+  c: TestCoordinator,
+  name: string,
+  node: string,
+  timeoutMs: number,
+  what: string,
+): Promise<LightMyRequestResponse> {
+  return eventually(
+    async () => {
+      const r = await trigger(c.app, name, { target: { node } });
+      return r.statusCode === 202 ? r : undefined;
+    },
+    timeoutMs,
+    what,
+  );
+}
+
 async function terminateStarted(responses: LightMyRequestResponse[]): Promise<void> {
   await Promise.all(
     responses
@@ -148,14 +166,7 @@ it('a concurrency slot frees when its execution closes', async () => {
     await connection.close();
   }
   // Visibility may still show the closed run as running for a moment: that refuses, never admits too many.
-  const next = await eventually(
-    async () => {
-      const r = await trigger(coordinator.app, name, { target: { node } });
-      return r.statusCode === 202 ? r : undefined;
-    },
-    20_000,
-    'the slot to free',
-  );
+  const next = await startedEventually(coordinator, name, node, 20_000, 'the slot to free');
   await client.workflow.getHandle(next.json().workflow_id).terminate('test done');
 });
 
@@ -171,14 +182,7 @@ it.each([
   expect((await trigger(coordinator.app, name, { target: { node } })).statusCode).toBe(429);
   // The first execution is still running (no worker), but it started more than the period ago.
   await new Promise((r) => setTimeout(r, 3_600));
-  const later = await eventually(
-    async () => {
-      const r = await trigger(coordinator.app, name, { target: { node } });
-      return r.statusCode === 202 ? r : undefined;
-    },
-    10_000,
-    'the period to pass',
-  );
+  const later = await startedEventually(coordinator, name, node, 10_000, 'the period to pass');
   expect((await client.workflow.getHandle(first.json().workflow_id).describe()).status.name).toBe('RUNNING');
   await terminateStarted([first, later]);
 });
@@ -203,13 +207,6 @@ it('visibility counts executions that hold no lease (started outside medic)', as
   expect(res.json().details).toMatchObject({ count: 1, constraint: { kind: 'concurrency' } });
   // The refusal released the lease it had taken: once the outside run ends, medic may start.
   await client.workflow.getHandle(outside).terminate('test done');
-  const after = await eventually(
-    async () => {
-      const r = await trigger(coordinator.app, name, { target: { node } });
-      return r.statusCode === 202 ? r : undefined;
-    },
-    20_000,
-    'admission after the outside run closed',
-  );
+  const after = await startedEventually(coordinator, name, node, 20_000, 'admission after the outside run closed');
   await terminateStarted([after]);
 });
