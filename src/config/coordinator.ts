@@ -34,12 +34,12 @@ export interface AdmissionConfig {
   /**
    * Visibility queries per second this coordinator may spend on constraint checks (0: none).
    * Slot leases decide every admission regardless; visibility adds executions that hold no
-   * lease (started outside medic). Temporal limits visibility per namespace (default 10/s).
+   * lease (started outside medic). Temporal limits visibility per namespace (default 10/s), and counts grow slower with the store; triggers normally come a few a minute, so 2/s checks every one of them and bursts are left to the leases.
    */
   visibilityQps: number;
 }
 
-export const DEFAULT_VISIBILITY_QPS = 10;
+export const DEFAULT_VISIBILITY_QPS = 2;
 
 function readAdmission(d: Decoder | undefined): AdmissionConfig {
   if (!d) return { visibilityQps: DEFAULT_VISIBILITY_QPS };

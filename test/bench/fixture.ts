@@ -60,7 +60,7 @@ export function writeConfig(
     skip_log_match = true
   }
 }
-temporal {
+${process.env.BENCH_VISIBILITY_QPS ? `admission {\n  visibility_qps = ${Number(process.env.BENCH_VISIBILITY_QPS)}\n}\n` : ''}temporal {
   address   = "${temporal}"
   namespace = "default"
 }

@@ -4,7 +4,7 @@
 import { Client, Connection } from '@temporalio/client';
 import * as fs from 'node:fs';
 import { startSearchAttributes } from '../../src/temporal/search-attributes';
-import { nodeQueue } from '../../src/temporal/task-queues';
+import { nodeTypeQueue } from '../../src/temporal/task-queues';
 import {
   benchCertificates,
   benchDir,
@@ -22,6 +22,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const TOTAL = Number(process.env.BENCH_TRIGGERS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const WARMUP = 100;
+const DATACENTER = 'bench';
+const NODE_TYPE = 'generic';
 
 interface Figures {
   perSecond: number;
@@ -42,10 +44,12 @@ async function main(): Promise<void> {
   const temporal = await benchTemporal();
   const certs = benchCertificates(dir);
   const port = await freePort();
-  // One constraint, per target: every trigger names a new node, so every one is admitted
-  // and pays the full admission (visibility count, slot lease, start).
+  // One constraint, per target node: every trigger names a new node, so every one is admitted
+  // and pays the full admission (slot lease, visibility count within its budget, start). The
+  // workflow runs on its datacenter's node-type queue, so both sides start on one queue
+  // rather than creating a task queue per start.
   const config = writeConfig(dir, certs, temporal.address, port, {
-    benchPing: `workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n`,
+    benchPing: `workflow = "ping"\ntask_queue_target = "node_type"\nconstraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n`,
   });
   const agent = clientAgent(certs, CONCURRENCY);
   const coordinator = await startCoordinatorProcess(config, port, agent);
@@ -59,9 +63,9 @@ async function main(): Promise<void> {
       await drive(total, CONCURRENCY, async (i) => {
         const node = `bare-${run}-${tag}-${i}`;
         await client.workflow.start('ping', {
-          taskQueue: nodeQueue(node),
+          taskQueue: nodeTypeQueue(DATACENTER, NODE_TYPE),
           workflowId: `bare:${node}`,
-          typedSearchAttributes: startSearchAttributes({ workflow: 'benchPing', node, trigger: 'bench' }),
+          typedSearchAttributes: startSearchAttributes({ workflow: 'benchPing', node, datacenter: DATACENTER, trigger: 'bench' }),
         });
       }),
       total,
@@ -70,7 +74,7 @@ async function main(): Promise<void> {
     figures(
       await drive(total, CONCURRENCY, async (i) => {
         const r = await request(agent, 'POST', `${coordinator.url}/v1/workflows/benchPing/executions`, {
-          target: { node: `coord-${run}-${tag}-${i}` },
+          target: { datacenter: DATACENTER, node_type: NODE_TYPE, node: `coord-${run}-${tag}-${i}` },
           reason: 'bench',
         });
         if (r.status !== 202) {

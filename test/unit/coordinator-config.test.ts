@@ -25,10 +25,10 @@ const SERVER = `server_config {
 `;
 
 describe('coordinator.hcl admission block', () => {
-  it("defaults visibility_qps to 10 (Temporal's default namespace visibility rate)", async () => {
+  it('defaults visibility_qps to 2', async () => {
     const r = await load(SERVER);
     expect(r.ok).toBe(true);
-    expect(r.config.coordinator?.admission).toEqual({ visibilityQps: 10 });
+    expect(r.config.coordinator?.admission).toEqual({ visibilityQps: 2 });
   });
 
   it('reads visibility_qps; 0 turns visibility checks off', async () => {
