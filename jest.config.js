@@ -2,11 +2,15 @@
 module.exports = {
   testEnvironment: 'node',
   transform: {
+    '/node_modules/cookie/.+\\.js$': ['@swc/jest', { module: { type: 'commonjs' } }],
     '^.+\\.ts$': [
       '@swc/jest',
       { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: 'inline' },
     ],
   },
+  // light-my-request (fastify's inject) needs cookie@2, which ships only ES modules; Node 20
+  // loads it with require(esm), jest does not, so jest compiles that one package.
+  transformIgnorePatterns: ['/node_modules/(?!cookie/)'],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   // One real Temporal dev server for the whole run (see test/setup/temporal.ts).
   globalSetup: '<rootDir>/test/setup/global-setup.ts',

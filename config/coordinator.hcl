@@ -24,11 +24,17 @@ server_config {
   route_rule {
     name           = "public_access"
     method         = "GET"
-    route_patterns = ["/metrics", "/healthz", "/readyz"]
+    route_patterns = ["/metrics", "/healthz", "/readyz", "/openapi.json"]
     uris           = []
     allow_public   = true
     skip_log_match = true
   }
+}
+
+# Constraint checks: slot leases decide; visibility counts are a second opinion, at most this
+# many queries a second per coordinator (0: none).
+admission {
+  visibility_qps = 2
 }
 
 temporal {

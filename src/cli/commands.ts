@@ -1,16 +1,13 @@
 // The table of `medic` subcommands, in the order `medic --help` lists them.
 import { notYetAvailable, type Command } from './command';
+import { coordinatorCommand } from './coordinator';
 import { validateCommand } from './validate';
 import { versionCommand } from './version';
 import { triggerCommand } from '../trigger/command';
 import { workerCommand } from '../worker/command';
 
 export const COMMANDS: Command[] = [
-  notYetAvailable(
-    'coordinator',
-    'Run the coordinator: the mTLS HTTPS API that authorises, checks constraints and starts workflows.',
-    'coordinator [--config DIR]',
-  ),
+  coordinatorCommand,
   workerCommand,
   triggerCommand,
   notYetAvailable(

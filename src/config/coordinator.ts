@@ -25,7 +25,28 @@ export interface CoordinatorConfig {
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   routeRules: RouteRule[];
+  admission: AdmissionConfig;
   temporal: TemporalConfig;
+}
+
+/** `admission { ... }`: how the coordinator checks constraints. */
+export interface AdmissionConfig {
+  /**
+   * Visibility queries per second this coordinator may spend on constraint checks (0: none).
+   * Slot leases decide every admission regardless; visibility adds executions that hold no
+   * lease (started outside medic). Temporal limits visibility per namespace (default 10/s), and counts grow slower with the store; triggers normally come a few a minute, so 2/s checks every one of them and bursts are left to the leases.
+   */
+  visibilityQps: number;
+}
+
+export const DEFAULT_VISIBILITY_QPS = 2;
+
+function readAdmission(d: Decoder | undefined): AdmissionConfig {
+  if (!d) return { visibilityQps: DEFAULT_VISIBILITY_QPS };
+  const qps = d.number('visibility_qps');
+  if (qps !== undefined && qps < 0) d.error('visibility_qps', `must be 0 or more, got ${qps}`);
+  d.finish();
+  return { visibilityQps: qps === undefined || qps < 0 ? DEFAULT_VISIBILITY_QPS : qps };
 }
 
 export const DEFAULT_LISTEN = '0.0.0.0:8443';
@@ -96,6 +117,7 @@ export function readCoordinator(d: Decoder): CoordinatorConfig {
   const routeRules = (s?.blocks('route_rule') ?? []).map((r, i) => readRouteRule(r, i, seen));
   if (s && routeRules.length === 0) s.warning('route_rule', 'no route rules: every request will be denied');
   s?.finish();
+  const admission = readAdmission(d.block('admission'));
   const temporal = readTemporal(d.block('temporal'));
   d.finish();
   return {
@@ -107,6 +129,7 @@ export function readCoordinator(d: Decoder): CoordinatorConfig {
     clientCaFile,
     bodyLimit,
     routeRules,
+    admission,
     temporal,
   };
 }

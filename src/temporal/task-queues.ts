@@ -24,6 +24,13 @@ export function invalidName(field: keyof Target, value: string): string | undefi
   return undefined;
 }
 
+/**
+ * The queue of the coordinator's admission leases (see src/coordinator/leases.ts). Nothing
+ * polls it: a lease is a workflow execution that never runs and ends at its execution timeout.
+ * It has no "medic:" prefix, so no datacenter or node name can produce it.
+ */
+export const ADMISSION_LEASE_QUEUE = 'medic-admission-leases';
+
 export function generalQueue(datacenter: string): string {
   return `medic:${datacenter}`;
 }

@@ -39,3 +39,9 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Visible executions of a medic workflow on a node (eventually consistent). */
+export async function queryCount(client: Client, workflow: string, node: string): Promise<number> {
+  const { count } = await client.workflow.count(`MedicWorkflow = '${workflow}' AND MedicNode = '${node}'`);
+  return count;
+}

@@ -1,0 +1,208 @@
+// buildCoordinator(deps): the coordinator as a fastify instance that does not listen. Identity
+// comes from the identity plugin, the ACL is the first onRequest hook after it, and every route
+// has a schema. server.ts listens; tests call app.inject or listen on a loopback port.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import { medicVersion } from '../cli/version';
+import { authorize, type AccessDecision } from './acl';
+import { Admission, type AdmissionDeps } from './admission';
+import { jsonAuditSink, type AuditSink } from './audit';
+import { sendError } from './errors';
+import { identityPlugin, tlsCallerIdentity, type IdentifyCaller } from './identity';
+import type { LiveConfig } from './live-config';
+import { createMetrics, type CoordinatorMetrics } from './metrics';
+import { executionRoutes, TRIGGER_ROUTE } from './routes/executions';
+import { healthRoutes } from './routes/health';
+import { openapiRoutes } from './routes/openapi';
+import { workflowRoutes } from './routes/workflows';
+import type { TemporalGateway } from './temporal-gateway';
+import type { Target } from '../temporal/task-queues';
+import { describeSchemaError, type SchemaError } from './validation-errors';
+
+export interface CoordinatorDeps {
+  config: LiveConfig;
+  temporal: TemporalGateway;
+  metrics?: CoordinatorMetrics;
+  audit?: AuditSink;
+  /** Operational messages (warnings, failures); never request bodies or secrets. */
+  log?: (message: string) => void;
+  /** How a request's caller is identified; the TLS peer certificate unless a test says otherwise. */
+  identify?: IdentifyCaller;
+  /** Server certificate, key and client CA (PEM): the app then serves HTTPS with mTLS. */
+  https?: { key: string | Buffer; cert: string | Buffer; ca: string | Buffer };
+  admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'now'>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    admission: Admission;
+    coordinatorMetrics: CoordinatorMetrics;
+  }
+  interface FastifyRequest {
+    access: AccessDecision;
+    /** Set when the request already wrote its audit line (triggers write their decision). */
+    audited: boolean;
+  }
+}
+
+function requestPath(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyInstance> {
+  const metrics = deps.metrics ?? createMetrics();
+  const audit = deps.audit ?? jsonAuditSink();
+  const log = deps.log ?? ((m: string) => process.stderr.write(`medic coordinator: ${m}\n`));
+  const { coordinator } = deps.config.current;
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: coordinator.bodyLimit,
+    // Headers and URLs are small in this API; keep parsers from holding large inputs.
+    routerOptions: { maxParamLength: 256 },
+    return503OnClosing: true,
+    ...(deps.https
+      ? {
+          https: {
+            key: deps.https.key,
+            cert: deps.https.cert,
+            ca: deps.https.ca,
+            // Accept connections without (or with a bad) client certificate at the TLS layer, so
+            // allow_public routes work; such callers simply have no identity.
+            requestCert: true,
+            rejectUnauthorized: false,
+            minVersion: 'TLSv1.2' as const,
+          },
+        }
+      : {}),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  });
+
+  const admission = new Admission({
+    workflows: () => deps.config.current.workflows,
+    temporal: deps.temporal,
+    metrics,
+    audit,
+    log,
+    visibilityQps: coordinator.admission.visibilityQps,
+    ...deps.admission,
+  });
+  // The API speaks JSON only: without fastify's text/plain parser, other bodies are a 415.
+  app.removeContentTypeParser('text/plain');
+  app.decorate('admission', admission);
+  app.decorate('coordinatorMetrics', metrics);
+  app.decorateRequest('access', null as unknown as AccessDecision);
+  app.decorateRequest('audited', false);
+
+  await app.register(identityPlugin, { identify: deps.identify ?? tlsCallerIdentity });
+
+  // The ACL: deny by default, before the body is read and whether or not a route exists.
+  app.addHook('onRequest', async (request, reply) => {
+    const decision = authorize(deps.config.current.acl, {
+      method: request.method,
+      path: requestPath(request.url),
+      identity: request.caller.identity,
+    });
+    request.access = decision;
+    if (decision.allowed) return;
+    request.audited = true;
+    const isTrigger = request.routeOptions.url === TRIGGER_ROUTE && request.method === 'POST';
+    const name = (request.params as { name?: string } | undefined)?.name;
+    const known = name !== undefined && deps.config.current.workflows.has(name);
+    if (isTrigger) metrics.triggers.inc({ workflow: known ? name! : '_unknown', result: 'denied', source: 'api' });
+    audit({
+      decision: 'denied',
+      identity: request.caller.identity,
+      method: request.method,
+      path: requestPath(request.url).slice(0, 512),
+      reason: decision.reason,
+      ...(isTrigger && name !== undefined ? { workflow: name } : {}),
+    });
+    return sendError(reply, 'forbidden', decision.reason ?? 'forbidden', {
+      identity: request.caller.identity,
+      ...(request.caller.problem ? { certificate: request.caller.problem } : {}),
+      rules_consulted: decision.consulted,
+    });
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requests.inc({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: reply.statusCode });
+    if (request.audited || !request.access?.allowed || request.access.skipLog) return;
+    audit({
+      decision: 'allowed',
+      identity: request.caller.identity,
+      method: request.method,
+      path: requestPath(request.url).slice(0, 512),
+      rule: request.access.rule,
+      status: reply.statusCode,
+    });
+  });
+
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply) => {
+    if (err.validation) {
+      const first = err.validation[0] as unknown as SchemaError;
+      const { field, message } = describeSchemaError(first, err.validationContext ?? 'body');
+      if (request.routeOptions.url === TRIGGER_ROUTE && request.method === 'POST') {
+        // A trigger refused by its schema is still a trigger decision: audit it and count it.
+        request.audited = true;
+        const params = request.params as { name?: string };
+        const body = (request.body ?? {}) as { target?: unknown };
+        admission.recordDecision(
+          {
+            workflow: typeof params.name === 'string' ? params.name.slice(0, 64) : '',
+            target: typeof body.target === 'object' && body.target !== null ? (body.target as Target) : {},
+            identity: request.caller.identity,
+            source: 'api',
+          },
+          { result: 'invalid', code: 'invalid_request', message, details: { field } },
+        );
+      }
+      return sendError(reply, 'invalid_request', message, { field, location: err.validationContext ?? 'body' });
+    }
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendError(reply, 'payload_too_large', `the body is larger than ${coordinator.bodyLimit} bytes`, {
+          limit_bytes: coordinator.bodyLimit,
+        });
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendError(reply, 'unsupported_media_type', 'the body must be application/json', {});
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return sendError(reply, 'invalid_request', 'the body is empty; send a JSON object', { field: '' });
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return sendError(reply, 'invalid_request', 'the Content-Length does not match the body', {});
+    }
+    if (err instanceof SyntaxError || err.statusCode === 400) {
+      return sendError(reply, 'invalid_request', 'the body is not valid JSON', { field: '' });
+    }
+    log(`unexpected error on ${request.method} ${request.routeOptions.url ?? 'unmatched route'}: ${err.name}: ${err.message}`);
+    return sendError(reply, 'internal', 'internal error; the coordinator log has the cause', {});
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 'not_found', `no route ${request.method} ${requestPath(request.url).slice(0, 256)}`, {}),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'medic coordinator',
+        version: medicVersion(),
+        description:
+          'Authorises (mTLS + SPIFFE route rules), checks safety constraints, and starts remediation workflows on Temporal. ' +
+          'Every error is {error, message, details}.',
+      },
+      components: {
+        securitySchemes: { mtls: { type: 'mutualTLS', description: 'client certificate with a SPIFFE ID URI SAN' } as never },
+      },
+      security: [{ mtls: [] }],
+    },
+  });
+
+  await app.register(healthRoutes, { temporal: deps.temporal, metrics, config: deps.config });
+  await app.register(workflowRoutes, { config: deps.config });
+  await app.register(executionRoutes, { admission, temporal: deps.temporal, metrics });
+  await app.register(openapiRoutes);
+  return app;
+}

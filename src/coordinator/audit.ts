@@ -1,0 +1,32 @@
+// One structured line per access or trigger decision: who asked for what, and what medic did.
+import type { Target } from '../temporal/task-queues';
+
+export interface AuditEntry {
+  /** allowed | denied (ACL), or the trigger result: started, duplicate, dry_run, refused, invalid, error. */
+  decision: string;
+  identity: string | null;
+  method?: string;
+  path?: string;
+  /** The route rule that admitted the request. */
+  rule?: string;
+  source?: string;
+  workflow?: string;
+  target?: Target;
+  workflow_id?: string;
+  run_id?: string;
+  task_queue?: string;
+  /** The constraint that refused, e.g. "concurrency 1/15m per target". */
+  constraint?: string;
+  count?: number;
+  reason?: string;
+  status?: number;
+}
+
+export type AuditSink = (entry: AuditEntry) => void;
+
+/** Writes audit lines as JSON to a stream (stdout by default), one object per line. */
+export function jsonAuditSink(out: NodeJS.WritableStream = process.stdout): AuditSink {
+  return (entry) => {
+    out.write(JSON.stringify({ time: new Date().toISOString(), kind: 'audit', ...entry }) + '\n');
+  };
+}

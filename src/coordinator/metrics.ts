@@ -1,0 +1,78 @@
+// The coordinator's Prometheus metrics, on a registry of its own (one per coordinator, so
+// tests can build many).
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type TriggerResult = 'started' | 'duplicate' | 'dry_run' | 'refused' | 'denied' | 'invalid' | 'error';
+
+export interface CoordinatorMetrics {
+  registry: Registry;
+  requests: Counter<'route' | 'method' | 'status'>;
+  triggers: Counter<'workflow' | 'result' | 'source'>;
+  refusals: Counter<'workflow' | 'kind' | 'scope'>;
+  triggerSeconds: Histogram<'result'>;
+  temporalErrors: Counter<'operation'>;
+  visibilitySkipped: Counter;
+  temporalConnected: Gauge;
+  configReloadSuccessful: Gauge;
+  configReloadSeconds: Gauge;
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CoordinatorMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'medic_coordinator_' });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({
+      name: 'medic_coordinator_http_requests_total',
+      help: 'HTTP requests by route pattern, method and status code.',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    }),
+    triggers: new Counter({
+      name: 'medic_coordinator_triggers_total',
+      help: 'Trigger decisions by workflow, result and source (api, alertmanager, slack, ...).',
+      labelNames: ['workflow', 'result', 'source'],
+      registers,
+    }),
+    refusals: new Counter({
+      name: 'medic_coordinator_constraint_refusals_total',
+      help: 'Starts refused by a safety constraint, by workflow, constraint kind and scope (target or global).',
+      labelNames: ['workflow', 'kind', 'scope'],
+      registers,
+    }),
+    triggerSeconds: new Histogram({
+      name: 'medic_coordinator_trigger_duration_seconds',
+      help: 'Time to decide a trigger (and start the workflow), by result.',
+      labelNames: ['result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    temporalErrors: new Counter({
+      name: 'medic_coordinator_temporal_errors_total',
+      help: 'Temporal calls that failed, by operation.',
+      labelNames: ['operation'],
+      registers,
+    }),
+    visibilitySkipped: new Counter({
+      name: 'medic_coordinator_visibility_checks_skipped_total',
+      help: 'Admissions decided by slot leases alone because the visibility query budget (admission.visibility_qps) was spent.',
+      registers,
+    }),
+    temporalConnected: new Gauge({
+      name: 'medic_coordinator_temporal_connected',
+      help: '1 when the coordinator holds a connection to Temporal.',
+      registers,
+    }),
+    configReloadSuccessful: new Gauge({
+      name: 'medic_coordinator_config_last_reload_successful',
+      help: '1 when the last configuration (re)load succeeded.',
+      registers,
+    }),
+    configReloadSeconds: new Gauge({
+      name: 'medic_coordinator_config_last_reload_success_timestamp_seconds',
+      help: 'When the configuration was last loaded successfully.',
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,307 @@
+// POST /v1/workflows/{name}/executions (the trigger API) and GET /v1/executions/{workflow_id}.
+import type { FastifyPluginAsync } from 'fastify';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import { WORKFLOW_NAME } from '../../config/workflow';
+import type { Admission, TriggerOutcome } from '../admission';
+import { IDEMPOTENCY_KEY } from '../admission';
+import { sendError } from '../errors';
+import type { CoordinatorMetrics } from '../metrics';
+import { isTemporalUnavailable, type TemporalGateway } from '../temporal-gateway';
+import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses, TARGET_SCHEMA } from './schemas';
+
+export const TRIGGER_ROUTE = '/v1/workflows/:name/executions';
+
+interface TriggerBody {
+  target: { node?: string; datacenter?: string; node_type?: string };
+  params?: Record<string, string>;
+  reason?: string;
+  idempotency_key?: string;
+}
+
+const STARTED_SCHEMA = {
+  type: 'object',
+  required: ['status', 'workflow', 'workflow_id', 'run_id', 'task_queue'],
+  properties: {
+    status: { type: 'string', enum: ['started', 'duplicate'] },
+    workflow: { type: 'string' },
+    workflow_id: { type: 'string' },
+    run_id: { type: 'string' },
+    task_queue: { type: 'string' },
+  },
+} as const;
+
+const DRY_RUN_SCHEMA = {
+  type: 'object',
+  required: ['status', 'workflow', 'task_queue', 'constraints'],
+  properties: {
+    status: { type: 'string', enum: ['dry_run'] },
+    workflow: { type: 'string' },
+    task_queue: { type: 'string' },
+    constraints: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { constraint: CONSTRAINT_SCHEMA, count: { type: 'integer' }, passes: { type: 'boolean' } },
+      },
+    },
+  },
+} as const;
+
+const EXECUTION_SCHEMA = {
+  type: 'object',
+  required: ['workflow_id', 'run_id', 'status'],
+  properties: {
+    workflow_id: { type: 'string' },
+    run_id: { type: 'string' },
+    workflow: { type: 'string', description: 'configured workflow name' },
+    workflow_type: { type: 'string' },
+    status: { type: 'string', description: 'RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, ...' },
+    task_queue: { type: 'string' },
+    target: { type: 'object', properties: { node: { type: 'string' }, datacenter: { type: 'string' } } },
+    trigger: { type: 'string', description: 'who asked for the start' },
+    start_time: { type: 'string', format: 'date-time' },
+    close_time: { type: 'string', format: 'date-time' },
+    result: { description: 'the workflow result, when it completed' },
+    failure: { type: 'string', description: 'why it failed, when it failed' },
+    history: {
+      type: 'object',
+      properties: {
+        events: { type: 'integer' },
+        activities: {
+          type: 'array',
+          items: { type: 'object', properties: { activity_type: { type: 'string' }, status: { type: 'string' } } },
+        },
+      },
+    },
+  },
+} as const;
+
+/** Maps an admission outcome to the HTTP answer. */
+function answer(
+  outcome: TriggerOutcome,
+  workflow: string,
+):
+  | { status: number; body: unknown; retryAfter?: number }
+  | { code: Parameters<typeof sendError>[1]; message: string; details: Record<string, unknown>; retryAfter?: number } {
+  switch (outcome.result) {
+    case 'started':
+    case 'duplicate':
+      return {
+        status: outcome.result === 'started' ? 202 : 200,
+        body: {
+          status: outcome.result,
+          workflow,
+          workflow_id: outcome.workflowId,
+          run_id: outcome.runId,
+          task_queue: outcome.taskQueue,
+        },
+      };
+    case 'dry_run':
+      return { status: 200, body: { status: 'dry_run', workflow, task_queue: outcome.taskQueue, constraints: outcome.checks } };
+    case 'refused': {
+      const r = outcome.refusal;
+      return {
+        code: 'constraint_refused',
+        message: `refused by ${String(r.constraint.description)}: ${r.count} counted in scope ${String(r.constraint.scope)}`,
+        details: {
+          constraint: r.constraint,
+          count: r.count,
+          retry_after_seconds: r.retryAfterSeconds,
+          dry_run: outcome.dryRun,
+          ...(outcome.checks ? { constraints: outcome.checks } : {}),
+        },
+        retryAfter: r.retryAfterSeconds,
+      };
+    }
+    case 'invalid':
+      return { code: outcome.code, message: outcome.message, details: outcome.details };
+    case 'error':
+      return {
+        code: outcome.code,
+        message: outcome.message,
+        details: {},
+        retryAfter: outcome.code === 'temporal_unavailable' ? 5 : undefined,
+      };
+  }
+}
+
+interface HistorySummary {
+  events: number;
+  activities: Array<{ activity_type: string; status: string }>;
+}
+
+async function historySummary(client: Client, workflowId: string, runId: string): Promise<HistorySummary> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const activities = new Map<string, { activity_type: string; status: string }>();
+  const events = history.events ?? [];
+  for (const e of events) {
+    const id = String(e.eventId ?? '');
+    if (e.activityTaskScheduledEventAttributes) {
+      activities.set(id, {
+        activity_type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?',
+        status: 'scheduled',
+      });
+    }
+    const closing: Array<[string, { scheduledEventId?: unknown } | null | undefined]> = [
+      ['started', e.activityTaskStartedEventAttributes],
+      ['completed', e.activityTaskCompletedEventAttributes],
+      ['failed', e.activityTaskFailedEventAttributes],
+      ['timed_out', e.activityTaskTimedOutEventAttributes],
+      ['cancelled', e.activityTaskCanceledEventAttributes],
+    ];
+    for (const [status, attrs] of closing) {
+      const a = attrs && activities.get(String(attrs.scheduledEventId ?? ''));
+      if (a) a.status = status;
+    }
+  }
+  return { events: events.length, activities: [...activities.values()] };
+}
+
+export const executionRoutes: FastifyPluginAsync<{
+  admission: Admission;
+  temporal: TemporalGateway;
+  metrics: CoordinatorMetrics;
+}> = async (app, { admission, temporal, metrics }) => {
+  app.post<{ Params: { name: string }; Querystring: { dry_run?: 'true' | 'false' }; Body: TriggerBody }>(
+    TRIGGER_ROUTE,
+    {
+      schema: {
+        summary: 'Trigger a workflow',
+        description:
+          "Checks the workflow's safety constraints and starts it on the task queue its task_queue_target and the target select. " +
+          'With ?dry_run=true, evaluates everything and starts nothing. The same idempotency_key again returns the first execution (200).',
+        params: {
+          type: 'object',
+          required: ['name'],
+          properties: { name: { type: 'string', pattern: WORKFLOW_NAME.source, description: 'configured workflow name' } },
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { dry_run: { type: 'string', enum: ['true', 'false'] } },
+        },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['target'],
+          properties: {
+            target: TARGET_SCHEMA,
+            params: {
+              type: 'object',
+              maxProperties: 64,
+              additionalProperties: { type: 'string', maxLength: 4096 },
+              description: "workflow parameters; override the config's params",
+            },
+            reason: { type: 'string', maxLength: 1024, description: 'why: shown in the audit log and the execution memo' },
+            idempotency_key: {
+              type: 'string',
+              pattern: IDEMPOTENCY_KEY.source,
+              description: 'a repeat returns the first execution',
+            },
+          },
+        },
+        response: {
+          200: {
+            description: 'dry run that would start, or an idempotent repeat (the first execution)',
+            anyOf: [DRY_RUN_SCHEMA, STARTED_SCHEMA],
+          },
+          202: { ...STARTED_SCHEMA, description: 'started' },
+          ...errorResponses(
+            ...COMMON_ERRORS,
+            'invalid_request',
+            'unknown_workflow',
+            'payload_too_large',
+            'constraint_refused',
+            'temporal_unavailable',
+          ),
+        },
+      },
+    },
+    async (request, reply) => {
+      request.audited = true;
+      const outcome = await admission.admitTrigger({
+        workflow: request.params.name,
+        target: request.body.target,
+        params: request.body.params,
+        reason: request.body.reason,
+        idempotencyKey: request.body.idempotency_key,
+        identity: request.caller.identity,
+        source: 'api',
+        dryRun: request.query.dry_run === 'true',
+      });
+      const a = answer(outcome, request.params.name);
+      if (a.retryAfter !== undefined) reply.header('Retry-After', String(a.retryAfter));
+      if ('status' in a) return reply.code(a.status).send(a.body);
+      return sendError(reply, a.code, a.message, a.details);
+    },
+  );
+
+  app.get<{ Params: { workflow_id: string } }>(
+    '/v1/executions/:workflow_id',
+    {
+      schema: {
+        summary: 'Status of one execution',
+        description: 'Status, result and a history summary of a medic execution (the latest run of the workflow id).',
+        params: {
+          type: 'object',
+          required: ['workflow_id'],
+          properties: { workflow_id: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9._:=-]+$' } },
+        },
+        response: {
+          200: EXECUTION_SCHEMA,
+          ...errorResponses(...COMMON_ERRORS, 'invalid_request', 'unknown_execution', 'temporal_unavailable'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.workflow_id;
+      try {
+        return await temporal.withDeadline(async (client) => {
+          const handle = client.workflow.getHandle(id);
+          let d;
+          try {
+            d = await handle.describe();
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError)
+              return sendError(reply, 'unknown_execution', `no execution ${JSON.stringify(id)}`, {});
+            throw err;
+          }
+          const sa = d.typedSearchAttributes;
+          const workflow = sa.get(SEARCH_ATTRIBUTES.workflow);
+          // Only medic's own executions: other workflows in the namespace (and leases) stay invisible.
+          if (!workflow) return sendError(reply, 'unknown_execution', `no execution ${JSON.stringify(id)}`, {});
+          const body: Record<string, unknown> = {
+            workflow_id: d.workflowId,
+            run_id: d.runId,
+            workflow,
+            workflow_type: d.type,
+            status: d.status.name,
+            task_queue: d.taskQueue,
+            target: { node: sa.get(SEARCH_ATTRIBUTES.node), datacenter: sa.get(SEARCH_ATTRIBUTES.datacenter) },
+            trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
+            start_time: d.startTime.toISOString(),
+            ...(d.closeTime ? { close_time: d.closeTime.toISOString() } : {}),
+          };
+          if (d.status.name === 'COMPLETED' || d.status.name === 'FAILED') {
+            try {
+              body.result = await client.workflow.getHandle(id, d.runId).result();
+            } catch (err) {
+              body.failure = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message;
+            }
+          }
+          body.history = await historySummary(client, id, d.runId);
+          return reply.send(body);
+        });
+      } catch (err) {
+        metrics.temporalErrors.inc({ operation: 'describe' });
+        if (isTemporalUnavailable(err)) {
+          reply.header('Retry-After', '5');
+          return sendError(reply, 'temporal_unavailable', 'Temporal is unreachable or did not answer in time; retry later', {});
+        }
+        throw err;
+      }
+    },
+  );
+};

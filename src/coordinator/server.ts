@@ -1,0 +1,132 @@
+// Runs a coordinator from a loaded configuration: connects to Temporal in the background,
+// builds the app, listens, reloads on request, and stops when the signal aborts.
+import * as fs from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
+import type { FastifyInstance } from 'fastify';
+import type { CoordinatorConfig } from '../config/coordinator';
+import type { WorkflowConfig } from '../config/workflow';
+import { buildCoordinator } from './app';
+import type { AuditSink } from './audit';
+import { LiveConfig } from './live-config';
+import { createMetrics } from './metrics';
+import { TemporalGateway } from './temporal-gateway';
+
+/** Thrown when the coordinator cannot start as configured (TLS off without the dev flag, unreadable certificates). */
+export class CoordinatorStartError extends Error {
+  override name = 'CoordinatorStartError';
+}
+
+export interface LoadedConfig {
+  coordinator: CoordinatorConfig;
+  workflows: ReadonlyMap<string, WorkflowConfig>;
+}
+
+export interface RunOptions {
+  config: LoadedConfig;
+  /** Required to serve plain HTTP when coordinator.hcl says enable_tls = false. */
+  insecureNoTls?: boolean;
+  signal: AbortSignal;
+  /** Loads and validates the config again; throws when it is not valid (the old one stays). */
+  reload?: () => Promise<LoadedConfig>;
+  onReload?: (handler: () => void) => void;
+  audit?: AuditSink;
+  log: (message: string) => void;
+  /** Called once listening, with the bound address (tests listen on port 0). */
+  onListening?: (address: { host: string; port: number }) => void;
+}
+
+export function readTlsMaterial(c: CoordinatorConfig): { key: Buffer; cert: Buffer; ca: Buffer } {
+  const read = (what: string, file: string | undefined): Buffer => {
+    if (!file) throw new CoordinatorStartError(`server_config.${what} is required when enable_tls = true`);
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new CoordinatorStartError(
+        `cannot read server_config.${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
+    }
+  };
+  return { cert: read('cert_file', c.certFile), key: read('key_file', c.keyFile), ca: read('client_ca_file', c.clientCaFile) };
+}
+
+const NO_TLS_WARNING = [
+  '',
+  '!!! ================================================================== !!!',
+  '!!!  TLS IS OFF (enable_tls = false, --insecure-no-tls).               !!!',
+  '!!!  No caller has an identity: only allow_public route rules admit.   !!!',
+  '!!!  Traffic is unencrypted. For local development only.               !!!',
+  '!!! ================================================================== !!!',
+  '',
+].join('\n');
+
+/** Runs until `signal` aborts; resolves after a clean shutdown. */
+export async function runCoordinator(opts: RunOptions): Promise<void> {
+  const { coordinator } = opts.config;
+  let https: ReturnType<typeof readTlsMaterial> | undefined;
+  if (coordinator.enableTls) {
+    https = readTlsMaterial(coordinator);
+  } else {
+    if (!opts.insecureNoTls) {
+      throw new CoordinatorStartError(
+        `${coordinator.file}: enable_tls = false needs the --insecure-no-tls flag (local development only)`,
+      );
+    }
+    opts.log(NO_TLS_WARNING);
+  }
+  const metrics = createMetrics();
+  const temporal = TemporalGateway.connectInBackground(coordinator.temporal, {
+    log: opts.log,
+    onConnected: (up) => metrics.temporalConnected.set(up ? 1 : 0),
+  });
+  const live = new LiveConfig(coordinator, opts.config.workflows);
+  metrics.configReloadSuccessful.set(1);
+  metrics.configReloadSeconds.set(Date.now() / 1000);
+  let app: FastifyInstance | undefined;
+  try {
+    app = await buildCoordinator({ config: live, temporal, metrics, audit: opts.audit, log: opts.log, https });
+    opts.onReload?.(() => void reload(app!, live));
+    await app.listen({ host: coordinator.listen.host, port: coordinator.listen.port });
+    const addr = app.server.address();
+    const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : coordinator.listen;
+    opts.log(`listening on ${https ? 'https' : 'http'}://${bound.host}:${bound.port} (${live.current.workflows.size} workflows)`);
+    opts.onListening?.(bound);
+    await new Promise<void>((resolve) => {
+      if (opts.signal.aborted) resolve();
+      else opts.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    opts.log('shutting down');
+  } finally {
+    await app?.close();
+    await temporal.close();
+  }
+
+  async function reload(a: FastifyInstance, current: LiveConfig): Promise<void> {
+    if (!opts.reload) return;
+    try {
+      const next = await opts.reload();
+      const before = current.current.coordinator;
+      const after = next.coordinator;
+      // Build everything first; swap only when all of it succeeded.
+      const state = LiveConfig.build(after, next.workflows);
+      let tls: ReturnType<typeof readTlsMaterial> | undefined;
+      if (after.enableTls && before.enableTls) tls = readTlsMaterial(after);
+      const needsRestart = [
+        before.listen.host !== after.listen.host || before.listen.port !== after.listen.port ? 'listen' : '',
+        before.enableTls !== after.enableTls ? 'enable_tls' : '',
+        before.bodyLimit !== after.bodyLimit ? 'body_limit_bytes' : '',
+        JSON.stringify(before.temporal) !== JSON.stringify(after.temporal) ? 'temporal' : '',
+      ].filter(Boolean);
+      if (tls) (a.server as HttpsServer).setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
+      current.swap(state);
+      metrics.configReloadSuccessful.set(1);
+      metrics.configReloadSeconds.set(Date.now() / 1000);
+      opts.log(
+        `configuration reloaded: ${state.workflows.size} workflows, ${after.routeRules.length} route rules, certificates re-read` +
+          (needsRestart.length ? `; changes to ${needsRestart.join(', ')} take effect after a restart` : ''),
+      );
+    } catch (err) {
+      metrics.configReloadSuccessful.set(0);
+      opts.log(`configuration reload failed, keeping the running configuration: ${(err as Error).message}`);
+    }
+  }
+}
