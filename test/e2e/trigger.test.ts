@@ -1,0 +1,191 @@
+// The trigger daemon end to end: a real Prometheus scrapes an exporter this test serves, the
+// built `medic trigger` polls it and asks a real coordinator (mTLS) to start a workflow on the
+// run's real Temporal server.
+import type { Client } from '@temporalio/client';
+import { queryValue } from '../../src/temporal/search-attributes';
+import { freePort } from '../../src/temporal/dev-server';
+import { startExporter, startPrometheus, type RunningPrometheus } from '../helpers/prometheus';
+import { buildStack, type Stack } from '../helpers/stack';
+import { connectClient, eventually, temporalAddress, unique } from '../helpers/temporal';
+
+jest.setTimeout(180_000);
+
+interface Execution {
+  workflowId: string;
+  startTime: Date;
+}
+
+async function executions(client: Client, workflow: string, node: string): Promise<Execution[]> {
+  const out: Execution[] = [];
+  const query = `MedicWorkflow = ${queryValue(workflow)} AND MedicNode = ${queryValue(node)}`;
+  for await (const wf of client.workflow.list({ query })) out.push({ workflowId: wf.workflowId, startTime: wf.startTime });
+  return out.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+}
+
+async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(url)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').pop());
+  }
+  return total;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('medic trigger against a real Prometheus, coordinator and Temporal', () => {
+  let temporal: { client: Client; close(): Promise<void> };
+  let stack: Stack | undefined;
+  let prometheus: RunningPrometheus | undefined;
+  let exporter: Awaited<ReturnType<typeof startExporter>> | undefined;
+
+  beforeAll(async () => {
+    temporal = await connectClient();
+  });
+  afterEach(async () => {
+    await stack?.stop();
+    await prometheus?.stop();
+    await exporter?.close();
+  });
+  afterAll(async () => temporal.close());
+
+  async function setUp(forSeconds: number) {
+    const node = unique('e2e-node');
+    const workflow = `heal${unique('x').replace(/-/g, '')}`;
+    exporter = await startExporter('medic_e2e_free_ratio', { node, dc: 'e2e' }, 0.5);
+    prometheus = await startPrometheus({ targets: [exporter.target], scrapeInterval: '1s' });
+    const metricsPort = await freePort();
+    stack = await buildStack({
+      temporalAddress: temporalAddress(),
+      workflows: { [workflow]: 'workflow = "ping"\ntask_queue_target = "node"\n' },
+      triggers: {
+        rules: `prometheus {
+  address       = "${prometheus.address}"
+  poll_interval = "1s"
+  query_timeout = "2s"
+}
+coordinator {
+  address   = "COORDINATOR"
+  cert_file = "../tls/trigger.pem"
+  key_file  = "../tls/trigger-key.pem"
+  ca_file   = "../tls/ca.pem"
+}
+rule "free_space_low" {
+  query    = "medic_e2e_free_ratio{node=\\"${node}\\"} < 0.1"
+  for      = "${forSeconds}s"
+  workflow = "${workflow}"
+  reason   = "free ratio {{ $value }}"
+  target {
+    node       = "{{ $labels.node }}"
+    datacenter = "{{ $labels.dc }}"
+  }
+}
+`,
+      },
+    });
+    // The coordinator's port is known only now: put it into the trigger file.
+    const fs = await import('node:fs');
+    const file = `${stack.dir}/triggers/rules.hcl`;
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('COORDINATOR', stack.coordinatorUrl));
+    await stack.startCoordinator();
+    const daemon = stack.medic([
+      'trigger',
+      '--config',
+      stack.dir,
+      '--metrics-listen',
+      `127.0.0.1:${metricsPort}`,
+      '--state-file',
+      `${stack.dir}/trigger-state.json`,
+    ]);
+    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    await eventually(
+      async () =>
+        (await metric(metricsUrl, 'medic_trigger_rule_evaluations_total', { result: 'ok' }).catch(() => 0)) > 0
+          ? true
+          : undefined,
+      30_000,
+      'the first evaluation',
+    );
+    return { node, workflow, daemon, metricsUrl };
+  }
+
+  it('starts the workflow once after `for`, and again for a second episode', async () => {
+    const { node, workflow, metricsUrl } = await setUp(3);
+    const flipped = Date.now();
+    exporter!.set(0.01);
+    const [first] = await eventually(
+      async () => {
+        const found = await executions(temporal.client, workflow, node);
+        return found.length ? found : undefined;
+      },
+      30_000,
+      'the first execution',
+    );
+    // Not before the series had been bad for `for` (3 s): Prometheus saw it at the earliest at the flip.
+    expect(first!.startTime.getTime()).toBeGreaterThanOrEqual(flipped + 3000 - 250);
+    await sleep(4000); // four more polls of a still-firing series
+    expect(await executions(temporal.client, workflow, node)).toHaveLength(1);
+    expect(await metric(metricsUrl, 'medic_trigger_triggers_total', { result: 'started' })).toBe(1);
+
+    exporter!.set(0.5);
+    await eventually(
+      async () => ((await metric(metricsUrl, 'medic_trigger_series', { state: 'firing' })) === 0 ? true : undefined),
+      15_000,
+      'the series to resolve',
+    );
+    await eventually(
+      async () => ((await metric(metricsUrl, 'medic_trigger_series', { state: 'pending' })) === 0 ? true : undefined),
+      15_000,
+      'no pending series',
+    );
+    exporter!.set(0.02);
+    const both = await eventually(
+      async () => {
+        const found = await executions(temporal.client, workflow, node);
+        return found.length >= 2 ? found : undefined;
+      },
+      30_000,
+      'the second execution',
+    );
+    expect(both).toHaveLength(2);
+    expect(both[0]!.workflowId).not.toBe(both[1]!.workflowId);
+  });
+
+  it('survives Prometheus being killed mid-run and resumes when it is back', async () => {
+    const { node, workflow, daemon, metricsUrl } = await setUp(0);
+    exporter!.set(0.01);
+    await eventually(
+      async () => ((await executions(temporal.client, workflow, node)).length === 1 ? true : undefined),
+      30_000,
+      'the first execution',
+    );
+
+    await prometheus!.kill();
+    await eventually(
+      async () =>
+        (await metric(metricsUrl, 'medic_trigger_errors_total', { kind: 'prometheus_unreachable' })) > 0 ? true : undefined,
+      15_000,
+      'the daemon to notice',
+    );
+    await sleep(3000);
+    expect(daemon.child.exitCode).toBeNull();
+    // While Prometheus is away nothing resolves and nothing new starts.
+    expect(await executions(temporal.client, workflow, node)).toHaveLength(1);
+
+    exporter!.set(0.5);
+    await prometheus!.restart();
+    await eventually(
+      async () => ((await metric(metricsUrl, 'medic_trigger_series', { state: 'firing' })) === 0 ? true : undefined),
+      60_000,
+      'the series to resolve after the restart',
+    );
+    exporter!.set(0.01);
+    await eventually(
+      async () => ((await executions(temporal.client, workflow, node)).length === 2 ? true : undefined),
+      60_000,
+      'the second execution after the restart',
+    );
+    expect(daemon.child.exitCode).toBeNull();
+  });
+});
