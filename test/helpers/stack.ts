@@ -6,10 +6,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorClient } from '../../src/client/coordinator-client';
 import { freePort } from '../../src/temporal/dev-server';
+import { packageRoot } from '../../src/paths';
 import { writeDevCertificates, type DevCertificates } from '../../src/tls/certificates';
 import { startProcess, type Proc } from './processes';
 
-export const ROOT = path.join(__dirname, '..', '..');
+export const ROOT = packageRoot();
 export const MEDIC = path.join(ROOT, 'dist', 'cmd', 'medic.js');
 
 export const IDS = {
