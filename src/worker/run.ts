@@ -4,7 +4,7 @@
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel as SdkLevel } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { ConfigError } from '../config/diagnostics';
-import { loadConfigOrThrow } from '../config/load';
+import { loadConfigInChild } from './config-process';
 import type { WorkerConfig } from '../config/worker';
 import { invalidName } from '../temporal/task-queues';
 import { temporalTls } from '../temporal/tls';
@@ -81,7 +81,8 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
   let config: WorkerConfig;
   const bundlePath = opts.bundlePath ?? workflowBundlePath();
   try {
-    const loaded = await loadConfigOrThrow(opts.configDir, { workflowTypes: WORKFLOW_TYPES });
+    const loaded = await loadConfigInChild(opts.configDir);
+    if (!loaded.ok) throw new ConfigError(loaded.diagnostics);
     if (!loaded.config.worker) throw new RegistrationError(`${opts.configDir} has no worker.hcl`);
     config = applyOverrides(loaded.config.worker, opts.overrides);
     const configured = new Map([...loaded.config.workflows].map(([name, wf]) => [name, wf.workflowType]));
