@@ -83,8 +83,10 @@ export async function runHook(
     await res.arrayBuffer();
   } catch (err) {
     if (cancellation()?.aborted) throw err;
-    const e = err as Error & { cause?: { code?: string } };
-    throw new HookFailedError(`hook "${event}" webhook ${new URL(hook.url).host} unreachable: ${e.cause?.code ?? e.message}`);
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    throw new HookFailedError(
+      `hook "${event}" webhook ${new URL(hook.url).host} unreachable: ${e.cause?.code ?? e.cause?.message ?? e.message}`,
+    );
   }
   if (res.status < 200 || res.status > 299) throw new HookFailedError(`hook "${event}" webhook answered ${res.status}`);
   return { event, delivered: true, detail: `webhook answered ${res.status}` };

@@ -52,8 +52,9 @@ export async function httpCheck(fetchImpl: typeof fetch, req: HttpCheckRequest):
     return done(true, `status ${res.status}`, res.status);
   } catch (err) {
     if (cancellation()?.aborted) throw err;
-    const e = err as Error & { cause?: { code?: string } };
-    const reason = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const reason =
+      e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
     return done(false, reason);
   }
 }

@@ -46,8 +46,10 @@ export async function prometheusQuery(
     });
   } catch (err) {
     if (cancellation()?.aborted) throw err;
-    const e = err as Error & { cause?: { code?: string } };
-    throw new PrometheusQueryError(`cannot reach Prometheus at ${config.address}: ${e.cause?.code ?? e.message}`);
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    throw new PrometheusQueryError(
+      `cannot reach Prometheus at ${config.address}: ${e.cause?.code ?? e.cause?.message ?? e.message}`,
+    );
   }
   let answer: ApiAnswer;
   try {

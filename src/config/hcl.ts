@@ -1,6 +1,5 @@
 // The one place that parses HCL. Everything else sees a plain JSON body and a Diagnostics sink,
 // so the parser can be swapped without touching the schema code.
-import { parse } from '@cdktn/hcl2json';
 import type { Diagnostics } from './diagnostics';
 
 export type HclBody = Record<string, unknown>;
@@ -11,6 +10,9 @@ export type HclBody = Record<string, unknown>;
  */
 export async function parseHcl(file: string, text: string, diag: Diagnostics): Promise<HclBody | undefined> {
   try {
+    // Loaded on first use: the parser is a Go WebAssembly module, and processes that never
+    // parse HCL (the worker reads its config in a child process) should not carry it.
+    const { parse } = await import('@cdktn/hcl2json');
     return (await parse(file, text)) as HclBody;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

@@ -33,6 +33,12 @@ export interface WorkerConfig {
   metricsListen?: string;
   /** Activities run at once, per task queue. */
   maxConcurrentActivities: number;
+  /**
+   * Run workflow code in one worker thread per queue (isolated, with the SDK's deadlock
+   * detection) instead of the main thread. Costs about 50 MB of RSS and 0.3 s of start-up per
+   * queue; medic's workflows are small and never spin, so the main thread is the default.
+   */
+  workflowThreads: boolean;
   /** Absolute paths of the executables the command activity may run. Empty: none. */
   allowedCommands: string[];
   /** Upper bound on any one command's run time. */
@@ -150,6 +156,7 @@ export function readWorker(d: Decoder): WorkerConfig {
     w?.error('metrics_listen', `${JSON.stringify(metricsListen)} is not host:port`);
   const maxConcurrentActivities =
     w?.number('max_concurrent_activities', { positive: true, integer: true }) ?? WORKER_DEFAULTS.maxConcurrentActivities;
+  const workflowThreads = w?.bool('workflow_threads', false) ?? false;
   const allowedCommands = w ? readPathList(w, 'allowed_commands', 'executable') : [];
   const commandTimeoutMs = w?.duration('command_timeout', { positive: true }) ?? WORKER_DEFAULTS.commandTimeoutMs;
   const maxOutputBytes = w?.number('max_output_bytes', { positive: true, integer: true }) ?? WORKER_DEFAULTS.maxOutputBytes;
@@ -186,6 +193,7 @@ export function readWorker(d: Decoder): WorkerConfig {
     shutdownGraceMs,
     metricsListen,
     maxConcurrentActivities,
+    workflowThreads,
     allowedCommands,
     commandTimeoutMs,
     maxOutputBytes,

@@ -42,7 +42,7 @@ export async function connectWithRetry<T>(
     if (opts.signal.aborted) throw new ConnectAbortedError(`stopped before Temporal at ${opts.address} answered`);
     try {
       const conn = await connect();
-      if (attempt > 1) opts.log('info', 'connected to Temporal', { address: opts.address, attempts: attempt });
+      if (attempt > 1) opts.log('info', 'connected to Temporal', { address: opts.address, attempt });
       return conn;
     } catch (err) {
       const delay = backoffDelay(attempt, opts.policy);

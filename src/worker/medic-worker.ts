@@ -8,7 +8,8 @@ import type { Activities } from '../../activities';
 import { assertSharedRegistration } from './registration';
 
 export interface MedicWorkerOptions {
-  config: Pick<WorkerConfig, 'datacenter' | 'nodeType' | 'node' | 'shutdownGraceMs' | 'maxConcurrentActivities' | 'temporal'>;
+  config: Pick<WorkerConfig, 'datacenter' | 'nodeType' | 'node' | 'shutdownGraceMs' | 'maxConcurrentActivities' | 'temporal'> &
+    Partial<Pick<WorkerConfig, 'workflowThreads'>>;
   connection: NativeConnection;
   /** Path of the prebuilt workflow bundle (dist/workflow-bundle.js). */
   bundlePath: string;
@@ -52,6 +53,9 @@ export async function createMedicWorker(opts: MedicWorkerOptions): Promise<Medic
     maxCachedWorkflows: 20,
     maxConcurrentWorkflowTaskPolls: 2,
     maxConcurrentActivityTaskPolls: 1,
+    // debugMode is the SDK's name for "run workflows in the main thread": without it each queue
+    // worker starts its own thread with its own V8 heap and bundle (see WorkerConfig.workflowThreads).
+    debugMode: !config.workflowThreads,
   } as const;
   const registration = queues.map((taskQueue) => ({
     taskQueue,

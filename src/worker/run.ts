@@ -4,7 +4,7 @@
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel as SdkLevel } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { ConfigError } from '../config/diagnostics';
-import { loadConfigOrThrow } from '../config/load';
+import { loadConfigInChild } from './config-process';
 import type { WorkerConfig } from '../config/worker';
 import { invalidName } from '../temporal/task-queues';
 import { temporalTls } from '../temporal/tls';
@@ -62,11 +62,18 @@ function installRuntime(config: WorkerConfig, log: Log): void {
   } catch {
     // In-process (tests): a runtime is already there, with its own settings.
     log('warn', 'Temporal runtime already installed in this process; metrics_listen not applied');
-    return;
   }
-  Runtime.instance()
-    .metricMeter.createGauge('medic_worker_task_queues', 'int', '', 'Task queues this worker polls')
-    .set(3, { node: config.node, datacenter: config.datacenter, node_type: config.nodeType });
+}
+
+/** medic_worker_task_queues{node,datacenter,node_type}: how many queues this worker polls now. */
+function queuesGauge(config: WorkerConfig): (n: number) => void {
+  const gauge = Runtime.instance().metricMeter.createGauge(
+    'medic_worker_task_queues',
+    'int',
+    '',
+    'Task queues this worker polls',
+  );
+  return (n) => gauge.set(n, { node: config.node, datacenter: config.datacenter, node_type: config.nodeType });
 }
 
 export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Promise<number> {
@@ -74,7 +81,8 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
   let config: WorkerConfig;
   const bundlePath = opts.bundlePath ?? workflowBundlePath();
   try {
-    const loaded = await loadConfigOrThrow(opts.configDir, { workflowTypes: WORKFLOW_TYPES });
+    const loaded = await loadConfigInChild(opts.configDir);
+    if (!loaded.ok) throw new ConfigError(loaded.diagnostics);
     if (!loaded.config.worker) throw new RegistrationError(`${opts.configDir} has no worker.hcl`);
     config = applyOverrides(loaded.config.worker, opts.overrides);
     const configured = new Map([...loaded.config.workflows].map(([name, wf]) => [name, wf.workflowType]));
@@ -118,6 +126,8 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
       activities: createActivities({ settings: config, log: (m) => log('info', m) }),
     });
     const running = worker.run();
+    const polling = queuesGauge(config);
+    polling(worker.queues.length);
     log('info', 'polling', { queues: worker.queues.join(','), identity: worker.identity, namespace: config.temporal.namespace });
     opts.onPolling?.(worker.queues);
     const stop = (): void => {
@@ -134,6 +144,7 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
     } finally {
       signal.removeEventListener('abort', stop);
     }
+    polling(0);
     log('info', 'stopped');
     return EXIT_CODES.ok;
   } finally {

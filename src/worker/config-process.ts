@@ -1,0 +1,32 @@
+// Loads the config directory in a short-lived child process. The HCL parser is Go compiled to
+// WebAssembly; once it has run it keeps about 75 MB resident for the life of the process (a
+// worker thread does not help: the freed memory stays in the allocator). A daemon on every
+// server needs the parser only at start, so it runs in a child that exits afterwards.
+import { fork } from 'node:child_process';
+import { loadConfigDir, type LoadResult } from '../config/load';
+import { WORKFLOW_TYPES } from '../temporal/workflow-types';
+
+/** loadConfigDir(dir, { workflowTypes: WORKFLOW_TYPES }), in a process of its own. */
+export function loadConfigInChild(dir: string): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    // execArgv is inherited, so the child runs this file as the parent runs it (compiled
+    // JavaScript, or TypeScript through a -r hook in tests). 'advanced' keeps the Maps.
+    const child = fork(__filename, [dir], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result: LoadResult | undefined;
+    child.once('message', (m) => (result = m as LoadResult));
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      result ? resolve(result) : reject(new Error(`config loader exited with code ${code} and no result`)),
+    );
+  });
+}
+
+if (require.main === module && process.send) {
+  loadConfigDir(process.argv[2]!, { workflowTypes: WORKFLOW_TYPES }).then(
+    (result) => process.send!(result, () => process.exit(0)),
+    (err: Error) => {
+      process.stderr.write(`cannot load config: ${err.message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,191 @@
+// `medic worker` as a real process: graceful drain on SIGTERM, a SIGKILL mid-activity survived by
+// starting a new worker, retrying while Temporal is unreachable, /metrics, and refusing to start
+// misregistered.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { freePort } from '../../src/temporal/dev-server';
+import { nodeQueue } from '../../src/temporal/task-queues';
+import type { RunbookStep } from '../../workflows/input';
+import { spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';
+import { tempDir } from '../helpers/medic-worker';
+import { connectClient, eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';
+
+describe('medic worker process', () => {
+  let client: Client;
+  let closeClient: () => Promise<void>;
+  let dir: string;
+  const procs: MedicProcess[] = [];
+
+  beforeAll(async () => {
+    ({ client, close: closeClient } = await connectClient());
+  });
+  beforeEach(() => {
+    dir = tempDir('proc');
+  });
+  afterEach(async () => {
+    for (const p of procs.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  afterAll(() => closeClient());
+
+  function worker(node: string, extra: { grace?: string; address?: string; metrics?: string } = {}): MedicProcess {
+    const configDir = writeWorkerConfig(
+      path.join(dir, `config-${procs.length}`),
+      [
+        `datacenter = "${unique('dc')}"`,
+        'node_type = "generic"',
+        `node = "${node}"`,
+        `shutdown_grace = "${extra.grace ?? '30s'}"`,
+        'allowed_commands = ["/usr/bin/sleep"]',
+        'reboot_dry_run = true',
+        extra.metrics ? `metrics_listen = "${extra.metrics}"` : '',
+      ].join('\n'),
+      `temporal {\n  address = "${extra.address ?? temporalAddress()}"\n}\n`,
+    );
+    const p = spawnMedic(['worker', '--config', configDir, '--workflow-bundle', workflowBundle().codePath]);
+    procs.push(p);
+    return p;
+  }
+
+  function sleepStep(seconds: number): RunbookStep[] {
+    return [{ name: 'sleep', kind: 'command', command: '/usr/bin/sleep', args: [String(seconds)] }];
+  }
+
+  function startRunbook(node: string, steps: RunbookStep[]): Promise<WorkflowHandle> {
+    return client.workflow.start('runbook', {
+      taskQueue: nodeQueue(node),
+      workflowId: unique('proc'),
+      args: [{ workflow: 'sleepy', target: { node }, params: {}, steps }],
+    });
+  }
+
+  async function activityRunning(handle: WorkflowHandle): Promise<void> {
+    await eventually(
+      async () =>
+        (await handle.describe()).raw.pendingActivities?.some((a) => a.state === 2 /* PENDING_ACTIVITY_STATE_STARTED */)
+          ? true
+          : undefined,
+      30_000,
+      'the activity to start',
+    );
+  }
+
+  async function events(handle: WorkflowHandle) {
+    return (await handle.fetchHistory()).events ?? [];
+  }
+
+  it('finishes the running activity on SIGTERM, then exits 0', async () => {
+    const node = unique('drain');
+    const p = worker(node);
+    await p.waitFor(/msg="polling"/);
+    const handle = await startRunbook(node, sleepStep(3));
+    await activityRunning(handle);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.output()).toMatch(/msg="stopping: draining running activities" grace=30s/);
+    // The activity completed during the drain, before the process went away.
+    expect((await events(handle)).some((e) => e.activityTaskCompletedEventAttributes)).toBe(true);
+    await handle.terminate();
+  });
+
+  it('exits 0 after the grace period even if an activity is still running, leaving it to be retried', async () => {
+    const node = unique('grace');
+    const p = worker(node, { grace: '1s' });
+    await p.waitFor(/msg="polling"/);
+    const handle = await startRunbook(node, sleepStep(120));
+    await activityRunning(handle);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect((await events(handle)).some((e) => e.activityTaskCompletedEventAttributes)).toBe(false);
+    await handle.terminate();
+  });
+
+  it('completes the workflow on a new worker after the first is SIGKILLed mid-activity', async () => {
+    const node = unique('kill');
+    const first = worker(node);
+    await first.waitFor(/msg="polling"/);
+    const handle = await startRunbook(node, sleepStep(4));
+    await activityRunning(handle);
+    first.child.kill('SIGKILL');
+    expect(await first.exited).toBe('SIGKILL');
+
+    const second = worker(node);
+    await second.waitFor(/msg="polling"/);
+    const result = await handle.result();
+    expect(result.steps[0]).toMatchObject({ name: 'sleep', ok: true });
+    // The heartbeat timeout noticed the dead worker; the retry ran on the new process.
+    const started = (await events(handle)).filter((e) => e.activityTaskStartedEventAttributes);
+    const last = started[started.length - 1]!.activityTaskStartedEventAttributes!;
+    expect(last.attempt).toBe(2);
+    expect(last.identity).toBe(`${second.child.pid}@${node}`);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('retries while Temporal is unreachable, then polls once it answers, with /metrics up', async () => {
+    const [proxyPort, metricsPort] = [await freePort(), await freePort()];
+    const node = unique('late');
+    const p = worker(node, { address: `127.0.0.1:${proxyPort}`, metrics: `127.0.0.1:${metricsPort}` });
+    await p.waitFor(/cannot reach Temporal; retrying".*attempt=2/);
+    expect(p.child.exitCode).toBeNull();
+
+    // Temporal "comes up": a proxy on the configured port, to the test run's dev server.
+    const [host, port] = temporalAddress().split(':');
+    const sockets: net.Socket[] = [];
+    const proxy = net.createServer((sock) => {
+      const upstream = net.connect(Number(port), host);
+      sockets.push(sock, upstream);
+      sock.pipe(upstream).pipe(sock);
+      sock.on('error', () => upstream.destroy());
+      upstream.on('error', () => sock.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
+    try {
+      await p.waitFor(/msg="polling"/, 40_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n${p.output()}`);
+      });
+      expect(p.output()).toMatch(/msg="connected to Temporal"/);
+      const ping = await client.workflow.execute('ping', { taskQueue: nodeQueue(node), workflowId: unique('ping') });
+      expect(ping.taskQueue).toBe(nodeQueue(node));
+
+      const gauge = new RegExp(`medic_worker_task_queues\\{[^}]*node="${node}"[^}]*\\} 3`);
+      // Metrics recorded from JavaScript reach the exporter on its next collection, not at once.
+      const metrics = await eventually(
+        async () => {
+          const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+          return gauge.test(text) ? text : undefined;
+        },
+        20_000,
+        'the medic gauge on /metrics',
+      );
+      expect(metrics).toContain(`task_queue="${nodeQueue(node)}"`);
+
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    } finally {
+      p.child.kill('SIGKILL');
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it('refuses to start when the workflow bundle has no manifest to check registration against', async () => {
+    const configDir = writeWorkerConfig(path.join(dir, 'bad'), 'datacenter = "dc1"\nnode_type = "t"\nnode = "n1"');
+    const p = spawnMedic(['worker', '--config', configDir, '--workflow-bundle', path.join(dir, 'missing.js')]);
+    procs.push(p);
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toContain('cannot read the workflow bundle manifest');
+  });
+
+  it('refuses to start when a workflow config names a type the worker does not register', async () => {
+    const configDir = writeWorkerConfig(path.join(dir, 'bad'), 'datacenter = "dc1"\nnode_type = "t"\nnode = "n1"');
+    fs.mkdirSync(path.join(configDir, 'workflows'));
+    fs.writeFileSync(path.join(configDir, 'workflows', 'fixDns.hcl'), 'workflow = "fixDns"\ntask_queue_target = "node"\n');
+    const p = spawnMedic(['worker', '--config', configDir, '--workflow-bundle', workflowBundle().codePath]);
+    procs.push(p);
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toContain('workflow type \\"fixDns\\" is not exported by workflows/');
+  });
+});
