@@ -53,7 +53,15 @@ rule "bench" {
   const client = new Client({ connection });
   try {
     await stack.startCoordinator();
-    stack.medic(['trigger', '--config', stack.dir, '--metrics-listen', 'off', '--state-file', path.join(stack.dir, 'state.json')]);
+    stack.medic([
+      'trigger',
+      '--config',
+      stack.dir,
+      '--metrics-listen',
+      'off',
+      '--state-file',
+      path.join(stack.dir, 'state.json'),
+    ]);
     const query = `MedicWorkflow = ${queryValue('benchHeal')}`;
     const latencies: number[] = [];
     let seen = 0;
@@ -82,7 +90,9 @@ rule "bench" {
     const p50 = quantile(latencies, 0.5);
     const p99 = quantile(latencies, 0.99);
     const budget = SCRAPE_S + POLL_S + 1;
-    console.log(`scrape_interval=${SCRAPE_S}s poll_interval=${POLL_S}s for=0s target p99 < ${budget}s: ${p99 < budget ? 'met' : 'NOT met'}`);
+    console.log(
+      `scrape_interval=${SCRAPE_S}s poll_interval=${POLL_S}s for=0s target p99 < ${budget}s: ${p99 < budget ? 'met' : 'NOT met'}`,
+    );
     console.log(`detect: p50=${p50.toFixed(2)} p99=${p99.toFixed(2)} over ${latencies.length} episodes`);
   } finally {
     await stack.stop();
