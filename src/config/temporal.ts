@@ -2,11 +2,24 @@
 import * as path from 'node:path';
 import type { Decoder } from './decoder';
 
+/** Client-side TLS files: a client certificate and key (for mTLS), a CA, a server name. */
 export interface TemporalTls {
   certFile?: string;
   keyFile?: string;
   caFile?: string;
   serverName?: string;
+}
+
+/** Reads cert_file, key_file, ca_file and server_name of a block that connects somewhere over TLS. */
+export function readClientTls(t: Decoder): TemporalTls {
+  const tls: TemporalTls = {
+    certFile: configPath(t.file, t.string('cert_file', { nonEmpty: true })),
+    keyFile: configPath(t.file, t.string('key_file', { nonEmpty: true })),
+    caFile: configPath(t.file, t.string('ca_file', { nonEmpty: true })),
+    serverName: t.string('server_name', { nonEmpty: true }),
+  };
+  if (!!tls.certFile !== !!tls.keyFile) t.error(undefined, 'cert_file and key_file go together');
+  return tls;
 }
 
 export interface TemporalConfig {
@@ -32,13 +45,7 @@ export function readTemporal(d: Decoder | undefined): TemporalConfig {
   const t = d.block('tls');
   let tls: TemporalTls | undefined;
   if (t) {
-    tls = {
-      certFile: configPath(d.file, t.string('cert_file', { nonEmpty: true })),
-      keyFile: configPath(d.file, t.string('key_file', { nonEmpty: true })),
-      caFile: configPath(d.file, t.string('ca_file', { nonEmpty: true })),
-      serverName: t.string('server_name', { nonEmpty: true }),
-    };
-    if (!!tls.certFile !== !!tls.keyFile) t.error(undefined, 'cert_file and key_file go together');
+    tls = readClientTls(t);
     t.finish();
   }
   d.finish();

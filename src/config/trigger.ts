@@ -1,7 +1,7 @@
 // triggers/*.hcl: the Prometheus to poll, the coordinator to call, and the rules that turn
 // query results into workflow starts.
 import type { Decoder } from './decoder';
-import { configPath } from './temporal';
+import { readClientTls } from './temporal';
 import { parseTemplate } from '../trigger/template';
 
 /** Checks a `{{ $labels.x }}` template where it is written, so errors carry the attribute path. */
@@ -95,14 +95,7 @@ export function readTriggerFile(d: Decoder): TriggerFile {
   const c = d.block('coordinator');
   let coordinator: CoordinatorClient | undefined;
   if (c) {
-    coordinator = {
-      address: readUrl(c, 'address', ['https', 'http']) ?? '',
-      certFile: configPath(d.file, c.string('cert_file', { nonEmpty: true })),
-      keyFile: configPath(d.file, c.string('key_file', { nonEmpty: true })),
-      caFile: configPath(d.file, c.string('ca_file', { nonEmpty: true })),
-      serverName: c.string('server_name', { nonEmpty: true }),
-    };
-    if (!!coordinator.certFile !== !!coordinator.keyFile) c.error(undefined, 'cert_file and key_file go together');
+    coordinator = { address: readUrl(c, 'address', ['https', 'http']) ?? '', ...readClientTls(c) };
     c.finish();
   }
   const rules = d.labeled('rule').map(({ label, body: r }) => {
