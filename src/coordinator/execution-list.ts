@@ -23,7 +23,8 @@ export interface ListFilter {
   workflow?: string;
   node?: string;
   status?: ListStatus;
-  limit?: number;
+  /** 1-1000, as the query string carries it. */
+  limit?: string;
 }
 
 /** Only medic's own executions (they carry MedicWorkflow), visibility's own order (newest first). */

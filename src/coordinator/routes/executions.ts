@@ -310,7 +310,7 @@ export const executionRoutes: FastifyPluginAsync<{
             workflow: { type: 'string', pattern: WORKFLOW_NAME.source, description: 'configured workflow name' },
             node: { ...TARGET_NAME, pattern: NO_QUOTES, description: 'target node' },
             status: { type: 'string', enum: [...LIST_STATUSES] },
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+            limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$', description: 'at most this many (1-1000, default 50)' },
           },
         },
         response: {
@@ -325,7 +325,7 @@ export const executionRoutes: FastifyPluginAsync<{
     },
     async (request, reply) => {
       const query = executionListQuery(request.query);
-      const limit = request.query.limit ?? 50;
+      const limit = Number(request.query.limit ?? 50);
       try {
         const executions = await temporal.withDeadline(async (client) => {
           const out: object[] = [];
