@@ -1,5 +1,6 @@
 // GET /v1/executions (recent executions from visibility, filtered) and the progress field of
 // GET /v1/executions/{id}, over app.inject against the run's real Temporal dev server.
+import type { LightMyRequestResponse } from 'fastify';
 import { Worker } from '@temporalio/worker';
 import { ADMIN, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { connectWorkerConnection, eventually, unique, workflowBundle } from '../helpers/temporal';
@@ -24,7 +25,7 @@ beforeAll(async () => {
 
 afterAll(() => c.close());
 
-function get(url: string): ReturnType<TestCoordinator['app']['inject']> {
+function get(url: string): Promise<LightMyRequestResponse> {
   return c.app.inject({ method: 'GET', url, headers: { 'x-test-identity': ADMIN } });
 }
 
