@@ -38,7 +38,7 @@ export function applyOverrides(config: WorkerConfig, overrides: WorkerRunOptions
     nodeType: overrides.nodeType ?? config.nodeType,
     node: overrides.node ?? config.node,
     metricsListen: overrides.metricsListen ?? config.metricsListen,
-    temporal: { ...config.temporal, address: overrides.temporalAddress ?? config.temporal.address },
+    ...(overrides.temporalAddress !== undefined && { temporal: { ...config.temporal, address: overrides.temporalAddress } }),
   };
   const problems = [
     overrides.metricsListen !== undefined && !parseListen(overrides.metricsListen)
