@@ -14,7 +14,8 @@ worker {
   max_concurrent_activities = 4       # per task queue
 
   # Executables the command activity (and runbook command steps) may run, by absolute path.
-  allowed_commands = ["/usr/bin/chronyc", "/usr/bin/journalctl", "/usr/bin/true"]
+  # /usr/bin/unlink removes one file: the healDemo runbook clears the demo service's stale lock.
+  allowed_commands = ["/usr/bin/chronyc", "/usr/bin/journalctl", "/usr/bin/true", "/usr/bin/unlink"]
   command_timeout  = "5m"
   max_output_bytes = 65536
 

@@ -58,19 +58,3 @@ export function helpText(cmd: Command): string {
   }
   return lines.join('\n') + '\n';
 }
-
-/** A role that a later release fills in: says so plainly and exits non-zero. */
-export function notYetAvailable(name: string, summary: string, usage: string): Command {
-  return {
-    name,
-    summary,
-    usage,
-    details: 'Not available yet in this version of medic.',
-    options: { config: CONFIG_OPTION },
-    allowPositionals: true,
-    async run(ctx) {
-      ctx.stderr.write(`medic ${name}: not available yet in this version of medic\n`);
-      return EXIT.unavailable;
-    },
-  };
-}

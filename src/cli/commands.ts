@@ -1,8 +1,12 @@
 // The table of `medic` subcommands, in the order `medic --help` lists them.
-import { notYetAvailable, type Command } from './command';
+import type { Command } from './command';
 import { coordinatorCommand } from './coordinator';
+import { listCommand, statusCommand, workflowsCommand } from './queries';
+import { runCommand } from './run';
 import { validateCommand } from './validate';
 import { versionCommand } from './version';
+import { devCommand } from '../dev/command';
+import { demoCommand } from '../dev/demo-service';
 import { triggerCommand } from '../trigger/command';
 import { workerCommand } from '../worker/command';
 
@@ -10,18 +14,12 @@ export const COMMANDS: Command[] = [
   coordinatorCommand,
   workerCommand,
   triggerCommand,
-  notYetAvailable(
-    'dev',
-    'Run everything on this machine: Temporal dev server, dev certificates, coordinator, worker.',
-    'dev [--config DIR]',
-  ),
-  notYetAvailable(
-    'run',
-    'Trigger a workflow through the coordinator (optionally --wait for it).',
-    'run WORKFLOW --node N [--param k=v ...] [--wait]',
-  ),
-  notYetAvailable('status', 'Show the status of one workflow execution.', 'status WORKFLOW_ID'),
-  notYetAvailable('list', 'List recent workflow executions.', 'list [--workflow W] [--node N]'),
+  devCommand,
+  demoCommand,
+  runCommand,
+  statusCommand,
+  listCommand,
+  workflowsCommand,
   validateCommand,
   versionCommand,
 ];

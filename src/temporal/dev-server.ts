@@ -13,6 +13,8 @@ export interface DevServerOptions {
   port?: number;
   /** Web UI port; no UI when omitted. */
   uiPort?: number;
+  /** Prometheus /metrics port; a random free one when omitted. */
+  metricsPort?: number;
   /** SQLite file for data that outlives the process; in memory when omitted. */
   dbFile?: string;
   namespace?: string;
@@ -25,7 +27,10 @@ export interface DevServer {
   address: string;
   namespace: string;
   uiUrl?: string;
+  metricsUrl?: string;
   pid: number;
+  /** Resolves with the exit code (or null after a signal) when the server process ends. */
+  exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -104,10 +109,17 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
   else args.push('--headless');
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
+  if (opts.metricsPort) args.push('--metrics-port', String(opts.metricsPort));
   if (namespace !== 'default') args.push('--namespace', namespace);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) args.push('--search-attribute', `${name}=${type}`);
 
-  const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a Ctrl-C in the terminal reaches the owner (medic dev, jest), which
+  // stops the server after the processes that use it.
+  const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(-1));
+  });
   let tail = '';
   const onData = (chunk: Buffer): void => {
     const text = chunk.toString();
@@ -133,7 +145,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     address,
     namespace,
     uiUrl: opts.uiPort ? `http://${ip}:${opts.uiPort}` : undefined,
+    metricsUrl: opts.metricsPort ? `http://${ip}:${opts.metricsPort}/metrics` : undefined,
     pid: child.pid!,
+    exited,
     stop: () => stopChild(child),
   };
 }

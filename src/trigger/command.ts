@@ -12,8 +12,10 @@ import { TriggerDaemon } from './daemon';
 import { createTriggerMetrics } from './metrics';
 
 /** Loads and checks what the daemon needs; returns the problems as lines when it cannot run. */
-async function loadTriggers(dir: string): Promise<{ config?: TriggerConfig; problems: string[] }> {
+async function loadTriggers(dir: string, coordinatorAddress?: string): Promise<{ config?: TriggerConfig; problems: string[] }> {
   const { config, diagnostics, ok } = await loadConfigDir(dir, { workflowTypes: WORKFLOW_TYPES });
+  // --coordinator-address wins over the file (medic dev runs its coordinator on a chosen port).
+  if (coordinatorAddress && config.triggers.coordinator) config.triggers.coordinator.address = coordinatorAddress;
   const problems = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   if (ok && !config.triggers.prometheus) problems.push(`${dir}: no prometheus { ... } block in triggers/*.hcl`);
   if (ok && !config.triggers.coordinator) problems.push(`${dir}: no coordinator { ... } block in triggers/*.hcl`);
@@ -51,12 +53,22 @@ export const triggerCommand: Command = {
       valueName: 'FILE',
       description: 'pending/firing state kept across restarts (default $STATE_DIRECTORY/trigger-state.json or .medic/)',
     },
+    'coordinator-address': {
+      type: 'string',
+      valueName: 'URL',
+      description: "coordinator to ask (overrides the coordinator block's address)",
+    },
     once: { type: 'boolean', description: 'evaluate every rule once, send what fires, and exit' },
   },
   async run(ctx) {
     const dir = (ctx.values.config as string | undefined) ?? defaultConfigDir();
     const logger: Logger = createLogger({ component: 'trigger' });
-    const loaded = await loadTriggers(dir);
+    const coordinatorAddress = ctx.values['coordinator-address'] as string | undefined;
+    if (coordinatorAddress !== undefined && !/^https?:\/\/[^/]+\/?$/.test(coordinatorAddress)) {
+      ctx.stderr.write(`medic trigger: --coordinator-address ${JSON.stringify(coordinatorAddress)} is not https://host:port\n`);
+      return EXIT.usage;
+    }
+    const loaded = await loadTriggers(dir, coordinatorAddress);
     if (!loaded.config) {
       ctx.stderr.write(
         `medic trigger: cannot start with this configuration:\n${loaded.problems.map((p) => `  ${p}\n`).join('')}`,
@@ -99,7 +111,7 @@ export const triggerCommand: Command = {
 
     ctx.onReload(() => {
       void (async () => {
-        const next = await loadTriggers(dir);
+        const next = await loadTriggers(dir, coordinatorAddress);
         if (!next.config) {
           metrics.reloadOk.set(0);
           logger.error('reload failed; keeping the running rules', { problems: next.problems });

@@ -7,7 +7,7 @@ import { runWorker } from './run';
 export const workerCommand: Command = {
   name: 'worker',
   summary: "Run a worker: polls this server's general, node-type and node task queues.",
-  usage: 'worker [--config DIR] [--datacenter D] [--node-type T] [--node N]',
+  usage: 'worker [--config DIR] [--datacenter D] [--node-type T] [--node N] [--temporal-address HOST:PORT]',
   details:
     'Reads worker.hcl (and workflows/*.hcl, to check that every configured workflow is registered).\n' +
     'SIGTERM/SIGINT stop polling and wait up to shutdown_grace for running activities; exit 0.\n' +
@@ -17,6 +17,8 @@ export const workerCommand: Command = {
     datacenter: { type: 'string', valueName: 'D', description: 'datacenter (overrides worker.hcl)' },
     'node-type': { type: 'string', valueName: 'T', description: 'node type (overrides worker.hcl)' },
     node: { type: 'string', valueName: 'N', description: 'node name (overrides worker.hcl; default the host name)' },
+    'temporal-address': { type: 'string', valueName: 'HOST:PORT', description: 'Temporal frontend (overrides worker.hcl)' },
+    'metrics-listen': { type: 'string', valueName: 'HOST:PORT', description: '/metrics listener (overrides worker.hcl)' },
     'workflow-bundle': {
       type: 'string',
       valueName: 'FILE',
@@ -28,7 +30,13 @@ export const workerCommand: Command = {
     return runWorker(
       {
         configDir: v.config ?? defaultConfigDir(),
-        overrides: { datacenter: v.datacenter, nodeType: v['node-type'], node: v.node },
+        overrides: {
+          datacenter: v.datacenter,
+          nodeType: v['node-type'],
+          node: v.node,
+          temporalAddress: v['temporal-address'],
+          metricsListen: v['metrics-listen'],
+        },
         bundlePath: v['workflow-bundle'],
         log: lineLog(ctx.stderr),
       },

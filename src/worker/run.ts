@@ -7,6 +7,7 @@ import { ConfigError } from '../config/diagnostics';
 import { loadConfigInChild } from './config-process';
 import type { WorkerConfig } from '../config/worker';
 import { invalidName } from '../temporal/task-queues';
+import { parseListen } from '../config/coordinator';
 import { temporalTls } from '../temporal/tls';
 import { workflowBundlePath } from '../temporal/bundle-workflows';
 import { WORKFLOW_TYPES } from '../temporal/workflow-types';
@@ -18,7 +19,7 @@ import type { Log, LogLevel } from './log';
 export interface WorkerRunOptions {
   configDir: string;
   /** Flags that override worker.hcl. */
-  overrides?: { datacenter?: string; nodeType?: string; node?: string };
+  overrides?: { datacenter?: string; nodeType?: string; node?: string; temporalAddress?: string; metricsListen?: string };
   /** The prebuilt workflow bundle; default dist/workflow-bundle.js of this package. */
   bundlePath?: string;
   log: Log;
@@ -36,13 +37,21 @@ export function applyOverrides(config: WorkerConfig, overrides: WorkerRunOptions
     datacenter: overrides.datacenter ?? config.datacenter,
     nodeType: overrides.nodeType ?? config.nodeType,
     node: overrides.node ?? config.node,
+    metricsListen: overrides.metricsListen ?? config.metricsListen,
+    ...(overrides.temporalAddress !== undefined && { temporal: { ...config.temporal, address: overrides.temporalAddress } }),
   };
   const problems = [
+    overrides.metricsListen !== undefined && !parseListen(overrides.metricsListen)
+      ? `--metrics-listen ${JSON.stringify(overrides.metricsListen)} is not host:port`
+      : undefined,
+    overrides.temporalAddress !== undefined && !parseListen(overrides.temporalAddress)
+      ? `--temporal-address ${JSON.stringify(overrides.temporalAddress)} is not host:port`
+      : undefined,
     invalidName('datacenter', merged.datacenter),
     invalidName('node_type', merged.nodeType),
     invalidName('node', merged.node),
   ].filter((p): p is string => p !== undefined);
-  if (problems.length) throw new RegistrationError(`invalid worker identity: ${problems.join('; ')}`);
+  if (problems.length) throw new RegistrationError(`invalid worker settings: ${problems.join('; ')}`);
   return merged;
 }
 

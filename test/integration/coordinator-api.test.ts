@@ -363,6 +363,7 @@ describe('OpenAPI', () => {
       '/healthz',
       '/metrics',
       '/readyz',
+      '/v1/executions',
       '/v1/executions/{workflow_id}',
       '/v1/workflows',
       '/v1/workflows/{name}/executions',

@@ -3,13 +3,15 @@ import type { FastifyPluginAsync } from 'fastify';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import type { Progress } from '../../../workflows/progress';
+import { executionListQuery, LIST_STATUSES, NO_QUOTES, type ListFilter } from '../execution-list';
 import { WORKFLOW_NAME } from '../../config/workflow';
 import type { Admission, TriggerOutcome } from '../admission';
 import { IDEMPOTENCY_KEY } from '../admission';
 import { sendError } from '../errors';
 import type { CoordinatorMetrics } from '../metrics';
 import { isTemporalUnavailable, type TemporalGateway } from '../temporal-gateway';
-import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses, TARGET_SCHEMA } from './schemas';
+import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses, TARGET_NAME, TARGET_SCHEMA } from './schemas';
 
 export const TRIGGER_ROUTE = '/v1/workflows/:name/executions';
 
@@ -49,6 +51,40 @@ const DRY_RUN_SCHEMA = {
   },
 } as const;
 
+const PROGRESS_SCHEMA = {
+  type: 'object',
+  description: "the workflow's `progress` query: its current step (absent when no worker answered within a few seconds)",
+  properties: {
+    status: { type: 'string', enum: ['running', 'succeeded', 'failed', 'escalated', 'cancelled'] },
+    step: { type: 'string' },
+    step_number: { type: 'integer' },
+    steps: { type: 'array', items: { type: 'string' } },
+    attempt: { type: 'integer' },
+    detail: { type: 'string' },
+  },
+} as const;
+
+const SUMMARY_SCHEMA = {
+  type: 'object',
+  required: ['workflow_id', 'run_id', 'status'],
+  properties: {
+    workflow_id: { type: 'string' },
+    run_id: { type: 'string' },
+    workflow: { type: 'string' },
+    status: { type: 'string' },
+    task_queue: { type: 'string' },
+    target: { type: 'object', properties: { node: { type: 'string' }, datacenter: { type: 'string' } } },
+    trigger: { type: 'string' },
+    start_time: { type: 'string', format: 'date-time' },
+    close_time: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+/** How long GET /v1/executions/{id} waits for a worker to answer the progress query. */
+const PROGRESS_TIMEOUT_MS = 3_000;
+/** The query every medic workflow answers (workflows/progress.ts); by name, so no workflow code is imported here. */
+const PROGRESS_QUERY = 'progress';
+
 const EXECUTION_SCHEMA = {
   type: 'object',
   required: ['workflow_id', 'run_id', 'status'],
@@ -65,6 +101,7 @@ const EXECUTION_SCHEMA = {
     close_time: { type: 'string', format: 'date-time' },
     result: { description: 'the workflow result, when it completed' },
     failure: { type: 'string', description: 'why it failed, when it failed' },
+    progress: PROGRESS_SCHEMA,
     history: {
       type: 'object',
       properties: {
@@ -159,6 +196,26 @@ async function historySummary(client: Client, workflowId: string, runId: string)
   return { events: events.length, activities: [...activities.values()] };
 }
 
+/** The workflow's progress query, or undefined when no worker answers in time (none polling its queue). */
+async function readProgress(temporal: TemporalGateway, workflowId: string, runId: string): Promise<object | undefined> {
+  try {
+    const p = await temporal.withDeadline(
+      (client) => client.workflow.getHandle(workflowId, runId).query<Progress>(PROGRESS_QUERY),
+      PROGRESS_TIMEOUT_MS,
+    );
+    return {
+      status: p.status,
+      step: p.step,
+      step_number: p.stepNumber,
+      steps: p.steps,
+      ...(p.attempt !== undefined && { attempt: p.attempt }),
+      ...(p.detail !== undefined && { detail: p.detail }),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 export const executionRoutes: FastifyPluginAsync<{
   admission: Admission;
   temporal: TemporalGateway;
@@ -238,6 +295,69 @@ export const executionRoutes: FastifyPluginAsync<{
     },
   );
 
+  app.get<{ Querystring: ListFilter }>(
+    '/v1/executions',
+    {
+      schema: {
+        summary: 'Recent executions',
+        description:
+          "medic's executions from Temporal visibility, newest first, filtered by workflow, node and status. " +
+          'Visibility is eventually consistent: a start can take a moment to appear.',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            workflow: { type: 'string', pattern: WORKFLOW_NAME.source, description: 'configured workflow name' },
+            node: { ...TARGET_NAME, pattern: NO_QUOTES, description: 'target node' },
+            status: { type: 'string', enum: [...LIST_STATUSES] },
+            limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$', description: 'at most this many (1-1000, default 50)' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['executions'],
+            properties: { executions: { type: 'array', items: SUMMARY_SCHEMA } },
+          },
+          ...errorResponses(...COMMON_ERRORS, 'invalid_request', 'temporal_unavailable'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const query = executionListQuery(request.query);
+      const limit = Number(request.query.limit ?? 50);
+      try {
+        const executions = await temporal.withDeadline(async (client) => {
+          const out: object[] = [];
+          for await (const e of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
+            const sa = e.typedSearchAttributes;
+            out.push({
+              workflow_id: e.workflowId,
+              run_id: e.runId,
+              workflow: sa.get(SEARCH_ATTRIBUTES.workflow),
+              status: e.status.name,
+              task_queue: e.taskQueue,
+              target: { node: sa.get(SEARCH_ATTRIBUTES.node), datacenter: sa.get(SEARCH_ATTRIBUTES.datacenter) },
+              trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
+              start_time: e.startTime.toISOString(),
+              ...(e.closeTime ? { close_time: e.closeTime.toISOString() } : {}),
+            });
+            if (out.length >= limit) break;
+          }
+          return out;
+        });
+        return reply.send({ executions });
+      } catch (err) {
+        metrics.temporalErrors.inc({ operation: 'list' });
+        if (isTemporalUnavailable(err)) {
+          reply.header('Retry-After', '5');
+          return sendError(reply, 'temporal_unavailable', 'Temporal is unreachable or did not answer in time; retry later', {});
+        }
+        throw err;
+      }
+    },
+  );
+
   app.get<{ Params: { workflow_id: string } }>(
     '/v1/executions/:workflow_id',
     {
@@ -292,6 +412,8 @@ export const executionRoutes: FastifyPluginAsync<{
             }
           }
           body.history = await historySummary(client, id, d.runId);
+          const progress = await readProgress(temporal, id, d.runId);
+          if (progress) body.progress = progress;
           return reply.send(body);
         });
       } catch (err) {

@@ -1,0 +1,185 @@
+// `medic run`: asks the coordinator to start a workflow (mTLS, ACL and constraints apply, as for
+// every caller) and, with --wait, follows it through its progress query until it ends.
+import type { CoordinatorClient } from '../client/coordinator-client';
+import { EXIT, type Command, type CommandContext } from './command';
+import { CLIENT_DETAILS, CLIENT_OPTIONS, connect } from './client-options';
+import { colours, ProgressLine } from './output';
+
+interface ProgressView {
+  status?: string;
+  step?: string;
+  step_number?: number;
+  steps?: string[];
+  detail?: string;
+}
+
+export interface ExecutionView {
+  workflow_id: string;
+  workflow?: string;
+  status: string;
+  task_queue?: string;
+  failure?: string;
+  result?: unknown;
+  progress?: ProgressView;
+}
+
+interface RefusalDetails {
+  constraint?: { description?: string; scope?: string };
+  count?: number;
+  retry_after_seconds?: number;
+}
+
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW']);
+const POLL_MS = 1000;
+
+/** k=v pairs into an object; the first "=" splits, so values may contain "=". */
+export function parseParams(pairs: string[]): Record<string, string> | string {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) return `--param ${JSON.stringify(pair)} is not key=value`;
+    out[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return out;
+}
+
+/** "in 42s (at 14:03:07)": when a refused start may pass. */
+export function whenItMayPass(seconds: number, now = Date.now()): string {
+  const at = new Date(now + seconds * 1000);
+  const span =
+    seconds >= 3600 ? `${Math.round(seconds / 360) / 10}h` : seconds >= 120 ? `${Math.round(seconds / 60)}m` : `${seconds}s`;
+  return `in ${span} (at ${at
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC')})`;
+}
+
+export function progressText(e: ExecutionView): string {
+  const p = e.progress;
+  if (!p?.step || p.step === 'start') return `${e.status.toLowerCase()}: waiting for a worker on ${e.task_queue ?? 'its queue'}`;
+  const of = p.steps?.length ? `[${p.step_number ?? '?'}/${p.steps.length}] ` : '';
+  return `${of}${p.step}${p.detail ? `: ${p.detail}` : ''}`;
+}
+
+async function follow(ctx: CommandContext, client: CoordinatorClient, id: string): Promise<number> {
+  const c = colours(ctx.stderr);
+  const line = new ProgressLine(ctx.stderr);
+  const path = `/v1/executions/${encodeURIComponent(id)}`;
+  let misses = 0;
+  while (!ctx.signal.aborted) {
+    let e: ExecutionView | undefined;
+    try {
+      const answer = await client.request('GET', path);
+      if (answer.status === 200) e = answer.body as ExecutionView;
+      else if (answer.status !== 404 && answer.status < 500) {
+        line.done();
+        ctx.stderr.write(`medic run: cannot follow ${id}: HTTP ${answer.status}\n`);
+        return EXIT.failure;
+      }
+      misses = 0;
+    } catch (err) {
+      // A coordinator restart is not the workflow's failure: try a few times, then say so once.
+      if (++misses >= 5) {
+        line.done();
+        ctx.stderr.write(`medic run: ${(err as Error).message}; the workflow goes on: medic status ${id}\n`);
+        return EXIT.unavailable;
+      }
+    }
+    if (e) {
+      line.update(progressText(e));
+      if (TERMINAL.has(e.status)) {
+        const ok = e.status === 'COMPLETED';
+        line.done(
+          ok
+            ? `${c.green('✓')} ${e.workflow ?? id} completed${e.progress?.detail ? `: ${e.progress.detail}` : ''}`
+            : `${c.red('✗')} ${e.workflow ?? id} ${e.status.toLowerCase()}${e.failure ? `: ${e.failure}` : ''}`,
+        );
+        if (ctx.values.json) ctx.stdout.write(JSON.stringify(e, null, 2) + '\n');
+        return ok ? EXIT.ok : EXIT.failure;
+      }
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  line.done(`stopped waiting; the workflow goes on: medic status ${id}`);
+  return EXIT.failure;
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'Trigger a workflow through the coordinator (optionally --wait for it, with live progress).',
+  usage: 'run WORKFLOW --node N [--datacenter D --node-type T] [--param k=v ...] [--reason TEXT] [--dry-run] [--wait] [--json]',
+  details:
+    'Exit status: 0 started (or, with --wait, completed); 1 refused by a constraint, rejected, or the workflow\n' +
+    'failed; 2 bad usage; 3 coordinator unreachable.\n\n' +
+    CLIENT_DETAILS,
+  options: {
+    node: { type: 'string', valueName: 'N', description: 'target node' },
+    datacenter: { type: 'string', valueName: 'D', description: 'target datacenter' },
+    'node-type': { type: 'string', valueName: 'T', description: 'target node type' },
+    param: { type: 'string', multiple: true, valueName: 'K=V', description: 'workflow parameter (repeatable)' },
+    reason: { type: 'string', valueName: 'TEXT', description: 'why: goes to the audit log' },
+    'dry-run': { type: 'boolean', description: 'check ACL and constraints, start nothing' },
+    wait: { type: 'boolean', description: 'follow the workflow until it ends; exit 0 only if it completed' },
+    ...CLIENT_OPTIONS,
+  },
+  allowPositionals: true,
+  async run(ctx) {
+    const v = ctx.values as Record<string, string | boolean | string[] | undefined>;
+    const fail = (code: number, message: string): number => {
+      ctx.stderr.write(`medic run: ${message}\n`);
+      return code;
+    };
+    if (ctx.positionals.length !== 1) return fail(EXIT.usage, 'name one workflow: medic run WORKFLOW --node N');
+    const workflow = ctx.positionals[0]!;
+    const params = parseParams((v.param as string[] | undefined) ?? []);
+    if (typeof params === 'string') return fail(EXIT.usage, params);
+    const target = Object.fromEntries(
+      Object.entries({ node: v.node, datacenter: v.datacenter, node_type: v['node-type'] }).filter(([, x]) => x !== undefined),
+    ) as Record<string, string>;
+
+    const client = connect(ctx.values);
+    if (typeof client === 'string') return fail(EXIT.failure, client);
+    try {
+      const outcome = await client.trigger(
+        workflow,
+        { target, ...(Object.keys(params).length && { params }), ...(v.reason !== undefined && { reason: v.reason as string }) },
+        { dryRun: v['dry-run'] === true },
+      );
+      const c = colours(ctx.stdout);
+      switch (outcome.kind) {
+        case 'unavailable':
+          return fail(EXIT.unavailable, outcome.message);
+        case 'rejected':
+          if (v.json) ctx.stdout.write(JSON.stringify(outcome.body, null, 2) + '\n');
+          return fail(EXIT.failure, `${outcome.message} (HTTP ${outcome.status})`);
+        case 'refused': {
+          const d = ((outcome.body as { details?: RefusalDetails } | undefined)?.details ?? {}) as RefusalDetails;
+          const seconds = d.retry_after_seconds ?? Math.ceil(outcome.retryAfterMs / 1000);
+          if (v.json) ctx.stdout.write(JSON.stringify(outcome.body, null, 2) + '\n');
+          return fail(
+            EXIT.failure,
+            `refused by constraint "${d.constraint?.description ?? 'unknown'}"` +
+              `${d.count !== undefined ? ` (${d.count} counted${d.constraint?.scope ? ` for ${d.constraint.scope}` : ''})` : ''}` +
+              `; it may pass ${whenItMayPass(seconds)}`,
+          );
+        }
+        case 'started': {
+          const body = outcome.body as { status?: string; task_queue?: string; constraints?: unknown[] };
+          if (body.status === 'dry_run') {
+            if (v.json) ctx.stdout.write(JSON.stringify(body, null, 2) + '\n');
+            else ctx.stdout.write(`dry run: ${workflow} would start on ${body.task_queue}; every constraint passes\n`);
+            return EXIT.ok;
+          }
+          if (v.json && !v.wait) ctx.stdout.write(JSON.stringify(body, null, 2) + '\n');
+          else if (!v.json) {
+            const again = body.status === 'duplicate' ? ' (already started with this idempotency key)' : '';
+            ctx.stdout.write(`${c.bold('started')} ${workflow} ${outcome.workflowId} on ${outcome.taskQueue}${again}\n`);
+          }
+          return v.wait ? await follow(ctx, client, outcome.workflowId) : EXIT.ok;
+        }
+      }
+    } finally {
+      client.close();
+    }
+  },
+};

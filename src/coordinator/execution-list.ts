@@ -1,0 +1,37 @@
+// GET /v1/executions: the filter a caller gives -> one Temporal visibility query. Pure, so the
+// query text is table-tested; every value goes through queryValue, never string-pasted.
+import { queryValue, SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+
+/** Statuses a caller may filter on, as `medic list --status` spells them. */
+export const LIST_STATUSES = ['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out'] as const;
+export type ListStatus = (typeof LIST_STATUSES)[number];
+
+/** Visibility's ExecutionStatus spelling of each. */
+const EXECUTION_STATUS: Record<ListStatus, string> = {
+  running: 'Running',
+  completed: 'Completed',
+  failed: 'Failed',
+  cancelled: 'Canceled',
+  terminated: 'Terminated',
+  timed_out: 'TimedOut',
+};
+
+/** JSON-schema pattern for values that end up in a visibility query (queryValue refuses quotes). */
+export const NO_QUOTES = '^[^\'"\\\\]+$';
+
+export interface ListFilter {
+  workflow?: string;
+  node?: string;
+  status?: ListStatus;
+  /** 1-1000, as the query string carries it. */
+  limit?: string;
+}
+
+/** Only medic's own executions (they carry MedicWorkflow), visibility's own order (newest first). */
+export function executionListQuery(filter: ListFilter): string {
+  const clauses = [`${SEARCH_ATTRIBUTES.workflow.name} IS NOT NULL`];
+  if (filter.workflow) clauses.push(`${SEARCH_ATTRIBUTES.workflow.name} = ${queryValue(filter.workflow)}`);
+  if (filter.node) clauses.push(`${SEARCH_ATTRIBUTES.node.name} = ${queryValue(filter.node)}`);
+  if (filter.status) clauses.push(`ExecutionStatus = ${queryValue(EXECUTION_STATUS[filter.status])}`);
+  return clauses.join(' AND ');
+}

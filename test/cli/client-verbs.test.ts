@@ -1,0 +1,128 @@
+// The CLI verbs against a real coordinator process (mTLS) and the run's Temporal dev server:
+// a start, a start refused by a constraint, the list and workflows verbs, and what a user sees
+// when the coordinator is not there.
+import { execFile } from 'node:child_process';
+import { buildStack, MEDIC, ROOT, type Stack } from '../helpers/stack';
+import { temporalAddress, unique } from '../helpers/temporal';
+
+let stack: Stack;
+const NODE = unique('node');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function medic(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  const admin = stack.certs.clients.admin!;
+  const tls = [
+    '--coordinator',
+    stack.coordinatorUrl,
+    '--cert',
+    admin.certFile,
+    '--key',
+    admin.keyFile,
+    '--ca',
+    stack.certs.caFile,
+  ];
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MEDIC, ...args, ...tls], { cwd: ROOT, env: { ...process.env, ...env } }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  stack = await buildStack({
+    temporalAddress: temporalAddress(),
+    workflows: {
+      once: `workflow = "ping"
+task_queue_target = "node"
+description = "at most once an hour"
+constraint {
+  kind   = "maxExecution"
+  value  = "1"
+  period = "1h"
+}
+`,
+    },
+  });
+  await stack.startCoordinator();
+});
+
+afterAll(() => stack.stop());
+
+describe('medic run', () => {
+  it('starts a workflow and prints its id; a second start is refused with the constraint and when it may pass', async () => {
+    const first = await medic(['run', 'once', '--node', NODE, '--reason', 'cli test']);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(new RegExp(`^started once once:${NODE}:\\S+ on medic:node:${NODE}\\n$`));
+
+    const second = await medic(['run', 'once', '--node', NODE]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/^medic run: refused by constraint "maxExecution 1\/1h per target" \(1 counted/);
+    expect(second.stderr).toMatch(/it may pass in [\d.]+[hms] \(at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)\n$/);
+
+    const json = await medic(['run', 'once', '--node', NODE, '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      error: 'constraint_refused',
+      details: { constraint: { kind: 'maxExecution', value: 1 }, count: 1 },
+    });
+  });
+
+  it('answers a dry run without starting anything', async () => {
+    const node = unique('node');
+    const dry = await medic(['run', 'once', '--node', node, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toBe(`dry run: once would start on medic:node:${node}; every constraint passes\n`);
+  });
+
+  it('refuses bad usage before calling anyone', async () => {
+    const res = await medic(['run', 'once', '--node', NODE, '--param', 'novalue']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe('medic run: --param "novalue" is not key=value\n');
+  });
+});
+
+describe('medic list and medic workflows', () => {
+  it('lists the execution started above, as a table and as JSON', async () => {
+    let rows: Array<{ workflow: string; target: { node: string }; status: string }> = [];
+    for (let i = 0; i < 50 && rows.length === 0; i++) {
+      const res = await medic(['list', '--node', NODE, '--json']);
+      expect(res.code).toBe(0);
+      rows = JSON.parse(res.stdout);
+      if (!rows.length) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(rows).toEqual([expect.objectContaining({ workflow: 'once', status: 'RUNNING', target: { node: NODE } })]);
+    const table = await medic(['list', '--node', NODE, '--workflow', 'once']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^WORKFLOW\s+NODE\s+STATUS\s+STARTED\s+ID$/);
+    expect(table.stdout).toContain(`once      ${NODE}  RUNNING`);
+  });
+
+  it('shows the configured workflows and their constraints', async () => {
+    const res = await medic(['workflows']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(
+      /^NAME\s+TYPE\s+TARGET\s+CONSTRAINTS\s+DESCRIPTION\nonce\s+ping\s+node\s+maxExecution 1\/1h per target\s+at most once an hour\n$/,
+    );
+  });
+});
+
+describe('a stopped coordinator', () => {
+  it('gives one line saying it cannot be reached, no stack trace, exit 3', async () => {
+    await stack.coordinator!.stop();
+    for (const args of [['run', 'once', '--node', NODE, '--wait'], ['list'], ['status', 'x'], ['workflows']]) {
+      const res = await medic(args);
+      expect(res.code).toBe(3);
+      expect(res.stdout).toBe('');
+      expect(res.stderr).toMatch(
+        new RegExp(
+          `^medic ${args[0]}: cannot reach the coordinator at ${stack.coordinatorUrl}: connect ECONNREFUSED [^\\n]+\\n$`,
+        ),
+      );
+    }
+  });
+});
