@@ -55,14 +55,14 @@ declare module 'fastify' {
 const ephemeral = (text: string): SlackMessage => ({ response_type: 'ephemeral', text });
 const code = (text: string): string => `\`${slackEscape(text).replace(/`/g, "'")}\``;
 
-/** The value of `work`, or undefined when it takes longer than `ms` (it keeps running). */
-async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+/** `{value}` of `work`, or undefined when it takes longer than `ms` (it keeps running). */
+async function within<T>(work: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), ms);
   });
   try {
-    return await Promise.race([work, late]);
+    return await Promise.race([work.then((value) => ({ value })), late]);
   } finally {
     clearTimeout(timer);
   }
@@ -141,7 +141,7 @@ export const chatSlackRoutes: FastifyPluginAsync<{
         }),
         answerWithinMs,
       );
-      return got === undefined ? ephemeral('Temporal is slow to answer; try again in a moment.') : (got as T);
+      return got === undefined ? ephemeral('Temporal is slow to answer; try again in a moment.') : (got.value as T);
     } catch {
       return ephemeral('Temporal is unavailable; try again in a moment.');
     }
@@ -170,8 +170,8 @@ export const chatSlackRoutes: FastifyPluginAsync<{
       source: 'slack',
       dryRun: cmd.dryRun,
     });
-    const outcome = await within(decided, answerWithinMs);
-    if (outcome) return runAnswer(cmd, outcome);
+    const decision = await within(decided, answerWithinMs);
+    if (decision) return runAnswer(cmd, decision.value);
     // Too slow for Slack: the decision goes on (and is audited); the id is known in advance.
     return ephemeral(
       idempotencyKey && !cmd.dryRun
@@ -192,7 +192,7 @@ export const chatSlackRoutes: FastifyPluginAsync<{
     }
     switch (cmd.verb) {
       case 'help':
-        return ephemeral(CHAT_HELP);
+        return ephemeral(slackEscape(CHAT_HELP));
       case 'run':
         return run(cmd, body);
       case 'status': {
