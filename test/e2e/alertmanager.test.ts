@@ -7,20 +7,11 @@ import type { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
 import { startAlertmanager, type RunningAlertmanager } from '../helpers/alertmanager';
 import { request, tlsAgent } from '../helpers/https';
+import { metricSample } from '../helpers/metrics-text';
 import { buildStack, type Stack } from '../helpers/stack';
 import { connectClient, eventually, temporalAddress, unique } from '../helpers/temporal';
 
 jest.setTimeout(180_000);
-
-/** Sum of a metric's samples whose labels include `labels`, from Prometheus text format. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').pop());
-  }
-  return total;
-}
 
 async function workflowIds(client: Client, workflow: string, node: string): Promise<string[]> {
   const ids: string[] = [];
@@ -90,18 +81,18 @@ describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
       async () => {
         await alertmanager!.postAlerts([alert]);
         const text = await amMetrics();
-        const sent = sample(text, 'alertmanager_notifications_total', { integration: 'webhook' });
+        const sent = metricSample(text, 'alertmanager_notifications_total', { integration: 'webhook' });
         return sent >= 4 ? text : undefined;
       },
       90_000,
       'four webhook notifications',
     );
-    expect(sample(delivered, 'alertmanager_notifications_failed_total', { integration: 'webhook' })).toBe(0);
+    expect(metricSample(delivered, 'alertmanager_notifications_failed_total', { integration: 'webhook' })).toBe(0);
 
     const m = await coordinatorMetrics();
-    expect(sample(m, 'medic_coordinator_triggers_total', { workflow, source: 'alertmanager', result: 'started' })).toBe(1);
+    expect(metricSample(m, 'medic_coordinator_triggers_total', { workflow, source: 'alertmanager', result: 'started' })).toBe(1);
     expect(
-      sample(m, 'medic_coordinator_triggers_total', { workflow, source: 'alertmanager', result: 'duplicate' }),
+      metricSample(m, 'medic_coordinator_triggers_total', { workflow, source: 'alertmanager', result: 'duplicate' }),
     ).toBeGreaterThanOrEqual(3);
     expect(await workflowIds(temporal.client, workflow, node)).toEqual([id]);
     const d = await temporal.client.workflow.getHandle(id!).describe();
@@ -113,14 +104,17 @@ describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
     await alertmanager.postAlerts([{ ...alert, endsAt: new Date(Date.now() - 1000).toISOString() }]);
     await eventually(
       async () =>
-        sample(await coordinatorMetrics(), 'medic_coordinator_alertmanager_alerts_total', { result: 'skipped_resolved' }) >= 1
+        metricSample(await coordinatorMetrics(), 'medic_coordinator_alertmanager_alerts_total', { result: 'skipped_resolved' }) >=
+        1
           ? true
           : undefined,
       60_000,
       'the resolved notification',
     );
     const after = await coordinatorMetrics();
-    expect(sample(after, 'medic_coordinator_triggers_total', { workflow, source: 'alertmanager', result: 'started' })).toBe(1);
+    expect(metricSample(after, 'medic_coordinator_triggers_total', { workflow, source: 'alertmanager', result: 'started' })).toBe(
+      1,
+    );
     expect(await workflowIds(temporal.client, workflow, node)).toEqual([id]);
   });
 });
