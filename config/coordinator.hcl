@@ -21,6 +21,16 @@ server_config {
     uris           = ["spiffe://medic.dev/sre-admin", "spiffe://medic.dev/cli/*", "spiffe://medic.dev/trigger/*", "spiffe://medic.dev/alertmanager"]
   }
 
+  # Slack has no client certificate: the chat route is public and protected by the request
+  # signature (chat { } below). Without a chat block it answers 404.
+  route_rule {
+    name           = "chat"
+    method         = "POST"
+    route_patterns = ["/v1/chat/slack"]
+    uris           = []
+    allow_public   = true
+  }
+
   route_rule {
     name           = "public_access"
     method         = "GET"
@@ -36,6 +46,28 @@ server_config {
 admission {
   visibility_qps = 2
 }
+
+# Alertmanager webhook (POST /v1/alertmanager): which alert labels name the workflow, its
+# target, params and reason. These are the defaults.
+alertmanager {
+  workflow_label    = "medic_workflow"      # alerts without it start nothing
+  node_labels       = ["node", "instance"]  # first present wins; instance loses its :port
+  datacenter_label  = "datacenter"
+  node_type_label   = "node_type"
+  param_prefix      = "medic_param_"        # medic_param_mountpoint="/" -> params.mountpoint
+  reason_annotation = "summary"
+}
+
+# Slack slash command (POST /v1/chat/slack): off unless this block is present. Deny by default:
+# a user runs only the workflows an allow rule names; `status` and `list` need any rule.
+# chat {
+#   slack_signing_secret_file = "/etc/medic/slack-signing-secret"   # never in this file, never logged
+#   max_request_age           = "5m"                                 # older signed requests are refused
+#   allow {
+#     user      = "U024BE7LH"                                        # Slack user id
+#     workflows = ["cleanDisk", "restartService"]
+#   }
+# }
 
 temporal {
   address   = "127.0.0.1:7233"

@@ -1,4 +1,5 @@
 // coordinator.hcl: the HTTPS listener, its ACL route rules, and the Temporal connection.
+import { readAlertmanager, readChat, type AlertmanagerConfig, type ChatConfig } from './callers';
 import type { Decoder } from './decoder';
 import { configPath, readTemporal, type TemporalConfig } from './temporal';
 
@@ -27,6 +28,10 @@ export interface CoordinatorConfig {
   routeRules: RouteRule[];
   admission: AdmissionConfig;
   temporal: TemporalConfig;
+  /** `alertmanager { ... }`: how webhook alerts map to triggers (defaults when the block is absent). */
+  alertmanager: AlertmanagerConfig;
+  /** `chat { ... }`: the Slack slash command; absent, POST /v1/chat/slack answers 404. */
+  chat?: ChatConfig;
 }
 
 /** `admission { ... }`: how the coordinator checks constraints. */
@@ -119,6 +124,8 @@ export function readCoordinator(d: Decoder): CoordinatorConfig {
   s?.finish();
   const admission = readAdmission(d.block('admission'));
   const temporal = readTemporal(d.block('temporal'));
+  const alertmanager = readAlertmanager(d.block('alertmanager'));
+  const chat = readChat(d.block('chat'));
   d.finish();
   return {
     file: d.file,
@@ -131,5 +138,7 @@ export function readCoordinator(d: Decoder): CoordinatorConfig {
     routeRules,
     admission,
     temporal,
+    alertmanager,
+    ...(chat ? { chat } : {}),
   };
 }

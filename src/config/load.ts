@@ -125,6 +125,19 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
     }
   }
 
+  // Chat allow rules name configured workflows; a typo would silently allow nothing.
+  config.coordinator?.chat?.allow.forEach((rule, i) => {
+    for (const name of rule.workflows) {
+      if (name !== '*' && !config.workflows.has(name)) {
+        diag.warning(
+          config.coordinator!.file,
+          `chat.allow[${i}].workflows`,
+          `workflow ${JSON.stringify(name)} has no config in workflows/; this entry allows nothing`,
+        );
+      }
+    }
+  });
+
   let prometheusFrom: string | undefined;
   let coordinatorFrom: string | undefined;
   const ruleFrom = new Map<string, string>();

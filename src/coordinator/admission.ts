@@ -33,7 +33,7 @@ export interface TriggerRequest {
   reason?: string;
   /** The same key twice (for the same workflow) returns the first execution. */
   idempotencyKey?: string;
-  /** The caller's verified SPIFFE ID, or null (public or TLS-less development). */
+  /** The caller: its verified SPIFFE ID, a chat user (`slack:<team>/<user>`), or null (public or TLS-less development). */
   identity: string | null;
   /** Which front door: "api", "alertmanager", "slack", ... (a metrics label). */
   source: string;
@@ -400,6 +400,20 @@ export class Admission {
       };
     }
     return { result: 'dry_run', taskQueue, checks: checks.map((c) => c.check) };
+  }
+
+  /** Records a trigger refused before admission because its caller may not run the workflow (chat allow rules). */
+  recordDenial(req: Pick<TriggerRequest, 'workflow' | 'target' | 'identity' | 'source'>, reason: string): void {
+    const known = this.deps.workflows().has(req.workflow);
+    this.deps.metrics.triggers.inc({ workflow: known ? req.workflow : '_unknown', result: 'denied', source: req.source });
+    this.deps.audit({
+      decision: 'denied',
+      identity: req.identity,
+      source: req.source,
+      workflow: req.workflow,
+      target: req.target,
+      reason,
+    });
   }
 
   /** Records a decision made outside admitTrigger (a trigger body that failed schema validation). */

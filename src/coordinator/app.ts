@@ -11,6 +11,8 @@ import { sendError } from './errors';
 import { identityPlugin, tlsCallerIdentity, type IdentifyCaller } from './identity';
 import type { LiveConfig } from './live-config';
 import { createMetrics, type CoordinatorMetrics } from './metrics';
+import { alertmanagerRoutes } from './routes/alertmanager';
+import { CHAT_ROUTE, chatSlackRoutes } from './routes/chat-slack';
 import { executionRoutes, TRIGGER_ROUTE } from './routes/executions';
 import { healthRoutes } from './routes/health';
 import { openapiRoutes } from './routes/openapi';
@@ -31,6 +33,8 @@ export interface CoordinatorDeps {
   /** Server certificate, key and client CA (PEM): the app then serves HTTPS with mTLS. */
   https?: { key: string | Buffer; cert: string | Buffer; ca: string | Buffer };
   admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'now'>;
+  /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
+  chatAnswerWithinMs?: number;
 }
 
 declare module 'fastify' {
@@ -161,12 +165,19 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
       return sendError(reply, 'invalid_request', message, { field, location: err.validationContext ?? 'body' });
     }
     switch (err.code) {
-      case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return sendError(reply, 'payload_too_large', `the body is larger than ${coordinator.bodyLimit} bytes`, {
-          limit_bytes: coordinator.bodyLimit,
-        });
+      case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+        const limit = request.routeOptions.bodyLimit ?? coordinator.bodyLimit;
+        return sendError(reply, 'payload_too_large', `the body is larger than ${limit} bytes`, { limit_bytes: limit });
+      }
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return sendError(reply, 'unsupported_media_type', 'the body must be application/json', {});
+        return sendError(
+          reply,
+          'unsupported_media_type',
+          request.routeOptions.url === CHAT_ROUTE
+            ? 'the body must be application/x-www-form-urlencoded (a Slack slash command)'
+            : 'the body must be application/json',
+          {},
+        );
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return sendError(reply, 'invalid_request', 'the body is empty; send a JSON object', { field: '' });
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -203,6 +214,15 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   await app.register(healthRoutes, { temporal: deps.temporal, metrics, config: deps.config });
   await app.register(workflowRoutes, { config: deps.config });
   await app.register(executionRoutes, { admission, temporal: deps.temporal, metrics });
+  await app.register(alertmanagerRoutes, { admission, config: deps.config, metrics });
+  await app.register(chatSlackRoutes, {
+    admission,
+    config: deps.config,
+    temporal: deps.temporal,
+    metrics,
+    log,
+    ...(deps.chatAnswerWithinMs !== undefined ? { answerWithinMs: deps.chatAnswerWithinMs } : {}),
+  });
   await app.register(openapiRoutes);
   return app;
 }

@@ -5,6 +5,8 @@ import type { FastifyReply } from 'fastify';
 export const ERROR_STATUS = {
   /** The request is malformed: a bad body, query or path parameter, or a target that lacks a field. */
   invalid_request: 400,
+  /** A signed caller (Slack) whose signature is missing, wrong or too old. */
+  unauthorized: 401,
   /** No route rule admits the caller for this method and path. */
   forbidden: 403,
   /** The path names no route (only reachable when a route rule admits the caller). */
@@ -15,7 +17,7 @@ export const ERROR_STATUS = {
   unknown_execution: 404,
   /** The body is larger than server_config.body_limit_bytes. */
   payload_too_large: 413,
-  /** The body is not application/json. */
+  /** The body is not of the route's media type (application/json; the Slack route: form-encoded). */
   unsupported_media_type: 415,
   /** A safety constraint refused the start (see details.constraint, details.count, Retry-After). */
   constraint_refused: 429,

@@ -1,6 +1,8 @@
 // The part of the configuration a running coordinator can swap on reload (SIGHUP): route
-// rules and workflows. Readers take `current` once per request; a swap replaces it whole.
+// rules, workflows, and the chat signing secret (re-read from its file, for rotation). Readers
+// take `current` once per request; a swap replaces it whole.
 import type { CoordinatorConfig } from '../config/coordinator';
+import { readSecretFile, type Secret } from '../config/secret';
 import type { WorkflowConfig } from '../config/workflow';
 import { compileAcl, type Acl } from './acl';
 
@@ -8,6 +10,8 @@ export interface LiveState {
   coordinator: CoordinatorConfig;
   acl: Acl;
   workflows: ReadonlyMap<string, WorkflowConfig>;
+  /** The Slack signing secret, when coordinator.hcl has a chat { } block. */
+  chatSecret?: Secret;
   loadedAt: Date;
 }
 
@@ -18,9 +22,19 @@ export class LiveConfig {
     this.state = LiveConfig.build(coordinator, workflows);
   }
 
-  /** Builds the whole state first (so a failure leaves the current one in place). */
+  /**
+   * Builds the whole state first (so a failure leaves the current one in place). Throws
+   * SecretFileError when the chat signing secret cannot be read.
+   */
   static build(coordinator: CoordinatorConfig, workflows: ReadonlyMap<string, WorkflowConfig>): LiveState {
-    return { coordinator, acl: compileAcl(coordinator.routeRules), workflows: new Map(workflows), loadedAt: new Date() };
+    const secretFile = coordinator.chat?.signingSecretFile;
+    return {
+      coordinator,
+      acl: compileAcl(coordinator.routeRules),
+      workflows: new Map(workflows),
+      ...(secretFile ? { chatSecret: readSecretFile(secretFile, 'chat.slack_signing_secret_file') } : {}),
+      loadedAt: new Date(),
+    };
   }
 
   get current(): LiveState {

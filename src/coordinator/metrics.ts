@@ -9,6 +9,7 @@ export interface CoordinatorMetrics {
   requests: Counter<'route' | 'method' | 'status'>;
   triggers: Counter<'workflow' | 'result' | 'source'>;
   refusals: Counter<'workflow' | 'kind' | 'scope'>;
+  alertmanagerAlerts: Counter<'result'>;
   triggerSeconds: Histogram<'result'>;
   temporalErrors: Counter<'operation'>;
   visibilitySkipped: Counter;
@@ -39,6 +40,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Coordina
       name: 'medic_coordinator_constraint_refusals_total',
       help: 'Starts refused by a safety constraint, by workflow, constraint kind and scope (target or global).',
       labelNames: ['workflow', 'kind', 'scope'],
+      registers,
+    }),
+    alertmanagerAlerts: new Counter({
+      name: 'medic_coordinator_alertmanager_alerts_total',
+      help: 'Alerts received on the Alertmanager webhook, by what became of them (a trigger result, or skipped_resolved / skipped_unlabelled).',
+      labelNames: ['result'],
       registers,
     }),
     triggerSeconds: new Histogram({

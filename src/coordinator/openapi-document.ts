@@ -2,6 +2,7 @@
 // writes it to docs/openapi.json; a test checks that the served and checked-in ones agree.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DEFAULT_ALERTMANAGER } from '../config/callers';
 import { packageRoot } from '../paths';
 import { buildCoordinator } from './app';
 import { LiveConfig } from './live-config';
@@ -17,6 +18,7 @@ export async function openapiDocument(): Promise<unknown> {
     routeRules: [],
     admission: { visibilityQps: 0 },
     temporal: { address: '127.0.0.1:1', namespace: 'default' },
+    alertmanager: { ...DEFAULT_ALERTMANAGER },
   };
   // The document depends on the routes only; nothing here talks to Temporal.
   const temporal = TemporalGateway.connectInBackground(coordinator.temporal);

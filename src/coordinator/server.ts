@@ -73,12 +73,17 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
     }
     opts.log(NO_TLS_WARNING);
   }
+  let live: LiveConfig;
+  try {
+    live = new LiveConfig(coordinator, opts.config.workflows);
+  } catch (err) {
+    throw new CoordinatorStartError((err as Error).message);
+  }
   const metrics = createMetrics();
   const temporal = TemporalGateway.connectInBackground(coordinator.temporal, {
     log: opts.log,
     onConnected: (up) => metrics.temporalConnected.set(up ? 1 : 0),
   });
-  const live = new LiveConfig(coordinator, opts.config.workflows);
   metrics.configReloadSuccessful.set(1);
   metrics.configReloadSeconds.set(Date.now() / 1000);
   let app: FastifyInstance | undefined;

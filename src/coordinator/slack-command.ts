@@ -1,6 +1,6 @@
 // Slack slash commands: request signature check, command parsing and the chat allow list.
 // Pure functions; the route feeds them the raw body and headers.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { ChatAllow } from '../config/callers';
 
 export type SignatureCheck = { ok: true } | { ok: false; reason: string };
@@ -104,4 +104,28 @@ export function parseChatCommand(text: string): ChatCommand {
 /** Deny by default: a user may run a workflow only when an allow rule names both. */
 export function chatUserMayRun(allow: ChatAllow[], user: string, workflow: string): boolean {
   return allow.some((a) => (a.user === user || a.user === '*') && (a.workflows.includes(workflow) || a.workflows.includes('*')));
+}
+
+/** May this user read executions (`status`, `list`)? Only users some allow rule names: deny by default. */
+export function chatUserMayRead(allow: ChatAllow[], user: string): boolean {
+  return allow.some((a) => a.user === user || a.user === '*');
+}
+
+/** The audit identity of a chat user: `slack:<team_id>/<user_id>`. */
+export function chatIdentity(teamId: string, userId: string): string {
+  return `slack:${teamId}/${userId}`;
+}
+
+/**
+ * Idempotency key of one slash-command invocation: Slack gives every invocation its own
+ * trigger_id, so the execution id is known before the start is decided (and a repeated
+ * delivery finds the first execution).
+ */
+export function chatIdempotencyKey(teamId: string, triggerId: string): string {
+  return `slack-${createHash('sha256').update(teamId).update('\0').update(triggerId).digest('hex').slice(0, 32)}`;
+}
+
+/** Escapes the three characters Slack's mrkdwn treats as control characters. */
+export function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

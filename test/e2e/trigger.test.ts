@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
 import { freePort } from '../../src/temporal/dev-server';
 import { startExporter, startPrometheus, type RunningPrometheus } from '../helpers/prometheus';
+import { metricSample } from '../helpers/metrics-text';
 import { buildStack, type Stack } from '../helpers/stack';
 import { connectClient, eventually, temporalAddress, unique } from '../helpers/temporal';
 
@@ -23,13 +24,7 @@ async function executions(client: Client, workflow: string, node: string): Promi
 }
 
 async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(url)).text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').pop());
-  }
-  return total;
+  return metricSample(await (await fetch(url)).text(), name, labels);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

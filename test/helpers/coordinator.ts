@@ -2,6 +2,7 @@
 // header read by an injected identify function; production reads the TLS certificate), and an
 // audit sink that keeps its lines.
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { DEFAULT_ALERTMANAGER } from '../../src/config/callers';
 import type { CoordinatorConfig, RouteRule } from '../../src/config/coordinator';
 import type { Constraint, WorkflowConfig } from '../../src/config/workflow';
 import type { QueueTarget } from '../../src/temporal/task-queues';
@@ -45,6 +46,7 @@ export function coordinatorConfig(over: Partial<CoordinatorConfig> = {}): Coordi
     routeRules: TEST_RULES,
     admission: { visibilityQps: 10 },
     temporal: { address: temporalAddress(), namespace: 'default' },
+    alertmanager: { ...DEFAULT_ALERTMANAGER },
     ...over,
   };
 }

@@ -363,6 +363,8 @@ describe('OpenAPI', () => {
       '/healthz',
       '/metrics',
       '/readyz',
+      '/v1/alertmanager',
+      '/v1/chat/slack',
       '/v1/executions',
       '/v1/executions/{workflow_id}',
       '/v1/workflows',

@@ -30,7 +30,9 @@ describe('loadConfigDir', () => {
     const { ok, config, diagnostics } = await loadConfigDir(path.join(__dirname, '..', '..', 'config'), { workflowTypes: TYPES });
     expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     expect(ok).toBe(true);
-    expect(config.coordinator?.routeRules.map((r) => r.name)).toEqual(['global_get', 'triggers', 'public_access']);
+    expect(config.coordinator?.routeRules.map((r) => r.name)).toEqual(['global_get', 'triggers', 'chat', 'public_access']);
+    expect(config.coordinator?.alertmanager.workflowLabel).toBe('medic_workflow');
+    expect(config.coordinator?.chat).toBeUndefined();
     expect(config.workflows.get('restartService')?.constraints).toEqual([
       { kind: 'concurrency', value: 1, periodMs: 900_000, isGlobal: false },
       { kind: 'maxExecution', value: 1, periodMs: 3_600_000, isGlobal: false },

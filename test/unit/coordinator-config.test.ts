@@ -44,3 +44,147 @@ describe('coordinator.hcl admission block', () => {
     expect(paths).toEqual(expect.arrayContaining(['admission.visibility_qps', 'admission.burst']));
   });
 });
+
+function problems(r: Awaited<ReturnType<typeof load>>, severity: 'error' | 'warning') {
+  return r.diagnostics.filter((d) => d.severity === severity).map((d) => [d.path, d.message]);
+}
+
+describe('coordinator.hcl alertmanager block', () => {
+  it('uses the documented label conventions when the block is absent', async () => {
+    const r = await load(SERVER);
+    expect(r.config.coordinator?.alertmanager).toEqual({
+      workflowLabel: 'medic_workflow',
+      nodeLabels: ['node', 'instance'],
+      datacenterLabel: 'datacenter',
+      nodeTypeLabel: 'node_type',
+      paramPrefix: 'medic_param_',
+      reasonAnnotation: 'summary',
+    });
+  });
+
+  it('reads every setting', async () => {
+    const r = await load(
+      `${SERVER}alertmanager {
+  workflow_label    = "remediate"
+  node_labels       = ["hostname"]
+  datacenter_label  = "dc"
+  node_type_label   = "role"
+  param_prefix      = "p_"
+  reason_annotation = "description"
+}
+`,
+    );
+    expect(r.ok).toBe(true);
+    expect(r.config.coordinator?.alertmanager).toEqual({
+      workflowLabel: 'remediate',
+      nodeLabels: ['hostname'],
+      datacenterLabel: 'dc',
+      nodeTypeLabel: 'role',
+      paramPrefix: 'p_',
+      reasonAnnotation: 'description',
+    });
+  });
+
+  it('rejects names that are not Prometheus label names, an empty node_labels and unknown keys', async () => {
+    const r = await load(
+      `${SERVER}alertmanager {
+  workflow_label = "medic-workflow"
+  node_labels    = []
+  severity       = "page"
+}
+`,
+    );
+    expect(r.ok).toBe(false);
+    expect(problems(r, 'error')).toEqual(
+      expect.arrayContaining([
+        ['alertmanager.workflow_label', '"medic-workflow" is not a Prometheus label name'],
+        ['alertmanager.node_labels', 'needs at least one label name'],
+        expect.arrayContaining(['alertmanager.severity']),
+      ]),
+    );
+  });
+
+  it('names the index of a bad entry in node_labels', async () => {
+    const r = await load(`${SERVER}alertmanager {\n  node_labels = ["node", "9host"]\n}\n`);
+    expect(problems(r, 'error')).toEqual([['alertmanager.node_labels[1]', '"9host" is not a Prometheus label name']]);
+  });
+});
+
+describe('coordinator.hcl chat block', () => {
+  it('is absent unless configured: chat commands are off', async () => {
+    const r = await load(SERVER);
+    expect(r.config.coordinator?.chat).toBeUndefined();
+  });
+
+  it('reads the secret file path (relative to coordinator.hcl), the request age and the allow rules', async () => {
+    const r = await load(
+      `${SERVER}chat {
+  slack_signing_secret_file = "secrets/slack"
+  max_request_age           = "2m"
+  allow {
+    user      = "U0OPS"
+    workflows = ["cleanDisk", "restartService"]
+  }
+  allow {
+    user      = "*"
+    workflows = ["ping"]
+  }
+}
+`,
+    );
+    expect(r.ok).toBe(true);
+    const chat = r.config.coordinator!.chat!;
+    expect(path.basename(path.dirname(chat.signingSecretFile!))).toBe('secrets');
+    expect(path.isAbsolute(chat.signingSecretFile!)).toBe(true);
+    expect(chat.maxSkewMs).toBe(120_000);
+    expect(chat.allow).toEqual([
+      { user: 'U0OPS', workflows: ['cleanDisk', 'restartService'] },
+      { user: '*', workflows: ['ping'] },
+    ]);
+  });
+
+  it('requires the signing secret file, and rules with a user and workflows', async () => {
+    const r = await load(`${SERVER}chat {\n  allow {\n    workflows = ["x"]\n  }\n  allow {\n    user = "U1"\n  }\n}\n`);
+    expect(r.ok).toBe(false);
+    const paths = problems(r, 'error').map(([p]) => p);
+    expect(paths).toEqual(
+      expect.arrayContaining(['chat.slack_signing_secret_file', 'chat.allow[0].user', 'chat.allow[1].workflows']),
+    );
+  });
+
+  it('rejects a bad max_request_age and unknown keys', async () => {
+    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n  max_request_age = "soon"\n  token = "x"\n}\n`);
+    expect(r.ok).toBe(false);
+    const paths = problems(r, 'error').map(([p]) => p);
+    expect(paths).toEqual(expect.arrayContaining(['chat.max_request_age', 'chat.token']));
+  });
+
+  it('warns that a chat block without allow rules refuses every run', async () => {
+    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n}\n`);
+    expect(r.ok).toBe(true);
+    expect(problems(r, 'warning')).toEqual([
+      ['chat', 'no allow { ... } rules: every chat command that runs a workflow will be refused'],
+    ]);
+  });
+});
+
+describe('chat allow rules and workflows/', () => {
+  it('warns about an allowed workflow that has no config', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-coord-config-'));
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'coordinator.hcl'),
+        `${SERVER}chat {\n  slack_signing_secret_file = "s"\n  allow {\n    user = "U1"\n    workflows = ["ping", "pnig", "*"]\n  }\n}\n`,
+      );
+      fs.mkdirSync(path.join(dir, 'workflows'));
+      fs.writeFileSync(path.join(dir, 'workflows', 'ping.hcl'), 'workflow = "ping"\ntask_queue_target = "node"\n');
+      const r = await loadConfigDir(dir);
+      expect(r.ok).toBe(true);
+      expect(problems(r, 'warning')).toEqual([
+        ['chat.allow[0].workflows', 'workflow "pnig" has no config in workflows/; this entry allows nothing'],
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

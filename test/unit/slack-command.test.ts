@@ -1,4 +1,11 @@
+import { inspect } from 'node:util';
+import { Secret } from '../../src/config/secret';
+import { IDEMPOTENCY_KEY } from '../../src/coordinator/admission';
 import {
+  chatIdempotencyKey,
+  chatIdentity,
+  chatUserMayRead,
+  slackEscape,
   chatUserMayRun,
   ChatUsageError,
   parseChatCommand,
@@ -80,5 +87,37 @@ describe('chatUserMayRun', () => {
     expect(chatUserMayRun(allow, 'U2', 'rebootNode')).toBe(true);
     expect(chatUserMayRun(allow, 'U3', 'restartService')).toBe(false);
     expect(chatUserMayRun([], 'U1', 'restartService')).toBe(false);
+  });
+});
+
+describe('chat helpers', () => {
+  it('lets only users an allow rule names read executions', () => {
+    const allow = [{ user: 'U1', workflows: [] }];
+    expect(chatUserMayRead(allow, 'U1')).toBe(true);
+    expect(chatUserMayRead(allow, 'U2')).toBe(false);
+    expect(chatUserMayRead([], 'U1')).toBe(false);
+    expect(chatUserMayRead([{ user: '*', workflows: ['x'] }], 'U2')).toBe(true);
+  });
+
+  it('derives one idempotency key per invocation, valid as a trigger key', () => {
+    const key = chatIdempotencyKey('T1', '13345224609.738474920.8088930838d88f008e0');
+    expect(key).toMatch(IDEMPOTENCY_KEY);
+    expect(chatIdempotencyKey('T1', '13345224609.738474920.8088930838d88f008e0')).toBe(key);
+    expect(chatIdempotencyKey('T2', '13345224609.738474920.8088930838d88f008e0')).not.toBe(key);
+  });
+
+  it('escapes the characters Slack treats as markup', () => {
+    expect(slackEscape('<@U1> & <!channel>')).toBe('&lt;@U1&gt; &amp; &lt;!channel&gt;');
+    expect(chatIdentity('T1', 'U1')).toBe('slack:T1/U1');
+  });
+});
+
+describe('Secret', () => {
+  it('never prints its value', () => {
+    const s = new Secret('hunter2');
+    expect(JSON.stringify({ s })).toBe('{"s":"[redacted]"}');
+    expect(`${s}`).toBe('[redacted]');
+    expect(inspect({ s })).not.toContain('hunter2');
+    expect(s.reveal()).toBe('hunter2');
   });
 });

@@ -1,7 +1,5 @@
 // POST /v1/workflows/{name}/executions (the trigger API) and GET /v1/executions/{workflow_id}.
 import type { FastifyPluginAsync } from 'fastify';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 import type { Progress } from '../../../workflows/progress';
 import { executionListQuery, LIST_STATUSES, NO_QUOTES, type ListFilter } from '../execution-list';
@@ -9,6 +7,7 @@ import { WORKFLOW_NAME } from '../../config/workflow';
 import type { Admission, TriggerOutcome } from '../admission';
 import { IDEMPOTENCY_KEY } from '../admission';
 import { sendError } from '../errors';
+import { describeExecution } from '../execution-status';
 import type { CoordinatorMetrics } from '../metrics';
 import { isTemporalUnavailable, type TemporalGateway } from '../temporal-gateway';
 import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses, TARGET_NAME, TARGET_SCHEMA } from './schemas';
@@ -116,7 +115,7 @@ const EXECUTION_SCHEMA = {
 } as const;
 
 /** Maps an admission outcome to the HTTP answer. */
-function answer(
+export function answer(
   outcome: TriggerOutcome,
   workflow: string,
 ):
@@ -162,38 +161,6 @@ function answer(
         retryAfter: outcome.code === 'temporal_unavailable' ? 5 : undefined,
       };
   }
-}
-
-interface HistorySummary {
-  events: number;
-  activities: Array<{ activity_type: string; status: string }>;
-}
-
-async function historySummary(client: Client, workflowId: string, runId: string): Promise<HistorySummary> {
-  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-  const activities = new Map<string, { activity_type: string; status: string }>();
-  const events = history.events ?? [];
-  for (const e of events) {
-    const id = String(e.eventId ?? '');
-    if (e.activityTaskScheduledEventAttributes) {
-      activities.set(id, {
-        activity_type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?',
-        status: 'scheduled',
-      });
-    }
-    const closing: Array<[string, { scheduledEventId?: unknown } | null | undefined]> = [
-      ['started', e.activityTaskStartedEventAttributes],
-      ['completed', e.activityTaskCompletedEventAttributes],
-      ['failed', e.activityTaskFailedEventAttributes],
-      ['timed_out', e.activityTaskTimedOutEventAttributes],
-      ['cancelled', e.activityTaskCanceledEventAttributes],
-    ];
-    for (const [status, attrs] of closing) {
-      const a = attrs && activities.get(String(attrs.scheduledEventId ?? ''));
-      if (a) a.status = status;
-    }
-  }
-  return { events: events.length, activities: [...activities.values()] };
 }
 
 /** The workflow's progress query, or undefined when no worker answers in time (none polling its queue). */
@@ -378,44 +345,10 @@ export const executionRoutes: FastifyPluginAsync<{
     async (request, reply) => {
       const id = request.params.workflow_id;
       try {
-        return await temporal.withDeadline(async (client) => {
-          const handle = client.workflow.getHandle(id);
-          let d;
-          try {
-            d = await handle.describe();
-          } catch (err) {
-            if (err instanceof WorkflowNotFoundError)
-              return sendError(reply, 'unknown_execution', `no execution ${JSON.stringify(id)}`, {});
-            throw err;
-          }
-          const sa = d.typedSearchAttributes;
-          const workflow = sa.get(SEARCH_ATTRIBUTES.workflow);
-          // Only medic's own executions: other workflows in the namespace (and leases) stay invisible.
-          if (!workflow) return sendError(reply, 'unknown_execution', `no execution ${JSON.stringify(id)}`, {});
-          const body: Record<string, unknown> = {
-            workflow_id: d.workflowId,
-            run_id: d.runId,
-            workflow,
-            workflow_type: d.type,
-            status: d.status.name,
-            task_queue: d.taskQueue,
-            target: { node: sa.get(SEARCH_ATTRIBUTES.node), datacenter: sa.get(SEARCH_ATTRIBUTES.datacenter) },
-            trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
-            start_time: d.startTime.toISOString(),
-            ...(d.closeTime ? { close_time: d.closeTime.toISOString() } : {}),
-          };
-          if (d.status.name === 'COMPLETED' || d.status.name === 'FAILED') {
-            try {
-              body.result = await client.workflow.getHandle(id, d.runId).result();
-            } catch (err) {
-              body.failure = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message;
-            }
-          }
-          body.history = await historySummary(client, id, d.runId);
-          const progress = await readProgress(temporal, id, d.runId);
-          if (progress) body.progress = progress;
-          return reply.send(body);
-        });
+        const status = await temporal.withDeadline((client) => describeExecution(client, id));
+        if (!status) return sendError(reply, 'unknown_execution', `no execution ${JSON.stringify(id)}`, {});
+        const progress = await readProgress(temporal, id, status.run_id);
+        return reply.send(progress ? { ...status, progress } : status);
       } catch (err) {
         metrics.temporalErrors.inc({ operation: 'describe' });
         if (isTemporalUnavailable(err)) {

@@ -1,0 +1,122 @@
+// Reads of medic executions (status, result, history summary; the recent ones), shared by
+// GET /v1/executions/{id} and the chat commands `status` and `list`.
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { queryValue, SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+
+export interface HistorySummary {
+  events: number;
+  activities: Array<{ activity_type: string; status: string }>;
+}
+
+export interface ExecutionStatus {
+  workflow_id: string;
+  run_id: string;
+  workflow: string;
+  workflow_type: string;
+  status: string;
+  task_queue: string;
+  target: { node?: string; datacenter?: string };
+  trigger?: string;
+  start_time: string;
+  close_time?: string;
+  result?: unknown;
+  failure?: string;
+  history: HistorySummary;
+}
+
+async function historySummary(client: Client, workflowId: string, runId: string): Promise<HistorySummary> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const activities = new Map<string, { activity_type: string; status: string }>();
+  const events = history.events ?? [];
+  for (const e of events) {
+    const id = String(e.eventId ?? '');
+    if (e.activityTaskScheduledEventAttributes) {
+      activities.set(id, {
+        activity_type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?',
+        status: 'scheduled',
+      });
+    }
+    const closing: Array<[string, { scheduledEventId?: unknown } | null | undefined]> = [
+      ['started', e.activityTaskStartedEventAttributes],
+      ['completed', e.activityTaskCompletedEventAttributes],
+      ['failed', e.activityTaskFailedEventAttributes],
+      ['timed_out', e.activityTaskTimedOutEventAttributes],
+      ['cancelled', e.activityTaskCanceledEventAttributes],
+    ];
+    for (const [status, attrs] of closing) {
+      const a = attrs && activities.get(String(attrs.scheduledEventId ?? ''));
+      if (a) a.status = status;
+    }
+  }
+  return { events: events.length, activities: [...activities.values()] };
+}
+
+/**
+ * The latest run of a medic execution, or undefined when there is none. Other workflows in
+ * the namespace (and admission leases) carry no MedicWorkflow attribute and stay invisible.
+ */
+export async function describeExecution(client: Client, id: string): Promise<ExecutionStatus | undefined> {
+  let d;
+  try {
+    d = await client.workflow.getHandle(id).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+  const sa = d.typedSearchAttributes;
+  const workflow = sa.get(SEARCH_ATTRIBUTES.workflow);
+  if (!workflow) return undefined;
+  const status: ExecutionStatus = {
+    workflow_id: d.workflowId,
+    run_id: d.runId,
+    workflow,
+    workflow_type: d.type,
+    status: d.status.name,
+    task_queue: d.taskQueue,
+    target: { node: sa.get(SEARCH_ATTRIBUTES.node), datacenter: sa.get(SEARCH_ATTRIBUTES.datacenter) },
+    trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
+    start_time: d.startTime.toISOString(),
+    ...(d.closeTime ? { close_time: d.closeTime.toISOString() } : {}),
+    history: { events: 0, activities: [] },
+  };
+  if (d.status.name === 'COMPLETED' || d.status.name === 'FAILED') {
+    try {
+      status.result = await client.workflow.getHandle(id, d.runId).result();
+    } catch (err) {
+      status.failure = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message;
+    }
+  }
+  status.history = await historySummary(client, id, d.runId);
+  return status;
+}
+
+export interface ExecutionSummary {
+  workflow_id: string;
+  workflow: string;
+  status: string;
+  node?: string;
+  start_time: string;
+}
+
+/** The most recent medic executions, newest first (visibility: eventually consistent). */
+export async function recentExecutions(
+  client: Client,
+  opts: { limit: number; workflows: Iterable<string> },
+): Promise<ExecutionSummary[]> {
+  const names = [...opts.workflows];
+  if (names.length === 0) return [];
+  const query = `${SEARCH_ATTRIBUTES.workflow.name} IN (${names.map(queryValue).join(', ')})`;
+  const out: ExecutionSummary[] = [];
+  for await (const wf of client.workflow.list({ query, pageSize: opts.limit })) {
+    out.push({
+      workflow_id: wf.workflowId,
+      workflow: wf.typedSearchAttributes.get(SEARCH_ATTRIBUTES.workflow) ?? wf.type,
+      status: wf.status.name,
+      node: wf.typedSearchAttributes.get(SEARCH_ATTRIBUTES.node),
+      start_time: wf.startTime.toISOString(),
+    });
+    if (out.length >= opts.limit) break;
+  }
+  return out.sort((a, b) => b.start_time.localeCompare(a.start_time));
+}

@@ -1,0 +1,166 @@
+// POST /v1/alertmanager: Alertmanager's webhook receiver (payload version 4). Each firing alert
+// whose labels name a workflow becomes one trigger through admitTrigger (source
+// "alertmanager"); the alert's fingerprint and startsAt make it idempotent, so Alertmanager's
+// repeat notifications find the first execution instead of starting another.
+import type { FastifyPluginAsync } from 'fastify';
+import type { Admission, TriggerOutcome } from '../admission';
+import { ALERTMANAGER_PAYLOAD_SCHEMA, planAlert, type AlertmanagerPayload, type AlertPlan } from '../alertmanager-payload';
+import { sendError } from '../errors';
+import type { LiveConfig } from '../live-config';
+import type { CoordinatorMetrics } from '../metrics';
+import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses } from './schemas';
+
+export const ALERTMANAGER_ROUTE = '/v1/alertmanager';
+
+/** Triggers of one payload decided at once; a group of hundreds of alerts must not open hundreds of Temporal calls. */
+const PARALLEL_TRIGGERS = 8;
+const REASON_MAX = 1024;
+
+export interface AlertResult {
+  fingerprint: string;
+  alertname?: string;
+  result: TriggerOutcome['result'] | 'skipped';
+  workflow?: string;
+  workflow_id?: string;
+  run_id?: string;
+  task_queue?: string;
+  /** Why nothing started: skipped, invalid, refused, error. */
+  message?: string;
+  constraint?: Record<string, unknown>;
+  count?: number;
+  retry_after_seconds?: number;
+}
+
+const RESULT_SCHEMA = {
+  type: 'object',
+  required: ['fingerprint', 'result'],
+  properties: {
+    fingerprint: { type: 'string' },
+    alertname: { type: 'string' },
+    result: { type: 'string', enum: ['started', 'duplicate', 'refused', 'invalid', 'error', 'skipped'] },
+    workflow: { type: 'string' },
+    workflow_id: { type: 'string' },
+    run_id: { type: 'string' },
+    task_queue: { type: 'string' },
+    message: { type: 'string' },
+    constraint: CONSTRAINT_SCHEMA,
+    count: { type: 'integer' },
+    retry_after_seconds: { type: 'integer' },
+  },
+} as const;
+
+function resultOf(plan: AlertPlan & { action: 'trigger' }, outcome: TriggerOutcome): Omit<AlertResult, 'fingerprint'> {
+  const workflow = plan.trigger.workflow;
+  switch (outcome.result) {
+    case 'started':
+    case 'duplicate':
+      return {
+        result: outcome.result,
+        workflow,
+        workflow_id: outcome.workflowId,
+        run_id: outcome.runId,
+        task_queue: outcome.taskQueue,
+      };
+    case 'refused':
+      return {
+        result: 'refused',
+        workflow,
+        message: `refused by ${String(outcome.refusal.constraint.description)}`,
+        constraint: outcome.refusal.constraint,
+        count: outcome.refusal.count,
+        retry_after_seconds: outcome.refusal.retryAfterSeconds,
+      };
+    case 'invalid':
+    case 'error':
+      return { result: outcome.result, workflow, message: outcome.message };
+    case 'dry_run':
+      return { result: 'dry_run', workflow };
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` in flight, keeping the order of the results. */
+async function inParallel<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await work(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+export const alertmanagerRoutes: FastifyPluginAsync<{
+  admission: Admission;
+  config: LiveConfig;
+  metrics: CoordinatorMetrics;
+}> = async (app, { admission, config, metrics }) => {
+  app.post<{ Body: AlertmanagerPayload }>(
+    ALERTMANAGER_ROUTE,
+    {
+      schema: {
+        summary: 'Alertmanager webhook receiver',
+        description:
+          'Alertmanager webhook payload version 4. Each firing alert whose labels name a workflow (alertmanager.workflow_label, ' +
+          'default medic_workflow) becomes one trigger; its fingerprint and startsAt are the idempotency key, so repeat ' +
+          'notifications return the first execution. Resolved alerts start nothing. Answers 200 with one result per alert, ' +
+          'also when constraints refuse some (Alertmanager would otherwise retry); 503 when Temporal is unavailable, so ' +
+          'Alertmanager retries the group (the alerts already started come back as duplicates).',
+        body: ALERTMANAGER_PAYLOAD_SCHEMA,
+        response: {
+          200: {
+            type: 'object',
+            required: ['results'],
+            properties: { results: { type: 'array', items: RESULT_SCHEMA } },
+          },
+          ...errorResponses(
+            ...COMMON_ERRORS,
+            'invalid_request',
+            'payload_too_large',
+            'unsupported_media_type',
+            'temporal_unavailable',
+          ),
+        },
+      },
+    },
+    async (request, reply) => {
+      const cfg = config.current.coordinator.alertmanager;
+      const plans = request.body.alerts.map((alert) => ({ alert, plan: planAlert(alert, cfg) }));
+      const errors = new Set<'temporal_unavailable' | 'internal'>();
+      const results = await inParallel(plans, PARALLEL_TRIGGERS, async ({ alert, plan }): Promise<AlertResult> => {
+        const head = { fingerprint: plan.fingerprint, ...(alert.labels.alertname ? { alertname: alert.labels.alertname } : {}) };
+        if (plan.action === 'skip') {
+          metrics.alertmanagerAlerts.inc({ result: alert.status === 'resolved' ? 'skipped_resolved' : 'skipped_unlabelled' });
+          return { ...head, result: 'skipped', message: plan.reason };
+        }
+        const t = plan.trigger;
+        const outcome = await admission.admitTrigger({
+          workflow: t.workflow,
+          target: t.target,
+          params: t.params,
+          reason: t.reason.slice(0, REASON_MAX),
+          idempotencyKey: t.idempotencyKey,
+          identity: request.caller.identity,
+          source: 'alertmanager',
+        });
+        metrics.alertmanagerAlerts.inc({ result: outcome.result });
+        if (outcome.result === 'error') errors.add(outcome.code);
+        return { ...head, ...resultOf(plan, outcome) };
+      });
+      // An alert that could not be decided (Temporal unavailable, an internal failure): answer
+      // 5xx so Alertmanager retries the group; the alerts that did start come back as
+      // duplicates. Refusals and invalid alerts are final: 200, or Alertmanager retries forever.
+      if (errors.size > 0) {
+        const code = errors.has('temporal_unavailable') ? 'temporal_unavailable' : 'internal';
+        if (code === 'temporal_unavailable') reply.header('Retry-After', '5');
+        const undecided = results.filter((r) => r.result === 'error').length;
+        return sendError(reply, code, `${undecided} of ${results.length} alerts could not be decided; retry the notification`, {
+          results,
+        });
+      }
+      return reply.code(200).send({ results });
+    },
+  );
+};

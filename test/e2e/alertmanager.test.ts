@@ -1,0 +1,120 @@
+// Alertmanager end to end: a real Alertmanager (Debian's prometheus-alertmanager) sends its
+// webhook over mTLS, with the client certificate of spiffe://medic.dev/alertmanager, to the
+// built `medic coordinator`, which starts the workflow on the run's real Temporal server once
+// per alert episode, however many repeat notifications Alertmanager sends.
+import * as fs from 'node:fs';
+import type { Client } from '@temporalio/client';
+import { queryValue } from '../../src/temporal/search-attributes';
+import { startAlertmanager, type RunningAlertmanager } from '../helpers/alertmanager';
+import { request, tlsAgent } from '../helpers/https';
+import { metricSample } from '../helpers/metrics-text';
+import { buildStack, type Stack } from '../helpers/stack';
+import { connectClient, eventually, temporalAddress, unique } from '../helpers/temporal';
+
+jest.setTimeout(180_000);
+
+async function workflowIds(client: Client, workflow: string, node: string): Promise<string[]> {
+  const ids: string[] = [];
+  const query = `MedicWorkflow = ${queryValue(workflow)} AND MedicNode = ${queryValue(node)}`;
+  for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
+  return ids;
+}
+
+describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
+  let temporal: { client: Client; close(): Promise<void> };
+  let stack: Stack | undefined;
+  let alertmanager: RunningAlertmanager | undefined;
+
+  beforeAll(async () => {
+    temporal = await connectClient();
+  });
+  afterAll(async () => {
+    await alertmanager?.stop();
+    await stack?.stop();
+    await temporal.close();
+  });
+
+  it('starts the workflow exactly once for an alert, however often Alertmanager repeats it', async () => {
+    const node = unique('am-e2e-node');
+    const workflow = `amHeal${unique('x').replace(/-/g, '')}`;
+    stack = await buildStack({
+      temporalAddress: temporalAddress(),
+      workflows: { [workflow]: 'workflow = "ping"\ntask_queue_target = "node"\n' },
+      coordinatorExtra: 'alertmanager {\n  workflow_label = "remediate"\n}\n',
+    });
+    await stack.startCoordinator();
+    const am = stack.certs.clients.alertmanager!;
+    alertmanager = await startAlertmanager({
+      webhookUrl: `${stack.coordinatorUrl}/v1/alertmanager`,
+      tls: { caFile: stack.certs.caFile, certFile: am.certFile, keyFile: am.keyFile },
+      repeatInterval: '2s',
+    });
+    const coordinatorMetrics = async (): Promise<string> => {
+      const agent = tlsAgent({ ca: fs.readFileSync(stack!.certs.caFile) });
+      try {
+        return (await request(agent, 'GET', `${stack!.coordinatorUrl}/metrics`)).body;
+      } finally {
+        agent.destroy();
+      }
+    };
+    const amMetrics = async (): Promise<string> => (await fetch(`${alertmanager!.address}/metrics`)).text();
+
+    const alert = {
+      labels: { alertname: 'MedicE2eDiskFull', remediate: workflow, instance: `${node}:9100`, datacenter: 'e2e' },
+      annotations: { summary: `disk almost full on ${node}` },
+    };
+    await alertmanager.postAlerts([alert]);
+
+    const [id] = await eventually(
+      async () => {
+        const ids = await workflowIds(temporal.client, workflow, node);
+        return ids.length ? ids : undefined;
+      },
+      60_000,
+      'the execution Alertmanager asked for',
+    );
+    expect(id).toMatch(new RegExp(`^${workflow}:idempotency:am-[0-9a-f]{32}$`));
+
+    // Several repeat notifications (repeat_interval 2s), each delivered to the coordinator.
+    // Prometheus re-sends firing alerts to Alertmanager; so do we, as it would.
+    const delivered = await eventually(
+      async () => {
+        await alertmanager!.postAlerts([alert]);
+        const text = await amMetrics();
+        const sent = metricSample(text, 'alertmanager_notifications_total', { integration: 'webhook' });
+        return sent >= 4 ? text : undefined;
+      },
+      90_000,
+      'four webhook notifications',
+    );
+    expect(metricSample(delivered, 'alertmanager_notifications_failed_total', { integration: 'webhook' })).toBe(0);
+
+    const m = await coordinatorMetrics();
+    expect(metricSample(m, 'medic_coordinator_triggers_total', { workflow, source: 'alertmanager', result: 'started' })).toBe(1);
+    expect(
+      metricSample(m, 'medic_coordinator_triggers_total', { workflow, source: 'alertmanager', result: 'duplicate' }),
+    ).toBeGreaterThanOrEqual(3);
+    expect(await workflowIds(temporal.client, workflow, node)).toEqual([id]);
+    const d = await temporal.client.workflow.getHandle(id!).describe();
+    expect(d.status.name).toBe('RUNNING');
+    const audit = stack.coordinator!.output();
+    expect(audit).toContain('"decision":"started","identity":"spiffe://medic.dev/alertmanager","source":"alertmanager"');
+
+    // Resolving the alert starts nothing either.
+    await alertmanager.postAlerts([{ ...alert, endsAt: new Date(Date.now() - 1000).toISOString() }]);
+    await eventually(
+      async () =>
+        metricSample(await coordinatorMetrics(), 'medic_coordinator_alertmanager_alerts_total', { result: 'skipped_resolved' }) >=
+        1
+          ? true
+          : undefined,
+      60_000,
+      'the resolved notification',
+    );
+    const after = await coordinatorMetrics();
+    expect(metricSample(after, 'medic_coordinator_triggers_total', { workflow, source: 'alertmanager', result: 'started' })).toBe(
+      1,
+    );
+    expect(await workflowIds(temporal.client, workflow, node)).toEqual([id]);
+  });
+});

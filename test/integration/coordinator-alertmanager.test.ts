@@ -1,0 +1,239 @@
+// POST /v1/alertmanager over app.inject against the run's real Temporal dev server: firing
+// alerts become triggers (target, params and reason from labels), repeats of one episode are
+// duplicates, resolved and unlabelled alerts start nothing, constraint refusals answer 200 with
+// the refusal in the body, the audit log and the metrics; malformed payloads are 400.
+import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
+import { alertEpisodeKey } from '../../src/coordinator/alertmanager-payload';
+import type { RouteRule } from '../../src/config/coordinator';
+import { STRANGER, constraint, testCoordinator, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
+import { connectClient, unique } from '../helpers/temporal';
+
+const ALERTMANAGER = 'spiffe://medic.test/alertmanager';
+const RULES: RouteRule[] = [
+  {
+    name: 'alertmanager',
+    method: 'POST',
+    routePatterns: ['/v1/alertmanager'],
+    uris: [ALERTMANAGER],
+    allowPublic: false,
+    skipLogMatch: false,
+  },
+  { name: 'public', method: 'GET', routePatterns: ['/metrics'], uris: [], allowPublic: true, skipLogMatch: true },
+];
+
+let c: TestCoordinator;
+let client: Client;
+let closeClient: () => Promise<void>;
+
+beforeAll(async () => {
+  c = await testCoordinator(
+    [
+      workflowConfig('amPing', { params: { mode: 'config' } }),
+      workflowConfig('amGuarded', { constraints: [constraint('concurrency', 1, 15 * 60_000)] }),
+    ],
+    { config: { routeRules: RULES } },
+  );
+  ({ client, close: closeClient } = await connectClient());
+});
+
+afterAll(async () => {
+  await c.close();
+  await closeClient();
+});
+
+interface Alert {
+  status?: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  annotations?: Record<string, string>;
+  startsAt?: string;
+  fingerprint?: string;
+}
+
+function payload(alerts: Alert[]): Record<string, unknown> {
+  return {
+    version: '4',
+    groupKey: '{}:{alertname="DiskFull"}',
+    truncatedAlerts: 0,
+    status: alerts.some((a) => (a.status ?? 'firing') === 'firing') ? 'firing' : 'resolved',
+    receiver: 'medic',
+    groupLabels: { alertname: 'DiskFull' },
+    commonLabels: {},
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager.example:9093',
+    alerts: alerts.map((a) => ({
+      status: a.status ?? 'firing',
+      labels: a.labels,
+      annotations: a.annotations ?? {},
+      startsAt: a.startsAt ?? '2024-10-09T10:00:00.000Z',
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus.example:9090/graph',
+      fingerprint: a.fingerprint ?? unique('fp'),
+    })),
+  };
+}
+
+function post(body: unknown, identity: string | null = ALERTMANAGER) {
+  return c.app.inject({
+    method: 'POST',
+    url: '/v1/alertmanager',
+    headers: identity ? { 'x-test-identity': identity } : {},
+    payload: body as object,
+  });
+}
+
+async function metrics(): Promise<string> {
+  return (await c.app.inject({ url: '/metrics' })).body;
+}
+
+describe('POST /v1/alertmanager', () => {
+  it('starts one execution per firing alert, with target, params and reason from its labels and annotations', async () => {
+    const node = unique('am-node');
+    const fingerprint = unique('fp');
+    const res = await post(
+      payload([
+        {
+          fingerprint,
+          labels: {
+            alertname: 'DiskFull',
+            medic_workflow: 'amPing',
+            instance: `${node}:9100`,
+            datacenter: 'dc9',
+            medic_param_mountpoint: '/var',
+          },
+          annotations: { summary: 'disk almost full', medic_param_mode: 'alert' },
+        },
+      ]),
+    );
+    expect(res.statusCode).toBe(200);
+    const [result] = res.json().results;
+    expect(result).toMatchObject({ fingerprint, alertname: 'DiskFull', result: 'started', workflow: 'amPing' });
+    expect(result.workflow_id).toBe(`amPing:idempotency:${alertEpisodeKey(fingerprint, '2024-10-09T10:00:00.000Z')}`);
+    expect(result.task_queue).toBe(`medic:node:${node}`);
+
+    const handle = client.workflow.getHandle(result.workflow_id);
+    const d = await handle.describe();
+    expect(d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.node)).toBe(node);
+    expect(d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.trigger)).toBe(ALERTMANAGER);
+    const history = await handle.fetchHistory();
+    const input = defaultPayloadConverter.fromPayload(
+      history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!,
+    );
+    expect(input).toMatchObject({
+      workflow: 'amPing',
+      target: { node, datacenter: 'dc9' },
+      params: { mode: 'alert', mountpoint: '/var' },
+      reason: 'alertmanager: disk almost full',
+      trigger: ALERTMANAGER,
+    });
+    expect(c.audit).toContainEqual(
+      expect.objectContaining({ decision: 'started', source: 'alertmanager', identity: ALERTMANAGER, workflow: 'amPing' }),
+    );
+    expect(await metrics()).toMatch(
+      /medic_coordinator_triggers_total\{workflow="amPing",result="started",source="alertmanager"\} [1-9]/,
+    );
+  });
+
+  it('answers a repeat notification of the same episode with the first execution, and a new episode starts a new one', async () => {
+    const node = unique('am-node');
+    const alert = { fingerprint: unique('fp'), labels: { medic_workflow: 'amPing', node } };
+    const first = (await post(payload([alert]))).json().results[0];
+    expect(first.result).toBe('started');
+    for (let i = 0; i < 3; i++) {
+      const again = (await post(payload([alert]))).json().results[0];
+      expect(again).toMatchObject({ result: 'duplicate', workflow_id: first.workflow_id, run_id: first.run_id });
+    }
+    const next = (await post(payload([{ ...alert, startsAt: '2024-10-09T11:00:00.000Z' }]))).json().results[0];
+    expect(next.result).toBe('started');
+    expect(next.workflow_id).not.toBe(first.workflow_id);
+    // The first execution still has its one run: the repeats did not start another.
+    expect((await client.workflow.getHandle(first.workflow_id).describe()).runId).toBe(first.run_id);
+  });
+
+  it('starts nothing for resolved alerts and alerts that name no workflow', async () => {
+    const node = unique('am-node');
+    const before = c.audit.length;
+    const res = await post(
+      payload([{ status: 'resolved', labels: { medic_workflow: 'amPing', node } }, { labels: { alertname: 'JustPage', node } }]),
+    );
+    expect(res.statusCode).toBe(200);
+    expect(res.json().results.map((r: { result: string; message: string }) => [r.result, r.message])).toEqual([
+      ['skipped', 'resolved: nothing to start'],
+      ['skipped', 'no medic_workflow label'],
+    ]);
+    expect(c.audit.slice(before).filter((e) => e.decision === 'started')).toEqual([]);
+    expect(await metrics()).toMatch(/medic_coordinator_alertmanager_alerts_total\{result="skipped_resolved"\} [1-9]/);
+  });
+
+  it('answers 200 when constraints refuse some alerts, with the refusal in the body, the audit log and the metrics', async () => {
+    const node = unique('am-node');
+    const res = await post(
+      payload([
+        { labels: { medic_workflow: 'amGuarded', node, alertname: 'A' } },
+        { labels: { medic_workflow: 'amGuarded', node, alertname: 'B' } },
+        { labels: { medic_workflow: 'noSuchWorkflow', node } },
+        { labels: { medic_workflow: 'amPing' } },
+      ]),
+    );
+    expect(res.statusCode).toBe(200);
+    const results = res.json().results as Array<Record<string, unknown>>;
+    const guarded = results.slice(0, 2).map((r) => r.result);
+    expect(guarded.sort()).toEqual(['refused', 'started']);
+    const refused = results.find((r) => r.result === 'refused')!;
+    expect(refused.constraint).toMatchObject({ kind: 'concurrency', value: 1 });
+    expect(refused.count).toBe(1);
+    expect(refused.retry_after_seconds).toBeGreaterThan(0);
+    expect(results[2]).toMatchObject({ result: 'invalid', message: 'no workflow named "noSuchWorkflow"' });
+    expect(results[3]).toMatchObject({ result: 'invalid', workflow: 'amPing' });
+    expect(String(results[3]!.message)).toMatch(/target\.node/);
+    expect(c.audit).toContainEqual(
+      expect.objectContaining({ decision: 'refused', source: 'alertmanager', workflow: 'amGuarded', count: 1 }),
+    );
+    const m = await metrics();
+    expect(m).toMatch(/medic_coordinator_triggers_total\{workflow="amGuarded",result="refused",source="alertmanager"\} [1-9]/);
+    expect(m).toMatch(
+      /medic_coordinator_constraint_refusals_total\{workflow="amGuarded",kind="concurrency",scope="target"\} [1-9]/,
+    );
+  });
+
+  it.each([
+    ['another payload version', { ...payload([]), version: '3' }, 'version'],
+    ['no alerts list', { version: '4', status: 'firing' }, 'alerts'],
+    [
+      'an alert without a fingerprint',
+      { version: '4', status: 'firing', alerts: [{ status: 'firing', labels: {}, startsAt: 'x' }] },
+      'alerts/0',
+    ],
+    [
+      'a label that is not a string',
+      { version: '4', status: 'firing', alerts: [{ status: 'firing', labels: { a: 1 }, startsAt: 'x', fingerprint: 'f' }] },
+      'alerts/0/labels',
+    ],
+  ])('refuses a malformed payload (%s) with 400', async (_what, body, field) => {
+    const res = await post(body);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'invalid_request' });
+    expect(JSON.stringify(res.json().details)).toContain(field.split('/')[0]);
+  });
+
+  it('refuses a body that is not JSON with 400', async () => {
+    const res = await c.app.inject({
+      method: 'POST',
+      url: '/v1/alertmanager',
+      headers: { 'x-test-identity': ALERTMANAGER, 'content-type': 'application/json' },
+      payload: '{"version": "4",',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toBe('invalid_request');
+  });
+
+  it('is behind the ACL: a caller no rule admits gets 403 and starts nothing', async () => {
+    const node = unique('am-node');
+    const res = await post(payload([{ labels: { medic_workflow: 'amPing', node } }]), STRANGER);
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error).toBe('forbidden');
+    const none = await post(payload([{ labels: { medic_workflow: 'amPing', node } }]), null);
+    expect(none.statusCode).toBe(403);
+  });
+});
