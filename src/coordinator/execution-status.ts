@@ -1,8 +1,9 @@
 // Reads of medic executions (status, result, history summary; the recent ones), shared by
-// GET /v1/executions/{id} and the chat commands `status` and `list`.
+// GET /v1/executions/{id}, GET /v1/executions and the chat commands `status` and `list`.
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { queryValue, SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { executionListQuery, type ListFilter } from './execution-list';
 
 export interface HistorySummary {
   events: number;
@@ -93,30 +94,36 @@ export async function describeExecution(client: Client, id: string): Promise<Exe
 
 export interface ExecutionSummary {
   workflow_id: string;
-  workflow: string;
+  run_id: string;
+  workflow?: string;
   status: string;
-  node?: string;
+  task_queue: string;
+  target: { node?: string; datacenter?: string };
+  trigger?: string;
   start_time: string;
+  close_time?: string;
 }
 
-/** The most recent medic executions, newest first (visibility: eventually consistent). */
-export async function recentExecutions(
-  client: Client,
-  opts: { limit: number; workflows: Iterable<string> },
-): Promise<ExecutionSummary[]> {
-  const names = [...opts.workflows];
-  if (names.length === 0) return [];
-  const query = `${SEARCH_ATTRIBUTES.workflow.name} IN (${names.map(queryValue).join(', ')})`;
+/**
+ * Medic's recent executions matching `filter`, newest first (visibility: eventually consistent).
+ * The query is built by executionListQuery, every value through queryValue.
+ */
+export async function listExecutions(client: Client, filter: ListFilter, limit: number): Promise<ExecutionSummary[]> {
   const out: ExecutionSummary[] = [];
-  for await (const wf of client.workflow.list({ query, pageSize: opts.limit })) {
+  for await (const e of client.workflow.list({ query: executionListQuery(filter), pageSize: Math.min(limit, 100) })) {
+    const sa = e.typedSearchAttributes;
     out.push({
-      workflow_id: wf.workflowId,
-      workflow: wf.typedSearchAttributes.get(SEARCH_ATTRIBUTES.workflow) ?? wf.type,
-      status: wf.status.name,
-      node: wf.typedSearchAttributes.get(SEARCH_ATTRIBUTES.node),
-      start_time: wf.startTime.toISOString(),
+      workflow_id: e.workflowId,
+      run_id: e.runId,
+      workflow: sa.get(SEARCH_ATTRIBUTES.workflow),
+      status: e.status.name,
+      task_queue: e.taskQueue,
+      target: { node: sa.get(SEARCH_ATTRIBUTES.node), datacenter: sa.get(SEARCH_ATTRIBUTES.datacenter) },
+      trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
+      start_time: e.startTime.toISOString(),
+      ...(e.closeTime ? { close_time: e.closeTime.toISOString() } : {}),
     });
-    if (out.length >= opts.limit) break;
+    if (out.length >= limit) break;
   }
-  return out.sort((a, b) => b.start_time.localeCompare(a.start_time));
+  return out;
 }

@@ -7,7 +7,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { executionId, type Admission, type TriggerOutcome } from '../admission';
 import { sendError } from '../errors';
-import { describeExecution, recentExecutions, type ExecutionStatus } from '../execution-status';
+import { describeExecution, listExecutions, type ExecutionStatus, type ExecutionSummary } from '../execution-status';
 import type { LiveConfig } from '../live-config';
 import type { CoordinatorMetrics } from '../metrics';
 import {
@@ -205,10 +205,7 @@ export const chatSlackRoutes: FastifyPluginAsync<{
       }
       case 'list': {
         if (!chatUserMayRead(allow, body.user_id)) return ephemeral('No chat allow rule in coordinator.hcl names you.');
-        const names = [...config.current.workflows.keys()];
-        const got = await readTemporal<Awaited<ReturnType<typeof recentExecutions>>>('visibility_list', (client) =>
-          recentExecutions(client, { limit: LIST_LIMIT, workflows: names }),
-        );
+        const got = await readTemporal<ExecutionSummary[]>('visibility_list', (client) => listExecutions(client, {}, LIST_LIMIT));
         if ('response_type' in got) return got;
         if (got.length === 0) return ephemeral('No recent executions.');
         return ephemeral(
@@ -216,7 +213,7 @@ export const chatSlackRoutes: FastifyPluginAsync<{
             `Recent executions (newest first):`,
             ...got.map(
               (e) =>
-                `• ${code(e.workflow_id)} *${e.status}* ${code(e.workflow)}${e.node ? ` node=${slackEscape(e.node)}` : ''} ${e.start_time}`,
+                `• ${code(e.workflow_id)} *${e.status}* ${code(e.workflow ?? '?')}${e.target.node ? ` node=${slackEscape(e.target.node)}` : ''} ${e.start_time}`,
             ),
           ].join('\n'),
         );

@@ -1,13 +1,12 @@
 // POST /v1/workflows/{name}/executions (the trigger API) and GET /v1/executions/{workflow_id}.
 import type { FastifyPluginAsync } from 'fastify';
-import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 import type { Progress } from '../../../workflows/progress';
-import { executionListQuery, LIST_STATUSES, NO_QUOTES, type ListFilter } from '../execution-list';
+import { LIST_STATUSES, NO_QUOTES, type ListFilter } from '../execution-list';
 import { WORKFLOW_NAME } from '../../config/workflow';
 import type { Admission, TriggerOutcome } from '../admission';
 import { IDEMPOTENCY_KEY } from '../admission';
 import { sendError } from '../errors';
-import { describeExecution } from '../execution-status';
+import { describeExecution, listExecutions } from '../execution-status';
 import type { CoordinatorMetrics } from '../metrics';
 import { isTemporalUnavailable, type TemporalGateway } from '../temporal-gateway';
 import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses, TARGET_NAME, TARGET_SCHEMA } from './schemas';
@@ -291,28 +290,9 @@ export const executionRoutes: FastifyPluginAsync<{
       },
     },
     async (request, reply) => {
-      const query = executionListQuery(request.query);
       const limit = Number(request.query.limit ?? 50);
       try {
-        const executions = await temporal.withDeadline(async (client) => {
-          const out: object[] = [];
-          for await (const e of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
-            const sa = e.typedSearchAttributes;
-            out.push({
-              workflow_id: e.workflowId,
-              run_id: e.runId,
-              workflow: sa.get(SEARCH_ATTRIBUTES.workflow),
-              status: e.status.name,
-              task_queue: e.taskQueue,
-              target: { node: sa.get(SEARCH_ATTRIBUTES.node), datacenter: sa.get(SEARCH_ATTRIBUTES.datacenter) },
-              trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
-              start_time: e.startTime.toISOString(),
-              ...(e.closeTime ? { close_time: e.closeTime.toISOString() } : {}),
-            });
-            if (out.length >= limit) break;
-          }
-          return out;
-        });
+        const executions = await temporal.withDeadline((client) => listExecutions(client, request.query, limit));
         return reply.send({ executions });
       } catch (err) {
         metrics.temporalErrors.inc({ operation: 'list' });
