@@ -37,6 +37,13 @@ export const CONFIG_OPTION: OptionSpec = {
 
 export const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'print machine-readable JSON' };
 
+/** For daemons that connect to Temporal: `medic dev` points its children at its own server. */
+export const TEMPORAL_ADDRESS_OPTION: OptionSpec = {
+  type: 'string',
+  valueName: 'HOST:PORT',
+  description: 'Temporal frontend (overrides the temporal block of the config file)',
+};
+
 /** Exit codes shared by all commands. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 3 } as const;
 

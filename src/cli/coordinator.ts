@@ -4,7 +4,7 @@ import { formatDiagnostic } from '../config/diagnostics';
 import { parseListen } from '../config/coordinator';
 import { defaultConfigDir } from '../paths';
 import { runCoordinator, type LoadedConfig } from '../coordinator/server';
-import { CONFIG_OPTION, EXIT, type Command } from './command';
+import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, EXIT, type Command } from './command';
 import { WORKFLOW_TYPES } from './validate';
 
 /** Command-line values that win over coordinator.hcl (medic dev uses them to pick ports). */
@@ -52,7 +52,7 @@ export const coordinatorCommand: Command = {
   options: {
     config: CONFIG_OPTION,
     listen: { type: 'string', valueName: 'HOST:PORT', description: 'HTTPS listener (overrides server_config.listen)' },
-    'temporal-address': { type: 'string', valueName: 'HOST:PORT', description: 'Temporal frontend (overrides temporal.address)' },
+    'temporal-address': TEMPORAL_ADDRESS_OPTION,
     'insecure-no-tls': {
       type: 'boolean',
       description: 'allow enable_tls = false (plain HTTP, no caller identities): local development only',

@@ -1,5 +1,5 @@
 // `medic worker`: the Temporal worker of one server.
-import { CONFIG_OPTION, type Command } from '../cli/command';
+import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, type Command } from '../cli/command';
 import { defaultConfigDir } from '../paths';
 import { lineLog } from './log';
 import { runWorker } from './run';
@@ -17,7 +17,7 @@ export const workerCommand: Command = {
     datacenter: { type: 'string', valueName: 'D', description: 'datacenter (overrides worker.hcl)' },
     'node-type': { type: 'string', valueName: 'T', description: 'node type (overrides worker.hcl)' },
     node: { type: 'string', valueName: 'N', description: 'node name (overrides worker.hcl; default the host name)' },
-    'temporal-address': { type: 'string', valueName: 'HOST:PORT', description: 'Temporal frontend (overrides worker.hcl)' },
+    'temporal-address': TEMPORAL_ADDRESS_OPTION,
     'metrics-listen': { type: 'string', valueName: 'HOST:PORT', description: '/metrics listener (overrides worker.hcl)' },
     'workflow-bundle': {
       type: 'string',
