@@ -10,17 +10,10 @@ export interface HistorySummary {
   activities: Array<{ activity_type: string; status: string }>;
 }
 
-export interface ExecutionStatus {
-  workflow_id: string;
-  run_id: string;
+/** One execution in full: what a list shows, plus its type, result and history summary. */
+export interface ExecutionStatus extends ExecutionSummary {
   workflow: string;
   workflow_type: string;
-  status: string;
-  task_queue: string;
-  target: { node?: string; datacenter?: string };
-  trigger?: string;
-  start_time: string;
-  close_time?: string;
   result?: unknown;
   failure?: string;
   history: HistorySummary;
