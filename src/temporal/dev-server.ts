@@ -83,7 +83,7 @@ async function waitReady(
   let last: unknown;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
-      throw new DevServerError(`temporal dev server exited with code ${child.exitCode} before it was ready:\n${output()}`);
+      throw new EarlyExitError(`temporal dev server exited with code ${child.exitCode} before it was ready:\n${output()}`);
     }
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1000 });
@@ -101,7 +101,26 @@ async function waitReady(
   throw new DevServerError(`temporal dev server at ${address} not ready after ${timeoutMs} ms: ${String(last)}\n${output()}`);
 }
 
+/**
+ * Starts the dev server. The server picks free ports of its own for its HTTP API and metrics;
+ * when one of those is taken between its choice and its bind it exits at once, so an early
+ * exit is retried (twice) before it is reported.
+ */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (!(err instanceof EarlyExitError) || attempt >= 3) throw err;
+      opts.log?.(`temporal dev server exited during start-up (attempt ${attempt}); starting it again`);
+    }
+  }
+}
+
+/** The server process ended before it answered. */
+class EarlyExitError extends DevServerError {}
+
+async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   const ip = opts.ip ?? '127.0.0.1';
   const port = opts.port ?? (await freePort(ip));
   const namespace = opts.namespace ?? 'default';
@@ -120,10 +139,13 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     child.once('exit', (code) => resolve(code));
     child.once('error', () => resolve(-1));
   });
+  // The first lines say why a server failed (a Go panic's reason comes before its long trace).
+  let head = '';
   let tail = '';
   const onData = (chunk: Buffer): void => {
     const text = chunk.toString();
-    tail = (tail + text).slice(-4000);
+    if (head.length < 2000) head = (head + text).slice(0, 2000);
+    tail = (tail + text).slice(-2000);
     if (opts.log) for (const line of text.split('\n')) if (line.trim()) opts.log(line);
   };
   child.stdout!.on('data', onData);
@@ -136,7 +158,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 
   const address = `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
   try {
-    await waitReady(address, namespace, child, opts.readyTimeoutMs ?? 60_000, () => tail);
+    await waitReady(address, namespace, child, opts.readyTimeoutMs ?? 60_000, () =>
+      head === tail ? head : `${head}\n...\n${tail}`,
+    );
   } catch (err) {
     await stopChild(child);
     throw err;
