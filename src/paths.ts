@@ -1,6 +1,7 @@
 // Where medic's own files are: the package root (found from this file, in src/ or dist/src/)
 // and the machine-local state directory `.medic/` (binaries, dev data, dev certificates).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 let root: string | undefined;
@@ -20,6 +21,16 @@ export function packageRoot(): string {
 /** Machine-local state: $MEDIC_HOME, else `.medic/` in the package root. Never committed. */
 export function stateDir(...parts: string[]): string {
   return path.join(process.env.MEDIC_HOME ?? path.join(packageRoot(), '.medic'), ...parts);
+}
+
+/**
+ * What is built once per machine and shared by every checkout of it (the temporal CLI, Go
+ * tools): $MEDIC_CACHE_DIR, else $XDG_CACHE_HOME/medic, else ~/.cache/medic. A fresh clone and
+ * CI find there what an earlier checkout built.
+ */
+export function machineCacheDir(...parts: string[]): string {
+  const base = process.env.MEDIC_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'medic');
+  return path.join(base, ...parts);
 }
 
 /** The default config directory: ./config in a checkout, /etc/medic on an installed host. */

@@ -1,12 +1,32 @@
 // Provisions the `temporal` CLI that runs the dev server (tests, benchmarks, `medic dev`):
-// one on PATH, else .medic/bin/temporal, else built from its Go module into .medic/bin,
-// else downloaded by @temporalio/testing into .medic/bin/download.
+// .medic/bin/temporal, else the one this machine built before (the machine cache, see
+// machineCacheDir), else one on PATH, else built from its Go module into the machine cache and
+// linked from .medic/bin, else downloaded by @temporalio/testing into .medic/bin/download.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { stateDir } from '../paths';
+import { machineCacheDir, stateDir } from '../paths';
 
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+const TEMPORAL_CLI_VERSION = TEMPORAL_CLI_MODULE.split('@')[1];
+
+/** Where this machine keeps the temporal CLI it built, one file per version. */
+function machineBinary(): string {
+  return machineCacheDir('bin', `temporal-${TEMPORAL_CLI_VERSION}`);
+}
+
+/** Makes .medic/bin/temporal point at the machine's copy, so the checkout finds it directly next time. */
+function linkIntoCheckout(target: string): string {
+  const link = stateDir('bin', 'temporal');
+  try {
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(target, link);
+    return link;
+  } catch {
+    return target;
+  }
+}
 
 export class TemporalBinaryError extends Error {
   override name = 'TemporalBinaryError';
@@ -34,6 +54,7 @@ export function findTemporalBinary(): string | undefined {
   if (explicit) return executable(explicit) ? explicit : undefined;
   const cached = stateDir('bin', 'temporal');
   if (executable(cached)) return cached;
+  if (executable(machineBinary())) return linkIntoCheckout(machineBinary());
   const downloaded = findDownloaded();
   return downloaded ?? onPath('temporal');
 }
@@ -49,10 +70,11 @@ function findDownloaded(): string | undefined {
 
 export type Progress = (line: string) => void;
 
-/** Runs `go install` with GOBIN=.medic/bin, reporting go's own lines and a heartbeat. */
+/** Runs `go install` into the machine cache, reporting a heartbeat, and links the result from .medic/bin. */
 async function goInstall(go: string, progress: Progress): Promise<string> {
-  const bin = stateDir('bin');
-  fs.mkdirSync(bin, { recursive: true });
+  // A private GOBIN, renamed into place at the end: two checkouts building at once never see half a binary.
+  fs.mkdirSync(path.dirname(machineBinary()), { recursive: true });
+  const bin = fs.mkdtempSync(machineBinary() + '.build-');
   progress(`building the temporal CLI: go install ${TEMPORAL_CLI_MODULE} (GOBIN=${bin}); the first build takes a few minutes`);
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
@@ -79,11 +101,16 @@ async function goInstall(go: string, progress: Progress): Promise<string> {
     child.on('close', (code) => {
       clearInterval(beat);
       if (code === 0) resolve();
-      else reject(new TemporalBinaryError(`go install failed (exit ${code}):\n${tail}`));
+      else {
+        fs.rmSync(bin, { recursive: true, force: true });
+        reject(new TemporalBinaryError(`go install failed (exit ${code}):\n${tail}`));
+      }
     });
   });
-  progress(`built ${path.join(bin, 'temporal')} in ${Math.round((Date.now() - started) / 1000)}s`);
-  return path.join(bin, 'temporal');
+  fs.renameSync(path.join(bin, 'temporal'), machineBinary());
+  fs.rmSync(bin, { recursive: true, force: true });
+  progress(`built ${machineBinary()} in ${Math.round((Date.now() - started) / 1000)}s`);
+  return linkIntoCheckout(machineBinary());
 }
 
 /** Lets @temporalio/testing download its pinned CLI, then keeps it in .medic/bin/download. */
