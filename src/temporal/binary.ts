@@ -12,7 +12,7 @@ export class TemporalBinaryError extends Error {
   override name = 'TemporalBinaryError';
 }
 
-function executable(p: string): boolean {
+export function executable(p: string): boolean {
   try {
     fs.accessSync(p, fs.constants.X_OK);
     return fs.statSync(p).isFile();
@@ -21,7 +21,7 @@ function executable(p: string): boolean {
   }
 }
 
-function onPath(name: string): string | undefined {
+export function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (dir && executable(path.join(dir, name))) return path.join(dir, name);
   }
@@ -49,14 +49,22 @@ function findDownloaded(): string | undefined {
 
 export type Progress = (line: string) => void;
 
-/** Runs `go install` with GOBIN=.medic/bin, reporting go's own lines and a heartbeat. */
-async function goInstall(go: string, progress: Progress): Promise<string> {
+/** The Go toolchain: on PATH or in its usual place; undefined when absent. */
+export function findGo(): string | undefined {
+  return onPath('go') ?? (executable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+}
+
+/**
+ * Runs `go install MODULE` with GOBIN=.medic/bin, reporting a heartbeat with the count of modules
+ * downloaded; returns the path of the binary named `name`. Shared by every binary medic builds.
+ */
+export async function goInstall(go: string, module: string, name: string, progress: Progress): Promise<string> {
   const bin = stateDir('bin');
   fs.mkdirSync(bin, { recursive: true });
-  progress(`building the temporal CLI: go install ${TEMPORAL_CLI_MODULE} (GOBIN=${bin}); the first build takes a few minutes`);
+  progress(`building ${name}: go install ${module} (GOBIN=${bin}); the first build takes a few minutes`);
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(go, ['install', TEMPORAL_CLI_MODULE], {
+    const child = spawn(go, ['install', module], {
       env: { ...process.env, GOBIN: bin, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -82,8 +90,8 @@ async function goInstall(go: string, progress: Progress): Promise<string> {
       else reject(new TemporalBinaryError(`go install failed (exit ${code}):\n${tail}`));
     });
   });
-  progress(`built ${path.join(bin, 'temporal')} in ${Math.round((Date.now() - started) / 1000)}s`);
-  return path.join(bin, 'temporal');
+  progress(`built ${path.join(bin, name)} in ${Math.round((Date.now() - started) / 1000)}s`);
+  return path.join(bin, name);
 }
 
 /** Lets @temporalio/testing download its pinned CLI, then keeps it in .medic/bin/download. */
@@ -108,6 +116,6 @@ export async function ensureTemporalBinary(progress: Progress = (l) => process.s
   if (process.env.MEDIC_TEMPORAL_BIN) {
     throw new TemporalBinaryError(`MEDIC_TEMPORAL_BIN=${process.env.MEDIC_TEMPORAL_BIN} is not an executable file`);
   }
-  const go = onPath('go') ?? (executable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
-  return go ? goInstall(go, progress) : sdkDownload(progress);
+  const go = findGo();
+  return go ? goInstall(go, TEMPORAL_CLI_MODULE, 'temporal', progress) : sdkDownload(progress);
 }
