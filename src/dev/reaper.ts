@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 /** How long the children get after SIGTERM before SIGKILL: ports must be free within 10 s. */
-export const REAP_GRACE_MS = 5000;
+export const REAP_GRACE_MS = 3000;
 
 function alive(pid: number): boolean {
   try {

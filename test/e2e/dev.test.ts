@@ -10,7 +10,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort, portIsFree } from '../../src/temporal/dev-server';
-import { dashboardExprs, metricNames, ruleExprs } from '../helpers/promql-metrics';
+import { tlsAgent, request } from '../helpers/https';
+import { dashboardExprs, exportedNames, metricNames, ruleExprs } from '../helpers/promql-metrics';
 import { MEDIC, ROOT } from '../helpers/stack';
 
 jest.setTimeout(240_000);
@@ -223,20 +224,29 @@ describe('medic dev', () => {
     });
   }
 
-  it('names in its dashboard and alert rules only metrics that medic exports (as its Prometheus scraped them)', async () => {
+  it('names in its dashboard and alert rules only metrics that medic exports (scraped from coordinator, worker, trigger)', async () => {
     const wanted = new Set([...dashboardExprs(), ...ruleExprs()].flatMap(metricNames));
     const prometheus = `http://127.0.0.1:${port('prometheus-port')}`;
-    const missing = await eventually(
-      'every metric of the dashboard and the rules in Prometheus',
+    const agent = tlsAgent({ ca: fs.readFileSync(path.join(ROOT, '.medic/tls/ca.pem')) });
+    let absent: string[] = [];
+    await eventually(
+      'every metric of the dashboard and the rules exported',
       async () => {
-        const res = await fetch(`${prometheus}/api/v1/label/__name__/values`);
-        const names = new Set(((await res.json()) as { data: string[] }).data);
-        const absent = [...wanted].filter((n) => !names.has(n));
-        return absent.length === 0 ? absent : undefined;
+        const expositions = [
+          (await request(agent, 'GET', `https://127.0.0.1:${port('coordinator-port')}/metrics`)).body,
+          await (await fetch(`http://127.0.0.1:${port('worker-metrics-port')}/metrics`)).text(),
+          await (await fetch(`http://127.0.0.1:${port('trigger-metrics-port')}/metrics`)).text(),
+        ];
+        // Prometheus adds `up` (and ALERTS) itself, as it scrapes them.
+        const scraped = ((await (await fetch(`${prometheus}/api/v1/label/__name__/values`)).json()) as { data: string[] }).data;
+        const names = new Set([...scraped, ...expositions.flatMap((t) => [...exportedNames(t)])]);
+        absent = [...wanted].filter((n) => !names.has(n));
+        return absent.length === 0 ? true : undefined;
       },
       60_000,
-    ).catch((err: Error) => [err.message]);
-    expect(missing).toEqual([]);
+    ).catch(() => undefined);
+    agent.destroy();
+    expect(absent).toEqual([]);
     const rules = (await (await fetch(`${prometheus}/api/v1/rules`)).json()) as {
       data: { groups: Array<{ rules: Array<{ name: string; health: string }> }> };
     };

@@ -26,10 +26,22 @@ export function metricNames(expr: string): string[] {
   return [...names];
 }
 
-/** Names of the metrics in a Prometheus text exposition (samples, so histograms give _bucket etc.). */
+/**
+ * Names of the metrics in a Prometheus text exposition: its samples, and every declared metric
+ * (`# TYPE`) even before its first sample (a labelled counter that has not counted yet), with the
+ * series names a histogram or summary has.
+ */
 export function exportedNames(text: string): Set<string> {
   const names = new Set<string>();
   for (const line of text.split('\n')) {
+    const typed = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\w+)/.exec(line);
+    if (typed) {
+      const [, name, kind] = typed;
+      names.add(name!);
+      if (kind === 'histogram') ['_bucket', '_sum', '_count'].forEach((s) => names.add(name + s));
+      if (kind === 'summary') ['_sum', '_count'].forEach((s) => names.add(name + s));
+      continue;
+    }
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line);
     if (m) names.add(m[1]!);
   }

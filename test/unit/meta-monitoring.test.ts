@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { dashboardExprs, metricNames } from '../helpers/promql-metrics';
+import { dashboardExprs, exportedNames, metricNames } from '../helpers/promql-metrics';
 
 const ROOT = path.resolve(__dirname, '../..');
 const RULES_DIR = path.join(ROOT, 'deploy/prometheus');
@@ -67,5 +67,21 @@ describe('metricNames', () => {
     ['increase(temporal_workflow_failed[1h]) > 3', ['temporal_workflow_failed']],
   ])('reads the metric names of %s', (expr, names) => {
     expect(metricNames(expr).sort()).toEqual([...names].sort());
+  });
+});
+
+describe('exportedNames', () => {
+  it('reads samples and declared metrics, with the series of a histogram', () => {
+    const text = [
+      '# HELP a_total counts',
+      '# TYPE a_total counter',
+      '# TYPE d_seconds histogram',
+      'd_seconds_bucket{le="1"} 0',
+      'b_gauge{x="1"} 3',
+      'c 1',
+    ].join('\n');
+    expect([...exportedNames(text)].sort()).toEqual(
+      ['a_total', 'b_gauge', 'c', 'd_seconds', 'd_seconds_bucket', 'd_seconds_count', 'd_seconds_sum'].sort(),
+    );
   });
 });
