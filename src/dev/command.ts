@@ -201,7 +201,7 @@ function banner(p: DevPlan, urls: { ui: string; escalations: string }, medic: st
       `  ${medic} demo break${dataFlag}`,
       paging
         ? 'Break it so the runbook cannot heal it, and see the escalation page printed here:'
-        : 'Break it so the runbook cannot heal it (this worker cannot send pages here yet: it has no --escalation-url):',
+        : 'Break it so the runbook cannot heal it (its page cannot reach the sink: the worker has no --escalation-url and its notify hook posts elsewhere):',
       `  ${medic} demo break --hard${dataFlag}     (then: ${medic} demo fix${dataFlag})`,
       '',
     );
@@ -297,8 +297,11 @@ export const devCommand: Command = {
       port: p.ports['escalation-port'],
       print: (line) => log('escalation', line),
     });
-    // Issue-13 workers take --escalation-url; an older worker pages through its notify hook only.
-    const paging = 'escalation-url' in workerCommand.options;
+    // A worker that takes --escalation-url pages the sink; one without still reaches it when
+    // worker.hcl's notify hook posts to the sink's address (the shipped one, on the default port).
+    const escalationFlag = 'escalation-url' in workerCommand.options;
+    const notify = p.config.worker!.hooks.notify;
+    const paging = escalationFlag || (notify?.kind === 'webhook' && new URL(notify.url).host === new URL(sink.url).host);
     try {
       const temporal = await startDevServer({
         binary,
@@ -363,7 +366,7 @@ export const devCommand: Command = {
         temporalAddress,
         '--metrics-listen',
         `${HOST}:${p.ports['worker-metrics-port']}`,
-        ...(paging ? ['--escalation-url', sink.url] : []),
+        ...(escalationFlag ? ['--escalation-url', sink.url] : []),
       ]);
       if (p.trigger.run) {
         supervisor.onLine('trigger', (line) => {
