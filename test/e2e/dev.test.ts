@@ -207,6 +207,30 @@ describe('medic dev', () => {
     expect(dev.stderr()).toContain(encodeURIComponent(done.workflow_id));
   });
 
+  it('medic list --watch prints the table of executions and stops on Ctrl-C', async () => {
+    const watch = spawn(
+      process.execPath,
+      [MEDIC, 'list', '--watch', '--status', 'completed', '--coordinator', `https://127.0.0.1:${port('coordinator-port')}`],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    watch.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => watch.once('exit', (code) => resolve(code)));
+    try {
+      await eventually(
+        'the watched table',
+        async () => (/WORKFLOW +NODE +STATUS/.test(out) && out.includes('healDemo') ? true : undefined),
+        60_000,
+      );
+      expect(out).toMatch(/^-- \d\d:\d\d:\d\d UTC$/m); // piped: a stamped table per change, no screen codes
+      expect(out).not.toContain('\x1b[');
+      watch.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      if (watch.exitCode === null) watch.kill('SIGKILL');
+    }
+  });
+
   it('does not heal a hard break: healDemo ends without healing and the demo stays down', async () => {
     const before = (await list()).map((e) => e.workflow_id);
     const broken = await run([process.execPath, MEDIC, 'demo', 'break', '--hard', '--data-dir', dataDir]);
