@@ -132,3 +132,24 @@ describe("the watchdog's reap", () => {
     expect(groupAlive()).toBe(false);
   });
 });
+
+describe('the trigger flags medic dev passes', () => {
+  const trigger = (args: string[]): Promise<{ code: number; stderr: string }> =>
+    new Promise((resolve) =>
+      execFile(
+        process.execPath,
+        [path.resolve(__dirname, '../../dist/cmd/medic.js'), 'trigger', ...args],
+        (err, _stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stderr }),
+      ),
+    );
+
+  it.each([
+    [['--poll-interval', 'soon'], '--poll-interval "soon" is not a positive duration like 1s'],
+    [['--poll-interval', '0s'], '--poll-interval "0s" is not a positive duration like 1s'],
+    [['--prometheus-address', 'ftp://x'], '--prometheus-address "ftp://x" is not http://host:port'],
+  ])('refuses %p with a usage error that names the flag', async (args, message) => {
+    const r = await trigger(args);
+    expect(r.stderr).toContain(message);
+    expect(r.code).toBe(2);
+  });
+});
