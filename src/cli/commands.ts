@@ -1,5 +1,6 @@
 // The table of `medic` subcommands, in the order `medic --help` lists them.
 import type { Command } from './command';
+import { completionCommand } from './completion';
 import { coordinatorCommand } from './coordinator';
 import { listCommand, statusCommand, workflowsCommand } from './queries';
 import { runCommand } from './run';
@@ -22,4 +23,5 @@ export const COMMANDS: Command[] = [
   workflowsCommand,
   validateCommand,
   versionCommand,
+  completionCommand,
 ];

@@ -3,7 +3,7 @@
 import { LIST_STATUSES } from '../coordinator/execution-list';
 import { EXIT, type Command, type CommandContext } from './command';
 import { CLIENT_DETAILS, CLIENT_OPTIONS, connect } from './client-options';
-import { colours, statusColour, table } from './output';
+import { colours, isTerminal, statusColour, table, type Colours } from './output';
 import { progressText, type ExecutionView } from './run';
 
 /** GETs `path`; on any failure prints one line and returns the exit code instead of a body. */
@@ -31,13 +31,74 @@ function when(iso: unknown): string {
   return typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '';
 }
 
-interface StatusBody extends ExecutionView {
+export interface StatusBody extends ExecutionView {
   run_id: string;
   target?: { node?: string; datacenter?: string };
   trigger?: string;
   start_time?: string;
   close_time?: string;
   history?: { events: number; activities: Array<{ activity_type: string; status: string }> };
+}
+
+/** One table cell: one line, at most `max` characters. */
+function cell(text: string, max = 80): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
+
+/** The steps of the runbook with where the execution is: done, the current one, pending. */
+function stepRows(e: StatusBody, c: Colours): string[][] | undefined {
+  const p = e.progress;
+  if (!p?.steps?.length) return undefined;
+  const at = p.step ? p.steps.indexOf(p.step) : -1;
+  const finished = TERMINAL.has(e.status.toUpperCase());
+  return p.steps.map((name, i) => {
+    let state = '';
+    if (at >= 0 && i < at) state = c.green('done');
+    else if (at >= 0 && i === at) {
+      const word = finished ? (e.status === 'COMPLETED' ? c.green('done') : c.red(e.status.toLowerCase())) : c.yellow('running');
+      state = p.detail ? `${word}: ${cell(p.detail, 60)}` : word;
+    } else if (at >= 0) state = c.dim('pending');
+    return [`${i + 1}/${p.steps!.length}`, name, state];
+  });
+}
+
+/** `medic status` for people: facts, then the steps and the activities as separate tables. */
+export function statusText(e: StatusBody, c: Colours): string {
+  const steps = stepRows(e, c);
+  const onStep = steps && e.progress?.step && e.progress.steps!.includes(e.progress.step);
+  const rows: Array<[string, string | undefined]> = [
+    ['workflow', e.workflow],
+    ['id', e.workflow_id],
+    ['status', statusColour(c, e.status)],
+    ['node', e.target?.node],
+    ['datacenter', e.target?.datacenter],
+    ['task queue', e.task_queue],
+    ['triggered by', e.trigger],
+    ['started', when(e.start_time)],
+    ['closed', when(e.close_time)],
+    // Shown here only when the steps table cannot show it (no steps, or a step outside them).
+    ['step', e.progress && !onStep ? cell(progressText(e), 100) : undefined],
+    ['failure', e.failure ? cell(e.failure, 200) : undefined],
+  ];
+  let out = rows
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${c.dim(k.padEnd(13))}${v}\n`)
+    .join('');
+  if (steps) out += '\n' + table(['STEP', 'NAME', 'STATE'], steps);
+  const acts = e.history?.activities ?? [];
+  if (acts.length) {
+    const colour = (s: string): string => (s === 'completed' ? c.green(s) : s === 'failed' || s === 'timed_out' ? c.red(s) : s);
+    out +=
+      '\n' +
+      table(
+        ['#', 'ACTIVITY', 'STATUS'],
+        acts.map((a, i) => [String(i + 1), cell(a.activity_type, 40), colour(a.status)]),
+      );
+  }
+  return out;
 }
 
 export const statusCommand: Command = {
@@ -59,47 +120,74 @@ export const statusCommand: Command = {
       ctx.stdout.write(JSON.stringify(e, null, 2) + '\n');
       return EXIT.ok;
     }
-    const c = colours(ctx.stdout);
-    const rows: Array<[string, string | undefined]> = [
-      ['workflow', e.workflow],
-      ['id', e.workflow_id],
-      ['status', statusColour(c, e.status)],
-      ['node', e.target?.node],
-      ['datacenter', e.target?.datacenter],
-      ['task queue', e.task_queue],
-      ['triggered by', e.trigger],
-      ['started', when(e.start_time)],
-      ['closed', when(e.close_time)],
-      ['step', e.progress ? progressText(e) : undefined],
-      ['failure', e.failure],
-    ];
-    for (const [k, val] of rows) if (val) ctx.stdout.write(`${c.dim(k.padEnd(13))}${val}\n`);
-    const acts = e.history?.activities ?? [];
-    if (acts.length)
-      ctx.stdout.write(
-        '\n' +
-          table(
-            ['ACTIVITY', 'STATUS'],
-            acts.map((a) => [a.activity_type, a.status]),
-          ),
-      );
+    ctx.stdout.write(statusText(e, colours(ctx.stdout)));
     return EXIT.ok;
   },
 };
 
+function listTable(executions: StatusBody[], c: Colours): string {
+  if (!executions.length) return 'no executions match\n';
+  // The step column only when the coordinator reports progress in lists.
+  const steps = executions.some((e) => e.progress?.step);
+  const row = (e: StatusBody): string[] => [
+    e.workflow ?? '',
+    e.target?.node ?? '',
+    statusColour(c, e.status),
+    ...(steps ? [e.progress?.step ? cell(progressText(e), 50) : ''] : []),
+    when(e.start_time),
+    e.workflow_id,
+  ];
+  return table(['WORKFLOW', 'NODE', 'STATUS', ...(steps ? ['STEP'] : []), 'STARTED', 'ID'], executions.map(row));
+}
+
+const WATCH_MS = 2000;
+
+/** Redraws the table of matching executions every 2 s until Ctrl-C (a terminal), or prints it when it changes. */
+async function watchList(ctx: CommandContext, path: string, what: string): Promise<number> {
+  const tty = isTerminal(ctx.stdout);
+  const c = colours(ctx.stdout);
+  let last = '';
+  while (!ctx.signal.aborted) {
+    const got = await getJson(ctx, 'list', path);
+    if (typeof got === 'number' && got !== EXIT.unavailable) return got;
+    const body = typeof got === 'number' ? undefined : (got.body as { executions: StatusBody[] });
+    const text = body ? listTable(body.executions, c) : 'coordinator unavailable; retrying\n';
+    const stamp = new Date().toISOString().slice(11, 19);
+    if (tty) {
+      ctx.stdout.write(
+        `\x1b[H\x1b[2J${c.dim(`medic list --watch: ${what}, every ${WATCH_MS / 1000}s (${stamp} UTC); Ctrl-C stops`)}\n\n${text}`,
+      );
+    } else if (text !== last) {
+      ctx.stdout.write(`-- ${stamp} UTC\n${text}`);
+    }
+    last = text;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, WATCH_MS);
+      ctx.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  }
+  return EXIT.ok;
+}
+
 export const listCommand: Command = {
   name: 'list',
-  summary: 'List recent workflow executions (from Temporal visibility).',
-  usage: 'list [--workflow W] [--node N] [--status S] [--limit N] [--json]',
-  details: `--status is one of ${LIST_STATUSES.join(', ')}.\n\n${CLIENT_DETAILS}`,
+  summary: 'List recent workflow executions (from Temporal visibility); --watch for a live table.',
+  usage: 'list [--workflow W] [--node N] [--status S] [--limit N] [--watch] [--json]',
+  details: `--status is one of ${LIST_STATUSES.join(', ')}. --watch shows the running ones unless --status says otherwise.\n\n${CLIENT_DETAILS}`,
   options: {
     workflow: { type: 'string', valueName: 'W', description: 'only this workflow' },
     node: { type: 'string', valueName: 'N', description: 'only this target node' },
     status: { type: 'string', valueName: 'S', description: 'only this status' },
     limit: { type: 'string', valueName: 'N', description: 'at most N executions (default 50)' },
+    watch: { type: 'boolean', short: 'w', description: 'refresh a live table of running remediations until Ctrl-C' },
     ...CLIENT_OPTIONS,
   },
   async run(ctx) {
+    const watch = ctx.values.watch === true;
+    if (watch && ctx.values.json) {
+      ctx.stderr.write('medic list: --watch draws a table; use --json without it\n');
+      return EXIT.usage;
+    }
     const q = new URLSearchParams();
     for (const key of ['workflow', 'node', 'status', 'limit']) {
       const val = ctx.values[key];
@@ -110,6 +198,10 @@ export const listCommand: Command = {
       ctx.stderr.write(`medic list: --status ${JSON.stringify(status)} is not one of ${LIST_STATUSES.join(', ')}\n`);
       return EXIT.usage;
     }
+    if (watch) {
+      if (status === undefined) q.set('status', 'running');
+      return watchList(ctx, `/v1/executions?${q}`, `${q.get('status')} executions`);
+    }
     const got = await getJson(ctx, 'list', `/v1/executions${q.size ? `?${q}` : ''}`);
     if (typeof got === 'number') return got;
     const { executions } = got.body as { executions: StatusBody[] };
@@ -117,23 +209,7 @@ export const listCommand: Command = {
       ctx.stdout.write(JSON.stringify(executions, null, 2) + '\n');
       return EXIT.ok;
     }
-    if (!executions.length) {
-      ctx.stdout.write('no executions match\n');
-      return EXIT.ok;
-    }
-    const c = colours(ctx.stdout);
-    ctx.stdout.write(
-      table(
-        ['WORKFLOW', 'NODE', 'STATUS', 'STARTED', 'ID'],
-        executions.map((e) => [
-          e.workflow ?? '',
-          e.target?.node ?? '',
-          statusColour(c, e.status),
-          when(e.start_time),
-          e.workflow_id,
-        ]),
-      ),
-    );
+    ctx.stdout.write(listTable(executions, colours(ctx.stdout)));
     return EXIT.ok;
   },
 };

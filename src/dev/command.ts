@@ -1,7 +1,8 @@
-// `medic dev`: the whole loop on one machine. Temporal dev server, dev certificates, the demo
-// service, a coordinator, a worker for this host and (when configured and reachable) the
-// trigger daemon, as supervised child processes. Ports are chosen by flags and handed to the
-// children as flags (`--listen`, `--temporal-address`, ...), so config/ is used as it is.
+// `medic dev`: the whole self-healing loop on one machine. Temporal dev server, dev certificates,
+// the demo service, a Prometheus scraping it, a coordinator, a worker for this host and the
+// trigger daemon, as supervised child processes, plus a local escalation sink that prints pages.
+// Ports are chosen by flags and handed to the children as flags (`--listen`, ...), so config/ is
+// used as it is. A watchdog process stops the children if `medic dev` itself is killed.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,11 +11,15 @@ import { CONFIG_OPTION, EXIT, type Command, type OptionSpec } from '../cli/comma
 import { WORKFLOW_TYPES } from '../cli/validate';
 import { formatDiagnostic } from '../config/diagnostics';
 import { displayPath, loadConfigOrThrow, type MedicConfig } from '../config/load';
-import { defaultConfigDir } from '../paths';
+import { defaultConfigDir, packageRoot } from '../paths';
 import { ensureTemporalBinary } from '../temporal/binary';
 import { portIsFree, startDevServer } from '../temporal/dev-server';
+import { workerCommand } from '../worker/command';
 import { ensureDevCertificates } from './certificates';
-import { DEMO_WORKFLOW, defaultDevDataDir, demoDir } from './demo-service';
+import { DEMO_WORKFLOW, defaultDevDataDir } from './demo-service';
+import { startEscalationSink } from './escalation-sink';
+import { devPrometheusArgs, devPrometheusConfig, ensurePrometheusBinary, medicRulesFile } from './prometheus';
+import { startWatchdog } from './reaper';
 import { Supervisor } from './supervisor';
 
 const HOST = '127.0.0.1';
@@ -27,6 +32,8 @@ const PORTS = {
   'demo-port': { port: 8090, what: 'demo service' },
   'worker-metrics-port': { port: 9464, what: 'worker /metrics' },
   'trigger-metrics-port': { port: 9465, what: 'trigger daemon /metrics' },
+  'prometheus-port': { port: 9090, what: 'Prometheus' },
+  'escalation-port': { port: 9095, what: 'escalation sink' },
 } as const;
 type PortFlag = keyof typeof PORTS;
 
@@ -63,9 +70,9 @@ async function portsInUse(ports: Record<PortFlag, number>, flags: PortFlag[]): P
   return busy;
 }
 
-async function prometheusReachable(address: string): Promise<boolean> {
+async function answers(url: string): Promise<boolean> {
   try {
-    const res = await fetch(new URL('/-/ready', address), { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
     return res.ok;
   } catch {
     return false;
@@ -87,10 +94,22 @@ function nodeName(): string {
   return os.hostname().split('.')[0]!.toLowerCase() || 'localhost';
 }
 
-/** How to run medic from where the user stands: `node dist/cmd/medic.js` in a checkout. */
+/**
+ * How the user runs medic: `npx medic` in a checkout. npm does not link a project's own bin into
+ * its node_modules/.bin, and without that link `npx medic` would fetch another package of that
+ * name from the registry; so make the link (once) and say `npx medic`.
+ */
 function medicInvocation(script: string): string {
-  const rel = path.relative(process.cwd(), script);
-  return `node ${rel && !rel.startsWith('..') ? rel : script}`;
+  const bin = path.join(packageRoot(), 'node_modules', '.bin');
+  if (!fs.existsSync(bin)) return 'medic';
+  const link = path.join(bin, 'medic');
+  try {
+    if (!fs.existsSync(link)) fs.symlinkSync(path.relative(bin, script), link);
+    return 'npx medic';
+  } catch {
+    const rel = path.relative(process.cwd(), script);
+    return `node ${rel && !rel.startsWith('..') ? rel : script}`;
+  }
 }
 
 interface DevPlan {
@@ -123,14 +142,16 @@ async function plan(values: Record<string, unknown>, warn: (line: string) => voi
     }
   }
   const ports = readPorts(values);
-  const rules = config.triggers.rules.length;
+  const rules = config.triggers.rules;
   let trigger = { run: false, why: 'no rules in triggers/' };
-  if (rules > 0 && !config.triggers.prometheus) trigger = { run: false, why: 'triggers/ configures no Prometheus' };
-  else if (rules > 0) {
-    const address = config.triggers.prometheus!.address;
-    trigger = (await prometheusReachable(address))
-      ? { run: true, why: `${rules} rule(s), Prometheus at ${address}` }
-      : { run: false, why: `Prometheus at ${address} is not reachable` };
+  if (rules.length > 0 && !config.triggers.prometheus) trigger = { run: false, why: 'triggers/ configures no Prometheus' };
+  else if (rules.length > 0 && !config.triggers.coordinator) trigger = { run: false, why: 'triggers/ configures no coordinator' };
+  else if (rules.length > 0) {
+    const demo = rules.find((r) => r.workflow === DEMO_WORKFLOW);
+    trigger = {
+      run: true,
+      why: `${rules.length} rule(s) every 1s${demo ? `; ${demo.name}: ${demo.query} for ${demo.forMs / 1000}s -> ${demo.workflow}` : ''}`,
+    };
   }
   return {
     config,
@@ -143,42 +164,80 @@ async function plan(values: Record<string, unknown>, warn: (line: string) => voi
   };
 }
 
-function banner(p: DevPlan, uiUrl: string, medic: string): string {
+/** The Temporal UI page of one execution (its latest run). */
+export function executionUrl(uiUrl: string, workflowId: string): string {
+  return `${uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+function banner(p: DevPlan, urls: { ui: string; escalations: string }, medic: string, paging: boolean): string {
   const coordinator = `https://${HOST}:${p.ports['coordinator-port']}`;
+  const prometheus = `http://${HOST}:${p.ports['prometheus-port']}`;
   const demoUrl = `http://${HOST}:${p.ports['demo-port']}/health`;
   const metrics = [`${coordinator}/metrics`, `http://${HOST}:${p.ports['worker-metrics-port']}/metrics`];
   if (p.trigger.run) metrics.push(`http://${HOST}:${p.ports['trigger-metrics-port']}/metrics`);
   const dataFlag = p.dataDir === defaultDevDataDir() ? '' : ` --data-dir ${p.dataDir}`;
-  const coordinatorFlag = p.ports['coordinator-port'] === PORTS['coordinator-port'].port ? '' : ` --coordinator ${coordinator}`;
-  const heal =
-    `${medic} run ${DEMO_WORKFLOW} --node ${p.node} --param demo_dir=${demoDir(p.dataDir)}` +
-    `${p.ports['demo-port'] === PORTS['demo-port'].port ? '' : ` --param port=${p.ports['demo-port']}`}${coordinatorFlag} --wait`;
-  return [
+  const listQuery = encodeURIComponent(`MedicWorkflow="${DEMO_WORKFLOW}"`);
+  const lines = [
     '',
     `medic dev is up (data in ${displayPath(p.dataDir)}, kept for the next run; Ctrl-C stops everything)`,
     `  coordinator   ${coordinator}  (mTLS; certificates in ${displayPath(p.tlsDir)})`,
-    `  Temporal UI   ${uiUrl}`,
+    `  Temporal UI   ${urls.ui}`,
+    `  Prometheus    ${prometheus}  (scrapes the demo and medic every 1s; medic's alert rules loaded)`,
+    `  trigger       ${p.trigger.run ? `running: ${p.trigger.why}` : `skipped: ${p.trigger.why}`}`,
+    `  escalations -> ${urls.escalations}  (each page is printed below)`,
     `  metrics       ${metrics.join('  ')}`,
     `  demo service  ${demoUrl}`,
     `  worker        node ${p.node}, datacenter ${p.config.worker!.datacenter}`,
-    `  trigger       ${p.trigger.run ? `running: ${p.trigger.why}` : `skipped: ${p.trigger.why}`}`,
     '',
-    'Break the demo service, then let medic heal it:',
-    `  ${medic} demo break${dataFlag} && ${heal}`,
-    '',
-  ].join('\n');
+  ];
+  if (p.trigger.run) {
+    lines.push(
+      'What happens when the demo breaks: Prometheus sees medic_demo_healthy drop to 0, the trigger daemon',
+      `fires, the coordinator admits ${DEMO_WORKFLOW}, the worker runs its steps and the demo answers 200 again,`,
+      'all in this log within seconds. Each run gets a Temporal UI link here; all of them:',
+      `  ${urls.ui}/namespaces/default/workflows?query=${listQuery}`,
+      '',
+      'Break the demo service; medic heals it on its own:',
+      `  ${medic} demo break${dataFlag}`,
+      paging
+        ? 'Break it so the runbook cannot heal it, and see the escalation page printed here:'
+        : 'Break it so the runbook cannot heal it (its page cannot reach the sink: the worker has no --escalation-url and its notify hook posts elsewhere):',
+      `  ${medic} demo break --hard${dataFlag}     (then: ${medic} demo fix${dataFlag})`,
+      '',
+    );
+  } else {
+    lines.push('The trigger daemon is not running, so nothing heals on its own; see triggers/ in the config.', '');
+  }
+  return lines.join('\n');
+}
+
+/** A trigger daemon log line saying it started a workflow: its id and workflow, else undefined. */
+export function startedByTrigger(line: string): { workflowId: string; workflow?: string; rule?: string } | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const r = JSON.parse(line) as Record<string, unknown>;
+    if (typeof r.workflow_id !== 'string' || typeof r.msg !== 'string' || !/\bstarted\b/.test(r.msg)) return undefined;
+    return {
+      workflowId: r.workflow_id,
+      workflow: typeof r.workflow === 'string' ? r.workflow : undefined,
+      rule: typeof r.rule === 'string' ? r.rule : undefined,
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 export const devCommand: Command = {
   name: 'dev',
-  summary: 'Run everything on this machine: Temporal dev server, dev certificates, coordinator, worker, demo.',
+  summary: 'Run the self-healing loop on this machine: Temporal, Prometheus, coordinator, worker, trigger, demo.',
   usage: 'dev [--config DIR] [--data-dir DIR] [--node N] [--temporal-port PORT] [--coordinator-port PORT] ...',
   details:
     'Starts, as supervised child processes: the Temporal dev server (SQLite in DATA_DIR/temporal.db, Web UI),\n' +
-    'the demo service, a coordinator and a worker for this host, and the trigger daemon when triggers/ has\n' +
-    'rules and their Prometheus answers. Certificates are made on the first run in the directory coordinator.hcl\n' +
-    'names (.medic/tls/) and reused. The children read config/ as it is; ports come from the flags below and\n' +
-    'are passed to them as flags. Ctrl-C stops them all, worker first, Temporal last.',
+    'the demo service, a Prometheus scraping it and medic (an installed prometheus, else one built with Go into\n' +
+    '.medic/bin), a coordinator and a worker for this host, and the trigger daemon with triggers/ (the demo rule\n' +
+    'heals the demo service on its own). Escalations go to a local sink that prints each page. Certificates are\n' +
+    'made on the first run in the directory coordinator.hcl names (.medic/tls/) and reused. Ctrl-C or SIGHUP\n' +
+    'stops them all, worker first, Temporal last; if medic dev is killed, a watchdog stops them within seconds.',
   options: {
     config: CONFIG_OPTION,
     'data-dir': { type: 'string', valueName: 'DIR', description: 'Temporal data and demo state (default .medic/dev)' },
@@ -187,6 +246,10 @@ export const devCommand: Command = {
   },
   async run(ctx) {
     const say = (line: string): void => void ctx.stderr.write(`medic dev: ${line}\n`);
+    // Closing the terminal (SIGHUP) stops medic dev like Ctrl-C: nothing to reload here.
+    const hangup = new AbortController();
+    ctx.onReload(() => hangup.abort());
+    const signal = AbortSignal.any([ctx.signal, hangup.signal]);
     let p: DevPlan;
     try {
       p = await plan(ctx.values, say);
@@ -201,17 +264,27 @@ export const devCommand: Command = {
       return EXIT.failure;
     }
 
-    const binary = await ensureTemporalBinary(say);
+    let binary: string;
+    let prometheusBinary: string;
+    try {
+      binary = await ensureTemporalBinary(say);
+      prometheusBinary = await ensurePrometheusBinary(say);
+    } catch (err) {
+      say((err as Error).message);
+      return EXIT.failure;
+    }
     say(`certificates ${ensureDevCertificates(p.tlsDir)} in ${displayPath(p.tlsDir)}`);
     fs.mkdirSync(p.dataDir, { recursive: true });
 
-    const supervisor = new Supervisor((line) => void ctx.stderr.write(line + '\n'));
+    const log = (name: string, line: string): void => void ctx.stderr.write(`${name.padEnd(11)} | ${line}\n`);
+    const supervisor = new Supervisor((line) => void ctx.stderr.write(line + '\n'), startWatchdog());
     const medicScript = path.resolve(process.argv[1]!);
     const medic = (name: string, args: string[]): void => {
       supervisor.start({ name, command: process.execPath, args: [medicScript, ...args] });
     };
     const temporalAddress = `${HOST}:${p.ports['temporal-port']}`;
     const coordinatorUrl = `https://${HOST}:${p.ports['coordinator-port']}`;
+    const prometheusUrl = `http://${HOST}:${p.ports['prometheus-port']}`;
     const client = new CoordinatorClient({
       address: coordinatorUrl,
       caFile: path.join(p.tlsDir, 'ca.pem'),
@@ -219,6 +292,16 @@ export const devCommand: Command = {
       keyFile: path.join(p.tlsDir, 'cli-key.pem'),
       timeoutMs: 2000,
     });
+    const sink = await startEscalationSink({
+      host: HOST,
+      port: p.ports['escalation-port'],
+      print: (line) => log('escalation', line),
+    });
+    // A worker that takes --escalation-url pages the sink; one without still reaches it when
+    // worker.hcl's notify hook posts to the sink's address (the shipped one, on the default port).
+    const escalationFlag = 'escalation-url' in workerCommand.options;
+    const notify = p.config.worker!.hooks.notify;
+    const paging = escalationFlag || (notify?.kind === 'webhook' && new URL(notify.url).host === new URL(sink.url).host);
     try {
       const temporal = await startDevServer({
         binary,
@@ -227,12 +310,42 @@ export const devCommand: Command = {
         uiPort: p.ports['ui-port'],
         dbFile: path.join(p.dataDir, 'temporal.db'),
         // Once stopping, its shutdown chatter (polls and dials failing on purpose) is noise.
-        log: (line) => void (ctx.signal.aborted || ctx.stderr.write(`${'temporal'.padEnd(11)} | ${line}\n`)),
+        log: (line) => void (signal.aborted || log('temporal', line)),
       });
       supervisor.adopt({ name: 'temporal', pid: temporal.pid, exited: temporal.exited, stop: temporal.stop });
-      if (ctx.signal.aborted) throw new DevError('stopped');
+      if (signal.aborted) throw new DevError('stopped');
+      const uiUrl = temporal.uiUrl!;
 
-      medic('demo', ['demo', 'serve', '--data-dir', p.dataDir, '--listen', `${HOST}:${p.ports['demo-port']}`]);
+      const w = p.config.worker!;
+      medic('demo', [
+        'demo',
+        'serve',
+        '--data-dir',
+        p.dataDir,
+        '--listen',
+        `${HOST}:${p.ports['demo-port']}`,
+        '--node',
+        p.node,
+        '--datacenter',
+        w.datacenter,
+        '--node-type',
+        w.nodeType,
+      ]);
+      const promConfig = devPrometheusConfig(
+        {
+          demo: `${HOST}:${p.ports['demo-port']}`,
+          coordinator: `${HOST}:${p.ports['coordinator-port']}`,
+          worker: `${HOST}:${p.ports['worker-metrics-port']}`,
+          trigger: p.trigger.run ? `${HOST}:${p.ports['trigger-metrics-port']}` : undefined,
+          caFile: path.join(p.tlsDir, 'ca.pem'),
+        },
+        fs.existsSync(medicRulesFile()) ? medicRulesFile() : undefined,
+      );
+      supervisor.start({
+        name: 'prometheus',
+        command: prometheusBinary,
+        args: devPrometheusArgs(path.join(p.dataDir, 'prometheus'), `${HOST}:${p.ports['prometheus-port']}`, promConfig),
+      });
       medic('coordinator', [
         'coordinator',
         '--config',
@@ -253,14 +366,27 @@ export const devCommand: Command = {
         temporalAddress,
         '--metrics-listen',
         `${HOST}:${p.ports['worker-metrics-port']}`,
+        ...(escalationFlag ? ['--escalation-url', sink.url] : []),
       ]);
       if (p.trigger.run) {
+        supervisor.onLine('trigger', (line) => {
+          const started = startedByTrigger(line);
+          if (started) {
+            say(
+              `${started.workflow ?? 'a workflow'} started by the trigger daemon${started.rule ? ` (rule ${started.rule})` : ''}: ${executionUrl(uiUrl, started.workflowId)}`,
+            );
+          }
+        });
         medic('trigger', [
           'trigger',
           '--config',
           p.configDir,
           '--coordinator-address',
           coordinatorUrl,
+          '--prometheus-address',
+          prometheusUrl,
+          '--poll-interval',
+          '1s',
           '--metrics-listen',
           `${HOST}:${p.ports['trigger-metrics-port']}`,
           '--state-file',
@@ -271,29 +397,30 @@ export const devCommand: Command = {
       void polling.then(() => (workerPolling = true));
       await until(
         async () => {
-          if (!workerPolling) return false;
+          if (!workerPolling || !(await answers(`${prometheusUrl}/-/ready`))) return false;
           const ready = await client.request('GET', '/readyz').catch(() => undefined);
           return ready?.status === 200;
         },
-        ctx.signal,
+        signal,
         supervisor.failed,
       );
-      ctx.stdout.write(banner(p, temporal.uiUrl!, medicInvocation(medicScript)) + '\n');
+      ctx.stdout.write(banner(p, { ui: uiUrl, escalations: sink.url }, medicInvocation(medicScript), paging) + '\n');
 
       const why = await Promise.race([
         supervisor.failed,
-        new Promise<undefined>((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true })),
+        new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true })),
       ]);
       if (why) throw new DevError(why);
-      say('stopping');
+      say(hangup.signal.aborted ? 'hangup: stopping' : 'stopping');
       return EXIT.ok;
     } catch (err) {
-      if (ctx.signal.aborted) return EXIT.ok;
+      if (signal.aborted) return EXIT.ok;
       say((err as Error).message);
       return EXIT.failure;
     } finally {
       client.close();
       await supervisor.stopAll();
+      await sink.close();
       say('all processes stopped');
     }
   },

@@ -3,7 +3,9 @@
 // stopping stops them in reverse order, SIGTERM first and SIGKILL after a grace period, so no
 // process outlives `medic dev`. Children run in their own process group: a Ctrl-C in the
 // terminal reaches `medic dev` alone, which then stops them in order (the worker before Temporal).
+// A watchdog process (reaper.ts) learns every child's pid and stops them if `medic dev` dies first.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Watchdog } from './reaper';
 
 export interface ChildSpec {
   name: string;
@@ -30,20 +32,25 @@ interface Running {
 
 export class Supervisor {
   private readonly running: Running[] = [];
-  private readonly watchers: Array<{ name: string; pattern: RegExp; resolve: () => void }> = [];
+  private readonly listeners: Array<{ name: string; listener: (line: string) => void }> = [];
   private stopping = false;
   private failure?: (why: string) => void;
   /** Resolves with a message when a child exits on its own. */
   readonly failed: Promise<string>;
 
-  constructor(private readonly write: (line: string) => void) {
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly watchdog?: Watchdog,
+  ) {
     this.failed = new Promise((resolve) => (this.failure = resolve));
   }
 
   private track(entry: Running): void {
     this.running.push(entry);
+    if (entry.pid !== undefined) this.watchdog?.watch(entry.pid);
     void entry.exited.then((code) => {
       entry.done = true;
+      if (entry.pid !== undefined) this.watchdog?.forget(entry.pid);
       if (!this.stopping) this.failure?.(`${entry.name} exited unexpectedly (${code === null ? 'signal' : `code ${code}`})`);
     });
   }
@@ -59,7 +66,7 @@ export class Supervisor {
       for (const line of chunk.toString().split('\n')) {
         if (!line.trim()) continue;
         this.write(prefix + line);
-        for (const w of this.watchers.filter((x) => x.name === spec.name && x.pattern.test(line))) w.resolve();
+        for (const l of this.listeners) if (l.name === spec.name) l.listener(line);
       }
     };
     child.stdout!.on('data', forward);
@@ -91,9 +98,14 @@ export class Supervisor {
     this.track({ name: child.name, pid: child.pid, done: false, exited: child.exited, stop: () => child.stop() });
   }
 
+  /** Calls `listener` with every line the named child prints. */
+  onLine(name: string, listener: (line: string) => void): void {
+    this.listeners.push({ name, listener });
+  }
+
   /** Resolves when the named child prints a line matching `pattern`. */
   lineFrom(name: string, pattern: RegExp): Promise<void> {
-    return new Promise((resolve) => this.watchers.push({ name, pattern, resolve }));
+    return new Promise((resolve) => this.onLine(name, (line) => pattern.test(line) && resolve()));
   }
 
   pids(): number[] {
@@ -106,5 +118,6 @@ export class Supervisor {
     for (const r of [...this.running].reverse()) {
       if (!r.done) await r.stop(graceMs);
     }
+    this.watchdog?.release();
   }
 }

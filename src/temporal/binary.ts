@@ -2,22 +2,16 @@
 // .medic/bin/temporal, else the one this machine built before (the machine cache, see
 // machineCacheDir), else one on PATH, else built from its Go module into the machine cache and
 // linked from .medic/bin, else downloaded by @temporalio/testing into .medic/bin/download.
+// goInstall serves every Go binary medic builds (Prometheus for medic dev too).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { machineCacheDir, stateDir } from '../paths';
 
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
-const TEMPORAL_CLI_VERSION = TEMPORAL_CLI_MODULE.split('@')[1];
-
-/** Where this machine keeps the temporal CLI it built, one file per version. */
-function machineBinary(): string {
-  return machineCacheDir('bin', `temporal-${TEMPORAL_CLI_VERSION}`);
-}
-
-/** Makes .medic/bin/temporal point at the machine's copy, so the checkout finds it directly next time. */
-function linkIntoCheckout(target: string): string {
-  const link = stateDir('bin', 'temporal');
+/** Makes .medic/bin/NAME point at the machine's copy, so the checkout finds it directly next time. */
+function linkIntoCheckout(target: string, name: string): string {
+  const link = stateDir('bin', name);
   try {
     fs.mkdirSync(path.dirname(link), { recursive: true });
     fs.rmSync(link, { force: true });
@@ -32,7 +26,7 @@ export class TemporalBinaryError extends Error {
   override name = 'TemporalBinaryError';
 }
 
-function executable(p: string): boolean {
+export function executable(p: string): boolean {
   try {
     fs.accessSync(p, fs.constants.X_OK);
     return fs.statSync(p).isFile();
@@ -41,7 +35,7 @@ function executable(p: string): boolean {
   }
 }
 
-function onPath(name: string): string | undefined {
+export function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (dir && executable(path.join(dir, name))) return path.join(dir, name);
   }
@@ -54,7 +48,8 @@ export function findTemporalBinary(): string | undefined {
   if (explicit) return executable(explicit) ? explicit : undefined;
   const cached = stateDir('bin', 'temporal');
   if (executable(cached)) return cached;
-  if (executable(machineBinary())) return linkIntoCheckout(machineBinary());
+  const built = machineBinary(TEMPORAL_CLI_MODULE, 'temporal');
+  if (executable(built)) return linkIntoCheckout(built, 'temporal');
   const downloaded = findDownloaded();
   return downloaded ?? onPath('temporal');
 }
@@ -70,15 +65,30 @@ function findDownloaded(): string | undefined {
 
 export type Progress = (line: string) => void;
 
-/** Runs `go install` into the machine cache, reporting a heartbeat, and links the result from .medic/bin. */
-async function goInstall(go: string, progress: Progress): Promise<string> {
+/** The Go toolchain: on PATH or in its usual place; undefined when absent. */
+export function findGo(): string | undefined {
+  return onPath('go') ?? (executable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+}
+
+/** Where this machine keeps a binary it built from `module` (name@version), one file per version. */
+export function machineBinary(module: string, name: string): string {
+  return machineCacheDir('bin', `${name}-${module.split('@')[1] ?? 'latest'}`);
+}
+
+/**
+ * Runs `go install MODULE` into the machine cache (shared by every checkout on this machine),
+ * reporting a heartbeat with the count of modules downloaded, and links the binary from
+ * .medic/bin/NAME. Shared by every binary medic builds.
+ */
+export async function goInstall(go: string, module: string, name: string, progress: Progress): Promise<string> {
+  const target = machineBinary(module, name);
   // A private GOBIN, renamed into place at the end: two checkouts building at once never see half a binary.
-  fs.mkdirSync(path.dirname(machineBinary()), { recursive: true });
-  const bin = fs.mkdtempSync(machineBinary() + '.build-');
-  progress(`building the temporal CLI: go install ${TEMPORAL_CLI_MODULE} (GOBIN=${bin}); the first build takes a few minutes`);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const bin = fs.mkdtempSync(target + '.build-');
+  progress(`building ${name}: go install ${module} (into ${path.dirname(target)}); the first build takes a few minutes`);
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(go, ['install', TEMPORAL_CLI_MODULE], {
+    const child = spawn(go, ['install', module], {
       env: { ...process.env, GOBIN: bin, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -107,10 +117,10 @@ async function goInstall(go: string, progress: Progress): Promise<string> {
       }
     });
   });
-  fs.renameSync(path.join(bin, 'temporal'), machineBinary());
+  fs.renameSync(path.join(bin, name), target);
   fs.rmSync(bin, { recursive: true, force: true });
-  progress(`built ${machineBinary()} in ${Math.round((Date.now() - started) / 1000)}s`);
-  return linkIntoCheckout(machineBinary());
+  progress(`built ${target} in ${Math.round((Date.now() - started) / 1000)}s`);
+  return linkIntoCheckout(target, name);
 }
 
 /** Lets @temporalio/testing download its pinned CLI, then keeps it in .medic/bin/download. */
@@ -135,6 +145,6 @@ export async function ensureTemporalBinary(progress: Progress = (l) => process.s
   if (process.env.MEDIC_TEMPORAL_BIN) {
     throw new TemporalBinaryError(`MEDIC_TEMPORAL_BIN=${process.env.MEDIC_TEMPORAL_BIN} is not an executable file`);
   }
-  const go = onPath('go') ?? (executable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
-  return go ? goInstall(go, progress) : sdkDownload(progress);
+  const go = findGo();
+  return go ? goInstall(go, TEMPORAL_CLI_MODULE, 'temporal', progress) : sdkDownload(progress);
 }

@@ -4,6 +4,7 @@ import { CoordinatorClient } from '../client/coordinator-client';
 import { CONFIG_OPTION, EXIT, type Command } from '../cli/command';
 import { WORKFLOW_TYPES } from '../cli/validate';
 import { formatDiagnostic } from '../config/diagnostics';
+import { parseDuration } from '../config/duration';
 import { loadConfigDir, type TriggerConfig } from '../config/load';
 import { defaultConfigDir, stateDir } from '../paths';
 import { createLogger, type Logger } from '../telemetry/logger';
@@ -11,11 +12,19 @@ import { serveMetrics } from '../telemetry/metrics-server';
 import { TriggerDaemon } from './daemon';
 import { createTriggerMetrics } from './metrics';
 
+interface Overrides {
+  coordinatorAddress?: string;
+  prometheusAddress?: string;
+  pollIntervalMs?: number;
+}
+
 /** Loads and checks what the daemon needs; returns the problems as lines when it cannot run. */
-async function loadTriggers(dir: string, coordinatorAddress?: string): Promise<{ config?: TriggerConfig; problems: string[] }> {
+async function loadTriggers(dir: string, o: Overrides): Promise<{ config?: TriggerConfig; problems: string[] }> {
   const { config, diagnostics, ok } = await loadConfigDir(dir, { workflowTypes: WORKFLOW_TYPES });
-  // --coordinator-address wins over the file (medic dev runs its coordinator on a chosen port).
-  if (coordinatorAddress && config.triggers.coordinator) config.triggers.coordinator.address = coordinatorAddress;
+  // Flags win over the files (medic dev runs its coordinator and Prometheus on chosen ports).
+  if (o.coordinatorAddress && config.triggers.coordinator) config.triggers.coordinator.address = o.coordinatorAddress;
+  if (o.prometheusAddress && config.triggers.prometheus) config.triggers.prometheus.address = o.prometheusAddress;
+  if (o.pollIntervalMs && config.triggers.prometheus) config.triggers.prometheus.pollIntervalMs = o.pollIntervalMs;
   const problems = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   if (ok && !config.triggers.prometheus) problems.push(`${dir}: no prometheus { ... } block in triggers/*.hcl`);
   if (ok && !config.triggers.coordinator) problems.push(`${dir}: no coordinator { ... } block in triggers/*.hcl`);
@@ -58,6 +67,16 @@ export const triggerCommand: Command = {
       valueName: 'URL',
       description: "coordinator to ask (overrides the coordinator block's address)",
     },
+    'prometheus-address': {
+      type: 'string',
+      valueName: 'URL',
+      description: "Prometheus to query (overrides the prometheus block's address)",
+    },
+    'poll-interval': {
+      type: 'string',
+      valueName: 'DURATION',
+      description: "how often to evaluate the rules, e.g. 1s (overrides the prometheus block's poll_interval)",
+    },
     once: { type: 'boolean', description: 'evaluate every rule once, send what fires, and exit' },
   },
   async run(ctx) {
@@ -68,7 +87,19 @@ export const triggerCommand: Command = {
       ctx.stderr.write(`medic trigger: --coordinator-address ${JSON.stringify(coordinatorAddress)} is not https://host:port\n`);
       return EXIT.usage;
     }
-    const loaded = await loadTriggers(dir, coordinatorAddress);
+    const prometheusAddress = ctx.values['prometheus-address'] as string | undefined;
+    if (prometheusAddress !== undefined && !/^https?:\/\/[^/]+\/?$/.test(prometheusAddress)) {
+      ctx.stderr.write(`medic trigger: --prometheus-address ${JSON.stringify(prometheusAddress)} is not http://host:port\n`);
+      return EXIT.usage;
+    }
+    const pollText = ctx.values['poll-interval'] as string | undefined;
+    const pollIntervalMs = pollText === undefined ? undefined : parseDuration(pollText);
+    if (pollText !== undefined && !pollIntervalMs) {
+      ctx.stderr.write(`medic trigger: --poll-interval ${JSON.stringify(pollText)} is not a positive duration like 1s\n`);
+      return EXIT.usage;
+    }
+    const overrides: Overrides = { coordinatorAddress, prometheusAddress, pollIntervalMs };
+    const loaded = await loadTriggers(dir, overrides);
     if (!loaded.config) {
       ctx.stderr.write(
         `medic trigger: cannot start with this configuration:\n${loaded.problems.map((p) => `  ${p}\n`).join('')}`,
@@ -111,7 +142,7 @@ export const triggerCommand: Command = {
 
     ctx.onReload(() => {
       void (async () => {
-        const next = await loadTriggers(dir, coordinatorAddress);
+        const next = await loadTriggers(dir, overrides);
         if (!next.config) {
           metrics.reloadOk.set(0);
           logger.error('reload failed; keeping the running rules', { problems: next.problems });
