@@ -94,7 +94,8 @@ export const triggerCommand: Command = {
     await daemon.restore();
 
     if (ctx.values.once) {
-      await daemon.tick(ctx.signal);
+      await daemon.tick(undefined, ctx.signal);
+      await daemon.flush();
       client.close();
       return EXIT.ok;
     }
