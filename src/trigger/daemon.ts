@@ -332,8 +332,8 @@ export class TriggerDaemon {
       }
       for (const key of uncertain) {
         const known = rt.series.get(key);
-        const s = state.get(key)!;
-        if (known && known.activeSince < s.activeSince)
+        const s = state.get(key);
+        if (s && known && known.activeSince < s.activeSince)
           state.set(key, { ...s, activeSince: known.activeSince, state: known.state === 'firing' ? 'firing' : s.state });
       }
       return state;

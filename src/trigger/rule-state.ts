@@ -92,9 +92,9 @@ export function evaluateRule(
 
 /**
  * Replays the rule over the grid points `from`, `from + step`, ... `to` of a range query, starting
- * from no state. Returns the state at `to`, and the keys of the active series whose episode may
- * have begun before `from` (it began within `keep_firing_for` of the window's start), so that the
- * caller can look further back.
+ * from no state. Returns the state at `to`, and the keys of the series the replay cannot vouch
+ * for: those never missing from the window long enough to have reset (one point if pending,
+ * `keep_firing_for` more if firing), whose state may carry over from before the window.
  */
 export function replayHistory(
   history: SeriesHistory[],
@@ -104,17 +104,26 @@ export function replayHistory(
   timing: RuleTiming,
 ): { state: Map<string, SeriesState>; uncertain: Set<string> } {
   const byTime = new Map<number, Series[]>();
+  const uncertain = new Set<string>();
+  const resetPoints = Math.ceil(timing.keepFiringForMs / step) + 1;
   for (const h of history) {
+    const present = new Set<number>();
     for (const [t, value] of h.points) {
+      present.add(t);
       const at = byTime.get(t) ?? [];
       at.push({ labels: h.labels, value });
       byTime.set(t, at);
     }
+    let missing = 0;
+    let reset = false;
+    for (let t = from; t <= to && !reset; t += step) {
+      missing = present.has(t) ? 0 : missing + 1;
+      reset = missing >= resetPoints;
+    }
+    if (!reset) uncertain.add(seriesKey(h.labels));
   }
   let state = new Map<string, SeriesState>();
   for (let t = from; t <= to; t += step) state = evaluateRule(state, byTime.get(t) ?? [], t, timing).next;
-  const uncertain = new Set<string>();
-  for (const s of state.values()) if (s.activeSince - from <= timing.keepFiringForMs) uncertain.add(s.key);
   return { state, uncertain };
 }
 
