@@ -101,9 +101,10 @@ export function readTriggerFile(d: Decoder): TriggerFile {
   const p = d.block('prometheus');
   let prometheus: PrometheusSource | undefined;
   if (p) {
+    const address = readUrl(p, 'address', ['http', 'https']) ?? '';
     const pollIntervalMs = p.duration('poll_interval', { positive: true }) ?? 30_000;
     prometheus = {
-      address: readUrl(p, 'address', ['http', 'https']) ?? '',
+      address,
       pollIntervalMs,
       queryTimeoutMs: p.duration('query_timeout', { positive: true }) ?? 10_000,
       evaluationDelayMs: p.duration('evaluation_delay') ?? Math.min(1000, Math.max(100, pollIntervalMs / 10)),

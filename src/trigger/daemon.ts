@@ -298,8 +298,7 @@ export class TriggerDaemon {
     if (rt.failures > 0) log.info('query works again', { after_failures: rt.failures });
     rt.failures = 0;
     rt.skipUntil = 0;
-    if (!continuous)
-      log.debug('state rebuilt from Prometheus history', { at: new Date(t).toISOString(), series: next.size });
+    if (!continuous) log.debug('state rebuilt from Prometheus history', { at: new Date(t).toISOString(), series: next.size });
     if (transitionsOf(rt.series) !== transitionsOf(next)) this.dirty = true;
     rt.series = next;
     rt.lastEvalAt = t;

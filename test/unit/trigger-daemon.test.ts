@@ -385,7 +385,7 @@ describe('TriggerDaemon', () => {
       answers: [tracked, tracked, tracked],
     });
     await withTracking.tick(0);
-    expect(withTracking.sent.map((s) => s.request.params.mount).sort()).toEqual(['/', '/var']);
+    expect(withTracking.sent.map((s) => s.request.params?.mount).sort()).toEqual(['/', '/var']);
     expect(most).toBe(1);
     expect(await withTracking.value('medic_trigger_triggers_total', { result: 'coalesced' })).toBe(1);
     expect(withTracking.daemon.snapshot().every((d) => d.status === 'started')).toBe(true);
