@@ -24,7 +24,8 @@ async function loadTriggers(dir: string, coordinatorAddress?: string): Promise<{
 }
 
 function clientFor(config: TriggerConfig): CoordinatorClient {
-  return new CoordinatorClient({ ...config.coordinator!, timeoutMs: 10_000 });
+  // Generous: a slow coordinator holds a send slot, never the evaluation (it runs apart).
+  return new CoordinatorClient({ ...config.coordinator!, timeoutMs: 30_000 });
 }
 
 function defaultStateFile(): string {
