@@ -260,6 +260,14 @@ rule "free_space_low" {
     expect(await countAfter(5000, workflow, node)).toBe(2);
     expect(both[0]!.workflowId).toBe(first!.workflowId);
     expect(both[1]!.workflowId).not.toBe(first!.workflowId);
+    // Both replicas asked for the second episode: the coordinator's idempotency made it one.
+    for (const d of daemons)
+      await eventually(
+        async () => ((await metric(d.metricsUrl, 'medic_trigger_triggers_total', { result: 'started' })) >= 1 ? true : undefined),
+        15_000,
+        'both daemons to have sent the second episode',
+      );
+    expect((await executions(temporal.client, workflow, node)).length).toBe(2);
     for (const d of daemons) expect(d.proc.child.exitCode).toBeNull();
-  });
+  }, 400_000);
 });
