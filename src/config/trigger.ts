@@ -20,6 +20,8 @@ export interface PrometheusSource {
   queryTimeoutMs: number;
   /** How long after a grid point it is evaluated, so the scrapes up to it are stored. */
   evaluationDelayMs: number;
+  /** Rules with `for = 0` are also probed this often between grid points (off when unset). */
+  probeIntervalMs?: number;
 }
 
 export interface CoordinatorClient {
@@ -110,6 +112,9 @@ export function readTriggerFile(d: Decoder): TriggerFile {
       evaluationDelayMs: p.duration('evaluation_delay') ?? Math.min(1000, Math.max(100, pollIntervalMs / 10)),
     };
     if (prometheus.evaluationDelayMs >= pollIntervalMs) p.error('evaluation_delay', 'must be shorter than poll_interval');
+    prometheus.probeIntervalMs = p.duration('probe_interval', { positive: true });
+    if (prometheus.probeIntervalMs !== undefined && prometheus.probeIntervalMs >= pollIntervalMs)
+      p.error('probe_interval', 'must be shorter than poll_interval');
     p.finish();
   }
   const c = d.block('coordinator');

@@ -17,6 +17,7 @@ import {
   evaluateRule,
   gridPoint,
   replayHistory,
+  seriesKey,
   type RuleTiming,
   type Series,
   type SeriesHistory,
@@ -247,11 +248,15 @@ export class TriggerDaemon {
     while (!signal.aborted) {
       const t = this.currentGridPoint();
       if (t === last) {
-        const wait = t + this.source.pollIntervalMs + this.source.evaluationDelayMs - this.now();
+        const next = t + this.source.pollIntervalMs;
+        const probeMs = this.source.probeIntervalMs;
+        const untilEval = next + this.source.evaluationDelayMs - this.now();
+        const wait = probeMs ? Math.min(probeMs, untilEval) : untilEval;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.max(1, wait));
           signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
         });
+        if (probeMs && !signal.aborted && this.now() < next) await this.probe(next, signal);
         continue;
       }
       if (last !== undefined && t > last + this.source.pollIntervalMs)
@@ -266,6 +271,42 @@ export class TriggerDaemon {
     this.sender.stop();
     await this.sender.settled();
     while (this.saving) await this.saving;
+  }
+
+  /**
+   * Between grid points, looks for new series of `for = 0` rules now rather than at grid point
+   * `next`, and fires them at once as episodes starting at `next`: the evaluation at `next`
+   * will see the same sample (scraped before `next`) and continue the same episode, so the key
+   * is the one every replica derives. Only the wait for the grid is saved; a series that
+   * vanishes again before `next` (a flap within one interval) is the one case it starts alone.
+   */
+  async probe(next: number, signal?: AbortSignal): Promise<void> {
+    const step = this.source.pollIntervalMs;
+    await Promise.all(
+      [...this.rules.values()]
+        .filter((rt) => rt.compiled.rule.forMs === 0 && rt.lastEvalAt === next - step)
+        .map(async (rt) => {
+          let results: Series[];
+          try {
+            results = await this.api.instant(rt.compiled.rule.query, this.now(), signal);
+          } catch {
+            return; // the evaluation at the grid point reports Prometheus' errors
+          }
+          if (this.now() >= next || rt.lastEvalAt !== next - step) return;
+          let added = 0;
+          for (const s of results) {
+            const key = seriesKey(s.labels);
+            if (rt.series.has(key)) continue;
+            rt.series.set(key, { key, labels: s.labels, value: s.value, activeSince: next, lastSeen: next, state: 'firing' });
+            added += 1;
+          }
+          if (!added) return;
+          this.dirty = true;
+          this.reconcile(rt, this.now(), this.deps.logger.child({ rule: rt.compiled.rule.name, probe: true }));
+        }),
+    );
+    this.sender.pump();
+    this.saveSoon();
   }
 
   private async evaluate(rt: RuleRuntime, t: number, signal?: AbortSignal): Promise<void> {

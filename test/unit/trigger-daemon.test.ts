@@ -122,6 +122,7 @@ function harness(
     logger,
     deps,
     tick,
+    at: (t: number) => (now = BASE + t),
     keys: () => sent.map((s) => s.request.idempotency_key),
     value: async (name: string, labels: Record<string, string> = {}) =>
       (await metrics.registry.getSingleMetric(name)!.get()).values.find((v) =>
@@ -228,6 +229,22 @@ describe('TriggerDaemon', () => {
     await second.tick(10_000);
     expect(second.keys()).toHaveLength(1);
     expect(second.keys()[0]).not.toBe(first.keys()[0]);
+  });
+
+  it('fires a `for = 0` series seen by a probe between grid points with the key of the next grid point', async () => {
+    const timeline = new Timeline();
+    timeline.set(1400, [host1]);
+    const a = harness({ timeline });
+    await a.tick(1000);
+    a.at(1500);
+    await a.daemon.probe(BASE + 2000);
+    await a.daemon.flush();
+    expect(a.sent).toHaveLength(1);
+    await a.tick(2000); // the grid evaluation continues the probed episode
+    expect(a.sent).toHaveLength(1);
+    const b = harness({ timeline }); // a replica without probes
+    await b.tick(2000);
+    expect(b.keys()).toEqual(a.keys());
   });
 
   it('keeps an episode firing through a gap shorter than keep_firing_for', async () => {
