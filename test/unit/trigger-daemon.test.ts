@@ -1,5 +1,6 @@
 // The daemon's decisions, with grid points, Prometheus' history and coordinator answers scripted.
 // (test/e2e/trigger.test.ts runs it against a real Prometheus, coordinator and Temporal.)
+import fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -429,4 +430,45 @@ describe('TriggerDaemon', () => {
     h.daemon.apply(config({ name: 'other', forMs: 2000 }), h.deps.client);
     expect(h.daemon.snapshot()).toEqual([]);
   });
+
+  it('never sends a key a continuously running daemon would not: replicas restarted at any point, with or without state', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.boolean(), { minLength: 5, maxLength: 40 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 0, max: 3 }),
+        // per point and replica: 0-7 up, 8 killed and back with its state file, 9 back without it
+        fc.array(fc.tuple(fc.nat(9), fc.nat(9)), { minLength: 40, maxLength: 40 }),
+        async (pattern, forSteps, keepSteps, lives) => {
+          const timeline = new Timeline();
+          pattern.forEach((p, i) => timeline.set(i * 1000, p ? [host1] : []));
+          const rule = { forMs: forSteps * 1000, keepFiringForMs: keepSteps * 1000 };
+          const reference = harness({ timeline, rule });
+          for (let i = 0; i < pattern.length; i++) await reference.tick(i * 1000);
+          const expected = new Set(reference.keys());
+
+          const sent = new Set<string>();
+          const files = [tmpState(), tmpState()];
+          let replicas = files.map((stateFile) => harness({ timeline, rule, stateFile }));
+          for (let i = 0; i < pattern.length; i++) {
+            replicas = await Promise.all(
+              replicas.map(async (r, n) => {
+                const life = lives[i]![n]!;
+                if (life < 8) return r; // mostly up
+                for (const k of r.keys()) sent.add(k);
+                if (life === 9) fs.rmSync(files[n]!, { force: true });
+                const next = harness({ timeline, rule, stateFile: files[n] });
+                await next.daemon.restore();
+                return next;
+              }),
+            );
+            for (const r of replicas) await r.tick(i * 1000);
+          }
+          for (const r of replicas) for (const k of r.keys()) sent.add(k);
+          for (const k of sent) expect(expected).toContain(k);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  }, 120_000);
 });
