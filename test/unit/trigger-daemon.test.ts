@@ -124,7 +124,7 @@ function harness(
     deps,
     tick,
     at: (t: number) => (now = BASE + t),
-    keys: () => sent.map((s) => s.request.idempotency_key),
+    keys: () => sent.map((s) => s.request.idempotency_key!),
     value: async (name: string, labels: Record<string, string> = {}) =>
       (await metrics.registry.getSingleMetric(name)!.get()).values.find((v) =>
         Object.entries(labels).every(([k, l]) => v.labels[k] === l),
