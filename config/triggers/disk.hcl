@@ -12,16 +12,17 @@ coordinator {
   ca_file   = "../../.medic/tls/ca.pem"
 }
 
+# Works on node_exporter's own labels: `instance` is "host:9100", and node_from strips the port.
+# cleanDisk runs on the node's own queue, so the node is all the target needs.
 rule "disk_almost_full" {
-  query    = "node_filesystem_avail_bytes{mountpoint=\"/\"} / node_filesystem_size_bytes{mountpoint=\"/\"} < 0.05"
-  for      = "5m"
-  workflow = "cleanDisk"
-  reason   = "root filesystem has less than 5% free"
+  query           = "node_filesystem_avail_bytes{mountpoint=\"/\",fstype!=\"tmpfs\"} / node_filesystem_size_bytes{mountpoint=\"/\",fstype!=\"tmpfs\"} < 0.05"
+  for             = "5m"
+  keep_firing_for = "5m"
+  workflow        = "cleanDisk"
+  reason          = "root filesystem has less than 5% free ({{ $value }})"
 
   target {
-    node       = "{{ $labels.instance }}"
-    datacenter = "{{ $labels.dc }}"
-    node_type  = "{{ $labels.role }}"
+    node_from = "instance"
   }
 
   params = {

@@ -18,6 +18,10 @@ export interface PrometheusSource {
   address: string;
   pollIntervalMs: number;
   queryTimeoutMs: number;
+  /** How long after a grid point it is evaluated, so the scrapes up to it are stored. */
+  evaluationDelayMs: number;
+  /** Rules with `for = 0` are also probed this often between grid points (off when unset). */
+  probeIntervalMs?: number;
 }
 
 export interface CoordinatorClient {
@@ -26,10 +30,16 @@ export interface CoordinatorClient {
   keyFile?: string;
   caFile?: string;
   serverName?: string;
+  /** Trigger requests in flight at once. */
+  maxInFlight?: number;
+  /** Firing episodes waiting to be sent; beyond this, new ones wait for the next evaluation. */
+  maxQueue?: number;
 }
 
 export interface TargetTemplate {
   node?: string;
+  /** `node_from = "<label>"`: the node is that label's value without a `:port` suffix. */
+  nodeFrom?: string;
   datacenter?: string;
   node_type?: string;
 }
@@ -40,6 +50,8 @@ export interface TriggerRule {
   query: string;
   /** How long a series must keep matching before it fires (0: at once). */
   forMs: number;
+  /** How long a firing series that is no longer returned keeps firing (0: resolves at once). */
+  keepFiringForMs: number;
   workflow: string;
   target: TargetTemplate;
   params: Record<string, string>;
@@ -71,12 +83,18 @@ function readUrl(d: Decoder, key: string, schemes: string[]): string | undefined
 
 function readTarget(t: Decoder | undefined): TargetTemplate {
   if (!t) return {};
-  const target = {
+  const target: TargetTemplate = {
     node: t.string('node', { nonEmpty: true }),
     datacenter: t.string('datacenter', { nonEmpty: true }),
     node_type: t.string('node_type', { nonEmpty: true }),
   };
   for (const [k, v] of Object.entries(target)) checkTemplate(t, k, v);
+  const nodeFrom = t.string('node_from', { nonEmpty: true });
+  if (nodeFrom !== undefined) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(nodeFrom)) t.error('node_from', `${JSON.stringify(nodeFrom)} is not a label name`);
+    else if (target.node !== undefined) t.error('node_from', 'set either node or node_from, not both');
+    else target.nodeFrom = nodeFrom;
+  }
   t.finish();
   return target;
 }
@@ -85,17 +103,29 @@ export function readTriggerFile(d: Decoder): TriggerFile {
   const p = d.block('prometheus');
   let prometheus: PrometheusSource | undefined;
   if (p) {
+    const address = readUrl(p, 'address', ['http', 'https']) ?? '';
+    const pollIntervalMs = p.duration('poll_interval', { positive: true }) ?? 30_000;
     prometheus = {
-      address: readUrl(p, 'address', ['http', 'https']) ?? '',
-      pollIntervalMs: p.duration('poll_interval', { positive: true }) ?? 30_000,
+      address,
+      pollIntervalMs,
       queryTimeoutMs: p.duration('query_timeout', { positive: true }) ?? 10_000,
+      evaluationDelayMs: p.duration('evaluation_delay') ?? Math.min(1000, Math.max(100, pollIntervalMs / 10)),
     };
+    if (prometheus.evaluationDelayMs >= pollIntervalMs) p.error('evaluation_delay', 'must be shorter than poll_interval');
+    prometheus.probeIntervalMs = p.duration('probe_interval', { positive: true });
+    if (prometheus.probeIntervalMs !== undefined && prometheus.probeIntervalMs >= pollIntervalMs)
+      p.error('probe_interval', 'must be shorter than poll_interval');
     p.finish();
   }
   const c = d.block('coordinator');
   let coordinator: CoordinatorClient | undefined;
   if (c) {
-    coordinator = { address: readUrl(c, 'address', ['https', 'http']) ?? '', ...readClientTls(c) };
+    coordinator = {
+      address: readUrl(c, 'address', ['https', 'http']) ?? '',
+      ...readClientTls(c),
+      maxInFlight: c.number('max_in_flight', { positive: true, integer: true }),
+      maxQueue: c.number('max_queue', { positive: true, integer: true }),
+    };
     c.finish();
   }
   const rules = d.labeled('rule').map(({ label, body: r }) => {
@@ -104,6 +134,7 @@ export function readTriggerFile(d: Decoder): TriggerFile {
       file: d.file,
       query: r.string('query', { required: true, nonEmpty: true }) ?? '',
       forMs: r.duration('for') ?? 0,
+      keepFiringForMs: r.duration('keep_firing_for') ?? 0,
       workflow: r.string('workflow', { required: true, nonEmpty: true }) ?? '',
       target: readTarget(r.block('target')),
       params: r.stringMap('params') ?? {},

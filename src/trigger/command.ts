@@ -33,7 +33,8 @@ async function loadTriggers(dir: string, o: Overrides): Promise<{ config?: Trigg
 }
 
 function clientFor(config: TriggerConfig): CoordinatorClient {
-  return new CoordinatorClient({ ...config.coordinator!, timeoutMs: 10_000 });
+  // Generous: a slow coordinator holds a send slot, never the evaluation (it runs apart).
+  return new CoordinatorClient({ ...config.coordinator!, timeoutMs: 30_000 });
 }
 
 function defaultStateFile(): string {
@@ -125,7 +126,8 @@ export const triggerCommand: Command = {
     await daemon.restore();
 
     if (ctx.values.once) {
-      await daemon.tick(ctx.signal);
+      await daemon.tick(undefined, ctx.signal);
+      await daemon.flush();
       client.close();
       return EXIT.ok;
     }

@@ -27,14 +27,35 @@ export function createTriggerMetrics() {
     }),
     triggers: new Counter({
       name: 'medic_trigger_triggers_total',
-      help: 'Trigger requests sent to the coordinator, by result (started, refused, rejected, unavailable)',
+      help: 'Trigger requests sent to the coordinator, by result (started, refused, rejected, unavailable; coalesced: an identical request of another episode answered it)',
       labelNames: ['rule', 'workflow', 'result'] as const,
       registers: [registry],
     }),
     errors: new Counter({
       name: 'medic_trigger_errors_total',
-      help: 'Errors by kind (prometheus_unreachable, prometheus_timeout, prometheus_bad_response, prometheus_query_error, prometheus_http_status, template, coordinator_unavailable, coordinator_rejected, state_file)',
+      help: 'Errors by kind (prometheus_unreachable, prometheus_timeout, prometheus_bad_response, prometheus_query_error, prometheus_http_status, template, coordinator_unavailable, coordinator_rejected, refusals_exhausted, queue_full, state_file)',
       labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    evaluationLag: new Gauge({
+      name: 'medic_trigger_evaluation_lag_seconds',
+      help: 'How long after its grid point the last evaluation of a rule finished (stays under poll_interval when healthy)',
+      labelNames: ['rule'] as const,
+      registers: [registry],
+    }),
+    missedEvaluations: new Counter({
+      name: 'medic_trigger_missed_evaluations_total',
+      help: 'Grid points skipped because the previous evaluation overran (the next one replays history)',
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'medic_trigger_send_queue_depth',
+      help: 'Firing episodes waiting to be sent to the coordinator (due now or later)',
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'medic_trigger_sends_in_flight',
+      help: 'Trigger requests sent and not yet answered',
       registers: [registry],
     }),
     reloadOk: new Gauge({

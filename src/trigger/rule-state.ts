@@ -1,6 +1,8 @@
 // Per-series state of one trigger rule, like a Prometheus alerting rule: a series returned by
 // the query is pending, becomes firing once it has been returned continuously for `for`, and
-// is resolved (forgotten) the first evaluation it is missing. Pure: time comes in as `now`.
+// is resolved once it has been missing for `keep_firing_for` (a pending series resets at once).
+// Pure: time comes in as `now`, always a point of the rule's evaluation grid, so replaying the
+// series' history from Prometheus gives every daemon the same episodes and the same keys.
 import { createHash } from 'node:crypto';
 
 export interface Series {
@@ -8,13 +10,28 @@ export interface Series {
   value: string;
 }
 
+/** A series over a range of grid points: its value at each point where it was returned. */
+export interface SeriesHistory {
+  labels: Record<string, string>;
+  points: Array<[number, string]>;
+}
+
 export interface SeriesState {
   key: string;
   labels: Record<string, string>;
   value: string;
-  /** When the series was first returned in this episode (ms since epoch). */
+  /** The first evaluation (grid time, ms) of this episode: part of the episode's identity. */
   activeSince: number;
+  /** The last evaluation that returned the series. */
+  lastSeen: number;
+  /** The first evaluation that missed a firing series (kept firing for `keep_firing_for`). */
+  missingSince?: number;
   state: 'pending' | 'firing';
+}
+
+export interface RuleTiming {
+  forMs: number;
+  keepFiringForMs: number;
 }
 
 export type RuleState = ReadonlyMap<string, SeriesState>;
@@ -33,13 +50,13 @@ export function seriesKey(labels: Record<string, string>): string {
 
 /**
  * One evaluation. Returns the next state and what changed: `fired` exactly once per episode
- * (the evaluation where a series has been active for `forMs`), `resolved` when it vanishes.
+ * (the evaluation where a series has been active for `forMs`), `resolved` when it ends.
  */
 export function evaluateRule(
   prev: RuleState,
   results: Series[],
   now: number,
-  forMs: number,
+  timing: RuleTiming,
 ): { next: Map<string, SeriesState>; events: RuleEvent[] } {
   const next = new Map<string, SeriesState>();
   const events: RuleEvent[] = [];
@@ -48,20 +65,78 @@ export function evaluateRule(
     if (next.has(key)) continue; // a query returning one label set twice: keep the first
     const before = prev.get(key);
     const activeSince = before?.activeSince ?? now;
-    const firing = before?.state === 'firing' || now - activeSince >= forMs;
-    const state: SeriesState = { key, labels: s.labels, value: s.value, activeSince, state: firing ? 'firing' : 'pending' };
+    const firing = before?.state === 'firing' || now - activeSince >= timing.forMs;
+    const state: SeriesState = {
+      key,
+      labels: s.labels,
+      value: s.value,
+      activeSince,
+      lastSeen: now,
+      state: firing ? 'firing' : 'pending',
+    };
     next.set(key, state);
     if (firing && before?.state !== 'firing') events.push({ kind: 'fired', series: state });
     else if (!before) events.push({ kind: 'pending', series: state });
   }
-  for (const [key, before] of prev) if (!next.has(key)) events.push({ kind: 'resolved', series: before });
+  for (const [key, before] of prev) {
+    if (next.has(key)) continue;
+    const missingSince = before.missingSince ?? now;
+    if (before.state === 'firing' && now - missingSince < timing.keepFiringForMs) {
+      next.set(key, { ...before, missingSince });
+      continue;
+    }
+    events.push({ kind: 'resolved', series: before });
+  }
   return { next, events };
 }
 
 /**
+ * Replays the rule over the grid points `from`, `from + step`, ... `to` of a range query, starting
+ * from no state. Returns the state at `to`, and the keys of the series the replay cannot vouch
+ * for: those never missing from the window long enough to have reset (one point if pending,
+ * `keep_firing_for` more if firing), whose state may carry over from before the window.
+ */
+export function replayHistory(
+  history: SeriesHistory[],
+  from: number,
+  to: number,
+  step: number,
+  timing: RuleTiming,
+): { state: Map<string, SeriesState>; uncertain: Set<string> } {
+  const byTime = new Map<number, Series[]>();
+  const uncertain = new Set<string>();
+  const resetPoints = Math.ceil(timing.keepFiringForMs / step) + 1;
+  for (const h of history) {
+    const present = new Set<number>();
+    for (const [t, value] of h.points) {
+      present.add(t);
+      const at = byTime.get(t) ?? [];
+      at.push({ labels: h.labels, value });
+      byTime.set(t, at);
+    }
+    let missing = 0;
+    let reset = false;
+    for (let t = from; t <= to && !reset; t += step) {
+      missing = present.has(t) ? 0 : missing + 1;
+      reset = missing >= resetPoints;
+    }
+    if (!reset) uncertain.add(seriesKey(h.labels));
+  }
+  let state = new Map<string, SeriesState>();
+  for (let t = from; t <= to; t += step) state = evaluateRule(state, byTime.get(t) ?? [], t, timing).next;
+  return { state, uncertain };
+}
+
+/** The latest point of the evaluation grid (multiples of `step` since the epoch) at or before `t`. */
+export function gridPoint(t: number, step: number): number {
+  return Math.floor(t / step) * step;
+}
+
+/**
  * The idempotency key of one firing episode: the same rule, label set and start of the episode
- * always give the same key, so daemon restarts (state is persisted) and retries never start a
- * second execution for one episode, while the next episode gets a new key.
+ * always give the same key, on any daemon (the start is a grid point derived from Prometheus'
+ * own history), so restarts, replicas and retries never start a second execution for one
+ * episode, while the next episode gets a new key.
  */
 export function episodeKey(rule: string, series: Pick<SeriesState, 'key' | 'activeSince'>): string {
   const digest = createHash('sha256').update(rule).update('\0').update(series.key).digest('hex').slice(0, 20);

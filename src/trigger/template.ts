@@ -59,3 +59,18 @@ export function renderAll(
   }
   return out;
 }
+
+/**
+ * A node name from a label such as node_exporter's `instance` (`host:9100`, `10.0.0.1:9100`,
+ * `[2001:db8::1]:9100`): the value without its port. A value without a port is kept as it is.
+ */
+export function nodeFromLabel(labels: Record<string, string>, label: string): string {
+  const v = labels[label];
+  if (v === undefined) throw new TemplateError(`node_from: label "${label}" is missing from the series`);
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(v);
+  if (bracketed) return bracketed[1]!;
+  const hostPort = /^([^:]+):\d+$/.exec(v);
+  const node = hostPort ? hostPort[1]! : v;
+  if (!node) throw new TemplateError(`node_from: label "${label}" = ${JSON.stringify(v)} names no host`);
+  return node;
+}

@@ -1,11 +1,14 @@
 // bench:detect — time from a metric going bad to the remediation workflow being started:
-// exporter -> real Prometheus (scrape) -> `medic trigger` (poll, for = 0s) -> coordinator
-// (mTLS, ACL, constraints) -> Temporal. The start time is Temporal's own record of the start,
-// so visibility lag does not count. Prints one line per episode, then the summary.
+// exporter -> real Prometheus (scrape) -> `medic trigger` (poll, for = 0s; two replicas, as in
+// production) -> coordinator (mTLS, ACL, constraints, idempotency) -> Temporal. The start time
+// is Temporal's own record of the start, so visibility lag does not count. Prints one line per
+// episode, then the summary, and checks that each episode started exactly one execution.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
+import { freePort } from '../../src/temporal/dev-server';
+import { metricSample } from '../helpers/metrics-text';
 import { startExporter, startPrometheus } from '../helpers/prometheus';
 import { buildStack } from '../helpers/stack';
 import { benchTemporal } from './fixture';
@@ -13,9 +16,24 @@ import { benchTemporal } from './fixture';
 const EPISODES = Number(process.env.DETECT_EPISODES ?? 20);
 const SCRAPE_S = 1;
 const POLL_S = 1;
+const REPLICAS = Number(process.env.DETECT_REPLICAS ?? 2);
+const PROBE_MS = Number(process.env.DETECT_PROBE_MS ?? 250);
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+/** Waits until a daemon has evaluated its rule once (its start-up is not detection latency). */
+async function firstEvaluation(metricsUrl: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const text = await fetch(metricsUrl)
+      .then((r) => r.text())
+      .catch(() => '');
+    if (metricSample(text, 'medic_trigger_rule_evaluations_total', { result: 'ok' }) > 0) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no evaluation by the daemon behind ${metricsUrl} within 60 s`);
 }
 
 async function main(): Promise<void> {
@@ -31,7 +49,8 @@ async function main(): Promise<void> {
     path.join(stack.dir, 'triggers', 'bench.hcl'),
     `prometheus {
   address       = "${prometheus.address}"
-  poll_interval = "${POLL_S}s"
+  poll_interval  = "${POLL_S}s"
+  probe_interval = "${PROBE_MS}ms"
 }
 coordinator {
   address   = "${stack.coordinatorUrl}"
@@ -53,15 +72,21 @@ rule "bench" {
   const client = new Client({ connection });
   try {
     await stack.startCoordinator();
-    stack.medic([
-      'trigger',
-      '--config',
-      stack.dir,
-      '--metrics-listen',
-      'off',
-      '--state-file',
-      path.join(stack.dir, 'state.json'),
-    ]);
+    const ready: Array<Promise<void>> = [];
+    for (let i = 0; i < REPLICAS; i++) {
+      const port = await freePort();
+      stack.medic([
+        'trigger',
+        '--config',
+        stack.dir,
+        '--metrics-listen',
+        `127.0.0.1:${port}`,
+        '--state-file',
+        path.join(stack.dir, `state-${i}.json`),
+      ]);
+      ready.push(firstEvaluation(`http://127.0.0.1:${port}/metrics`));
+    }
+    await Promise.all(ready);
     const query = `MedicWorkflow = ${queryValue('benchHeal')}`;
     const latencies: number[] = [];
     let seen = 0;
@@ -86,12 +111,16 @@ rule "bench" {
       latencies.push(s);
       console.log(`episode ${episode}: ${s.toFixed(2)} s`);
     }
+    // Every replica sent every episode; the coordinator's idempotency made each one execution.
+    await new Promise((r) => setTimeout(r, 3000));
+    const total = (await client.workflow.count(query)).count;
+    if (total !== EPISODES) throw new Error(`${EPISODES} episodes started ${total} executions`);
     latencies.sort((a, b) => a - b);
     const p50 = quantile(latencies, 0.5);
     const p99 = quantile(latencies, 0.99);
-    const budget = SCRAPE_S + POLL_S + 1;
+    const budget = 1.5; // issue 17: p99 <= 1.5 s with two replicas
     console.log(
-      `scrape_interval=${SCRAPE_S}s poll_interval=${POLL_S}s for=0s target p99 < ${budget}s: ${p99 < budget ? 'met' : 'NOT met'}`,
+      `replicas=${REPLICAS} scrape_interval=${SCRAPE_S}s poll_interval=${POLL_S}s probe_interval=${PROBE_MS}ms for=0s target p99 <= ${budget}s: ${p99 <= budget ? 'met' : 'NOT met'}; executions=${total} for ${EPISODES} episodes`,
     );
     console.log(`detect: p50=${p50.toFixed(2)} p99=${p99.toFixed(2)} over ${latencies.length} episodes`);
   } finally {

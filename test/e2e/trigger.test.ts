@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
 import { freePort } from '../../src/temporal/dev-server';
 import { startExporter, startPrometheus, type RunningPrometheus } from '../helpers/prometheus';
+import type { Proc } from '../helpers/processes';
 import { metricSample } from '../helpers/metrics-text';
 import { buildStack, type Stack } from '../helpers/stack';
 import { connectClient, eventually, temporalAddress, unique } from '../helpers/temporal';
@@ -45,12 +46,20 @@ describe('medic trigger against a real Prometheus, coordinator and Temporal', ()
   });
   afterAll(async () => temporal.close());
 
-  async function setUp(forSeconds: number) {
+  interface Daemon {
+    proc: Proc;
+    metricsUrl: string;
+    stateFile: string;
+    /** Starts (again) the daemon with the same state file and metrics port. */
+    start(): Promise<void>;
+  }
+
+  /** A Prometheus scraping one exporter, a coordinator, and `replicas` trigger daemons on one rule. */
+  async function setUp(forSeconds: number, opts: { replicas?: number; keepFiringFor?: string } = {}) {
     const node = unique('e2e-node');
     const workflow = `heal${unique('x').replace(/-/g, '')}`;
     exporter = await startExporter('medic_e2e_free_ratio', { node, dc: 'e2e' }, 0.5);
     prometheus = await startPrometheus({ targets: [exporter.target], scrapeInterval: '1s' });
-    const metricsPort = await freePort();
     stack = await buildStack({
       temporalAddress: temporalAddress(),
       workflows: { [workflow]: 'workflow = "ping"\ntask_queue_target = "node"\n' },
@@ -67,10 +76,11 @@ coordinator {
   ca_file   = "../tls/ca.pem"
 }
 rule "free_space_low" {
-  query    = "medic_e2e_free_ratio{node=\\"${node}\\"} < 0.1"
-  for      = "${forSeconds}s"
-  workflow = "${workflow}"
-  reason   = "free ratio {{ $value }}"
+  query           = "medic_e2e_free_ratio{node=\\"${node}\\"} < 0.1"
+  for             = "${forSeconds}s"
+  keep_firing_for = "${opts.keepFiringFor ?? '0s'}"
+  workflow        = "${workflow}"
+  reason          = "free ratio {{ $value }}"
   target {
     node       = "{{ $labels.node }}"
     datacenter = "{{ $labels.dc }}"
@@ -84,25 +94,54 @@ rule "free_space_low" {
     const file = `${stack.dir}/triggers/rules.hcl`;
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('COORDINATOR', stack.coordinatorUrl));
     await stack.startCoordinator();
-    const daemon = stack.medic([
-      'trigger',
-      '--config',
-      stack.dir,
-      '--metrics-listen',
-      `127.0.0.1:${metricsPort}`,
-      '--state-file',
-      `${stack.dir}/trigger-state.json`,
-    ]);
-    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    await eventually(
-      async () =>
-        (await metric(metricsUrl, 'medic_trigger_rule_evaluations_total', { result: 'ok' }).catch(() => 0)) > 0
-          ? true
-          : undefined,
-      30_000,
-      'the first evaluation',
+    const daemons: Daemon[] = [];
+    for (let i = 0; i < (opts.replicas ?? 1); i++) {
+      const port = await freePort();
+      const d: Daemon = {
+        proc: undefined as unknown as Proc,
+        metricsUrl: `http://127.0.0.1:${port}/metrics`,
+        stateFile: `${stack.dir}/trigger-state-${i}.json`,
+        async start() {
+          d.proc = stack!.medic([
+            'trigger',
+            '--config',
+            stack!.dir,
+            '--metrics-listen',
+            `127.0.0.1:${port}`,
+            '--state-file',
+            d.stateFile,
+          ]);
+          await eventually(
+            async () =>
+              (await metric(d.metricsUrl, 'medic_trigger_rule_evaluations_total', { result: 'ok' }).catch(() => 0)) > 0
+                ? true
+                : undefined,
+            30_000,
+            'the first evaluation',
+          );
+        },
+      };
+      daemons.push(d);
+    }
+    await Promise.all(daemons.map((d) => d.start()));
+    return { node, workflow, daemon: daemons[0]!.proc, metricsUrl: daemons[0]!.metricsUrl, daemons };
+  }
+
+  /** Waits `ms`, then says how many executions there are. */
+  async function countAfter(ms: number, workflow: string, node: string): Promise<number> {
+    await sleep(ms);
+    return (await executions(temporal.client, workflow, node)).length;
+  }
+
+  async function firstExecutions(workflow: string, node: string, n: number, what: string): Promise<Execution[]> {
+    return eventually(
+      async () => {
+        const found = await executions(temporal.client, workflow, node);
+        return found.length >= n ? found : undefined;
+      },
+      60_000,
+      what,
     );
-    return { node, workflow, daemon, metricsUrl };
   }
 
   it('starts the workflow once after `for`, and again for a second episode', async () => {
@@ -183,4 +222,52 @@ rule "free_space_low" {
     );
     expect(daemon.child.exitCode).toBeNull();
   });
+
+  it('two daemons on one rule start one execution per episode, through SIGKILLs and restarts of one and of both', async () => {
+    const { node, workflow, daemons } = await setUp(3, { replicas: 2 });
+    const [a, b] = daemons as [Daemon, Daemon];
+    exporter!.set(0.01);
+    // SIGKILL one daemon while the episode is pending: it must find the same start when back.
+    await sleep(1500);
+    await a.proc.kill();
+    await a.start();
+    const [first] = await firstExecutions(workflow, node, 1, 'the first execution');
+    expect(await countAfter(3000, workflow, node)).toBe(1);
+
+    // SIGKILL one mid-episode, after the start: restarted with its state file.
+    await b.proc.kill();
+    await b.start();
+    expect(await countAfter(3000, workflow, node)).toBe(1);
+
+    // Both killed; one comes back without any state file at all: Prometheus' history alone.
+    await Promise.all([a.proc.kill(), b.proc.kill()]);
+    const fs = await import('node:fs');
+    fs.rmSync(a.stateFile, { force: true });
+    await Promise.all([a.start(), b.start()]);
+    expect(await countAfter(4000, workflow, node)).toBe(1);
+    for (const d of daemons) expect(await metric(d.metricsUrl, 'medic_trigger_series', { state: 'firing' })).toBe(1);
+
+    // The episode resolves; the next one is a new execution, started once.
+    exporter!.set(0.5);
+    for (const d of daemons)
+      await eventually(
+        async () => ((await metric(d.metricsUrl, 'medic_trigger_series', { state: 'firing' })) === 0 ? true : undefined),
+        15_000,
+        'the series to resolve on both daemons',
+      );
+    exporter!.set(0.02);
+    const both = await firstExecutions(workflow, node, 2, 'the second execution');
+    expect(await countAfter(5000, workflow, node)).toBe(2);
+    expect(both[0]!.workflowId).toBe(first!.workflowId);
+    expect(both[1]!.workflowId).not.toBe(first!.workflowId);
+    // Both replicas asked for the second episode: the coordinator's idempotency made it one.
+    for (const d of daemons)
+      await eventually(
+        async () => ((await metric(d.metricsUrl, 'medic_trigger_triggers_total', { result: 'started' })) >= 1 ? true : undefined),
+        15_000,
+        'both daemons to have sent the second episode',
+      );
+    expect((await executions(temporal.client, workflow, node)).length).toBe(2);
+    for (const d of daemons) expect(d.proc.child.exitCode).toBeNull();
+  }, 400_000);
 });
