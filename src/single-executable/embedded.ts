@@ -1,0 +1,125 @@
+// Single executable (packaging/sea.ts): finds the files embedded in the medic binary (workflow
+// bundle, Temporal's native core-bridge addon, the HCL parser's WASM, build facts) at run time.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** Names of the assets packaging/sea.ts embeds; the one list both sides use. */
+export const EMBEDDED = {
+  buildInfo: 'build-info.json',
+  coreBridge: 'core-bridge.node',
+  hclWasm: 'hcl2json.wasm.gz',
+  workflowBundle: 'workflow-bundle.js',
+  workflowManifest: 'workflow-bundle.manifest.json',
+  workflowThread: 'workflow-worker-thread.js',
+} as const;
+
+export class EmbeddedAssetError extends Error {
+  override name = 'EmbeddedAssetError';
+}
+
+interface SeaModule {
+  isSea(): boolean;
+  getAsset(key: string): ArrayBuffer;
+}
+
+let sea: SeaModule | null | undefined;
+
+function seaModule(): SeaModule | null {
+  if (sea !== undefined) return sea;
+  try {
+    // node:sea exists from Node 20.12; isSea() is false when running from a checkout.
+    const mod = require('node:sea') as SeaModule;
+    sea = mod.isSea() ? mod : null;
+  } catch {
+    sea = null;
+  }
+  return sea;
+}
+
+/** True when this process is the packaged medic executable, not `node dist/cmd/medic.js`. */
+export function isSingleExecutable(): boolean {
+  return seaModule() !== null;
+}
+
+/** The bytes of an embedded asset. */
+export function embeddedAsset(name: string): Buffer {
+  const mod = seaModule();
+  if (!mod) throw new EmbeddedAssetError(`asset ${name} requested outside the medic executable`);
+  try {
+    return Buffer.from(mod.getAsset(name));
+  } catch (err) {
+    throw new EmbeddedAssetError(
+      `the medic executable has no embedded ${name} (${(err as Error).message}); rebuild it with npm run package`,
+    );
+  }
+}
+
+let privateDir: string | undefined;
+
+/**
+ * A directory only this process uses (mode 0700, fresh name), removed at exit. Under
+ * $STATE_DIRECTORY when systemd provides one (/var/lib/medic: /tmp may be mounted noexec,
+ * which would stop the native addon from loading), else under the temp directory.
+ */
+function extractDir(): string {
+  if (privateDir) return privateDir;
+  const bases = [process.env.MEDIC_EXTRACT_DIR, process.env.STATE_DIRECTORY?.split(':')[0], os.tmpdir()];
+  const errors: string[] = [];
+  for (const base of bases) {
+    if (!base) continue;
+    try {
+      privateDir = fs.mkdtempSync(path.join(base, 'medic-run-'));
+      const dir = privateDir;
+      process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+      return dir;
+    } catch (err) {
+      errors.push(`${base}: ${(err as Error).message}`);
+    }
+  }
+  throw new EmbeddedAssetError(`cannot create a directory for the embedded files (${errors.join('; ')}); set MEDIC_EXTRACT_DIR`);
+}
+
+const extracted = new Map<string, string>();
+
+/** Writes an embedded asset to the private directory once and returns its path. */
+export function embeddedFile(name: string): string {
+  const known = extracted.get(name);
+  if (known) return known;
+  const file = path.join(extractDir(), name);
+  fs.writeFileSync(file, embeddedAsset(name), { mode: 0o600, flag: 'wx' });
+  extracted.set(name, file);
+  return file;
+}
+
+/** The workflow bundle and its manifest, side by side, as the worker expects them. */
+export function embeddedWorkflowBundle(): string {
+  embeddedFile(EMBEDDED.workflowManifest);
+  return embeddedFile(EMBEDDED.workflowBundle);
+}
+
+/**
+ * Loads the embedded native addon: the executable cannot `require` a file inside itself, so
+ * the addon is written to the private directory and opened from there; the file is removed
+ * once loaded (the mapping stays).
+ */
+export function loadEmbeddedAddon(name: string): unknown {
+  const file = embeddedFile(name);
+  const mod = { exports: {} as unknown };
+  process.dlopen(mod, file);
+  fs.rmSync(file, { force: true });
+  extracted.delete(name);
+  return mod.exports;
+}
+
+export interface BuildInfo {
+  version: string;
+  commit: string;
+  buildDate: string;
+  temporalSdk: string;
+}
+
+/** The build facts packaging/sea.ts embedded, or undefined outside the executable. */
+export function embeddedBuildInfo(): BuildInfo | undefined {
+  return isSingleExecutable() ? (JSON.parse(embeddedAsset(EMBEDDED.buildInfo).toString('utf8')) as BuildInfo) : undefined;
+}
