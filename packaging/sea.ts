@@ -117,7 +117,7 @@ export function buildInfoNow(): BuildInfo {
   };
 }
 
-function coreBridgeAddon(): string {
+export function coreBridgeAddon(): string {
   const { getPrebuiltPath } = require(pkgFile('@temporalio', 'core-bridge', 'common.js')) as { getPrebuiltPath(): string };
   return getPrebuiltPath();
 }

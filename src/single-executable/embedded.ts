@@ -57,10 +57,40 @@ export function embeddedAsset(name: string): Buffer {
 
 let privateDir: string | undefined;
 
+const RUN_DIR = /^medic-run-(\d+)-/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the directories of medic processes that died without cleaning up (SIGKILL, OOM). */
+function sweepStale(base: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(RUN_DIR.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !alive(pid)) {
+      try {
+        fs.rmSync(path.join(base, name), { recursive: true, force: true });
+      } catch {}
+    }
+  }
+}
+
 /**
- * A directory only this process uses (mode 0700, fresh name), removed at exit. Under
- * $STATE_DIRECTORY when systemd provides one (/var/lib/medic: /tmp may be mounted noexec,
- * which would stop the native addon from loading), else under the temp directory.
+ * A directory only this process uses (mode 0700, fresh name with its pid), removed at exit;
+ * those of dead medic processes are swept first, so a crash loop does not fill the disk. Under
+ * $STATE_DIRECTORY when systemd provides one (/var/lib/medic/<role>: /tmp may be mounted
+ * noexec, which would stop the native addon from loading), else under the temp directory.
  */
 function extractDir(): string {
   if (privateDir) return privateDir;
@@ -69,7 +99,8 @@ function extractDir(): string {
   for (const base of bases) {
     if (!base) continue;
     try {
-      privateDir = fs.mkdtempSync(path.join(base, 'medic-run-'));
+      sweepStale(base);
+      privateDir = fs.mkdtempSync(path.join(base, `medic-run-${process.pid}-`));
       const dir = privateDir;
       process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
       return dir;

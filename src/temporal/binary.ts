@@ -47,16 +47,25 @@ function findDownloaded(): string | undefined {
   return undefined;
 }
 
+/** The Go toolchain: on PATH, else the official tarball's /usr/local/go. */
+export function findGo(): string | undefined {
+  return onPath('go') ?? (executable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+}
+
 export type Progress = (line: string) => void;
 
-/** Runs `go install` with GOBIN=.medic/bin, reporting go's own lines and a heartbeat. */
-async function goInstall(go: string, progress: Progress): Promise<string> {
-  const bin = stateDir('bin');
+/**
+ * Runs `go install module` with GOBIN=bin, reporting a heartbeat with the count of modules
+ * downloaded; returns the installed binary (the module path's last element). Also used by
+ * packaging/tools.ts for nfpm, crane and helm.
+ */
+export async function goInstall(go: string, module: string, bin: string, progress: Progress): Promise<string> {
+  const name = path.basename(module.replace(/@.*$/, ''));
   fs.mkdirSync(bin, { recursive: true });
-  progress(`building the temporal CLI: go install ${TEMPORAL_CLI_MODULE} (GOBIN=${bin}); the first build takes a few minutes`);
+  progress(`building ${name}: go install ${module} (GOBIN=${bin}); the first build takes a few minutes`);
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(go, ['install', TEMPORAL_CLI_MODULE], {
+    const child = spawn(go, ['install', module], {
       env: { ...process.env, GOBIN: bin, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -82,8 +91,8 @@ async function goInstall(go: string, progress: Progress): Promise<string> {
       else reject(new TemporalBinaryError(`go install failed (exit ${code}):\n${tail}`));
     });
   });
-  progress(`built ${path.join(bin, 'temporal')} in ${Math.round((Date.now() - started) / 1000)}s`);
-  return path.join(bin, 'temporal');
+  progress(`built ${path.join(bin, name)} in ${Math.round((Date.now() - started) / 1000)}s`);
+  return path.join(bin, name);
 }
 
 /** Lets @temporalio/testing download its pinned CLI, then keeps it in .medic/bin/download. */
@@ -108,6 +117,6 @@ export async function ensureTemporalBinary(progress: Progress = (l) => process.s
   if (process.env.MEDIC_TEMPORAL_BIN) {
     throw new TemporalBinaryError(`MEDIC_TEMPORAL_BIN=${process.env.MEDIC_TEMPORAL_BIN} is not an executable file`);
   }
-  const go = onPath('go') ?? (executable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
-  return go ? goInstall(go, progress) : sdkDownload(progress);
+  const go = findGo();
+  return go ? goInstall(go, TEMPORAL_CLI_MODULE, stateDir('bin'), progress) : sdkDownload(progress);
 }

@@ -1,0 +1,45 @@
+// Tool provisioning for `npm run package`: nfpm, crane and helm, each built once per machine from
+// its pinned Go module into ${XDG_CACHE_HOME:-~/.cache}/medic/tools/<module@version>/, with progress.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { findGo, goInstall, type Progress } from '../src/temporal/binary';
+
+/** Pinned versions. nfpm 2.46+ needs go.digitalxero.dev modules the Go proxy does not serve. */
+export const TOOLS = {
+  nfpm: 'github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2',
+  crane: 'github.com/google/go-containerregistry/cmd/crane@v0.22.1',
+  helm: 'helm.sh/helm/v3/cmd/helm@v3.22.0',
+} as const;
+
+export type Tool = keyof typeof TOOLS;
+
+export class ToolError extends Error {
+  override name = 'ToolError';
+}
+
+export function toolsCacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'medic', 'tools');
+}
+
+/** Where a tool's pinned build lives; the version in the path keeps a new pin from reusing an old build. */
+export function toolPath(tool: Tool): string {
+  const module = TOOLS[tool];
+  return path.join(toolsCacheDir(), module.replace(/[/@]/g, '_'), tool);
+}
+
+/** The tool's binary, built with `go install` the first time. */
+export async function ensureTool(tool: Tool, progress: Progress): Promise<string> {
+  const bin = toolPath(tool);
+  if (fs.existsSync(bin)) return bin;
+  const go = findGo();
+  if (!go) throw new ToolError(`${tool} is not in ${path.dirname(bin)} and there is no Go toolchain to build ${TOOLS[tool]}`);
+  return goInstall(go, TOOLS[tool], path.dirname(bin), progress);
+}
+
+/** All three, one after the other (the builds share Go's module and build caches). */
+export async function ensureTools(progress: Progress): Promise<Record<Tool, string>> {
+  const out = {} as Record<Tool, string>;
+  for (const tool of Object.keys(TOOLS) as Tool[]) out[tool] = await ensureTool(tool, progress);
+  return out;
+}
