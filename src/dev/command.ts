@@ -16,6 +16,7 @@ import { portIsFree, startDevServer } from '../temporal/dev-server';
 import { ensureDevCertificates } from './certificates';
 import { DEMO_WORKFLOW, defaultDevDataDir, demoDir } from './demo-service';
 import { Supervisor } from './supervisor';
+import { isSingleExecutable } from '../single-executable/embedded';
 
 const HOST = '127.0.0.1';
 
@@ -89,6 +90,7 @@ function nodeName(): string {
 
 /** How to run medic from where the user stands: `node dist/cmd/medic.js` in a checkout. */
 function medicInvocation(script: string): string {
+  if (isSingleExecutable()) return script;
   const rel = path.relative(process.cwd(), script);
   return `node ${rel && !rel.startsWith('..') ? rel : script}`;
 }
@@ -208,7 +210,8 @@ export const devCommand: Command = {
     const supervisor = new Supervisor((line) => void ctx.stderr.write(line + '\n'));
     const medicScript = path.resolve(process.argv[1]!);
     const medic = (name: string, args: string[]): void => {
-      supervisor.start({ name, command: process.execPath, args: [medicScript, ...args] });
+      // The packaged executable is medic itself; from a checkout, node runs the medic script.
+      supervisor.start({ name, command: process.execPath, args: isSingleExecutable() ? args : [medicScript, ...args] });
     };
     const temporalAddress = `${HOST}:${p.ports['temporal-port']}`;
     const coordinatorUrl = `https://${HOST}:${p.ports['coordinator-port']}`;
