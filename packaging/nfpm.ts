@@ -34,6 +34,14 @@ export function etcMedic(): Array<[string, string]> {
   return out.sort(([a], [b]) => a.localeCompare(b));
 }
 
+/** CHANGELOG.md, compressed the way Debian wants it (no name or time in the gzip header). */
+function changelogGz(): string {
+  const out = path.join(ROOT, 'dist', 'pkg', 'changelog.gz');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, execFileSync('gzip', ['-9', '-n', '-c', path.join(ROOT, 'CHANGELOG.md')]));
+  return out;
+}
+
 /** What every package holds, source -> installed path. */
 export function packageContents(exe: string): PackageFile[] {
   const files: PackageFile[] = [{ src: exe, dst: '/usr/bin/medic', file_info: { mode: 0o755 } }];
@@ -46,7 +54,8 @@ export function packageContents(exe: string): PackageFile[] {
   }
   files.push(
     { src: path.join(ROOT, 'packaging', 'copyright'), dst: '/usr/share/doc/medic/copyright', file_info: { mode: 0o644 } },
-    { src: path.join(ROOT, 'CHANGELOG.md'), dst: '/usr/share/doc/medic/CHANGELOG.md', file_info: { mode: 0o644 } },
+    { src: changelogGz(), dst: '/usr/share/doc/medic/changelog.gz', file_info: { mode: 0o644 } },
+    { src: path.join(ROOT, 'packaging', 'lintian-overrides'), dst: '/usr/share/lintian/overrides/medic', file_info: { mode: 0o644 } },
   );
   return files;
 }
@@ -64,7 +73,7 @@ export function nfpmConfig(version: string, exe: string): object {
     maintainer: 'medic maintainers <medic@example.com>',
     description:
       'Self-healing remediation orchestrator for server fleets, on Temporal.\n' +
-      'One executable with the coordinator, worker and trigger roles and the client verbs.',
+      'One executable: the coordinator, worker and trigger roles and the client verbs.',
     vendor: 'medic',
     homepage: 'https://github.com/medic/medic',
     license: 'Apache-2.0',

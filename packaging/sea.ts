@@ -38,6 +38,12 @@ const PATCHES: Array<{ file: string; from: string; to: string }> = [
     to: `require(${JSON.stringify(SHIM)}).embeddedFile(${JSON.stringify(EMBEDDED.workflowThread)})`,
   },
   {
+    // The worker maps workflow stack traces through source-map, whose decoder is WASM.
+    file: pkgFile('source-map', 'lib', 'read-wasm.js'),
+    from: 'fs.readFile(wasmPath, null, (error, data) => {',
+    to: `((_path, _opts, done) => { try { done(null, require(${JSON.stringify(SHIM)}).embeddedAsset(${JSON.stringify(EMBEDDED.sourceMapWasm)})); } catch (e) { done(e); } })(wasmPath, null, (error, data) => {`,
+  },
+  {
     file: pkgFile('@cdktn', 'hcl2json', 'build', 'bridge.js'),
     from: 'await fs.readFile((0, path_1.join)(__dirname, "..", "main.wasm.gz"))',
     to: `require(${JSON.stringify(SHIM)}).embeddedAsset(${JSON.stringify(EMBEDDED.hclWasm)})`,
@@ -153,6 +159,7 @@ export async function buildSingleExecutable(progress: (line: string) => void): P
           [EMBEDDED.buildInfo]: info,
           [EMBEDDED.coreBridge]: coreBridgeAddon(),
           [EMBEDDED.hclWasm]: pkgFile('@cdktn', 'hcl2json', 'main.wasm.gz'),
+          [EMBEDDED.sourceMapWasm]: pkgFile('source-map', 'lib', 'mappings.wasm'),
           [EMBEDDED.workflowBundle]: bundlePath,
           [EMBEDDED.workflowManifest]: bundlePath.replace(/\.js$/, '.manifest.json'),
           [EMBEDDED.workflowThread]: thread,
@@ -168,6 +175,12 @@ export async function buildSingleExecutable(progress: (line: string) => void): P
   const exe = path.join(OUT, 'medic');
   fs.copyFileSync(process.execPath, exe);
   fs.chmodSync(exe, 0o755);
+  // Symbols are of no use on a server and cost tens of MiB; strip before injecting the blob.
+  try {
+    execFileSync('strip', ['--strip-all', exe], { stdio: 'ignore' });
+  } catch {
+    progress('strip is not available: the executable keeps its symbols');
+  }
   progress(`injecting it into a copy of ${process.execPath} (Node.js ${process.versions.node})`);
   const postject = require.resolve('postject/dist/cli.js');
   // postject warns about every ELF note section it cannot name; those warnings are harmless.

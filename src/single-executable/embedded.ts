@@ -9,6 +9,7 @@ export const EMBEDDED = {
   buildInfo: 'build-info.json',
   coreBridge: 'core-bridge.node',
   hclWasm: 'hcl2json.wasm.gz',
+  sourceMapWasm: 'source-map-mappings.wasm',
   workflowBundle: 'workflow-bundle.js',
   workflowManifest: 'workflow-bundle.manifest.json',
   workflowThread: 'workflow-worker-thread.js',
