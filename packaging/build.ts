@@ -61,7 +61,9 @@ async function main(args: string[]): Promise<void> {
   for (const p of [exe, ...packages, image.tarball]) process.stdout.write(`${rel(p)}\t${mib(fs.statSync(p).size)}\n`);
   process.stdout.write(`image ${image.reference} ${image.digest}\n`);
   process.stdout.write(`medic ${info.version} (commit ${info.commit}, built ${info.buildDate})\n`);
-  process.stdout.write(`executable size: ${mib(fs.statSync(exe).size)}; medic version start: ${versionStartMs(exe).toFixed(0)} ms (median of 5)\n`);
+  process.stdout.write(
+    `executable size: ${mib(fs.statSync(exe).size)}; medic version start: ${versionStartMs(exe).toFixed(0)} ms (median of 5)\n`,
+  );
   say(`done in ${Math.round((Date.now() - started) / 1000)}s`);
 }
 

@@ -139,7 +139,10 @@ export function buildImage(root: string, version: string, outDir: string, epoch:
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           digest: `sha256:${manifestDigest}`,
           size: manifest.length,
-          annotations: { 'org.opencontainers.image.ref.name': version, 'io.containerd.image.name': `docker.io/library/${reference}` },
+          annotations: {
+            'org.opencontainers.image.ref.name': version,
+            'io.containerd.image.name': `docker.io/library/${reference}`,
+          },
         },
       ],
     }),
@@ -150,7 +153,18 @@ export function buildImage(root: string, version: string, outDir: string, epoch:
     JSON.stringify([{ Config: `blobs/sha256/${configDigest}`, RepoTags: [reference], Layers: [`blobs/sha256/${layerDigest}`] }]),
   );
   const tarball = path.join(outDir, `medic_${version}_oci.tar`);
-  execFileSync('tar', ['--sort=name', `--mtime=@${epoch}`, '--numeric-owner', '--owner=0', '--group=0', '-C', layout, '-cf', tarball, '.']);
+  execFileSync('tar', [
+    '--sort=name',
+    `--mtime=@${epoch}`,
+    '--numeric-owner',
+    '--owner=0',
+    '--group=0',
+    '-C',
+    layout,
+    '-cf',
+    tarball,
+    '.',
+  ]);
   fs.rmSync(layout, { recursive: true, force: true });
   return { tarball, reference, digest: `sha256:${manifestDigest}` };
 }

@@ -46,7 +46,10 @@ function changelogGz(): string {
 export function packageContents(exe: string): PackageFile[] {
   const files: PackageFile[] = [{ src: exe, dst: '/usr/bin/medic', file_info: { mode: 0o755 } }];
   const units = path.join(ROOT, 'deploy', 'systemd');
-  for (const unit of fs.readdirSync(units).filter((f) => f.endsWith('.service')).sort()) {
+  for (const unit of fs
+    .readdirSync(units)
+    .filter((f) => f.endsWith('.service'))
+    .sort()) {
     files.push({ src: path.join(units, unit), dst: `/usr/lib/systemd/system/${unit}`, file_info: { mode: 0o644 } });
   }
   for (const [rel, src] of etcMedic()) {
@@ -55,7 +58,11 @@ export function packageContents(exe: string): PackageFile[] {
   files.push(
     { src: path.join(ROOT, 'packaging', 'copyright'), dst: '/usr/share/doc/medic/copyright', file_info: { mode: 0o644 } },
     { src: changelogGz(), dst: '/usr/share/doc/medic/changelog.gz', file_info: { mode: 0o644 } },
-    { src: path.join(ROOT, 'packaging', 'lintian-overrides'), dst: '/usr/share/lintian/overrides/medic', file_info: { mode: 0o644 } },
+    {
+      src: path.join(ROOT, 'packaging', 'lintian-overrides'),
+      dst: '/usr/share/lintian/overrides/medic',
+      file_info: { mode: 0o644 },
+    },
   );
   return files;
 }
@@ -127,7 +134,19 @@ function buildTarball(exe: string, version: string, outDir: string): string {
   }
   const target = path.join(outDir, `medic_${version}_linux_amd64.tar.gz`);
   const mtime = process.env.SOURCE_DATE_EPOCH ? `@${process.env.SOURCE_DATE_EPOCH}` : '@0';
-  execFileSync('tar', ['--sort=name', `--mtime=${mtime}`, '--owner=0', '--group=0', '--numeric-owner', '-czf', target, '-C', stage, 'usr', 'etc']);
+  execFileSync('tar', [
+    '--sort=name',
+    `--mtime=${mtime}`,
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '-czf',
+    target,
+    '-C',
+    stage,
+    'usr',
+    'etc',
+  ]);
   fs.rmSync(stage, { recursive: true, force: true });
   return target;
 }

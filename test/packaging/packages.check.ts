@@ -59,10 +59,17 @@ describe('the .deb', () => {
       .filter((f) => f && !f.endsWith('/'));
     expect(files).toContain('./usr/bin/medic');
     for (const u of UNITS) expect(files).toContain(`./usr/lib/systemd/system/${u}`);
-    expect(files).toEqual(expect.arrayContaining(['./etc/medic/coordinator.hcl', './etc/medic/worker.hcl', './etc/medic/workflows/cleanDisk.hcl']));
+    expect(files).toEqual(
+      expect.arrayContaining(['./etc/medic/coordinator.hcl', './etc/medic/worker.hcl', './etc/medic/workflows/cleanDisk.hcl']),
+    );
     expect(files.filter((f) => /node_modules|dist\/|\.ts$/.test(f))).toEqual([]);
     const conffiles = execFileSync('dpkg-deb', ['--info', DEB, 'conffiles'], { encoding: 'utf8' }).trim().split('\n').sort();
-    expect(conffiles).toEqual(files.filter((f) => f.startsWith('./etc/medic/')).map((f) => f.slice(1)).sort());
+    expect(conffiles).toEqual(
+      files
+        .filter((f) => f.startsWith('./etc/medic/'))
+        .map((f) => f.slice(1))
+        .sort(),
+    );
   });
 
   it('makes the medic user only in its maintainer script, and enables no unit', () => {
@@ -90,9 +97,13 @@ describe('the .deb', () => {
   });
 
   it('validates its own /etc/medic with no Node.js reachable', () => {
-    const { code, out } = run('env', ['-i', 'PATH=/nonexistent', path.join(root, 'usr/bin/medic'), 'validate', '--config', path.join(root, 'etc/medic')], {
-      cwd: tmp,
-    });
+    const { code, out } = run(
+      'env',
+      ['-i', 'PATH=/nonexistent', path.join(root, 'usr/bin/medic'), 'validate', '--config', path.join(root, 'etc/medic')],
+      {
+        cwd: tmp,
+      },
+    );
     expect(out).toMatch(/ok: coordinator .* 0 errors/);
     expect(code).toBe(0);
   });
@@ -162,9 +173,10 @@ describe('the OCI image', () => {
     const argv = [...config.config.Entrypoint, ...config.config.Cmd];
     const chroot = run('sh', ['-c', 'command -v chroot || echo /usr/sbin/chroot']).out.trim();
     // An empty environment: nothing from this machine's PATH or Node.js reaches the process.
-    const { code, out } = process.getuid?.() === 0
-      ? run(chroot, ['--userspec=10001:10001', rootfs, ...argv], { env: {} })
-      : run('unshare', ['--user', '--map-root-user', chroot, rootfs, ...argv], { env: {} });
+    const { code, out } =
+      process.getuid?.() === 0
+        ? run(chroot, ['--userspec=10001:10001', rootfs, ...argv], { env: {} })
+        : run('unshare', ['--user', '--map-root-user', chroot, rootfs, ...argv], { env: {} });
     expect(out).toMatch(new RegExp(`^medic ${VERSION.replace(/\./g, '\\.')} `));
     expect(code).toBe(0);
   });
@@ -189,7 +201,7 @@ describe('the Helm chart', () => {
   it('renders two coordinators with a disruption budget, and a trigger', () => {
     const { code, out } = helm('template', 'medic', chart);
     expect(code).toBe(0);
-    expect(out).toMatch(/kind: Deployment\nmetadata:\n  name: medic-coordinator\n[\s\S]*?replicas: 2/);
+    expect(out).toMatch(/kind: Deployment\nmetadata:\n {2}name: medic-coordinator\n[\s\S]*?replicas: 2/);
     expect(out).toMatch(/kind: PodDisruptionBudget[\s\S]*?minAvailable: 1/);
     expect(out).toMatch(/name: medic-trigger/);
     expect(out).toMatch(/args: \["coordinator", "--config", "\/etc\/medic"\]/);
@@ -224,47 +236,53 @@ describe('the executable as a worker', () => {
   beforeAll(async () => ({ client, close } = await connectClient()));
   afterAll(() => close());
 
-  it.each([false, true])('runs workflows from its embedded bundle and native addon (workflow_threads = %s)', async (threads) => {
-    const node = unique('sea');
-    const config = path.join(tmp, node);
-    fs.mkdirSync(config);
-    fs.writeFileSync(
-      path.join(config, 'worker.hcl'),
-      `worker {\n  datacenter = "${unique('dc')}"\n  node_type = "generic"\n  node = "${node}"\n  workflow_threads = ${threads}\n` +
-        `  allowed_commands = ["/usr/bin/true"]\n  reboot_dry_run = true\n}\ntemporal {\n  address = "${temporalAddress()}"\n}\n`,
-    );
-    const extract = path.join(tmp, `${node}-extract`);
-    fs.mkdirSync(extract);
-    const { spawn } = await import('node:child_process');
-    const child = spawn(path.join(PKG, 'medic'), ['worker', '--config', config], {
-      env: { PATH: '/nonexistent', MEDIC_EXTRACT_DIR: extract },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    try {
-      const steps: RunbookStep[] = [{ name: 'true', kind: 'command', command: '/usr/bin/true', args: [] }];
-      const handle = await client.workflow.start('runbook', {
-        taskQueue: nodeQueue(node),
-        workflowId: unique('sea'),
-        args: [{ workflow: 'seaCheck', target: { node }, params: {}, steps }],
-      });
-      await expect(Promise.race([handle.result(), exited.then((c) => Promise.reject(new Error(`worker exited ${c}:\n${out}`)))])).resolves.toBeDefined();
-      // The native addon was unpacked, loaded and removed; only the bundle files remain while it runs.
-      const [dir] = fs.readdirSync(extract);
-      expect(dir).toMatch(new RegExp(`^medic-run-${child.pid}-`));
-      expect(fs.readdirSync(path.join(extract, dir!)).sort()).toEqual(
-        threads
-          ? ['workflow-bundle.js', 'workflow-bundle.manifest.json', 'workflow-worker-thread.js']
-          : ['workflow-bundle.js', 'workflow-bundle.manifest.json'],
+  it.each([false, true])(
+    'runs workflows from its embedded bundle and native addon (workflow_threads = %s)',
+    async (threads) => {
+      const node = unique('sea');
+      const config = path.join(tmp, node);
+      fs.mkdirSync(config);
+      fs.writeFileSync(
+        path.join(config, 'worker.hcl'),
+        `worker {\n  datacenter = "${unique('dc')}"\n  node_type = "generic"\n  node = "${node}"\n  workflow_threads = ${threads}\n` +
+          `  allowed_commands = ["/usr/bin/true"]\n  reboot_dry_run = true\n}\ntemporal {\n  address = "${temporalAddress()}"\n}\n`,
       );
-    } finally {
-      child.kill('SIGTERM');
-      await exited;
-    }
-    // A clean stop removes the private directory.
-    expect(fs.readdirSync(extract)).toEqual([]);
-  }, 120_000);
+      const extract = path.join(tmp, `${node}-extract`);
+      fs.mkdirSync(extract);
+      const { spawn } = await import('node:child_process');
+      const child = spawn(path.join(PKG, 'medic'), ['worker', '--config', config], {
+        env: { PATH: '/nonexistent', MEDIC_EXTRACT_DIR: extract },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        const steps: RunbookStep[] = [{ name: 'true', kind: 'command', command: '/usr/bin/true', args: [] }];
+        const handle = await client.workflow.start('runbook', {
+          taskQueue: nodeQueue(node),
+          workflowId: unique('sea'),
+          args: [{ workflow: 'seaCheck', target: { node }, params: {}, steps }],
+        });
+        await expect(
+          Promise.race([handle.result(), exited.then((c) => Promise.reject(new Error(`worker exited ${c}:\n${out}`)))]),
+        ).resolves.toBeDefined();
+        // The native addon was unpacked, loaded and removed; only the bundle files remain while it runs.
+        const [dir] = fs.readdirSync(extract);
+        expect(dir).toMatch(new RegExp(`^medic-run-${child.pid}-`));
+        expect(fs.readdirSync(path.join(extract, dir!)).sort()).toEqual(
+          threads
+            ? ['workflow-bundle.js', 'workflow-bundle.manifest.json', 'workflow-worker-thread.js']
+            : ['workflow-bundle.js', 'workflow-bundle.manifest.json'],
+        );
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+      // A clean stop removes the private directory.
+      expect(fs.readdirSync(extract)).toEqual([]);
+    },
+    120_000,
+  );
 });
