@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 /** Names of the assets packaging/sea.ts embeds; the one list both sides use. */
 export const EMBEDDED = {
@@ -59,6 +60,7 @@ export function embeddedAsset(name: string): Buffer {
 let privateDir: string | undefined;
 
 const RUN_DIR = /^medic-run-(\d+)-/;
+const SHARED_DIR_ENV = 'MEDIC_EMBEDDED_DIR';
 
 function alive(pid: number): boolean {
   try {
@@ -95,6 +97,9 @@ function sweepStale(base: string): void {
  */
 function extractDir(): string {
   if (privateDir) return privateDir;
+  // A worker thread (workflow_threads) uses its process's directory: one copy of each file.
+  const shared = process.env[SHARED_DIR_ENV]?.split(':');
+  if (!isMainThread && shared?.[0] === String(process.pid) && shared[1]) return (privateDir = shared.slice(1).join(':'));
   const bases = [process.env.MEDIC_EXTRACT_DIR, process.env.STATE_DIRECTORY?.split(':')[0], os.tmpdir()];
   const errors: string[] = [];
   for (const base of bases) {
@@ -104,6 +109,8 @@ function extractDir(): string {
       privateDir = fs.mkdtempSync(path.join(base, `medic-run-${process.pid}-`));
       const dir = privateDir;
       process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+      // Keyed by pid, so child processes (which inherit the environment) make their own.
+      process.env[SHARED_DIR_ENV] = `${process.pid}:${dir}`;
       return dir;
     } catch (err) {
       errors.push(`${base}: ${(err as Error).message}`);
@@ -114,12 +121,17 @@ function extractDir(): string {
 
 const extracted = new Map<string, string>();
 
-/** Writes an embedded asset to the private directory once and returns its path. */
+/** Writes an embedded asset to the private directory once per process and returns its path. */
 export function embeddedFile(name: string): string {
   const known = extracted.get(name);
   if (known) return known;
   const file = path.join(extractDir(), name);
-  fs.writeFileSync(file, embeddedAsset(name), { mode: 0o600, flag: 'wx' });
+  try {
+    fs.writeFileSync(file, embeddedAsset(name), { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // The main thread wrote it before it started this worker thread; nobody else can write here.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || isMainThread) throw err;
+  }
   extracted.set(name, file);
   return file;
 }
@@ -132,15 +144,12 @@ export function embeddedWorkflowBundle(): string {
 
 /**
  * Loads the embedded native addon: the executable cannot `require` a file inside itself, so
- * the addon is written to the private directory and opened from there; the file is removed
- * once loaded (the mapping stays).
+ * the addon is written to the private directory and opened from there. The file stays until
+ * exit: workflow threads load the same one.
  */
 export function loadEmbeddedAddon(name: string): unknown {
-  const file = embeddedFile(name);
   const mod = { exports: {} as unknown };
-  process.dlopen(mod, file);
-  fs.rmSync(file, { force: true });
-  extracted.delete(name);
+  process.dlopen(mod, embeddedFile(name));
   return mod.exports;
 }
 

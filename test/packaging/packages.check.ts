@@ -248,7 +248,10 @@ describe('the executable as a worker', () => {
           `  allowed_commands = ["/usr/bin/true"]\n  reboot_dry_run = true\n}\ntemporal {\n  address = "${temporalAddress()}"\n}\n`,
       );
       const extract = path.join(tmp, `${node}-extract`);
-      fs.mkdirSync(extract);
+      // What a SIGKILLed medic leaves behind: the next one sweeps it.
+      const dead = spawnSync('true').pid;
+      fs.mkdirSync(path.join(extract, `medic-run-${dead}-left`), { recursive: true });
+      fs.writeFileSync(path.join(extract, `medic-run-${dead}-left`, 'core-bridge.node'), 'stale');
       const { spawn } = await import('node:child_process');
       const child = spawn(path.join(PKG, 'medic'), ['worker', '--config', config], {
         env: { PATH: '/nonexistent', MEDIC_EXTRACT_DIR: extract },
@@ -268,13 +271,14 @@ describe('the executable as a worker', () => {
         await expect(
           Promise.race([handle.result(), exited.then((c) => Promise.reject(new Error(`worker exited ${c}:\n${out}`)))]),
         ).resolves.toBeDefined();
-        // The native addon was unpacked, loaded and removed; only the bundle files remain while it runs.
-        const [dir] = fs.readdirSync(extract);
-        expect(dir).toMatch(new RegExp(`^medic-run-${child.pid}-`));
+        // One private directory for the process (its workflow threads share it), with the files it unpacked.
+        const dirs = fs.readdirSync(extract);
+        expect(dirs).toEqual([expect.stringMatching(new RegExp(`^medic-run-${child.pid}-`))]);
+        const dir = dirs[0];
         expect(fs.readdirSync(path.join(extract, dir!)).sort()).toEqual(
           threads
-            ? ['workflow-bundle.js', 'workflow-bundle.manifest.json', 'workflow-worker-thread.js']
-            : ['workflow-bundle.js', 'workflow-bundle.manifest.json'],
+            ? ['core-bridge.node', 'workflow-bundle.js', 'workflow-bundle.manifest.json', 'workflow-worker-thread.js']
+            : ['core-bridge.node', 'workflow-bundle.js', 'workflow-bundle.manifest.json'],
         );
       } finally {
         child.kill('SIGTERM');
