@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { COMMANDS } from '../src/cli/commands';
 import { EXIT, helpText, type Command } from '../src/cli/command';
+import { CONFIG_CHILD_COMMAND, runConfigChild } from '../src/worker/config-process';
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
@@ -22,6 +23,8 @@ function overview(): string {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // The packaged executable's config-loading child (src/worker/config-process.ts): it exits itself.
+  if (name === CONFIG_CHILD_COMMAND && process.send) return new Promise(() => runConfigChild(rest[0]!));
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const cmd = name === 'help' && rest[0] ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
     process.stdout.write(cmd ? helpText(cmd) : overview());

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isSingleExecutable } from './single-executable/embedded';
 
 let root: string | undefined;
 
@@ -18,9 +19,17 @@ export function packageRoot(): string {
   }
 }
 
-/** Machine-local state: $MEDIC_HOME, else `.medic/` in the package root. Never committed. */
+/**
+ * Machine-local state: $MEDIC_HOME, else `.medic/` in the package root (never committed). The
+ * packaged executable has no package root: systemd's $STATE_DIRECTORY, else ~/.medic.
+ */
 export function stateDir(...parts: string[]): string {
-  return path.join(process.env.MEDIC_HOME ?? path.join(packageRoot(), '.medic'), ...parts);
+  return path.join(process.env.MEDIC_HOME ?? defaultStateDir(), ...parts);
+}
+
+function defaultStateDir(): string {
+  if (!isSingleExecutable()) return path.join(packageRoot(), '.medic');
+  return process.env.STATE_DIRECTORY?.split(':')[0] ?? path.join(os.homedir(), '.medic');
 }
 
 /**

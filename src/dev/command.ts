@@ -21,6 +21,7 @@ import { startEscalationSink } from './escalation-sink';
 import { devPrometheusArgs, devPrometheusConfig, ensurePrometheusBinary, medicRulesFile } from './prometheus';
 import { startWatchdog } from './reaper';
 import { Supervisor } from './supervisor';
+import { isSingleExecutable } from '../single-executable/embedded';
 
 const HOST = '127.0.0.1';
 
@@ -100,6 +101,7 @@ function nodeName(): string {
  * name from the registry; so make the link (once) and say `npx medic`.
  */
 function medicInvocation(script: string): string {
+  if (isSingleExecutable()) return script;
   const bin = path.join(packageRoot(), 'node_modules', '.bin');
   if (!fs.existsSync(bin)) return 'medic';
   const link = path.join(bin, 'medic');
@@ -280,7 +282,8 @@ export const devCommand: Command = {
     const supervisor = new Supervisor((line) => void ctx.stderr.write(line + '\n'), startWatchdog());
     const medicScript = path.resolve(process.argv[1]!);
     const medic = (name: string, args: string[]): void => {
-      supervisor.start({ name, command: process.execPath, args: [medicScript, ...args] });
+      // The packaged executable is medic itself; from a checkout, node runs the medic script.
+      supervisor.start({ name, command: process.execPath, args: isSingleExecutable() ? args : [medicScript, ...args] });
     };
     const temporalAddress = `${HOST}:${p.ports['temporal-port']}`;
     const coordinatorUrl = `https://${HOST}:${p.ports['coordinator-port']}`;

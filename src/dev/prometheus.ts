@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot, stateDir } from '../paths';
-import { executable, findGo, goInstall, machineBinary, onPath, type Progress } from '../temporal/binary';
+import { executable, findGo, goInstall, goToolPath, linkIntoCheckout, onPath, type Progress } from '../temporal/binary';
 
 /** Prometheus 3.x (its Go module versions are v0.3xx for v3.xx). */
 export const PROMETHEUS_MODULE = 'github.com/prometheus/prometheus/cmd/prometheus@v0.316.0';
@@ -19,7 +19,7 @@ export function findPrometheusBinary(): string | undefined {
   const explicit = process.env.MEDIC_PROMETHEUS_BIN;
   if (explicit) return executable(explicit) ? explicit : undefined;
   if (executable('/usr/bin/prometheus')) return '/usr/bin/prometheus';
-  const found = [stateDir('bin', 'prometheus'), machineBinary(PROMETHEUS_MODULE, 'prometheus')].find(executable);
+  const found = [stateDir('bin', 'prometheus'), goToolPath(PROMETHEUS_MODULE)].find(executable);
   return onPath('prometheus') ?? found;
 }
 
@@ -36,7 +36,7 @@ export async function ensurePrometheusBinary(progress: Progress): Promise<string
       "no prometheus binary and no Go toolchain to build one: install Debian's prometheus (apt-get install --no-install-recommends prometheus) or Go",
     );
   }
-  return goInstall(go, PROMETHEUS_MODULE, 'prometheus', progress);
+  return linkIntoCheckout(await goInstall(go, PROMETHEUS_MODULE, progress), 'prometheus');
 }
 
 /** medic's own alert rules, shipped in deploy/; dev loads them so they are exercised. */

@@ -10,7 +10,7 @@ import { machineCacheDir, stateDir } from '../paths';
 
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 /** Makes .medic/bin/NAME point at the machine's copy, so the checkout finds it directly next time. */
-function linkIntoCheckout(target: string, name: string): string {
+export function linkIntoCheckout(target: string, name: string): string {
   const link = stateDir('bin', name);
   try {
     fs.mkdirSync(path.dirname(link), { recursive: true });
@@ -48,7 +48,7 @@ export function findTemporalBinary(): string | undefined {
   if (explicit) return executable(explicit) ? explicit : undefined;
   const cached = stateDir('bin', 'temporal');
   if (executable(cached)) return cached;
-  const built = machineBinary(TEMPORAL_CLI_MODULE, 'temporal');
+  const built = goToolPath(TEMPORAL_CLI_MODULE);
   if (executable(built)) return linkIntoCheckout(built, 'temporal');
   const downloaded = findDownloaded();
   return downloaded ?? onPath('temporal');
@@ -70,18 +70,22 @@ export function findGo(): string | undefined {
   return onPath('go') ?? (executable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
 }
 
-/** Where this machine keeps a binary it built from `module` (name@version), one file per version. */
-export function machineBinary(module: string, name: string): string {
-  return machineCacheDir('bin', `${name}-${module.split('@')[1] ?? 'latest'}`);
+/**
+ * Where this machine keeps the binary it built from a Go module (`path/cmd/name@version`): one
+ * directory per module and version in the machine cache, so a new pin never reuses an old build.
+ */
+export function goToolPath(module: string): string {
+  return machineCacheDir('tools', module.replace(/[/@]/g, '_'), path.basename(module.replace(/@.*$/, '')));
 }
 
 /**
  * Runs `go install MODULE` into the machine cache (shared by every checkout on this machine),
- * reporting a heartbeat with the count of modules downloaded, and links the binary from
- * .medic/bin/NAME. Shared by every binary medic builds.
+ * reporting a heartbeat with the count of modules downloaded; returns goToolPath(module). Serves
+ * every Go binary medic builds: the temporal CLI, Prometheus for medic dev, nfpm, crane, helm.
  */
-export async function goInstall(go: string, module: string, name: string, progress: Progress): Promise<string> {
-  const target = machineBinary(module, name);
+export async function goInstall(go: string, module: string, progress: Progress): Promise<string> {
+  const target = goToolPath(module);
+  const name = path.basename(target);
   // A private GOBIN, renamed into place at the end: two checkouts building at once never see half a binary.
   fs.mkdirSync(path.dirname(target), { recursive: true });
   const bin = fs.mkdtempSync(target + '.build-');
@@ -120,7 +124,7 @@ export async function goInstall(go: string, module: string, name: string, progre
   fs.renameSync(path.join(bin, name), target);
   fs.rmSync(bin, { recursive: true, force: true });
   progress(`built ${target} in ${Math.round((Date.now() - started) / 1000)}s`);
-  return linkIntoCheckout(target, name);
+  return target;
 }
 
 /** Lets @temporalio/testing download its pinned CLI, then keeps it in .medic/bin/download. */
@@ -146,5 +150,5 @@ export async function ensureTemporalBinary(progress: Progress = (l) => process.s
     throw new TemporalBinaryError(`MEDIC_TEMPORAL_BIN=${process.env.MEDIC_TEMPORAL_BIN} is not an executable file`);
   }
   const go = findGo();
-  return go ? goInstall(go, TEMPORAL_CLI_MODULE, 'temporal', progress) : sdkDownload(progress);
+  return go ? linkIntoCheckout(await goInstall(go, TEMPORAL_CLI_MODULE, progress), 'temporal') : sdkDownload(progress);
 }

@@ -5,6 +5,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../paths';
+import { embeddedWorkflowBundle, isSingleExecutable } from '../single-executable/embedded';
 import { WORKFLOW_TYPES } from './workflow-types';
 
 export interface BundleManifest {
@@ -12,7 +13,9 @@ export interface BundleManifest {
   sdkVersion: string;
 }
 
+/** The prebuilt bundle: dist/workflow-bundle.js, or the copy embedded in the medic executable. */
 export function workflowBundlePath(): string {
+  if (isSingleExecutable()) return embeddedWorkflowBundle();
   return path.join(packageRoot(), 'dist', 'workflow-bundle.js');
 }
 

@@ -4,14 +4,22 @@
 // server needs the parser only at start, so it runs in a child that exits afterwards.
 import { fork } from 'node:child_process';
 import { loadConfigDir, type LoadResult } from '../config/load';
+import { isSingleExecutable } from '../single-executable/embedded';
 import { WORKFLOW_TYPES } from '../temporal/workflow-types';
+
+/**
+ * The packaged executable runs only its own entry point, so there the child is `medic
+ * __load-config <dir>`, which cmd/medic.ts hands to runConfigChild.
+ */
+export const CONFIG_CHILD_COMMAND = '__load-config';
 
 /** loadConfigDir(dir, { workflowTypes: WORKFLOW_TYPES }), in a process of its own. */
 export function loadConfigInChild(dir: string): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     // execArgv is inherited, so the child runs this file as the parent runs it (compiled
     // JavaScript, or TypeScript through a -r hook in tests). 'advanced' keeps the Maps.
-    const child = fork(__filename, [dir], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const [modulePath, args] = isSingleExecutable() ? [CONFIG_CHILD_COMMAND, [dir]] : [__filename, [dir]];
+    const child = fork(modulePath, args, { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let result: LoadResult | undefined;
     child.once('message', (m) => (result = m as LoadResult));
     child.once('error', reject);
@@ -21,8 +29,9 @@ export function loadConfigInChild(dir: string): Promise<LoadResult> {
   });
 }
 
-if (require.main === module && process.send) {
-  loadConfigDir(process.argv[2]!, { workflowTypes: WORKFLOW_TYPES }).then(
+/** The child's side: load, send the result to the parent, exit. */
+export function runConfigChild(dir: string): void {
+  loadConfigDir(dir, { workflowTypes: WORKFLOW_TYPES }).then(
     (result) => process.send!(result, () => process.exit(0)),
     (err: Error) => {
       process.stderr.write(`cannot load config: ${err.message}\n`);
@@ -30,3 +39,5 @@ if (require.main === module && process.send) {
     },
   );
 }
+
+if (require.main === module && process.send) runConfigChild(process.argv[2]!);

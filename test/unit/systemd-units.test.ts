@@ -22,6 +22,11 @@ function unit(role: string): Map<string, string[]> {
 
 describe.each(['coordinator', 'worker', 'trigger'])('medic-%s.service', (role) => {
   const u = unit(role);
+  it('is not enabled by the package and keeps its state apart from the other roles', () => {
+    // The package installs units only; an operator enables the roles a host should run.
+    expect(u.get('Install.WantedBy')).toEqual(['multi-user.target']);
+    expect(u.get('Service.StateDirectory')).toEqual([`medic/${role}`]);
+  });
   it('runs its role with the /etc/medic config and validates it first', () => {
     expect(u.get('Service.ExecStart')).toEqual([`/usr/bin/medic ${role} --config /etc/medic`]);
     expect(u.get('Service.ExecStartPre')).toEqual(['/usr/bin/medic validate --config /etc/medic']);
@@ -32,10 +37,14 @@ describe.each(['coordinator', 'worker', 'trigger'])('medic-%s.service', (role) =
     expect(u.get('Unit.StartLimitBurst')).toBeDefined();
   });
   it('is hardened', () => {
-    for (const key of ['NoNewPrivileges', 'PrivateTmp', 'ProtectKernelLogs', 'RestrictAddressFamilies', 'MemoryMax']) {
+    for (const key of ['NoNewPrivileges', 'ProtectKernelLogs', 'RestrictAddressFamilies', 'MemoryMax']) {
       expect(u.get(`Service.${key}`)).toBeDefined();
     }
-    if (role !== 'worker') {
+    if (role === 'worker') {
+      // cleanDisk cleans the host's /tmp and /var/tmp: a private /tmp would hide them.
+      expect(u.get('Service.PrivateTmp')).toBeUndefined();
+    } else {
+      expect(u.get('Service.PrivateTmp')).toEqual(['true']);
       expect(u.get('Service.User')).toEqual(['medic']);
       expect(u.get('Service.ProtectSystem')).toEqual(['strict']);
       expect(u.get('Service.CapabilityBoundingSet')).toEqual(['']);
