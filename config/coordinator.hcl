@@ -84,6 +84,8 @@ alertmanager {
 # a user runs only the workflows an allow rule names; `status` and `list` need any rule.
 # chat {
 #   slack_signing_secret_file = "/etc/medic/slack-signing-secret"   # never in this file, never logged
+#   slack_team_id             = "T0123ABCD"                          # the one workspace accepted
+#   slack_enterprise_id       = "E0123ABCD"                          # Enterprise Grid only
 #   max_request_age           = "5m"                                 # older signed requests are refused
 #   allow {
 #     user      = "U024BE7LH"                                        # Slack user id

@@ -50,6 +50,10 @@ export interface ChatAllow {
 export interface ChatConfig {
   /** File holding the Slack signing secret (kept out of the config and out of logs). */
   signingSecretFile?: string;
+  /** The Slack workspace (team_id) whose commands are accepted; others are refused even when signed. */
+  teamId: string;
+  /** The Enterprise Grid org (enterprise_id); when set, or when a request carries one, the two must match. */
+  enterpriseId?: string;
   /** Requests older than this are refused (replay protection). */
   maxSkewMs: number;
   allow: ChatAllow[];
@@ -118,6 +122,8 @@ export function readChat(d: Decoder | undefined): ChatConfig | undefined {
   const signingSecretFile = configPath(d.file, d.string('slack_signing_secret_file', { nonEmpty: true }));
   if (!signingSecretFile)
     d.error('slack_signing_secret_file', 'is required: the chat endpoint is public and protected only by the signature');
+  const teamId = d.string('slack_team_id', { required: true, nonEmpty: true }) ?? '';
+  const enterpriseId = d.string('slack_enterprise_id', { nonEmpty: true });
   const maxSkewMs = d.duration('max_request_age', { positive: true }) ?? 5 * 60_000;
   const allow = d.blocks('allow').map((a) => {
     const rule: ChatAllow = {
@@ -130,5 +136,5 @@ export function readChat(d: Decoder | undefined): ChatConfig | undefined {
   });
   if (allow.length === 0) d.warning(undefined, 'no allow { ... } rules: every chat command that runs a workflow will be refused');
   d.finish();
-  return { signingSecretFile, maxSkewMs, allow };
+  return { signingSecretFile, teamId, ...(enterpriseId !== undefined && { enterpriseId }), maxSkewMs, allow };
 }

@@ -137,6 +137,8 @@ describe('coordinator.hcl chat block', () => {
     const r = await load(
       `${SERVER}chat {
   slack_signing_secret_file = "secrets/slack"
+  slack_team_id             = "T0OPS"
+  slack_enterprise_id       = "E0ORG"
   max_request_age           = "2m"
   allow {
     user      = "U0OPS"
@@ -154,30 +156,36 @@ describe('coordinator.hcl chat block', () => {
     expect(path.basename(path.dirname(chat.signingSecretFile!))).toBe('secrets');
     expect(path.isAbsolute(chat.signingSecretFile!)).toBe(true);
     expect(chat.maxSkewMs).toBe(120_000);
+    expect([chat.teamId, chat.enterpriseId]).toEqual(['T0OPS', 'E0ORG']);
     expect(chat.allow).toEqual([
       { user: 'U0OPS', workflows: ['cleanDisk', 'restartService'] },
       { user: '*', workflows: ['ping'] },
     ]);
   });
 
-  it('requires the signing secret file, and rules with a user and workflows', async () => {
+  it('requires the signing secret file, the workspace id, and rules with a user and workflows', async () => {
     const r = await load(`${SERVER}chat {\n  allow {\n    workflows = ["x"]\n  }\n  allow {\n    user = "U1"\n  }\n}\n`);
     expect(r.ok).toBe(false);
     const paths = problems(r, 'error').map(([p]) => p);
     expect(paths).toEqual(
-      expect.arrayContaining(['chat.slack_signing_secret_file', 'chat.allow[0].user', 'chat.allow[1].workflows']),
+      expect.arrayContaining([
+        'chat.slack_signing_secret_file',
+        'chat.slack_team_id',
+        'chat.allow[0].user',
+        'chat.allow[1].workflows',
+      ]),
     );
   });
 
   it('rejects a bad max_request_age and unknown keys', async () => {
-    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n  max_request_age = "soon"\n  token = "x"\n}\n`);
+    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n  slack_team_id = "T1"\n  max_request_age = "soon"\n  token = "x"\n}\n`);
     expect(r.ok).toBe(false);
     const paths = problems(r, 'error').map(([p]) => p);
     expect(paths).toEqual(expect.arrayContaining(['chat.max_request_age', 'chat.token']));
   });
 
   it('warns that a chat block without allow rules refuses every run', async () => {
-    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n}\n`);
+    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n  slack_team_id = "T1"\n}\n`);
     expect(r.ok).toBe(true);
     expect(problems(r, 'warning')).toEqual([
       ['chat', 'no allow { ... } rules: every chat command that runs a workflow will be refused'],
@@ -191,7 +199,7 @@ describe('chat allow rules and workflows/', () => {
     try {
       fs.writeFileSync(
         path.join(dir, 'coordinator.hcl'),
-        `${SERVER}chat {\n  slack_signing_secret_file = "s"\n  allow {\n    user = "U1"\n    workflows = ["ping", "pnig", "*"]\n  }\n}\n`,
+        `${SERVER}chat {\n  slack_signing_secret_file = "s"\n  slack_team_id = "T1"\n  allow {\n    user = "U1"\n    workflows = ["ping", "pnig", "*"]\n  }\n}\n`,
       );
       fs.mkdirSync(path.join(dir, 'workflows'));
       fs.writeFileSync(path.join(dir, 'workflows', 'ping.hcl'), 'workflow = "ping"\ntask_queue_target = "node"\n');
