@@ -68,7 +68,10 @@ function readRoute(r: Decoder): AlertRoute | undefined {
   const matchers = r.stringMap('matchers') ?? {};
   for (const k of Object.keys(matchers)) if (!LABEL.test(k)) r.error(`matchers.${k}`, 'is not a Prometheus label name');
   if (alertname === undefined && Object.keys(matchers).length === 0)
-    r.error(undefined, 'a route needs alertname or matchers: a route that matches every alert would run its workflow for any alert');
+    r.error(
+      undefined,
+      'a route needs alertname or matchers: a route that matches every alert would run its workflow for any alert',
+    );
   const workflow = r.string('workflow', { required: true, nonEmpty: true });
   const params: Record<string, AlertParamSource> = {};
   for (const [name, source] of Object.entries(r.stringMap('params') ?? {})) {

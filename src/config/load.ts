@@ -143,7 +143,11 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
     const at = `alertmanager.route[${i}]`;
     const wf = config.workflows.get(route.workflow);
     if (!wf) {
-      diag.error(config.coordinator!.file, `${at}.workflow`, `workflow ${JSON.stringify(route.workflow)} has no config in workflows/`);
+      diag.error(
+        config.coordinator!.file,
+        `${at}.workflow`,
+        `workflow ${JSON.stringify(route.workflow)} has no config in workflows/`,
+      );
       return;
     }
     for (const name of Object.keys(route.params)) {

@@ -5,7 +5,16 @@ import { QUEUE_TARGETS, type QueueTarget } from '../temporal/task-queues';
 import { RUNBOOK_STEP_KINDS, type RunbookStep, type RunbookStepKind } from '../../workflows/input';
 import { unknownPlaceholders } from '../../workflows/template';
 import { invalidAbsolutePath } from './worker';
-import { PARAM_NAME, PARAM_TYPES, defaultsOf, lockedDefaults, unconstrained, type ParamSchema, type ParamSpec, type ParamType } from '../params/schema';
+import {
+  PARAM_NAME,
+  PARAM_TYPES,
+  defaultsOf,
+  lockedDefaults,
+  unconstrained,
+  type ParamSchema,
+  type ParamSpec,
+  type ParamType,
+} from '../params/schema';
 import { valueProblem } from '../params/values';
 
 export type ConstraintKind = 'concurrency' | 'maxExecution';
@@ -100,7 +109,8 @@ export function paramSchemaOf(wf: Pick<WorkflowConfig, 'params' | 'paramSchema'>
 }
 
 function readParam(name: string, p: Decoder): ParamSpec | undefined {
-  if (!PARAM_NAME.test(name)) p.error(undefined, `param name ${JSON.stringify(name)} must start with a letter or "_" and use only letters, digits and "_"`);
+  if (!PARAM_NAME.test(name))
+    p.error(undefined, `param name ${JSON.stringify(name)} must start with a letter or "_" and use only letters, digits and "_"`);
   const type = p.string('type', { required: true, oneOf: PARAM_TYPES }) as ParamType | undefined;
   const settable = p.bool('settable', false);
   const secret = p.bool('secret', false);
@@ -115,7 +125,8 @@ function readParam(name: string, p: Decoder): ParamSpec | undefined {
     }
   }
   const values = p.strings('values');
-  if (type === 'enum' && (values === undefined || values.length === 0)) p.error('values', 'an enum needs a non-empty list of values');
+  if (type === 'enum' && (values === undefined || values.length === 0))
+    p.error('values', 'an enum needs a non-empty list of values');
   if (type !== 'enum' && values !== undefined) p.error('values', 'only an enum param has values');
   let min: number | undefined;
   let max: number | undefined;
@@ -176,7 +187,8 @@ function readParams(d: Decoder): ParamSchema {
     if (spec) schema[label] = spec;
   }
   for (const [name, value] of Object.entries(d.stringMap('params') ?? {})) {
-    if (Object.hasOwn(schema, name)) d.error(`params.${name}`, `is declared by a param "${name}" block too; write its default there`);
+    if (Object.hasOwn(schema, name))
+      d.error(`params.${name}`, `is declared by a param "${name}" block too; write its default there`);
     else if (!PARAM_NAME.test(name)) d.error(`params.${name}`, 'is not a param name (letters, digits and "_")');
     else Object.assign(schema, lockedDefaults({ [name]: value }));
   }

@@ -111,7 +111,10 @@ function invalid(message: string, details: Record<string, unknown>): TriggerOutc
 }
 
 /** Checks a request against its workflow's config; the queue it lands on, or why it cannot. */
-function validate(req: TriggerRequest, wf: WorkflowConfig): { taskQueue: string; params: Record<string, string> } | TriggerOutcome {
+function validate(
+  req: TriggerRequest,
+  wf: WorkflowConfig,
+): { taskQueue: string; params: Record<string, string> } | TriggerOutcome {
   for (const field of ['node', 'datacenter', 'node_type'] as const) {
     const v = req.target[field];
     if (v !== undefined) {

@@ -1,6 +1,6 @@
 // From a caller's params to the params a workflow runs with: defaults, then the settable params the caller set,
 // every value checked by the schema. Also the worker's re-check and the masking of secret values. Pure.
-import { MASK, PARAM_NAME, defaultsOf, type ParamSchema } from './schema';
+import { MASK, defaultsOf, type ParamSchema } from './schema';
 import { valueProblem } from './values';
 
 export interface ParamProblem {
@@ -12,7 +12,7 @@ export interface ParamProblem {
 export type Resolution = { ok: true; params: Record<string, string> } | { ok: false; problems: ParamProblem[] };
 
 function shownName(name: string): string {
-  return PARAM_NAME.test(name) ? name : JSON.stringify(name.slice(0, 64));
+  return name.slice(0, 64);
 }
 
 /**

@@ -124,7 +124,11 @@ describe('the Slack request signature', () => {
     const before = c.audit.length;
     const other = await slack({ text: `run slackPing node=${node}`, team: 'T0OTHER' });
     expect(other.statusCode).toBe(403);
-    expect(other.json()).toEqual({ error: 'forbidden', message: 'this Slack workspace may not use this coordinator', details: {} });
+    expect(other.json()).toEqual({
+      error: 'forbidden',
+      message: 'this Slack workspace may not use this coordinator',
+      details: {},
+    });
     const grid = await slack({ text: `run slackPing node=${node}` }, { tamper: (b) => b });
     expect(grid.statusCode).toBe(200);
     const body = `${form({ text: `run slackPing node=${node}` })}&enterprise_id=E0OTHER`;

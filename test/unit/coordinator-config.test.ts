@@ -178,7 +178,9 @@ describe('coordinator.hcl chat block', () => {
   });
 
   it('rejects a bad max_request_age and unknown keys', async () => {
-    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n  slack_team_id = "T1"\n  max_request_age = "soon"\n  token = "x"\n}\n`);
+    const r = await load(
+      `${SERVER}chat {\n  slack_signing_secret_file = "s"\n  slack_team_id = "T1"\n  max_request_age = "soon"\n  token = "x"\n}\n`,
+    );
     expect(r.ok).toBe(false);
     const paths = problems(r, 'error').map(([p]) => p);
     expect(paths).toEqual(expect.arrayContaining(['chat.max_request_age', 'chat.token']));

@@ -75,7 +75,10 @@ describe('resolveParams', () => {
   it('refuses unknown params, listing what callers may set', () => {
     const r = resolveParams(SCHEMA, { constructor: 'x' });
     expect(r.ok).toBe(false);
-    expect(!r.ok && r.problems[0]).toEqual({ field: 'params.constructor', message: expect.stringContaining('callers may set: token, unit') });
+    expect(!r.ok && r.problems[0]).toEqual({
+      field: 'params.constructor',
+      message: expect.stringContaining('callers may set: token, unit'),
+    });
   });
 
   it('refuses values that are not strings', () => {

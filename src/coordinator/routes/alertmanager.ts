@@ -114,7 +114,7 @@ export const alertmanagerRoutes: FastifyPluginAsync<{
         summary: 'Alertmanager webhook receiver',
         description:
           'Alertmanager webhook payload version 4. Each firing alert matched by a route of the alertmanager block of ' +
-          'coordinator.hcl becomes one trigger of that route\'s workflow (labels fill the target and only the params the ' +
+          "coordinator.hcl becomes one trigger of that route's workflow (labels fill the target and only the params the " +
           'route maps), if the route rules also admit the caller to POST /v1/workflows/{name}/executions (else the alert ' +
           'is "denied"); its fingerprint and startsAt are the idempotency key, so repeat ' +
           'notifications return the first execution. Resolved alerts start nothing. Answers 200 with one result per alert, ' +
@@ -156,7 +156,10 @@ export const alertmanagerRoutes: FastifyPluginAsync<{
         });
         if (!access.allowed) {
           const reason = `no route rule admits this caller to start ${t.workflow}`;
-          admission.recordDenial({ workflow: t.workflow, target: t.target, identity: request.caller.identity, source: 'alertmanager' }, reason);
+          admission.recordDenial(
+            { workflow: t.workflow, target: t.target, identity: request.caller.identity, source: 'alertmanager' },
+            reason,
+          );
           metrics.alertmanagerAlerts.inc({ result: 'denied' });
           return { ...head, result: 'denied', workflow: t.workflow, message: `forbidden: ${reason}` };
         }
