@@ -56,7 +56,7 @@ function requestPath(url: string): string {
 
 /** Where a request with a refused path is routed: no route has it, the ACL hook answers 400 first. */
 const REFUSED_PATH_URL = '/.refused-path';
-const refusedPaths = new WeakMap<object, string>();
+const refusedPaths = new WeakMap<object, { problem: string; url: string }>();
 
 export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? createMetrics();
@@ -76,7 +76,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
       const url = req.url ?? '/';
       const problem = refusedPathProblem(requestPath(url));
       if (!problem) return url;
-      refusedPaths.set(req, problem);
+      refusedPaths.set(req, { problem, url });
       return REFUSED_PATH_URL;
     },
     ...(deps.https
@@ -119,15 +119,15 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     const refused = refusedPaths.get(request.raw);
     if (refused) {
       request.audited = true;
-      request.access = { allowed: false, consulted: [], skipLog: false, reason: refused };
+      request.access = { allowed: false, consulted: [], skipLog: false, reason: refused.problem };
       audit({
         decision: 'invalid',
         identity: request.caller.identity,
         method: request.method,
-        path: (request.raw.url ?? '').slice(0, 512),
-        reason: refused,
+        path: requestPath(refused.url).slice(0, 512),
+        reason: `the request path ${refused.problem}`,
       });
-      return sendError(reply, 'invalid_request', `the request path ${refused}`, { field: 'path' });
+      return sendError(reply, 'invalid_request', `the request path ${refused.problem}`, { field: 'path' });
     }
     const decision = authorize(deps.config.current.acl, {
       method: request.method,
