@@ -7,6 +7,7 @@ import { loadConfigDir } from '../../src/config/load';
 import { DEFAULT_BODY_LIMIT } from '../../src/config/coordinator';
 import { ADMIN, testCoordinator, trigger, type TestCoordinator } from '../helpers/coordinator';
 import { unique } from '../helpers/temporal';
+import { rawRequest } from '../helpers/raw-http';
 
 let c: TestCoordinator;
 let port: number;
@@ -22,35 +23,8 @@ afterAll(async () => {
   await c.close();
 });
 
-/** One HTTP/1.1 request written as is; the status and the parsed JSON body. */
-function raw(
-  method: string,
-  target: string,
-  body = '',
-  identity: string | null = ADMIN,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (d) => chunks.push(d));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const text = Buffer.concat(chunks).toString();
-      const [head, ...rest] = text.split('\r\n\r\n');
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head ?? '')?.[1]);
-      try {
-        resolve({ status, json: JSON.parse(rest.join('\r\n\r\n')) as Record<string, unknown> });
-      } catch {
-        reject(new Error(`not a JSON answer: ${text.slice(0, 300)}`));
-      }
-    });
-    socket.write(
-      `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n` +
-        (identity ? `x-test-identity: ${identity}\r\n` : '') +
-        (body ? `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` : '') +
-        `\r\n${body}`,
-    );
-  });
+function raw(method: string, target: string, body = '', identity: string | null = ADMIN) {
+  return rawRequest(port, method, target, { body, headers: identity ? { 'x-test-identity': identity } : {} });
 }
 
 const startedSince = (before: number) => c.audit.slice(before).filter((e) => e.decision === 'started');
@@ -121,7 +95,7 @@ describe('the edge', () => {
 
   it('answers an anonymous caller "forbidden" and names no rules', async () => {
     const res = await raw('POST', '/v1/workflows/cleanDisk/executions', JSON.stringify({ target: { node: 'h1' } }), null);
-    expect(res).toEqual({ status: 403, json: { error: 'forbidden', message: 'forbidden', details: {} } });
+    expect(res).toMatchObject({ status: 403, json: { error: 'forbidden', message: 'forbidden', details: {} } });
   });
 
   it('limits bodies to 64 KiB on the API, and takes up to 4 MiB on the Alertmanager route', async () => {
