@@ -12,7 +12,7 @@ import type { WorkflowInput } from './input';
 import { INVALID_INPUT } from './params';
 
 class ParamCheck implements WorkflowInboundCallsInterceptor {
-  execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+  async execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
     const arg = input.args[0] as Partial<WorkflowInput> | undefined;
     // Inputs without a schema come from outside the coordinator (tests, replays); their workflows read them strictly.
     if (arg && typeof arg === 'object' && arg.paramSchema && typeof arg.paramSchema === 'object') {
