@@ -17,8 +17,17 @@ server_config {
   route_rule {
     name           = "triggers"
     method         = "POST"
-    route_patterns = ["/v1/workflows/*/executions", "/v1/alertmanager"]
-    uris           = ["spiffe://medic.dev/sre-admin", "spiffe://medic.dev/cli/*", "spiffe://medic.dev/trigger/*", "spiffe://medic.dev/alertmanager"]
+    route_patterns = ["/v1/workflows/*/executions"]
+    uris           = ["spiffe://medic.dev/sre-admin", "spiffe://medic.dev/cli/*", "spiffe://medic.dev/trigger/*"]
+  }
+
+  # Alertmanager may post alerts, and start cleanDisk and restartService only: the webhook's
+  # alerts are also checked against the trigger path of the workflow they lead to.
+  route_rule {
+    name           = "alertmanager"
+    method         = "POST"
+    route_patterns = ["/v1/alertmanager", "/v1/workflows/cleanDisk/executions", "/v1/workflows/restartService/executions"]
+    uris           = ["spiffe://medic.dev/alertmanager"]
   }
 
   # Slack has no client certificate: the chat route is public and protected by the request
@@ -47,21 +56,36 @@ admission {
   visibility_qps = 2
 }
 
-# Alertmanager webhook (POST /v1/alertmanager): which alert labels name the workflow, its
-# target, params and reason. These are the defaults.
+# Alertmanager webhook (POST /v1/alertmanager): which alerts run which workflow. Alert labels
+# never choose the workflow: the first route whose alertname and matchers (exact label values)
+# match decides, and an alert no route matches starts nothing. Labels fill the target; a route
+# maps labels or annotations to the workflow's *settable* params only.
 alertmanager {
-  workflow_label    = "medic_workflow"      # alerts without it start nothing
   node_labels       = ["node", "instance"]  # first present wins; instance loses its :port
   datacenter_label  = "datacenter"
   node_type_label   = "node_type"
-  param_prefix      = "medic_param_"        # medic_param_mountpoint="/" -> params.mountpoint
   reason_annotation = "summary"
+
+  route {
+    alertname = "DiskAlmostFull"
+    workflow  = "cleanDisk"
+    params    = { mountpoint = "labels.mountpoint" }
+  }
+
+  route {
+    alertname = "ServiceDown"
+    matchers  = { severity = "page" }
+    workflow  = "restartService"
+    params    = { unit = "labels.unit" }
+  }
 }
 
 # Slack slash command (POST /v1/chat/slack): off unless this block is present. Deny by default:
 # a user runs only the workflows an allow rule names; `status` and `list` need any rule.
 # chat {
 #   slack_signing_secret_file = "/etc/medic/slack-signing-secret"   # never in this file, never logged
+#   slack_team_id             = "T0123ABCD"                          # the one workspace accepted
+#   slack_enterprise_id       = "E0123ABCD"                          # Enterprise Grid only
 #   max_request_age           = "5m"                                 # older signed requests are refused
 #   allow {
 #     user      = "U024BE7LH"                                        # Slack user id

@@ -1,6 +1,7 @@
 // The one argument every medic workflow takes. The coordinator builds it from the workflow's
 // config and the trigger request; workers and tests pass the same shape.
 import type { Target } from '../src/temporal/task-queues';
+import type { ParamSchema } from '../src/params/schema';
 
 export type { Target };
 
@@ -34,8 +35,10 @@ export interface WorkflowInput {
   /** The configured workflow name (config/workflows/<name>.hcl), not the Temporal type. */
   workflow: string;
   target: Target;
-  /** The config's params merged with the trigger's (the trigger's win). */
+  /** The config's defaults with the trigger's settable params over them, checked by the schema. */
   params: Record<string, string>;
+  /** The workflow's param schema: the worker re-checks `params` against it before anything runs. */
+  paramSchema?: ParamSchema;
   reason?: string;
   /** Who asked: a SPIFFE ID, "alertmanager", "slack:<user>", a trigger rule. */
   trigger?: string;

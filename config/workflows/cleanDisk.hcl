@@ -15,9 +15,32 @@ constraint {
   period = "1h"
 }
 
-# paths must lie under the worker's cleanup_paths; patterns match file names.
-params = {
-  paths      = "/var/log/medic-demo,/var/tmp/medic-demo"
-  patterns   = "*.gz,*.log.?,*.log.??,*.tmp"
-  older_than = "7d"
+# Params: what callers may change is declared here, and nothing else. paths, patterns and
+# older_than are locked: a caller who could set patterns = "*" and older_than = "0s" would
+# delete everything under the allowed paths. paths must also lie under the worker's cleanup_paths.
+param "paths" {
+  type     = "path"
+  list     = true
+  default  = "/var/log/medic-demo,/var/tmp/medic-demo"
+  prefixes = ["/var/log/medic-demo", "/var/tmp/medic-demo"]
+}
+
+param "patterns" {
+  type    = "string"
+  list    = true
+  default = "*.gz,*.log.?,*.log.??,*.tmp"
+}
+
+param "older_than" {
+  type    = "duration"
+  default = "7d"
+  min     = "1d"
+}
+
+# Which filesystem's usage to verify (an alert or trigger rule names it).
+param "mountpoint" {
+  type        = "path"
+  settable    = true
+  pattern     = "/|/var|/var/log|/var/tmp|/srv|/home"
+  description = "the filesystem whose usage must drop"
 }

@@ -6,8 +6,20 @@ workflow          = "runbook"
 task_queue_target = "node"
 description       = "Heal the medic dev demo service: clear its stale lock, verify it answers again"
 
-params = {
-  port = "8090"
+# The demo's directory (medic dev prints it) and the demo service's port: a number, so a value
+# like "1@169.254.169.254" cannot point the health check at another host.
+param "demo_dir" {
+  type     = "path"
+  settable = true
+  pattern  = "/.*/demo"
+}
+
+param "port" {
+  type     = "int"
+  settable = true
+  default  = "8090"
+  min      = 1024
+  max      = 65535
 }
 
 constraint {

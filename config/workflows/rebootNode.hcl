@@ -25,7 +25,15 @@ constraint {
   is_global = true
 }
 
-params = {
-  return_timeout = "15m"
-  settle         = "30s"
+param "return_timeout" {
+  type    = "duration"
+  default = "15m"
+  min     = "1s"
+  max     = "6h"
+}
+
+param "settle" {
+  type    = "duration"
+  default = "30s"
+  max     = "30m"
 }

@@ -25,8 +25,45 @@ constraint {
   is_global = true
 }
 
-# Defaults; a trigger adds the unit (and usually health_url), e.g. unit = "nginx".
-params = {
-  attempts = "3"
-  settle   = "15s"
+# A trigger sets the unit (and usually health_url), e.g. unit = "nginx". The unit is a systemd
+# unit name by systemd's rules ("-x", "../x" and "a b" are refused); narrow it further with a
+# pattern, e.g. pattern = "(nginx|haproxy)(\\.service)?".
+param "unit" {
+  type        = "unit"
+  settable    = true
+  pattern     = "[A-Za-z0-9][A-Za-z0-9_.@-]*"
+  description = "the systemd unit to restart"
+}
+
+# Health is checked on the node itself.
+param "health_url" {
+  type     = "url"
+  settable = true
+  hosts    = ["127.0.0.1", "localhost", "[::1]"]
+}
+
+param "expect_status" {
+  type     = "int"
+  settable = true
+  min      = 100
+  max      = 599
+}
+
+param "expect_body" {
+  type     = "string"
+  settable = true
+  max      = 256
+}
+
+param "attempts" {
+  type    = "int"
+  default = "3"
+  min     = 1
+  max     = 10
+}
+
+param "settle" {
+  type    = "duration"
+  default = "15s"
+  max     = "30m"
 }

@@ -43,6 +43,15 @@ export function parseParams(pairs: string[]): Record<string, string> | string {
   return out;
 }
 
+/** A refused param in the words of the command line: `--param unit: must not start with "-"`. */
+export function paramMessage(body: unknown): string | undefined {
+  const b = body as { message?: unknown; details?: { field?: unknown } } | undefined;
+  const field = b?.details?.field;
+  if (typeof field !== 'string' || !field.startsWith('params.') || typeof b?.message !== 'string') return undefined;
+  const rest = b.message.startsWith(field) ? b.message.slice(field.length).replace(/^:?\s*/, '') : b.message;
+  return `--param ${field.slice('params.'.length)}: ${rest}`;
+}
+
 /** "in 42s (at 14:03:07)": when a refused start may pass. */
 export function whenItMayPass(seconds: number, now = Date.now()): string {
   const at = new Date(now + seconds * 1000);
@@ -151,7 +160,7 @@ export const runCommand: Command = {
           return fail(EXIT.unavailable, outcome.message);
         case 'rejected':
           if (v.json) ctx.stdout.write(JSON.stringify(outcome.body, null, 2) + '\n');
-          return fail(EXIT.failure, `${outcome.message} (HTTP ${outcome.status})`);
+          return fail(EXIT.failure, `${paramMessage(outcome.body) ?? outcome.message} (HTTP ${outcome.status})`);
         case 'refused': {
           const d = ((outcome.body as { details?: RefusalDetails } | undefined)?.details ?? {}) as RefusalDetails;
           const seconds = d.retry_after_seconds ?? Math.ceil(outcome.retryAfterMs / 1000);

@@ -3,25 +3,40 @@
 import type { Decoder } from './decoder';
 import { configPath } from './temporal';
 
+/** Where a settable param's value comes from in an alert. */
+export interface AlertParamSource {
+  from: 'labels' | 'annotations';
+  key: string;
+}
+
+/** `route { ... }`: which alerts run which workflow, and which labels/annotations fill which params. */
+export interface AlertRoute {
+  /** Alerts whose `alertname` label is this (exact). */
+  alertname?: string;
+  /** Every label here must have exactly this value. */
+  matchers: Record<string, string>;
+  /** The configured workflow the matching alerts run. */
+  workflow: string;
+  /** Param name -> the label or annotation that fills it; only settable params. */
+  params: Record<string, AlertParamSource>;
+}
+
 export interface AlertmanagerConfig {
-  /** Label naming the configured workflow to run; alerts without it are skipped. */
-  workflowLabel: string;
+  /** Routes tried in order; the first that matches an alert decides it. No match: nothing starts. */
+  routes: AlertRoute[];
   /** Labels tried in order for the target node; `instance` values lose their :port. */
   nodeLabels: string[];
   datacenterLabel: string;
   nodeTypeLabel: string;
-  /** Labels and annotations with this prefix become params (prefix removed). */
-  paramPrefix: string;
   /** Annotation used as the trigger's reason. */
   reasonAnnotation: string;
 }
 
 export const DEFAULT_ALERTMANAGER: AlertmanagerConfig = {
-  workflowLabel: 'medic_workflow',
+  routes: [],
   nodeLabels: ['node', 'instance'],
   datacenterLabel: 'datacenter',
   nodeTypeLabel: 'node_type',
-  paramPrefix: 'medic_param_',
   reasonAnnotation: 'summary',
 };
 
@@ -35,12 +50,39 @@ export interface ChatAllow {
 export interface ChatConfig {
   /** File holding the Slack signing secret (kept out of the config and out of logs). */
   signingSecretFile?: string;
+  /** The Slack workspace (team_id) whose commands are accepted; others are refused even when signed. */
+  teamId: string;
+  /** The Enterprise Grid org (enterprise_id); when set, or when a request carries one, the two must match. */
+  enterpriseId?: string;
   /** Requests older than this are refused (replay protection). */
   maxSkewMs: number;
   allow: ChatAllow[];
 }
 
 const LABEL = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const PARAM_SOURCE = /^(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)$/;
+
+function readRoute(r: Decoder): AlertRoute | undefined {
+  const alertname = r.string('alertname', { nonEmpty: true });
+  const matchers = r.stringMap('matchers') ?? {};
+  for (const k of Object.keys(matchers)) if (!LABEL.test(k)) r.error(`matchers.${k}`, 'is not a Prometheus label name');
+  if (alertname === undefined && Object.keys(matchers).length === 0)
+    r.error(
+      undefined,
+      'a route needs alertname or matchers: a route that matches every alert would run its workflow for any alert',
+    );
+  const workflow = r.string('workflow', { required: true, nonEmpty: true });
+  const params: Record<string, AlertParamSource> = {};
+  for (const [name, source] of Object.entries(r.stringMap('params') ?? {})) {
+    const m = PARAM_SOURCE.exec(source);
+    if (!m) r.error(`params.${name}`, `${JSON.stringify(source)} must be "labels.<name>" or "annotations.<name>"`);
+    else params[name] = { from: m[1] as AlertParamSource['from'], key: m[2]! };
+  }
+  r.finish();
+  if (workflow === undefined) return undefined;
+  return { ...(alertname !== undefined && { alertname }), matchers, workflow, params };
+}
 
 export function readAlertmanager(d: Decoder | undefined): AlertmanagerConfig {
   if (!d) return { ...DEFAULT_ALERTMANAGER };
@@ -49,12 +91,23 @@ export function readAlertmanager(d: Decoder | undefined): AlertmanagerConfig {
     if (!LABEL.test(v)) d.error(key, `${JSON.stringify(v)} is not a Prometheus label name`);
     return v;
   };
+  for (const key of ['workflow_label', 'param_prefix']) {
+    if (d.has(key)) {
+      d.string(key);
+      d.error(
+        key,
+        'alert labels no longer choose the workflow or its params; map alerts with route { alertname = "..." workflow = "..." params = { name = "labels.x" } }',
+      );
+    }
+  }
   const cfg: AlertmanagerConfig = {
-    workflowLabel: label('workflow_label', DEFAULT_ALERTMANAGER.workflowLabel),
+    routes: d
+      .blocks('route')
+      .map(readRoute)
+      .filter((r): r is AlertRoute => r !== undefined),
     nodeLabels: d.strings('node_labels') ?? DEFAULT_ALERTMANAGER.nodeLabels,
     datacenterLabel: label('datacenter_label', DEFAULT_ALERTMANAGER.datacenterLabel),
     nodeTypeLabel: label('node_type_label', DEFAULT_ALERTMANAGER.nodeTypeLabel),
-    paramPrefix: d.string('param_prefix', { nonEmpty: true }) ?? DEFAULT_ALERTMANAGER.paramPrefix,
     reasonAnnotation: label('reason_annotation', DEFAULT_ALERTMANAGER.reasonAnnotation),
   };
   if (cfg.nodeLabels.length === 0) d.error('node_labels', 'needs at least one label name');
@@ -62,6 +115,7 @@ export function readAlertmanager(d: Decoder | undefined): AlertmanagerConfig {
     if (!LABEL.test(l))
       d.diag.error(d.file, `${d.at('node_labels')}[${i}]`, `${JSON.stringify(l)} is not a Prometheus label name`);
   });
+  if (cfg.routes.length === 0) d.warning(undefined, 'no route { ... } blocks: alerts start nothing');
   d.finish();
   return cfg;
 }
@@ -71,6 +125,8 @@ export function readChat(d: Decoder | undefined): ChatConfig | undefined {
   const signingSecretFile = configPath(d.file, d.string('slack_signing_secret_file', { nonEmpty: true }));
   if (!signingSecretFile)
     d.error('slack_signing_secret_file', 'is required: the chat endpoint is public and protected only by the signature');
+  const teamId = d.string('slack_team_id', { required: true, nonEmpty: true }) ?? '';
+  const enterpriseId = d.string('slack_enterprise_id', { nonEmpty: true });
   const maxSkewMs = d.duration('max_request_age', { positive: true }) ?? 5 * 60_000;
   const allow = d.blocks('allow').map((a) => {
     const rule: ChatAllow = {
@@ -83,5 +139,5 @@ export function readChat(d: Decoder | undefined): ChatConfig | undefined {
   });
   if (allow.length === 0) d.warning(undefined, 'no allow { ... } rules: every chat command that runs a workflow will be refused');
   d.finish();
-  return { signingSecretFile, maxSkewMs, allow };
+  return { signingSecretFile, teamId, ...(enterpriseId !== undefined && { enterpriseId }), maxSkewMs, allow };
 }

@@ -8,7 +8,7 @@ import { ConfigError, Diagnostics, type Diagnostic } from './diagnostics';
 import { parseHcl } from './hcl';
 import { readCoordinator, type CoordinatorConfig } from './coordinator';
 import { readWorker, type WorkerConfig } from './worker';
-import { readWorkflow, type WorkflowConfig } from './workflow';
+import { paramSchemaOf, readWorkflow, type WorkflowConfig } from './workflow';
 import { readTriggerFile, type PrometheusSource, type CoordinatorClient, type TriggerRule } from './trigger';
 
 export interface TriggerConfig {
@@ -138,6 +138,24 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
     }
   });
 
+  // Callers set only settable params: a mapping to any other param would be refused at every alert.
+  config.coordinator?.alertmanager.routes.forEach((route, i) => {
+    const at = `alertmanager.route[${i}]`;
+    const wf = config.workflows.get(route.workflow);
+    if (!wf) {
+      diag.error(
+        config.coordinator!.file,
+        `${at}.workflow`,
+        `workflow ${JSON.stringify(route.workflow)} has no config in workflows/`,
+      );
+      return;
+    }
+    for (const name of Object.keys(route.params)) {
+      const problem = callerParamProblem(wf, name);
+      if (problem) diag.error(config.coordinator!.file, `${at}.params.${name}`, problem);
+    }
+  });
+
   let prometheusFrom: string | undefined;
   let coordinatorFrom: string | undefined;
   const ruleFrom = new Map<string, string>();
@@ -160,6 +178,11 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
       if (rule.workflow && !config.workflows.has(rule.workflow)) {
         diag.error(d.file, `rule.${rule.name}.workflow`, `workflow ${JSON.stringify(rule.workflow)} has no config in workflows/`);
       }
+      const wf = rule.workflow ? config.workflows.get(rule.workflow) : undefined;
+      for (const name of wf ? Object.keys(rule.params) : []) {
+        const problem = callerParamProblem(wf!, name);
+        if (problem) diag.error(d.file, `rule.${rule.name}.params.${name}`, problem);
+      }
       config.triggers.rules.push(rule);
     }
   }
@@ -173,6 +196,14 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
   }
 
   return { config, diagnostics: diag.all, ok: !diag.hasErrors };
+}
+
+/** Why a caller may not set param `name` of `wf`, or undefined when it may. */
+function callerParamProblem(wf: WorkflowConfig, name: string): string | undefined {
+  const spec = paramSchemaOf(wf)[name];
+  if (!spec) return `workflow ${JSON.stringify(wf.name)} has no param ${JSON.stringify(name)}`;
+  if (!spec.settable) return `param ${JSON.stringify(name)} of ${JSON.stringify(wf.name)} is not settable by callers`;
+  return undefined;
 }
 
 /** Loads and throws ConfigError on any error: for daemons, which must not run half-configured. */

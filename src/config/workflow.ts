@@ -5,6 +5,17 @@ import { QUEUE_TARGETS, type QueueTarget } from '../temporal/task-queues';
 import { RUNBOOK_STEP_KINDS, type RunbookStep, type RunbookStepKind } from '../../workflows/input';
 import { unknownPlaceholders } from '../../workflows/template';
 import { invalidAbsolutePath } from './worker';
+import {
+  PARAM_NAME,
+  PARAM_TYPES,
+  defaultsOf,
+  lockedDefaults,
+  unconstrained,
+  type ParamSchema,
+  type ParamSpec,
+  type ParamType,
+} from '../params/schema';
+import { valueProblem } from '../params/values';
 
 export type ConstraintKind = 'concurrency' | 'maxExecution';
 export const CONSTRAINT_KINDS: readonly ConstraintKind[] = ['concurrency', 'maxExecution'];
@@ -29,8 +40,13 @@ export interface WorkflowConfig {
   taskQueueTarget: QueueTarget;
   description?: string;
   constraints: Constraint[];
-  /** Parameters passed to the workflow unless the trigger overrides them. */
+  /** The defaults of its params: what the workflow gets when callers set nothing. */
   params: Record<string, string>;
+  /**
+   * `param "name" { ... }` blocks: each param's type, default, constraints, and whether callers
+   * may set it. Absent (configs built in code), every param of `params` is a locked string.
+   */
+  paramSchema?: ParamSchema;
   /** `step "name" { ... }` blocks, for the generic runbook workflow. */
   steps?: RunbookStep[];
 }
@@ -71,10 +87,112 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     .blocks('constraint')
     .map(readConstraint)
     .filter((c): c is Constraint => c !== undefined);
-  const params = d.stringMap('params') ?? {};
+  const paramSchema = readParams(d);
   const steps = readSteps(d, workflowType);
   d.finish();
-  return { name, file: d.file, workflowType, taskQueueTarget, description, constraints, params, steps };
+  return {
+    name,
+    file: d.file,
+    workflowType,
+    taskQueueTarget,
+    description,
+    constraints,
+    params: defaultsOf(paramSchema),
+    paramSchema,
+    steps,
+  };
+}
+
+/** The schema callers' params are checked against: the declared one, or every default locked. */
+export function paramSchemaOf(wf: Pick<WorkflowConfig, 'params' | 'paramSchema'>): ParamSchema {
+  return wf.paramSchema ?? lockedDefaults(wf.params);
+}
+
+function readParam(name: string, p: Decoder): ParamSpec | undefined {
+  if (!PARAM_NAME.test(name))
+    p.error(undefined, `param name ${JSON.stringify(name)} must start with a letter or "_" and use only letters, digits and "_"`);
+  const type = p.string('type', { required: true, oneOf: PARAM_TYPES }) as ParamType | undefined;
+  const settable = p.bool('settable', false);
+  const secret = p.bool('secret', false);
+  const list = p.bool('list', false);
+  const description = p.string('description');
+  const pattern = p.string('pattern', { nonEmpty: true });
+  if (pattern !== undefined) {
+    try {
+      new RegExp(pattern, 'u');
+    } catch (err) {
+      p.error('pattern', `is not a valid regular expression: ${(err as Error).message}`);
+    }
+  }
+  const values = p.strings('values');
+  if (type === 'enum' && (values === undefined || values.length === 0))
+    p.error('values', 'an enum needs a non-empty list of values');
+  if (type !== 'enum' && values !== undefined) p.error('values', 'only an enum param has values');
+  let min: number | undefined;
+  let max: number | undefined;
+  if (type === 'duration') {
+    min = p.duration('min');
+    max = p.duration('max');
+  } else if (type === 'int' || type === 'string') {
+    min = p.number('min', { integer: true });
+    max = p.number('max', { integer: true });
+  }
+  if (min !== undefined && max !== undefined && min > max) p.error('min', 'is greater than max');
+  const prefixes = p.strings('prefixes');
+  if (prefixes !== undefined && type !== 'path') p.error('prefixes', 'only a path param has prefixes');
+  prefixes?.forEach((pre, i) => {
+    const problem = invalidAbsolutePath(pre);
+    if (problem) p.diag.error(p.file, `${p.at('prefixes')}[${i}]`, problem);
+  });
+  const hosts = p.strings('hosts');
+  if (hosts !== undefined && type !== 'url' && type !== 'host_port') p.error('hosts', 'only url and host_port params have hosts');
+  if (type === 'url' && settable && !hosts?.length) p.error('hosts', 'a settable url param needs the hosts it may point to');
+  const written = p.string('default');
+  p.finish();
+  if (type === undefined) return undefined;
+  const spec: ParamSpec = {
+    type,
+    settable,
+    secret,
+    list,
+    ...(pattern !== undefined && { pattern }),
+    ...(values !== undefined && { values }),
+    ...(min !== undefined && { min }),
+    ...(max !== undefined && { max }),
+    ...(prefixes !== undefined && { prefixes }),
+    ...(hosts !== undefined && { hosts }),
+    ...(description !== undefined && { description }),
+  };
+  if (written !== undefined) {
+    const problem = valueProblem(spec, written);
+    if (problem) p.error('default', secret ? `the default ${problem}` : `${JSON.stringify(written)} ${problem}`);
+    else spec.default = written;
+  }
+  if (settable && unconstrained(spec)) {
+    p.warning(
+      undefined,
+      `settable ${type} param without constraints: callers may pass any ${type}; add ${
+        type === 'path' ? 'prefixes' : type === 'url' || type === 'host_port' ? 'hosts' : 'a pattern, min/max or an enum'
+      }`,
+    );
+  }
+  return spec;
+}
+
+/** `param "name" { ... }` blocks, plus the older `params = { ... }` map (locked string defaults). */
+function readParams(d: Decoder): ParamSchema {
+  const schema: ParamSchema = {};
+  for (const { label, body } of d.labeled('param')) {
+    const spec = readParam(label, body);
+    if (spec) schema[label] = spec;
+  }
+  for (const [name, value] of Object.entries(d.stringMap('params') ?? {})) {
+    if (Object.hasOwn(schema, name))
+      d.error(`params.${name}`, `is declared by a param "${name}" block too; write its default there`);
+    else if (!PARAM_NAME.test(name)) d.error(`params.${name}`, 'is not a param name (letters, digits and "_")');
+    else Object.assign(schema, lockedDefaults({ [name]: value }));
+  }
+  return schema;
 }
 
 /** The workflow type that runs `step` blocks. */

@@ -84,6 +84,22 @@ function methodMatches(rule: CompiledRule, method: string): boolean {
 // (dot segments, empty segments, encoded separators) never match any rule.
 const AMBIGUOUS_PATH = /(^|\/)\.\.?(\/|$)|\/\/|%2f|%2e|%5c|\\/i;
 
+/**
+ * Why a raw request path is refused before routing (400), or undefined. Escapes of "/", ".",
+ * "\\", NUL or "#", a raw "#" and undecodable escapes let the router and a route pattern read
+ * the path differently (the router decodes, the patterns match the raw path).
+ */
+export function refusedPathProblem(rawPath: string): string | undefined {
+  if (/%(2f|2e|5c|00|23)/i.test(rawPath)) return 'has a %-escaped "/", ".", "\\", NUL or "#"';
+  if (rawPath.includes('#')) return 'has a "#"';
+  try {
+    decodeURIComponent(rawPath);
+  } catch {
+    return 'has an escape that does not decode (a "%" not followed by two hex digits, or bad UTF-8)';
+  }
+  return undefined;
+}
+
 export function authorize(acl: Acl, req: AccessRequest): AccessDecision {
   const method = req.method.toUpperCase();
   if (!req.path.startsWith('/') || AMBIGUOUS_PATH.test(req.path)) {

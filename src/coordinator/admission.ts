@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import type { Constraint, WorkflowConfig } from '../config/workflow';
+import { paramSchemaOf, type Constraint, type WorkflowConfig } from '../config/workflow';
+import { resolveParams } from '../params/resolve';
 import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
 import { startSearchAttributes } from '../temporal/search-attributes';
 import { invalidName, queueFor, type Target } from '../temporal/task-queues';
@@ -98,7 +99,6 @@ export class TokenBucket {
 }
 
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
-const PARAM_KEY = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
 /** Workflow id of a start: derived from the idempotency key when there is one, so a repeat finds it. */
 export function executionId(workflow: string, target: Target, idempotencyKey?: string): string {
@@ -111,7 +111,10 @@ function invalid(message: string, details: Record<string, unknown>): TriggerOutc
 }
 
 /** Checks a request against its workflow's config; the queue it lands on, or why it cannot. */
-function validate(req: TriggerRequest, wf: WorkflowConfig): { taskQueue: string } | TriggerOutcome {
+function validate(
+  req: TriggerRequest,
+  wf: WorkflowConfig,
+): { taskQueue: string; params: Record<string, string> } | TriggerOutcome {
   for (const field of ['node', 'datacenter', 'node_type'] as const) {
     const v = req.target[field];
     if (v !== undefined) {
@@ -127,21 +130,17 @@ function validate(req: TriggerRequest, wf: WorkflowConfig): { taskQueue: string 
       task_queue_target: wf.taskQueueTarget,
     });
   }
-  for (const key of Object.keys(req.params ?? {})) {
-    if (!PARAM_KEY.test(key))
-      return invalid(
-        `params.${key}: a parameter name starts with a letter or "_" and has up to 64 letters, digits, "_", "." or "-"`,
-        {
-          field: `params.${key}`,
-        },
-      );
+  const resolved = resolveParams(paramSchemaOf(wf), req.params);
+  if (!resolved.ok) {
+    const [first] = resolved.problems;
+    return invalid(first!.message, { field: first!.field, problems: resolved.problems });
   }
   if (req.idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(req.idempotencyKey)) {
     return invalid('idempotency_key must be 1-128 characters of letters, digits, ".", "_", ":" or "-"', {
       field: 'idempotency_key',
     });
   }
-  return { taskQueue: choice.queue };
+  return { taskQueue: choice.queue, params: resolved.params };
 }
 
 async function findExecution(client: Client, workflowId: string): Promise<{ runId: string; taskQueue: string } | undefined> {
@@ -216,7 +215,7 @@ export class Admission {
     }
     const checked = validate(req, wf);
     if ('result' in checked) return { outcome: checked };
-    const { taskQueue } = checked;
+    const { taskQueue, params } = checked;
     const workflowId = executionId(wf.name, req.target, req.idempotencyKey);
     const trigger = req.identity ?? `anonymous:${req.source}`;
     const now = this.now();
@@ -290,7 +289,8 @@ export class Admission {
         const input: WorkflowInput = {
           workflow: wf.name,
           target: req.target,
-          params: { ...wf.params, ...(req.params ?? {}) },
+          params,
+          paramSchema: paramSchemaOf(wf),
           reason: req.reason,
           trigger,
           ...(wf.steps ? { steps: wf.steps } : {}),

@@ -2,7 +2,7 @@
 // validates the body with its schema, then each alert is turned into a trigger or a reason
 // why it starts nothing.
 import { createHash } from 'node:crypto';
-import type { AlertmanagerConfig } from '../config/callers';
+import type { AlertmanagerConfig, AlertRoute } from '../config/callers';
 
 export interface AlertmanagerAlert {
   status: 'firing' | 'resolved';
@@ -80,34 +80,52 @@ export function alertEpisodeKey(fingerprint: string, startsAt: string): string {
   return `am-${createHash('sha256').update(fingerprint).update('\0').update(startsAt).digest('hex').slice(0, 32)}`;
 }
 
+/** The first route of the config that matches the alert: its alertname and every matcher. */
+export function routeFor(alert: Pick<AlertmanagerAlert, 'labels'>, routes: readonly AlertRoute[]): AlertRoute | undefined {
+  const labels = alert.labels;
+  const value = (name: string): string | undefined => (Object.hasOwn(labels, name) ? labels[name] : undefined);
+  return routes.find(
+    (r) =>
+      (r.alertname === undefined || value('alertname') === r.alertname) &&
+      Object.entries(r.matchers).every(([k, v]) => value(k) === v),
+  );
+}
+
+/**
+ * An alert -> the trigger its route asks for. The config decides the workflow; labels fill the
+ * target, and only the params the route maps (the admission refuses any that are not settable).
+ */
 export function planAlert(alert: AlertmanagerAlert, cfg: AlertmanagerConfig): AlertPlan {
   const { fingerprint } = alert;
   if (alert.status !== 'firing') return { fingerprint, action: 'skip', reason: 'resolved: nothing to start' };
-  const workflow = alert.labels[cfg.workflowLabel];
-  if (!workflow) return { fingerprint, action: 'skip', reason: `no ${cfg.workflowLabel} label` };
+  const route = routeFor(alert, cfg.routes);
+  if (!route) return { fingerprint, action: 'skip', reason: 'no alertmanager route matches this alert' };
+  const own = (source: Record<string, string> | undefined, key: string): string | undefined =>
+    source && Object.hasOwn(source, key) ? source[key] : undefined;
   const target: AlertTrigger['target'] = {};
   for (const label of cfg.nodeLabels) {
-    const v = alert.labels[label];
+    const v = own(alert.labels, label);
     if (v) {
       target.node = label === 'instance' ? stripPort(v) : v;
       break;
     }
   }
-  if (alert.labels[cfg.datacenterLabel]) target.datacenter = alert.labels[cfg.datacenterLabel];
-  if (alert.labels[cfg.nodeTypeLabel]) target.node_type = alert.labels[cfg.nodeTypeLabel];
+  const dc = own(alert.labels, cfg.datacenterLabel);
+  if (dc) target.datacenter = dc;
+  const nodeType = own(alert.labels, cfg.nodeTypeLabel);
+  if (nodeType) target.node_type = nodeType;
   const params: Record<string, string> = {};
-  // Annotations first, labels override: labels identify the alert, annotations describe it.
-  for (const source of [alert.annotations ?? {}, alert.labels]) {
-    for (const [k, v] of Object.entries(source))
-      if (k.startsWith(cfg.paramPrefix) && k.length > cfg.paramPrefix.length) params[k.slice(cfg.paramPrefix.length)] = v;
+  for (const [name, { from, key }] of Object.entries(route.params)) {
+    const v = own(from === 'labels' ? alert.labels : alert.annotations, key);
+    if (v !== undefined && v !== '') params[name] = v;
   }
-  const summary = alert.annotations?.[cfg.reasonAnnotation];
+  const summary = own(alert.annotations, cfg.reasonAnnotation);
   const reason = summary
     ? `alertmanager: ${summary}`
-    : `alertmanager: ${alert.labels.alertname ?? 'alert'} firing since ${alert.startsAt}`;
+    : `alertmanager: ${own(alert.labels, 'alertname') ?? 'alert'} firing since ${alert.startsAt}`;
   return {
     fingerprint,
     action: 'trigger',
-    trigger: { workflow, target, params, reason, idempotencyKey: alertEpisodeKey(fingerprint, alert.startsAt) },
+    trigger: { workflow: route.workflow, target, params, reason, idempotencyKey: alertEpisodeKey(fingerprint, alert.startsAt) },
   };
 }

@@ -4,7 +4,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { medicVersion } from '../cli/version';
-import { authorize, type AccessDecision } from './acl';
+import { authorize, refusedPathProblem, type AccessDecision } from './acl';
 import { Admission, type AdmissionDeps } from './admission';
 import { jsonAuditSink, type AuditSink } from './audit';
 import { sendError } from './errors';
@@ -54,6 +54,10 @@ function requestPath(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** Where a request with a refused path is routed: no route has it, the ACL hook answers 400 first. */
+const REFUSED_PATH_URL = '/.refused-path';
+const refusedPaths = new WeakMap<object, { problem: string; url: string }>();
+
 export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? createMetrics();
   const audit = deps.audit ?? jsonAuditSink();
@@ -66,6 +70,15 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     // Headers and URLs are small in this API; keep parsers from holding large inputs.
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,
+    // A path the router and the route rules could read differently never reaches the router:
+    // it is routed to nowhere and the ACL hook refuses it (400, audited) before anything else.
+    rewriteUrl(req) {
+      const url = req.url ?? '/';
+      const problem = refusedPathProblem(requestPath(url));
+      if (!problem) return url;
+      refusedPaths.set(req, { problem, url });
+      return REFUSED_PATH_URL;
+    },
     ...(deps.https
       ? {
           https: {
@@ -103,6 +116,19 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
 
   // The ACL: deny by default, before the body is read and whether or not a route exists.
   app.addHook('onRequest', async (request, reply) => {
+    const refused = refusedPaths.get(request.raw);
+    if (refused) {
+      request.audited = true;
+      request.access = { allowed: false, consulted: [], skipLog: false, reason: refused.problem };
+      audit({
+        decision: 'invalid',
+        identity: request.caller.identity,
+        method: request.method,
+        path: requestPath(refused.url).slice(0, 512),
+        reason: `the request path ${refused.problem}`,
+      });
+      return sendError(reply, 'invalid_request', `the request path ${refused.problem}`, { field: 'path' });
+    }
     const decision = authorize(deps.config.current.acl, {
       method: request.method,
       path: requestPath(request.url),
@@ -123,9 +149,12 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
       reason: decision.reason,
       ...(isTrigger && name !== undefined ? { workflow: name } : {}),
     });
+    // An anonymous caller learns nothing about the rules; a known one learns which rules it met.
+    if (request.caller.identity === null) {
+      return sendError(reply, 'forbidden', 'forbidden', request.caller.problem ? { certificate: request.caller.problem } : {});
+    }
     return sendError(reply, 'forbidden', decision.reason ?? 'forbidden', {
       identity: request.caller.identity,
-      ...(request.caller.problem ? { certificate: request.caller.problem } : {}),
       rules_consulted: decision.consulted,
     });
   });

@@ -44,7 +44,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Coordina
     }),
     alertmanagerAlerts: new Counter({
       name: 'medic_coordinator_alertmanager_alerts_total',
-      help: 'Alerts received on the Alertmanager webhook, by what became of them (a trigger result, or skipped_resolved / skipped_unlabelled).',
+      help: 'Alerts received on the Alertmanager webhook, by what became of them (a trigger result, or skipped_resolved / skipped_unrouted / denied).',
       labelNames: ['result'],
       registers,
     }),

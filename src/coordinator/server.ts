@@ -2,6 +2,7 @@
 // builds the app, listens, reloads on request, and stops when the signal aborts.
 import * as fs from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { CoordinatorConfig } from '../config/coordinator';
 import type { WorkflowConfig } from '../config/workflow';
@@ -87,8 +88,18 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
   metrics.configReloadSuccessful.set(1);
   metrics.configReloadSeconds.set(Date.now() / 1000);
   let app: FastifyInstance | undefined;
+  let clientCa = https?.ca;
+  // Connections by when they were authenticated: a keep-alive connection keeps the identity its
+  // handshake established, so a CA rotation must close the ones made under the old CA.
+  const tlsConnections = new Set<TLSSocket>();
   try {
     app = await buildCoordinator({ config: live, temporal, metrics, audit: opts.audit, log: opts.log, https });
+    if (https) {
+      app.server.on('secureConnection', (socket: TLSSocket) => {
+        tlsConnections.add(socket);
+        socket.once('close', () => tlsConnections.delete(socket));
+      });
+    }
     opts.onReload?.(() => void reload(app!, live));
     await app.listen({ host: coordinator.listen.host, port: coordinator.listen.port });
     const addr = app.server.address();
@@ -123,6 +134,12 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
       ].filter(Boolean);
       if (tls) (a.server as HttpsServer).setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
       current.swap(state);
+      if (tls && clientCa && !tls.ca.equals(clientCa)) {
+        const authenticated = [...tlsConnections].filter((c) => c.authorized);
+        for (const socket of authenticated) socket.destroy();
+        opts.log(`client CA changed: closed ${authenticated.length} connections authenticated under the old CA`);
+      }
+      if (tls) clientCa = tls.ca;
       metrics.configReloadSuccessful.set(1);
       metrics.configReloadSeconds.set(Date.now() / 1000);
       opts.log(

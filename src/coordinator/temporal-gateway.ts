@@ -2,6 +2,7 @@
 // coordinator serves (and answers 503 to triggers) while Temporal is down instead of crashing;
 // after the first connection gRPC reconnects by itself and each call has a deadline.
 import * as fs from 'node:fs';
+import { medicDataConverter } from '../temporal/data-converter';
 import { Client, Connection, isGrpcServiceError, type ConnectionOptions } from '@temporalio/client';
 import type { TemporalConfig } from '../config/temporal';
 
@@ -99,11 +100,12 @@ export class TemporalGateway {
       return;
     }
     const namespace = this.config.namespace;
+    const dataConverter = medicDataConverter(this.config.payloadKeyFile);
     this.current = {
       connection,
-      client: new Client({ connection, namespace }),
+      client: new Client({ connection, namespace, dataConverter }),
       visibilityConnection,
-      visibility: new Client({ connection: visibilityConnection, namespace }),
+      visibility: new Client({ connection: visibilityConnection, namespace, dataConverter }),
     };
     this.opts.onConnected?.(true);
     this.opts.log?.(`connected to Temporal at ${this.config.address} (namespace ${this.config.namespace})`);

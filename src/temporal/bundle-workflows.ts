@@ -32,6 +32,8 @@ function sdkVersion(): string {
 export async function buildWorkflowBundle(out = workflowBundlePath()): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: path.join(packageRoot(), 'workflows', 'index.ts'),
+    // The worker's re-check of params against their schema, before any workflow code runs.
+    workflowInterceptorModules: [path.join(packageRoot(), 'workflows', 'input-check.ts')],
     logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
   });
   fs.mkdirSync(path.dirname(out), { recursive: true });

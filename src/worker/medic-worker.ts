@@ -3,6 +3,7 @@
 // miss a workflow or an activity that another has.
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { workerQueues } from '../temporal/task-queues';
+import { medicDataConverter } from '../temporal/data-converter';
 import type { WorkerConfig } from '../config/worker';
 import type { Activities } from '../../activities';
 import { assertSharedRegistration } from './registration';
@@ -40,6 +41,7 @@ export async function createMedicWorker(opts: MedicWorkerOptions): Promise<Medic
     connection: opts.connection,
     namespace: config.temporal.namespace,
     workflowBundle: { codePath: opts.bundlePath },
+    dataConverter: medicDataConverter(config.temporal.payloadKeyFile),
     activities: opts.activities,
     identity,
     shutdownGraceTime: config.shutdownGraceMs,

@@ -40,6 +40,11 @@ beforeAll(async () => {
       once: `workflow = "ping"
 task_queue_target = "node"
 description = "at most once an hour"
+param "mode" {
+  type     = "enum"
+  values   = ["quick", "full"]
+  settable = true
+}
 constraint {
   kind   = "maxExecution"
   value  = "1"
@@ -84,6 +89,14 @@ describe('medic run', () => {
     const res = await medic(['run', 'once', '--node', NODE, '--param', 'novalue']);
     expect(res.code).toBe(2);
     expect(res.stderr).toBe('medic run: --param "novalue" is not key=value\n');
+  });
+
+  it('names a refused --param in the words of the command line', async () => {
+    const bad = await medic(['run', 'once', '--node', unique('node'), '--param', 'mode=slow', '--dry-run']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('medic run: --param mode: must be one of "quick", "full" (HTTP 400)\n');
+    const unknown = await medic(['run', 'once', '--node', unique('node'), '--param', 'force=yes', '--dry-run']);
+    expect(unknown.stderr).toBe('medic run: --param force: unknown parameter (callers may set: mode) (HTTP 400)\n');
   });
 });
 

@@ -1,9 +1,12 @@
 // Alertmanager end to end: a real Alertmanager (Debian's prometheus-alertmanager) sends its
 // webhook over mTLS, with the client certificate of spiffe://medic.dev/alertmanager, to the
-// built `medic coordinator`, which starts the workflow on the run's real Temporal server once
-// per alert episode, however many repeat notifications Alertmanager sends.
+// built `medic coordinator`, whose alertmanager routes map the alert to a workflow (labels fill
+// the target and the mapped settable param, and cannot choose the workflow); it starts once per
+// alert episode, however many repeat notifications Alertmanager sends, and an alert routed to a
+// workflow the ACL does not let Alertmanager start is denied.
 import * as fs from 'node:fs';
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { queryValue } from '../../src/temporal/search-attributes';
 import { startAlertmanager, type RunningAlertmanager } from '../helpers/alertmanager';
 import { request, tlsAgent } from '../helpers/https';
@@ -37,10 +40,28 @@ describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
   it('starts the workflow exactly once for an alert, however often Alertmanager repeats it', async () => {
     const node = unique('am-e2e-node');
     const workflow = `amHeal${unique('x').replace(/-/g, '')}`;
+    const forbidden = `amReboot${unique('x').replace(/-/g, '')}`;
     stack = await buildStack({
       temporalAddress: temporalAddress(),
-      workflows: { [workflow]: 'workflow = "ping"\ntask_queue_target = "node"\n' },
-      coordinatorExtra: 'alertmanager {\n  workflow_label = "remediate"\n}\n',
+      workflows: {
+        [workflow]:
+          'workflow = "ping"\ntask_queue_target = "node"\n' +
+          'param "mode" {\n  type = "enum"\n  values = ["quick", "full"]\n  default = "quick"\n  settable = true\n}\n',
+        [forbidden]: 'workflow = "ping"\ntask_queue_target = "node"\n',
+      },
+      coordinatorExtra: `alertmanager {
+  route {
+    alertname = "MedicE2eDiskFull"
+    workflow  = "${workflow}"
+    params    = { mode = "labels.mode" }
+  }
+  route {
+    alertname = "MedicE2eNodeWedged"
+    workflow  = "${forbidden}"
+  }
+}
+`,
+      alertmanagerPatterns: ['/v1/alertmanager', `/v1/workflows/${workflow}/executions`],
     });
     await stack.startCoordinator();
     const am = stack.certs.clients.alertmanager!;
@@ -60,7 +81,14 @@ describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
     const amMetrics = async (): Promise<string> => (await fetch(`${alertmanager!.address}/metrics`)).text();
 
     const alert = {
-      labels: { alertname: 'MedicE2eDiskFull', remediate: workflow, instance: `${node}:9100`, datacenter: 'e2e' },
+      // medic_workflow names another workflow: labels cannot choose one.
+      labels: {
+        alertname: 'MedicE2eDiskFull',
+        medic_workflow: forbidden,
+        mode: 'full',
+        instance: `${node}:9100`,
+        datacenter: 'e2e',
+      },
       annotations: { summary: `disk almost full on ${node}` },
     };
     await alertmanager.postAlerts([alert]);
@@ -74,6 +102,11 @@ describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
       'the execution Alertmanager asked for',
     );
     expect(id).toMatch(new RegExp(`^${workflow}:idempotency:am-[0-9a-f]{32}$`));
+    const history = await temporal.client.workflow.getHandle(id!).fetchHistory();
+    const input = defaultPayloadConverter.fromPayload(
+      history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!,
+    );
+    expect(input).toMatchObject({ params: { mode: 'full' }, target: { node, datacenter: 'e2e' } });
 
     // Several repeat notifications (repeat_interval 2s), each delivered to the coordinator.
     // Prometheus re-sends firing alerts to Alertmanager; so do we, as it would.
@@ -116,5 +149,18 @@ describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
       1,
     );
     expect(await workflowIds(temporal.client, workflow, node)).toEqual([id]);
+
+    // An alert routed to a workflow the route rules do not let Alertmanager start: denied, audited, nothing started.
+    await alertmanager.postAlerts([{ labels: { alertname: 'MedicE2eNodeWedged', node }, annotations: {} }]);
+    await eventually(
+      async () =>
+        metricSample(await coordinatorMetrics(), 'medic_coordinator_alertmanager_alerts_total', { result: 'denied' }) >= 1
+          ? true
+          : undefined,
+      60_000,
+      'the denied notification',
+    );
+    expect(stack.coordinator!.output()).toContain(`"decision":"denied","identity":"spiffe://medic.dev/alertmanager"`);
+    expect(await workflowIds(temporal.client, forbidden, node)).toEqual([]);
   });
 });

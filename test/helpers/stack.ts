@@ -41,6 +41,8 @@ export interface StackOptions {
   triggers?: Record<string, string>;
   /** Extra files in the config dir (relative path -> text). */
   files?: Record<string, string>;
+  /** When set, Alertmanager's identity is admitted to these route patterns only (else to /v1/*). */
+  alertmanagerPatterns?: string[];
 }
 
 export async function buildStack(opts: StackOptions): Promise<Stack> {
@@ -64,7 +66,13 @@ export async function buildStack(opts: StackOptions): Promise<Stack> {
     name           = "callers"
     method         = "*"
     route_patterns = ["/v1/*"]
-    uris           = ["${IDS.admin}", "spiffe://medic.dev/trigger/*", "${IDS.alertmanager}"]
+    uris           = ["${IDS.admin}", "spiffe://medic.dev/trigger/*"${opts.alertmanagerPatterns ? '' : `, "${IDS.alertmanager}"`}]
+  }
+  route_rule {
+    name           = "alertmanager"
+    method         = "POST"
+    route_patterns = ${JSON.stringify(opts.alertmanagerPatterns ?? ['/v1/*'])}
+    uris           = ["${IDS.alertmanager}"]
   }
   route_rule {
     name           = "public"

@@ -1,12 +1,15 @@
 // POST /v1/alertmanager over app.inject against the run's real Temporal dev server: firing
-// alerts become triggers (target, params and reason from labels), repeats of one episode are
-// duplicates, resolved and unlabelled alerts start nothing, constraint refusals answer 200 with
-// the refusal in the body, the audit log and the metrics; malformed payloads are 400.
+// alerts become the triggers their configured route names (target from labels, only mapped
+// settable params), repeats of one episode are duplicates, resolved and unrouted alerts start
+// nothing whatever their labels say, the ACL decides on the workflow an alert leads to,
+// constraint refusals answer 200 with the refusal in the body, the audit log and the metrics;
+// malformed payloads are 400.
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
 import { alertEpisodeKey } from '../../src/coordinator/alertmanager-payload';
 import type { RouteRule } from '../../src/config/coordinator';
+import { DEFAULT_ALERTMANAGER } from '../../src/config/callers';
 import { STRANGER, constraint, testCoordinator, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { connectClient, unique } from '../helpers/temporal';
 
@@ -15,7 +18,13 @@ const RULES: RouteRule[] = [
   {
     name: 'alertmanager',
     method: 'POST',
-    routePatterns: ['/v1/alertmanager'],
+    // Alertmanager may start amPing and amGuarded (and ask for a workflow that does not exist), not amReboot.
+    routePatterns: [
+      '/v1/alertmanager',
+      '/v1/workflows/amPing/executions',
+      '/v1/workflows/amGuarded/executions',
+      '/v1/workflows/noSuchWorkflow/executions',
+    ],
     uris: [ALERTMANAGER],
     allowPublic: false,
     skipLogMatch: false,
@@ -30,10 +39,36 @@ let closeClient: () => Promise<void>;
 beforeAll(async () => {
   c = await testCoordinator(
     [
-      workflowConfig('amPing', { params: { mode: 'config' } }),
+      workflowConfig('amPing', {
+        params: { mode: 'config', older_than: '7d' },
+        paramSchema: {
+          mode: { type: 'enum', values: ['config', 'alert'], default: 'config', settable: true, secret: false, list: false },
+          mountpoint: { type: 'path', prefixes: ['/'], settable: true, secret: false, list: false },
+          older_than: { type: 'duration', default: '7d', settable: false, secret: false, list: false },
+        },
+      }),
       workflowConfig('amGuarded', { constraints: [constraint('concurrency', 1, 15 * 60_000)] }),
+      workflowConfig('amReboot'),
     ],
-    { config: { routeRules: RULES } },
+    {
+      config: {
+        routeRules: RULES,
+        alertmanager: {
+          ...DEFAULT_ALERTMANAGER,
+          routes: [
+            {
+              alertname: 'DiskFull',
+              matchers: {},
+              workflow: 'amPing',
+              params: { mountpoint: { from: 'labels', key: 'mountpoint' }, mode: { from: 'annotations', key: 'mode' } },
+            },
+            { alertname: 'Guarded', matchers: {}, workflow: 'amGuarded', params: {} },
+            { alertname: 'Ghost', matchers: {}, workflow: 'noSuchWorkflow', params: {} },
+            { alertname: 'NodeWedged', matchers: { severity: 'page' }, workflow: 'amReboot', params: {} },
+          ],
+        },
+      },
+    },
   );
   ({ client, close: closeClient } = await connectClient());
 });
@@ -88,7 +123,7 @@ async function metrics(): Promise<string> {
 }
 
 describe('POST /v1/alertmanager', () => {
-  it('starts one execution per firing alert, with target, params and reason from its labels and annotations', async () => {
+  it('starts the workflow its route names, with target from labels, only the mapped params, reason from the summary', async () => {
     const node = unique('am-node');
     const fingerprint = unique('fp');
     const res = await post(
@@ -97,12 +132,15 @@ describe('POST /v1/alertmanager', () => {
           fingerprint,
           labels: {
             alertname: 'DiskFull',
-            medic_workflow: 'amPing',
+            // Labels cannot choose the workflow or set unmapped params.
+            medic_workflow: 'amReboot',
+            medic_param_older_than: '0s',
+            older_than: '0s',
             instance: `${node}:9100`,
             datacenter: 'dc9',
-            medic_param_mountpoint: '/var',
+            mountpoint: '/var',
           },
-          annotations: { summary: 'disk almost full', medic_param_mode: 'alert' },
+          annotations: { summary: 'disk almost full', mode: 'alert' },
         },
       ]),
     );
@@ -123,7 +161,7 @@ describe('POST /v1/alertmanager', () => {
     expect(input).toMatchObject({
       workflow: 'amPing',
       target: { node, datacenter: 'dc9' },
-      params: { mode: 'alert', mountpoint: '/var' },
+      params: { mode: 'alert', mountpoint: '/var', older_than: '7d' },
       reason: 'alertmanager: disk almost full',
       trigger: ALERTMANAGER,
     });
@@ -137,7 +175,7 @@ describe('POST /v1/alertmanager', () => {
 
   it('answers a repeat notification of the same episode with the first execution, and a new episode starts a new one', async () => {
     const node = unique('am-node');
-    const alert = { fingerprint: unique('fp'), labels: { medic_workflow: 'amPing', node } };
+    const alert = { fingerprint: unique('fp'), labels: { alertname: 'DiskFull', node } };
     const first = (await post(payload([alert]))).json().results[0];
     expect(first.result).toBe('started');
     for (let i = 0; i < 3; i++) {
@@ -151,16 +189,21 @@ describe('POST /v1/alertmanager', () => {
     expect((await client.workflow.getHandle(first.workflow_id).describe()).runId).toBe(first.run_id);
   });
 
-  it('starts nothing for resolved alerts and alerts that name no workflow', async () => {
+  it('starts nothing for resolved alerts and alerts no route matches, whatever their labels name', async () => {
     const node = unique('am-node');
     const before = c.audit.length;
     const res = await post(
-      payload([{ status: 'resolved', labels: { medic_workflow: 'amPing', node } }, { labels: { alertname: 'JustPage', node } }]),
+      payload([
+        { status: 'resolved', labels: { alertname: 'DiskFull', node } },
+        { labels: { alertname: 'JustPage', medic_workflow: 'amPing', node } },
+        { labels: { alertname: 'NodeWedged', node } },
+      ]),
     );
     expect(res.statusCode).toBe(200);
     expect(res.json().results.map((r: { result: string; message: string }) => [r.result, r.message])).toEqual([
       ['skipped', 'resolved: nothing to start'],
-      ['skipped', 'no medic_workflow label'],
+      ['skipped', 'no alertmanager route matches this alert'],
+      ['skipped', 'no alertmanager route matches this alert'],
     ]);
     expect(c.audit.slice(before).filter((e) => e.decision === 'started')).toEqual([]);
     expect(await metrics()).toMatch(/medic_coordinator_alertmanager_alerts_total\{result="skipped_resolved"\} [1-9]/);
@@ -170,10 +213,10 @@ describe('POST /v1/alertmanager', () => {
     const node = unique('am-node');
     const res = await post(
       payload([
-        { labels: { medic_workflow: 'amGuarded', node, alertname: 'A' } },
-        { labels: { medic_workflow: 'amGuarded', node, alertname: 'B' } },
-        { labels: { medic_workflow: 'noSuchWorkflow', node } },
-        { labels: { medic_workflow: 'amPing' } },
+        { labels: { alertname: 'Guarded', node, instance: 'a' } },
+        { labels: { alertname: 'Guarded', node, instance: 'b' } },
+        { labels: { alertname: 'Ghost', node } },
+        { labels: { alertname: 'DiskFull' } },
       ]),
     );
     expect(res.statusCode).toBe(200);
@@ -195,6 +238,41 @@ describe('POST /v1/alertmanager', () => {
     expect(m).toMatch(
       /medic_coordinator_constraint_refusals_total\{workflow="amGuarded",kind="concurrency",scope="target"\} [1-9]/,
     );
+  });
+
+  it('checks the ACL on the workflow an alert leads to: a route to a workflow the caller may not start is denied', async () => {
+    const node = unique('am-node');
+    const before = c.audit.length;
+    const res = await post(payload([{ labels: { alertname: 'NodeWedged', severity: 'page', node } }]));
+    expect(res.statusCode).toBe(200);
+    expect(res.json().results[0]).toMatchObject({
+      result: 'denied',
+      workflow: 'amReboot',
+      message: expect.stringMatching(/^forbidden/),
+    });
+    const lines = c.audit.slice(before);
+    expect(lines).toContainEqual(expect.objectContaining({ decision: 'denied', source: 'alertmanager', workflow: 'amReboot' }));
+    expect(lines.some((e) => e.decision === 'started')).toBe(false);
+  });
+
+  it('refuses a mapped label whose value the param schema refuses, naming the param, and starts nothing', async () => {
+    const node = unique('am-node');
+    const before = c.audit.length;
+    const res = await post(payload([{ labels: { alertname: 'DiskFull', node, mountpoint: '/var/../etc' } }]));
+    expect(res.json().results[0]).toMatchObject({ result: 'invalid', message: expect.stringContaining('params.mountpoint') });
+    expect(c.audit.slice(before).some((e) => e.decision === 'started')).toBe(false);
+  });
+
+  it('takes a large alert group (over 1 MiB) rather than answering 413, which Alertmanager would not retry', async () => {
+    const alerts = Array.from({ length: 300 }, (_, i) => ({
+      status: 'resolved' as const,
+      labels: { alertname: 'DiskFull', node: `big-${i}`, description: 'x'.repeat(4000) },
+    }));
+    const body = payload(alerts);
+    expect(JSON.stringify(body).length).toBeGreaterThan(1024 * 1024);
+    const res = await post(body);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().results).toHaveLength(300);
   });
 
   it.each([

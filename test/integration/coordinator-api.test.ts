@@ -31,7 +31,16 @@ let closeClient: () => Promise<void>;
 
 beforeAll(async () => {
   c = await testCoordinator([
-    workflowConfig('pingNode', { taskQueueTarget: 'node', params: { mode: 'config', keep: 'yes' } }),
+    workflowConfig('pingNode', {
+      taskQueueTarget: 'node',
+      params: { mode: 'config', keep: 'yes' },
+      paramSchema: {
+        mode: { type: 'enum', values: ['config', 'request'], default: 'config', settable: true, secret: false, list: false },
+        keep: { type: 'string', default: 'yes', settable: false, secret: false, list: false },
+        extra: { type: 'int', min: 0, max: 9, settable: true, secret: false, list: false },
+        big: { type: 'string', settable: true, secret: false, list: false },
+      },
+    }),
     workflowConfig('pingGeneral', { taskQueueTarget: 'general' }),
     workflowConfig('pingType', { taskQueueTarget: 'node_type' }),
     workflowConfig('guarded', { description: 'one at a time', constraints: [constraint('concurrency', 1, 15 * 60_000)] }),
@@ -79,7 +88,7 @@ describe('routing', () => {
     }
   });
 
-  it('sets the search attributes and builds the workflow input (request params win over config params)', async () => {
+  it('sets the search attributes and builds the workflow input (settable request params win over config defaults)', async () => {
     const node = unique('sa-node');
     const res = await trigger(c.app, 'pingNode', {
       target: { node, datacenter: DC },
@@ -97,6 +106,7 @@ describe('routing', () => {
       workflow: 'pingNode',
       target: { node, datacenter: DC },
       params: { mode: 'request', keep: 'yes', extra: '1' },
+      paramSchema: expect.objectContaining({ mode: expect.objectContaining({ settable: true }) }),
       reason: 'disk full',
       trigger: ADMIN,
     });
@@ -201,7 +211,7 @@ describe('access', () => {
     expect((await trigger(c.app, 'noSuchWorkflow', { target: {} }, { identity: null })).statusCode).toBe(403);
     const unknownRoute = await c.app.inject({ url: '/admin' });
     expect(unknownRoute.statusCode).toBe(403);
-    expect(unknownRoute.json().details).toEqual({ identity: null, rules_consulted: [] });
+    expect(unknownRoute.json()).toEqual({ error: 'forbidden', message: 'forbidden', details: {} });
   });
 
   it('an admitted caller gets 404 for a route that does not exist', async () => {
@@ -339,6 +349,11 @@ describe('reading', () => {
         { kind: 'concurrency', value: 1, period: '15m', is_global: false, description: 'concurrency 1/15m per target' },
       ],
       params: {},
+      param_schema: {},
+    });
+    expect(wfs[2]!.param_schema).toMatchObject({
+      mode: { type: 'enum', values: ['config', 'request'], default: 'config', settable: true },
+      keep: { type: 'string', default: 'yes', settable: false },
     });
   });
 

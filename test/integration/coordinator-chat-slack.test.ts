@@ -18,7 +18,9 @@ const RULES: RouteRule[] = [
   { name: 'public', method: 'GET', routePatterns: ['/metrics'], uris: [], allowPublic: true, skipLogMatch: true },
 ];
 const WORKFLOWS = [
-  workflowConfig('slackPing'),
+  workflowConfig('slackPing', {
+    paramSchema: { mode: { type: 'enum', values: ['fast', 'slow'], settable: true, secret: false, list: false } },
+  }),
   workflowConfig('slackGuarded', { constraints: [constraint('concurrency', 1, 15 * 60_000)] }),
   workflowConfig('slackForbidden'),
 ];
@@ -31,6 +33,7 @@ let closeClient: () => Promise<void>;
 function chatConfig(secretFile: string) {
   return {
     signingSecretFile: secretFile,
+    teamId: 'T0MEDIC',
     maxSkewMs: 5 * 60_000,
     allow: [
       { user: 'UOPS', workflows: ['slackPing', 'slackGuarded'] },
@@ -114,6 +117,34 @@ describe('the Slack request signature', () => {
       details: {},
     });
     expect(c.audit.slice(before).some((e) => e.decision === 'started')).toBe(false);
+  });
+
+  it('refuses a correctly signed request from another workspace or enterprise, with 403 and nothing started', async () => {
+    const node = unique('chat-node');
+    const before = c.audit.length;
+    const other = await slack({ text: `run slackPing node=${node}`, team: 'T0OTHER' });
+    expect(other.statusCode).toBe(403);
+    expect(other.json()).toEqual({
+      error: 'forbidden',
+      message: 'this Slack workspace may not use this coordinator',
+      details: {},
+    });
+    const grid = await slack({ text: `run slackPing node=${node}` }, { tamper: (b) => b });
+    expect(grid.statusCode).toBe(200);
+    const body = `${form({ text: `run slackPing node=${node}` })}&enterprise_id=E0OTHER`;
+    const ts = String(Math.floor(Date.now() / 1000));
+    const enterprise = await c.app.inject({
+      method: 'POST',
+      url: '/v1/chat/slack',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-slack-request-timestamp': ts,
+        'x-slack-signature': signSlackRequest(SECRET, ts, body),
+      },
+      payload: body,
+    });
+    expect(enterprise.statusCode).toBe(403);
+    expect(c.audit.slice(before).filter((e) => e.decision === 'started').length).toBe(1);
   });
 
   it('refuses a body changed after signing', async () => {

@@ -70,7 +70,12 @@ describe('mTLS and the ACL over real TLS', () => {
     if (status === 403) {
       const body = res.json<{ error: string; details: Record<string, unknown> }>();
       expect(body.error).toBe('forbidden');
-      expect(body.details.identity).toBe(identity);
+      if (identity === null) {
+        // An anonymous caller learns nothing about the rules.
+        expect(res.json()).toMatchObject({ message: 'forbidden' });
+        expect(body.details.identity).toBeUndefined();
+        expect(body.details.rules_consulted).toBeUndefined();
+      } else expect(body.details.identity).toBe(identity);
       if (problem) expect(String(body.details.certificate)).toContain(problem);
       else expect(body.details.certificate).toBeUndefined();
       // Never the identities a rule admits.
@@ -194,6 +199,16 @@ describe('runCoordinator', () => {
       await new Promise((r) => setTimeout(r, 200));
       expect(logs.at(-1)).toContain('reload failed, keeping the running configuration');
       expect(await names()).toEqual(['cleanDisk', 'pingNode']);
+
+      // A CA rotation closes the keep-alive connections authenticated under the old CA: the
+      // next request handshakes again, and a certificate of the old CA no longer identifies.
+      write('ca.pem', createCertificateAuthority('rotated CA').cert);
+      next = { ...first, workflows: new Map([...first.workflows, ['cleanDisk', workflowConfig('cleanDisk')]]) };
+      reloaders.forEach((h) => h());
+      await new Promise((r) => setTimeout(r, 300));
+      expect(logs.join('\n')).toMatch(/client CA changed: closed [1-9]\d* connections/);
+      const after = await request(agents.allowed!, 'GET', `https://127.0.0.1:${port}/v1/workflows`);
+      expect(after.status).toBe(403);
     } finally {
       controller.abort();
       fs.rmSync(dir, { recursive: true, force: true });

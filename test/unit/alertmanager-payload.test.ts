@@ -1,59 +1,75 @@
-import { DEFAULT_ALERTMANAGER } from '../../src/config/callers';
+import { DEFAULT_ALERTMANAGER, type AlertmanagerConfig } from '../../src/config/callers';
 import { alertEpisodeKey, planAlert, stripPort, type AlertmanagerAlert } from '../../src/coordinator/alertmanager-payload';
 
 const alert = (over: Partial<AlertmanagerAlert> = {}): AlertmanagerAlert => ({
   status: 'firing',
   labels: {
     alertname: 'DiskFull',
-    medic_workflow: 'cleanDisk',
+    medic_workflow: 'rebootNode',
     instance: 'host1:9100',
     datacenter: 'ams1',
     node_type: 'db',
-    medic_param_mountpoint: '/',
+    mountpoint: '/',
   },
-  annotations: { summary: 'disk / almost full', medic_param_mountpoint: '/var', medic_param_older_than: '7d' },
+  annotations: { summary: 'disk / almost full', older_than: '0s' },
   startsAt: '2026-11-22T10:00:00Z',
   fingerprint: 'abc123',
   ...over,
 });
 
+const CFG: AlertmanagerConfig = {
+  ...DEFAULT_ALERTMANAGER,
+  routes: [
+    { alertname: 'DiskFull', matchers: {}, workflow: 'cleanDisk', params: { mountpoint: { from: 'labels', key: 'mountpoint' } } },
+    { matchers: { team: 'db', severity: 'page' }, workflow: 'restartService', params: {} },
+  ],
+};
+
 describe('planAlert', () => {
-  it('turns a firing alert into a trigger: workflow, target from labels, params by prefix, reason from summary', () => {
-    expect(planAlert(alert(), DEFAULT_ALERTMANAGER)).toEqual({
+  it('turns a firing alert into the trigger its route names: target from labels, only mapped params, reason from summary', () => {
+    expect(planAlert(alert(), CFG)).toEqual({
       fingerprint: 'abc123',
       action: 'trigger',
       trigger: {
         workflow: 'cleanDisk',
         target: { node: 'host1', datacenter: 'ams1', node_type: 'db' },
-        params: { mountpoint: '/', older_than: '7d' },
+        params: { mountpoint: '/' },
         reason: 'alertmanager: disk / almost full',
         idempotencyKey: alertEpisodeKey('abc123', '2026-11-22T10:00:00Z'),
       },
     });
   });
 
+  it('lets no label choose the workflow: an alert no route matches starts nothing', () => {
+    const plan = planAlert(alert({ labels: { alertname: 'Other', medic_workflow: 'rebootNode', node: 'n1' } }), CFG);
+    expect(plan).toEqual({ fingerprint: 'abc123', action: 'skip', reason: 'no alertmanager route matches this alert' });
+  });
+
+  it('matches a route by every matcher', () => {
+    const labels = { alertname: 'X', team: 'db', node: 'n1' };
+    expect(planAlert(alert({ labels }), CFG).action).toBe('skip');
+    const plan = planAlert(alert({ labels: { ...labels, severity: 'page' } }), CFG);
+    expect(plan.action === 'trigger' && plan.trigger.workflow).toBe('restartService');
+  });
+
   it('prefers the node label over instance', () => {
-    const plan = planAlert(alert({ labels: { medic_workflow: 'x', node: 'n7', instance: 'other:1' } }), DEFAULT_ALERTMANAGER);
+    const plan = planAlert(alert({ labels: { alertname: 'DiskFull', node: 'n7', instance: 'other:1' } }), CFG);
     expect(plan.action === 'trigger' && plan.trigger.target.node).toBe('n7');
   });
 
-  it('starts nothing for resolved alerts or alerts without the workflow label', () => {
-    expect(planAlert(alert({ status: 'resolved' }), DEFAULT_ALERTMANAGER)).toMatchObject({
+  it('starts nothing for resolved alerts', () => {
+    expect(planAlert(alert({ status: 'resolved' }), CFG)).toMatchObject({
       action: 'skip',
       reason: expect.stringMatching(/resolved/),
-    });
-    expect(planAlert(alert({ labels: { alertname: 'X' } }), DEFAULT_ALERTMANAGER)).toMatchObject({
-      action: 'skip',
-      reason: 'no medic_workflow label',
     });
   });
 
   it('honours configured label names', () => {
-    const cfg = { ...DEFAULT_ALERTMANAGER, workflowLabel: 'remediate', nodeLabels: ['host'], datacenterLabel: 'dc' };
-    const plan = planAlert(alert({ labels: { remediate: 'rebootNode', host: 'h9', dc: 'fra1' } }), cfg);
+    const cfg = { ...CFG, nodeLabels: ['host'], datacenterLabel: 'dc' };
+    const plan = planAlert(alert({ labels: { alertname: 'DiskFull', host: 'h9', dc: 'fra1' } }), cfg);
     expect(plan).toMatchObject({
       action: 'trigger',
-      trigger: { workflow: 'rebootNode', target: { node: 'h9', datacenter: 'fra1' } },
+      trigger: { workflow: 'cleanDisk', target: { node: 'h9', datacenter: 'fra1' } },
     });
   });
 

@@ -30,8 +30,17 @@ describe('loadConfigDir', () => {
     const { ok, config, diagnostics } = await loadConfigDir(path.join(__dirname, '..', '..', 'config'), { workflowTypes: TYPES });
     expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     expect(ok).toBe(true);
-    expect(config.coordinator?.routeRules.map((r) => r.name)).toEqual(['global_get', 'triggers', 'chat', 'public_access']);
-    expect(config.coordinator?.alertmanager.workflowLabel).toBe('medic_workflow');
+    expect(config.coordinator?.routeRules.map((r) => r.name)).toEqual([
+      'global_get',
+      'triggers',
+      'alertmanager',
+      'chat',
+      'public_access',
+    ]);
+    expect(config.coordinator?.alertmanager.routes.map((r) => [r.alertname, r.workflow])).toEqual([
+      ['DiskAlmostFull', 'cleanDisk'],
+      ['ServiceDown', 'restartService'],
+    ]);
     expect(config.coordinator?.chat).toBeUndefined();
     expect(config.workflows.get('restartService')?.constraints).toEqual([
       { kind: 'concurrency', value: 1, periodMs: 900_000, isGlobal: false },
@@ -62,7 +71,7 @@ describe('loadConfigDir', () => {
       'coordinator.hcl: server_config.route_rule[0].uris[0]: "https://not-spiffe" is not a SPIFFE ID (spiffe://trust-domain/path)',
       'coordinator.hcl: server_config.route_rule[1].uris: warning: allow_public admits every caller, so uris has no effect in this rule',
       'coordinator.hcl: temporal.address: "nohost" is not host:port',
-      'coordinator.hcl: temporal.colour: unknown key (known here: address, namespace, tls)',
+      'coordinator.hcl: temporal.colour: unknown key (known here: address, namespace, payload_key_file, tls)',
       'workflows/seed.hcl: task_queue_target: "<target>" is not one of "general", "node_type", "node"',
       'workflows/seed.hcl: constraint[0].kind: warning: "concurency" is read as "concurrency"; please write "concurrency"',
       'workflows/seed.hcl: constraint[1].kind: unknown constraint kind "bogus" (known: concurrency, maxExecution)',
@@ -161,5 +170,40 @@ describe('loadConfigDir', () => {
       clientCaFile: path.resolve(dir, '../ca.pem'),
       listen: { host: '0.0.0.0', port: 8443 },
     });
+  });
+});
+
+describe('param blocks', () => {
+  it('read type, default, constraints and settable, and warn on a settable param without constraints', async () => {
+    const out = await problems({
+      'workflows/w.hcl':
+        WF +
+        'param "unit" {\n  type = "unit"\n  settable = true\n}\nparam "n" {\n  type = "int"\n  default = "x"\n}\n' +
+        'param "u" {\n  type = "url"\n  settable = true\n}\nparam "e" {\n  type = "enum"\n}\n',
+    });
+    expect(out).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/w\.hcl.*param\.unit.*warning.*settable unit param without constraints/),
+        expect.stringMatching(/w\.hcl.*param\.n\.default.*whole number/),
+        expect.stringMatching(/w\.hcl.*param\.u\.hosts.*settable url param needs/),
+        expect.stringMatching(/w\.hcl.*param\.e\.values.*enum needs/),
+      ]),
+    );
+  });
+
+  it('refuse an alertmanager route or trigger rule that maps a locked param', async () => {
+    const out = await problems({
+      'coordinator.hcl':
+        'server_config {\n  enable_tls = false\n}\nalertmanager {\n  route {\n    alertname = "A"\n    workflow = "w"\n    params = { n = "labels.n" }\n  }\n}\n',
+      'workflows/w.hcl': WF + 'param "n" {\n  type = "int"\n  default = "1"\n}\n',
+    });
+    expect(out).toEqual(expect.arrayContaining([expect.stringMatching(/alertmanager\.route\[0\]\.params\.n.*not settable/)]));
+  });
+
+  it('refuse the old label-chooses-the-workflow keys', async () => {
+    const out = await problems({
+      'coordinator.hcl': 'server_config {\n  enable_tls = false\n}\nalertmanager {\n  workflow_label = "medic_workflow"\n}\n',
+    });
+    expect(out).toEqual(expect.arrayContaining([expect.stringMatching(/alertmanager\.workflow_label.*no longer choose/)]));
   });
 });

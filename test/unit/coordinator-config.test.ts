@@ -3,10 +3,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfigDir } from '../../src/config/load';
 
-async function load(coordinatorHcl: string) {
+async function load(coordinatorHcl: string, workflows: Record<string, string> = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-coord-config-'));
   try {
     fs.writeFileSync(path.join(dir, 'coordinator.hcl'), coordinatorHcl);
+    if (Object.keys(workflows).length) fs.mkdirSync(path.join(dir, 'workflows'));
+    for (const [name, text] of Object.entries(workflows)) fs.writeFileSync(path.join(dir, 'workflows', `${name}.hcl`), text);
     return await loadConfigDir(dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -53,11 +55,10 @@ describe('coordinator.hcl alertmanager block', () => {
   it('uses the documented label conventions when the block is absent', async () => {
     const r = await load(SERVER);
     expect(r.config.coordinator?.alertmanager).toEqual({
-      workflowLabel: 'medic_workflow',
+      routes: [],
       nodeLabels: ['node', 'instance'],
       datacenterLabel: 'datacenter',
       nodeTypeLabel: 'node_type',
-      paramPrefix: 'medic_param_',
       reasonAnnotation: 'summary',
     });
   });
@@ -65,22 +66,38 @@ describe('coordinator.hcl alertmanager block', () => {
   it('reads every setting', async () => {
     const r = await load(
       `${SERVER}alertmanager {
-  workflow_label    = "remediate"
   node_labels       = ["hostname"]
   datacenter_label  = "dc"
   node_type_label   = "role"
-  param_prefix      = "p_"
   reason_annotation = "description"
+  route {
+    alertname = "DiskFull"
+    matchers  = { severity = "page" }
+    workflow  = "cleanDisk"
+    params    = { mountpoint = "labels.mountpoint", note = "annotations.description" }
+  }
 }
 `,
+      {
+        cleanDisk:
+          'workflow = "cleanDisk"\ntask_queue_target = "node"\n' +
+          'param "mountpoint" {\n  type = "path"\n  settable = true\n  prefixes = ["/"]\n}\n' +
+          'param "note" {\n  type = "string"\n  settable = true\n  max = 100\n}\n',
+      },
     );
     expect(r.ok).toBe(true);
     expect(r.config.coordinator?.alertmanager).toEqual({
-      workflowLabel: 'remediate',
+      routes: [
+        {
+          alertname: 'DiskFull',
+          matchers: { severity: 'page' },
+          workflow: 'cleanDisk',
+          params: { mountpoint: { from: 'labels', key: 'mountpoint' }, note: { from: 'annotations', key: 'description' } },
+        },
+      ],
       nodeLabels: ['hostname'],
       datacenterLabel: 'dc',
       nodeTypeLabel: 'role',
-      paramPrefix: 'p_',
       reasonAnnotation: 'description',
     });
   });
@@ -88,7 +105,7 @@ describe('coordinator.hcl alertmanager block', () => {
   it('rejects names that are not Prometheus label names, an empty node_labels and unknown keys', async () => {
     const r = await load(
       `${SERVER}alertmanager {
-  workflow_label = "medic-workflow"
+  datacenter_label = "data-center"
   node_labels    = []
   severity       = "page"
 }
@@ -97,7 +114,7 @@ describe('coordinator.hcl alertmanager block', () => {
     expect(r.ok).toBe(false);
     expect(problems(r, 'error')).toEqual(
       expect.arrayContaining([
-        ['alertmanager.workflow_label', '"medic-workflow" is not a Prometheus label name'],
+        ['alertmanager.datacenter_label', '"data-center" is not a Prometheus label name'],
         ['alertmanager.node_labels', 'needs at least one label name'],
         expect.arrayContaining(['alertmanager.severity']),
       ]),
@@ -120,6 +137,8 @@ describe('coordinator.hcl chat block', () => {
     const r = await load(
       `${SERVER}chat {
   slack_signing_secret_file = "secrets/slack"
+  slack_team_id             = "T0OPS"
+  slack_enterprise_id       = "E0ORG"
   max_request_age           = "2m"
   allow {
     user      = "U0OPS"
@@ -137,30 +156,38 @@ describe('coordinator.hcl chat block', () => {
     expect(path.basename(path.dirname(chat.signingSecretFile!))).toBe('secrets');
     expect(path.isAbsolute(chat.signingSecretFile!)).toBe(true);
     expect(chat.maxSkewMs).toBe(120_000);
+    expect([chat.teamId, chat.enterpriseId]).toEqual(['T0OPS', 'E0ORG']);
     expect(chat.allow).toEqual([
       { user: 'U0OPS', workflows: ['cleanDisk', 'restartService'] },
       { user: '*', workflows: ['ping'] },
     ]);
   });
 
-  it('requires the signing secret file, and rules with a user and workflows', async () => {
+  it('requires the signing secret file, the workspace id, and rules with a user and workflows', async () => {
     const r = await load(`${SERVER}chat {\n  allow {\n    workflows = ["x"]\n  }\n  allow {\n    user = "U1"\n  }\n}\n`);
     expect(r.ok).toBe(false);
     const paths = problems(r, 'error').map(([p]) => p);
     expect(paths).toEqual(
-      expect.arrayContaining(['chat.slack_signing_secret_file', 'chat.allow[0].user', 'chat.allow[1].workflows']),
+      expect.arrayContaining([
+        'chat.slack_signing_secret_file',
+        'chat.slack_team_id',
+        'chat.allow[0].user',
+        'chat.allow[1].workflows',
+      ]),
     );
   });
 
   it('rejects a bad max_request_age and unknown keys', async () => {
-    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n  max_request_age = "soon"\n  token = "x"\n}\n`);
+    const r = await load(
+      `${SERVER}chat {\n  slack_signing_secret_file = "s"\n  slack_team_id = "T1"\n  max_request_age = "soon"\n  token = "x"\n}\n`,
+    );
     expect(r.ok).toBe(false);
     const paths = problems(r, 'error').map(([p]) => p);
     expect(paths).toEqual(expect.arrayContaining(['chat.max_request_age', 'chat.token']));
   });
 
   it('warns that a chat block without allow rules refuses every run', async () => {
-    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n}\n`);
+    const r = await load(`${SERVER}chat {\n  slack_signing_secret_file = "s"\n  slack_team_id = "T1"\n}\n`);
     expect(r.ok).toBe(true);
     expect(problems(r, 'warning')).toEqual([
       ['chat', 'no allow { ... } rules: every chat command that runs a workflow will be refused'],
@@ -174,7 +201,7 @@ describe('chat allow rules and workflows/', () => {
     try {
       fs.writeFileSync(
         path.join(dir, 'coordinator.hcl'),
-        `${SERVER}chat {\n  slack_signing_secret_file = "s"\n  allow {\n    user = "U1"\n    workflows = ["ping", "pnig", "*"]\n  }\n}\n`,
+        `${SERVER}chat {\n  slack_signing_secret_file = "s"\n  slack_team_id = "T1"\n  allow {\n    user = "U1"\n    workflows = ["ping", "pnig", "*"]\n  }\n}\n`,
       );
       fs.mkdirSync(path.join(dir, 'workflows'));
       fs.writeFileSync(path.join(dir, 'workflows', 'ping.hcl'), 'workflow = "ping"\ntask_queue_target = "node"\n');

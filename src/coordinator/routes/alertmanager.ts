@@ -1,8 +1,10 @@
 // POST /v1/alertmanager: Alertmanager's webhook receiver (payload version 4). Each firing alert
-// whose labels name a workflow becomes one trigger through admitTrigger (source
-// "alertmanager"); the alert's fingerprint and startsAt make it idempotent, so Alertmanager's
+// that a route of coordinator.hcl's alertmanager block matches becomes one trigger through
+// admitTrigger (source "alertmanager"), after the ACL admits the caller to that workflow's own
+// trigger path; the alert's fingerprint and startsAt make it idempotent, so Alertmanager's
 // repeat notifications find the first execution instead of starting another.
 import type { FastifyPluginAsync } from 'fastify';
+import { authorize } from '../acl';
 import type { Admission, TriggerOutcome } from '../admission';
 import { ALERTMANAGER_PAYLOAD_SCHEMA, planAlert, type AlertmanagerPayload, type AlertPlan } from '../alertmanager-payload';
 import { sendError } from '../errors';
@@ -11,6 +13,13 @@ import type { CoordinatorMetrics } from '../metrics';
 import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses } from './schemas';
 
 export const ALERTMANAGER_ROUTE = '/v1/alertmanager';
+/** Alertmanager sends whole groups (up to 1000 alerts here) and never retries a 4xx: a 413 would lose them silently. */
+export const ALERTMANAGER_BODY_LIMIT = 4 * 1024 * 1024;
+
+/** The path whose route rules decide whether a caller may start `workflow` (the API's trigger path). */
+export function triggerPath(workflow: string): string {
+  return `/v1/workflows/${encodeURIComponent(workflow)}/executions`;
+}
 
 /** Triggers of one payload decided at once; a group of hundreds of alerts must not open hundreds of Temporal calls. */
 const PARALLEL_TRIGGERS = 8;
@@ -19,7 +28,7 @@ const REASON_MAX = 1024;
 export interface AlertResult {
   fingerprint: string;
   alertname?: string;
-  result: TriggerOutcome['result'] | 'skipped';
+  result: TriggerOutcome['result'] | 'skipped' | 'denied';
   workflow?: string;
   workflow_id?: string;
   run_id?: string;
@@ -37,7 +46,7 @@ const RESULT_SCHEMA = {
   properties: {
     fingerprint: { type: 'string' },
     alertname: { type: 'string' },
-    result: { type: 'string', enum: ['started', 'duplicate', 'refused', 'invalid', 'error', 'skipped'] },
+    result: { type: 'string', enum: ['started', 'duplicate', 'refused', 'invalid', 'error', 'skipped', 'denied'] },
     workflow: { type: 'string' },
     workflow_id: { type: 'string' },
     run_id: { type: 'string' },
@@ -100,11 +109,14 @@ export const alertmanagerRoutes: FastifyPluginAsync<{
   app.post<{ Body: AlertmanagerPayload }>(
     ALERTMANAGER_ROUTE,
     {
+      bodyLimit: ALERTMANAGER_BODY_LIMIT,
       schema: {
         summary: 'Alertmanager webhook receiver',
         description:
-          'Alertmanager webhook payload version 4. Each firing alert whose labels name a workflow (alertmanager.workflow_label, ' +
-          'default medic_workflow) becomes one trigger; its fingerprint and startsAt are the idempotency key, so repeat ' +
+          'Alertmanager webhook payload version 4. Each firing alert matched by a route of the alertmanager block of ' +
+          "coordinator.hcl becomes one trigger of that route's workflow (labels fill the target and only the params the " +
+          'route maps), if the route rules also admit the caller to POST /v1/workflows/{name}/executions (else the alert ' +
+          'is "denied"); its fingerprint and startsAt are the idempotency key, so repeat ' +
           'notifications return the first execution. Resolved alerts start nothing. Answers 200 with one result per alert, ' +
           'also when constraints refuse some (Alertmanager would otherwise retry); 503 when Temporal is unavailable, so ' +
           'Alertmanager retries the group (the alerts already started come back as duplicates).',
@@ -132,10 +144,25 @@ export const alertmanagerRoutes: FastifyPluginAsync<{
       const results = await inParallel(plans, PARALLEL_TRIGGERS, async ({ alert, plan }): Promise<AlertResult> => {
         const head = { fingerprint: plan.fingerprint, ...(alert.labels.alertname ? { alertname: alert.labels.alertname } : {}) };
         if (plan.action === 'skip') {
-          metrics.alertmanagerAlerts.inc({ result: alert.status === 'resolved' ? 'skipped_resolved' : 'skipped_unlabelled' });
+          metrics.alertmanagerAlerts.inc({ result: alert.status === 'resolved' ? 'skipped_resolved' : 'skipped_unrouted' });
           return { ...head, result: 'skipped', message: plan.reason };
         }
         const t = plan.trigger;
+        // The route rules decide on the workflow the alert leads to, as if the caller had asked for it directly.
+        const access = authorize(config.current.acl, {
+          method: 'POST',
+          path: triggerPath(t.workflow),
+          identity: request.caller.identity,
+        });
+        if (!access.allowed) {
+          const reason = `no route rule admits this caller to start ${t.workflow}`;
+          admission.recordDenial(
+            { workflow: t.workflow, target: t.target, identity: request.caller.identity, source: 'alertmanager' },
+            reason,
+          );
+          metrics.alertmanagerAlerts.inc({ result: 'denied' });
+          return { ...head, result: 'denied', workflow: t.workflow, message: `forbidden: ${reason}` };
+        }
         const outcome = await admission.admitTrigger({
           workflow: t.workflow,
           target: t.target,

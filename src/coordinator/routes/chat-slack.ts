@@ -34,6 +34,7 @@ const LIST_LIMIT = 10;
 
 interface SlashCommandBody {
   team_id: string;
+  enterprise_id?: string;
   user_id: string;
   text?: string;
   trigger_id?: string;
@@ -245,6 +246,7 @@ export const chatSlackRoutes: FastifyPluginAsync<{
           required: ['team_id', 'user_id'],
           properties: {
             team_id: { type: 'string', minLength: 1, maxLength: 64 },
+            enterprise_id: { type: 'string', maxLength: 64 },
             user_id: { type: 'string', minLength: 1, maxLength: 64 },
             user_name: { type: 'string' },
             command: { type: 'string' },
@@ -290,6 +292,15 @@ export const chatSlackRoutes: FastifyPluginAsync<{
         if (!check.ok) {
           log(`slack request refused: ${check.reason}`);
           return sendError(reply, 'unauthorized', `request signature refused: ${check.reason}`, {});
+        }
+        // A signing secret is per app, and an app may be installed in several workspaces: the
+        // workspace (and Enterprise Grid org) must also be the configured one.
+        const body = (request.body ?? {}) as Partial<SlashCommandBody>;
+        const chat = current.coordinator.chat!;
+        const enterprise = typeof body.enterprise_id === 'string' && body.enterprise_id !== '' ? body.enterprise_id : undefined;
+        if (body.team_id !== chat.teamId || enterprise !== chat.enterpriseId) {
+          log('slack request refused: signed, but from a workspace or enterprise that chat { } does not name');
+          return sendError(reply, 'forbidden', 'this Slack workspace may not use this coordinator', {});
         }
       },
     },

@@ -215,7 +215,8 @@ export const executionRoutes: FastifyPluginAsync<{
               type: 'object',
               maxProperties: 64,
               additionalProperties: { type: 'string', maxLength: 4096 },
-              description: "workflow parameters; override the config's params",
+              description:
+                "the workflow's settable params (GET /v1/workflows shows each one's type and constraints); others are 400",
             },
             reason: { type: 'string', maxLength: 1024, description: 'why: shown in the audit log and the execution memo' },
             idempotency_key: {

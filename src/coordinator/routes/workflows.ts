@@ -2,6 +2,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { LiveConfig } from '../live-config';
 import { constraintJson } from '../constraints';
+import { paramSchemaOf } from '../../config/workflow';
+import { maskParams } from '../../params/resolve';
+import { PARAM_TYPES, publicSchema } from '../../params/schema';
 import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses } from './schemas';
 
 const WORKFLOWS_SCHEMA = {
@@ -18,7 +21,33 @@ const WORKFLOWS_SCHEMA = {
           task_queue_target: { type: 'string', enum: ['general', 'node_type', 'node'] },
           description: { type: 'string' },
           constraints: { type: 'array', items: CONSTRAINT_SCHEMA },
-          params: { type: 'object', additionalProperties: { type: 'string' } },
+          params: {
+            type: 'object',
+            description: 'the defaults the workflow runs with (secret values masked)',
+            additionalProperties: { type: 'string' },
+          },
+          param_schema: {
+            type: 'object',
+            description: 'each param: type, default, constraints, and whether callers may set it (settable)',
+            additionalProperties: {
+              type: 'object',
+              required: ['type', 'settable', 'secret', 'list'],
+              properties: {
+                type: { type: 'string', enum: [...PARAM_TYPES] },
+                settable: { type: 'boolean' },
+                secret: { type: 'boolean' },
+                list: { type: 'boolean' },
+                default: { type: 'string' },
+                pattern: { type: 'string' },
+                values: { type: 'array', items: { type: 'string' } },
+                min: { type: 'number' },
+                max: { type: 'number' },
+                prefixes: { type: 'array', items: { type: 'string' } },
+                hosts: { type: 'array', items: { type: 'string' } },
+                description: { type: 'string' },
+              },
+            },
+          },
         },
       },
     },
@@ -43,7 +72,8 @@ export const workflowRoutes: FastifyPluginAsync<{ config: LiveConfig }> = async 
           task_queue_target: wf.taskQueueTarget,
           ...(wf.description ? { description: wf.description } : {}),
           constraints: wf.constraints.map((c) => constraintJson(c)),
-          params: wf.params,
+          params: maskParams(paramSchemaOf(wf), wf.params),
+          param_schema: publicSchema(paramSchemaOf(wf)),
         })),
     }),
   );

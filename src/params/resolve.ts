@@ -1,0 +1,78 @@
+// From a caller's params to the params a workflow runs with: defaults, then the settable params the caller set,
+// every value checked by the schema. Also the worker's re-check and the masking of secret values. Pure.
+import { MASK, defaultsOf, type ParamSchema } from './schema';
+import { valueProblem } from './values';
+
+export interface ParamProblem {
+  /** `params.<name>`, as API errors name fields. */
+  field: string;
+  message: string;
+}
+
+export type Resolution = { ok: true; params: Record<string, string> } | { ok: false; problems: ParamProblem[] };
+
+function shownName(name: string): string {
+  return name.slice(0, 64);
+}
+
+/**
+ * The params of one start: the schema's defaults with the caller's settable params over them.
+ * Unknown params, locked params and bad values are problems naming `params.<name>` and why.
+ */
+export function resolveParams(schema: ParamSchema, requested: Record<string, unknown> | undefined): Resolution {
+  const problems: ParamProblem[] = [];
+  const params = defaultsOf(schema);
+  const known = Object.keys(schema).sort();
+  for (const [name, value] of Object.entries(requested ?? {})) {
+    const field = `params.${shownName(name)}`;
+    const spec = Object.hasOwn(schema, name) ? schema[name] : undefined;
+    if (!spec) {
+      const settable = known.filter((k) => schema[k]!.settable);
+      problems.push({
+        field,
+        message: `${field}: unknown parameter (${settable.length ? `callers may set: ${settable.join(', ')}` : 'callers may set none'})`,
+      });
+      continue;
+    }
+    if (!spec.settable) {
+      problems.push({ field, message: `${field}: locked by the workflow's config; callers may not set it` });
+      continue;
+    }
+    const problem = valueProblem(spec, value);
+    if (problem) problems.push({ field, message: `${field} ${problem}` });
+    else params[name] = value as string;
+  }
+  return problems.length ? { ok: false, problems } : { ok: true, params };
+}
+
+/**
+ * The worker's re-check before anything runs: every value against the schema, and no param the
+ * schema does not declare. Locked-ness is the coordinator's to enforce (it merged the defaults).
+ */
+export function checkParams(schema: ParamSchema, params: Record<string, unknown>): ParamProblem[] {
+  const problems: ParamProblem[] = [];
+  for (const [name, value] of Object.entries(params)) {
+    const field = `params.${shownName(name)}`;
+    const spec = Object.hasOwn(schema, name) ? schema[name] : undefined;
+    if (!spec) problems.push({ field, message: `${field}: not declared by the workflow's schema` });
+    else {
+      const problem = valueProblem(spec, value);
+      if (problem) problems.push({ field, message: `${field} ${problem}` });
+    }
+  }
+  return problems;
+}
+
+/** `params` with every secret value replaced by the mask: for audit lines, logs and API answers. */
+export function maskParams(schema: ParamSchema | undefined, params: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(params)) {
+    out[name] = schema && Object.hasOwn(schema, name) && schema[name]!.secret ? MASK : value;
+  }
+  return out;
+}
+
+/** The names of the secret params of a schema. */
+export function secretNames(schema: ParamSchema): string[] {
+  return Object.keys(schema).filter((n) => schema[n]!.secret);
+}
