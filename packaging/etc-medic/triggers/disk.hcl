@@ -14,13 +14,13 @@ coordinator {
 }
 
 rule "disk_almost_full" {
-  query    = "node_filesystem_avail_bytes{mountpoint=\"/\"} / node_filesystem_size_bytes{mountpoint=\"/\"} < 0.05"
-  for      = "5m"
-  workflow = "cleanDisk"
+  query           = "node_filesystem_avail_bytes{mountpoint=\"/\",fstype!=\"tmpfs\"} / node_filesystem_size_bytes{mountpoint=\"/\",fstype!=\"tmpfs\"} < 0.05"
+  for             = "5m"
+  keep_firing_for = "5m"
+  workflow        = "cleanDisk"
   target {
-    node       = "{{ $labels.instance }}"
-    datacenter = "{{ $labels.dc }}"
-    node_type  = "{{ $labels.role }}"
+    # node_exporter's `instance` is "host:9100": node_from takes the node and strips the port.
+    node_from = "instance"
   }
   params = { mountpoint = "/" }
 }
