@@ -33,6 +33,10 @@ export interface WorkflowConfig {
   params: Record<string, string>;
   /** `step "name" { ... }` blocks, for the generic runbook workflow. */
   steps?: RunbookStep[];
+  /** `disruptive = true`: takes the per-node lock and counts against fleet budgets (src/fleet/). */
+  disruptive?: boolean;
+  /** `mode = "shadow"`: admission runs in full but answers what would start, and starts nothing. */
+  mode?: 'active' | 'shadow';
 }
 
 export const WORKFLOW_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -73,8 +77,21 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     .filter((c): c is Constraint => c !== undefined);
   const params = d.stringMap('params') ?? {};
   const steps = readSteps(d, workflowType);
+  const disruptive = d.bool('disruptive', false);
+  const mode = (d.string('mode', { oneOf: ['active', 'shadow'] }) ?? 'active') as 'active' | 'shadow';
   d.finish();
-  return { name, file: d.file, workflowType, taskQueueTarget, description, constraints, params, steps };
+  return {
+    name,
+    file: d.file,
+    workflowType,
+    taskQueueTarget,
+    description,
+    constraints,
+    params,
+    steps,
+    ...(disruptive && { disruptive }),
+    ...(mode === 'shadow' && { mode }),
+  };
 }
 
 /** The workflow type that runs `step` blocks. */
