@@ -1,6 +1,7 @@
 // The table of `medic` subcommands, in the order `medic --help` lists them.
 import type { Command } from './command';
 import { coordinatorCommand } from './coordinator';
+import { pauseCommand, pausesCommand, resumeCommand, statsCommand } from './fleet';
 import { listCommand, statusCommand, workflowsCommand } from './queries';
 import { runCommand } from './run';
 import { validateCommand } from './validate';
@@ -20,6 +21,10 @@ export const COMMANDS: Command[] = [
   statusCommand,
   listCommand,
   workflowsCommand,
+  pauseCommand,
+  resumeCommand,
+  pausesCommand,
+  statsCommand,
   validateCommand,
   versionCommand,
 ];

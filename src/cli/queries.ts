@@ -90,16 +90,18 @@ export const statusCommand: Command = {
 export const listCommand: Command = {
   name: 'list',
   summary: 'List recent workflow executions (from Temporal visibility).',
-  usage: 'list [--workflow W] [--node N] [--status S] [--limit N] [--json]',
+  usage: 'list [--workflow W] [--node N] [--status S] [--limit N] [--shadow] [--json]',
   details: `--status is one of ${LIST_STATUSES.join(', ')}.\n\n${CLIENT_DETAILS}`,
   options: {
     workflow: { type: 'string', valueName: 'W', description: 'only this workflow' },
     node: { type: 'string', valueName: 'N', description: 'only this target node' },
     status: { type: 'string', valueName: 'S', description: 'only this status' },
     limit: { type: 'string', valueName: 'N', description: 'at most N executions (default 50)' },
+    shadow: { type: 'boolean', description: 'what shadow-mode workflows would have started, instead of executions' },
     ...CLIENT_OPTIONS,
   },
   async run(ctx) {
+    if (ctx.values.shadow) return listShadow(ctx);
     const q = new URLSearchParams();
     for (const key of ['workflow', 'node', 'status', 'limit']) {
       const val = ctx.values[key];
@@ -137,6 +139,35 @@ export const listCommand: Command = {
     return EXIT.ok;
   },
 };
+
+/** `medic list --shadow`: the recorded shadow admissions. */
+async function listShadow(ctx: CommandContext): Promise<number> {
+  const q = new URLSearchParams();
+  for (const key of ['workflow', 'limit']) if (typeof ctx.values[key] === 'string') q.set(key, ctx.values[key]);
+  const got = await getJson(ctx, 'list', `/v1/shadow-admissions${q.size ? `?${q}` : ''}`);
+  if (typeof got === 'number') return got;
+  const list = (
+    got.body as {
+      shadow_admissions: Array<{
+        workflow: string;
+        target: Record<string, string>;
+        time: string;
+        trigger?: string;
+        workflow_id: string;
+      }>;
+    }
+  ).shadow_admissions;
+  if (ctx.values.json) ctx.stdout.write(JSON.stringify(list, null, 2) + '\n');
+  else if (!list.length) ctx.stdout.write('no shadow admissions\n');
+  else
+    ctx.stdout.write(
+      table(
+        ['WORKFLOW', 'TARGET', 'WOULD START AT', 'TRIGGER', 'ID'],
+        list.map((s) => [s.workflow, s.target.node ?? s.target.datacenter ?? '', when(s.time), s.trigger ?? '', s.workflow_id]),
+      ),
+    );
+  return EXIT.ok;
+}
 
 interface WorkflowsBody {
   workflows: Array<{

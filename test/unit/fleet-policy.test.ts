@@ -158,7 +158,8 @@ describe('freeze windows', () => {
 });
 
 describe('circuit breaker', () => {
-  const o = (s: string): Outcome[] => s.split('').map((c) => ({ F: 'failed', E: 'escalated', H: 'healed', R: 'running', C: 'completed' })[c] as Outcome);
+  const o = (s: string): Outcome[] =>
+    s.split('').map((c) => ({ F: 'failed', E: 'escalated', H: 'healed', R: 'running', C: 'completed' })[c] as Outcome);
   it.each([
     ['FFF', true],
     ['FEF', true],
@@ -196,7 +197,10 @@ describe('pause scopes', () => {
   });
 
   it('a target without datacenter or node type is covered by workflow and global pauses only', () => {
-    expect(coveringPauseScopes('restart', { node: 'n' }).map(pauseId)).toEqual(['medic-pause:w=restart:dc=*:t=*', 'medic-pause:w=*:dc=*:t=*']);
+    expect(coveringPauseScopes('restart', { node: 'n' }).map(pauseId)).toEqual([
+      'medic-pause:w=restart:dc=*:t=*',
+      'medic-pause:w=*:dc=*:t=*',
+    ]);
   });
 });
 
@@ -210,7 +214,12 @@ describe('effectiveness stats', () => {
       { workflow: 'w', target: 'n2', status: 'COMPLETED', medicOutcome: 'escalated', start: 1 * H, close: 2 * H },
       { workflow: 'w', target: 'n2', status: 'RUNNING', start: 5 * H },
     ]);
-    expect(s).toMatchObject({ workflow: 'w', executions: 5, outcomes: { healed: 2, failed: 1, escalated: 1, running: 1 }, recurrences: 2 });
+    expect(s).toMatchObject({
+      workflow: 'w',
+      executions: 5,
+      outcomes: { healed: 2, failed: 1, escalated: 1, running: 1 },
+      recurrences: 2,
+    });
     expect(s!.timeToHealSeconds).toEqual({ p50: 60, p90: 120, mean: 90 });
     expect(s!.recurrenceRate).toBeCloseTo(0.4);
   });
@@ -265,8 +274,14 @@ flapping {
     ['budget "x" {\n  per = "global"\n  max = 1\n  max_percent = 5\n}\n', 'budget.x: set exactly one of max or max_percent'],
     ['budget "x" {\n  per = "global"\n  max_percent = 150\n}\n', 'budget.x.max_percent: must be at most 100'],
     ['freeze "f" {\n  from = "18:00"\n  to = "2026-01-01T00:00"\n}\n', 'freeze.f: from and to are both'],
-    ['freeze "f" {\n  from = "18:00"\n  to = "08:00"\n  timezone = "Mars/Base"\n}\n', 'freeze.f.timezone: "Mars/Base" is not an IANA time zone'],
-    ['freeze "f" {\n  from = "18:00"\n  to = "08:00"\n  weekdays = ["funday"]\n}\n', 'freeze.f.weekdays[0]: "funday" is not a weekday'],
+    [
+      'freeze "f" {\n  from = "18:00"\n  to = "08:00"\n  timezone = "Mars/Base"\n}\n',
+      'freeze.f.timezone: "Mars/Base" is not an IANA time zone',
+    ],
+    [
+      'freeze "f" {\n  from = "18:00"\n  to = "08:00"\n  weekdays = ["funday"]\n}\n',
+      'freeze.f.weekdays[0]: "funday" is not a weekday',
+    ],
     ['circuit_breaker {\n  failures = 6\n  of_last = 5\n}\n', 'circuit_breaker.failures: must be at most of_last (5)'],
     ['fleet_size {\n  prometheus = "http://p:9090"\n}\n', 'fleet_size.query: prometheus and query go together'],
   ])('reports %j with its path', async (text, message) => {
@@ -280,7 +295,9 @@ flapping {
   });
 
   it('reads disruptive and mode on a workflow, and rejects an unknown mode', async () => {
-    const ok = await decode('workflow = "ping"\ntask_queue_target = "node"\ndisruptive = true\nmode = "shadow"\n', (d) => readWorkflow('w', d));
+    const ok = await decode('workflow = "ping"\ntask_queue_target = "node"\ndisruptive = true\nmode = "shadow"\n', (d) =>
+      readWorkflow('w', d),
+    );
     expect(ok.errors).toEqual([]);
     expect(ok.value).toMatchObject({ disruptive: true, mode: 'shadow' });
     const bad = await decode('workflow = "ping"\ntask_queue_target = "node"\nmode = "loud"\n', (d) => readWorkflow('w', d));
