@@ -243,6 +243,8 @@ export class FleetSafety {
     }
     const state = breakerState(outcomes, cfg);
     if (!state.trips) return undefined;
+    // Evaluate afresh after a resume (the pause refuses until then, so this costs nothing meanwhile).
+    this.breakerCache.delete(wf);
     const reason = `circuit breaker: ${state.failed} of the last ${state.counted} executions failed or escalated; the remedy is not working`;
     const { created, pause } = await setPause(client, { workflow: wf }, { reason, by: BREAKER_IDENTITY });
     this.pauses.forget({ workflow: wf });
