@@ -234,7 +234,9 @@ describe('pause', () => {
     expect(admitted.statusCode).toBe(202);
     const metrics = (await a.app.inject({ url: '/metrics' })).body;
     expect(metrics).toContain('medic_fleet_pause_changes_total{action="pause",by="human"} 1');
-    expect((await b.app.inject({ url: '/metrics' })).body).toMatch(new RegExp(`medic_fleet_refusals_total\\{workflow="${name}",control="pause"\\} \\d`));
+    expect((await b.app.inject({ url: '/metrics' })).body).toMatch(
+      new RegExp(`medic_fleet_refusals_total\\{workflow="${name}",control="pause"\\} \\d`),
+    );
   });
 
   it('a pause with --for ends by itself', async () => {
