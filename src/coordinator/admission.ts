@@ -334,6 +334,9 @@ export class Admission {
             const first = await findExecution(client, workflowId);
             if (first) return { outcome: { result: 'duplicate', workflowId, ...first }, workflowId };
           }
+          // The start may have happened (a lost reply): its fleet holds stay, and free themselves
+          // once it closes, or ORPHAN_GRACE_MS after it never appeared.
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) releaseFleet = undefined;
           throw err;
         }
       } catch (err) {

@@ -30,7 +30,13 @@ describe('loadConfigDir', () => {
     const { ok, config, diagnostics } = await loadConfigDir(path.join(__dirname, '..', '..', 'config'), { workflowTypes: TYPES });
     expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     expect(ok).toBe(true);
-    expect(config.coordinator?.routeRules.map((r) => r.name)).toEqual(['global_get', 'triggers', 'pauses', 'chat', 'public_access']);
+    expect(config.coordinator?.routeRules.map((r) => r.name)).toEqual([
+      'global_get',
+      'triggers',
+      'pauses',
+      'chat',
+      'public_access',
+    ]);
     expect(config.coordinator?.alertmanager.workflowLabel).toBe('medic_workflow');
     expect(config.coordinator?.chat).toBeUndefined();
     expect(config.workflows.get('restartService')?.constraints).toEqual([
