@@ -30,6 +30,14 @@ server_config {
     uris           = ["spiffe://medic.dev/alertmanager"]
   }
 
+  # Who may pause and resume remediation (medic pause / medic resume): see "Fleet safety" in the README.
+  route_rule {
+    name           = "pauses"
+    method         = "*"
+    route_patterns = ["/v1/pauses"]
+    uris           = ["spiffe://medic.dev/sre-admin"]
+  }
+
   # Slack has no client certificate: the chat route is public and protected by the request
   # signature (chat { } below). Without a chat block it answers 404.
   route_rule {

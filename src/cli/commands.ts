@@ -2,6 +2,7 @@
 import type { Command } from './command';
 import { completionCommand } from './completion';
 import { coordinatorCommand } from './coordinator';
+import { pauseCommand, pausesCommand, resumeCommand, statsCommand } from './fleet';
 import { listCommand, statusCommand, workflowsCommand } from './queries';
 import { runCommand } from './run';
 import { validateCommand } from './validate';
@@ -21,6 +22,10 @@ export const COMMANDS: Command[] = [
   statusCommand,
   listCommand,
   workflowsCommand,
+  pauseCommand,
+  resumeCommand,
+  pausesCommand,
+  statsCommand,
   validateCommand,
   versionCommand,
   completionCommand,

@@ -172,7 +172,7 @@ async function watchList(ctx: CommandContext, path: string, what: string): Promi
 export const listCommand: Command = {
   name: 'list',
   summary: 'List recent workflow executions (from Temporal visibility); --watch for a live table.',
-  usage: 'list [--workflow W] [--node N] [--status S] [--limit N] [--watch] [--json]',
+  usage: 'list [--workflow W] [--node N] [--status S] [--limit N] [--watch] [--shadow] [--json]',
   details: `--status is one of ${LIST_STATUSES.join(', ')}. --watch shows the running ones unless --status says otherwise.\n\n${CLIENT_DETAILS}`,
   options: {
     workflow: { type: 'string', valueName: 'W', description: 'only this workflow' },
@@ -180,9 +180,11 @@ export const listCommand: Command = {
     status: { type: 'string', valueName: 'S', description: 'only this status' },
     limit: { type: 'string', valueName: 'N', description: 'at most N executions (default 50)' },
     watch: { type: 'boolean', short: 'w', description: 'refresh a live table of running remediations until Ctrl-C' },
+    shadow: { type: 'boolean', description: 'what shadow-mode workflows would have started, instead of executions' },
     ...CLIENT_OPTIONS,
   },
   async run(ctx) {
+    if (ctx.values.shadow) return listShadow(ctx);
     const watch = ctx.values.watch === true;
     if (watch && ctx.values.json) {
       ctx.stderr.write('medic list: --watch draws a table; use --json without it\n');
@@ -213,6 +215,35 @@ export const listCommand: Command = {
     return EXIT.ok;
   },
 };
+
+/** `medic list --shadow`: the recorded shadow admissions. */
+async function listShadow(ctx: CommandContext): Promise<number> {
+  const q = new URLSearchParams();
+  for (const key of ['workflow', 'limit']) if (typeof ctx.values[key] === 'string') q.set(key, ctx.values[key]);
+  const got = await getJson(ctx, 'list', `/v1/shadow-admissions${q.size ? `?${q}` : ''}`);
+  if (typeof got === 'number') return got;
+  const list = (
+    got.body as {
+      shadow_admissions: Array<{
+        workflow: string;
+        target: Record<string, string>;
+        time: string;
+        trigger?: string;
+        workflow_id: string;
+      }>;
+    }
+  ).shadow_admissions;
+  if (ctx.values.json) ctx.stdout.write(JSON.stringify(list, null, 2) + '\n');
+  else if (!list.length) ctx.stdout.write('no shadow admissions\n');
+  else
+    ctx.stdout.write(
+      table(
+        ['WORKFLOW', 'TARGET', 'WOULD START AT', 'TRIGGER', 'ID'],
+        list.map((s) => [s.workflow, s.target.node ?? s.target.datacenter ?? '', when(s.time), s.trigger ?? '', s.workflow_id]),
+      ),
+    );
+  return EXIT.ok;
+}
 
 interface WorkflowsBody {
   workflows: Array<{

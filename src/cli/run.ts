@@ -24,7 +24,7 @@ export interface ExecutionView {
 }
 
 interface RefusalDetails {
-  constraint?: { description?: string; scope?: string };
+  constraint?: { kind?: string; description?: string; scope?: string };
   count?: number;
   retry_after_seconds?: number;
 }
@@ -116,7 +116,8 @@ async function follow(ctx: CommandContext, client: CoordinatorClient, id: string
 export const runCommand: Command = {
   name: 'run',
   summary: 'Trigger a workflow through the coordinator (optionally --wait for it, with live progress).',
-  usage: 'run WORKFLOW --node N [--datacenter D --node-type T] [--param k=v ...] [--reason TEXT] [--dry-run] [--wait] [--json]',
+  usage:
+    'run WORKFLOW --node N [--datacenter D --node-type T] [--param k=v ...] [--reason TEXT] [--dry-run] [--force] [--wait] [--json]',
   details:
     'Exit status: 0 started (or, with --wait, completed); 1 refused by a constraint, rejected, or the workflow\n' +
     'failed; 2 bad usage; 3 coordinator unreachable.\n\n' +
@@ -128,6 +129,7 @@ export const runCommand: Command = {
     param: { type: 'string', multiple: true, valueName: 'K=V', description: 'workflow parameter (repeatable)' },
     reason: { type: 'string', valueName: 'TEXT', description: 'why: goes to the audit log' },
     'dry-run': { type: 'boolean', description: 'check ACL and constraints, start nothing' },
+    force: { type: 'boolean', description: 'pass a change freeze (only identities the freeze lists in force_uris)' },
     wait: { type: 'boolean', description: 'follow the workflow until it ends; exit 0 only if it completed' },
     ...CLIENT_OPTIONS,
   },
@@ -151,7 +153,12 @@ export const runCommand: Command = {
     try {
       const outcome = await client.trigger(
         workflow,
-        { target, ...(Object.keys(params).length && { params }), ...(v.reason !== undefined && { reason: v.reason as string }) },
+        {
+          target,
+          ...(Object.keys(params).length && { params }),
+          ...(v.reason !== undefined && { reason: v.reason as string }),
+          ...(v.force === true && { force: true }),
+        },
         { dryRun: v['dry-run'] === true },
       );
       const c = colours(ctx.stdout);
@@ -165,6 +172,9 @@ export const runCommand: Command = {
           const d = ((outcome.body as { details?: RefusalDetails } | undefined)?.details ?? {}) as RefusalDetails;
           const seconds = d.retry_after_seconds ?? Math.ceil(outcome.retryAfterMs / 1000);
           if (v.json) ctx.stdout.write(JSON.stringify(outcome.body, null, 2) + '\n');
+          // Fleet-safety refusals (pause, freeze, budget, ...) word their own message.
+          if (!['concurrency', 'maxExecution'].includes(String(d.constraint?.kind)))
+            return fail(EXIT.failure, `${outcome.message}; it may pass ${whenItMayPass(seconds)}`);
           return fail(
             EXIT.failure,
             `refused by constraint "${d.constraint?.description ?? 'unknown'}"` +
@@ -177,6 +187,11 @@ export const runCommand: Command = {
           if (body.status === 'dry_run') {
             if (v.json) ctx.stdout.write(JSON.stringify(body, null, 2) + '\n');
             else ctx.stdout.write(`dry run: ${workflow} would start on ${body.task_queue}; every constraint passes\n`);
+            return EXIT.ok;
+          }
+          if (body.status === 'shadow') {
+            if (v.json) ctx.stdout.write(JSON.stringify(body, null, 2) + '\n');
+            else ctx.stdout.write(`shadow mode: ${workflow} would have started on ${body.task_queue}; nothing was started\n`);
             return EXIT.ok;
           }
           if (v.json && !v.wait) ctx.stdout.write(JSON.stringify(body, null, 2) + '\n');

@@ -20,6 +20,8 @@ export interface TriggerRequest {
   params?: Record<string, string>;
   reason?: string;
   idempotency_key?: string;
+  /** Pass a change freeze (identities in the freeze's force_uris only). */
+  force?: boolean;
 }
 
 export interface HttpAnswer {

@@ -1,6 +1,7 @@
 // coordinator.hcl: the HTTPS listener, its ACL route rules, and the Temporal connection.
 import { readAlertmanager, readChat, type AlertmanagerConfig, type ChatConfig } from './callers';
 import type { Decoder } from './decoder';
+import { readFleetSafety, type FleetSafetyConfig } from './fleet-safety';
 import { configPath, readTemporal, type TemporalConfig } from './temporal';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', '*'] as const;
@@ -32,6 +33,8 @@ export interface CoordinatorConfig {
   alertmanager: AlertmanagerConfig;
   /** `chat { ... }`: the Slack slash command; absent, POST /v1/chat/slack answers 404. */
   chat?: ChatConfig;
+  /** `budget`, `fleet_size`, `freeze`, `circuit_breaker`, `flapping`, `disruptive`: fleet safety (src/fleet/). */
+  fleet?: FleetSafetyConfig;
 }
 
 /** `admission { ... }`: how the coordinator checks constraints. */
@@ -126,6 +129,7 @@ export function readCoordinator(d: Decoder): CoordinatorConfig {
   const temporal = readTemporal(d.block('temporal'));
   const alertmanager = readAlertmanager(d.block('alertmanager'));
   const chat = readChat(d.block('chat'));
+  const fleet = readFleetSafety(d);
   d.finish();
   return {
     file: d.file,
@@ -140,5 +144,6 @@ export function readCoordinator(d: Decoder): CoordinatorConfig {
     temporal,
     alertmanager,
     ...(chat ? { chat } : {}),
+    ...(fleet ? { fleet } : {}),
   };
 }

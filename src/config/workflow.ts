@@ -49,6 +49,10 @@ export interface WorkflowConfig {
   paramSchema?: ParamSchema;
   /** `step "name" { ... }` blocks, for the generic runbook workflow. */
   steps?: RunbookStep[];
+  /** `disruptive = true`: takes the per-node lock and counts against fleet budgets (src/fleet/). */
+  disruptive?: boolean;
+  /** `mode = "shadow"`: admission runs in full but answers what would start, and starts nothing. */
+  mode?: 'active' | 'shadow';
 }
 
 export const WORKFLOW_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -89,6 +93,8 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     .filter((c): c is Constraint => c !== undefined);
   const paramSchema = readParams(d);
   const steps = readSteps(d, workflowType);
+  const disruptive = d.bool('disruptive', false);
+  const mode = (d.string('mode', { oneOf: ['active', 'shadow'] }) ?? 'active') as 'active' | 'shadow';
   d.finish();
   return {
     name,
@@ -100,6 +106,8 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     params: defaultsOf(paramSchema),
     paramSchema,
     steps,
+    ...(disruptive && { disruptive }),
+    ...(mode === 'shadow' && { mode }),
   };
 }
 

@@ -13,6 +13,7 @@ import { startSearchAttributes } from '../temporal/search-attributes';
 import { invalidName, queueFor, type Target } from '../temporal/task-queues';
 import type { WorkflowInput } from '../../workflows/input';
 import type { AuditSink } from './audit';
+import type { FleetOutcome, FleetSafety } from '../fleet/gate';
 import {
   admissionOrder,
   constraintJson,
@@ -40,6 +41,8 @@ export interface TriggerRequest {
   source: string;
   /** Evaluate everything, start nothing. */
   dryRun?: boolean;
+  /** Pass a change freeze (only for identities the freeze allows to force). */
+  force?: boolean;
 }
 
 export interface ConstraintCheck {
@@ -50,6 +53,8 @@ export interface ConstraintCheck {
 }
 
 export interface Refusal {
+  /** The answer's message, when the refusing control words it itself (fleet safety). */
+  message?: string;
   constraint: Record<string, unknown>;
   count: number;
   retryAfterSeconds: number;
@@ -58,6 +63,7 @@ export interface Refusal {
 export type TriggerOutcome =
   | { result: 'started' | 'duplicate'; workflowId: string; runId: string; taskQueue: string }
   | { result: 'dry_run'; taskQueue: string; checks: ConstraintCheck[] }
+  | Extract<FleetOutcome, { result: 'shadow' }>
   | { result: 'refused'; dryRun: boolean; refusal: Refusal; checks?: ConstraintCheck[] }
   | { result: 'invalid'; code: 'invalid_request' | 'unknown_workflow'; message: string; details: Record<string, unknown> }
   | { result: 'error'; code: 'temporal_unavailable' | 'internal'; message: string };
@@ -69,6 +75,8 @@ export interface AdmissionDeps {
   metrics: CoordinatorMetrics;
   audit: AuditSink;
   log(message: string): void;
+  /** Fleet safety (src/fleet): checked after the workflow's own constraints, before the start. */
+  fleet?: FleetSafety;
   /** Longest time between taking a lease and starting its execution; leases last this much longer than the period. */
   startMarginMs?: number;
   /** Deadline of one visibility count; when it passes, the leases alone decide. */
@@ -241,8 +249,9 @@ export class Admission {
       // visibility has not indexed yet. Either one refusing refuses.
       const counts = evaluations.map((e) => this.visibleCount(e.query));
       const leases: Lease[] = [];
+      let releaseFleet: ((why: string) => Promise<void>) | undefined;
       const release = (why: string): Promise<void> =>
-        Promise.all(leases.map((l) => releaseLease(client, l, why))).then(() => undefined);
+        Promise.all([...leases.map((l) => releaseLease(client, l, why)), releaseFleet?.(why)]).then(() => undefined);
       try {
         const startAt = Math.floor(Math.random() * 1_000_000);
         for (const [i, e] of evaluations.entries()) {
@@ -286,6 +295,14 @@ export class Admission {
             };
           }
         }
+        // Fleet safety: pauses, freezes, circuit breaker, flapping, per-node lock and budgets (holds
+        // released with the leases when the start does not happen); shadow mode answers here.
+        const fleet = await this.deps.fleet?.admit(client, { ...req, workflow: wf, workflowId, taskQueue, trigger });
+        if (fleet && !fleet.proceed) {
+          await release(fleet.outcome.result === 'shadow' ? 'shadow mode' : 'refused by fleet safety');
+          return { outcome: fleet.outcome, workflowId };
+        }
+        releaseFleet = fleet?.release;
         const input: WorkflowInput = {
           workflow: wf.name,
           target: req.target,
@@ -317,6 +334,9 @@ export class Admission {
             const first = await findExecution(client, workflowId);
             if (first) return { outcome: { result: 'duplicate', workflowId, ...first }, workflowId };
           }
+          // The start may have happened (a lost reply): its fleet holds stay, and free themselves
+          // once it closes, or ORPHAN_GRACE_MS after it never appeared.
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) releaseFleet = undefined;
           throw err;
         }
       } catch (err) {

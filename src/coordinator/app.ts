@@ -17,6 +17,8 @@ import { executionRoutes, TRIGGER_ROUTE } from './routes/executions';
 import { healthRoutes } from './routes/health';
 import { openapiRoutes } from './routes/openapi';
 import { workflowRoutes } from './routes/workflows';
+import { fleetSafetyRoutes } from './routes/fleet-safety';
+import { createFleetSafety } from '../fleet/wiring';
 import type { TemporalGateway } from './temporal-gateway';
 import type { Target } from '../temporal/task-queues';
 import { describeSchemaError, type SchemaError } from './validation-errors';
@@ -96,7 +98,16 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
 
+  const fleet = createFleetSafety({
+    config: deps.config,
+    temporal: deps.temporal,
+    registry: metrics.registry,
+    metrics,
+    audit,
+    log,
+  });
   const admission = new Admission({
+    fleet: fleet.gate,
     workflows: () => deps.config.current.workflows,
     temporal: deps.temporal,
     metrics,
@@ -252,6 +263,8 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     log,
     ...(deps.chatAnswerWithinMs !== undefined ? { answerWithinMs: deps.chatAnswerWithinMs } : {}),
   });
+  await app.register(fleetSafetyRoutes, { ...fleet, config: deps.config, temporal: deps.temporal, metrics, audit });
+  app.addHook('onClose', async () => fleet.gate.stop());
   await app.register(openapiRoutes);
   return app;
 }

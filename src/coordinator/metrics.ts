@@ -2,7 +2,7 @@
 // tests can build many).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type TriggerResult = 'started' | 'duplicate' | 'dry_run' | 'refused' | 'denied' | 'invalid' | 'error';
+export type TriggerResult = 'started' | 'duplicate' | 'dry_run' | 'shadow' | 'refused' | 'denied' | 'invalid' | 'error';
 
 export interface CoordinatorMetrics {
   registry: Registry;

@@ -29,6 +29,11 @@ export function benchCertificates(dir: string): DevCertificates {
 }
 
 /** Writes coordinator.hcl (listening on `port`) and one workflows/<name>.hcl per entry. */
+/** BENCH_BUDGETS=1: fleet budgets at every level, far above what the bench can reach (configured, never binding). */
+const BENCH_BUDGETS = ['datacenter', 'node_type', 'global']
+  .map((per) => `budget "bench-${per}" {\n  per = "${per}"\n  max = 100000\n}\n`)
+  .join('');
+
 export function writeConfig(
   dir: string,
   certs: DevCertificates,
@@ -60,7 +65,7 @@ export function writeConfig(
     skip_log_match = true
   }
 }
-${process.env.BENCH_VISIBILITY_QPS ? `admission {\n  visibility_qps = ${Number(process.env.BENCH_VISIBILITY_QPS)}\n}\n` : ''}temporal {
+${process.env.BENCH_VISIBILITY_QPS ? `admission {\n  visibility_qps = ${Number(process.env.BENCH_VISIBILITY_QPS)}\n}\n` : ''}${process.env.BENCH_BUDGETS ? BENCH_BUDGETS : ''}temporal {
   address   = "${temporal}"
   namespace = "default"
 }

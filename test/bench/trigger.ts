@@ -49,7 +49,8 @@ async function main(): Promise<void> {
   // workflow runs on its datacenter's node-type queue, so both sides start on one queue
   // rather than creating a task queue per start.
   const config = writeConfig(dir, certs, temporal.address, port, {
-    benchPing: `workflow = "ping"\ntask_queue_target = "node_type"\nconstraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n`,
+    // BENCH_DISRUPTIVE=1: the workflow takes the per-node lock and a slot of every budget too.
+    benchPing: `workflow = "ping"\ntask_queue_target = "node_type"\n${process.env.BENCH_DISRUPTIVE ? 'disruptive = true\n' : ''}constraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n`,
   });
   const agent = clientAgent(certs, CONCURRENCY);
   const coordinator = await startCoordinatorProcess(config, port, agent);

@@ -382,6 +382,9 @@ describe('OpenAPI', () => {
       '/v1/chat/slack',
       '/v1/executions',
       '/v1/executions/{workflow_id}',
+      '/v1/pauses',
+      '/v1/shadow-admissions',
+      '/v1/stats',
       '/v1/workflows',
       '/v1/workflows/{name}/executions',
     ]);

@@ -34,6 +34,7 @@ describe('loadConfigDir', () => {
       'global_get',
       'triggers',
       'alertmanager',
+      'pauses',
       'chat',
       'public_access',
     ]);

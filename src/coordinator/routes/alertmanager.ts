@@ -46,7 +46,7 @@ const RESULT_SCHEMA = {
   properties: {
     fingerprint: { type: 'string' },
     alertname: { type: 'string' },
-    result: { type: 'string', enum: ['started', 'duplicate', 'refused', 'invalid', 'error', 'skipped', 'denied'] },
+    result: { type: 'string', enum: ['started', 'duplicate', 'shadow', 'refused', 'invalid', 'error', 'skipped', 'denied'] },
     workflow: { type: 'string' },
     workflow_id: { type: 'string' },
     run_id: { type: 'string' },
@@ -74,7 +74,7 @@ function resultOf(plan: AlertPlan & { action: 'trigger' }, outcome: TriggerOutco
       return {
         result: 'refused',
         workflow,
-        message: `refused by ${String(outcome.refusal.constraint.description)}`,
+        message: outcome.refusal.message ?? `refused by ${String(outcome.refusal.constraint.description)}`,
         constraint: outcome.refusal.constraint,
         count: outcome.refusal.count,
         retry_after_seconds: outcome.refusal.retryAfterSeconds,
@@ -84,6 +84,8 @@ function resultOf(plan: AlertPlan & { action: 'trigger' }, outcome: TriggerOutco
       return { result: outcome.result, workflow, message: outcome.message };
     case 'dry_run':
       return { result: 'dry_run', workflow };
+    case 'shadow':
+      return { result: 'shadow', workflow, workflow_id: outcome.workflowId, task_queue: outcome.taskQueue };
   }
 }
 

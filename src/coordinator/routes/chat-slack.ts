@@ -99,6 +99,8 @@ function runAnswer(cmd: Extract<ChatCommand, { verb: 'run' }>, outcome: TriggerO
           `(${r.count} counted in scope ${slackEscape(String(r.constraint.scope))}); retry in ${r.retryAfterSeconds} s.`,
       );
     }
+    case 'shadow':
+      return ephemeral(`Shadow mode: ${wf} (${where}) would have started on ${code(outcome.taskQueue)}; nothing was started.`);
     case 'invalid':
       return ephemeral(`Cannot run ${wf}: ${slackEscape(outcome.message)}.`);
     case 'error':

@@ -18,6 +18,7 @@ interface TriggerBody {
   params?: Record<string, string>;
   reason?: string;
   idempotency_key?: string;
+  force?: boolean;
 }
 
 const STARTED_SCHEMA = {
@@ -46,6 +47,18 @@ const DRY_RUN_SCHEMA = {
         properties: { constraint: CONSTRAINT_SCHEMA, count: { type: 'integer' }, passes: { type: 'boolean' } },
       },
     },
+  },
+} as const;
+
+const SHADOW_SCHEMA = {
+  type: 'object',
+  required: ['status', 'workflow', 'workflow_id', 'task_queue', 'would_start'],
+  properties: {
+    status: { type: 'string', enum: ['shadow'] },
+    workflow: { type: 'string' },
+    workflow_id: { type: 'string', description: 'the id it would have had; nothing was started' },
+    task_queue: { type: 'string' },
+    would_start: { type: 'object', additionalProperties: true },
   },
 } as const;
 
@@ -135,11 +148,24 @@ export function answer(
       };
     case 'dry_run':
       return { status: 200, body: { status: 'dry_run', workflow, task_queue: outcome.taskQueue, constraints: outcome.checks } };
+    case 'shadow':
+      return {
+        status: 200,
+        body: {
+          status: 'shadow',
+          workflow,
+          workflow_id: outcome.workflowId,
+          task_queue: outcome.taskQueue,
+          would_start: outcome.wouldStart,
+        },
+      };
     case 'refused': {
       const r = outcome.refusal;
       return {
         code: 'constraint_refused',
-        message: `refused by ${String(r.constraint.description)}: ${r.count} counted in scope ${String(r.constraint.scope)}`,
+        message:
+          r.message ??
+          `refused by ${String(r.constraint.description)}: ${r.count} counted in scope ${String(r.constraint.scope)}`,
         details: {
           constraint: r.constraint,
           count: r.count,
@@ -224,12 +250,13 @@ export const executionRoutes: FastifyPluginAsync<{
               pattern: IDEMPOTENCY_KEY.source,
               description: 'a repeat returns the first execution',
             },
+            force: { type: 'boolean', description: 'pass a change freeze (only identities listed in its force_uris may)' },
           },
         },
         response: {
           200: {
-            description: 'dry run that would start, or an idempotent repeat (the first execution)',
-            anyOf: [DRY_RUN_SCHEMA, STARTED_SCHEMA],
+            description: 'dry run that would start, an idempotent repeat (the first execution), or a shadow-mode workflow',
+            anyOf: [DRY_RUN_SCHEMA, STARTED_SCHEMA, SHADOW_SCHEMA],
           },
           202: { ...STARTED_SCHEMA, description: 'started' },
           ...errorResponses(
@@ -254,6 +281,7 @@ export const executionRoutes: FastifyPluginAsync<{
         identity: request.caller.identity,
         source: 'api',
         dryRun: request.query.dry_run === 'true',
+        force: request.body.force,
       });
       const a = answer(outcome, request.params.name);
       if (a.retryAfter !== undefined) reply.header('Retry-After', String(a.retryAfter));

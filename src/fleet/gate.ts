@@ -1,0 +1,444 @@
+// FleetSafety: the one hook admission calls after a workflow's own constraints pass and before
+// its start. It refuses when a pause or freeze covers the start, the workflow's circuit breaker
+// has tripped, or the node is flapping; for disruptive workflows it takes the per-node lock and a
+// slot of every budget (released by the caller when the start does not happen); for shadow-mode
+// workflows it answers what would have started and records it instead.
+import type { Client } from '@temporalio/client';
+import type { FleetSafetyConfig, FreezeConfig } from '../config/fleet-safety';
+import type { WorkflowConfig } from '../config/workflow';
+import { queryValue } from '../temporal/search-attributes';
+import type { Target } from '../temporal/task-queues';
+import type { AuditSink } from '../coordinator/audit';
+import type { TemporalGateway } from '../coordinator/temporal-gateway';
+import { FleetSize } from './fleet-size';
+import {
+  budgetSlotId,
+  inspectHolds,
+  nodeLockId,
+  releaseHolds,
+  takeBudgetSlot,
+  takeNodeLock,
+  type Hold,
+  type Holder,
+  type HoldSpec,
+} from './holds';
+import { claimMarker } from './markers';
+import type { FleetMetrics } from './metrics';
+import { BREAKER_IDENTITY, PauseCheck, setPause, type Pause } from './pauses';
+import {
+  breakerState,
+  budgetLimit,
+  budgetScopeValue,
+  describePauseScope,
+  executionOutcome,
+  freezeActive,
+  freezeApplies,
+  mayForce,
+  type Outcome,
+} from './policy';
+import { formatDuration } from '../config/duration';
+
+/** Why a start was refused, in the shape admission's refusals have (HTTP 429). */
+export interface FleetRefusal {
+  constraint: Record<string, unknown> & { kind: string; description: string; scope: string };
+  count: number;
+  retryAfterSeconds: number;
+  message: string;
+}
+
+export type FleetOutcome =
+  | { result: 'refused'; dryRun: false; refusal: FleetRefusal }
+  | { result: 'shadow'; workflowId: string; taskQueue: string; wouldStart: Record<string, unknown> };
+
+export type FleetDecision = { proceed: true; release(why: string): Promise<void> } | { proceed: false; outcome: FleetOutcome };
+
+export interface FleetRequest {
+  workflow: WorkflowConfig;
+  workflowId: string;
+  taskQueue: string;
+  target: Target;
+  params?: Record<string, string>;
+  reason?: string;
+  identity: string | null;
+  /** Who the start is recorded as triggered by. */
+  trigger: string;
+  /** Pass a freeze, when the identity may. */
+  force?: boolean;
+}
+
+export interface FleetSafetyDeps {
+  config(): FleetSafetyConfig | undefined;
+  temporal: TemporalGateway;
+  metrics: FleetMetrics;
+  audit: AuditSink;
+  log(message: string): void;
+  now?: () => number;
+  /** How long a circuit-breaker evaluation is reused per workflow. */
+  breakerCacheMs?: number;
+}
+
+const VISIBILITY_TIMEOUT_MS = 2_000;
+
+type HoldStep = { kind: 'node'; node: string } | { kind: 'budget'; name: string; per: string; value: string; limit: number };
+
+export class FleetSafety {
+  readonly pauses = new PauseCheck();
+  private readonly now: () => number;
+  private size?: { cfg: object; source: FleetSize };
+  private readonly breakerCache = new Map<string, { at: number; outcomes: Outcome[] }>();
+
+  constructor(private readonly deps: FleetSafetyDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The fleet size source of the current config (one per config, polling while in use). */
+  fleetSize(cfg: FleetSafetyConfig): FleetSize {
+    if (this.size?.cfg !== cfg.fleetSize) {
+      this.size?.source.stop();
+      const source = new FleetSize(cfg.fleetSize, this.now, this.deps.log);
+      source.start();
+      this.size = { cfg: cfg.fleetSize, source };
+    }
+    return this.size.source;
+  }
+
+  private refuse(
+    req: FleetRequest,
+    control: string,
+    refusal: Omit<FleetRefusal, 'constraint'> & { constraint: Record<string, unknown> & { description: string; scope: string } },
+  ): FleetDecision {
+    this.deps.metrics.refusals.inc({ workflow: req.workflow.name, control });
+    if (req.workflow.mode === 'shadow')
+      this.deps.metrics.shadowAdmissions.inc({ workflow: req.workflow.name, result: 'refused' });
+    return {
+      proceed: false,
+      outcome: {
+        result: 'refused',
+        dryRun: false,
+        refusal: { ...refusal, constraint: { ...refusal.constraint, kind: control } },
+      },
+    };
+  }
+
+  private pauseRefusal(req: FleetRequest, p: Pause): FleetDecision {
+    const scope = describePauseScope(p.scope);
+    const untilMs = p.until ? Date.parse(p.until) : undefined;
+    return this.refuse(req, 'pause', {
+      constraint: {
+        description: `pause of ${scope}`,
+        scope,
+        pause_id: p.id,
+        paused_by: p.by,
+        reason: p.reason,
+        since: p.since,
+        ...(p.until ? { until: p.until } : {}),
+      },
+      count: 1,
+      retryAfterSeconds: untilMs ? Math.max(1, Math.ceil((untilMs - this.now()) / 1000)) : 300,
+      message: `paused: ${scope} was paused by ${p.by} at ${p.since}${p.until ? ` until ${p.until}` : ''}: ${p.reason}`,
+    });
+  }
+
+  /** The hook: decides a start that passed its workflow's own constraints. */
+  async admit(client: Client, req: FleetRequest): Promise<FleetDecision> {
+    const cfg = this.deps.config();
+    const wf = req.workflow;
+    const now = this.now();
+
+    const pause = await this.pauses.covering(client, wf.name, req.target, now);
+    if (pause) return this.pauseRefusal(req, pause);
+    if (!cfg) return this.finish(client, req, []);
+
+    for (const f of cfg.freezes) {
+      if (!freezeApplies(f, wf.name) || !freezeActive(f, new Date(now))) continue;
+      if (req.force && mayForce(f, req.identity)) {
+        this.deps.metrics.forced.inc({ workflow: wf.name });
+        this.deps.audit({
+          decision: 'freeze_forced',
+          identity: req.identity,
+          workflow: wf.name,
+          target: req.target,
+          constraint: `freeze ${f.name}`,
+          reason: req.reason,
+        });
+        continue;
+      }
+      return this.freezeRefusal(req, f);
+    }
+
+    if (cfg.circuitBreaker) {
+      const tripped = await this.checkBreaker(client, req, cfg.circuitBreaker);
+      if (tripped) return tripped;
+    }
+    if (cfg.flapping && req.target.node) {
+      const flapping = await this.checkFlapping(client, req, cfg.flapping);
+      if (flapping) return flapping;
+    }
+    if (!wf.disruptive) return this.finish(client, req, []);
+    return wf.mode === 'shadow' ? this.inspectDisruptive(client, req, cfg) : this.takeDisruptive(client, req, cfg);
+  }
+
+  private freezeRefusal(req: FleetRequest, f: FreezeConfig): FleetDecision {
+    const window = `${f.from}-${f.to}${f.from.includes('T') ? '' : ` on ${f.weekdays.join(',')}`} ${f.timezone}`;
+    const force = f.forceUris.length
+      ? req.force
+        ? `; ${req.identity ?? 'this caller'} may not force it`
+        : '; an identity allowed to force may retry with force'
+      : '; nobody may force it';
+    return this.refuse(req, 'freeze', {
+      constraint: {
+        description: `freeze ${f.name} (${window})`,
+        scope: f.workflows.join(','),
+        freeze: f.name,
+        from: f.from,
+        to: f.to,
+        timezone: f.timezone,
+        forcible: f.forceUris.length > 0,
+      },
+      count: 1,
+      retryAfterSeconds: 300,
+      message: `change freeze "${f.name}" is in force (${window})${force}`,
+    });
+  }
+
+  /** The latest closed executions of a workflow since its last pause ended, newest first (cached briefly). */
+  private async recentOutcomes(client: Client, workflow: string, ofLast: number): Promise<Outcome[]> {
+    const hit = this.breakerCache.get(workflow);
+    const now = this.now();
+    if (hit && now - hit.at < (this.deps.breakerCacheMs ?? 5_000)) return hit.outcomes;
+    let since = 0;
+    try {
+      const d = await client.workflow.getHandle(`medic-pause:w=${workflow}:dc=*:t=*`).describe();
+      if (d.closeTime) since = d.closeTime.getTime();
+    } catch {
+      // Never paused.
+    }
+    const closed: Array<{ at: number; o: Outcome }> = [];
+    await this.deps.temporal.visibility(async (c) => {
+      const query = `MedicWorkflow = ${queryValue(workflow)} AND ExecutionStatus != 'Running'${since ? ` AND CloseTime > ${queryValue(new Date(since).toISOString())}` : ''}`;
+      for await (const e of c.workflow.list({ query, pageSize: 100 })) {
+        const attr = e.searchAttributes?.MedicOutcome;
+        const outcome = Array.isArray(attr) && typeof attr[0] === 'string' ? attr[0] : undefined;
+        closed.push({ at: e.closeTime?.getTime() ?? 0, o: executionOutcome(e.status.name, outcome) });
+        if (closed.length >= Math.max(100, ofLast * 4)) break;
+      }
+    }, VISIBILITY_TIMEOUT_MS);
+    const outcomes = closed.sort((a, b) => b.at - a.at).map((c) => c.o);
+    this.breakerCache.set(workflow, { at: now, outcomes });
+    return outcomes;
+  }
+
+  private async checkBreaker(
+    client: Client,
+    req: FleetRequest,
+    cfg: { failures: number; ofLast: number },
+  ): Promise<FleetDecision | undefined> {
+    const wf = req.workflow.name;
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.recentOutcomes(client, wf, cfg.ofLast);
+    } catch (err) {
+      this.deps.log(`circuit breaker of ${wf} not evaluated: ${(err as Error).message}`);
+      return undefined;
+    }
+    const state = breakerState(outcomes, cfg);
+    if (!state.trips) return undefined;
+    // Evaluate afresh after a resume (the pause refuses until then, so this costs nothing meanwhile).
+    this.breakerCache.delete(wf);
+    const reason = `circuit breaker: ${state.failed} of the last ${state.counted} executions failed or escalated; the remedy is not working`;
+    const { created, pause } = await setPause(client, { workflow: wf }, { reason, by: BREAKER_IDENTITY });
+    this.pauses.forget({ workflow: wf });
+    if (created) {
+      this.deps.metrics.pauseChanges.inc({ action: 'pause', by: 'circuit_breaker' });
+      this.escalate(req, 'circuit_breaker', `${wf} paused itself: ${reason}. Resume with: medic resume --workflow ${wf}`);
+      this.deps.audit({
+        decision: 'paused',
+        identity: BREAKER_IDENTITY,
+        workflow: wf,
+        constraint: `pause of workflow=${wf}`,
+        reason,
+      });
+    }
+    return this.pauseRefusal(req, pause);
+  }
+
+  private async checkFlapping(
+    client: Client,
+    req: FleetRequest,
+    cfg: { count: number; windowMs: number },
+  ): Promise<FleetDecision | undefined> {
+    const wf = req.workflow.name;
+    const node = req.target.node!;
+    let count: number;
+    try {
+      const query = `MedicWorkflow = ${queryValue(wf)} AND MedicNode = ${queryValue(node)} AND StartTime > ${queryValue(new Date(this.now() - cfg.windowMs).toISOString())}`;
+      ({ count } = await this.deps.temporal.visibility((c) => c.workflow.count(query), VISIBILITY_TIMEOUT_MS));
+    } catch (err) {
+      this.deps.log(`flapping check of ${wf} on ${node} not evaluated: ${(err as Error).message}`);
+      return undefined;
+    }
+    if (count < cfg.count) return undefined;
+    const window = formatDuration(cfg.windowMs);
+    const message = `node ${node} was remediated by ${wf} ${count} times within ${window}; it is flapping, so it is escalated instead of remediated again`;
+    // One escalation per node and window, whichever coordinator sees it first.
+    const first = await claimMarker(
+      client,
+      'flap',
+      `medic-fleet:flap:${wf}:${node}`,
+      { workflow: wf, node, count },
+      cfg.windowMs,
+    );
+    if (first) this.escalate(req, 'flapping', message);
+    return this.refuse(req, 'flapping', {
+      constraint: { description: `flapping ${count}/${window} per node`, scope: `node=${node}`, count_limit: cfg.count, window },
+      count,
+      retryAfterSeconds: Math.ceil(cfg.windowMs / 1000),
+      message,
+    });
+  }
+
+  private escalate(req: FleetRequest, reason: 'circuit_breaker' | 'flapping', message: string): void {
+    this.deps.metrics.escalations.inc({ workflow: req.workflow.name, reason });
+    this.deps.audit({
+      decision: 'escalated',
+      identity: req.identity,
+      workflow: req.workflow.name,
+      target: req.target,
+      constraint: reason,
+      reason: message,
+    });
+    this.deps.log(`ESCALATION (${reason}): ${message}`);
+  }
+
+  /** The hold ids a disruptive start needs, in the order they are taken (node first: a busy node fails fast), or a refusal. */
+  private plan(req: FleetRequest, cfg: FleetSafetyConfig): HoldStep[] | FleetDecision {
+    const steps: HoldStep[] = [];
+    if (req.target.node) steps.push({ kind: 'node', node: req.target.node });
+    const rank = { node_type: 0, datacenter: 1, global: 2 } as const;
+    for (const b of [...cfg.budgets].sort((a, c) => rank[a.per] - rank[c.per])) {
+      const scope = budgetScopeValue(b, req.target);
+      if ('refuse' in scope)
+        return this.refuse(req, 'budget', {
+          constraint: { description: `budget ${b.name}`, scope: b.per, budget: b.name },
+          count: 0,
+          retryAfterSeconds: 60,
+          message: scope.refuse,
+        });
+      const limit = budgetLimit(b, scope.value, this.fleetSize(cfg).reading(b.per, scope.value));
+      if ('refuse' in limit)
+        return this.refuse(req, 'budget', {
+          constraint: {
+            description: `budget ${b.name} (${b.maxPercent}% per ${b.per})`,
+            scope: `${b.per}=${scope.value}`,
+            budget: b.name,
+          },
+          count: 0,
+          retryAfterSeconds: 60,
+          message: `refused (fail safe): ${limit.refuse}`,
+        });
+      steps.push({ kind: 'budget', name: b.name, per: b.per, value: scope.value, limit: limit.limit });
+    }
+    return steps;
+  }
+
+  private holdRefusal(req: FleetRequest, step: HoldStep, holders: Holder[]): FleetDecision {
+    if (step.kind === 'node') {
+      const h = holders[0];
+      return this.refuse(req, 'disruptive_lock', {
+        constraint: {
+          description: 'one disruptive remediation per node',
+          scope: `node=${step.node}`,
+          ...(h ? { held_by: h.execution, held_by_workflow: h.workflow, since: h.since } : {}),
+        },
+        count: holders.length,
+        retryAfterSeconds: 30,
+        message: `node ${step.node} is held by disruptive execution ${h?.execution ?? '(unknown)'}${h?.workflow ? ` (${h.workflow})` : ''} since ${h?.since ?? '?'}`,
+      });
+    }
+    const scope = step.per === 'global' ? 'global' : `${step.per}=${step.value}`;
+    return this.refuse(req, 'budget', {
+      constraint: {
+        description: `budget ${step.name}: ${step.limit} concurrent disruptive per ${step.per}`,
+        scope,
+        budget: step.name,
+        limit: step.limit,
+        held_by: holders.map((h) => h.execution),
+      },
+      count: holders.length,
+      retryAfterSeconds: 30,
+      message: `budget "${step.name}" allows ${step.limit} concurrent disruptive remediations in ${scope}; ${holders.length} running: ${holders.map((h) => h.execution).join(', ')}`,
+    });
+  }
+
+  private async takeDisruptive(client: Client, req: FleetRequest, cfg: FleetSafetyConfig): Promise<FleetDecision> {
+    const steps = this.plan(req, cfg);
+    if (!Array.isArray(steps)) return steps;
+    const spec: HoldSpec = {
+      execution: req.workflowId,
+      workflow: req.workflow.name,
+      node: req.target.node,
+      trigger: req.trigger,
+      holdMaxMs: cfg.holdMaxMs,
+    };
+    const holds: Hold[] = [];
+    try {
+      for (const step of steps) {
+        const r =
+          step.kind === 'node'
+            ? await takeNodeLock(client, step.node, spec, this.now)
+            : await takeBudgetSlot(client, step.name, step.value, step.limit, spec, this.now);
+        if (!r.ok) {
+          await releaseHolds(client, holds, `refused by ${step.kind === 'node' ? 'the node lock' : `budget ${step.name}`}`);
+          return this.holdRefusal(req, step, r.holders);
+        }
+        holds.push(r.hold);
+      }
+    } catch (err) {
+      await releaseHolds(client, holds, 'admission failed').catch(() => undefined);
+      throw err;
+    }
+    return this.finish(client, req, holds);
+  }
+
+  private async inspectDisruptive(client: Client, req: FleetRequest, cfg: FleetSafetyConfig): Promise<FleetDecision> {
+    const steps = this.plan(req, cfg);
+    if (!Array.isArray(steps)) return steps;
+    for (const step of steps) {
+      const ids =
+        step.kind === 'node'
+          ? [nodeLockId(step.node)]
+          : Array.from({ length: step.limit }, (_, i) => budgetSlotId(step.name, step.value, i));
+      const holders = await inspectHolds(client, ids, this.now());
+      if (holders.length >= ids.length) return this.holdRefusal(req, step, holders);
+    }
+    return this.finish(client, req, []);
+  }
+
+  private async finish(client: Client, req: FleetRequest, holds: Hold[]): Promise<FleetDecision> {
+    if (req.workflow.mode !== 'shadow') return { proceed: true, release: (why) => releaseHolds(client, holds, why) };
+    const wouldStart = {
+      workflow: req.workflow.name,
+      workflow_type: req.workflow.workflowType,
+      task_queue: req.taskQueue,
+      target: req.target,
+      params: { ...req.workflow.params, ...(req.params ?? {}) },
+      ...(req.reason ? { reason: req.reason } : {}),
+      disruptive: req.workflow.disruptive ?? false,
+    };
+    // The record for `medic list --shadow`: a marker that ends by itself a second later.
+    await claimMarker(
+      client,
+      'shadow',
+      `medic-shadow:${req.workflowId}`,
+      { ...wouldStart, trigger: req.trigger, workflow_id: req.workflowId },
+      1_000,
+    );
+    this.deps.metrics.shadowAdmissions.inc({ workflow: req.workflow.name, result: 'would_start' });
+    return { proceed: false, outcome: { result: 'shadow', workflowId: req.workflowId, taskQueue: req.taskQueue, wouldStart } };
+  }
+
+  /** Stops polling the fleet size. */
+  stop(): void {
+    this.size?.source.stop();
+  }
+}

@@ -1,0 +1,48 @@
+// Builds fleet safety for one coordinator: the admission hook, its metrics on the coordinator's
+// registry, and the cached effectiveness figures that /v1/stats and the gauges share.
+import type { Registry } from 'prom-client';
+import type { AuditSink } from '../coordinator/audit';
+import type { LiveConfig } from '../coordinator/live-config';
+import type { CoordinatorMetrics } from '../coordinator/metrics';
+import type { TemporalGateway } from '../coordinator/temporal-gateway';
+import { FleetSafety } from './gate';
+import { createFleetMetrics, registerEffectivenessGauges, type FleetMetrics } from './metrics';
+import { readExecutionRecords } from './records';
+import { computeStats, type WorkflowStats } from './stats';
+
+/** How long computed stats are reused (visibility is not queried on every scrape). */
+export const STATS_CACHE_MS = 60_000;
+
+export function createFleetSafety(deps: {
+  config: LiveConfig;
+  temporal: TemporalGateway;
+  registry: Registry;
+  metrics: CoordinatorMetrics;
+  audit: AuditSink;
+  log(message: string): void;
+}): { gate: FleetSafety; fleetMetrics: FleetMetrics; stats(): Promise<WorkflowStats[]> } {
+  const fleetMetrics = createFleetMetrics(deps.registry);
+  const gate = new FleetSafety({
+    config: () => deps.config.current.coordinator.fleet,
+    temporal: deps.temporal,
+    metrics: fleetMetrics,
+    audit: deps.audit,
+    log: deps.log,
+  });
+  let cached: { at: number; value: Promise<WorkflowStats[]> } | undefined;
+  const stats = (): Promise<WorkflowStats[]> => {
+    const now = Date.now();
+    if (!cached || now - cached.at > STATS_CACHE_MS) {
+      const names = [...deps.config.current.workflows.keys()].sort();
+      const value = deps.temporal.withDeadline((c) => readExecutionRecords(c, names, now), 30_000).then(computeStats);
+      value.catch(() => {
+        deps.metrics.temporalErrors.inc({ operation: 'stats' });
+        cached = undefined;
+      });
+      cached = { at: now, value };
+    }
+    return cached.value;
+  };
+  registerEffectivenessGauges(deps.registry, stats);
+  return { gate, fleetMetrics, stats };
+}

@@ -1,0 +1,435 @@
+// Fleet safety against the real dev server and two coordinator replicas with their own
+// connections: the per-node disruptive lock, layered budgets under a storm, percentage budgets
+// failing safe, pauses honoured by every replica, freezes and force, the circuit breaker, flapping
+// nodes, shadow mode and stats. Workflows are `ping` on node queues nobody polls, so they run
+// until the test terminates them.
+import type { Client } from '@temporalio/client';
+import type { LightMyRequestResponse } from 'fastify';
+import type { FleetSafetyConfig } from '../../src/config/fleet-safety';
+import { emptyFleetSafety } from '../../src/config/fleet-safety';
+import type { WorkflowConfig } from '../../src/config/workflow';
+import { ADMIN, TRIGGER_DC1, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
+import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
+import { coordinatorConfig } from '../helpers/coordinator';
+import { connectClient, eventually, unique } from '../helpers/temporal';
+
+let client: Client;
+let closeClient: () => Promise<void>;
+const coordinators: TestCoordinator[] = [];
+const started: string[] = [];
+
+beforeAll(async () => {
+  ({ client, close: closeClient } = await connectClient());
+});
+
+afterAll(async () => {
+  await Promise.all(
+    started.map((id) =>
+      client.workflow
+        .getHandle(id)
+        .terminate('test done')
+        .catch(() => undefined),
+    ),
+  );
+  await Promise.all(coordinators.map((c) => c.close()));
+  await closeClient();
+});
+
+/** Two replicas with the same configuration and their own Temporal connections. */
+async function replicas(
+  workflows: WorkflowConfig[],
+  fleet: Partial<FleetSafetyConfig> = {},
+): Promise<[TestCoordinator, TestCoordinator]> {
+  const cfg = { ...emptyFleetSafety(), ...fleet };
+  // A long call deadline: on a loaded machine a storm's admissions queue up behind each other.
+  const gateway = (): Promise<TemporalGateway> =>
+    TemporalGateway.connect(coordinatorConfig().temporal, { callTimeoutMs: 60_000 });
+  const [a, b] = await Promise.all(
+    [0, 1].map(async () => testCoordinator(workflows, { config: { fleet: cfg }, temporal: await gateway() })),
+  );
+  coordinators.push(a!, b!);
+  return [a!, b!];
+}
+
+function keep(responses: LightMyRequestResponse[]): string[] {
+  const ids = responses.filter((r) => r.statusCode === 202).map((r) => r.json().workflow_id as string);
+  started.push(...ids);
+  return ids;
+}
+
+function statuses(responses: LightMyRequestResponse[]): number[] {
+  return responses.map((r) => r.statusCode);
+}
+
+describe('one disruptive remediation per node', () => {
+  it('admits exactly one of 12 concurrent disruptive triggers for a node across two replicas and two workflows, naming the holder', async () => {
+    const [reboot, drain, check] = [unique('reboot'), unique('drain'), unique('check')];
+    const [a, b] = await replicas([
+      workflowConfig(reboot, { disruptive: true }),
+      workflowConfig(drain, { disruptive: true }),
+      workflowConfig(check),
+    ]);
+    const node = unique('node');
+    const responses = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => trigger(i % 2 ? a.app : b.app, i % 3 ? reboot : drain, { target: { node } })),
+    );
+    const ids = keep(responses);
+    expect(ids).toHaveLength(1);
+    expect(statuses(responses).filter((s) => s === 429)).toHaveLength(11);
+    const refusal = responses.find((r) => r.statusCode === 429)!.json();
+    expect(refusal.details.constraint).toMatchObject({ kind: 'disruptive_lock', scope: `node=${node}`, held_by: ids[0] });
+    expect(refusal.message).toContain(`node ${node} is held by disruptive execution ${ids[0]}`);
+
+    // Not blocked: a workflow that is not disruptive, and a disruptive one on another node.
+    const other = await Promise.all([
+      trigger(a.app, check, { target: { node } }),
+      trigger(b.app, reboot, { target: { node: unique('node') } }),
+    ]);
+    keep(other);
+    expect(statuses(other)).toEqual([202, 202]);
+
+    // The lock lasts while its execution runs.
+    await client.workflow.getHandle(ids[0]!).terminate('done');
+    const next = await trigger(b.app, drain, { target: { node } });
+    keep([next]);
+    expect(next.statusCode).toBe(202);
+  });
+});
+
+describe('layered budgets', () => {
+  it('never exceeds per-datacenter, per-node-type or global budgets in a storm of 3 workflows over 24 nodes through two replicas', async () => {
+    const names = [unique('r'), unique('d'), unique('s')];
+    const [a, b] = await replicas(
+      names.map((n) => workflowConfig(n, { disruptive: true })),
+      {
+        budgets: [
+          { name: unique('per-dc'), per: 'datacenter', max: 2 },
+          { name: unique('per-type'), per: 'node_type', max: 2 },
+          // Budget names are fleet-wide state: a unique one keeps other tests' holds out of this count.
+          { name: unique('fleet'), per: 'global', max: 3 },
+        ],
+      },
+    );
+    // Budgets are fleet-wide: earlier tests' holds may still run, so scope everything by unique names.
+    const dcs = [unique('dc'), unique('dc')];
+    const types = [unique('web'), unique('db')];
+    const nodes = Array.from({ length: 24 }, (_, i) => ({
+      node: unique('n'),
+      datacenter: dcs[i % 2]!,
+      node_type: types[Math.floor(i / 2) % 2]!,
+    }));
+    const live = new Set<string>();
+    const targets = new Map<string, (typeof nodes)[number]>();
+    const byNode = new Map(nodes.map((t) => [t.node, t]));
+    const check = async (): Promise<void> => {
+      // What runs in Temporal (not only what answered 202): a 503 may hide a start.
+      const query = `${names.map((n) => `MedicWorkflow = '${n}'`).join(' OR ')}`;
+      const running = await eventually(async () => {
+        const found: Array<(typeof nodes)[number]> = [];
+        for await (const e of client.workflow.list({ query: `(${query}) AND ExecutionStatus = 'Running'` })) {
+          const node = (e.searchAttributes?.MedicNode as string[] | undefined)?.[0];
+          found.push(byNode.get(node ?? '')!);
+        }
+        return found.length >= live.size ? found : undefined;
+      });
+      expect(running.length).toBeLessThanOrEqual(3);
+      for (const dc of dcs) expect(running.filter((t) => t.datacenter === dc).length).toBeLessThanOrEqual(2);
+      for (const t of types) expect(running.filter((x) => x.node_type === t).length).toBeLessThanOrEqual(2);
+    };
+    for (let round = 0; round < 3; round++) {
+      const responses = await Promise.all(
+        Array.from({ length: 36 }, (_, i) => {
+          const t = nodes[(i * 7 + round) % nodes.length]!;
+          return trigger(i % 2 ? a.app : b.app, names[i % 3]!, { target: t }).then((r) => ({ r, t }));
+        }),
+      );
+      for (const { r, t } of responses) {
+        if (r.statusCode === 202) {
+          live.add(r.json().workflow_id);
+          targets.set(r.json().workflow_id, t);
+          started.push(r.json().workflow_id);
+        } else expect([429, 503]).toContain(r.statusCode);
+      }
+      await check();
+      // The budgets bind. A burst can under-admit (a caller refused by a hold that another caller
+      // takes only for a moment, before a wider budget refuses it), never over-admit.
+      expect(live.size).toBeGreaterThanOrEqual(1);
+      expect(responses.filter(({ r }) => r.statusCode === 429).length).toBeGreaterThanOrEqual(30);
+      const refused = responses.find(({ r }) => r.statusCode === 429)!.r.json();
+      expect(['budget', 'disruptive_lock']).toContain(refused.details.constraint.kind);
+      // Free one slot for the next round.
+      const done = [...live][0]!;
+      await client.workflow.getHandle(done).terminate('round done');
+      live.delete(done);
+    }
+  });
+
+  it('a percentage budget admits its share of a known fleet and refuses (fail safe) where the size is unknown', async () => {
+    const name = unique('pct');
+    const [dc1, dc2] = [unique('dc'), unique('dc')];
+    const [a] = await replicas([workflowConfig(name, { disruptive: true })], {
+      budgets: [{ name: 'tenth', per: 'datacenter', maxPercent: 10 }],
+      fleetSize: { ...emptyFleetSafety().fleetSize, staticDatacenters: { [dc1]: 25 } },
+    });
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, () => trigger(a.app, name, { target: { node: unique('n'), datacenter: dc1 } })),
+    );
+    keep(responses);
+    expect(statuses(responses).sort()).toEqual([202, 202, 429, 429, 429, 429]);
+    const unknown = await trigger(a.app, name, { target: { node: unique('n'), datacenter: dc2 } });
+    expect(unknown.statusCode).toBe(429);
+    expect(unknown.json().message).toContain(
+      `refused (fail safe): budget "tenth" is 10% of datacenter ${dc2}, whose size is unknown`,
+    );
+  });
+});
+
+describe('pause', () => {
+  it('a pause set through one replica is honoured by the other within a second, names who set it, and resume lifts it', async () => {
+    const name = unique('paused');
+    const [a, b] = await replicas([workflowConfig(name)]);
+    const dc = unique('dc');
+    keep([await trigger(b.app, name, { target: { node: unique('n'), datacenter: dc } })]); // b has now read (and cached) "no pause"
+
+    // The ACL governs who may pause: trigger identities may not.
+    const denied = await a.app.inject({
+      method: 'POST',
+      url: '/v1/pauses',
+      headers: { 'x-test-identity': TRIGGER_DC1 },
+      payload: { workflow: name, reason: 'x' },
+    });
+    expect(denied.statusCode).toBe(403);
+
+    const set = await a.app.inject({
+      method: 'POST',
+      url: '/v1/pauses',
+      headers: { 'x-test-identity': ADMIN },
+      payload: { workflow: name, datacenter: dc, reason: 'bad deploy INC-42' },
+    });
+    expect(set.statusCode).toBe(201);
+    const pausedAt = Date.now();
+    const refused = await eventually(
+      async () => {
+        const r = await trigger(b.app, name, { target: { node: unique('n'), datacenter: dc } });
+        keep([r]);
+        return r.statusCode === 429 ? r : undefined;
+      },
+      10_000,
+      'the other replica to honour the pause',
+    );
+    process.stderr.write(`[fleet-safety] pause honoured by the other replica after ${Date.now() - pausedAt} ms\n`);
+    expect(refused.json().details.constraint).toMatchObject({ kind: 'pause', paused_by: ADMIN, reason: 'bad deploy INC-42' });
+    expect(refused.json().message).toContain(`was paused by ${ADMIN}`);
+    // Another datacenter is not paused.
+    const elsewhere = await trigger(b.app, name, { target: { node: unique('n'), datacenter: unique('dc') } });
+    keep([elsewhere]);
+    expect(elsewhere.statusCode).toBe(202);
+
+    const again = await a.app.inject({
+      method: 'POST',
+      url: '/v1/pauses',
+      headers: { 'x-test-identity': ADMIN },
+      payload: { workflow: name, datacenter: dc, reason: 'twice' },
+    });
+    expect(again.statusCode).toBe(200);
+    const listed = await eventually(async () => {
+      const r = (await b.app.inject({ url: '/v1/pauses', headers: { 'x-test-identity': ADMIN } })).json();
+      return r.pauses.find((p: { scope: { workflow?: string } }) => p.scope.workflow === name);
+    });
+    expect(listed).toMatchObject({ reason: 'bad deploy INC-42', by: ADMIN, scope: { workflow: name, datacenter: dc } });
+    expect(a.audit.filter((e) => e.decision === 'paused')).toHaveLength(1);
+
+    const resumed = await b.app.inject({
+      method: 'DELETE',
+      url: `/v1/pauses?workflow=${name}&datacenter=${dc}&reason=fixed`,
+      headers: { 'x-test-identity': ADMIN },
+    });
+    expect(resumed.statusCode).toBe(200);
+    expect(b.audit.some((e) => e.decision === 'resumed' && e.reason === 'fixed')).toBe(true);
+    const admitted = await eventually(async () => {
+      const r = await trigger(a.app, name, { target: { node: unique('n'), datacenter: dc } });
+      keep([r]);
+      return r.statusCode === 202 ? r : undefined;
+    });
+    expect(admitted.statusCode).toBe(202);
+    const metrics = (await a.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toContain('medic_fleet_pause_changes_total{action="pause",by="human"} 1');
+    expect((await b.app.inject({ url: '/metrics' })).body).toMatch(
+      new RegExp(`medic_fleet_refusals_total\\{workflow="${name}",control="pause"\\} \\d`),
+    );
+  });
+
+  it('a pause with --for ends by itself', async () => {
+    const name = unique('brief');
+    const [a] = await replicas([workflowConfig(name)]);
+    const set = await a.app.inject({
+      method: 'POST',
+      url: '/v1/pauses',
+      headers: { 'x-test-identity': ADMIN },
+      payload: { workflow: name, reason: 'short', for: '2s' },
+    });
+    expect(set.statusCode).toBe(201);
+    expect(set.json().until).toBeDefined();
+    expect((await trigger(a.app, name, { target: { node: unique('n') } })).statusCode).toBe(429);
+    const later = await eventually(async () => {
+      const r = await trigger(a.app, name, { target: { node: unique('n') } });
+      keep([r]);
+      return r.statusCode === 202 ? r : undefined;
+    }, 20_000);
+    expect(later.statusCode).toBe(202);
+  });
+});
+
+describe('change freeze', () => {
+  it('refuses selected workflows, and lets only an allowed identity force', async () => {
+    const [frozen, free] = [unique('frozen'), unique('free')];
+    const sre = 'spiffe://medic.test/sre-admin';
+    const [a] = await replicas([workflowConfig(frozen), workflowConfig(free)], {
+      freezes: [
+        {
+          name: 'holidays',
+          from: '2000-01-01T00:00',
+          to: '2999-01-01T00:00',
+          weekdays: [],
+          timezone: 'UTC',
+          workflows: [frozen],
+          forceUris: [sre],
+        },
+      ],
+    });
+    const refused = await trigger(a.app, frozen, { target: { node: unique('n') } });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().details.constraint).toMatchObject({ kind: 'freeze', freeze: 'holidays', forcible: true });
+    const byTrigger = await trigger(a.app, frozen, { target: { node: unique('n') }, force: true }, { identity: TRIGGER_DC1 });
+    expect(byTrigger.statusCode).toBe(429);
+    expect(byTrigger.json().message).toContain('may not force it');
+    const forced = await trigger(a.app, frozen, { target: { node: unique('n') }, force: true }, { identity: sre });
+    keep([forced]);
+    expect(forced.statusCode).toBe(202);
+    expect(a.audit.some((e) => e.decision === 'freeze_forced' && e.identity === sre)).toBe(true);
+    const other = await trigger(a.app, free, { target: { node: unique('n') } });
+    keep([other]);
+    expect(other.statusCode).toBe(202);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('pauses the workflow after 3 failures of the last 5, escalates once across replicas, and a human resumes it', async () => {
+    const name = unique('broken');
+    const [a, b] = await replicas([workflowConfig(name)], { circuitBreaker: { failures: 3, ofLast: 5 } });
+    const first = await Promise.all([0, 1, 2].map(() => trigger(a.app, name, { target: { node: unique('n') } })));
+    expect(statuses(first)).toEqual([202, 202, 202]);
+    for (const r of first) await client.workflow.getHandle(r.json().workflow_id).terminate('the remedy failed');
+    // Visibility must show the failures; each replica reuses a passing evaluation for a few seconds.
+    await eventually(async () => {
+      const { count } = await client.workflow.count(`MedicWorkflow = '${name}' AND ExecutionStatus = 'Terminated'`);
+      return count >= 3 ? true : undefined;
+    });
+    const tripped = await eventually(
+      async () => {
+        const rs = await Promise.all([a, b, a, b].map((c) => trigger(c.app, name, { target: { node: unique('n') } })));
+        keep(rs);
+        return rs.every((r) => r.statusCode === 429) ? rs : undefined;
+      },
+      20_000,
+      'the breaker to trip',
+    );
+    expect(tripped[0]!.json().details.constraint).toMatchObject({ kind: 'pause', paused_by: 'medic:circuit-breaker' });
+    expect(tripped[0]!.json().message).toContain('the remedy is not working');
+    const escalations = [...a.audit, ...b.audit].filter((e) => e.decision === 'escalated');
+    expect(escalations).toHaveLength(1);
+    expect(escalations[0]).toMatchObject({ workflow: name, constraint: 'circuit_breaker' });
+
+    const resumed = await a.app.inject({
+      method: 'DELETE',
+      url: `/v1/pauses?workflow=${name}`,
+      headers: { 'x-test-identity': ADMIN },
+    });
+    expect(resumed.statusCode).toBe(200);
+    const after = await eventually(async () => {
+      const r = await trigger(b.app, name, { target: { node: unique('n') } });
+      keep([r]);
+      return r.statusCode === 202 ? r : undefined;
+    });
+    expect(after.statusCode).toBe(202);
+  });
+});
+
+describe('flapping nodes', () => {
+  it('escalates instead of remediating a node the same workflow fixed twice within the window', async () => {
+    const name = unique('flappy');
+    const [a, b] = await replicas([workflowConfig(name)], { flapping: { count: 2, windowMs: 3_600_000 } });
+    const node = unique('n');
+    for (let i = 0; i < 2; i++) {
+      const r = await trigger(a.app, name, { target: { node } });
+      expect(r.statusCode).toBe(202);
+      keep([r]);
+    }
+    const refused = await eventually(async () => {
+      const rs = await Promise.all([trigger(a.app, name, { target: { node } }), trigger(b.app, name, { target: { node } })]);
+      keep(rs);
+      return rs.every((r) => r.statusCode === 429) ? rs : undefined;
+    });
+    expect(refused[0]!.json().details.constraint).toMatchObject({ kind: 'flapping', scope: `node=${node}` });
+    expect([...a.audit, ...b.audit].filter((e) => e.decision === 'escalated' && e.constraint === 'flapping')).toHaveLength(1);
+    const otherNode = await trigger(b.app, name, { target: { node: unique('n') } });
+    keep([otherNode]);
+    expect(otherNode.statusCode).toBe(202);
+  });
+});
+
+describe('shadow mode', () => {
+  it('runs the whole admission, answers what would start, records it, and starts nothing', async () => {
+    const name = unique('shadow');
+    const [a] = await replicas([workflowConfig(name, { mode: 'shadow', disruptive: true, params: { unit: 'nginx' } })]);
+    const node = unique('n');
+    const r = await trigger(a.app, name, { target: { node }, reason: 'watching' });
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(body).toMatchObject({
+      status: 'shadow',
+      workflow: name,
+      would_start: { target: { node }, params: { unit: 'nginx' }, disruptive: true },
+    });
+    await expect(client.workflow.getHandle(body.workflow_id).describe()).rejects.toThrow();
+    // Shadow admissions take no hold: the node stays free.
+    expect((await trigger(a.app, name, { target: { node } })).statusCode).toBe(200);
+    const listed = await eventually(async () => {
+      const l = (
+        await a.app.inject({ url: `/v1/shadow-admissions?workflow=${name}`, headers: { 'x-test-identity': ADMIN } })
+      ).json();
+      return l.shadow_admissions.length >= 2 ? l.shadow_admissions : undefined;
+    });
+    expect(listed[0]).toMatchObject({ workflow: name, target: { node } });
+    const metrics = (await a.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toContain(`medic_shadow_admissions_total{workflow="${name}",result="would_start"} 2`);
+    expect(a.audit.filter((e) => e.decision === 'shadow')).toHaveLength(2);
+    // A pause covers shadow workflows too.
+    await a.app.inject({
+      method: 'POST',
+      url: '/v1/pauses',
+      headers: { 'x-test-identity': ADMIN },
+      payload: { workflow: name, reason: 'x' },
+    });
+    expect((await trigger(a.app, name, { target: { node } })).statusCode).toBe(429);
+    await a.app.inject({ method: 'DELETE', url: `/v1/pauses?workflow=${name}`, headers: { 'x-test-identity': ADMIN } });
+  });
+});
+
+describe('stats', () => {
+  it('reports outcomes and recurrences per workflow from visibility', async () => {
+    const name = unique('stats');
+    const [a] = await replicas([workflowConfig(name)]);
+    const node = unique('n');
+    const rs = [await trigger(a.app, name, { target: { node } }), await trigger(a.app, name, { target: { node } })];
+    expect(statuses(rs)).toEqual([202, 202]);
+    await client.workflow.getHandle(rs[0]!.json().workflow_id).terminate('failed remedy');
+    keep(rs);
+    const s = await eventually(async () => {
+      const body = (await a.app.inject({ url: `/v1/stats?workflow=${name}`, headers: { 'x-test-identity': ADMIN } })).json();
+      const w = body.workflows[0];
+      return w && w.executions === 2 && w.outcomes.failed === 1 ? w : undefined;
+    });
+    expect(s).toMatchObject({ workflow: name, outcomes: { failed: 1, running: 1 }, recurrences: 1 });
+  });
+});
