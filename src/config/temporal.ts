@@ -26,6 +26,8 @@ export interface TemporalConfig {
   address: string;
   namespace: string;
   tls?: TemporalTls;
+  /** A file holding an API key (Temporal Cloud), sent as `Authorization: Bearer`; implies TLS. */
+  apiKeyFile?: string;
 }
 
 export const DEFAULT_TEMPORAL: TemporalConfig = { address: '127.0.0.1:7233', namespace: 'default' };
@@ -42,6 +44,7 @@ export function readTemporal(d: Decoder | undefined): TemporalConfig {
     d.error('address', `${JSON.stringify(address)} is not host:port`);
   }
   const namespace = d.string('namespace', { nonEmpty: true }) ?? DEFAULT_TEMPORAL.namespace;
+  const apiKeyFile = configPath(d.file, d.string('api_key_file', { nonEmpty: true }));
   const t = d.block('tls');
   let tls: TemporalTls | undefined;
   if (t) {
@@ -49,5 +52,5 @@ export function readTemporal(d: Decoder | undefined): TemporalConfig {
     t.finish();
   }
   d.finish();
-  return { address, namespace, tls };
+  return { address, namespace, tls, ...(apiKeyFile && { apiKeyFile }) };
 }
