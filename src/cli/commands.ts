@@ -3,6 +3,7 @@ import type { Command } from './command';
 import { coordinatorCommand } from './coordinator';
 import { listCommand, statusCommand, workflowsCommand } from './queries';
 import { runCommand } from './run';
+import { temporalCommand } from './temporal';
 import { validateCommand } from './validate';
 import { versionCommand } from './version';
 import { devCommand } from '../dev/command';
@@ -21,5 +22,6 @@ export const COMMANDS: Command[] = [
   listCommand,
   workflowsCommand,
   validateCommand,
+  temporalCommand,
   versionCommand,
 ];

@@ -138,13 +138,23 @@ export function probeTls(address: string, t: TemporalTls, timeoutMs = 5_000): Pr
       },
     });
     const timer = setTimeout(() => done(undefined), timeoutMs);
-    socket.on('error', (err: NodeJS.ErrnoException) => done(explain(err, t, name, peer)));
+    let secured = false;
+    // Hung up right after a handshake, without a word: what servers do to a certificate they
+    // refuse under TLS 1.3 when they send no alert.
+    const hungUp = (): string | undefined =>
+      secured
+        ? t.certFile
+          ? `the Temporal server closed the connection right after the TLS handshake: it refused the client certificate cert_file ${t.certFile} (not signed by a CA it trusts, or not valid now)`
+          : 'the Temporal server closed the connection right after the TLS handshake: it wants a client certificate; set cert_file and key_file in the tls block'
+        : undefined;
+    socket.on('error', (err: NodeJS.ErrnoException) => done(explain(err, t, name, peer) ?? hungUp()));
     socket.on('secureConnect', () => {
+      secured = true;
       // The HTTP/2 preface: a server that accepted our certificate answers with its SETTINGS.
       socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00');
       socket.once('data', () => done(undefined));
     });
-    socket.on('close', () => done(undefined));
+    socket.on('close', () => done(hungUp()));
   });
 }
 
