@@ -86,23 +86,29 @@ const UNTRUSTED = new Set([
 ]);
 
 /** Explains a failed handshake, or undefined when the failure is not about certificates (e.g. refused). */
-function explain(err: NodeJS.ErrnoException, t: TemporalTls, name: string, peer?: tls.PeerCertificate): string | undefined {
+function explain(
+  err: NodeJS.ErrnoException,
+  t: TemporalTls,
+  name: string,
+  server: string,
+  peer?: tls.PeerCertificate,
+): string | undefined {
   const code = err.code ?? '';
   const ca = t.caFile ? `ca_file ${t.caFile}` : "the system's CA store (no ca_file)";
-  if (code === 'CERT_HAS_EXPIRED') return `the Temporal server's certificate has expired (checked against ${ca})`;
-  if (code === 'CERT_NOT_YET_VALID') return `the Temporal server's certificate is not valid yet`;
-  if (UNTRUSTED.has(code)) return `the Temporal server's certificate is not trusted: it is not signed by ${ca}`;
+  if (code === 'CERT_HAS_EXPIRED') return `${server}'s certificate has expired (checked against ${ca})`;
+  if (code === 'CERT_NOT_YET_VALID') return `${server}'s certificate is not valid yet`;
+  if (UNTRUSTED.has(code)) return `${server}'s certificate is not trusted: it is not signed by ${ca}`;
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     const names = peer?.subjectaltname ? ` (it is for ${peer.subjectaltname})` : '';
-    return `the Temporal server's certificate is not valid for the name ${JSON.stringify(name)}${names}: set server_name to one of its names`;
+    return `${server}'s certificate is not valid for the name ${JSON.stringify(name)}${names}: set server_name to one of its names`;
   }
   if (/^ERR_SSL_.*ALERT/.test(code) || /alert/i.test(err.message)) {
     const reason = err.message.replace(/^.*alert /i, '').trim();
-    if (!t.certFile) return `the Temporal server wants a client certificate (${reason}): set cert_file and key_file in the tls block`;
-    return `the Temporal server refused the client certificate cert_file ${t.certFile} (${reason}): it must be signed by a CA the server trusts and be valid now`;
+    if (!t.certFile) return `${server} wants a client certificate (${reason}): set cert_file and key_file in the tls block`;
+    return `${server} refused the client certificate cert_file ${t.certFile} (${reason}): it must be signed by a CA the server trusts and be valid now`;
   }
   if (/wrong version number|packet length too long|unexpected eof/i.test(err.message))
-    return `the Temporal frontend does not speak TLS (${err.message.split('\n')[0]}): remove the tls block, or point address at its TLS port`;
+    return `${server} does not speak TLS (${err.message.split('\n')[0]}): remove the tls block, or point address at its TLS port`;
   return undefined;
 }
 
@@ -111,7 +117,12 @@ function explain(err: NodeJS.ErrnoException, t: TemporalTls, name: string, peer?
  * server's verdict on our certificate (TLS 1.3 sends it after the handshake). undefined: the
  * handshake is fine, or the failure is not about TLS (a refused or unreachable port).
  */
-export function probeTls(address: string, t: TemporalTls, timeoutMs = 5_000): Promise<string | undefined> {
+export function probeTls(
+  address: string,
+  t: TemporalTls,
+  opts: { server?: string; timeoutMs?: number } = {},
+): Promise<string | undefined> {
+  const server = opts.server ?? 'the Temporal server';
   const { host, port } = splitAddress(address);
   const name = t.serverName ?? host;
   return new Promise((resolve) => {
@@ -137,17 +148,17 @@ export function probeTls(address: string, t: TemporalTls, timeoutMs = 5_000): Pr
         return tls.checkServerIdentity(name, cert);
       },
     });
-    const timer = setTimeout(() => done(undefined), timeoutMs);
+    const timer = setTimeout(() => done(undefined), opts.timeoutMs ?? 5_000);
     let secured = false;
     // Hung up right after a handshake, without a word: what servers do to a certificate they
     // refuse under TLS 1.3 when they send no alert.
     const hungUp = (): string | undefined =>
       secured
         ? t.certFile
-          ? `the Temporal server closed the connection right after the TLS handshake: it refused the client certificate cert_file ${t.certFile} (not signed by a CA it trusts, or not valid now)`
-          : 'the Temporal server closed the connection right after the TLS handshake: it wants a client certificate; set cert_file and key_file in the tls block'
+          ? `${server} closed the connection right after the TLS handshake: it refused the client certificate cert_file ${t.certFile} (not signed by a CA it trusts, or not valid now)`
+          : `${server} closed the connection right after the TLS handshake: it wants a client certificate; set cert_file and key_file in the tls block`
         : undefined;
-    socket.on('error', (err: NodeJS.ErrnoException) => done(explain(err, t, name, peer) ?? hungUp()));
+    socket.on('error', (err: NodeJS.ErrnoException) => done(explain(err, t, name, server, peer) ?? hungUp()));
     socket.on('secureConnect', () => {
       secured = true;
       // The HTTP/2 preface: a server that accepted our certificate answers with its SETTINGS.

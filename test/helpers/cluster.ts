@@ -1,5 +1,7 @@
 // What cluster tests need from the run's production-shaped Temporal (test/setup/cluster/):
 // its address and medic's mTLS files, passed from the global setup through the environment.
+import type { TemporalConfig } from '../../src/config/temporal';
+import { setupTemporal } from '../../src/temporal/setup';
 import type { ClientTlsFiles, Cluster } from '../setup/cluster/cluster';
 
 /** The SDK's TLS options for a set of files (mTLS when a certificate pair is given). */
@@ -38,4 +40,20 @@ export function temporalBlock(env: ClusterEnv, tls: Partial<ClientTlsFiles> = {}
   }
 }
 `;
+}
+
+/** medic's TemporalConfig for a cluster, as coordinator.hcl's temporal block would give it. */
+export function temporalConfig(env: ClusterEnv, tls: Partial<ClientTlsFiles> = {}): TemporalConfig {
+  const t = { ...env.tls, ...tls };
+  return {
+    address: env.address,
+    namespace: env.namespace,
+    tls: { caFile: t.caFile, certFile: t.certFile, keyFile: t.keyFile, serverName: t.serverName },
+  };
+}
+
+/** What an operator runs once per cluster: `medic temporal setup` (its module), failing loudly. */
+export async function prepareForMedic(env: ClusterEnv, say: (line: string) => void = () => {}): Promise<void> {
+  const result = await setupTemporal(temporalConfig(env), { say });
+  if (!result.ok) throw new Error(`medic temporal setup failed on the cluster: ${result.message}`);
 }

@@ -41,6 +41,8 @@ export interface StackOptions {
   triggers?: Record<string, string>;
   /** Extra files in the config dir (relative path -> text). */
   files?: Record<string, string>;
+  /** The whole temporal block (e.g. with tls) instead of `temporal { address = ... }`. */
+  temporalBlock?: string;
 }
 
 export async function buildStack(opts: StackOptions): Promise<Stack> {
@@ -75,7 +77,7 @@ export async function buildStack(opts: StackOptions): Promise<Stack> {
     skip_log_match = true
   }
 }
-temporal { address = "${opts.temporalAddress}" }
+${opts.temporalBlock ?? `temporal { address = "${opts.temporalAddress}" }`}
 ${opts.coordinatorExtra ?? ''}
 `,
   );

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { buildWorkflowBundle } from '../../src/temporal/bundle-workflows';
 import { stateDir } from '../../src/paths';
 import { startCluster, type Cluster } from './cluster/cluster';
-import { setClusterEnv } from '../helpers/cluster';
+import { clusterEnv, prepareForMedic, setClusterEnv } from '../helpers/cluster';
 
 declare global {
   var __medicCluster: Cluster | undefined;
@@ -22,5 +22,6 @@ export default async function clusterGlobalSetup(): Promise<void> {
   globalThis.__medicCluster = cluster;
   process.env.MEDIC_TEST_WORKFLOW_BUNDLE = bundlePath;
   setClusterEnv(cluster);
+  await prepareForMedic(clusterEnv(), log);
   log(`cluster ${cluster.address} ready, workflows bundled, in ${Date.now() - started} ms`);
 }

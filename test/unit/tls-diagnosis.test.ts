@@ -105,7 +105,7 @@ it('says the server refused a client certificate from a CA it does not trust, na
   const address = await frontend();
   const t = client('stranger', otherCa);
   expect(await diagnoseTemporalTls(config(address, t))).toMatch(
-    new RegExp(`refused the client certificate cert_file ${t.certFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(.+\\)`),
+    new RegExp(`refused the client certificate cert_file ${t.certFile!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(.+\\)`),
   );
 });
 
