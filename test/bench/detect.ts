@@ -4,7 +4,7 @@
 // so visibility lag does not count. Prints one line per episode, then the summary.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
 import { startExporter, startPrometheus } from '../helpers/prometheus';
 import { buildStack } from '../helpers/stack';
@@ -49,7 +49,7 @@ rule "bench" {
 }
 `,
   );
-  const connection = await Connection.connect({ address: temporal.address });
+  const connection = await temporal.connect();
   const client = new Client({ connection });
   try {
     await stack.startCoordinator();
