@@ -80,6 +80,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const t0 = Date.now();
   const binaries = opts.binaries ?? (await ensureClusterBinaries(log));
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'medic-cluster-'));
+  // PostgreSQL runs as an unprivileged user when we are root: it must reach its data directory.
+  fs.chmodSync(dir, 0o755);
   const cleanups: Array<() => Promise<void>> = [];
   try {
     const postgres = await startPostgres(path.join(dir, 'postgres'));
