@@ -23,6 +23,9 @@ export interface BenchTemporal {
   address: string;
   /** What the figures were measured on, for the bench's output. */
   label: string;
+  namespace: string;
+  /** mTLS files (cluster only). */
+  tls?: ClusterEnv['tls'];
   /** The `temporal { ... }` block of coordinator.hcl for it. */
   block: string;
   connect(): Promise<Connection>;
@@ -44,6 +47,8 @@ export async function benchTemporal(): Promise<BenchTemporal> {
     return {
       address: env.address,
       label: 'cluster (PostgreSQL, mTLS)',
+      namespace: env.namespace,
+      tls: env.tls,
       block: temporalBlock(env),
       connect: () => Connection.connect({ address: env.address, tls: sdkTls(env.tls) }),
       stop: async () => cluster?.stop(),
@@ -53,6 +58,7 @@ export async function benchTemporal(): Promise<BenchTemporal> {
   return {
     address: dev.address,
     label: 'dev server (SQLite)',
+    namespace: 'default',
     block: `temporal {\n  address   = "${dev.address}"\n  namespace = "default"\n}\n`,
     connect: () => Connection.connect({ address: dev.address }),
     stop: () => dev.stop(),
