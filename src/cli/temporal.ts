@@ -39,7 +39,9 @@ export const temporalCommand: Command = {
     }
     const source = config.coordinator ?? config.worker;
     if (!source) {
-      ctx.stderr.write(`medic temporal setup: ${displayPath(config.dir)} has neither coordinator.hcl nor worker.hcl to take the temporal block from\n`);
+      ctx.stderr.write(
+        `medic temporal setup: ${displayPath(config.dir)} has neither coordinator.hcl nor worker.hcl to take the temporal block from\n`,
+      );
       return EXIT.failure;
     }
     say(`using the temporal block of ${displayPath(config.coordinator ? config.coordinator.file : config.worker!.file)}`);

@@ -52,7 +52,11 @@ export async function setupTemporal(config: TemporalConfig, opts: SetupOptions):
   } catch (err) {
     const why = await diagnoseTemporalTls(config).catch(() => undefined);
     if (why) return { ok: false, reason: 'tls', message: `cannot connect to Temporal at ${config.address}: ${why}` };
-    return { ok: false, reason: 'unreachable', message: `cannot reach Temporal at ${config.address}: ${(err as Error).message.split('\n')[0]}` };
+    return {
+      ok: false,
+      reason: 'unreachable',
+      message: `cannot reach Temporal at ${config.address}: ${(err as Error).message.split('\n')[0]}`,
+    };
   }
   const mode = config.tls?.certFile ? 'mTLS' : config.apiKeyFile ? 'TLS + API key' : config.tls ? 'TLS' : 'plaintext';
   say(`connected to Temporal at ${config.address} (${mode})`);

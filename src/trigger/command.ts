@@ -85,7 +85,11 @@ export const triggerCommand: Command = {
       return EXIT.failure;
     }
     try {
-      await preflight(client, loaded.config.coordinator!, loaded.config.rules.map((r) => r.workflow));
+      await preflight(
+        client,
+        loaded.config.coordinator!,
+        loaded.config.rules.map((r) => r.workflow),
+      );
     } catch (err) {
       client.close();
       if (!(err instanceof TriggerPreflightError)) throw err;

@@ -12,7 +12,11 @@ export class TriggerPreflightError extends Error {
 }
 
 /** Resolves when the coordinator admits this daemon's identity (or cannot be reached now); throws TriggerPreflightError otherwise. */
-export async function preflight(client: Pick<CoordinatorClient, 'trigger'>, config: CoordinatorClientConfig, workflows: string[]): Promise<void> {
+export async function preflight(
+  client: Pick<CoordinatorClient, 'trigger'>,
+  config: CoordinatorClientConfig,
+  workflows: string[],
+): Promise<void> {
   const local = checkTlsFiles(config);
   if (local.length) throw new TriggerPreflightError(local.join('; '));
   for (const workflow of new Set(workflows)) {
@@ -28,7 +32,9 @@ export async function preflight(client: Pick<CoordinatorClient, 'trigger'>, conf
     }
     if (outcome.kind === 'unavailable' && config.address.startsWith('https://')) {
       const url = new URL(config.address);
-      const why = await probeTls(`${url.hostname}:${url.port || 443}`, config, { server: `the coordinator at ${config.address}` });
+      const why = await probeTls(`${url.hostname}:${url.port || 443}`, config, {
+        server: `the coordinator at ${config.address}`,
+      });
       if (why) throw new TriggerPreflightError(why);
       return;
     }

@@ -63,7 +63,10 @@ function settings(n: SimNode): ActivitySettings {
     cleanupPaths: [],
     rebootDryRun: true,
     rebootCommand: ['/usr/bin/false'],
-    hooks: {},
+    // The load balancer and pager of a real fleet; here a process that succeeds.
+    hooks: Object.fromEntries(
+      (['drain', 'undrain', 'notify'] as const).map((e) => [e, { kind: 'command' as const, argv: ['/usr/bin/true'], timeoutMs: 10_000 }]),
+    ),
   };
 }
 
@@ -74,7 +77,8 @@ function connect(c: Conn): Promise<NativeConnection> {
 /** A child process: activity-only node workers for its share of the fleet, on one connection. */
 async function nodesProcess(): Promise<void> {
   const { conn, nodes } = JSON.parse(process.argv[3]!) as { conn: Conn; nodes: SimNode[] };
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  // ERROR: activity-only workers warn, once per queue, that they poll no workflow tasks.
+  Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
   const connection = await connect(conn);
   const base = process.memoryUsage().rss;
   const workers: Worker[] = [];
@@ -173,7 +177,9 @@ async function main(): Promise<void> {
     const finals: number[] = [];
     for (let i = 0; i < PROCESSES; i++) {
       const share = nodes.slice(i * perProcess, (i + 1) * perProcess);
-      const child = fork(__filename, ['nodes', JSON.stringify({ conn, nodes: share })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(__filename, ['nodes', JSON.stringify({ conn, nodes: share })], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       child.on('message', (m: { type: string; node?: string; base?: number; rss?: number; nodes?: number }) => {
         if (m.type === 'ready') ready.push({ base: m.base!, rss: m.rss!, nodes: m.nodes! });
         if (m.type === 'final') finals.push(m.rss!);
@@ -253,7 +259,10 @@ rule "node_down" {
     );
     let triggerErr = '';
     trigger.stderr!.on('data', (b: Buffer) => (triggerErr = (triggerErr + b.toString()).slice(-4000)));
-    cleanups.push(() => new Promise<void>((r) => (trigger.exitCode !== null ? r() : (trigger.once('exit', () => r()), trigger.kill('SIGTERM')))));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => (trigger.exitCode !== null ? r() : (trigger.once('exit', () => r()), trigger.kill('SIGTERM')))),
+    );
 
     const deadline = Date.now() + 120_000;
     while (ready.length < PROCESSES) {
@@ -286,9 +295,16 @@ rule "node_down" {
         if (Date.now() > until) throw new Error(`phase ${name}: ${closed.size}/${victims.length} healed in 5 min\n${triggerErr}`);
         for (const v of victims) {
           if (closed.has(v.node)) continue;
-          for await (const wf of client.workflow.list({ query: `MedicWorkflow = ${queryValue(WORKFLOW)} AND MedicNode = ${queryValue(v.node)}` })) {
+          for await (const wf of client.workflow.list({
+            query: `MedicWorkflow = ${queryValue(WORKFLOW)} AND MedicNode = ${queryValue(v.node)}`,
+          })) {
             if (wf.closeTime && wf.startTime.getTime() >= failedAt.get(v.node)! - 1000)
-              closed.set(v.node, { start: wf.startTime.getTime(), close: wf.closeTime.getTime(), workflowId: wf.workflowId, runId: wf.runId });
+              closed.set(v.node, {
+                start: wf.startTime.getTime(),
+                close: wf.closeTime.getTime(),
+                workflowId: wf.workflowId,
+                runId: wf.runId,
+              });
           }
         }
         await new Promise((r) => setTimeout(r, 1000));
@@ -312,7 +328,11 @@ rule "node_down" {
               e.startChildWorkflowExecutionInitiatedEventAttributes,
           ).length;
       }
-      const leases = (await client.workflow.count(`WorkflowType = 'medicAdmissionLease' AND StartTime >= '${new Date(t0 - 1000).toISOString()}'`)).count;
+      const leases = (
+        await client.workflow.count(
+          `WorkflowType = 'medicAdmissionLease' AND StartTime >= '${new Date(t0 - 1000).toISOString()}'`,
+        )
+      ).count;
       process.stdout.write(
         `phase ${name}: ${victims.length} failures; failure->healed p50 ${sec(percentile(heal, 50))} p99 ${sec(percentile(heal, 99))}; ` +
           `admissions ${starts.length} in ${spread.toFixed(1)} s (${spread > 0 ? (starts.length / spread).toFixed(1) : 'n/a'}/s); ` +

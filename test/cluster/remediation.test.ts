@@ -29,7 +29,8 @@ const WORKFLOWS = {
   args    = ["6"]
   timeout = "60s"
 }`),
-  stormNode: 'workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n',
+  stormNode:
+    'workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n',
   stormGlobal:
     'workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "maxExecution"\n  value = "3"\n  period = "24h"\n  is_global = true\n}\n',
 };
@@ -43,7 +44,13 @@ const workers: MedicProcess[] = [];
 function startWorker(node: string): MedicProcess {
   const config = writeWorkerConfig(
     path.join(dir, `worker-${workers.length}`),
-    [`datacenter = "${DC}"`, 'node_type = "generic"', `node = "${node}"`, 'allowed_commands = ["/usr/bin/true", "/usr/bin/sleep"]', 'reboot_dry_run = true'].join('\n'),
+    [
+      `datacenter = "${DC}"`,
+      'node_type = "generic"',
+      `node = "${node}"`,
+      'allowed_commands = ["/usr/bin/true", "/usr/bin/sleep"]',
+      'reboot_dry_run = true',
+    ].join('\n'),
     temporalBlock(env),
   );
   const p = spawnMedic(['worker', '--config', config, '--workflow-bundle', workflowBundle().codePath]);

@@ -58,12 +58,19 @@ it('completes a remediation when the Temporal server is SIGKILLed and restarted 
   const node = unique('node');
   const config = writeWorkerConfig(
     path.join(dir, 'worker'),
-    ['datacenter = "dc1"', 'node_type = "generic"', `node = "${node}"`, 'allowed_commands = ["/usr/bin/true", "/usr/bin/sleep"]'].join('\n'),
+    [
+      'datacenter = "dc1"',
+      'node_type = "generic"',
+      `node = "${node}"`,
+      'allowed_commands = ["/usr/bin/true", "/usr/bin/sleep"]',
+    ].join('\n'),
     temporalBlock(env),
   );
   worker = spawnMedic(['worker', '--config', config, '--workflow-bundle', workflowBundle().codePath]);
   await worker.waitFor(/polling/, 90_000);
-  const outcome = await stack.client('admin').trigger('slowHeal', { target: { node, datacenter: 'dc1' }, reason: 'restart test' });
+  const outcome = await stack
+    .client('admin')
+    .trigger('slowHeal', { target: { node, datacenter: 'dc1' }, reason: 'restart test' });
   if (outcome.kind !== 'started') throw new Error(`not started: ${JSON.stringify(outcome)}`);
 
   let connection = await cluster.connect();
@@ -94,7 +101,11 @@ it('completes a remediation when the Temporal server is SIGKILLed and restarted 
     // The worker and the coordinator reconnected by themselves: a new trigger works too.
     expect(worker.child.exitCode).toBeNull();
     const admin = stack.client('admin');
-    await eventually(async () => ((await admin.request('GET', '/readyz')).status === 200 ? true : undefined), 60_000, '/readyz 200');
+    await eventually(
+      async () => ((await admin.request('GET', '/readyz')).status === 200 ? true : undefined),
+      60_000,
+      '/readyz 200',
+    );
   } finally {
     await connection.close();
   }

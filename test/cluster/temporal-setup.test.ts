@@ -31,7 +31,10 @@ afterAll(async () => {
 function configDir(name: string, e: ClusterEnv, tls: Parameters<typeof temporalBlock>[1] = {}): string {
   const d = path.join(dir, name);
   fs.mkdirSync(path.join(d, 'workflows'), { recursive: true });
-  fs.writeFileSync(path.join(d, 'worker.hcl'), `worker {\n  datacenter = "dc1"\n  node_type = "generic"\n}\n${temporalBlock(e, tls)}`);
+  fs.writeFileSync(
+    path.join(d, 'worker.hcl'),
+    `worker {\n  datacenter = "dc1"\n  node_type = "generic"\n}\n${temporalBlock(e, tls)}`,
+  );
   fs.writeFileSync(
     path.join(d, 'workflows', 'monthly.hcl'),
     'workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "maxExecution"\n  value = "1"\n  period = "720h"\n}\n',

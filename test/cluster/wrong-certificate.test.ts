@@ -46,11 +46,7 @@ it('the coordinator exits non-zero naming the client certificate the Temporal fr
   });
   stacks.push(stack);
   const p = stack.medic(['coordinator', '--config', stack.dir]);
-  const code = await exitWithin(
-    new Promise<number | null>((r) => p.child.once('exit', (c) => r(c))),
-    60_000,
-    p.output,
-  );
+  const code = await exitWithin(new Promise<number | null>((r) => p.child.once('exit', (c) => r(c))), 60_000, p.output);
   expect(code).toBe(1);
   expect(p.output()).toContain(`refused the client certificate cert_file ${stranger.certFile}`);
 });
@@ -94,14 +90,21 @@ rule "down" {
   });
   stacks.push(stack);
   const rules = path.join(stack.dir, 'triggers', 'rules.hcl');
-  fs.writeFileSync(rules, fs.readFileSync(rules, 'utf8').replace('COORDINATOR', stack.coordinatorUrl).replace('tls/ca.pem', stack.certs.caFile));
-  await stack.startCoordinator();
-  const p = stack.medic(['trigger', '--config', stack.dir, '--metrics-listen', 'off', '--state-file', path.join(dir, 'trigger-state.json')]);
-  const code = await exitWithin(
-    new Promise<number | null>((r) => p.child.once('exit', (c) => r(c))),
-    60_000,
-    p.output,
+  fs.writeFileSync(
+    rules,
+    fs.readFileSync(rules, 'utf8').replace('COORDINATOR', stack.coordinatorUrl).replace('tls/ca.pem', stack.certs.caFile),
   );
+  await stack.startCoordinator();
+  const p = stack.medic([
+    'trigger',
+    '--config',
+    stack.dir,
+    '--metrics-listen',
+    'off',
+    '--state-file',
+    path.join(dir, 'trigger-state.json'),
+  ]);
+  const code = await exitWithin(new Promise<number | null>((r) => p.child.once('exit', (c) => r(c))), 60_000, p.output);
   expect(code).toBe(1);
   expect(p.output()).toContain('the coordinator at');
   expect(p.output()).toContain(`refused this daemon (403`);

@@ -22,7 +22,8 @@ export function setClusterEnv(cluster: Pick<Cluster, 'address' | 'namespace' | '
 export function clusterEnv(): ClusterEnv {
   const address = process.env.MEDIC_TEST_TEMPORAL_ADDRESS;
   const tls = process.env.MEDIC_TEST_TEMPORAL_TLS;
-  if (!address || !tls) throw new Error('no cluster: cluster tests run with jest -c jest.cluster.config.js (npm run test:cluster)');
+  if (!address || !tls)
+    throw new Error('no cluster: cluster tests run with jest -c jest.cluster.config.js (npm run test:cluster)');
   return { address, namespace: process.env.MEDIC_TEST_TEMPORAL_NAMESPACE ?? 'default', tls: JSON.parse(tls) as ClientTlsFiles };
 }
 

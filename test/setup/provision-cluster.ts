@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   const file = path.join(cluster.dir, 'cluster.json');
   fs.writeFileSync(file, JSON.stringify({ address: cluster.address, namespace: cluster.namespace, tls: cluster.tls }, null, 2));
   log(`connection details in ${file}; e.g. MEDIC_BENCH_CLUSTER_FILE=${file} npm run bench:storm`);
-  log(`temporal { address = "${cluster.address}"  tls { ca_file = "${cluster.tls.caFile}" cert_file = "${cluster.tls.certFile}" key_file = "${cluster.tls.keyFile}" server_name = "${cluster.tls.serverName}" } }`);
+  log(
+    `temporal { address = "${cluster.address}"  tls { ca_file = "${cluster.tls.caFile}" cert_file = "${cluster.tls.certFile}" key_file = "${cluster.tls.keyFile}" server_name = "${cluster.tls.serverName}" } }`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -55,7 +55,11 @@ async function frontend(opts: { serverCa?: CertificateAuthority; dnsNames?: stri
   return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 }
 
-function client(name: string, from: CertificateAuthority = ca, validity: { notBefore?: Date; notAfter?: Date } = {}): TemporalTls {
+function client(
+  name: string,
+  from: CertificateAuthority = ca,
+  validity: { notBefore?: Date; notAfter?: Date } = {},
+): TemporalTls {
   const files = writeKeyPair(dir, name, issueClientCertificate(from, `spiffe://medic.test/${name}`, validity));
   return { caFile, certFile: files.certFile, keyFile: files.keyFile, serverName: 'temporal.test' };
 }
@@ -74,7 +78,9 @@ it('names the client certificate file that has expired, and when', () => {
 it('names a key file that does not belong to the certificate', () => {
   const a = client('pair-a');
   const b = client('pair-b');
-  expect(checkTlsFiles({ ...a, keyFile: b.keyFile })).toEqual([`key_file ${b.keyFile} is not the key of cert_file ${a.certFile}`]);
+  expect(checkTlsFiles({ ...a, keyFile: b.keyFile })).toEqual([
+    `key_file ${b.keyFile} is not the key of cert_file ${a.certFile}`,
+  ]);
 });
 
 it('names a file that cannot be read', () => {

@@ -43,7 +43,9 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: (line: st
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr!.on('data', keep);
     child.on('error', (err) => reject(new Error(`cannot run ${cmd}: ${err.message}`)));
-    child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out.slice(-3000)}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out.trim()) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out.slice(-3000)}`)),
+    );
   });
 }
 
@@ -57,7 +59,9 @@ export async function ensureClusterBinaries(log: (line: string) => void = () => 
   if (complete(want)) return want;
   const go = process.env.GO ?? 'go';
   await run(go, ['version'], {}, () => {}).catch(() => {
-    throw new Error(`Go is needed to build the Temporal server ${TEMPORAL_SERVER_VERSION} (or put server, sql and schema/ in ${dir})`);
+    throw new Error(
+      `Go is needed to build the Temporal server ${TEMPORAL_SERVER_VERSION} (or put server, sql and schema/ in ${dir})`,
+    );
   });
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   // Built into a scratch directory and renamed into place, so a killed build leaves no half cache.

@@ -63,7 +63,9 @@ function runTool(tool: string, args: string[]): Promise<void> {
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
     child.on('error', (err) => reject(err));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(tool)} ${args.join(' ')} exited ${code}:\n${out.slice(-3000)}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${path.basename(tool)} ${args.join(' ')} exited ${code}:\n${out.slice(-3000)}`)),
+    );
   });
 }
 

@@ -53,13 +53,19 @@ export async function startPostgres(dir: string, log: (line: string) => void = (
   const child: ChildProcess = spawn(
     path.join(POSTGRES_BIN, 'postgres'),
     [
-      '-D', dataDir,
-      '-p', String(port),
-      '-c', `listen_addresses=${host}`,
-      '-c', `unix_socket_directories=${dataDir}`,
+      '-D',
+      dataDir,
+      '-p',
+      String(port),
+      '-c',
+      `listen_addresses=${host}`,
+      '-c',
+      `unix_socket_directories=${dataDir}`,
       // Temporal's services each keep a pool (20 + visibility) and the tests add restarts.
-      '-c', 'max_connections=400',
-      '-c', 'shared_buffers=128MB',
+      '-c',
+      'max_connections=400',
+      '-c',
+      'shared_buffers=128MB',
     ],
     { ...as, cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );

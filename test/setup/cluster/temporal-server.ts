@@ -168,7 +168,13 @@ export function clientTls(t: { caFile: string; serverName: string; certFile: str
 }
 
 /** Waits until the frontend answers a system call over mTLS (the cluster has joined its ring). */
-async function waitReady(address: string, tls: TLSConfig, child: ChildProcess, out: () => string, timeoutMs = 90_000): Promise<void> {
+async function waitReady(
+  address: string,
+  tls: TLSConfig,
+  child: ChildProcess,
+  out: () => string,
+  timeoutMs = 90_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
