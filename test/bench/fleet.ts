@@ -65,7 +65,10 @@ function settings(n: SimNode): ActivitySettings {
     rebootCommand: ['/usr/bin/false'],
     // The load balancer and pager of a real fleet; here a process that succeeds.
     hooks: Object.fromEntries(
-      (['drain', 'undrain', 'notify'] as const).map((e) => [e, { kind: 'command' as const, argv: ['/usr/bin/true'], timeoutMs: 10_000 }]),
+      (['drain', 'undrain', 'notify'] as const).map((e) => [
+        e,
+        { kind: 'command' as const, argv: ['/usr/bin/true'], timeoutMs: 10_000 },
+      ]),
     ),
   };
 }
@@ -192,7 +195,10 @@ async function main(): Promise<void> {
     }
     cleanups.push(async () => {
       for (const c of children) c.send({ type: 'stop' });
+      // Pollers may sit in a long poll; a bench does not wait a minute for them.
+      const kill = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), 15_000);
       await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+      clearTimeout(kill);
     });
 
     // General workers: one per datacenter, running the workflows.
@@ -355,14 +361,21 @@ rule "node_down" {
   }
 }
 
+// Both exit explicitly: the SDK's native runtime keeps the event loop alive after the work is done.
 if (process.argv[2] === 'nodes') {
-  nodesProcess().catch((err: Error) => {
-    process.stderr.write(`fleet node process failed: ${err.stack ?? err.message}\n`);
-    process.exit(1);
-  });
+  nodesProcess().then(
+    () => process.exit(0),
+    (err: Error) => {
+      process.stderr.write(`fleet node process failed: ${err.stack ?? err.message}\n`);
+      process.exit(1);
+    },
+  );
 } else {
-  main().catch((err: Error) => {
-    process.stderr.write(`bench:fleet failed: ${err.stack ?? err.message}\n`);
-    process.exitCode = 1;
-  });
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      process.stderr.write(`bench:fleet failed: ${err.stack ?? err.message}\n`);
+      process.exit(1);
+    },
+  );
 }
