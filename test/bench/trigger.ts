@@ -109,7 +109,9 @@ async function main(): Promise<void> {
     });
     const b = mean(bares);
     const c = mean(coords);
-    process.stdout.write(`\n${ROUNDS} rounds x ${TOTAL} starts, ${CONCURRENCY} concurrent callers, ${temporal.label} at ${temporal.address}\n`);
+    process.stdout.write(
+      `\n${ROUNDS} rounds x ${TOTAL} starts, ${CONCURRENCY} concurrent callers, ${temporal.label} at ${temporal.address}\n`,
+    );
     process.stdout.write(`${line('bare client.workflow.start', b)}\n`);
     process.stdout.write(`${line('coordinator (mTLS+ACL+constraint)', c)}\n`);
     process.stdout.write(`failures=${failures}\n`);
