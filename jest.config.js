@@ -12,6 +12,8 @@ module.exports = {
   // loads it with require(esm), jest does not, so jest compiles that one package.
   transformIgnorePatterns: ['/node_modules/(?!cookie/)'],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // test/cluster/ runs against a Temporal cluster on PostgreSQL: npm run test:cluster (jest.cluster.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/'],
   // One real Temporal dev server for the whole run (see test/setup/temporal.ts).
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',

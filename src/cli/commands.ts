@@ -5,6 +5,7 @@ import { coordinatorCommand } from './coordinator';
 import { pauseCommand, pausesCommand, resumeCommand, statsCommand } from './fleet';
 import { listCommand, statusCommand, workflowsCommand } from './queries';
 import { runCommand } from './run';
+import { temporalCommand } from './temporal';
 import { validateCommand } from './validate';
 import { versionCommand } from './version';
 import { devCommand } from '../dev/command';
@@ -27,6 +28,7 @@ export const COMMANDS: Command[] = [
   pausesCommand,
   statsCommand,
   validateCommand,
+  temporalCommand,
   versionCommand,
   completionCommand,
 ];

@@ -28,6 +28,8 @@ export interface TemporalConfig {
   tls?: TemporalTls;
   /** A 256-bit key: every payload is encrypted in Temporal history (secret params). Same file for coordinators and workers. */
   payloadKeyFile?: string;
+  /** A file holding an API key (Temporal Cloud), sent as `Authorization: Bearer`; implies TLS. */
+  apiKeyFile?: string;
 }
 
 export const DEFAULT_TEMPORAL: TemporalConfig = { address: '127.0.0.1:7233', namespace: 'default' };
@@ -45,6 +47,7 @@ export function readTemporal(d: Decoder | undefined): TemporalConfig {
   }
   const namespace = d.string('namespace', { nonEmpty: true }) ?? DEFAULT_TEMPORAL.namespace;
   const payloadKeyFile = configPath(d.file, d.string('payload_key_file', { nonEmpty: true }));
+  const apiKeyFile = configPath(d.file, d.string('api_key_file', { nonEmpty: true }));
   const t = d.block('tls');
   let tls: TemporalTls | undefined;
   if (t) {
@@ -52,5 +55,11 @@ export function readTemporal(d: Decoder | undefined): TemporalConfig {
     t.finish();
   }
   d.finish();
-  return { address, namespace, tls, ...(payloadKeyFile !== undefined && { payloadKeyFile }) };
+  return {
+    address,
+    namespace,
+    tls,
+    ...(payloadKeyFile !== undefined && { payloadKeyFile }),
+    ...(apiKeyFile && { apiKeyFile }),
+  };
 }

@@ -81,9 +81,15 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
     throw new CoordinatorStartError((err as Error).message);
   }
   const metrics = createMetrics();
+  let fatal: Error | undefined;
+  let stopOnFatal = (): void => {};
   const temporal = TemporalGateway.connectInBackground(coordinator.temporal, {
     log: opts.log,
     onConnected: (up) => metrics.temporalConnected.set(up ? 1 : 0),
+    onFatal: (err) => {
+      fatal = err;
+      stopOnFatal();
+    },
   });
   metrics.configReloadSuccessful.set(1);
   metrics.configReloadSeconds.set(Date.now() / 1000);
@@ -107,7 +113,8 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
     opts.log(`listening on ${https ? 'https' : 'http'}://${bound.host}:${bound.port} (${live.current.workflows.size} workflows)`);
     opts.onListening?.(bound);
     await new Promise<void>((resolve) => {
-      if (opts.signal.aborted) resolve();
+      stopOnFatal = resolve;
+      if (opts.signal.aborted || fatal) resolve();
       else opts.signal.addEventListener('abort', () => resolve(), { once: true });
     });
     opts.log('shutting down');
@@ -115,6 +122,7 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
     await app?.close();
     await temporal.close();
   }
+  if (fatal) throw new CoordinatorStartError(fatal.message);
 
   async function reload(a: FastifyInstance, current: LiveConfig): Promise<void> {
     if (!opts.reload) return;

@@ -1,10 +1,11 @@
 // The coordinator's link to Temporal. It connects in the background with backoff, so the
 // coordinator serves (and answers 503 to triggers) while Temporal is down instead of crashing;
 // after the first connection gRPC reconnects by itself and each call has a deadline.
-import * as fs from 'node:fs';
 import { medicDataConverter } from '../temporal/data-converter';
 import { Client, Connection, isGrpcServiceError, type ConnectionOptions } from '@temporalio/client';
 import type { TemporalConfig } from '../config/temporal';
+import { diagnoseTemporalTls, TemporalTlsError } from '../temporal/tls-diagnosis';
+import { temporalConnection } from '../temporal/tls';
 
 /** Thrown when a trigger needs Temporal and there is no connection (yet), or it did not answer in time. */
 export class TemporalUnavailableError extends Error {
@@ -18,6 +19,8 @@ export interface TemporalGatewayOptions {
   readyCacheMs?: number;
   onConnected?: (connected: boolean) => void;
   log?: (message: string) => void;
+  /** Called (and connecting stops) when a certificate problem makes Temporal unreachable for good. */
+  onFatal?: (err: TemporalTlsError) => void;
 }
 
 /** gRPC statuses that mean "Temporal is not there or too slow", answered as 503. */
@@ -34,16 +37,7 @@ export function isTemporalUnavailable(err: unknown): boolean {
 }
 
 export function connectionOptions(config: TemporalConfig): ConnectionOptions {
-  const opts: ConnectionOptions = { address: config.address, connectTimeout: 5_000 };
-  if (config.tls) {
-    const t = config.tls;
-    opts.tls = {
-      serverNameOverride: t.serverName,
-      serverRootCACertificate: t.caFile ? fs.readFileSync(t.caFile) : undefined,
-      clientCertPair: t.certFile && t.keyFile ? { crt: fs.readFileSync(t.certFile), key: fs.readFileSync(t.keyFile) } : undefined,
-    };
-  }
-  return opts;
+  return { ...temporalConnection(config), connectTimeout: 5_000 };
 }
 
 export class TemporalGateway {
@@ -120,6 +114,12 @@ export class TemporalGateway {
         await this.connectOnce();
         return;
       } catch (err) {
+        // A certificate problem does not heal by retrying: stop and say which file and why.
+        const why = await diagnoseTemporalTls(this.config).catch(() => undefined);
+        if (why) {
+          this.opts.onFatal?.(new TemporalTlsError(`cannot connect to Temporal at ${this.config.address}: ${why}`));
+          return;
+        }
         // Say it once clearly, then every tenth attempt, not on every retry.
         if (attempt === 1 || attempt % 10 === 0) {
           this.opts.log?.(

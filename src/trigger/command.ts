@@ -9,6 +9,7 @@ import { loadConfigDir, type TriggerConfig } from '../config/load';
 import { defaultConfigDir, stateDir } from '../paths';
 import { createLogger, type Logger } from '../telemetry/logger';
 import { serveMetrics } from '../telemetry/metrics-server';
+import { preflight, TriggerPreflightError } from './preflight';
 import { TriggerDaemon } from './daemon';
 import { createTriggerMetrics } from './metrics';
 
@@ -113,6 +114,18 @@ export const triggerCommand: Command = {
       client = clientFor(loaded.config);
     } catch (err) {
       ctx.stderr.write(`medic trigger: cannot read the coordinator client certificate: ${(err as Error).message}\n`);
+      return EXIT.failure;
+    }
+    try {
+      await preflight(
+        client,
+        loaded.config.coordinator!,
+        loaded.config.rules.map((r) => r.workflow),
+      );
+    } catch (err) {
+      client.close();
+      if (!(err instanceof TriggerPreflightError)) throw err;
+      ctx.stderr.write(`medic trigger: cannot start: ${err.message}\n`);
       return EXIT.failure;
     }
     const daemon = new TriggerDaemon(loaded.config, {

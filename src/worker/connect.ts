@@ -36,7 +36,14 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 /** Calls `connect` until it succeeds or `signal` fires (then throws ConnectAbortedError). */
 export async function connectWithRetry<T>(
   connect: () => Promise<T>,
-  opts: { address: string; signal: AbortSignal; log: Log; policy?: RetryPolicy },
+  opts: {
+    address: string;
+    signal: AbortSignal;
+    log: Log;
+    policy?: RetryPolicy;
+    /** After a failure: an error to stop with (a certificate problem), or undefined to retry. */
+    permanent?: () => Promise<Error | undefined>;
+  },
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     if (opts.signal.aborted) throw new ConnectAbortedError(`stopped before Temporal at ${opts.address} answered`);
@@ -45,6 +52,8 @@ export async function connectWithRetry<T>(
       if (attempt > 1) opts.log('info', 'connected to Temporal', { address: opts.address, attempt });
       return conn;
     } catch (err) {
+      const stop = await opts.permanent?.();
+      if (stop) throw stop;
       const delay = backoffDelay(attempt, opts.policy);
       opts.log('warn', 'cannot reach Temporal; retrying', {
         address: opts.address,

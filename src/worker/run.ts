@@ -8,7 +8,8 @@ import { loadConfigInChild } from './config-process';
 import type { WorkerConfig } from '../config/worker';
 import { invalidName } from '../temporal/task-queues';
 import { parseListen } from '../config/coordinator';
-import { temporalTls } from '../temporal/tls';
+import { temporalConnection } from '../temporal/tls';
+import { diagnoseTemporalTls, TemporalTlsError } from '../temporal/tls-diagnosis';
 import { workflowBundlePath } from '../temporal/bundle-workflows';
 import { WORKFLOW_TYPES } from '../temporal/workflow-types';
 import { ConnectAbortedError, connectWithRetry, type RetryPolicy } from './connect';
@@ -110,19 +111,32 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
   }
 
   installRuntime(config, log);
-  const tls = await temporalTls(config.temporal);
   let connection: NativeConnection;
   try {
-    connection = await connectWithRetry(() => NativeConnection.connect({ address: config.temporal.address, tls }), {
-      address: config.temporal.address,
-      signal,
-      log,
-      policy: opts.connectRetry,
-    });
+    connection = await connectWithRetry(
+      () => {
+        const { apiKey, ...conn } = temporalConnection(config.temporal);
+        return NativeConnection.connect({ ...conn, ...(apiKey && { apiKey: apiKey() }) });
+      },
+      {
+        address: config.temporal.address,
+        signal,
+        log,
+        policy: opts.connectRetry,
+        permanent: async () => {
+          const why = await diagnoseTemporalTls(config.temporal).catch(() => undefined);
+          return why ? new TemporalTlsError(why) : undefined;
+        },
+      },
+    );
   } catch (err) {
     if (err instanceof ConnectAbortedError) {
       log('info', 'stopped before connecting', { reason: err.message });
       return EXIT_CODES.ok;
+    }
+    if (err instanceof TemporalTlsError) {
+      log('error', 'cannot connect to Temporal', { address: config.temporal.address, error: err.message });
+      return EXIT_CODES.failure;
     }
     throw err;
   }

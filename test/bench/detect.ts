@@ -5,7 +5,7 @@
 // episode, then the summary, and checks that each episode started exactly one execution.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
 import { freePort } from '../../src/temporal/dev-server';
 import { metricSample } from '../helpers/metrics-text';
@@ -68,7 +68,7 @@ rule "bench" {
 }
 `,
   );
-  const connection = await Connection.connect({ address: temporal.address });
+  const connection = await temporal.connect();
   const client = new Client({ connection });
   try {
     await stack.startCoordinator();

@@ -5,19 +5,64 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Connection } from '@temporalio/client';
 import { ensureTemporalBinary } from '../../src/temporal/binary';
 import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { writeDevCertificates, type DevCertificates } from '../../src/tls/certificates';
 import { packageRoot } from '../../src/paths';
 import { request, tlsAgent } from '../helpers/https';
+import { prepareForMedic, sdkTls, temporalBlock, type ClusterEnv } from '../helpers/cluster';
+import { startCluster } from '../setup/cluster/cluster';
 
 export { request };
 
 export const BENCH_CALLER = 'spiffe://medic.bench/trigger/bench';
 
-export async function benchTemporal(): Promise<DevServer> {
-  const binary = await ensureTemporalBinary();
-  return startDevServer({ binary });
+/** The Temporal a bench runs against: the dev server, or the production-shaped cluster. */
+export interface BenchTemporal {
+  address: string;
+  /** What the figures were measured on, for the bench's output. */
+  label: string;
+  namespace: string;
+  /** mTLS files (cluster only). */
+  tls?: ClusterEnv['tls'];
+  /** The `temporal { ... }` block of coordinator.hcl for it. */
+  block: string;
+  connect(): Promise<Connection>;
+  stop(): Promise<void>;
+}
+
+/**
+ * MEDIC_BENCH_TARGET=cluster: a Temporal server on PostgreSQL with frontend mTLS, started for the
+ * bench (test/setup/cluster/); MEDIC_BENCH_CLUSTER_FILE=<cluster.json>: the one that
+ * `npm run provision:cluster -- --up` keeps running. Otherwise the dev server (SQLite).
+ */
+export async function benchTemporal(): Promise<BenchTemporal> {
+  const file = process.env.MEDIC_BENCH_CLUSTER_FILE;
+  if (file || process.env.MEDIC_BENCH_TARGET === 'cluster') {
+    const running = file ? (JSON.parse(fs.readFileSync(file, 'utf8')) as ClusterEnv) : undefined;
+    const cluster = running ? undefined : await startCluster({ log: (l) => void process.stderr.write(`[cluster] ${l}\n`) });
+    const env: ClusterEnv = running ?? { address: cluster!.address, namespace: cluster!.namespace, tls: cluster!.tls };
+    await prepareForMedic(env);
+    return {
+      address: env.address,
+      label: 'cluster (PostgreSQL, mTLS)',
+      namespace: env.namespace,
+      tls: env.tls,
+      block: temporalBlock(env),
+      connect: () => Connection.connect({ address: env.address, tls: sdkTls(env.tls) }),
+      stop: async () => cluster?.stop(),
+    };
+  }
+  const dev: DevServer = await startDevServer({ binary: await ensureTemporalBinary() });
+  return {
+    address: dev.address,
+    label: 'dev server (SQLite)',
+    namespace: 'default',
+    block: `temporal {\n  address   = "${dev.address}"\n  namespace = "default"\n}\n`,
+    connect: () => Connection.connect({ address: dev.address }),
+    stop: () => dev.stop(),
+  };
 }
 
 export function benchDir(name: string): string {
@@ -37,7 +82,7 @@ const BENCH_BUDGETS = ['datacenter', 'node_type', 'global']
 export function writeConfig(
   dir: string,
   certs: DevCertificates,
-  temporal: string,
+  temporal: BenchTemporal,
   port: number,
   workflows: Record<string, string>,
 ): string {
@@ -65,11 +110,7 @@ export function writeConfig(
     skip_log_match = true
   }
 }
-${process.env.BENCH_VISIBILITY_QPS ? `admission {\n  visibility_qps = ${Number(process.env.BENCH_VISIBILITY_QPS)}\n}\n` : ''}${process.env.BENCH_BUDGETS ? BENCH_BUDGETS : ''}temporal {
-  address   = "${temporal}"
-  namespace = "default"
-}
-`,
+${process.env.BENCH_VISIBILITY_QPS ? `admission {\n  visibility_qps = ${Number(process.env.BENCH_VISIBILITY_QPS)}\n}\n` : ''}${process.env.BENCH_BUDGETS ? BENCH_BUDGETS : ''}${temporal.block}`,
   );
   for (const [name, body] of Object.entries(workflows)) fs.writeFileSync(path.join(config, 'workflows', `${name}.hcl`), body);
   return config;

@@ -4,7 +4,7 @@
 // nodes under a global maxExecution 3/24h (expect 3). Starts are counted from the HTTP answers
 // and again from Temporal; any start beyond the constraint is a violation. Last line:
 // `storm: started=<n> expected=<n> violations=<n>`.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { queryValue } from '../../src/temporal/search-attributes';
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   const certs = benchCertificates(dir);
   const agent = clientAgent(certs, TRIGGERS);
   const coordinators: CoordinatorProcess[] = [];
-  const connection = await Connection.connect({ address: temporal.address });
+  const connection = await temporal.connect();
   const client = new Client({ connection });
   const run = Date.now().toString(36);
   let started = 0;
@@ -51,11 +51,11 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < COORDINATORS; i++) {
       const port = await freePort();
-      const config = writeConfig(path.join(dir, `coordinator-${i}`), certs, temporal.address, port, WORKFLOWS);
+      const config = writeConfig(path.join(dir, `coordinator-${i}`), certs, temporal, port, WORKFLOWS);
       coordinators.push(await startCoordinatorProcess(config, port, agent));
     }
     process.stdout.write(
-      `${COORDINATORS} coordinator processes on ports ${coordinators.map((c) => c.port).join(', ')}; dev server ${temporal.address}\n`,
+      `${COORDINATORS} coordinator processes on ports ${coordinators.map((c) => c.port).join(', ')}; ${temporal.label} ${temporal.address}\n`,
     );
 
     const phases: Phase[] = [

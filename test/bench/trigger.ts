@@ -1,7 +1,7 @@
 // npm run bench:trigger: throughput and latency of starting a workflow with a bare
 // client.workflow.start against triggering it through a coordinator process (mTLS, ACL,
 // constraint admission), side by side against one dev server, at 50 concurrent callers.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import { startSearchAttributes } from '../../src/temporal/search-attributes';
 import { nodeTypeQueue } from '../../src/temporal/task-queues';
@@ -48,13 +48,13 @@ async function main(): Promise<void> {
   // and pays the full admission (slot lease, visibility count within its budget, start). The
   // workflow runs on its datacenter's node-type queue, so both sides start on one queue
   // rather than creating a task queue per start.
-  const config = writeConfig(dir, certs, temporal.address, port, {
+  const config = writeConfig(dir, certs, temporal, port, {
     // BENCH_DISRUPTIVE=1: the workflow takes the per-node lock and a slot of every budget too.
     benchPing: `workflow = "ping"\ntask_queue_target = "node_type"\n${process.env.BENCH_DISRUPTIVE ? 'disruptive = true\n' : ''}constraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n`,
   });
   const agent = clientAgent(certs, CONCURRENCY);
   const coordinator = await startCoordinatorProcess(config, port, agent);
-  const connection = await Connection.connect({ address: temporal.address });
+  const connection = await temporal.connect();
   const client = new Client({ connection });
   const run = Date.now().toString(36);
   let failures = 0;
@@ -110,7 +110,9 @@ async function main(): Promise<void> {
     });
     const b = mean(bares);
     const c = mean(coords);
-    process.stdout.write(`\n${ROUNDS} rounds x ${TOTAL} starts, ${CONCURRENCY} concurrent callers, one dev server\n`);
+    process.stdout.write(
+      `\n${ROUNDS} rounds x ${TOTAL} starts, ${CONCURRENCY} concurrent callers, ${temporal.label} at ${temporal.address}\n`,
+    );
     process.stdout.write(`${line('bare client.workflow.start', b)}\n`);
     process.stdout.write(`${line('coordinator (mTLS+ACL+constraint)', c)}\n`);
     process.stdout.write(`failures=${failures}\n`);

@@ -43,6 +43,8 @@ export interface StackOptions {
   files?: Record<string, string>;
   /** When set, Alertmanager's identity is admitted to these route patterns only (else to /v1/*). */
   alertmanagerPatterns?: string[];
+  /** The whole temporal block (e.g. with tls) instead of `temporal { address = ... }`. */
+  temporalBlock?: string;
 }
 
 export async function buildStack(opts: StackOptions): Promise<Stack> {
@@ -83,7 +85,7 @@ export async function buildStack(opts: StackOptions): Promise<Stack> {
     skip_log_match = true
   }
 }
-temporal { address = "${opts.temporalAddress}" }
+${opts.temporalBlock ?? `temporal { address = "${opts.temporalAddress}" }`}
 ${opts.coordinatorExtra ?? ''}
 `,
   );

@@ -1,7 +1,8 @@
 // What integration tests need from the run's Temporal dev server (test/setup/global-setup.ts).
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { clientTls } from '../setup/cluster/temporal-server';
 
 export function temporalAddress(): string {
   const address = process.env.MEDIC_TEST_TEMPORAL_ADDRESS;
@@ -20,13 +21,19 @@ export function unique(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
+/** mTLS options when the run's server is the cluster (test/setup/cluster-global-setup.ts), else none. */
+function tlsFromEnv(): { tls?: TLSConfig } {
+  const files = process.env.MEDIC_TEST_TEMPORAL_TLS;
+  return files ? { tls: clientTls(JSON.parse(files)) } : {};
+}
+
 export async function connectClient(): Promise<{ client: Client; close(): Promise<void> }> {
-  const connection = await Connection.connect({ address: temporalAddress() });
+  const connection = await Connection.connect({ address: temporalAddress(), ...tlsFromEnv() });
   return { client: new Client({ connection }), close: () => connection.close() };
 }
 
 export function connectWorkerConnection(): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: temporalAddress() });
+  return NativeConnection.connect({ address: temporalAddress(), ...tlsFromEnv() });
 }
 
 /** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */

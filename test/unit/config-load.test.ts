@@ -72,7 +72,7 @@ describe('loadConfigDir', () => {
       'coordinator.hcl: server_config.route_rule[0].uris[0]: "https://not-spiffe" is not a SPIFFE ID (spiffe://trust-domain/path)',
       'coordinator.hcl: server_config.route_rule[1].uris: warning: allow_public admits every caller, so uris has no effect in this rule',
       'coordinator.hcl: temporal.address: "nohost" is not host:port',
-      'coordinator.hcl: temporal.colour: unknown key (known here: address, namespace, payload_key_file, tls)',
+      'coordinator.hcl: temporal.colour: unknown key (known here: address, api_key_file, namespace, payload_key_file, tls)',
       'workflows/seed.hcl: task_queue_target: "<target>" is not one of "general", "node_type", "node"',
       'workflows/seed.hcl: constraint[0].kind: warning: "concurency" is read as "concurrency"; please write "concurrency"',
       'workflows/seed.hcl: constraint[1].kind: unknown constraint kind "bogus" (known: concurrency, maxExecution)',

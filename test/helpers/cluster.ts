@@ -1,0 +1,60 @@
+// What cluster tests need from the run's production-shaped Temporal (test/setup/cluster/):
+// its address and medic's mTLS files, passed from the global setup through the environment.
+import type { TemporalConfig } from '../../src/config/temporal';
+import { setupTemporal } from '../../src/temporal/setup';
+import type { ClientTlsFiles, Cluster } from '../setup/cluster/cluster';
+
+/** The SDK's TLS options for a set of files (mTLS when a certificate pair is given). */
+export { clientTls as sdkTls } from '../setup/cluster/temporal-server';
+
+export interface ClusterEnv {
+  address: string;
+  namespace: string;
+  tls: ClientTlsFiles;
+}
+
+export function setClusterEnv(cluster: Pick<Cluster, 'address' | 'namespace' | 'tls'>): void {
+  process.env.MEDIC_TEST_TEMPORAL_ADDRESS = cluster.address;
+  process.env.MEDIC_TEST_TEMPORAL_TLS = JSON.stringify(cluster.tls);
+  process.env.MEDIC_TEST_TEMPORAL_NAMESPACE = cluster.namespace;
+}
+
+export function clusterEnv(): ClusterEnv {
+  const address = process.env.MEDIC_TEST_TEMPORAL_ADDRESS;
+  const tls = process.env.MEDIC_TEST_TEMPORAL_TLS;
+  if (!address || !tls)
+    throw new Error('no cluster: cluster tests run with jest -c jest.cluster.config.js (npm run test:cluster)');
+  return { address, namespace: process.env.MEDIC_TEST_TEMPORAL_NAMESPACE ?? 'default', tls: JSON.parse(tls) as ClientTlsFiles };
+}
+
+/** A `temporal { ... }` block for coordinator.hcl / worker.hcl pointing at the cluster over mTLS. */
+export function temporalBlock(env: ClusterEnv, tls: Partial<ClientTlsFiles> = {}): string {
+  const t = { ...env.tls, ...tls };
+  return `temporal {
+  address   = "${env.address}"
+  namespace = "${env.namespace}"
+  tls {
+    ca_file     = "${t.caFile}"
+    cert_file   = "${t.certFile}"
+    key_file    = "${t.keyFile}"
+    server_name = "${t.serverName}"
+  }
+}
+`;
+}
+
+/** medic's TemporalConfig for a cluster, as coordinator.hcl's temporal block would give it. */
+export function temporalConfig(env: ClusterEnv, tls: Partial<ClientTlsFiles> = {}): TemporalConfig {
+  const t = { ...env.tls, ...tls };
+  return {
+    address: env.address,
+    namespace: env.namespace,
+    tls: { caFile: t.caFile, certFile: t.certFile, keyFile: t.keyFile, serverName: t.serverName },
+  };
+}
+
+/** What an operator runs once per cluster: `medic temporal setup` (its module), failing loudly. */
+export async function prepareForMedic(env: ClusterEnv, say: (line: string) => void = () => {}): Promise<void> {
+  const result = await setupTemporal(temporalConfig(env), { say });
+  if (!result.ok) throw new Error(`medic temporal setup failed on the cluster: ${result.message}`);
+}
