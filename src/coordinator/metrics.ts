@@ -13,6 +13,7 @@ export interface CoordinatorMetrics {
   triggerSeconds: Histogram<'result'>;
   temporalErrors: Counter<'operation'>;
   visibilitySkipped: Counter;
+  temporalCalls: Counter<'method'>;
   temporalConnected: Gauge;
   configReloadSuccessful: Gauge;
   configReloadSeconds: Gauge;
@@ -59,6 +60,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Coordina
       name: 'medic_coordinator_temporal_errors_total',
       help: 'Temporal calls that failed, by operation.',
       labelNames: ['operation'],
+      registers,
+    }),
+    temporalCalls: new Counter({
+      name: 'medic_coordinator_temporal_calls_total',
+      help: 'gRPC calls the coordinator made to Temporal, by method (StartWorkflowExecution, DescribeWorkflowExecution, ...).',
+      labelNames: ['method'],
       registers,
     }),
     visibilitySkipped: new Counter({

@@ -83,6 +83,7 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
   const temporal = TemporalGateway.connectInBackground(coordinator.temporal, {
     log: opts.log,
     onConnected: (up) => metrics.temporalConnected.set(up ? 1 : 0),
+    onCall: (method) => metrics.temporalCalls.inc({ method }),
   });
   metrics.configReloadSuccessful.set(1);
   metrics.configReloadSeconds.set(Date.now() / 1000);

@@ -2,7 +2,15 @@
 // coordinator serves (and answers 503 to triggers) while Temporal is down instead of crashing;
 // after the first connection gRPC reconnects by itself and each call has a deadline.
 import * as fs from 'node:fs';
-import { Client, Connection, isGrpcServiceError, type ConnectionOptions } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  isGrpcServiceError,
+  makeGrpcRetryInterceptor,
+  type ClientOptions,
+  type ConnectionOptions,
+} from '@temporalio/client';
 import type { TemporalConfig } from '../config/temporal';
 
 /** Thrown when a trigger needs Temporal and there is no connection (yet), or it did not answer in time. */
@@ -17,6 +25,21 @@ export interface TemporalGatewayOptions {
   readyCacheMs?: number;
   onConnected?: (connected: boolean) => void;
   log?: (message: string) => void;
+  /** Client interceptors of the admission client (tests inject lost replies with them). */
+  interceptors?: ClientOptions['interceptors'];
+  /** Called with the method name ("StartWorkflowExecution") of every gRPC call admission makes: what a trigger costs. */
+  onCall?: (method: string) => void;
+}
+
+type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
+
+/** Counts each call by method, then hands it on unchanged. */
+function countingInterceptor(onCall: (method: string) => void): GrpcInterceptor {
+  return (options, nextCall) => {
+    onCall(options.method_definition.path.split('/').pop() ?? 'unknown');
+    // nextCall gives the InterceptingCall grpc-js expects; its declared type is the narrower interface.
+    return nextCall(options) as ReturnType<GrpcInterceptor>;
+  };
 }
 
 /** gRPC statuses that mean "Temporal is not there or too slow", answered as 503. */
@@ -84,11 +107,15 @@ export class TemporalGateway {
   }
 
   private async connectOnce(): Promise<void> {
-    const connection = await Connection.connect(connectionOptions(this.config));
+    const counting = this.opts.onCall ? [countingInterceptor(this.opts.onCall)] : [];
+    const connection = await Connection.connect({
+      ...connectionOptions(this.config),
+      interceptors: [...counting, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
+    });
     // Visibility calls go over a second connection without the SDK's retry interceptor: when
     // the namespace's visibility rate limit refuses a count, admission goes on without it
     // (the leases decide) instead of waiting out retries.
-    const visibilityConnection = await Connection.connect({ ...connectionOptions(this.config), interceptors: [] }).catch(
+    const visibilityConnection = await Connection.connect({ ...connectionOptions(this.config), interceptors: counting }).catch(
       async (err: unknown) => {
         await connection.close();
         throw err;
@@ -101,7 +128,7 @@ export class TemporalGateway {
     const namespace = this.config.namespace;
     this.current = {
       connection,
-      client: new Client({ connection, namespace }),
+      client: new Client({ connection, namespace, interceptors: this.opts.interceptors }),
       visibilityConnection,
       visibility: new Client({ connection: visibilityConnection, namespace }),
     };

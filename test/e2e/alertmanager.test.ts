@@ -73,7 +73,7 @@ describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
       60_000,
       'the execution Alertmanager asked for',
     );
-    expect(id).toMatch(new RegExp(`^${workflow}:idempotency:am-[0-9a-f]{32}$`));
+    expect(id).toMatch(new RegExp(`^${workflow}:key-[0-9a-f]{32}$`));
 
     // Several repeat notifications (repeat_interval 2s), each delivered to the coordinator.
     // Prometheus re-sends firing alerts to Alertmanager; so do we, as it would.
