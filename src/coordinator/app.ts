@@ -32,7 +32,7 @@ export interface CoordinatorDeps {
   identify?: IdentifyCaller;
   /** Server certificate, key and client CA (PEM): the app then serves HTTPS with mTLS. */
   https?: { key: string | Buffer; cert: string | Buffer; ca: string | Buffer };
-  admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'now'>;
+  admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'refusalCacheMs' | 'now'>;
   /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
   chatAnswerWithinMs?: number;
 }
