@@ -1,5 +1,5 @@
 // Constraint arithmetic: scopes, the visibility query that counts executions in a scope,
-// the IDs of the slot leases that make admission race-free, and when a refusal may pass.
+// the IDs of the slots that make admission race-free, and when a refusal may pass.
 // Pure: no I/O, table-tested. The I/O lives in leases.ts and admission.ts.
 import type { Constraint } from '../config/workflow';
 import { formatDuration } from '../config/duration';
@@ -117,12 +117,6 @@ export function slotWorkflowId(workflow: string, scope: Scope, slot: number): st
  */
 export function leaseTimeoutMs(c: Constraint, startMarginMs: number): number {
   return c.periodMs + startMarginMs;
-}
-
-/** Slots in the order to try them: all of them, from a starting point (spreads concurrent callers). */
-export function slotOrder(value: number, start: number): number[] {
-  const first = ((start % value) + value) % value;
-  return Array.from({ length: value }, (_, i) => (first + i) % value);
 }
 
 /** Whole seconds until the earliest of `times` (ms since epoch), at least 1: for Retry-After. */

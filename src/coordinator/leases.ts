@@ -9,7 +9,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { ADMISSION_LEASE_QUEUE } from '../temporal/task-queues';
-import { slotOrder } from './constraints';
 import { TemporalUnavailableError } from './temporal-gateway';
 
 /** The workflow type of leases. No worker registers it: leases are never meant to run. */
@@ -138,7 +137,9 @@ export async function claimSlot(client: Client, spec: SlotSpec, startAt: number)
   const usable = spec.value - beyond.length;
   const holders = [...beyond];
   if (usable <= 0) return { ok: false, holders };
-  for (const slot of slotOrder(usable, startAt)) {
+  const first = startAt % usable;
+  for (let i = 0; i < usable; i++) {
+    const slot = (first + i) % usable;
     for (let attempt = 0; attempt < 3; attempt++) {
       const r = await tryStart(client, spec, slot);
       if (r === 'retry') continue;
@@ -150,9 +151,12 @@ export async function claimSlot(client: Client, spec: SlotSpec, startAt: number)
   return { ok: false, holders };
 }
 
+/** Slots a dry run inspects at most; beyond it (a large global value) the visibility count speaks. */
+export const INSPECT_MAX_SLOTS = 64;
+
 /** For dry runs and refusals without writes: the live holders of every slot, taking none. */
 export async function inspectSlots(client: Client, spec: SlotSpec): Promise<SlotHolder[]> {
-  const slots = Array.from({ length: Math.max(spec.value, spec.highWater) }, (_, i) => i);
+  const slots = Array.from({ length: Math.min(INSPECT_MAX_SLOTS, Math.max(spec.value, spec.highWater)) }, (_, i) => i);
   const found = await Promise.all(slots.map((slot) => liveHolder(client, spec, slot)));
   return found.filter((h): h is SlotHolder => h !== undefined);
 }

@@ -6,7 +6,6 @@ import {
   leaseWorkflowId,
   retryAfterSeconds,
   scopeOf,
-  slotOrder,
   slotWorkflowId,
   unusedTargetField,
   visibilityQuery,
@@ -126,11 +125,6 @@ describe('slot ids', () => {
 });
 
 describe('slot arithmetic', () => {
-  it('tries every slot once, from the starting point', () => {
-    expect(slotOrder(3, 4)).toEqual([1, 2, 0]);
-    expect(slotOrder(1, 99)).toEqual([0]);
-  });
-
   it('Retry-After is the whole seconds until the earliest slot frees, at least 1', () => {
     expect(retryAfterSeconds([NOW + 90_500, NOW + 30_000], NOW)).toBe(30);
     expect(retryAfterSeconds([NOW + 1_001], NOW)).toBe(2);
