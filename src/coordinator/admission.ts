@@ -38,6 +38,7 @@ import {
   type SlotSpec,
 } from './leases';
 import type { CoordinatorMetrics, TriggerResult } from './metrics';
+import { reconcile, type Discrepancy } from './reconcile';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from './temporal-gateway';
 
 export interface TriggerRequest {
@@ -540,6 +541,39 @@ export class Admission {
       };
     }
     return { result: 'dry_run', taskQueue, checks: checks.map((c) => c.check) };
+  }
+
+  /**
+   * Compares what admission allowed with what Temporal visibility shows, once: sets
+   * medic_coordinator_admission_drift per workflow and kind, and logs each scope over its limit.
+   */
+  async reconcileNow(): Promise<Discrepancy[]> {
+    const workflows = [...this.deps.workflows().values()];
+    const found = await this.deps.temporal.visibility((c) => reconcile(c, workflows, this.now()), 30_000);
+    this.deps.metrics.admissionDrift.reset();
+    for (const wf of workflows) for (const c of wf.constraints) this.deps.metrics.admissionDrift.set({ workflow: wf.name, kind: c.kind }, 0);
+    for (const d of found) {
+      this.deps.metrics.admissionDrift.inc({ workflow: d.workflow, kind: d.kind }, d.count - d.value);
+      this.deps.log(
+        `admission drift: ${d.workflow} ${d.constraint} in ${d.scope}: visibility shows ${d.count}, the limit is ${d.value}` +
+          (d.outside.length ? `; started outside medic: ${d.outside.slice(0, 5).join(', ')}` : ''),
+      );
+    }
+    return found;
+  }
+
+  /** Runs reconcileNow every `intervalMs` until the returned function is called. */
+  startReconciliation(intervalMs: number): () => void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.reconcileNow()
+        .catch((err: unknown) => this.deps.log(`reconciliation failed: ${(err as Error).message}`))
+        .finally(() => (running = false));
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Records a trigger refused before admission because its caller may not run the workflow (chat allow rules). */

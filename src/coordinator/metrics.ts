@@ -14,6 +14,7 @@ export interface CoordinatorMetrics {
   temporalErrors: Counter<'operation'>;
   visibilitySkipped: Counter;
   temporalCalls: Counter<'method'>;
+  admissionDrift: Gauge<'workflow' | 'kind'>;
   temporalConnected: Gauge;
   configReloadSuccessful: Gauge;
   configReloadSeconds: Gauge;
@@ -66,6 +67,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Coordina
       name: 'medic_coordinator_temporal_calls_total',
       help: 'gRPC calls the coordinator made to Temporal, by method (StartWorkflowExecution, DescribeWorkflowExecution, ...).',
       labelNames: ['method'],
+      registers,
+    }),
+    admissionDrift: new Gauge({
+      name: 'medic_coordinator_admission_drift',
+      help: 'Executions beyond a constraint that Temporal visibility shows at the last reconciliation (0: visibility agrees with admission).',
+      labelNames: ['workflow', 'kind'],
       registers,
     }),
     visibilitySkipped: new Counter({
