@@ -551,7 +551,8 @@ export class Admission {
     const workflows = [...this.deps.workflows().values()];
     const found = await this.deps.temporal.visibility((c) => reconcile(c, workflows, this.now()), 30_000);
     this.deps.metrics.admissionDrift.reset();
-    for (const wf of workflows) for (const c of wf.constraints) this.deps.metrics.admissionDrift.set({ workflow: wf.name, kind: c.kind }, 0);
+    for (const wf of workflows)
+      for (const c of wf.constraints) this.deps.metrics.admissionDrift.set({ workflow: wf.name, kind: c.kind }, 0);
     for (const d of found) {
       this.deps.metrics.admissionDrift.inc({ workflow: d.workflow, kind: d.kind }, d.count - d.value);
       this.deps.log(
@@ -569,7 +570,9 @@ export class Admission {
       if (running) return;
       running = true;
       this.reconcileNow()
-        .catch((err: unknown) => this.deps.log(`reconciliation failed: ${(err as Error).message}`))
+        .catch((err: unknown) => {
+          if (!isTemporalUnavailable(err)) this.deps.log(`reconciliation failed: ${(err as Error).message}`);
+        })
         .finally(() => (running = false));
     }, intervalMs);
     timer.unref();

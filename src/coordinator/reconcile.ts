@@ -24,11 +24,7 @@ export interface Discrepancy {
 const LIST_LIMIT = 2_000;
 
 /** One pass over every workflow's constraints; the scopes over their limit. */
-export async function reconcile(
-  client: Client,
-  workflows: Iterable<WorkflowConfig>,
-  now: number,
-): Promise<Discrepancy[]> {
+export async function reconcile(client: Client, workflows: Iterable<WorkflowConfig>, now: number): Promise<Discrepancy[]> {
   const found: Discrepancy[] = [];
   for (const wf of workflows) {
     for (const c of wf.constraints) {
@@ -43,11 +39,7 @@ export async function reconcile(
         const sa = e.typedSearchAttributes;
         const node = sa.get(SEARCH_ATTRIBUTES.node);
         const dc = sa.get(SEARCH_ATTRIBUTES.datacenter);
-        const scope = c.isGlobal
-          ? 'global'
-          : wf.taskQueueTarget === 'node'
-            ? `node=${node ?? ''}`
-            : `datacenter=${dc ?? ''}`;
+        const scope = c.isGlobal ? 'global' : wf.taskQueueTarget === 'node' ? `node=${node ?? ''}` : `datacenter=${dc ?? ''}`;
         const s = scopes.get(scope) ?? { count: 0, outside: [] };
         s.count += 1;
         if (e.memo?.[NONCE_MEMO] === undefined) s.outside.push(e.workflowId);

@@ -18,6 +18,8 @@ import {
   type TestCoordinator,
 } from '../helpers/coordinator';
 import { connectClient, eventually, unique } from '../helpers/temporal';
+import { startSearchAttributes } from '../../src/temporal/search-attributes';
+import { nodeQueue } from '../../src/temporal/task-queues';
 
 const MIN = 60_000;
 let client: Client;
@@ -213,4 +215,42 @@ it('idempotency keys belong to their caller: the same key from another identity 
   expect(a2.json()).toMatchObject({ workflow_id: a.json().workflow_id, run_id: a.json().run_id });
   // Both hold concurrency slots (leases naming them): a third caller is refused.
   expect(await admit(c, name, body.target, 'spiffe://medic.test/trigger/other')).toBe(429);
+});
+
+it('reconciliation reports an execution started behind medic back as drift (metric and log)', async () => {
+  const name = unique('drift');
+  const node = unique('n');
+  const c = await coordinatorFor([workflowConfig(name, { constraints: [constraint('concurrency', 1, 15 * MIN)] })]);
+  expect(await admit(c, name, { node })).toBe(202);
+  expect(await c.app.admission.reconcileNow()).toEqual([]);
+  const outside = unique('outside');
+  await client.workflow.start('ping', {
+    taskQueue: nodeQueue(node),
+    workflowId: outside,
+    typedSearchAttributes: startSearchAttributes({ workflow: name, node, trigger: 'an operator with the temporal CLI' }),
+  });
+  started.push(outside);
+  const found = await eventually(
+    async () => {
+      const d = await c.app.admission.reconcileNow();
+      return d.length ? d : undefined;
+    },
+    20_000,
+    'drift to show',
+  );
+  expect(found).toEqual([
+    expect.objectContaining({
+      workflow: name,
+      kind: 'concurrency',
+      scope: `node=${node}`,
+      count: 2,
+      value: 1,
+      outside: [outside],
+    }),
+  ]);
+  expect(c.logs.join('\n')).toContain(
+    `admission drift: ${name} concurrency 1/15m per target in node=${node}: visibility shows 2`,
+  );
+  const metrics = (await c.app.inject({ url: '/metrics' })).body;
+  expect(metrics).toContain(`medic_coordinator_admission_drift{workflow="${name}",kind="concurrency"} 1`);
 });
