@@ -81,11 +81,21 @@ async function main(): Promise<void> {
     figures(
       await drive(total, CONCURRENCY, async (i) => {
         const node = `bare-${run}-${tag}-${i}`;
-        await client.workflow.start('ping', {
-          taskQueue: nodeQueue(node),
-          workflowId: `bare:${node}`,
-          typedSearchAttributes: startSearchAttributes({ workflow: 'benchPing', node, datacenter: DATACENTER, trigger: 'bench' }),
-        });
+        await client.workflow
+          .start('ping', {
+            taskQueue: nodeQueue(node),
+            workflowId: `bare:${node}`,
+            typedSearchAttributes: startSearchAttributes({
+              workflow: 'benchPing',
+              node,
+              datacenter: DATACENTER,
+              trigger: 'bench',
+            }),
+          })
+          .catch((err: Error) => {
+            failures += 1;
+            if (failures <= 3) process.stderr.write(`bare start failed: ${err.message}\n`);
+          });
       }),
       total,
     );
