@@ -125,17 +125,27 @@ async function tryStart(client: Client, spec: SlotSpec, slot: number): Promise<C
 export type SlotResult = { ok: true; claimed: Claimed } | { ok: false; holders: SlotHolder[] };
 
 /**
- * Takes a free slot, or reports the holders of all of them. Slots at or above `value` (from a
- * higher value before a config change) that still run count against the lower value: they
- * shrink the set of usable slot IDs, so two callers still race for the same IDs.
+ * Takes a free slot, or reports the holders of all of them. After `value` was lowered, slots
+ * from the higher value that still run count against the lower one: the usable slot ids shrink
+ * to u, the largest with u = value - (live holders in slots u..highWater-1), so running
+ * executions never exceed `value` and callers still race for the same ids.
  */
 export async function claimSlot(client: Client, spec: SlotSpec, startAt: number): Promise<SlotResult> {
-  const above = Array.from({ length: Math.max(0, spec.highWater - spec.value) }, (_, i) => spec.value + i);
-  const beyond = (await Promise.all(above.map((slot) => liveHolder(client, spec, slot)))).filter(
-    (h): h is SlotHolder => h !== undefined,
-  );
-  const usable = spec.value - beyond.length;
-  const holders = [...beyond];
+  let usable = spec.value;
+  const holders: SlotHolder[] = [];
+  if (spec.highWater > spec.value) {
+    const all = Array.from({ length: spec.highWater }, (_, i) => i);
+    const live = (await Promise.all(all.map((slot) => liveHolder(client, spec, slot)))).filter(
+      (h): h is SlotHolder => h !== undefined,
+    );
+    for (;;) {
+      const u = spec.value - live.filter((h) => h.slot >= usable).length;
+      if (u >= usable) break;
+      usable = Math.max(0, u);
+      if (usable === 0) break;
+    }
+    holders.push(...live.filter((h) => h.slot >= usable));
+  }
   if (usable <= 0) return { ok: false, holders };
   const first = startAt % usable;
   for (let i = 0; i < usable; i++) {

@@ -27,8 +27,13 @@ let closeClient: () => Promise<void>;
 const coordinators: TestCoordinator[] = [];
 const started: string[] = [];
 
-async function coordinatorFor(wfs: WorkflowConfig[], temporal?: TemporalGateway): Promise<TestCoordinator> {
-  const c = await testCoordinator(wfs, { temporal, deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0 } } });
+/** A coordinator that refuses on slots alone (no visibility counts, no remembered refusals) unless `visibilityQps` is given. */
+async function coordinatorFor(wfs: WorkflowConfig[], temporal?: TemporalGateway, visibilityQps = 0): Promise<TestCoordinator> {
+  const c = await testCoordinator(wfs, {
+    temporal,
+    config: { admission: { visibilityQps } },
+    deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0 } },
+  });
   coordinators.push(c);
   return c;
 }
