@@ -3,7 +3,7 @@
 // target, checks every safety constraint (visibility counts, plus slot leases that make the
 // decision race-free across coordinators), starts the workflow on the queue its target
 // selects, and records the decision (audit line, metrics).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { paramSchemaOf, type Constraint, type WorkflowConfig } from '../config/workflow';
@@ -18,14 +18,30 @@ import {
   admissionOrder,
   constraintJson,
   describeConstraint,
+  constraintKey,
+  leaseTimeoutMs,
+  leaseWorkflowId,
   retryAfterSeconds,
   scopeOf,
+  slotWorkflowId,
+  unusedTargetField,
   visibilityQuery,
   type Scope,
 } from './constraints';
-import { inspectSlots, releaseLease, takeSlot, type Lease, type LeaseSpec } from './leases';
+import {
+  claimSlot,
+  inspectSlots,
+  isUnknownOutcome,
+  NONCE_MEMO,
+  releaseLease,
+  startLease,
+  type Claimed,
+  type SlotHolder,
+  type SlotSpec,
+} from './leases';
 import type { CoordinatorMetrics, TriggerResult } from './metrics';
-import { isTemporalUnavailable, type TemporalGateway } from './temporal-gateway';
+import { reconcile, type Discrepancy } from './reconcile';
+import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from './temporal-gateway';
 
 export interface TriggerRequest {
   /** The configured workflow name (config/workflows/<name>.hcl). */
@@ -83,8 +99,13 @@ export interface AdmissionDeps {
   visibilityTimeoutMs?: number;
   /** Visibility queries per second this coordinator may make for admission (0: none); beyond it the leases alone decide. */
   visibilityQps?: number;
+  /** How long a concurrency scope found full is refused again without asking Temporal (0: never cached). */
+  refusalCacheMs?: number;
   now?: () => number;
 }
+
+/** Timeout of a lease holding a concurrency slot for an idempotent execution; it is freed as soon as that execution closes. */
+const FOLLOWING_LEASE_MS = 30 * 24 * 3_600_000;
 
 /** Allows `rate` events per second, in bursts of up to `rate`. */
 export class TokenBucket {
@@ -108,18 +129,31 @@ export class TokenBucket {
 
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Workflow id of a start: derived from the idempotency key when there is one, so a repeat finds it. */
-export function executionId(workflow: string, target: Target, idempotencyKey?: string): string {
-  if (idempotencyKey) return `${workflow}:idempotency:${idempotencyKey}`;
-  return `${workflow}:${target.node ?? target.datacenter ?? 'any'}:${randomUUID()}`;
+/**
+ * Workflow id of an idempotent start: a hash of the caller's identity, the source and the key,
+ * so a repeat from the same caller finds it and another caller's identical key never does.
+ * Trigger-daemon replicas share one identity, so their repeats still dedupe.
+ */
+export function idempotentExecutionId(workflow: string, caller: string, source: string, idempotencyKey: string): string {
+  const hash = createHash('sha256').update(`${caller}\n${source}\n${idempotencyKey}`).digest('hex').slice(0, 32);
+  return `${workflow}:key-${hash}`;
+}
+
+/** Workflow id of a start without a concurrency slot or key. */
+export function freeExecutionId(workflow: string): string {
+  return `${workflow}:${randomUUID()}`;
 }
 
 function invalid(message: string, details: Record<string, unknown>): TriggerOutcome {
   return { result: 'invalid', code: 'invalid_request', message, details };
 }
 
-/** Checks a request against its workflow's config; the queue it lands on, or why it cannot. */
-function validate(
+/**
+ * Checks a request against its workflow's config: target names, the target fields the workflow
+ * uses, the params against the workflow's schema, the idempotency key. The queue it lands on and
+ * the params the execution gets, or why it cannot.
+ */
+export function validateTrigger(
   req: TriggerRequest,
   wf: WorkflowConfig,
 ): { taskQueue: string; params: Record<string, string> } | TriggerOutcome {
@@ -135,6 +169,13 @@ function validate(
     return invalid(choice.message, {
       field: `target.${choice.missing[0]}`,
       missing: choice.missing.map((f) => `target.${f}`),
+      task_queue_target: wf.taskQueueTarget,
+    });
+  }
+  const unused = unusedTargetField(wf.workflowType, wf.taskQueueTarget, req.target);
+  if (unused) {
+    return invalid(`target.${unused}: not used by ${wf.taskQueueTarget} workflow ${JSON.stringify(wf.name)}`, {
+      field: `target.${unused}`,
       task_queue_target: wf.taskQueueTarget,
     });
   }
@@ -164,9 +205,18 @@ async function findExecution(client: Client, workflowId: string): Promise<{ runI
 
 interface Evaluation {
   constraint: Constraint;
+  /** constraintKey(): stable across period changes. */
+  key: string;
   scope: Scope;
-  spec: LeaseSpec;
   query: string;
+  spec: SlotSpec;
+}
+
+/** A scope found full, remembered so repeats are refused without any Temporal call. */
+interface FullScope {
+  until: number;
+  count: number;
+  retryAt: number[];
 }
 
 export class Admission {
@@ -174,12 +224,18 @@ export class Admission {
   private readonly startMarginMs: number;
   private readonly visibilityTimeoutMs: number;
   private readonly visibilityBudget: TokenBucket;
+  private readonly refusalCacheMs: number;
+  /** Highest value seen per workflow constraint since start: slots above a lowered value still count. */
+  private readonly highWater = new Map<string, number>();
+  /** Scopes found full: refused again without a Temporal call until `until`. */
+  private readonly full = new Map<string, FullScope>();
 
   constructor(private readonly deps: AdmissionDeps) {
     this.now = deps.now ?? Date.now;
     this.visibilityBudget = new TokenBucket(deps.visibilityQps ?? DEFAULT_VISIBILITY_QPS, this.now());
     this.startMarginMs = deps.startMarginMs ?? deps.temporal.callTimeoutMs;
     this.visibilityTimeoutMs = deps.visibilityTimeoutMs ?? 2_000;
+    this.refusalCacheMs = deps.refusalCacheMs ?? 1_000;
   }
 
   /** Decides one trigger and records the decision: the single entry point for every trigger source. */
@@ -209,6 +265,67 @@ export class Admission {
     return { result: 'error', code: 'internal', message: 'the trigger failed; the coordinator log has the cause' };
   }
 
+  /** The slots of one constraint in one scope, and how a holder is started in them. */
+  private evaluation(
+    wf: WorkflowConfig,
+    constraint: Constraint,
+    req: TriggerRequest,
+    now: number,
+    nonce: string,
+    start: (c: Constraint, workflowId: string) => Promise<string>,
+  ): Evaluation {
+    const key = constraintKey(constraint, wf.constraints);
+    const scope = scopeOf(constraint, wf.taskQueueTarget, req.target);
+    const hw = `${wf.name}|${key}`;
+    const highWater = Math.max(this.highWater.get(hw) ?? 0, constraint.value);
+    this.highWater.set(hw, highWater);
+    return {
+      constraint,
+      key,
+      scope,
+      query: visibilityQuery(wf.name, constraint, scope, now),
+      spec: {
+        id: (slot) =>
+          constraint.kind === 'concurrency' ? slotWorkflowId(wf.name, scope, slot) : leaseWorkflowId(wf.name, key, scope, slot),
+        value: constraint.value,
+        highWater,
+        nonce,
+        followsExecution: constraint.kind === 'concurrency',
+        now: this.now,
+        start: (workflowId) => start(constraint, workflowId),
+      },
+    };
+  }
+
+  private cacheKey(wf: string, e: Evaluation): string {
+    return `${wf}|${e.key}|${e.constraint.value}|${e.constraint.periodMs}|${e.scope.key}`;
+  }
+
+  /** When a holder frees its slot at the latest (concurrency: the end of its period; it may free earlier). */
+  private expiry(c: Constraint, h: SlotHolder): number {
+    return h.startTime + leaseTimeoutMs(c, this.startMarginMs);
+  }
+
+  private refusal(wfName: string, e: Evaluation, holders: SlotHolder[]): TriggerOutcome {
+    const retryAt = holders.map((h) => this.expiry(e.constraint, h));
+    const now = this.now();
+    const until = e.constraint.kind === 'maxExecution' && retryAt.length ? Math.min(...retryAt) : now + this.refusalCacheMs;
+    if (this.refusalCacheMs > 0) this.full.set(this.cacheKey(wfName, e), { until, count: holders.length, retryAt });
+    return this.refused(e, holders.length, retryAt);
+  }
+
+  private refused(e: Evaluation, count: number, retryAt: number[]): TriggerOutcome {
+    return {
+      result: 'refused',
+      dryRun: false,
+      refusal: {
+        constraint: constraintJson(e.constraint, e.scope),
+        count,
+        retryAfterSeconds: retryAfterSeconds(retryAt, this.now()),
+      },
+    };
+  }
+
   private async decide(req: TriggerRequest): Promise<{ outcome: TriggerOutcome; workflowId?: string }> {
     const wf = this.deps.workflows().get(req.workflow);
     if (!wf) {
@@ -221,129 +338,158 @@ export class Admission {
         },
       };
     }
-    const checked = validate(req, wf);
+    const checked = validateTrigger(req, wf);
     if ('result' in checked) return { outcome: checked };
     const { taskQueue, params } = checked;
-    const workflowId = executionId(wf.name, req.target, req.idempotencyKey);
     const trigger = req.identity ?? `anonymous:${req.source}`;
+    const keyedId = req.idempotencyKey ? idempotentExecutionId(wf.name, trigger, req.source, req.idempotencyKey) : undefined;
+    // An execution whose id must be known before it starts: a keyed one (repeats find it), and
+    // one fleet safety holds the node or a budget for, or records in shadow mode. Its concurrency
+    // slot is then held by a lease naming it; any other takes its slot by starting under the slot's id.
+    const fleetNamed = this.deps.fleet && (wf.disruptive || wf.mode === 'shadow');
+    const namedId = keyedId ?? (fleetNamed ? freeExecutionId(wf.name) : undefined);
+    const nonce = randomUUID();
     const now = this.now();
-    const evaluations: Evaluation[] = admissionOrder(wf.constraints).map((constraint) => {
-      const scope = scopeOf(constraint, req.target);
-      return {
-        constraint,
-        scope,
-        query: visibilityQuery(wf.name, constraint, scope, now),
-        spec: { workflow: wf.name, constraint, scope, execution: workflowId, trigger, startMarginMs: this.startMarginMs },
-      };
-    });
+    const input: WorkflowInput = {
+      workflow: wf.name,
+      target: req.target,
+      params,
+      paramSchema: paramSchemaOf(wf),
+      reason: req.reason,
+      trigger,
+      ...(wf.steps ? { steps: wf.steps } : {}),
+    };
 
     return this.deps.temporal.withDeadline(async (client) => {
-      if (req.idempotencyKey) {
-        const existing = await findExecution(client, workflowId);
-        if (existing) return { outcome: { result: 'duplicate', workflowId, ...existing }, workflowId };
+      const startExecution = async (workflowId: string): Promise<string> => {
+        const handle = await client.workflow.start(wf.workflowType, {
+          taskQueue,
+          workflowId,
+          args: [input],
+          workflowIdConflictPolicy: 'FAIL',
+          workflowIdReusePolicy: keyedId ? 'REJECT_DUPLICATE' : 'ALLOW_DUPLICATE',
+          typedSearchAttributes: startSearchAttributes({
+            workflow: wf.name,
+            node: req.target.node,
+            datacenter: req.target.datacenter,
+            trigger,
+          }),
+          memo: { [NONCE_MEMO]: nonce, ...(req.reason ? { reason: req.reason } : {}) },
+        });
+        return handle.firstExecutionRunId;
+      };
+      const leaseMemo = (c: Constraint): Record<string, string> => ({
+        [NONCE_MEMO]: nonce,
+        execution: namedId ?? '',
+        workflow: wf.name,
+        constraint: describeConstraint(c),
+        trigger,
+      });
+      // The first concurrency constraint is held by the execution itself (or, with a key, by a lease naming it).
+      const start = (c: Constraint, workflowId: string): Promise<string> =>
+        c === primaryConstraint && !namedId
+          ? startExecution(workflowId)
+          : startLease(
+              client,
+              workflowId,
+              c === primaryConstraint ? FOLLOWING_LEASE_MS : leaseTimeoutMs(c, this.startMarginMs),
+              leaseMemo(c),
+            );
+      const ordered = admissionOrder(wf.constraints);
+      const primaryConstraint = ordered.find((c) => c.kind === 'concurrency');
+      const evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start));
+
+      if (keyedId) {
+        const existing = await findExecution(client, keyedId);
+        if (existing) return { outcome: { result: 'duplicate', workflowId: keyedId, ...existing }, workflowId: keyedId };
       }
       if (req.dryRun) return { outcome: await this.dryRun(client, evaluations, taskQueue) };
 
-      // Visibility counts run beside the leases: they see executions that hold no lease
-      // (started outside medic, or before a change of `value`); the leases see what
-      // visibility has not indexed yet. Either one refusing refuses.
+      for (const e of evaluations) {
+        const full = this.full.get(this.cacheKey(wf.name, e));
+        if (full && full.until > this.now()) return { outcome: this.refused(e, full.count, full.retryAt) };
+      }
+      const primary = evaluations.find((e) => e.constraint === primaryConstraint);
+      const leased = evaluations.filter((e) => e !== primary);
+      // A refusal writes nothing: before taking leases, a full concurrency scope refuses on reads alone.
+      if (primary && leased.length) {
+        const holders = await inspectSlots(client, primary.spec);
+        if (holders.length >= primary.constraint.value) return { outcome: this.refusal(wf.name, primary, holders) };
+      }
+      // Visibility counts run beside the slots: they see executions that hold no slot (started
+      // outside medic); the slots see what visibility has not indexed yet. Either refusing refuses.
       const counts = evaluations.map((e) => this.visibleCount(e.query));
-      const leases: Lease[] = [];
+      const taken: Claimed[] = [];
+      let keepLeases = false;
       let releaseFleet: ((why: string) => Promise<void>) | undefined;
-      const release = (why: string): Promise<void> =>
-        Promise.all([...leases.map((l) => releaseLease(client, l, why)), releaseFleet?.(why)]).then(() => undefined);
       try {
         const startAt = Math.floor(Math.random() * 1_000_000);
-        for (const [i, e] of evaluations.entries()) {
-          const slot = await takeSlot(client, e.spec, this.now, startAt);
-          if (!slot.ok) {
-            await release(`refused by ${describeConstraint(e.constraint)}`);
-            const count = Math.max(slot.holders.length, (await counts[i]) ?? 0);
-            const refusal: Refusal = {
-              constraint: constraintJson(e.constraint, e.scope),
-              count,
-              retryAfterSeconds: retryAfterSeconds(
-                slot.holders.map((h) => h.expiresAt),
-                this.now(),
-              ),
-            };
-            // A concurrent request with the same key may hold the slot for the very execution we want.
-            if (req.idempotencyKey && slot.holders.some((h) => h.execution === workflowId)) {
-              const twin = await this.awaitExecution(client, workflowId);
-              if (twin) return { outcome: { result: 'duplicate', workflowId, ...twin }, workflowId };
-            }
-            return { outcome: { result: 'refused', dryRun: false, refusal }, workflowId };
-          }
-          leases.push(slot.lease);
+        for (const e of leased) {
+          const r = await claimSlot(client, e.spec, startAt);
+          if (!r.ok) return { outcome: this.refusal(wf.name, e, r.holders) };
+          taken.push(r.claimed);
         }
         for (const [i, e] of evaluations.entries()) {
           const count = await counts[i];
           if (count !== undefined && count >= e.constraint.value) {
-            await release(`refused by ${describeConstraint(e.constraint)} (visibility)`);
             const retryAt = await this.visibleRetryAt(e);
-            return {
-              outcome: {
-                result: 'refused',
-                dryRun: false,
-                refusal: {
-                  constraint: constraintJson(e.constraint, e.scope),
-                  count,
-                  retryAfterSeconds: retryAfterSeconds(retryAt, this.now()),
-                },
-              },
-              workflowId,
-            };
+            return { outcome: this.refused(e, count, retryAt) };
           }
         }
-        // Fleet safety: pauses, freezes, circuit breaker, flapping, per-node lock and budgets (holds
-        // released with the leases when the start does not happen); shadow mode answers here.
-        const fleet = await this.deps.fleet?.admit(client, { ...req, workflow: wf, workflowId, taskQueue, trigger });
-        if (fleet && !fleet.proceed) {
-          await release(fleet.outcome.result === 'shadow' ? 'shadow mode' : 'refused by fleet safety');
-          return { outcome: fleet.outcome, workflowId };
-        }
+        let workflowId = namedId ?? freeExecutionId(wf.name);
+        // Fleet safety: pauses, freezes, circuit breaker, flapping, the per-node lock and budgets
+        // (holds released with the leases when the start does not happen); shadow mode answers here.
+        const fleet = await this.deps.fleet?.admit(client, { ...req, params, workflow: wf, workflowId, taskQueue, trigger });
+        if (fleet && !fleet.proceed) return { outcome: fleet.outcome, workflowId };
         releaseFleet = fleet?.release;
-        const input: WorkflowInput = {
-          workflow: wf.name,
-          target: req.target,
-          params,
-          paramSchema: paramSchemaOf(wf),
-          reason: req.reason,
-          trigger,
-          ...(wf.steps ? { steps: wf.steps } : {}),
-        };
-        try {
-          const handle = await client.workflow.start(wf.workflowType, {
-            taskQueue,
-            workflowId,
-            args: [input],
-            workflowIdConflictPolicy: 'FAIL',
-            workflowIdReusePolicy: req.idempotencyKey ? 'REJECT_DUPLICATE' : 'ALLOW_DUPLICATE',
-            typedSearchAttributes: startSearchAttributes({
-              workflow: wf.name,
-              node: req.target.node,
-              datacenter: req.target.datacenter,
-              trigger,
-            }),
-            memo: req.reason ? { reason: req.reason } : undefined,
-          });
-          return { outcome: { result: 'started', workflowId, runId: handle.firstExecutionRunId, taskQueue }, workflowId };
-        } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError && req.idempotencyKey) {
-            await release('idempotent repeat');
-            const first = await findExecution(client, workflowId);
-            if (first) return { outcome: { result: 'duplicate', workflowId, ...first }, workflowId };
-          }
-          // The start may have happened (a lost reply): its fleet holds stay, and free themselves
-          // once it closes, or ORPHAN_GRACE_MS after it never appeared.
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) releaseFleet = undefined;
-          throw err;
+        let runId: string;
+        if (primary) {
+          const r = await claimSlot(client, primary.spec, startAt);
+          if (!r.ok) return { outcome: this.refusal(wf.name, primary, r.holders) };
+          if (namedId) taken.push(r.claimed);
+          else ({ workflowId, runId } = r.claimed);
         }
+        if (!primary || namedId) {
+          try {
+            runId = await this.resolved(client, workflowId, nonce, () => startExecution(workflowId));
+          } catch (err) {
+            if (err instanceof WorkflowExecutionAlreadyStartedError && keyedId) {
+              const first = await this.awaitExecution(client, keyedId);
+              if (first) return { outcome: { result: 'duplicate', workflowId, ...first }, workflowId };
+            }
+            throw err;
+          }
+        }
+        keepLeases = true;
+        return { outcome: { result: 'started', workflowId, runId: runId!, taskQueue }, workflowId };
       } catch (err) {
-        await release('start failed').catch(() => undefined);
+        // After an unknown outcome the execution may run: its leases stay until they expire.
+        if (isUnknownOutcome(err) || err instanceof TemporalUnavailableError) keepLeases = true;
         throw err;
+      } finally {
+        if (!keepLeases && (taken.length || releaseFleet)) {
+          const why = 'admission did not start its execution';
+          await Promise.all([...taken.map((l) => releaseLease(client, l, why)), releaseFleet?.(why)]).catch((err: unknown) =>
+            this.deps.log(`releasing leases failed (they expire by themselves): ${(err as Error).message}`),
+          );
+        }
       }
     });
+  }
+
+  /** Runs a start; when its outcome is unknown, the id says whether it happened (our nonce) instead of a guess. */
+  private async resolved(client: Client, workflowId: string, nonce: string, start: () => Promise<string>): Promise<string> {
+    try {
+      return await start();
+    } catch (err) {
+      if (!isUnknownOutcome(err)) throw err;
+      const d = await client.workflow
+        .getHandle(workflowId)
+        .describe()
+        .catch(() => undefined);
+      if (d && d.memo?.[NONCE_MEMO] === nonce) return d.runId;
+      throw new TemporalUnavailableError(`the start of ${workflowId} has an unknown outcome: ${(err as Error).message}`);
+    }
   }
 
   /** A visibility count, or undefined when visibility does not answer in time (the leases still decide). */
@@ -387,19 +533,14 @@ export class Admission {
   }
 
   private async dryRun(client: Client, evaluations: Evaluation[], taskQueue: string): Promise<TriggerOutcome> {
-    const now = this.now();
     const checks = await Promise.all(
       evaluations.map(async (e) => {
-        const [count, slots] = await Promise.all([this.visibleCount(e.query), inspectSlots(client, e.spec, now)]);
-        const seen = Math.max(count ?? 0, slots.holders.length);
+        const [count, holders] = await Promise.all([this.visibleCount(e.query), inspectSlots(client, e.spec)]);
+        const seen = Math.max(count ?? 0, holders.length);
         return {
           e,
-          slots,
-          check: {
-            constraint: constraintJson(e.constraint, e.scope),
-            count: seen,
-            passes: seen < e.constraint.value && slots.free > 0,
-          },
+          holders,
+          check: { constraint: constraintJson(e.constraint, e.scope), count: seen, passes: seen < e.constraint.value },
         };
       }),
     );
@@ -413,13 +554,49 @@ export class Admission {
           constraint: failed.check.constraint,
           count: failed.check.count,
           retryAfterSeconds: retryAfterSeconds(
-            failed.slots.holders.map((h) => h.expiresAt),
-            now,
+            failed.holders.map((h) => this.expiry(failed.e.constraint, h)),
+            this.now(),
           ),
         },
       };
     }
     return { result: 'dry_run', taskQueue, checks: checks.map((c) => c.check) };
+  }
+
+  /**
+   * Compares what admission allowed with what Temporal visibility shows, once: sets
+   * medic_coordinator_admission_drift per workflow and kind, and logs each scope over its limit.
+   */
+  async reconcileNow(): Promise<Discrepancy[]> {
+    const workflows = [...this.deps.workflows().values()];
+    const found = await this.deps.temporal.visibility((c) => reconcile(c, workflows, this.now()), 30_000);
+    this.deps.metrics.admissionDrift.reset();
+    for (const wf of workflows)
+      for (const c of wf.constraints) this.deps.metrics.admissionDrift.set({ workflow: wf.name, kind: c.kind }, 0);
+    for (const d of found) {
+      this.deps.metrics.admissionDrift.inc({ workflow: d.workflow, kind: d.kind }, d.count - d.value);
+      this.deps.log(
+        `admission drift: ${d.workflow} ${d.constraint} in ${d.scope}: visibility shows ${d.count}, the limit is ${d.value}` +
+          (d.outside.length ? `; started outside medic: ${d.outside.slice(0, 5).join(', ')}` : ''),
+      );
+    }
+    return found;
+  }
+
+  /** Runs reconcileNow every `intervalMs` until the returned function is called. */
+  startReconciliation(intervalMs: number): () => void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.reconcileNow()
+        .catch((err: unknown) => {
+          if (!isTemporalUnavailable(err)) this.deps.log(`reconciliation failed: ${(err as Error).message}`);
+        })
+        .finally(() => (running = false));
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Records a trigger refused before admission because its caller may not run the workflow (chat allow rules). */

@@ -34,7 +34,9 @@ export interface CoordinatorDeps {
   identify?: IdentifyCaller;
   /** Server certificate, key and client CA (PEM): the app then serves HTTPS with mTLS. */
   https?: { key: string | Buffer; cert: string | Buffer; ca: string | Buffer };
-  admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'now'>;
+  admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'refusalCacheMs' | 'now'>;
+  /** How often admission is reconciled against Temporal visibility (0: never; default 60 s). */
+  reconcileIntervalMs?: number;
   /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
   chatAnswerWithinMs?: number;
 }
@@ -116,6 +118,11 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     visibilityQps: coordinator.admission.visibilityQps,
     ...deps.admission,
   });
+  const reconcileEvery = deps.reconcileIntervalMs ?? 60_000;
+  if (reconcileEvery > 0) {
+    const stop = admission.startReconciliation(reconcileEvery);
+    app.addHook('onClose', async () => stop());
+  }
   // The API speaks JSON only: without fastify's text/plain parser, other bodies are a 415.
   app.removeContentTypeParser('text/plain');
   app.decorate('admission', admission);

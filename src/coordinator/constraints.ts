@@ -1,14 +1,14 @@
 // Constraint arithmetic: scopes, the visibility query that counts executions in a scope,
-// the IDs of the slot leases that make admission race-free, and when a refusal may pass.
+// the IDs of the slots that make admission race-free, and when a refusal may pass.
 // Pure: no I/O, table-tested. The I/O lives in leases.ts and admission.ts.
 import type { Constraint } from '../config/workflow';
 import { formatDuration } from '../config/duration';
 import { queryValue } from '../temporal/search-attributes';
-import type { Target } from '../temporal/task-queues';
+import type { QueueTarget, Target } from '../temporal/task-queues';
 
-/** What a constraint counts over: every execution of the workflow, or those on one target. */
+/** What a constraint counts over: every execution of the workflow, or those with one routing key. */
 export interface Scope {
-  /** "global", "node=<node>", or "datacenter=<dc>" for targets without a node. */
+  /** "global", "datacenter=<dc>", "datacenter=<dc>,node_type=<t>" or "node=<node>". */
   key: string;
   global: boolean;
   node?: string;
@@ -16,13 +16,40 @@ export interface Scope {
 }
 
 /**
- * The scope of a constraint for a target. Per-target scope is the node; a target without a
- * node (general or node-type queues) is scoped to its datacenter, which is wider, so safe.
+ * The scope of a constraint: the routing key of the workflow's task_queue_target (general:
+ * datacenter; node_type: datacenter and node type; node: the node), or everything when global.
+ * Never a field the workflow does not route by, so a caller cannot widen its own budget by
+ * adding target fields.
  */
-export function scopeOf(c: Constraint, target: Target): Scope {
+export function scopeOf(c: Constraint, queueTarget: QueueTarget, target: Target): Scope {
   if (c.isGlobal) return { key: 'global', global: true };
-  if (target.node) return { key: `node=${target.node}`, global: false, node: target.node };
-  return { key: `datacenter=${target.datacenter ?? ''}`, global: false, datacenter: target.datacenter ?? '' };
+  switch (queueTarget) {
+    case 'node':
+      return { key: `node=${target.node ?? ''}`, global: false, node: target.node ?? '' };
+    case 'node_type':
+      // Visibility has no node-type attribute: it counts the whole datacenter (wider, so safe).
+      return {
+        key: `datacenter=${target.datacenter ?? ''},node_type=${target.node_type ?? ''}`,
+        global: false,
+        datacenter: target.datacenter ?? '',
+      };
+    case 'general':
+      return { key: `datacenter=${target.datacenter ?? ''}`, global: false, datacenter: target.datacenter ?? '' };
+  }
+}
+
+/** Target fields a workflow type reads beyond its routing key (rebootNode reboots target.node). */
+export const TYPE_TARGET_FIELDS: Readonly<Record<string, ReadonlyArray<keyof Target>>> = { rebootNode: ['node'] };
+
+/**
+ * A target field the workflow neither routes by nor reads: `node` on a general or node_type
+ * workflow would suggest a per-node scope that does not exist, so it is refused. datacenter and
+ * node_type next to a node are descriptive metadata (a node has one of each) and never scope.
+ */
+export function unusedTargetField(workflowType: string, queueTarget: QueueTarget, target: Target): keyof Target | undefined {
+  if (target.node === undefined || queueTarget === 'node') return undefined;
+  if ((TYPE_TARGET_FIELDS[workflowType] ?? []).includes('node')) return undefined;
+  return 'node';
 }
 
 /** "concurrency 1/15m per target", "maxExecution 3/24h global". */
@@ -56,12 +83,32 @@ export function visibilityQuery(workflow: string, c: Constraint, scope: Scope, n
 }
 
 /**
- * The workflow ID of slot `slot` of a constraint in a scope. At most one lease per ID can run
- * (workflowIdConflictPolicy FAIL), so `value` IDs admit at most `value` starts. Workflow
- * names and target names never contain ':', so IDs of different scopes cannot collide.
+ * Which constraint of its kind and scope this is, by period (shortest first): "maxExecution.0",
+ * "maxExecution-global.0". Slot ids use it instead of the period, so changing a period keeps the
+ * slots (and the executions holding them) of the constraint.
  */
-export function leaseWorkflowId(workflow: string, c: Constraint, scope: Scope, slot: number): string {
-  return `medic-lease:${workflow}:${scope.key}:${c.kind}:${c.periodMs}:${slot}`;
+export function constraintKey(c: Constraint, all: readonly Constraint[]): string {
+  const same = all.filter((o) => o.kind === c.kind && o.isGlobal === c.isGlobal);
+  const rank = [...same].sort((a, b) => a.periodMs - b.periodMs || a.value - b.value).indexOf(c);
+  return `${c.kind}${c.isGlobal ? '-global' : ''}.${Math.max(0, rank)}`;
+}
+
+/**
+ * The workflow ID of lease slot `slot` of a constraint in a scope. At most one lease per ID can
+ * run (workflowIdConflictPolicy FAIL). Workflow and target names never contain ':', so IDs of
+ * different scopes cannot collide. The ID holds neither period nor value.
+ */
+export function leaseWorkflowId(workflow: string, key: string, scope: Scope, slot: number): string {
+  return `medic-lease:${workflow}:${scope.key}:${key}:${slot}`;
+}
+
+/**
+ * The workflow ID of concurrency slot `slot`: the execution itself runs under it (or, for an
+ * idempotent trigger, a lease naming its execution), so "fewer than N running" is Temporal's
+ * own one-running-execution-per-ID rule.
+ */
+export function slotWorkflowId(workflow: string, scope: Scope, slot: number): string {
+  return `${workflow}:${scope.key}:slot-${slot}`;
 }
 
 /**
@@ -70,12 +117,6 @@ export function leaseWorkflowId(workflow: string, c: Constraint, scope: Scope, s
  */
 export function leaseTimeoutMs(c: Constraint, startMarginMs: number): number {
   return c.periodMs + startMarginMs;
-}
-
-/** Slots in the order to try them: all of them, from a starting point (spreads concurrent callers). */
-export function slotOrder(value: number, start: number): number[] {
-  const first = ((start % value) + value) % value;
-  return Array.from({ length: value }, (_, i) => (first + i) % value);
 }
 
 /** Whole seconds until the earliest of `times` (ms since epoch), at least 1: for Retry-After. */

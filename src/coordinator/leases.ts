@@ -1,14 +1,15 @@
-// Slot leases: the race-free half of constraint admission. A constraint with value N in a
-// scope has N slot IDs; taking a slot is starting a lease workflow with that ID and
-// workflowIdConflictPolicy FAIL, which Temporal accepts for at most one running execution per
-// ID, whatever the number of coordinators. A lease never runs (its start is delayed past its
-// execution timeout and nothing polls its queue); Temporal closes it when the timeout fires,
-// which frees the slot. Concurrency leases are also freed as soon as their execution closes.
+// Slots: the race-free core of admission. A constraint with value N in a scope has N slot IDs;
+// taking a slot is starting a workflow execution under that ID with workflowIdConflictPolicy
+// FAIL, which Temporal accepts for at most one running execution per ID, whatever the number of
+// coordinators. For concurrency the execution holding the slot is the admitted workflow itself
+// (one write per admission); maxExecution slots, and the concurrency slot of an idempotent
+// trigger, are held by leases: executions that never run (their start is delayed past their
+// execution timeout and nothing polls their queue) and that Temporal closes when the timeout
+// fires. A start whose outcome is unknown is resolved by describing the ID, never assumed.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import type { Client } from '@temporalio/client';
-import type { Constraint } from '../config/workflow';
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { ADMISSION_LEASE_QUEUE } from '../temporal/task-queues';
-import { leaseTimeoutMs, leaseWorkflowId, slotOrder, type Scope } from './constraints';
+import { TemporalUnavailableError } from './temporal-gateway';
 
 /** The workflow type of leases. No worker registers it: leases are never meant to run. */
 export const LEASE_WORKFLOW_TYPE = 'medicAdmissionLease';
@@ -16,72 +17,64 @@ export const LEASE_WORKFLOW_TYPE = 'medicAdmissionLease';
 /** A lease whose execution cannot be found is stale after this long (its coordinator died before starting it). */
 export const ORPHAN_GRACE_MS = 60_000;
 
-export interface LeaseSpec {
-  workflow: string;
-  constraint: Constraint;
-  scope: Scope;
-  /** The workflow id of the execution this admission will start. */
-  execution: string;
-  trigger: string;
-  /** Longest time between taking a lease and the start of its execution. */
-  startMarginMs: number;
+/** Memo field with the nonce of the admission that started an execution or lease. */
+export const NONCE_MEMO = 'medic_admission';
+
+/** gRPC statuses after which a start may or may not have happened: CANCELLED 1, DEADLINE_EXCEEDED 4, INTERNAL 13, UNKNOWN 2. */
+const UNKNOWN_OUTCOME = new Set<number>([1, 2, 4, 13]);
+
+export function isUnknownOutcome(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'number' && UNKNOWN_OUTCOME.has(code)) return true;
+  }
+  return false;
 }
 
-export interface Lease {
+/** A running execution or lease that holds a slot. */
+export interface SlotHolder {
+  slot: number;
+  workflowId: string;
+  runId: string;
+  startTime: number;
+}
+
+export interface Claimed {
   workflowId: string;
   runId: string;
 }
 
-/** A running lease that holds a slot. */
-export interface SlotHolder {
-  slot: number;
-  leaseId: string;
-  runId: string;
-  startTime: number;
-  /** When the slot frees at the latest (the lease's execution timeout). */
-  expiresAt: number;
-  /** The execution admitted under this lease. */
-  execution?: string;
+/** One slot kind: how its IDs are named, how to start a holder, and when a holder stops holding. */
+export interface SlotSpec {
+  /** The slot's workflow ID. */
+  id(slot: number): string;
+  /** Slots the config allows now. */
+  value: number;
+  /** The highest value this coordinator has known for the constraint: slots value..highWater-1 still running count. */
+  highWater: number;
+  /** Starts the holder under `workflowId` (memo NONCE_MEMO = nonce); its run id. */
+  start(workflowId: string): Promise<string>;
+  nonce: string;
+  /** Concurrency: a lease holds only while the execution it names runs. */
+  followsExecution: boolean;
+  now(): number;
 }
 
-async function describeHolder(client: Client, spec: LeaseSpec, slot: number): Promise<SlotHolder | undefined> {
-  const leaseId = leaseWorkflowId(spec.workflow, spec.constraint, spec.scope, slot);
+async function describe(client: Client, workflowId: string, runId?: string): Promise<WorkflowExecutionDescription | undefined> {
   try {
-    const d = await client.workflow.getHandle(leaseId).describe();
-    if (d.status.name !== 'RUNNING') return undefined;
-    const startTime = d.startTime.getTime();
-    const execution = typeof d.memo?.execution === 'string' ? d.memo.execution : undefined;
-    return {
-      slot,
-      leaseId,
-      runId: d.runId,
-      startTime,
-      expiresAt: startTime + leaseTimeoutMs(spec.constraint, spec.startMarginMs),
-      execution,
-    };
+    return await client.workflow.getHandle(workflowId, runId).describe();
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;
   }
 }
 
-/**
- * A concurrency slot is held only while its execution runs. A lease whose execution has closed,
- * or never appeared within ORPHAN_GRACE_MS, no longer holds its slot.
- */
-async function holderIsDone(client: Client, holder: SlotHolder, now: number): Promise<boolean> {
-  if (!holder.execution) return now - holder.startTime > ORPHAN_GRACE_MS;
-  try {
-    const d = await client.workflow.getHandle(holder.execution).describe();
-    return d.status.name !== 'RUNNING';
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return now - holder.startTime > ORPHAN_GRACE_MS;
-    throw err;
-  }
+function holderOf(slot: number, workflowId: string, d: WorkflowExecutionDescription): SlotHolder {
+  return { slot, workflowId, runId: d.runId, startTime: d.startTime.getTime() };
 }
 
 /** Ends a lease early. Only this run: a newer lease in the same slot is never touched. */
-export async function releaseLease(client: Client, lease: Lease, reason: string): Promise<void> {
+export async function releaseLease(client: Client, lease: Claimed, reason: string): Promise<void> {
   try {
     await client.workflow.getHandle(lease.workflowId, lease.runId).terminate(reason);
   } catch (err) {
@@ -89,9 +82,102 @@ export async function releaseLease(client: Client, lease: Lease, reason: string)
   }
 }
 
-async function startLease(client: Client, spec: LeaseSpec, slot: number, now: number): Promise<Lease> {
-  const workflowId = leaseWorkflowId(spec.workflow, spec.constraint, spec.scope, slot);
-  const timeoutMs = leaseTimeoutMs(spec.constraint, spec.startMarginMs);
+/**
+ * The holder of a slot, or undefined when the slot is free or only held by a lease whose
+ * execution has closed (that lease run is then terminated).
+ */
+async function liveHolder(client: Client, spec: SlotSpec, slot: number): Promise<SlotHolder | undefined> {
+  const workflowId = spec.id(slot);
+  const d = await describe(client, workflowId);
+  if (!d || d.status.name !== 'RUNNING') return undefined;
+  const holder = holderOf(slot, workflowId, d);
+  if (!spec.followsExecution || d.type !== LEASE_WORKFLOW_TYPE) return holder;
+  const execution = typeof d.memo?.execution === 'string' ? d.memo.execution : undefined;
+  const e = execution ? await describe(client, execution) : undefined;
+  const done = e ? e.status.name !== 'RUNNING' : spec.now() - holder.startTime > ORPHAN_GRACE_MS;
+  if (!done) return holder;
+  await releaseLease(client, holder, `execution ${execution ?? '(none)'} is no longer running`);
+  return undefined;
+}
+
+/** Starts the holder of one slot: claimed, held by someone else, or free again (try once more). */
+async function tryStart(client: Client, spec: SlotSpec, slot: number): Promise<Claimed | SlotHolder | 'retry'> {
+  const workflowId = spec.id(slot);
+  try {
+    return { workflowId, runId: await spec.start(workflowId) };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      return (await liveHolder(client, spec, slot)) ?? 'retry';
+    }
+    if (!isUnknownOutcome(err)) throw err;
+    // The start may have happened: the ID says whether it did, and whether it was ours.
+    const d = await describe(client, workflowId).catch(() => {
+      throw new TemporalUnavailableError(`the start of ${workflowId} has an unknown outcome and cannot be looked up`);
+    });
+    if (d && d.status.name === 'RUNNING' && d.memo?.[NONCE_MEMO] === spec.nonce) return { workflowId, runId: d.runId };
+    if (d && d.status.name === 'RUNNING') return holderOf(slot, workflowId, d);
+    // Not there (yet): a start still in flight would hold its own slot, so nothing leaks;
+    // answering "unavailable" lets the caller retry instead of guessing.
+    throw new TemporalUnavailableError(`the start of ${workflowId} has an unknown outcome: ${(err as Error).message}`);
+  }
+}
+
+export type SlotResult = { ok: true; claimed: Claimed } | { ok: false; holders: SlotHolder[] };
+
+/**
+ * Takes a free slot, or reports the holders of all of them. After `value` was lowered, slots
+ * from the higher value that still run count against the lower one: the usable slot ids shrink
+ * to u, the largest with u = value - (live holders in slots u..highWater-1), so running
+ * executions never exceed `value` and callers still race for the same ids.
+ */
+export async function claimSlot(client: Client, spec: SlotSpec, startAt: number): Promise<SlotResult> {
+  let usable = spec.value;
+  const holders: SlotHolder[] = [];
+  if (spec.highWater > spec.value) {
+    const all = Array.from({ length: spec.highWater }, (_, i) => i);
+    const live = (await Promise.all(all.map((slot) => liveHolder(client, spec, slot)))).filter(
+      (h): h is SlotHolder => h !== undefined,
+    );
+    for (;;) {
+      const u = spec.value - live.filter((h) => h.slot >= usable).length;
+      if (u >= usable) break;
+      usable = Math.max(0, u);
+      if (usable === 0) break;
+    }
+    holders.push(...live.filter((h) => h.slot >= usable));
+  }
+  if (usable <= 0) return { ok: false, holders };
+  const first = startAt % usable;
+  for (let i = 0; i < usable; i++) {
+    const slot = (first + i) % usable;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const r = await tryStart(client, spec, slot);
+      if (r === 'retry') continue;
+      if ('slot' in r) holders.push(r);
+      else return { ok: true, claimed: r };
+      break;
+    }
+  }
+  return { ok: false, holders };
+}
+
+/** Slots a dry run inspects at most; beyond it (a large global value) the visibility count speaks. */
+export const INSPECT_MAX_SLOTS = 64;
+
+/** For dry runs and refusals without writes: the live holders of every slot, taking none. */
+export async function inspectSlots(client: Client, spec: SlotSpec): Promise<SlotHolder[]> {
+  const slots = Array.from({ length: Math.min(INSPECT_MAX_SLOTS, Math.max(spec.value, spec.highWater)) }, (_, i) => i);
+  const found = await Promise.all(slots.map((slot) => liveHolder(client, spec, slot)));
+  return found.filter((h): h is SlotHolder => h !== undefined);
+}
+
+/** Starts a lease: a never-running execution under `workflowId` that Temporal closes after `timeoutMs`. */
+export async function startLease(
+  client: Client,
+  workflowId: string,
+  timeoutMs: number,
+  memo: Record<string, string>,
+): Promise<string> {
   const handle = await client.workflow.start(LEASE_WORKFLOW_TYPE, {
     taskQueue: ADMISSION_LEASE_QUEUE,
     workflowId,
@@ -100,56 +186,7 @@ async function startLease(client: Client, spec: LeaseSpec, slot: number, now: nu
     workflowExecutionTimeout: timeoutMs,
     // Never dispatched: the execution timeout closes the lease before its first task is due.
     startDelay: timeoutMs + 3_600_000,
-    memo: { execution: spec.execution, workflow: spec.workflow, trigger: spec.trigger, admitted_at: new Date(now).toISOString() },
+    memo,
   });
-  return { workflowId, runId: handle.firstExecutionRunId };
-}
-
-export type SlotResult = { ok: true; lease: Lease } | { ok: false; holders: SlotHolder[] };
-
-/**
- * Takes a free slot of the constraint in the scope, or reports the leases holding all of them.
- * Each slot is tried a few times: a lease that closes, or a concurrency lease whose execution
- * has ended, frees its slot between one attempt and the next.
- */
-export async function takeSlot(client: Client, spec: LeaseSpec, now: () => number, startAt: number): Promise<SlotResult> {
-  const holders: SlotHolder[] = [];
-  for (const slot of slotOrder(spec.constraint.value, startAt)) {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        return { ok: true, lease: await startLease(client, spec, slot, now()) };
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      }
-      const holder = await describeHolder(client, spec, slot);
-      if (!holder) continue; // closed since our attempt: try again
-      if (spec.constraint.kind === 'concurrency' && (await holderIsDone(client, holder, now()))) {
-        await releaseLease(
-          client,
-          { workflowId: holder.leaseId, runId: holder.runId },
-          `execution ${holder.execution ?? '(none)'} is no longer running`,
-        );
-        continue;
-      }
-      holders.push(holder);
-      break;
-    }
-  }
-  return { ok: false, holders };
-}
-
-/** For dry runs: how many slots are free and who holds the others, without taking any. */
-export async function inspectSlots(
-  client: Client,
-  spec: LeaseSpec,
-  now: number,
-): Promise<{ free: number; holders: SlotHolder[] }> {
-  const found = await Promise.all(slotOrder(spec.constraint.value, 0).map((slot) => describeHolder(client, spec, slot)));
-  const holders: SlotHolder[] = [];
-  for (const h of found) {
-    if (!h) continue;
-    if (spec.constraint.kind === 'concurrency' && (await holderIsDone(client, h, now))) continue;
-    holders.push(h);
-  }
-  return { free: spec.constraint.value - holders.length, holders };
+  return handle.firstExecutionRunId;
 }

@@ -13,6 +13,8 @@ export interface CoordinatorMetrics {
   triggerSeconds: Histogram<'result'>;
   temporalErrors: Counter<'operation'>;
   visibilitySkipped: Counter;
+  temporalCalls: Counter<'method'>;
+  admissionDrift: Gauge<'workflow' | 'kind'>;
   temporalConnected: Gauge;
   configReloadSuccessful: Gauge;
   configReloadSeconds: Gauge;
@@ -59,6 +61,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Coordina
       name: 'medic_coordinator_temporal_errors_total',
       help: 'Temporal calls that failed, by operation.',
       labelNames: ['operation'],
+      registers,
+    }),
+    temporalCalls: new Counter({
+      name: 'medic_coordinator_temporal_calls_total',
+      help: 'gRPC calls the coordinator made to Temporal, by method (StartWorkflowExecution, DescribeWorkflowExecution, ...).',
+      labelNames: ['method'],
+      registers,
+    }),
+    admissionDrift: new Gauge({
+      name: 'medic_coordinator_admission_drift',
+      help: 'Executions beyond a constraint that Temporal visibility shows at the last reconciliation (0: visibility agrees with admission).',
+      labelNames: ['workflow', 'kind'],
       registers,
     }),
     visibilitySkipped: new Counter({

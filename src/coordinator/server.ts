@@ -90,6 +90,7 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
       fatal = err;
       stopOnFatal();
     },
+    onCall: (method) => metrics.temporalCalls.inc({ method }),
   });
   metrics.configReloadSuccessful.set(1);
   metrics.configReloadSeconds.set(Date.now() / 1000);

@@ -2,7 +2,15 @@
 // coordinator serves (and answers 503 to triggers) while Temporal is down instead of crashing;
 // after the first connection gRPC reconnects by itself and each call has a deadline.
 import { medicDataConverter } from '../temporal/data-converter';
-import { Client, Connection, isGrpcServiceError, type ConnectionOptions } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  isGrpcServiceError,
+  makeGrpcRetryInterceptor,
+  type ClientOptions,
+  type ConnectionOptions,
+} from '@temporalio/client';
 import type { TemporalConfig } from '../config/temporal';
 import { diagnoseTemporalTls, TemporalTlsError } from '../temporal/tls-diagnosis';
 import { temporalConnection } from '../temporal/tls';
@@ -21,6 +29,21 @@ export interface TemporalGatewayOptions {
   log?: (message: string) => void;
   /** Called (and connecting stops) when a certificate problem makes Temporal unreachable for good. */
   onFatal?: (err: TemporalTlsError) => void;
+  /** Client interceptors of the admission client (tests inject lost replies with them). */
+  interceptors?: ClientOptions['interceptors'];
+  /** Called with the method name ("StartWorkflowExecution") of every gRPC call admission makes: what a trigger costs. */
+  onCall?: (method: string) => void;
+}
+
+type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
+
+/** Counts each call by method, then hands it on unchanged. */
+function countingInterceptor(onCall: (method: string) => void): GrpcInterceptor {
+  return (options, nextCall) => {
+    onCall(options.method_definition.path.split('/').pop() ?? 'unknown');
+    // nextCall gives the InterceptingCall grpc-js expects; its declared type is the narrower interface.
+    return nextCall(options) as ReturnType<GrpcInterceptor>;
+  };
 }
 
 /** gRPC statuses that mean "Temporal is not there or too slow", answered as 503. */
@@ -79,11 +102,15 @@ export class TemporalGateway {
   }
 
   private async connectOnce(): Promise<void> {
-    const connection = await Connection.connect(connectionOptions(this.config));
+    const counting = this.opts.onCall ? [countingInterceptor(this.opts.onCall)] : [];
+    const connection = await Connection.connect({
+      ...connectionOptions(this.config),
+      interceptors: [...counting, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
+    });
     // Visibility calls go over a second connection without the SDK's retry interceptor: when
     // the namespace's visibility rate limit refuses a count, admission goes on without it
     // (the leases decide) instead of waiting out retries.
-    const visibilityConnection = await Connection.connect({ ...connectionOptions(this.config), interceptors: [] }).catch(
+    const visibilityConnection = await Connection.connect({ ...connectionOptions(this.config), interceptors: counting }).catch(
       async (err: unknown) => {
         await connection.close();
         throw err;
@@ -97,7 +124,7 @@ export class TemporalGateway {
     const dataConverter = medicDataConverter(this.config.payloadKeyFile);
     this.current = {
       connection,
-      client: new Client({ connection, namespace, dataConverter }),
+      client: new Client({ connection, namespace, dataConverter, interceptors: this.opts.interceptors }),
       visibilityConnection,
       visibility: new Client({ connection: visibilityConnection, namespace, dataConverter }),
     };

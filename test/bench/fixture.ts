@@ -130,6 +130,10 @@ export async function startCoordinatorProcess(configDir: string, port: number, a
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   const url = `https://127.0.0.1:${port}`;
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`coordinator on ${port} exited (${code ?? signal}):\n${stderr}\n`);
+  });
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`coordinator exited with ${child.exitCode}:\n${stderr}`);
@@ -145,6 +149,7 @@ export async function startCoordinatorProcess(configDir: string, port: number, a
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
+        stopping = true;
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),

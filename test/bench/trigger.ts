@@ -1,10 +1,13 @@
 // npm run bench:trigger: throughput and latency of starting a workflow with a bare
 // client.workflow.start against triggering it through a coordinator process (mTLS, ACL,
-// constraint admission), side by side against one dev server, at 50 concurrent callers.
-import { Client } from '@temporalio/client';
+// constraint admission), side by side against one dev server, at 50 concurrent callers: for a
+// concurrency-only workflow and for restartService's three constraints. Then refusals of one
+// full node. Temporal RPCs per admission and per refusal come from the coordinator's
+// medic_coordinator_temporal_calls_total.
+import { Client, Connection } from '@temporalio/client';
 import * as fs from 'node:fs';
 import { startSearchAttributes } from '../../src/temporal/search-attributes';
-import { nodeTypeQueue } from '../../src/temporal/task-queues';
+import { nodeQueue } from '../../src/temporal/task-queues';
 import {
   benchCertificates,
   benchDir,
@@ -23,7 +26,7 @@ const TOTAL = Number(process.env.BENCH_TRIGGERS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const WARMUP = 100;
 const DATACENTER = 'bench';
-const NODE_TYPE = 'generic';
+const REFUSALS = Number(process.env.BENCH_REFUSALS ?? 1000);
 
 interface Figures {
   perSecond: number;
@@ -39,18 +42,31 @@ function line(label: string, f: Figures): string {
   return `${label.padEnd(34)} ${f.perSecond.toFixed(0).padStart(6)}/s   p50 ${f.p50.toFixed(1).padStart(7)} ms   p99 ${f.p99.toFixed(1).padStart(7)} ms`;
 }
 
+function constraintHcl(kind: string, value: number, period: string, global = false): string {
+  return `constraint {\n  kind = "${kind}"\n  value = "${value}"\n  period = "${period}"\n${global ? '  is_global = true\n' : ''}}\n`;
+}
+
+/** The sum of a counter's samples in a Prometheus text exposition. */
+function sumCounter(text: string, name: string): number {
+  let sum = 0;
+  for (const l of text.split('\n')) if (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) sum += Number(l.split(' ').pop());
+  return sum;
+}
+
 async function main(): Promise<void> {
   const dir = benchDir('bench-trigger');
   const temporal = await benchTemporal();
   const certs = benchCertificates(dir);
   const port = await freePort();
-  // One constraint, per target node: every trigger names a new node, so every one is admitted
-  // and pays the full admission (slot lease, visibility count within its budget, start). The
-  // workflow runs on its datacenter's node-type queue, so both sides start on one queue
-  // rather than creating a task queue per start.
+  // Every trigger names a new node, so every one is admitted and pays the full admission; both
+  // sides start on that node's queue. BENCH_DISRUPTIVE=1: the workflow also takes the per-node
+  // lock and a slot of every budget (fleet safety).
+  const disruptive = process.env.BENCH_DISRUPTIVE ? 'disruptive = true\n' : '';
   const config = writeConfig(dir, certs, temporal, port, {
-    // BENCH_DISRUPTIVE=1: the workflow takes the per-node lock and a slot of every budget too.
-    benchPing: `workflow = "ping"\ntask_queue_target = "node_type"\n${process.env.BENCH_DISRUPTIVE ? 'disruptive = true\n' : ''}constraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n`,
+    benchPing: `workflow = "ping"\ntask_queue_target = "node"\n${disruptive}${constraintHcl('concurrency', 1, '15m')}`,
+    benchRestart:
+      `workflow = "ping"\ntask_queue_target = "node"\n${disruptive}${constraintHcl('concurrency', 1, '15m')}` +
+      `${constraintHcl('maxExecution', 1, '1h')}${constraintHcl('maxExecution', 1_000_000, '24h', true)}`,
   });
   const agent = clientAgent(certs, CONCURRENCY);
   const coordinator = await startCoordinatorProcess(config, port, agent);
@@ -59,26 +75,40 @@ async function main(): Promise<void> {
   const run = Date.now().toString(36);
   let failures = 0;
 
+  const calls = async (): Promise<number> => {
+    const r = await request(agent, 'GET', `${coordinator.url}/metrics`);
+    return sumCounter(r.body, 'medic_coordinator_temporal_calls_total');
+  };
   const bare = async (tag: string, total: number): Promise<Figures> =>
     figures(
       await drive(total, CONCURRENCY, async (i) => {
         const node = `bare-${run}-${tag}-${i}`;
-        await client.workflow.start('ping', {
-          taskQueue: nodeTypeQueue(DATACENTER, NODE_TYPE),
-          workflowId: `bare:${node}`,
-          typedSearchAttributes: startSearchAttributes({ workflow: 'benchPing', node, datacenter: DATACENTER, trigger: 'bench' }),
-        });
+        await client.workflow
+          .start('ping', {
+            taskQueue: nodeQueue(node),
+            workflowId: `bare:${node}`,
+            typedSearchAttributes: startSearchAttributes({
+              workflow: 'benchPing',
+              node,
+              datacenter: DATACENTER,
+              trigger: 'bench',
+            }),
+          })
+          .catch((err: Error) => {
+            failures += 1;
+            if (failures <= 3) process.stderr.write(`bare start failed: ${err.message}\n`);
+          });
       }),
       total,
     );
-  const viaCoordinator = async (tag: string, total: number): Promise<Figures> =>
+  const viaCoordinator = async (workflow: string, tag: string, total: number, expect = 202, node?: string): Promise<Figures> =>
     figures(
       await drive(total, CONCURRENCY, async (i) => {
-        const r = await request(agent, 'POST', `${coordinator.url}/v1/workflows/benchPing/executions`, {
-          target: { datacenter: DATACENTER, node_type: NODE_TYPE, node: `coord-${run}-${tag}-${i}` },
+        const r = await request(agent, 'POST', `${coordinator.url}/v1/workflows/${workflow}/executions`, {
+          target: { node: node ?? `coord-${run}-${tag}-${i}` },
           reason: 'bench',
         });
-        if (r.status !== 202) {
+        if (r.status !== expect) {
           failures += 1;
           if (failures <= 3) process.stderr.write(`unexpected ${r.status}: ${r.body}\n`);
         }
@@ -88,21 +118,38 @@ async function main(): Promise<void> {
 
   try {
     await bare('warm', WARMUP);
-    await viaCoordinator('warm', WARMUP);
+    await viaCoordinator('benchPing', 'warm', WARMUP);
+    await viaCoordinator('benchRestart', 'warm', WARMUP);
     const bares: Figures[] = [];
     const coords: Figures[] = [];
+    const restarts: Figures[] = [];
+    let pingCalls = 0;
+    let restartCalls = 0;
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate the order so neither side always runs on the fuller database.
-      if (round % 2 === 0) {
-        bares.push(await bare(`r${round}`, TOTAL));
-        coords.push(await viaCoordinator(`r${round}`, TOTAL));
-      } else {
-        coords.push(await viaCoordinator(`r${round}`, TOTAL));
-        bares.push(await bare(`r${round}`, TOTAL));
-      }
+      const measure = async (side: 'bare' | 'ping' | 'restart'): Promise<void> => {
+        if (side === 'bare') return void bares.push(await bare(`r${round}`, TOTAL));
+        const before = await calls();
+        if (side === 'ping') coords.push(await viaCoordinator('benchPing', `r${round}`, TOTAL));
+        else restarts.push(await viaCoordinator('benchRestart', `r${round}`, TOTAL));
+        const used = (await calls()) - before;
+        if (side === 'ping') pingCalls += used;
+        else restartCalls += used;
+      };
+      const order: Array<'bare' | 'ping' | 'restart'> =
+        round % 2 === 0 ? ['bare', 'ping', 'restart'] : ['restart', 'ping', 'bare'];
+      for (const side of order) await measure(side);
       process.stdout.write(`round ${round + 1}: ${line('bare client.workflow.start', bares[round]!)}\n`);
-      process.stdout.write(`round ${round + 1}: ${line('coordinator (mTLS+ACL+constraint)', coords[round]!)}\n`);
+      process.stdout.write(`round ${round + 1}: ${line('coordinator, concurrency only', coords[round]!)}\n`);
+      process.stdout.write(`round ${round + 1}: ${line('coordinator, restartService x3', restarts[round]!)}\n`);
     }
+    // Refusals: one node, full after the first trigger.
+    const refusedNode = `refused-${run}`;
+    await viaCoordinator('benchPing', 'refuse-first', 1, 202, refusedNode);
+    const beforeRefusals = await calls();
+    const refusals = await viaCoordinator('benchPing', 'refuse', REFUSALS, 429, refusedNode);
+    const refusalCalls = (await calls()) - beforeRefusals;
+
     const mean = (fs: Figures[]): Figures => ({
       perSecond: fs.reduce((a, f) => a + f.perSecond, 0) / fs.length,
       p50: fs.reduce((a, f) => a + f.p50, 0) / fs.length,
@@ -110,14 +157,23 @@ async function main(): Promise<void> {
     });
     const b = mean(bares);
     const c = mean(coords);
+    const r = mean(restarts);
     process.stdout.write(
       `\n${ROUNDS} rounds x ${TOTAL} starts, ${CONCURRENCY} concurrent callers, ${temporal.label} at ${temporal.address}\n`,
     );
     process.stdout.write(`${line('bare client.workflow.start', b)}\n`);
-    process.stdout.write(`${line('coordinator (mTLS+ACL+constraint)', c)}\n`);
+    process.stdout.write(`${line('coordinator, concurrency only', c)}\n`);
+    process.stdout.write(`${line('coordinator, restartService x3', r)}\n`);
+    process.stdout.write(`${line(`refusals (${REFUSALS}, one full node)`, refusals)}\n`);
     process.stdout.write(`failures=${failures}\n`);
     process.stdout.write(
-      `trigger: bare=${b.perSecond.toFixed(0)}/s coordinator=${c.perSecond.toFixed(0)}/s ratio=${(c.perSecond / b.perSecond).toFixed(2)}\n`,
+      `rpcs: per admission concurrency-only=${(pingCalls / (ROUNDS * TOTAL)).toFixed(2)} ` +
+        `restartService=${(restartCalls / (ROUNDS * TOTAL)).toFixed(2)} per refusal=${(refusalCalls / REFUSALS).toFixed(2)}\n`,
+    );
+    process.stdout.write(`refusal: p99=${refusals.p99.toFixed(1)} ms\n`);
+    process.stdout.write(
+      `trigger: bare=${b.perSecond.toFixed(0)}/s coordinator=${c.perSecond.toFixed(0)}/s ratio=${(c.perSecond / b.perSecond).toFixed(2)} ` +
+        `restartService=${r.perSecond.toFixed(0)}/s ratio=${(r.perSecond / b.perSecond).toFixed(2)}\n`,
     );
   } finally {
     agent.destroy();

@@ -101,7 +101,7 @@ describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
       60_000,
       'the execution Alertmanager asked for',
     );
-    expect(id).toMatch(new RegExp(`^${workflow}:idempotency:am-[0-9a-f]{32}$`));
+    expect(id).toMatch(new RegExp(`^${workflow}:key-[0-9a-f]{32}$`));
     const history = await temporal.client.workflow.getHandle(id!).fetchHistory();
     const input = defaultPayloadConverter.fromPayload(
       history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!,

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
 import { alertEpisodeKey } from '../../src/coordinator/alertmanager-payload';
+import { idempotentExecutionId } from '../../src/coordinator/admission';
 import type { RouteRule } from '../../src/config/coordinator';
 import { DEFAULT_ALERTMANAGER } from '../../src/config/callers';
 import { STRANGER, constraint, testCoordinator, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
@@ -147,7 +148,9 @@ describe('POST /v1/alertmanager', () => {
     expect(res.statusCode).toBe(200);
     const [result] = res.json().results;
     expect(result).toMatchObject({ fingerprint, alertname: 'DiskFull', result: 'started', workflow: 'amPing' });
-    expect(result.workflow_id).toBe(`amPing:idempotency:${alertEpisodeKey(fingerprint, '2024-10-09T10:00:00.000Z')}`);
+    expect(result.workflow_id).toBe(
+      idempotentExecutionId('amPing', ALERTMANAGER, 'alertmanager', alertEpisodeKey(fingerprint, '2024-10-09T10:00:00.000Z')),
+    );
     expect(result.task_queue).toBe(`medic:node:${node}`);
 
     const handle = client.workflow.getHandle(result.workflow_id);

@@ -66,13 +66,13 @@ describe('routing', () => {
         Worker.create({ connection, taskQueue, workflowBundle: workflowBundle() }),
       ),
     );
-    const target = { node: NODE, datacenter: DC, node_type: TYPE };
     try {
       const running = workers.map((w) => w.run());
-      for (const [name, queue] of [
-        ['pingNode', NODE_Q],
-        ['pingGeneral', GENERAL_Q],
-        ['pingType', TYPE_Q],
+      // Each target names what its workflow routes by (a node field on a general workflow is a 400).
+      for (const [name, queue, target] of [
+        ['pingNode', NODE_Q, { node: NODE, datacenter: DC, node_type: TYPE }],
+        ['pingGeneral', GENERAL_Q, { datacenter: DC }],
+        ['pingType', TYPE_Q, { datacenter: DC, node_type: TYPE }],
       ] as const) {
         const res = await trigger(c.app, name, { target, reason: 'routing test' });
         expect(res.statusCode).toBe(202);

@@ -194,7 +194,7 @@ describe('chat commands', () => {
     expect(res.statusCode).toBe(200);
     const answer = res.json();
     expect(answer.response_type).toBe('in_channel');
-    const id = /`(slackPing:idempotency:slack-[0-9a-f]+)`/.exec(answer.text)?.[1];
+    const id = /`(slackPing:key-[0-9a-f]{32})`/.exec(answer.text)?.[1];
     expect(id).toBeDefined();
     const d = await client.workflow.getHandle(id!).describe();
     expect(d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.node)).toBe(node);
@@ -272,7 +272,7 @@ describe('chat commands', () => {
   it('status: shows an execution to users an allow rule names', async () => {
     const node = unique('chat-node');
     const started = (await slack({ text: `run slackPing node=${node}` })).json();
-    const id = /`(slackPing:idempotency:[^`]+)`/.exec(started.text)![1]!;
+    const id = /`(slackPing:key-[0-9a-f]{32})`/.exec(started.text)![1]!;
     const status = (await slack({ text: `status ${id}`, user: 'UREADER' })).json();
     expect(status.response_type).toBe('ephemeral');
     expect(status.text).toContain(`\`${id}\`: *RUNNING*`);
@@ -287,7 +287,7 @@ describe('chat commands', () => {
   it('list: shows recent executions', async () => {
     const node = unique('chat-node');
     const started = (await slack({ text: `run slackPing node=${node}` })).json();
-    const id = /`(slackPing:idempotency:[^`]+)`/.exec(started.text)![1]!;
+    const id = /`(slackPing:key-[0-9a-f]{32})`/.exec(started.text)![1]!;
     const listed = await eventually(async () => {
       const text = (await slack({ text: 'list' })).json().text as string;
       return text.includes(id) ? text : undefined;
@@ -320,7 +320,7 @@ describe('answers within Slack’s 3 seconds', () => {
     try {
       const res = await slack({ text: 'run slackPing node=n1' }, {}, slow.app);
       expect(res.statusCode).toBe(200);
-      expect(res.json().text).toMatch(/^Still deciding `slackPing`; if admitted it runs as `slackPing:idempotency:slack-/);
+      expect(res.json().text).toMatch(/^Still deciding `slackPing`; if admitted it runs as `slackPing:key-[0-9a-f]{32}`/);
       const status = await slack({ text: 'status slackPing:x' }, {}, slow.app);
       expect(status.json().text).toBe('Temporal is slow to answer; try again in a moment.');
     } finally {

@@ -2,12 +2,15 @@ import type { Constraint } from '../../src/config/workflow';
 import {
   admissionOrder,
   describeConstraint,
+  constraintKey,
   leaseWorkflowId,
   retryAfterSeconds,
   scopeOf,
-  slotOrder,
+  slotWorkflowId,
+  unusedTargetField,
   visibilityQuery,
 } from '../../src/coordinator/constraints';
+import type { QueueTarget } from '../../src/temporal/task-queues';
 import { TokenBucket } from '../../src/coordinator/admission';
 
 const c = (kind: Constraint['kind'], value: number, periodMs: number, isGlobal = false): Constraint => ({
@@ -19,16 +22,57 @@ const c = (kind: Constraint['kind'], value: number, periodMs: number, isGlobal =
 const NOW = Date.parse('2030-01-01T12:00:00Z');
 
 describe('scopeOf', () => {
-  it.each<[string, Constraint, object, string]>([
-    ['per target with a node: the node', c('concurrency', 1, 60_000), { node: 'h1', datacenter: 'dc1' }, 'node=h1'],
+  it.each<[string, Constraint, QueueTarget, object, string]>([
+    ['node workflow: the node', c('concurrency', 1, 60_000), 'node', { node: 'h1', datacenter: 'dc1' }, 'node=h1'],
     [
-      'per target without a node: the datacenter',
+      'general workflow: the datacenter, whatever else the target names',
       c('concurrency', 1, 60_000),
-      { datacenter: 'dc1', node_type: 'db' },
+      'general',
+      { datacenter: 'dc1', node: 'a' },
       'datacenter=dc1',
     ],
-    ['global: every target', c('maxExecution', 3, 86_400_000, true), { node: 'h1' }, 'global'],
-  ])('%s', (_d, constraint, target, key) => expect(scopeOf(constraint, target).key).toBe(key));
+    [
+      'node_type workflow: datacenter and node type',
+      c('concurrency', 1, 60_000),
+      'node_type',
+      { datacenter: 'dc1', node_type: 'db', node: 'x' },
+      'datacenter=dc1,node_type=db',
+    ],
+    ['global: every target', c('maxExecution', 3, 86_400_000, true), 'node', { node: 'h1' }, 'global'],
+  ])('%s', (_d, constraint, qt, target, key) => expect(scopeOf(constraint, qt, target).key).toBe(key));
+
+  it('three general triggers differing only in node share one scope (issue 11, point 1)', () => {
+    const k = c('concurrency', 1, 60_000);
+    const keys = [{ datacenter: 'dc1' }, { datacenter: 'dc1', node: 'a' }, { datacenter: 'dc1', node: 'b' }].map(
+      (t) => scopeOf(k, 'general', t).key,
+    );
+    expect(new Set(keys).size).toBe(1);
+  });
+});
+
+describe('unusedTargetField', () => {
+  it.each<[string, QueueTarget, object, string | undefined]>([
+    ['ping', 'general', { datacenter: 'dc1', node: 'a' }, 'node'],
+    ['ping', 'node_type', { datacenter: 'dc1', node_type: 'db', node: 'a' }, 'node'],
+    ['rebootNode', 'general', { datacenter: 'dc1', node: 'a' }, undefined],
+    ['cleanDisk', 'node', { node: 'a', datacenter: 'dc1', node_type: 'db' }, undefined],
+    ['ping', 'general', { datacenter: 'dc1', node_type: 'db' }, undefined],
+  ])('%s on %s with %j: %s', (type, qt, target, field) => expect(unusedTargetField(type, qt, target)).toBe(field));
+});
+
+describe('constraintKey', () => {
+  it('names a constraint by kind, scope and rank, not by period or value', () => {
+    const short = c('maxExecution', 1, 3_600_000);
+    const long = c('maxExecution', 3, 86_400_000);
+    const g = c('maxExecution', 3, 86_400_000, true);
+    expect([short, long, g].map((x) => constraintKey(x, [long, g, short]))).toEqual([
+      'maxExecution.0',
+      'maxExecution.1',
+      'maxExecution-global.0',
+    ]);
+    const changed = c('maxExecution', 2, 2 * 3_600_000);
+    expect(constraintKey(changed, [changed])).toBe(constraintKey(short, [short]));
+  });
 });
 
 describe('visibilityQuery', () => {
@@ -36,7 +80,7 @@ describe('visibilityQuery', () => {
     const q = visibilityQuery(
       'cleanDisk',
       c('concurrency', 1, 15 * 60_000),
-      scopeOf(c('concurrency', 1, 1), { node: 'h1' }),
+      scopeOf(c('concurrency', 1, 1), 'node', { node: 'h1' }),
       NOW,
     );
     expect(q).toBe(
@@ -46,44 +90,41 @@ describe('visibilityQuery', () => {
 
   it('counts every status for maxExecution, across targets when global', () => {
     const g = c('maxExecution', 3, 86_400_000, true);
-    expect(visibilityQuery('rebootNode', g, scopeOf(g, { node: 'h1' }), NOW)).toBe(
+    expect(visibilityQuery('rebootNode', g, scopeOf(g, 'node', { node: 'h1' }), NOW)).toBe(
       "MedicWorkflow = 'rebootNode' AND StartTime > '2029-12-31T12:00:00.000Z'",
     );
   });
 
   it('scopes node-less targets by datacenter', () => {
     const t = c('maxExecution', 1, 60_000);
-    expect(visibilityQuery('w', t, scopeOf(t, { datacenter: 'dc1' }), NOW)).toContain("MedicDatacenter = 'dc1'");
+    expect(visibilityQuery('w', t, scopeOf(t, 'general', { datacenter: 'dc1' }), NOW)).toContain("MedicDatacenter = 'dc1'");
   });
 
   it('refuses values that could change the query', () => {
     const t = c('maxExecution', 1, 60_000);
-    expect(() => visibilityQuery('w', t, scopeOf(t, { node: "h1' OR '1'='1" }), NOW)).toThrow(/cannot be used/);
+    expect(() => visibilityQuery('w', t, scopeOf(t, 'node', { node: "h1' OR '1'='1" }), NOW)).toThrow(/cannot be used/);
   });
 });
 
-describe('leaseWorkflowId', () => {
-  it('differs by workflow, scope, kind, period and slot', () => {
-    const a = c('concurrency', 2, 60_000);
+describe('slot ids', () => {
+  it('differ by workflow, scope, constraint and slot, and never name a period or value', () => {
+    const a = c('maxExecution', 2, 60_000);
+    const s1 = scopeOf(a, 'node', { node: 'h1' });
     const ids = new Set([
-      leaseWorkflowId('w', a, scopeOf(a, { node: 'h1' }), 0),
-      leaseWorkflowId('w', a, scopeOf(a, { node: 'h1' }), 1),
-      leaseWorkflowId('w', a, scopeOf(a, { node: 'h2' }), 0),
-      leaseWorkflowId('v', a, scopeOf(a, { node: 'h1' }), 0),
-      leaseWorkflowId('w', c('maxExecution', 2, 60_000), scopeOf(a, { node: 'h1' }), 0),
-      leaseWorkflowId('w', c('concurrency', 2, 120_000), scopeOf(a, { node: 'h1' }), 0),
+      leaseWorkflowId('w', 'maxExecution.0', s1, 0),
+      leaseWorkflowId('w', 'maxExecution.0', s1, 1),
+      leaseWorkflowId('w', 'maxExecution.0', scopeOf(a, 'node', { node: 'h2' }), 0),
+      leaseWorkflowId('v', 'maxExecution.0', s1, 0),
+      leaseWorkflowId('w', 'maxExecution.1', s1, 0),
+      slotWorkflowId('w', s1, 0),
     ]);
     expect(ids.size).toBe(6);
-    expect(leaseWorkflowId('w', a, scopeOf(a, { node: 'h1' }), 1)).toBe('medic-lease:w:node=h1:concurrency:60000:1');
+    expect(leaseWorkflowId('w', 'maxExecution.0', s1, 1)).toBe('medic-lease:w:node=h1:maxExecution.0:1');
+    expect(slotWorkflowId('w', s1, 1)).toBe('w:node=h1:slot-1');
   });
 });
 
 describe('slot arithmetic', () => {
-  it('tries every slot once, from the starting point', () => {
-    expect(slotOrder(3, 4)).toEqual([1, 2, 0]);
-    expect(slotOrder(1, 99)).toEqual([0]);
-  });
-
   it('Retry-After is the whole seconds until the earliest slot frees, at least 1', () => {
     expect(retryAfterSeconds([NOW + 90_500, NOW + 30_000], NOW)).toBe(30);
     expect(retryAfterSeconds([NOW + 1_001], NOW)).toBe(2);

@@ -5,7 +5,7 @@
 // Answers are Slack messages ({response_type, text}) sent within Slack's 3 s: a trigger that
 // takes longer is answered with its (known in advance) execution id and keeps going.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { executionId, type Admission, type TriggerOutcome } from '../admission';
+import { idempotentExecutionId, type Admission, type TriggerOutcome } from '../admission';
 import { sendError } from '../errors';
 import { describeExecution, listExecutions, type ExecutionStatus, type ExecutionSummary } from '../execution-status';
 import type { LiveConfig } from '../live-config';
@@ -178,7 +178,7 @@ export const chatSlackRoutes: FastifyPluginAsync<{
     // Too slow for Slack: the decision goes on (and is audited); the id is known in advance.
     return ephemeral(
       idempotencyKey && !cmd.dryRun
-        ? `Still deciding ${code(cmd.workflow)}; if admitted it runs as ${code(executionId(cmd.workflow, cmd.target, idempotencyKey))} (\`status\` it in a moment).`
+        ? `Still deciding ${code(cmd.workflow)}; if admitted it runs as ${code(idempotentExecutionId(cmd.workflow, identity, 'slack', idempotencyKey))} (\`status\` it in a moment).`
         : `Still deciding ${code(cmd.workflow)}; the audit log will have the decision.`,
     );
   }

@@ -1,0 +1,261 @@
+// Issue 11 against the real dev server: the scope is the workflow's routing key, config changes
+// (period, lowered value) never open slots next to running executions, a start whose reply is
+// lost is resolved by its id (no double run, no leaked slot), a refusal writes nothing, and
+// idempotency keys belong to their caller.
+import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
+import type { Constraint, WorkflowConfig } from '../../src/config/workflow';
+import { LEASE_WORKFLOW_TYPE } from '../../src/coordinator/leases';
+import { LiveConfig } from '../../src/coordinator/live-config';
+import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
+import {
+  ADMIN,
+  TRIGGER_DC1,
+  constraint,
+  coordinatorConfig,
+  testCoordinator,
+  trigger,
+  workflowConfig,
+  type TestCoordinator,
+} from '../helpers/coordinator';
+import { connectClient, eventually, unique } from '../helpers/temporal';
+import { startSearchAttributes } from '../../src/temporal/search-attributes';
+import { nodeQueue } from '../../src/temporal/task-queues';
+
+const MIN = 60_000;
+let client: Client;
+let closeClient: () => Promise<void>;
+const coordinators: TestCoordinator[] = [];
+const started: string[] = [];
+
+/** A coordinator that refuses on slots alone (no visibility counts, no remembered refusals) unless `visibilityQps` is given. */
+async function coordinatorFor(wfs: WorkflowConfig[], temporal?: TemporalGateway, visibilityQps = 0): Promise<TestCoordinator> {
+  const c = await testCoordinator(wfs, {
+    temporal,
+    config: { admission: { visibilityQps } },
+    deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0 } },
+  });
+  coordinators.push(c);
+  return c;
+}
+
+/** Swaps the coordinator's workflow configs, as a SIGHUP reload does. */
+function reload(c: TestCoordinator, ...wfs: WorkflowConfig[]): void {
+  c.live.swap(LiveConfig.build(c.live.current.coordinator, new Map(wfs.map((w) => [w.name, w]))));
+}
+
+async function admit(c: TestCoordinator, name: string, target: object, identity?: string): Promise<number> {
+  const r = await trigger(c.app, name, { target }, identity ? { identity } : {});
+  if (r.statusCode === 202) started.push(r.json().workflow_id);
+  return r.statusCode;
+}
+
+async function running(name: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const e of client.workflow.list({ query: `MedicWorkflow = '${name}' AND ExecutionStatus = 'Running'` })) {
+    ids.push(e.workflowId);
+  }
+  return ids;
+}
+
+beforeAll(async () => {
+  ({ client, close: closeClient } = await connectClient());
+});
+
+afterAll(async () => {
+  await Promise.all(
+    started.map((id) =>
+      client.workflow
+        .getHandle(id)
+        .terminate('test done')
+        .catch(() => undefined),
+    ),
+  );
+  await Promise.all(coordinators.map((c) => c.close()));
+  await closeClient();
+});
+
+describe('scope is the routing key of task_queue_target', () => {
+  it('a general workflow refuses target.node (400 naming it) and scopes by datacenter', async () => {
+    const name = unique('general');
+    const dc = unique('dc');
+    const c = await coordinatorFor([
+      workflowConfig(name, { taskQueueTarget: 'general', constraints: [constraint('concurrency', 1, 15 * MIN)] }),
+    ]);
+    expect(await admit(c, name, { datacenter: dc })).toBe(202);
+    const res = await trigger(c.app, name, { target: { datacenter: dc, node: 'a' } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toBe(`target.node: not used by general workflow "${name}"`);
+    expect(res.json().details.field).toBe('target.node');
+    expect(await admit(c, name, { datacenter: dc })).toBe(429);
+  });
+
+  it('rebootNode (general, reads target.node) counts nodes of one datacenter together', async () => {
+    const name = unique('reboot');
+    const dc = unique('dc');
+    const c = await coordinatorFor([
+      workflowConfig(name, {
+        workflowType: 'rebootNode',
+        taskQueueTarget: 'general',
+        constraints: [constraint('concurrency', 1, 15 * MIN)],
+      }),
+    ]);
+    const codes = await Promise.all(['a', 'b', 'c'].map((node) => admit(c, name, { datacenter: dc, node })));
+    expect(codes.sort()).toEqual([202, 429, 429]);
+    expect(await admit(c, name, { datacenter: unique('other'), node: 'a' })).toBe(202);
+  });
+});
+
+describe('config changes never open slots next to running executions', () => {
+  it('changing the period of concurrency and maxExecution keeps the running ones counted', async () => {
+    const name = unique('period');
+    const node = unique('n');
+    const wf = (c: Constraint[]): WorkflowConfig => workflowConfig(name, { constraints: c });
+    const c = await coordinatorFor([wf([constraint('concurrency', 1, 15 * MIN)])]);
+    expect(await admit(c, name, { node })).toBe(202);
+    reload(c, wf([constraint('concurrency', 1, 30 * MIN)]));
+    expect(await admit(c, name, { node })).toBe(429);
+
+    const name2 = unique('periodMax');
+    const c2 = await coordinatorFor([workflowConfig(name2, { constraints: [constraint('maxExecution', 1, 60 * MIN)] })]);
+    expect(await admit(c2, name2, { node })).toBe(202);
+    reload(c2, workflowConfig(name2, { constraints: [constraint('maxExecution', 1, 120 * MIN)] }));
+    expect(await admit(c2, name2, { node })).toBe(429);
+  });
+
+  it('lowering value counts slots above the new value, and kills nothing', async () => {
+    const name = unique('lower');
+    const node = unique('n');
+    const wf = (value: number): WorkflowConfig =>
+      workflowConfig(name, { constraints: [constraint('concurrency', value, 15 * MIN)] });
+    const c = await coordinatorFor([wf(3)]);
+    expect(await Promise.all([admit(c, name, { node }), admit(c, name, { node }), admit(c, name, { node })])).toEqual([
+      202, 202, 202,
+    ]);
+    reload(c, wf(2));
+    expect(await admit(c, name, { node })).toBe(429);
+    const ids = await eventually(
+      async () => {
+        const r = await running(name);
+        return r.length === 3 ? r : undefined;
+      },
+      20_000,
+      'three running executions',
+    );
+    // Close the one in slot 0: slots 1 and 2 still run, which is the lowered value: still full.
+    const slot0 = ids.find((id) => id.endsWith(':slot-0'))!;
+    await client.workflow.getHandle(slot0).terminate('test: free slot 0');
+    expect(await admit(c, name, { node })).toBe(429);
+    const slot2 = ids.find((id) => id.endsWith(':slot-2'))!;
+    await client.workflow.getHandle(slot2).terminate('test: free slot 2');
+    expect(await admit(c, name, { node })).toBe(202);
+    expect(await admit(c, name, { node })).toBe(429);
+  });
+});
+
+describe('a start whose reply is lost', () => {
+  it('is resolved by describing its id: one execution, reported started, its slot held', async () => {
+    const name = unique('lost');
+    const node = unique('n');
+    let drop = 1;
+    const lose: WorkflowClientInterceptor = {
+      async start(input, next) {
+        const runId = await next(input);
+        if (input.workflowType !== LEASE_WORKFLOW_TYPE && drop-- > 0) {
+          throw Object.assign(new Error('13 INTERNAL: reply lost (test)'), { code: 13, details: 'reply lost (test)' });
+        }
+        return runId;
+      },
+    };
+    const temporal = await TemporalGateway.connect(coordinatorConfig().temporal, { interceptors: { workflow: [lose] } });
+    const c = await coordinatorFor(
+      [workflowConfig(name, { constraints: [constraint('concurrency', 1, 15 * MIN), constraint('maxExecution', 2, 60 * MIN)] })],
+      temporal,
+    );
+    const first = await trigger(c.app, name, { target: { node } });
+    expect(drop).toBe(0);
+    expect(first.statusCode).toBe(202);
+    started.push(first.json().workflow_id);
+    expect((await client.workflow.getHandle(first.json().workflow_id).describe()).status.name).toBe('RUNNING');
+    // No double run: the slot is held by the execution whose reply was lost.
+    expect(await admit(c, name, { node })).toBe(429);
+    await client.workflow.getHandle(first.json().workflow_id).terminate('test: close it');
+    // No leaked slot: concurrency frees; maxExecution counts exactly one start so far.
+    expect(await admit(c, name, { node })).toBe(202);
+    expect(await admit(c, name, { node })).toBe(429);
+  });
+});
+
+it('a refusal writes nothing: no execution is added by refused triggers', async () => {
+  const name = unique('nowrite');
+  const node = unique('n');
+  const c = await coordinatorFor([
+    workflowConfig(name, {
+      constraints: [
+        constraint('concurrency', 1, 15 * MIN),
+        constraint('maxExecution', 5, 60 * MIN),
+        constraint('maxExecution', 10, 24 * 60 * MIN, true),
+      ],
+    }),
+  ]);
+  expect(await admit(c, name, { node })).toBe(202);
+  const query = `WorkflowId STARTS_WITH '${name}' OR WorkflowId STARTS_WITH 'medic-lease:${name}'`;
+  const count = async (): Promise<number> => (await client.workflow.count(query)).count;
+  const before = await eventually(async () => ((await count()) === 3 ? 3 : undefined), 20_000, 'execution and two leases');
+  const codes = await Promise.all(Array.from({ length: 10 }, () => admit(c, name, { node })));
+  expect(codes).toEqual(Array(10).fill(429));
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(await count()).toBe(before);
+});
+
+it('idempotency keys belong to their caller: the same key from another identity is not a duplicate', async () => {
+  const name = unique('idem');
+  const c = await coordinatorFor([workflowConfig(name, { constraints: [constraint('concurrency', 2, 15 * MIN)] })]);
+  const body = { target: { node: unique('n') }, idempotency_key: 'am-0123456789abcdef' };
+  const a = await trigger(c.app, name, body, { identity: ADMIN });
+  const b = await trigger(c.app, name, body, { identity: TRIGGER_DC1 });
+  const a2 = await trigger(c.app, name, body, { identity: ADMIN });
+  expect([a.statusCode, b.statusCode, a2.statusCode]).toEqual([202, 202, 200]);
+  started.push(a.json().workflow_id, b.json().workflow_id);
+  expect(b.json().workflow_id).not.toBe(a.json().workflow_id);
+  expect(a2.json()).toMatchObject({ workflow_id: a.json().workflow_id, run_id: a.json().run_id });
+  // Both hold concurrency slots (leases naming them): a third caller is refused.
+  expect(await admit(c, name, body.target, 'spiffe://medic.test/trigger/other')).toBe(429);
+});
+
+it('reconciliation reports an execution started behind medic back as drift (metric and log)', async () => {
+  const name = unique('drift');
+  const node = unique('n');
+  const c = await coordinatorFor([workflowConfig(name, { constraints: [constraint('concurrency', 1, 15 * MIN)] })]);
+  expect(await admit(c, name, { node })).toBe(202);
+  expect(await c.app.admission.reconcileNow()).toEqual([]);
+  const outside = unique('outside');
+  await client.workflow.start('ping', {
+    taskQueue: nodeQueue(node),
+    workflowId: outside,
+    typedSearchAttributes: startSearchAttributes({ workflow: name, node, trigger: 'an operator with the temporal CLI' }),
+  });
+  started.push(outside);
+  const found = await eventually(
+    async () => {
+      const d = await c.app.admission.reconcileNow();
+      return d.length ? d : undefined;
+    },
+    20_000,
+    'drift to show',
+  );
+  expect(found).toEqual([
+    expect.objectContaining({
+      workflow: name,
+      kind: 'concurrency',
+      scope: `node=${node}`,
+      count: 2,
+      value: 1,
+      outside: [outside],
+    }),
+  ]);
+  expect(c.logs.join('\n')).toContain(
+    `admission drift: ${name} concurrency 1/15m per target in node=${node}: visibility shows 2`,
+  );
+  const metrics = (await c.app.inject({ url: '/metrics' })).body;
+  expect(metrics).toContain(`medic_coordinator_admission_drift{workflow="${name}",kind="concurrency"} 1`);
+});
