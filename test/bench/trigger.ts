@@ -4,7 +4,7 @@
 // concurrency-only workflow and for restartService's three constraints. Then refusals of one
 // full node. Temporal RPCs per admission and per refusal come from the coordinator's
 // medic_coordinator_temporal_calls_total.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import { startSearchAttributes } from '../../src/temporal/search-attributes';
 import { nodeQueue } from '../../src/temporal/task-queues';
