@@ -33,7 +33,12 @@ export interface WorkflowConfig {
   params: Record<string, string>;
   /** `step "name" { ... }` blocks, for the generic runbook workflow. */
   steps?: RunbookStep[];
+  /** `timeout`: the whole execution's bound (Temporal's workflow execution timeout). */
+  timeoutMs: number;
 }
+
+/** A workflow without `timeout` ends (escalated by Temporal's timeout) after this long. */
+export const DEFAULT_WORKFLOW_TIMEOUT_MS = 3_600_000;
 
 export const WORKFLOW_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
@@ -72,9 +77,10 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     .map(readConstraint)
     .filter((c): c is Constraint => c !== undefined);
   const params = d.stringMap('params') ?? {};
+  const timeoutMs = d.duration('timeout', { positive: true }) ?? DEFAULT_WORKFLOW_TIMEOUT_MS;
   const steps = readSteps(d, workflowType);
   d.finish();
-  return { name, file: d.file, workflowType, taskQueueTarget, description, constraints, params, steps };
+  return { name, file: d.file, workflowType, taskQueueTarget, description, constraints, params, steps, timeoutMs };
 }
 
 /** The workflow type that runs `step` blocks. */
@@ -98,11 +104,15 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
   const kind = s.string('kind', { required: true, oneOf: RUNBOOK_STEP_KINDS }) as RunbookStepKind | undefined;
   const attempts = s.number('attempts', { positive: true, integer: true });
   const retryDelayMs = s.duration('retry_delay');
+  // A precondition step checks that there is something to heal; when it fails the run ends
+  // "nothing to heal" and pages no one.
+  const precondition = s.bool('precondition', false);
   if (retryDelayMs !== undefined && attempts === undefined) s.warning('retry_delay', 'has no effect without attempts > 1');
   const common = {
     name: name ?? '',
     ...(attempts !== undefined && { attempts }),
     ...(retryDelayMs !== undefined && { retryDelayMs }),
+    ...(precondition && { precondition }),
   };
   let step: RunbookStep | undefined;
   switch (kind) {

@@ -9,7 +9,7 @@ import type { Client } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../config/workflow';
 import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
 import { startSearchAttributes } from '../temporal/search-attributes';
-import { invalidName, queueFor, type Target } from '../temporal/task-queues';
+import { invalidName, queueFor, workflowQueue, type Target } from '../temporal/task-queues';
 import type { WorkflowInput } from '../../workflows/input';
 import type { AuditSink } from './audit';
 import {
@@ -294,10 +294,12 @@ export class Admission {
           reason: req.reason,
           trigger,
           ...(wf.steps ? { steps: wf.steps } : {}),
+          activityQueue: taskQueue,
         };
         try {
           const handle = await client.workflow.start(wf.workflowType, {
-            taskQueue,
+            taskQueue: workflowQueue(req.target, taskQueue),
+            workflowExecutionTimeout: wf.timeoutMs,
             workflowId,
             args: [input],
             workflowIdConflictPolicy: 'FAIL',

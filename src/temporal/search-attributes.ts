@@ -6,6 +6,8 @@ export const SEARCH_ATTRIBUTES = {
   node: defineSearchAttributeKey('MedicNode', SearchAttributeType.KEYWORD),
   datacenter: defineSearchAttributeKey('MedicDatacenter', SearchAttributeType.KEYWORD),
   trigger: defineSearchAttributeKey('MedicTrigger', SearchAttributeType.KEYWORD),
+  /** Set by the workflow when it ends: healed, nothing_to_heal, escalated or failed (workflows/outcome.ts). */
+  outcome: defineSearchAttributeKey('MedicOutcome', SearchAttributeType.KEYWORD),
 } as const;
 
 /** Name -> type, as `temporal server start-dev --search-attribute Name=Type` takes them. */
