@@ -23,12 +23,13 @@ export function dedupKey(input: Pick<WorkflowInput, 'workflow' | 'target'> | und
 }
 
 // The sink may be down for a while: keep trying (with backoff) for up to half an hour, within
-// the workflow's own timeout. A refused payload (bad routing key) is permanent.
+// the workflow's own timeout (the schedule-to-close bound, not the attempt count, ends it). A
+// refused payload (bad routing key) is permanent.
 const pager = () =>
   activities({
     startToCloseTimeout: '30s',
     scheduleToCloseTimeout: '30m',
-    retry: { maximumAttempts: 0, maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
+    retry: { maximumAttempts: 1000, maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
   });
 
 function pageRequest(progress: ProgressTracker, action: PageRequest['action'], summary: string, outcome: string): PageRequest {

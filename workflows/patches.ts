@@ -4,3 +4,9 @@
 
 /** Outcomes, escalation to the central sink, the catch-all, activities on the target's queue. */
 export const OUTCOMES_PATCH = 'medic-outcomes-v1';
+
+/**
+ * The workflow code level: the newest patch id. Recorded histories go under
+ * test/fixtures/histories/<level>/, so each level's histories stay and CI replays them all.
+ */
+export const WORKFLOW_CODE_LEVEL = OUTCOMES_PATCH;
