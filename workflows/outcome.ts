@@ -11,14 +11,13 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes';
+import { SEARCH_ATTRIBUTES, type Outcome } from '../src/temporal/search-attributes';
 import type { WorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { ESCALATED, FAILED, escalate, resolvePage } from './escalation';
 import { OUTCOMES_PATCH } from './patches';
 
-export const OUTCOMES = ['healed', 'nothing_to_heal', 'escalated', 'failed'] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export { OUTCOMES, type Outcome } from '../src/temporal/search-attributes';
 
 /** What every workflow result carries, beside its own fields. */
 export interface OutcomeFields {

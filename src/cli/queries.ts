@@ -4,7 +4,8 @@ import { LIST_STATUSES } from '../coordinator/execution-list';
 import { EXIT, type Command, type CommandContext } from './command';
 import { CLIENT_DETAILS, CLIENT_OPTIONS, connect } from './client-options';
 import { colours, statusColour, table } from './output';
-import { progressText, type ExecutionView } from './run';
+import { TERMINAL, outcomeWords, progressText, type ExecutionView } from './run';
+import { OUTCOMES } from '../temporal/search-attributes';
 
 /** GETs `path`; on any failure prints one line and returns the exit code instead of a body. */
 async function getJson(ctx: CommandContext, verb: string, path: string): Promise<{ body: unknown } | number> {
@@ -64,6 +65,7 @@ export const statusCommand: Command = {
       ['workflow', e.workflow],
       ['id', e.workflow_id],
       ['status', statusColour(c, e.status)],
+      ['outcome', TERMINAL.has(e.status) ? outcomeWords(e) : undefined],
       ['node', e.target?.node],
       ['datacenter', e.target?.datacenter],
       ['task queue', e.task_queue],
@@ -90,24 +92,30 @@ export const statusCommand: Command = {
 export const listCommand: Command = {
   name: 'list',
   summary: 'List recent workflow executions (from Temporal visibility).',
-  usage: 'list [--workflow W] [--node N] [--status S] [--limit N] [--json]',
+  usage: 'list [--workflow W] [--node N] [--status S] [--outcome O] [--limit N] [--json]',
   details: `--status is one of ${LIST_STATUSES.join(', ')}.\n\n${CLIENT_DETAILS}`,
   options: {
     workflow: { type: 'string', valueName: 'W', description: 'only this workflow' },
     node: { type: 'string', valueName: 'N', description: 'only this target node' },
     status: { type: 'string', valueName: 'S', description: 'only this status' },
+    outcome: { type: 'string', valueName: 'O', description: `only this outcome (${OUTCOMES.join(', ')})` },
     limit: { type: 'string', valueName: 'N', description: 'at most N executions (default 50)' },
     ...CLIENT_OPTIONS,
   },
   async run(ctx) {
     const q = new URLSearchParams();
-    for (const key of ['workflow', 'node', 'status', 'limit']) {
+    for (const key of ['workflow', 'node', 'status', 'outcome', 'limit']) {
       const val = ctx.values[key];
       if (typeof val === 'string') q.set(key, val);
     }
     const status = ctx.values.status as string | undefined;
     if (status !== undefined && !(LIST_STATUSES as readonly string[]).includes(status)) {
       ctx.stderr.write(`medic list: --status ${JSON.stringify(status)} is not one of ${LIST_STATUSES.join(', ')}\n`);
+      return EXIT.usage;
+    }
+    const outcome = ctx.values.outcome as string | undefined;
+    if (outcome !== undefined && !(OUTCOMES as readonly string[]).includes(outcome)) {
+      ctx.stderr.write(`medic list: --outcome ${JSON.stringify(outcome)} is not one of ${OUTCOMES.join(', ')}\n`);
       return EXIT.usage;
     }
     const got = await getJson(ctx, 'list', `/v1/executions${q.size ? `?${q}` : ''}`);
@@ -124,11 +132,12 @@ export const listCommand: Command = {
     const c = colours(ctx.stdout);
     ctx.stdout.write(
       table(
-        ['WORKFLOW', 'NODE', 'STATUS', 'STARTED', 'ID'],
+        ['WORKFLOW', 'NODE', 'STATUS', 'OUTCOME', 'STARTED', 'ID'],
         executions.map((e) => [
           e.workflow ?? '',
           e.target?.node ?? '',
           statusColour(c, e.status),
+          e.outcome ?? '',
           when(e.start_time),
           e.workflow_id,
         ]),

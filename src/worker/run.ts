@@ -51,7 +51,12 @@ export function applyOverrides(config: WorkerConfig, overrides: WorkerRunOptions
     metricsListen: overrides.metricsListen ?? config.metricsListen,
     role: (overrides.role ?? config.role) as WorkerConfig['role'],
     ...(overrides.escalationUrl !== undefined && {
-      escalation: { url: overrides.escalationUrl, format: 'json' as const, headers: {}, timeoutMs: WORKER_DEFAULTS.escalationTimeoutMs },
+      escalation: {
+        url: overrides.escalationUrl,
+        format: 'json' as const,
+        headers: {},
+        timeoutMs: WORKER_DEFAULTS.escalationTimeoutMs,
+      },
     }),
     ...(overrides.temporalAddress !== undefined && { temporal: { ...config.temporal, address: overrides.temporalAddress } }),
   };
