@@ -49,9 +49,10 @@ export default tseslint.config(
             { regex: '^@temporalio/(?!workflow$|common$)', message: 'workflows import only @temporalio/workflow (and types)' },
             { regex: '^(fastify|prom-client|@cdktn/hcl2json)$', message: 'workflows must stay deterministic and free of I/O' },
             {
-              // Two pure modules are shared with workflows: queue naming (the one place queue names
-              // are built) and duration parsing (workflow params are durations written as in HCL).
-              regex: '^\\.\\./(src|activities)/(?!temporal/task-queues$|config/duration$)',
+              // Pure modules shared with workflows: queue naming (the one place queue names are
+              // built), search-attribute keys (MedicOutcome is upserted by workflows) and duration
+              // parsing (workflow params are durations written as in HCL).
+              regex: '^\\.\\./(src|activities)/(?!temporal/task-queues$|temporal/search-attributes$|config/duration$)',
               message: 'workflows may import only types from activities/ and src/ (use import type)',
               allowTypeImports: true,
             },

@@ -103,8 +103,8 @@ export async function runbook(input: WorkflowInput): Promise<RunbookResult> {
               progress.finish('cancelled', `cancelled during step ${step.name}`);
               throw err;
             }
-            // Unreachable node or a bug: the catch-all escalates with what was tried.
-            if (current && !(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) throw err;
+            // An unreachable node is no step failure: the catch-all escalates it as such.
+            if (current && nodeUnreachable(err)) throw err;
             const message = err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
             outcome = { ok: false, detail: message };
             if (permanent(err)) break;
