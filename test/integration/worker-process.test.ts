@@ -129,10 +129,11 @@ describe('medic worker process', () => {
     const result = await handle.result();
     expect(result.steps[0]).toMatchObject({ name: 'sleep', ok: true });
     // The heartbeat timeout noticed the dead worker; the retry ran on the new process.
+    // (The first started event is the step's; after it comes the page resolve of the healed run.)
     const started = (await events(handle)).filter((e) => e.activityTaskStartedEventAttributes);
-    const last = started[started.length - 1]!.activityTaskStartedEventAttributes!;
-    expect(last.attempt).toBe(2);
-    expect(last.identity).toBe(`${second.child.pid}@${node}`);
+    const step = started[0]!.activityTaskStartedEventAttributes!;
+    expect(step.attempt).toBe(2);
+    expect(step.identity).toBe(`${second.child.pid}@${node}`);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   });
