@@ -100,6 +100,7 @@ describe('routing', () => {
       params: { mode: 'request', keep: 'yes', extra: '1' },
       reason: 'disk full',
       trigger: ADMIN,
+      activityQueue: `medic:node:${node}`,
     });
     await handle.terminate('test done');
   });
