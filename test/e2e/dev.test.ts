@@ -116,7 +116,7 @@ describe('medic dev', () => {
 
       const healed = await run(node(healCmd!));
       expect(healed.stderr).toContain('see-it-failing');
-      expect(healed.stderr).toContain('✓ healDemo completed');
+      expect(healed.stderr).toContain('✓ healDemo healed: ');
       expect(healed.code).toBe(0);
       expect(await health(ports['demo-port']!)).toEqual({ status: 200, body: 'ok\n' });
 
