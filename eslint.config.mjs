@@ -50,9 +50,11 @@ export default tseslint.config(
             { regex: '^(fastify|prom-client|@cdktn/hcl2json)$', message: 'workflows must stay deterministic and free of I/O' },
             {
               // Pure modules shared with workflows: queue naming (the one place queue names are
-              // built), duration parsing (workflow params are durations written as in HCL) and the
-              // param schema checks (the worker re-checks params before a workflow runs).
-              regex: '^\\.\\./(src|activities)/(?!temporal/task-queues$|config/duration$|params/resolve$)',
+              // built), search-attribute keys (MedicOutcome is upserted by workflows), duration
+              // parsing (workflow params are durations written as in HCL) and the param schema
+              // checks (the worker re-checks params before a workflow runs).
+              regex:
+                '^\\.\\./(src|activities)/(?!temporal/task-queues$|temporal/search-attributes$|config/duration$|params/resolve$)',
               message: 'workflows may import only types from activities/ and src/ (use import type)',
               allowTypeImports: true,
             },

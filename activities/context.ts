@@ -17,8 +17,15 @@ export function cancellation(): AbortSignal | undefined {
 
 /** Records progress (also the proof of life that lets Temporal retry an activity whose worker died). */
 export function heartbeat(details?: unknown): void {
-  activityContext()?.heartbeat(details);
+  const ctx = activityContext();
+  if (!ctx) return;
+  lastDetails.set(ctx, details);
+  ctx.heartbeat(details);
 }
+
+// The details an activity last recorded: the periodic heartbeat repeats them, so a retry still
+// finds them (the reboot activity's boot id) after any number of proof-of-life beats.
+const lastDetails = new WeakMap<Context, unknown>();
 
 /**
  * Heartbeats every `everyMs` while `work` runs, so every medic activity heartbeats even while it
@@ -28,8 +35,8 @@ export function heartbeat(details?: unknown): void {
 export async function whileHeartbeating<T>(work: () => Promise<T>, everyMs = 1000): Promise<T> {
   const ctx = activityContext();
   if (!ctx) return work();
-  ctx.heartbeat();
-  const timer = setInterval(() => ctx.heartbeat(), everyMs);
+  ctx.heartbeat(lastDetails.get(ctx));
+  const timer = setInterval(() => ctx.heartbeat(lastDetails.get(ctx)), everyMs);
   try {
     return await work();
   } finally {

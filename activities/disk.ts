@@ -1,7 +1,9 @@
 // Disk cleanup: remove regular files whose name matches a pattern and that are older than a cut-off,
 // only under the directories worker.hcl `cleanup_paths` allows. Symlinks are never followed or
-// removed, ".." never passes, and the walk stays on the filesystem it started on.
-import { promises as fs, type Stats } from 'node:fs';
+// removed (not even one swapped in during the cleanup), ".." never passes, and the walk stays on
+// the filesystem it started on. Linux only: it relies on /proc/self/fd.
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { InvalidRequestError, PathNotAllowedError } from './errors';
 import { cancellation, heartbeat } from './context';
@@ -82,6 +84,18 @@ export async function resolveAllowed(requested: string, allowedRoots: readonly s
   );
 }
 
+// Directories are walked through open file descriptors, openat-style: each one is opened with
+// O_NOFOLLOW | O_DIRECTORY and its entries are reached as /proc/self/fd/<fd>/<name>, which the
+// kernel resolves from that very directory, never by walking the path again. A directory swapped
+// for a symlink after it was listed fails to open (ELOOP) instead of being followed, and unlink
+// and lstat never follow a final symlink, so nothing outside the cleanup path can be touched.
+const OPEN_DIR = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
+
+/** `name` inside the directory open as `dir`, resolved by the kernel from the descriptor. */
+function at(dir: FileHandle, name: string): string {
+  return `/proc/self/fd/${dir.fd}/${name}`;
+}
+
 export async function cleanFiles(allowedRoots: readonly string[], req: CleanRequest, now = Date.now()): Promise<CleanResult> {
   if (!Array.isArray(req.patterns) || req.patterns.length === 0) throw new InvalidRequestError('give at least one pattern');
   const patterns = req.patterns.map(globToRegExp);
@@ -89,48 +103,62 @@ export async function cleanFiles(allowedRoots: readonly string[], req: CleanRequ
     throw new InvalidRequestError('olderThanMs must be a duration >= 0');
   const { dir, root } = await resolveAllowed(req.path, allowedRoots);
   const cutoff = now - req.olderThanMs;
-  const top = await fs.lstat(dir);
   const result: CleanResult = { path: dir, filesRemoved: 0, bytesFreed: 0, filesKept: 0, errors: [], dryRun: !!req.dryRun };
   const fail = (file: string, err: unknown): void => {
     if (result.errors.length < 20) result.errors.push(`${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   };
+  let top: FileHandle;
+  try {
+    top = await fs.open(dir, OPEN_DIR);
+  } catch (err) {
+    throw new PathNotAllowedError(`${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
   let seen = 0;
 
-  const walk = async (current: string): Promise<void> => {
+  const walk = async (handle: FileHandle, shown: string, dev: number): Promise<void> => {
     cancellation()?.throwIfAborted();
-    // Re-resolve each directory before touching it: if a directory was swapped for a symlink
-    // since we listed its parent, it now points elsewhere and is skipped.
-    const real = await fs.realpath(current).catch(() => undefined);
-    if (real !== current || !inside(real, root)) return fail(current, 'moved or escapes the cleanup path; skipped');
-    let entries;
+    let names: string[];
     try {
-      entries = await fs.readdir(current, { withFileTypes: true });
+      names = await fs.readdir(`/proc/self/fd/${handle.fd}`);
     } catch (err) {
-      return fail(current, err);
+      return fail(shown, err);
     }
-    for (const e of entries) {
-      const full = path.join(current, e.name);
-      if (e.isDirectory()) {
-        const st = await fs.lstat(full).catch(() => undefined);
-        // Stay on one filesystem, like find -xdev: a mount below the path is someone else's.
-        if (st?.isDirectory() && st.dev === top.dev) await walk(full);
-        continue;
-      }
-      if (!e.isFile() || !patterns.some((p) => p.test(e.name))) continue;
+    for (const name of names) {
+      const full = path.join(shown, name);
       let st: Stats;
       try {
-        st = await fs.lstat(full);
+        st = await fs.lstat(at(handle, name));
       } catch (err) {
         fail(full, err);
         continue;
       }
-      if (!st.isFile()) continue;
+      if (st.isDirectory()) {
+        // Stay on one filesystem, like find -xdev: a mount below the path is someone else's.
+        if (st.dev !== dev) continue;
+        let sub: FileHandle;
+        try {
+          sub = await fs.open(at(handle, name), OPEN_DIR);
+        } catch (err) {
+          fail(full, err); // ELOOP: swapped for a symlink since the lstat; not followed
+          continue;
+        }
+        try {
+          const opened = await sub.stat();
+          if (opened.dev === dev && opened.ino === st.ino) await walk(sub, full, dev);
+          else fail(full, 'replaced while being cleaned; skipped');
+        } finally {
+          await sub.close();
+        }
+        continue;
+      }
+      if (!st.isFile() || !patterns.some((p) => p.test(name))) continue;
       if (st.mtimeMs > cutoff) {
         result.filesKept += 1;
         continue;
       }
       try {
-        if (!req.dryRun) await fs.unlink(full);
+        // unlink removes the name itself: if it became a symlink meanwhile, the link goes, not its target.
+        if (!req.dryRun) await fs.unlink(at(handle, name));
         result.filesRemoved += 1;
         result.bytesFreed += st.size;
       } catch (err) {
@@ -139,7 +167,14 @@ export async function cleanFiles(allowedRoots: readonly string[], req: CleanRequ
       if (++seen % 200 === 0) heartbeat({ filesRemoved: result.filesRemoved, bytesFreed: result.bytesFreed });
     }
   };
-  await walk(dir);
+  try {
+    // The descriptor, not the name, is what gets cleaned: check where it really is.
+    const real = await fs.readlink(`/proc/self/fd/${top.fd}`);
+    if (!inside(real, root)) throw new PathNotAllowedError(`${dir} moved outside the cleanup path (${real}); not cleaned`);
+    await walk(top, dir, (await top.stat()).dev);
+  } finally {
+    await top.close();
+  }
   return result;
 }
 

@@ -8,8 +8,9 @@ import { systemdUnit, type UnitRequest } from './systemd';
 import { httpCheck, type HttpCheckRequest } from './http-check';
 import { prometheusQuery, type PrometheusRequest } from './prometheus';
 import { runHook, type HookRequest } from './hooks';
-import { BOOT_ID_FILE, readBootId, reboot, type NodeIdentity } from './node';
+import { BOOT_ID_FILE, readBootId, reboot, type NodeIdentity, type RebootRequest } from './node';
 import { cleanFiles, diskUsage, type CleanRequest } from './disk';
+import { sendPage, type PageRequest } from './escalation';
 
 /** The part of worker.hcl activities act on. */
 export type ActivitySettings = Pick<
@@ -26,7 +27,8 @@ export type ActivitySettings = Pick<
   | 'rebootCommand'
   | 'prometheus'
   | 'hooks'
->;
+> &
+  Partial<Pick<WorkerConfig, 'escalation'>>;
 
 export interface ActivityDeps {
   settings: ActivitySettings;
@@ -67,7 +69,18 @@ export function createActivities(deps: ActivityDeps) {
     drainNode: (req: HookRequest) => hook('drain', req),
     undrainNode: (req: HookRequest) => hook('undrain', req),
     notify: (req: HookRequest) => hook('notify', req),
-    reboot: () => whileHeartbeating(() => reboot(settings, bootIdFile, log)),
+    /** Pages (or resolves) through the central escalation sink; general workers run it. */
+    page: (req: PageRequest) =>
+      whileHeartbeating(() =>
+        sendPage(
+          fetchImpl,
+          settings.escalation,
+          { hook: settings.hooks.notify, who, maxOutputBytes: settings.maxOutputBytes },
+          req,
+        ),
+      ),
+    /** Reboots unless the boot id has changed since `req.bootId` (never reboots twice for one request). */
+    reboot: (req: RebootRequest = {}) => whileHeartbeating(() => reboot(settings, bootIdFile, log, req)),
     /** Which worker answered, and the current boot id. */
     nodeIdentity: async (): Promise<NodeIdentity> => ({ ...who, bootId: await readBootId(bootIdFile), pid: process.pid }),
     cleanFiles: (req: CleanRequest) => whileHeartbeating(() => cleanFiles(settings.cleanupPaths, req)),
@@ -83,5 +96,6 @@ export type { UnitStatus } from './systemd';
 export type { HttpCheckResult } from './http-check';
 export type { PrometheusResult, Sample } from './prometheus';
 export type { HookResult } from './hooks';
-export type { RebootResult } from './node';
+export type { RebootResult, RebootRequest } from './node';
 export type { CleanResult, DiskUsage } from './disk';
+export type { PageRequest, PageResult } from './escalation';

@@ -1,13 +1,14 @@
-# medic worker: one per server. It polls three task queues:
-#   medic:<datacenter>               any worker in the datacenter
-#   medic:<datacenter>:<node_type>   workers of this node type
-#   medic:node:<node>                this server only
-# with the same workflows and activities on all three. What activities may do on this machine
-# is denied by default: only the commands, paths and hooks listed here.
+# medic worker. Its role says what it polls:
+#   node     medic:<datacenter>:<node_type> and medic:node:<node>: activities on this server (every server)
+#   general  medic:<datacenter>: the workflows of the datacenter and the escalation sink (a few hosts)
+#   both     all three (this file: medic dev, one machine)
+# What activities may do on this machine is denied by default: only the commands, paths and
+# hooks listed here. SIGHUP reloads this file.
 worker {
   datacenter     = "dev1"
   node_type      = "generic"
   # node         = "host1"            # defaults to the host name
+  role           = "both"
   shutdown_grace = "30s"              # SIGTERM waits this long for running activities
   metrics_listen = "127.0.0.1:9464"   # Prometheus /metrics of this worker
 
@@ -50,6 +51,13 @@ hook "notify" {
   webhook = "http://127.0.0.1:9095/medic/notify"
   timeout = "10s"
 }
+
+# General workers page a human here when a remediation escalates (and resolve when a later run
+# heals). medic dev passes --escalation-url to its local sink instead.
+# escalation {
+#   format           = "pagerduty"     # json | pagerduty | slack
+#   routing_key_file = "/etc/medic/pagerduty-key"
+# }
 
 temporal {
   address   = "127.0.0.1:7233"

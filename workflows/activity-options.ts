@@ -1,6 +1,8 @@
 // How workflows call activities: timeouts, heartbeats and the retry policy, in one place.
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { parseDuration } from '../src/config/duration';
+import type { WorkflowInput } from './input';
 
 /**
  * Failure types (activities/errors.ts class names) that retrying cannot fix: fail at once.
@@ -23,6 +25,8 @@ export const HEARTBEAT_TIMEOUT = '10s';
 
 const BASE: ActivityOptions = {
   startToCloseTimeout: '5m',
+  // Every activity is bounded as a whole too, retries included: nothing waits forever.
+  scheduleToCloseTimeout: '15m',
   heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '1s',
@@ -35,5 +39,29 @@ const BASE: ActivityOptions = {
 
 /** Activities with medic's defaults, on the workflow's own queue unless `taskQueue` is given. */
 export function activities(overrides: ActivityOptions = {}) {
-  return proxyActivities<Activities>({ ...BASE, ...overrides, retry: { ...BASE.retry, ...overrides.retry } });
+  const options = { ...BASE, ...overrides, retry: { ...BASE.retry, ...overrides.retry } };
+  // A longer start-to-close than the default bound keeps room for a couple of tries.
+  const startToClose = toMs(options.startToCloseTimeout);
+  if (overrides.scheduleToCloseTimeout === undefined && startToClose !== undefined)
+    options.scheduleToCloseTimeout = Math.max(toMs(BASE.scheduleToCloseTimeout)!, 3 * startToClose);
+  return proxyActivities<Activities>(options);
+}
+
+function toMs(d: ActivityOptions['startToCloseTimeout']): number | undefined {
+  if (d === undefined) return undefined;
+  return typeof d === 'number' ? d : parseDuration(String(d));
+}
+
+/** How long a step waits for the machine's worker to take it, unless params.node_wait says otherwise. */
+export const NODE_WAIT = '2m';
+
+/**
+ * Activities that touch the machine: on the target's queue (input.activityQueue), and they must
+ * be picked up within node_wait (schedule-to-start), so a dead node ends in "escalated: node
+ * unreachable" instead of a step that waits in the queue forever.
+ */
+export function onMachine(input: WorkflowInput, overrides: ActivityOptions = {}) {
+  if (!input?.activityQueue) return activities(overrides);
+  const wait = parseDuration(input.params?.node_wait ?? NODE_WAIT) ?? parseDuration(NODE_WAIT)!;
+  return activities({ taskQueue: input.activityQueue, scheduleToStartTimeout: wait, ...overrides });
 }

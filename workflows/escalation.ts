@@ -1,29 +1,92 @@
-// Escalation: when a remediation cannot fix the problem, a human must know. Notify through the
-// worker's notify hook, then fail the workflow so it shows as failed wherever it is watched.
-import { ApplicationFailure, isCancellation, log } from '@temporalio/workflow';
+// Escalation: when a remediation cannot fix the problem (or fails), a human must know. The page
+// goes to the central escalation sink of the general workers (worker.hcl `escalation`: JSON,
+// PagerDuty Events v2 or Slack), retried durably as an activity, with one dedup key per workflow
+// and target; then the workflow fails so it shows as failed wherever it is watched.
+import { ApplicationFailure, isCancellation, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes';
+import type { PageRequest } from '../activities';
 import type { ProgressTracker } from './progress';
-import { activities } from './activity-options';
+import type { WorkflowInput } from './input';
+import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
+import { OUTCOMES_PATCH } from './patches';
 
 /** Failure type of a workflow that gave up and handed over to a human. */
 export const ESCALATED = 'Escalated';
+/** Failure type of a workflow that failed on a path nobody handled (a bug), also escalated. */
+export const FAILED = 'FailedAndEscalated';
+
+/** The key every page about this workflow and target shares: PagerDuty groups them in one incident. */
+export function dedupKey(input: Pick<WorkflowInput, 'workflow' | 'target'> | undefined): string {
+  const t = input?.target ?? {};
+  const where = t.node ?? [t.datacenter, t.node_type].filter(Boolean).join('/');
+  return `medic/${input?.workflow ?? workflowInfo().workflowType}/${where || 'any'}`;
+}
+
+// The sink may be down for a while: keep trying (with backoff) for up to half an hour, within
+// the workflow's own timeout (the schedule-to-close bound, not the attempt count, ends it). A
+// refused payload (bad routing key) is permanent.
+const pager = () =>
+  activities({
+    startToCloseTimeout: '30s',
+    scheduleToCloseTimeout: '30m',
+    retry: { maximumAttempts: 1000, maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
+  });
+
+function pageRequest(progress: ProgressTracker, action: PageRequest['action'], summary: string, outcome: string): PageRequest {
+  const info = workflowInfo();
+  return {
+    action,
+    dedupKey: dedupKey(progress.input),
+    summary,
+    outcome,
+    workflow: progress.input?.workflow ?? info.workflowType,
+    workflowId: info.workflowId,
+    runId: info.runId,
+    target: progress.input?.target ?? {},
+    tried: progress.tried(),
+  };
+}
 
 /**
- * Sends `message` as a critical notification (on `taskQueue`, or the workflow's own queue) and
- * throws the Escalated failure. If the notification cannot be delivered either, the failure says so.
+ * Pages a human with `message` and what was tried, then throws the Escalated (or, for bugs,
+ * FailedAndEscalated) failure. If the page cannot be delivered either, the failure says so.
  */
-export async function escalate(progress: ProgressTracker, message: string, taskQueue?: string): Promise<never> {
+export async function escalate(
+  progress: ProgressTracker,
+  message: string,
+  outcome: 'escalated' | 'failed' = 'escalated',
+): Promise<never> {
+  const current = patched(OUTCOMES_PATCH);
   progress.step('escalate', message);
   let delivered = 'notified';
   try {
-    await activities({ taskQueue, startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } }).notify({
-      message,
-      severity: 'critical',
-    });
+    if (current) await pager().page(pageRequest(progress, 'trigger', message, outcome));
+    // Before the patch: the worker's notify hook, on the workflow's own queue.
+    else await activities({ startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } }).notify({ message, severity: 'critical' });
   } catch (err) {
     if (isCancellation(err)) throw err;
-    delivered = `NOT notified (${(err as Error).message})`;
-    log.error('escalation notification failed', { message, error: String(err) });
+    const cause = (err as { cause?: Error }).cause;
+    delivered = `NOT notified (${cause?.message ?? (err as Error).message})`;
+    log.error('escalation failed', { message, error: String(err) });
   }
-  progress.finish('escalated', delivered);
-  throw ApplicationFailure.nonRetryable(`${message} [escalated: ${delivered}]`, ESCALATED);
+  progress.finish(outcome === 'failed' ? 'failed' : 'escalated', delivered);
+  if (current) upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.outcome, value: outcome }]);
+  throw ApplicationFailure.create({
+    message: `${message} [escalated: ${delivered}]`,
+    type: outcome === 'failed' ? FAILED : ESCALATED,
+    nonRetryable: true,
+    details: current ? [{ outcome, summary: message, tried: progress.tried() }] : undefined,
+  });
+}
+
+/** After a healing run: resolves the page about this workflow and target, if one is open. */
+export async function resolvePage(progress: ProgressTracker, summary: string): Promise<void> {
+  try {
+    await activities({ startToCloseTimeout: '30s', scheduleToCloseTimeout: '5m', retry: { maximumInterval: '30s' } }).page(
+      pageRequest(progress, 'resolve', summary, 'healed'),
+    );
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    log.warn('could not resolve the page', { error: String(err) });
+  }
 }

@@ -15,6 +15,8 @@ interface StepCommon {
   attempts?: number;
   /** Pause between tries (default 5s). */
   retryDelayMs?: number;
+  /** When this step fails, there is nothing to heal: the run ends "nothing to heal", no page. */
+  precondition?: boolean;
 }
 
 /**
@@ -44,4 +46,9 @@ export interface WorkflowInput {
   trigger?: string;
   /** For `runbook`: the steps declared in the workflow's config. */
   steps?: RunbookStep[];
+  /**
+   * The queue of the steps that touch the machine (the config's task_queue_target). The workflow
+   * itself runs on its datacenter's general queue; absent (older starts), both use one queue.
+   */
+  activityQueue?: string;
 }

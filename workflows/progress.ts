@@ -1,8 +1,9 @@
 // The `progress` query every medic workflow answers: which step it is on, how far along, and
 // what happened so far. `medic run --wait` and `medic status` show it.
 import { defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { WorkflowInput } from './input';
 
-export type ProgressStatus = 'running' | 'succeeded' | 'failed' | 'escalated' | 'cancelled';
+export type ProgressStatus = 'running' | 'succeeded' | 'nothing_to_heal' | 'failed' | 'escalated' | 'cancelled';
 
 export interface ProgressEvent {
   /** Workflow time (ISO 8601). */
@@ -34,7 +35,11 @@ const HISTORY_KEPT = 50;
 export class ProgressTracker {
   private readonly state: Progress;
 
-  constructor(steps: string[]) {
+  /** `input`: what the run is about (workflow and target), for pages about it. */
+  constructor(
+    steps: string[],
+    readonly input?: Pick<WorkflowInput, 'workflow' | 'target'>,
+  ) {
     this.state = { workflow: workflowInfo().workflowType, status: 'running', step: 'start', stepNumber: 0, steps, history: [] };
     setHandler(progressQuery, () => this.state);
   }
@@ -55,6 +60,11 @@ export class ProgressTracker {
   finish(status: Exclude<ProgressStatus, 'running'>, detail?: string): void {
     this.state.status = status;
     if (detail !== undefined) this.note(detail);
+  }
+
+  /** What happened so far, one line per event: "what was tried" in a page. */
+  tried(): string[] {
+    return this.state.history.map((e) => `${e.step}${e.detail !== undefined ? `: ${e.detail}` : ''}`);
   }
 
   private record(step: string, detail?: string): void {

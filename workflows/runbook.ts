@@ -3,10 +3,10 @@
 // attempts escalates. Teams add a remediation with a config file, not TypeScript.
 import { ActivityFailure, ApplicationFailure, isCancellation, sleep } from '@temporalio/workflow';
 import type { RunbookStep, WorkflowInput } from './input';
-import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
+import { PERMANENT_ERROR_TYPES, onMachine } from './activity-options';
 import { escalate } from './escalation';
+import { nodeUnreachable, remediation, type OutcomeFields } from './outcome';
 import { INVALID_INPUT } from './params';
-import { ProgressTracker } from './progress';
 import { TemplateError, fillTemplate } from './template';
 
 export interface StepOutcome {
@@ -16,7 +16,7 @@ export interface StepOutcome {
   detail: string;
 }
 
-export interface RunbookResult {
+export interface RunbookResult extends OutcomeFields {
   workflow: string;
   steps: StepOutcome[];
 }
@@ -29,7 +29,7 @@ async function runStep(step: RunbookStep, input: WorkflowInput): Promise<{ ok: b
   const timeout = (ms: number | undefined, fallback: number) => ({ startToCloseTimeout: (ms ?? fallback) + MARGIN_MS });
   switch (step.kind) {
     case 'command': {
-      const r = await activities(timeout(step.timeoutMs, 5 * 60_000)).runCommand({
+      const r = await onMachine(input, timeout(step.timeoutMs, 5 * 60_000)).runCommand({
         command: step.command,
         args: step.args.map(fill),
         timeoutMs: step.timeoutMs,
@@ -41,7 +41,7 @@ async function runStep(step: RunbookStep, input: WorkflowInput): Promise<{ ok: b
       return { ok, detail: `${step.command}: ${why}${tail ? `: ${tail}` : ''}` };
     }
     case 'http_check': {
-      const r = await activities(timeout(step.timeoutMs, 10_000)).httpCheck({
+      const r = await onMachine(input, timeout(step.timeoutMs, 10_000)).httpCheck({
         url: fill(step.url),
         expectStatus: step.expectStatus,
         expectBody: step.expectBody,
@@ -50,7 +50,7 @@ async function runStep(step: RunbookStep, input: WorkflowInput): Promise<{ ok: b
       return { ok: r.healthy, detail: `${r.url}: ${r.detail}` };
     }
     case 'prometheus_check': {
-      const r = await activities(timeout(step.timeoutMs, 10_000)).prometheusQuery({
+      const r = await onMachine(input, timeout(step.timeoutMs, 10_000)).prometheusQuery({
         query: fill(step.query),
         timeoutMs: step.timeoutMs,
       });
@@ -61,7 +61,7 @@ async function runStep(step: RunbookStep, input: WorkflowInput): Promise<{ ok: b
       await sleep(step.durationMs);
       return { ok: true, detail: `waited ${step.durationMs / 1000}s` };
     case 'notify': {
-      const r = await activities().notify({ message: fill(step.message), severity: 'info' });
+      const r = await onMachine(input).notify({ message: fill(step.message), severity: 'info' });
       return { ok: r.delivered, detail: r.detail };
     }
   }
@@ -78,46 +78,57 @@ function permanent(err: unknown): boolean {
 
 export async function runbook(input: WorkflowInput): Promise<RunbookResult> {
   const steps = input?.steps ?? [];
-  if (steps.length === 0) {
-    throw ApplicationFailure.nonRetryable(
-      `invalid input: runbook ${JSON.stringify(input?.workflow)} has no steps (declare step { ... } blocks in its HCL)`,
-      INVALID_INPUT,
-    );
-  }
-  const progress = new ProgressTracker(steps.map((s) => s.name));
-  const outcomes: StepOutcome[] = [];
-  for (const step of steps) {
-    const attempts = step.attempts ?? 1;
-    let outcome = { ok: false, detail: '' };
-    let tried = 0;
-    while (tried < attempts && !outcome.ok) {
-      tried += 1;
-      progress.step(step.name, `${step.kind}${attempts > 1 ? ` (try ${tried} of ${attempts})` : ''}`, tried);
-      try {
-        outcome = await runStep(step, input);
-      } catch (err) {
-        if (isCancellation(err)) {
-          progress.finish('cancelled', `cancelled during step ${step.name}`);
-          throw err;
+  return remediation(
+    input,
+    steps.map((s) => s.name),
+    async ({ progress, current }) => {
+      if (steps.length === 0) {
+        throw ApplicationFailure.nonRetryable(
+          `invalid input: runbook ${JSON.stringify(input?.workflow)} has no steps (declare step { ... } blocks in its HCL)`,
+          INVALID_INPUT,
+        );
+      }
+      const outcomes: StepOutcome[] = [];
+      for (const step of steps) {
+        const attempts = step.attempts ?? 1;
+        let outcome = { ok: false, detail: '' };
+        let tried = 0;
+        while (tried < attempts && !outcome.ok) {
+          tried += 1;
+          progress.step(step.name, `${step.kind}${attempts > 1 ? ` (try ${tried} of ${attempts})` : ''}`, tried);
+          try {
+            outcome = await runStep(step, input);
+          } catch (err) {
+            if (isCancellation(err)) {
+              progress.finish('cancelled', `cancelled during step ${step.name}`);
+              throw err;
+            }
+            // An unreachable node is no step failure: the catch-all escalates it as such.
+            if (current && nodeUnreachable(err)) throw err;
+            const message = err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+            outcome = { ok: false, detail: message };
+            if (permanent(err)) break;
+          }
+          if (!outcome.ok && tried < attempts) {
+            progress.note(`failed: ${outcome.detail}; retrying`);
+            await sleep(step.retryDelayMs ?? 5000);
+          }
         }
-        const message = err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
-        outcome = { ok: false, detail: message };
-        if (permanent(err)) break;
+        outcomes.push({ name: step.name, ok: outcome.ok, attempts: tried, detail: outcome.detail });
+        if (!outcome.ok && step.precondition && current) {
+          const summary = `nothing to heal: precondition "${step.name}" does not hold (${outcome.detail})`;
+          return { outcome: 'nothing_to_heal', summary, workflow: input.workflow, steps: outcomes };
+        }
+        if (!outcome.ok) {
+          return escalate(
+            progress,
+            `runbook ${input.workflow}: step "${step.name}" failed after ${tried} attempt${tried > 1 ? 's' : ''}: ${outcome.detail}`,
+          );
+        }
+        progress.note(outcome.detail);
       }
-      if (!outcome.ok && tried < attempts) {
-        progress.note(`failed: ${outcome.detail}; retrying`);
-        await sleep(step.retryDelayMs ?? 5000);
-      }
-    }
-    outcomes.push({ name: step.name, ok: outcome.ok, attempts: tried, detail: outcome.detail });
-    if (!outcome.ok) {
-      return escalate(
-        progress,
-        `runbook ${input.workflow}: step "${step.name}" failed after ${tried} attempt${tried > 1 ? 's' : ''}: ${outcome.detail}`,
-      );
-    }
-    progress.note(outcome.detail);
-  }
-  progress.finish('succeeded', `${outcomes.length} steps done`);
-  return { workflow: input.workflow, steps: outcomes };
+      const summary = `healed: ${outcomes.length} steps done`;
+      return { outcome: 'healed', summary, workflow: input.workflow, steps: outcomes };
+    },
+  );
 }

@@ -34,11 +34,13 @@ constraint {
   period = "1h"
 }
 
+# A healthy service: nothing to heal, no page.
 step {
   name          = "see-it-failing"
   kind          = "http_check"
   url           = "http://127.0.0.1:{{params.port}}/health"
   expect_status = 503
+  precondition  = true
 }
 
 step {

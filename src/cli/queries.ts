@@ -4,7 +4,8 @@ import { LIST_STATUSES } from '../coordinator/execution-list';
 import { EXIT, type Command, type CommandContext } from './command';
 import { CLIENT_DETAILS, CLIENT_OPTIONS, connect } from './client-options';
 import { colours, isTerminal, statusColour, table, type Colours } from './output';
-import { progressText, type ExecutionView } from './run';
+import { TERMINAL, outcomeWords, progressText, type ExecutionView } from './run';
+import { OUTCOMES } from '../temporal/search-attributes';
 
 /** GETs `path`; on any failure prints one line and returns the exit code instead of a body. */
 async function getJson(ctx: CommandContext, verb: string, path: string): Promise<{ body: unknown } | number> {
@@ -46,8 +47,6 @@ function cell(text: string, max = 80): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
-
 /** The steps of the runbook with where the execution is: done, the current one, pending. */
 function stepRows(e: StatusBody, c: Colours): string[][] | undefined {
   const p = e.progress;
@@ -73,6 +72,7 @@ export function statusText(e: StatusBody, c: Colours): string {
     ['workflow', e.workflow],
     ['id', e.workflow_id],
     ['status', statusColour(c, e.status)],
+    ['outcome', TERMINAL.has(e.status.toUpperCase()) ? outcomeWords(e) : undefined],
     ['node', e.target?.node],
     ['datacenter', e.target?.datacenter],
     ['task queue', e.task_queue],
@@ -133,11 +133,12 @@ function listTable(executions: StatusBody[], c: Colours): string {
     e.workflow ?? '',
     e.target?.node ?? '',
     statusColour(c, e.status),
+    e.outcome ?? '',
     ...(steps ? [e.progress?.step ? cell(progressText(e), 50) : ''] : []),
     when(e.start_time),
     e.workflow_id,
   ];
-  return table(['WORKFLOW', 'NODE', 'STATUS', ...(steps ? ['STEP'] : []), 'STARTED', 'ID'], executions.map(row));
+  return table(['WORKFLOW', 'NODE', 'STATUS', 'OUTCOME', ...(steps ? ['STEP'] : []), 'STARTED', 'ID'], executions.map(row));
 }
 
 const WATCH_MS = 2000;
@@ -172,12 +173,13 @@ async function watchList(ctx: CommandContext, path: string, what: string): Promi
 export const listCommand: Command = {
   name: 'list',
   summary: 'List recent workflow executions (from Temporal visibility); --watch for a live table.',
-  usage: 'list [--workflow W] [--node N] [--status S] [--limit N] [--watch] [--shadow] [--json]',
+  usage: 'list [--workflow W] [--node N] [--status S] [--outcome O] [--limit N] [--watch] [--shadow] [--json]',
   details: `--status is one of ${LIST_STATUSES.join(', ')}. --watch shows the running ones unless --status says otherwise.\n\n${CLIENT_DETAILS}`,
   options: {
     workflow: { type: 'string', valueName: 'W', description: 'only this workflow' },
     node: { type: 'string', valueName: 'N', description: 'only this target node' },
     status: { type: 'string', valueName: 'S', description: 'only this status' },
+    outcome: { type: 'string', valueName: 'O', description: `only this outcome (${OUTCOMES.join(', ')})` },
     limit: { type: 'string', valueName: 'N', description: 'at most N executions (default 50)' },
     watch: { type: 'boolean', short: 'w', description: 'refresh a live table of running remediations until Ctrl-C' },
     shadow: { type: 'boolean', description: 'what shadow-mode workflows would have started, instead of executions' },
@@ -191,13 +193,18 @@ export const listCommand: Command = {
       return EXIT.usage;
     }
     const q = new URLSearchParams();
-    for (const key of ['workflow', 'node', 'status', 'limit']) {
+    for (const key of ['workflow', 'node', 'status', 'outcome', 'limit']) {
       const val = ctx.values[key];
       if (typeof val === 'string') q.set(key, val);
     }
     const status = ctx.values.status as string | undefined;
     if (status !== undefined && !(LIST_STATUSES as readonly string[]).includes(status)) {
       ctx.stderr.write(`medic list: --status ${JSON.stringify(status)} is not one of ${LIST_STATUSES.join(', ')}\n`);
+      return EXIT.usage;
+    }
+    const outcome = ctx.values.outcome as string | undefined;
+    if (outcome !== undefined && !(OUTCOMES as readonly string[]).includes(outcome)) {
+      ctx.stderr.write(`medic list: --outcome ${JSON.stringify(outcome)} is not one of ${OUTCOMES.join(', ')}\n`);
       return EXIT.usage;
     }
     if (watch) {

@@ -13,10 +13,36 @@ interface ProgressView {
   detail?: string;
 }
 
+/** Healed and "nothing to heal" are both good ends: `medic run --wait` exits 0 for them. */
+export function endedWell(e: Pick<ExecutionView, 'status' | 'outcome'>): boolean {
+  return e.status === 'COMPLETED' && (e.outcome === undefined || e.outcome === 'healed' || e.outcome === 'nothing_to_heal');
+}
+
+/** How an ended run went, in words: "healed: ...", "nothing to heal: ...", "escalated to a human: ...". */
+export function outcomeWords(e: Pick<ExecutionView, 'status' | 'outcome' | 'failure' | 'result' | 'progress'>): string {
+  const summary = (e.result as { summary?: unknown } | undefined)?.summary;
+  const said = typeof summary === 'string' ? summary : e.progress?.detail;
+  const why = (e.failure ?? '').replace(/ \[escalated: notified\]$/, '');
+  switch (e.outcome) {
+    case 'healed':
+      return said?.startsWith('healed') ? said : `healed${said ? `: ${said}` : ''}`;
+    case 'nothing_to_heal':
+      return said?.startsWith('nothing to heal') ? said : `nothing to heal${said ? `: ${said}` : ''}`;
+    case 'escalated':
+      return `escalated to a human${why ? `: ${why}` : ''}`;
+    case 'failed':
+      return `failed and escalated${why ? `: ${why}` : ''}`;
+  }
+  if (e.status === 'COMPLETED') return `completed${said ? `: ${said}` : ''}`;
+  return `${e.status.toLowerCase()}${e.failure ? `: ${e.failure}` : ''}`;
+}
+
 export interface ExecutionView {
   workflow_id: string;
   workflow?: string;
   status: string;
+  /** healed, nothing_to_heal, escalated, failed (MedicOutcome), once it has ended. */
+  outcome?: string;
   task_queue?: string;
   failure?: string;
   result?: unknown;
@@ -29,7 +55,7 @@ interface RefusalDetails {
   retry_after_seconds?: number;
 }
 
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW']);
+export const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW']);
 const POLL_MS = 1000;
 
 /** k=v pairs into an object; the first "=" splits, so values may contain "=". */
@@ -97,12 +123,8 @@ async function follow(ctx: CommandContext, client: CoordinatorClient, id: string
     if (e) {
       line.update(progressText(e));
       if (TERMINAL.has(e.status)) {
-        const ok = e.status === 'COMPLETED';
-        line.done(
-          ok
-            ? `${c.green('✓')} ${e.workflow ?? id} completed${e.progress?.detail ? `: ${e.progress.detail}` : ''}`
-            : `${c.red('✗')} ${e.workflow ?? id} ${e.status.toLowerCase()}${e.failure ? `: ${e.failure}` : ''}`,
-        );
+        const ok = endedWell(e);
+        line.done(`${ok ? c.green('✓') : c.red('✗')} ${e.workflow ?? id} ${outcomeWords(e)}`);
         if (ctx.values.json) ctx.stdout.write(JSON.stringify(e, null, 2) + '\n');
         return ok ? EXIT.ok : EXIT.failure;
       }

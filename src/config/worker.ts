@@ -6,6 +6,7 @@ import type { Decoder } from './decoder';
 import { readTemporal, type TemporalConfig } from './temporal';
 import { invalidName } from '../temporal/task-queues';
 import { parseListen } from './coordinator';
+import { PAGERDUTY_EVENTS_URL } from '../../activities/escalation';
 
 /** The hooks an operator plugs in: their load balancer (drain/undrain) and chat or pager (notify). */
 export const HOOK_EVENTS = ['drain', 'undrain', 'notify'] as const;
@@ -15,6 +16,27 @@ export type HookEvent = (typeof HOOK_EVENTS)[number];
 export type Hook =
   | { kind: 'command'; argv: string[]; timeoutMs: number }
   | { kind: 'webhook'; url: string; headers: Record<string, string>; timeoutMs: number };
+
+/**
+ * What this worker polls. "node": the node-type and node queues, activities only (no workflow
+ * sandbox: one per server, small). "general": the datacenter's general queue, which runs the
+ * workflows (in workflow threads) and the escalation sink. "both": all three (`medic dev`, one box).
+ */
+export const WORKER_ROLES = ['node', 'general', 'both'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+
+export const ESCALATION_FORMATS = ['json', 'pagerduty', 'slack'] as const;
+export type EscalationFormat = (typeof ESCALATION_FORMATS)[number];
+
+/** The central escalation sink of a general worker (top-level `escalation { ... }` block). */
+export interface EscalationConfig {
+  url: string;
+  format: EscalationFormat;
+  /** PagerDuty integration (routing) key, read from this file at each page: never in the config. */
+  routingKeyFile?: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+}
 
 export interface PrometheusQueryConfig {
   address: string;
@@ -27,6 +49,7 @@ export interface WorkerConfig {
   nodeType: string;
   /** Defaults to the host name. */
   node: string;
+  role: WorkerRole;
   /** How long SIGTERM waits for running activities before giving up. */
   shutdownGraceMs: number;
   /** host:port of the worker's /metrics, or undefined for none. */
@@ -34,9 +57,9 @@ export interface WorkerConfig {
   /** Activities run at once, per task queue. */
   maxConcurrentActivities: number;
   /**
-   * Run workflow code in one worker thread per queue (isolated, with the SDK's deadlock
-   * detection) instead of the main thread. Costs about 50 MB of RSS and 0.3 s of start-up per
-   * queue; medic's workflows are small and never spin, so the main thread is the default.
+   * Run workflow code in a worker thread (isolated, with the SDK's deadlock detection) instead of
+   * the main thread, where one busy workflow would wedge the worker. Default true; only workers
+   * that poll the general queue load workflows at all.
    */
   workflowThreads: boolean;
   /** Absolute paths of the executables the command activity may run. Empty: none. */
@@ -53,6 +76,7 @@ export interface WorkerConfig {
   rebootCommand: string[];
   prometheus?: PrometheusQueryConfig;
   hooks: Partial<Record<HookEvent, Hook>>;
+  escalation?: EscalationConfig;
   temporal: TemporalConfig;
 }
 
@@ -67,6 +91,7 @@ export const WORKER_DEFAULTS = {
   rebootCommand: ['/usr/bin/systemd-run', '--on-active=10', '--unit=medic-reboot', '/usr/bin/systemctl', 'reboot'],
   hookTimeoutMs: 30_000,
   prometheusTimeoutMs: 10_000,
+  escalationTimeoutMs: 10_000,
 } as const;
 
 /** Why `p` cannot name an executable or directory in worker.hcl, or undefined if it can. */
@@ -139,6 +164,25 @@ function readPrometheus(p: Decoder | undefined): PrometheusQueryConfig | undefin
   return address ? { address: address.replace(/\/+$/, ''), timeoutMs } : undefined;
 }
 
+function readEscalation(e: Decoder | undefined): EscalationConfig | undefined {
+  if (!e) return undefined;
+  const format = (e.string('format', { oneOf: ESCALATION_FORMATS }) ?? 'json') as EscalationFormat;
+  const url = readHttpUrl(e, 'url', { required: format !== 'pagerduty' });
+  const routingKeyFile = e.string('routing_key_file', { nonEmpty: true });
+  const headers = e.stringMap('headers') ?? {};
+  const timeoutMs = e.duration('timeout', { positive: true }) ?? WORKER_DEFAULTS.escalationTimeoutMs;
+  e.finish();
+  if (format === 'pagerduty' && routingKeyFile === undefined)
+    e.error('routing_key_file', 'format "pagerduty" needs routing_key_file (a file holding the integration key)');
+  if (routingKeyFile !== undefined) {
+    const problem = invalidAbsolutePath(routingKeyFile);
+    if (problem) e.error('routing_key_file', problem);
+    if (format !== 'pagerduty') e.warning('routing_key_file', 'only format "pagerduty" uses routing_key_file');
+  }
+  const resolved = url ?? (format === 'pagerduty' ? PAGERDUTY_EVENTS_URL : undefined);
+  return resolved ? { url: resolved, format, routingKeyFile, headers, timeoutMs } : undefined;
+}
+
 export function readWorker(d: Decoder): WorkerConfig {
   const w = d.block('worker', { required: true });
   const names: Record<'datacenter' | 'node_type' | 'node', string | undefined> = {
@@ -146,6 +190,7 @@ export function readWorker(d: Decoder): WorkerConfig {
     node_type: w?.string('node_type', { required: true }),
     node: w?.string('node') ?? os.hostname(),
   };
+  const role = (w?.string('role', { oneOf: WORKER_ROLES }) ?? 'both') as WorkerRole;
   for (const [field, value] of Object.entries(names) as Array<[keyof typeof names, string | undefined]>) {
     const problem = value === undefined ? undefined : invalidName(field, value);
     if (problem) w?.error(field, problem);
@@ -156,7 +201,7 @@ export function readWorker(d: Decoder): WorkerConfig {
     w?.error('metrics_listen', `${JSON.stringify(metricsListen)} is not host:port`);
   const maxConcurrentActivities =
     w?.number('max_concurrent_activities', { positive: true, integer: true }) ?? WORKER_DEFAULTS.maxConcurrentActivities;
-  const workflowThreads = w?.bool('workflow_threads', false) ?? false;
+  const workflowThreads = w?.bool('workflow_threads', true) ?? true;
   const allowedCommands = w ? readPathList(w, 'allowed_commands', 'executable') : [];
   const commandTimeoutMs = w?.duration('command_timeout', { positive: true }) ?? WORKER_DEFAULTS.commandTimeoutMs;
   const maxOutputBytes = w?.number('max_output_bytes', { positive: true, integer: true }) ?? WORKER_DEFAULTS.maxOutputBytes;
@@ -183,6 +228,12 @@ export function readWorker(d: Decoder): WorkerConfig {
     }
   }
   const prometheus = readPrometheus(d.block('prometheus'));
+  const escalation = readEscalation(d.block('escalation'));
+  if (escalation && role === 'node')
+    d.warning(
+      'escalation',
+      'a worker with role = "node" runs no workflows, so it never pages: put escalation on general workers',
+    );
   const temporal = readTemporal(d.block('temporal'));
   d.finish();
   return {
@@ -190,6 +241,7 @@ export function readWorker(d: Decoder): WorkerConfig {
     datacenter: names.datacenter ?? '',
     nodeType: names.node_type ?? '',
     node: names.node ?? '',
+    role,
     shutdownGraceMs,
     metricsListen,
     maxConcurrentActivities,
@@ -203,6 +255,7 @@ export function readWorker(d: Decoder): WorkerConfig {
     rebootCommand,
     prometheus,
     hooks,
+    ...(escalation && { escalation }),
     temporal,
   };
 }

@@ -53,7 +53,12 @@ export interface WorkflowConfig {
   disruptive?: boolean;
   /** `mode = "shadow"`: admission runs in full but answers what would start, and starts nothing. */
   mode?: 'active' | 'shadow';
+  /** `timeout`: the whole execution's bound (Temporal's workflow execution timeout). */
+  timeoutMs: number;
 }
+
+/** A workflow without `timeout` ends (escalated by Temporal's timeout) after this long. */
+export const DEFAULT_WORKFLOW_TIMEOUT_MS = 3_600_000;
 
 export const WORKFLOW_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
@@ -92,6 +97,7 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     .map(readConstraint)
     .filter((c): c is Constraint => c !== undefined);
   const paramSchema = readParams(d);
+  const timeoutMs = d.duration('timeout', { positive: true }) ?? DEFAULT_WORKFLOW_TIMEOUT_MS;
   const steps = readSteps(d, workflowType);
   const disruptive = d.bool('disruptive', false);
   const mode = (d.string('mode', { oneOf: ['active', 'shadow'] }) ?? 'active') as 'active' | 'shadow';
@@ -106,6 +112,7 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     params: defaultsOf(paramSchema),
     paramSchema,
     steps,
+    timeoutMs,
     ...(disruptive && { disruptive }),
     ...(mode === 'shadow' && { mode }),
   };
@@ -224,11 +231,15 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
   const kind = s.string('kind', { required: true, oneOf: RUNBOOK_STEP_KINDS }) as RunbookStepKind | undefined;
   const attempts = s.number('attempts', { positive: true, integer: true });
   const retryDelayMs = s.duration('retry_delay');
+  // A precondition step checks that there is something to heal; when it fails the run ends
+  // "nothing to heal" and pages no one.
+  const precondition = s.bool('precondition', false);
   if (retryDelayMs !== undefined && attempts === undefined) s.warning('retry_delay', 'has no effect without attempts > 1');
   const common = {
     name: name ?? '',
     ...(attempts !== undefined && { attempts }),
     ...(retryDelayMs !== undefined && { retryDelayMs }),
+    ...(precondition && { precondition }),
   };
   let step: RunbookStep | undefined;
   switch (kind) {

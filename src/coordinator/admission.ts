@@ -10,7 +10,7 @@ import { paramSchemaOf, type Constraint, type WorkflowConfig } from '../config/w
 import { resolveParams } from '../params/resolve';
 import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
 import { startSearchAttributes } from '../temporal/search-attributes';
-import { invalidName, queueFor, type Target } from '../temporal/task-queues';
+import { invalidName, queueFor, workflowQueue, type Target } from '../temporal/task-queues';
 import type { WorkflowInput } from '../../workflows/input';
 import type { AuditSink } from './audit';
 import type { FleetOutcome, FleetSafety } from '../fleet/gate';
@@ -358,12 +358,15 @@ export class Admission {
       reason: req.reason,
       trigger,
       ...(wf.steps ? { steps: wf.steps } : {}),
+      // Machine steps run on the target's queue; the workflow itself off the machine (workflowQueue).
+      activityQueue: taskQueue,
     };
 
     return this.deps.temporal.withDeadline(async (client) => {
       const startExecution = async (workflowId: string): Promise<string> => {
         const handle = await client.workflow.start(wf.workflowType, {
-          taskQueue,
+          taskQueue: workflowQueue(req.target, taskQueue),
+          workflowExecutionTimeout: wf.timeoutMs,
           workflowId,
           args: [input],
           workflowIdConflictPolicy: 'FAIL',

@@ -1,6 +1,6 @@
 // GET /v1/executions: the filter a caller gives -> one Temporal visibility query. Pure, so the
 // query text is table-tested; every value goes through queryValue, never string-pasted.
-import { queryValue, SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { queryValue, SEARCH_ATTRIBUTES, type Outcome } from '../temporal/search-attributes';
 
 /** Statuses a caller may filter on, as `medic list --status` spells them. */
 export const LIST_STATUSES = ['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out'] as const;
@@ -23,6 +23,8 @@ export interface ListFilter {
   workflow?: string;
   node?: string;
   status?: ListStatus;
+  /** How the run ended (MedicOutcome). */
+  outcome?: Outcome;
   /** 1-1000, as the query string carries it. */
   limit?: string;
 }
@@ -33,5 +35,6 @@ export function executionListQuery(filter: ListFilter): string {
   if (filter.workflow) clauses.push(`${SEARCH_ATTRIBUTES.workflow.name} = ${queryValue(filter.workflow)}`);
   if (filter.node) clauses.push(`${SEARCH_ATTRIBUTES.node.name} = ${queryValue(filter.node)}`);
   if (filter.status) clauses.push(`ExecutionStatus = ${queryValue(EXECUTION_STATUS[filter.status])}`);
+  if (filter.outcome) clauses.push(`${SEARCH_ATTRIBUTES.outcome.name} = ${queryValue(filter.outcome)}`);
   return clauses.join(' AND ');
 }

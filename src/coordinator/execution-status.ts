@@ -70,6 +70,7 @@ export async function describeExecution(client: Client, id: string): Promise<Exe
     task_queue: d.taskQueue,
     target: { node: sa.get(SEARCH_ATTRIBUTES.node), datacenter: sa.get(SEARCH_ATTRIBUTES.datacenter) },
     trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
+    ...(sa.get(SEARCH_ATTRIBUTES.outcome) !== undefined && { outcome: sa.get(SEARCH_ATTRIBUTES.outcome) }),
     start_time: d.startTime.toISOString(),
     ...(d.closeTime ? { close_time: d.closeTime.toISOString() } : {}),
     history: { events: 0, activities: [] },
@@ -93,6 +94,8 @@ export interface ExecutionSummary {
   task_queue: string;
   target: { node?: string; datacenter?: string };
   trigger?: string;
+  /** healed, nothing_to_heal, escalated or failed, once the run has ended (MedicOutcome). */
+  outcome?: string;
   start_time: string;
   close_time?: string;
 }
@@ -113,6 +116,7 @@ export async function listExecutions(client: Client, filter: ListFilter, limit: 
       task_queue: e.taskQueue,
       target: { node: sa.get(SEARCH_ATTRIBUTES.node), datacenter: sa.get(SEARCH_ATTRIBUTES.datacenter) },
       trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
+      ...(sa.get(SEARCH_ATTRIBUTES.outcome) !== undefined && { outcome: sa.get(SEARCH_ATTRIBUTES.outcome) }),
       start_time: e.startTime.toISOString(),
       ...(e.closeTime ? { close_time: e.closeTime.toISOString() } : {}),
     });

@@ -6,7 +6,13 @@ export const SEARCH_ATTRIBUTES = {
   node: defineSearchAttributeKey('MedicNode', SearchAttributeType.KEYWORD),
   datacenter: defineSearchAttributeKey('MedicDatacenter', SearchAttributeType.KEYWORD),
   trigger: defineSearchAttributeKey('MedicTrigger', SearchAttributeType.KEYWORD),
+  /** Set by the workflow when it ends: healed, nothing_to_heal, escalated or failed (workflows/outcome.ts). */
+  outcome: defineSearchAttributeKey('MedicOutcome', SearchAttributeType.KEYWORD),
 } as const;
+
+/** How a run ended (MedicOutcome): workflows/outcome.ts sets it, `medic list --outcome` filters on it. */
+export const OUTCOMES = ['healed', 'nothing_to_heal', 'escalated', 'failed'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
 
 /** Name -> type, as `temporal server start-dev --search-attribute Name=Type` takes them. */
 export const SEARCH_ATTRIBUTE_TYPES: Record<string, 'Keyword'> = Object.fromEntries(

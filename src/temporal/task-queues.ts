@@ -80,3 +80,14 @@ export function queueFor(kind: QueueTarget, target: Target): QueueChoice {
       return { ok: true, queue: nodeQueue(target.node!) };
   }
 }
+
+/**
+ * The queue a workflow execution starts on: its datacenter's general queue, where general
+ * workers run the workflow off the (possibly sick) machine; only the machine steps go to
+ * `activityQueue` (the queue of the config's task_queue_target). A target without a datacenter
+ * (a node-only start from an older caller) runs the workflow on `activityQueue` itself, as before:
+ * that works where the node's worker has role "both", and such a run cannot outlive its node.
+ */
+export function workflowQueue(target: Target, activityQueue: string): string {
+  return target.datacenter ? generalQueue(target.datacenter) : activityQueue;
+}

@@ -6,11 +6,13 @@ import { runWorker } from './run';
 
 export const workerCommand: Command = {
   name: 'worker',
-  summary: "Run a worker: polls this server's general, node-type and node task queues.",
-  usage: 'worker [--config DIR] [--datacenter D] [--node-type T] [--node N] [--temporal-address HOST:PORT]',
+  summary: 'Run a worker: node (activities on this server), general (the workflows of a datacenter) or both.',
+  usage:
+    'worker [--config DIR] [--role node|general|both] [--datacenter D] [--node-type T] [--node N] [--temporal-address HOST:PORT] [--escalation-url URL]',
   details:
     'Reads worker.hcl (and workflows/*.hcl, to check that every configured workflow is registered).\n' +
     'SIGTERM/SIGINT stop polling and wait up to shutdown_grace for running activities; exit 0.\n' +
+    'SIGHUP reloads worker.hcl (allowed commands, paths, hooks, escalation) without stopping running activities.\n' +
     'If Temporal is unreachable at start, retries with backoff until it answers or the worker is stopped.',
   options: {
     config: CONFIG_OPTION,
@@ -18,6 +20,12 @@ export const workerCommand: Command = {
     'node-type': { type: 'string', valueName: 'T', description: 'node type (overrides worker.hcl)' },
     node: { type: 'string', valueName: 'N', description: 'node name (overrides worker.hcl; default the host name)' },
     'temporal-address': TEMPORAL_ADDRESS_OPTION,
+    role: { type: 'string', valueName: 'R', description: 'node | general | both (overrides worker.hcl)' },
+    'escalation-url': {
+      type: 'string',
+      valueName: 'URL',
+      description: 'post escalations as JSON to URL (overrides worker.hcl escalation)',
+    },
     'metrics-listen': { type: 'string', valueName: 'HOST:PORT', description: '/metrics listener (overrides worker.hcl)' },
     'workflow-bundle': {
       type: 'string',
@@ -36,7 +44,10 @@ export const workerCommand: Command = {
           node: v.node,
           temporalAddress: v['temporal-address'],
           metricsListen: v['metrics-listen'],
+          role: v.role,
+          escalationUrl: v['escalation-url'],
         },
+        onReload: ctx.onReload,
         bundlePath: v['workflow-bundle'],
         log: lineLog(ctx.stderr),
       },

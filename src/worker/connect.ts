@@ -7,18 +7,25 @@ export interface RetryPolicy {
   initialDelayMs: number;
   maxDelayMs: number;
   factor: number;
+  /** 0..1: each delay is cut by up to this share at random, so a fleet does not reconnect in lockstep. */
+  jitter?: number;
 }
 
-export const CONNECT_RETRY: RetryPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, factor: 2 };
+export const CONNECT_RETRY: RetryPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, factor: 2, jitter: 0.5 };
 
 /** Thrown when the stop signal fires before a connection was made. */
 export class ConnectAbortedError extends Error {
   override name = 'ConnectAbortedError';
 }
 
-/** The delay before retry number `attempt` (1-based): initial * factor^(attempt-1), capped. */
-export function backoffDelay(attempt: number, policy: RetryPolicy = CONNECT_RETRY): number {
-  return Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
+/**
+ * The delay before retry number `attempt` (1-based): initial * factor^(attempt-1), capped, less
+ * up to `jitter` of it at random (`random` in [0, 1)): thousands of workers that lost Temporal at
+ * the same moment come back spread out instead of all at once.
+ */
+export function backoffDelay(attempt: number, policy: RetryPolicy = CONNECT_RETRY, random: () => number = Math.random): number {
+  const capped = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
+  return Math.round(capped * (1 - (policy.jitter ?? 0) * random()));
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,16 +1,17 @@
-// The worker of one server: one Temporal Worker per task queue (general, node type, node), all
-// made by the same function from the same bundle and the same activities object, so no queue can
-// miss a workflow or an activity that another has.
+// The worker of one server: one Temporal Worker per task queue it polls, by role. A node worker
+// polls its node-type and node queues for activities only (no workflow sandbox: small); a
+// general worker polls its datacenter's general queue and runs the workflows in workflow threads;
+// "both" polls all three with workflows on each (medic dev; node-only targets of older callers).
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { workerQueues } from '../temporal/task-queues';
+import { generalQueue, nodeQueue, nodeTypeQueue } from '../temporal/task-queues';
 import { medicDataConverter } from '../temporal/data-converter';
-import type { WorkerConfig } from '../config/worker';
+import type { WorkerConfig, WorkerRole } from '../config/worker';
 import type { Activities } from '../../activities';
 import { assertSharedRegistration } from './registration';
 
 export interface MedicWorkerOptions {
   config: Pick<WorkerConfig, 'datacenter' | 'nodeType' | 'node' | 'shutdownGraceMs' | 'maxConcurrentActivities' | 'temporal'> &
-    Partial<Pick<WorkerConfig, 'workflowThreads'>>;
+    Partial<Pick<WorkerConfig, 'workflowThreads' | 'role'>>;
   connection: NativeConnection;
   /** Path of the prebuilt workflow bundle (dist/workflow-bundle.js). */
   bundlePath: string;
@@ -32,15 +33,26 @@ export function workerIdentity(node: string): string {
   return `${process.pid}@${node}`;
 }
 
+/** The queues a worker of `role` polls, general first, and whether each runs workflows. */
+export function roleQueues(
+  role: WorkerRole,
+  where: { datacenter: string; nodeType: string; node: string },
+): Array<{ taskQueue: string; workflows: boolean }> {
+  const general = { taskQueue: generalQueue(where.datacenter), workflows: true };
+  const machine = [nodeTypeQueue(where.datacenter, where.nodeType), nodeQueue(where.node)];
+  if (role === 'general') return [general];
+  return [...(role === 'both' ? [general] : []), ...machine.map((taskQueue) => ({ taskQueue, workflows: role === 'both' }))];
+}
+
 export async function createMedicWorker(opts: MedicWorkerOptions): Promise<MedicWorker> {
   const { config } = opts;
-  const queues = workerQueues(config.datacenter, config.nodeType, config.node);
+  const plan = roleQueues(config.role ?? 'both', config);
+  const queues = plan.map((q) => q.taskQueue);
   const identity = workerIdentity(config.node);
   // Everything but the queue name is decided once, here: this object is the registration.
   const shared = {
     connection: opts.connection,
     namespace: config.temporal.namespace,
-    workflowBundle: { codePath: opts.bundlePath },
     dataConverter: medicDataConverter(config.temporal.payloadKeyFile),
     activities: opts.activities,
     identity,
@@ -55,17 +67,20 @@ export async function createMedicWorker(opts: MedicWorkerOptions): Promise<Medic
     maxCachedWorkflows: 20,
     maxConcurrentWorkflowTaskPolls: 2,
     maxConcurrentActivityTaskPolls: 1,
-    // debugMode is the SDK's name for "run workflows in the main thread": without it each queue
-    // worker starts its own thread with its own V8 heap and bundle (see WorkerConfig.workflowThreads).
-    debugMode: !config.workflowThreads,
+    // debugMode is the SDK's name for "run workflows in the main thread", where one busy workflow
+    // wedges the worker and nothing detects a deadlock: off unless workflow_threads = false.
+    debugMode: config.workflowThreads === false,
   } as const;
-  const registration = queues.map((taskQueue) => ({
-    taskQueue,
-    codePath: shared.workflowBundle.codePath,
-    activities: shared.activities,
-  }));
-  assertSharedRegistration(registration);
-  const workers = await Promise.all(queues.map((taskQueue) => Worker.create({ ...shared, taskQueue })));
+  const withWorkflows = plan.filter((q) => q.workflows);
+  assertSharedRegistration(
+    withWorkflows.map(({ taskQueue }) => ({ taskQueue, codePath: opts.bundlePath, activities: shared.activities })),
+    plan.length,
+  );
+  const workers = await Promise.all(
+    plan.map(({ taskQueue, workflows }) =>
+      Worker.create({ ...shared, taskQueue, ...(workflows && { workflowBundle: { codePath: opts.bundlePath } }) }),
+    ),
+  );
 
   return {
     queues,

@@ -55,9 +55,11 @@ export function registrationProblems(facts: RegistrationFacts): string[] {
 /** Throws RegistrationError when the queue workers do not share one bundle and one activity set. */
 export function assertSharedRegistration(
   workers: ReadonlyArray<{ taskQueue: string; codePath?: string; activities: object }>,
+  queuesPolled = workers.length,
 ): void {
+  if (queuesPolled === 0) throw new RegistrationError('no task queues to poll');
   const [first, ...rest] = workers;
-  if (!first) throw new RegistrationError('no task queues to poll');
+  if (!first) return; // activity-only (role "node"): no workflows to share
   const names = (a: object) => Object.keys(a).sort().join(',');
   for (const w of rest) {
     if (w.codePath !== first.codePath || names(w.activities) !== names(first.activities)) {

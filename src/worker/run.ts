@@ -5,7 +5,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel as SdkLevel } f
 import { createActivities } from '../../activities';
 import { ConfigError } from '../config/diagnostics';
 import { loadConfigInChild } from './config-process';
-import type { WorkerConfig } from '../config/worker';
+import { WORKER_DEFAULTS, WORKER_ROLES, type WorkerConfig } from '../config/worker';
 import { invalidName } from '../temporal/task-queues';
 import { parseListen } from '../config/coordinator';
 import { temporalConnection } from '../temporal/tls';
@@ -20,13 +20,24 @@ import type { Log, LogLevel } from './log';
 export interface WorkerRunOptions {
   configDir: string;
   /** Flags that override worker.hcl. */
-  overrides?: { datacenter?: string; nodeType?: string; node?: string; temporalAddress?: string; metricsListen?: string };
+  overrides?: {
+    datacenter?: string;
+    nodeType?: string;
+    node?: string;
+    temporalAddress?: string;
+    metricsListen?: string;
+    role?: string;
+    /** --escalation-url: a JSON escalation sink, replacing worker.hcl's escalation block. */
+    escalationUrl?: string;
+  };
   /** The prebuilt workflow bundle; default dist/workflow-bundle.js of this package. */
   bundlePath?: string;
   log: Log;
   connectRetry?: RetryPolicy;
   /** Called once all three queues are polling (tests, benchmarks). */
   onPolling?: (queues: string[]) => void;
+  /** Registers the SIGHUP handler: reload worker.hcl. */
+  onReload?: (handler: () => void) => void;
 }
 
 export const EXIT_CODES = { ok: 0, failure: 1 } as const;
@@ -39,6 +50,15 @@ export function applyOverrides(config: WorkerConfig, overrides: WorkerRunOptions
     nodeType: overrides.nodeType ?? config.nodeType,
     node: overrides.node ?? config.node,
     metricsListen: overrides.metricsListen ?? config.metricsListen,
+    role: (overrides.role ?? config.role) as WorkerConfig['role'],
+    ...(overrides.escalationUrl !== undefined && {
+      escalation: {
+        url: overrides.escalationUrl,
+        format: 'json' as const,
+        headers: {},
+        timeoutMs: WORKER_DEFAULTS.escalationTimeoutMs,
+      },
+    }),
     ...(overrides.temporalAddress !== undefined && { temporal: { ...config.temporal, address: overrides.temporalAddress } }),
   };
   const problems = [
@@ -47,6 +67,12 @@ export function applyOverrides(config: WorkerConfig, overrides: WorkerRunOptions
       : undefined,
     overrides.temporalAddress !== undefined && !parseListen(overrides.temporalAddress)
       ? `--temporal-address ${JSON.stringify(overrides.temporalAddress)} is not host:port`
+      : undefined,
+    overrides.role !== undefined && !(WORKER_ROLES as readonly string[]).includes(overrides.role)
+      ? `--role ${JSON.stringify(overrides.role)} is not one of ${WORKER_ROLES.join(', ')}`
+      : undefined,
+    overrides.escalationUrl !== undefined && !/^https?:\/\/\S+$/.test(overrides.escalationUrl)
+      ? `--escalation-url ${JSON.stringify(overrides.escalationUrl)} is not an http(s) URL`
       : undefined,
     invalidName('datacenter', merged.datacenter),
     invalidName('node_type', merged.nodeType),
@@ -86,22 +112,57 @@ function queuesGauge(config: WorkerConfig): (n: number) => void {
   return (n) => gauge.set(n, { node: config.node, datacenter: config.datacenter, node_type: config.nodeType });
 }
 
+/** Loads and checks worker.hcl (and the workflow configs against the bundle); throws on any problem. */
+async function loadWorkerConfig(opts: WorkerRunOptions, bundlePath: string): Promise<WorkerConfig> {
+  const loaded = await loadConfigInChild(opts.configDir);
+  if (!loaded.ok) throw new ConfigError(loaded.diagnostics);
+  if (!loaded.config.worker) throw new RegistrationError(`${opts.configDir} has no worker.hcl`);
+  const config = applyOverrides(loaded.config.worker, opts.overrides);
+  const configured = new Map([...loaded.config.workflows].map(([name, wf]) => [name, wf.workflowType]));
+  const problems = registrationProblems({
+    bundleTypes: readManifest(bundlePath).workflowTypes,
+    codeTypes: WORKFLOW_TYPES,
+    configuredTypes: configured,
+  });
+  if (problems.length) throw new RegistrationError(problems.join('\n'));
+  return config;
+}
+
+// What a reload may change: what activities may do. Where the worker sits (its queues, role,
+// Temporal) is fixed for the life of the process.
+const FIXED = ['datacenter', 'nodeType', 'node', 'role', 'temporal', 'metricsListen', 'workflowThreads'] as const;
+
+/**
+ * SIGHUP: load and check the new worker.hcl completely, then swap the settings the activities
+ * read in one step. Running activities keep the values they started with; a bad file leaves
+ * the old settings in force.
+ */
+export async function reloadSettings(
+  opts: WorkerRunOptions,
+  bundlePath: string,
+  live: WorkerConfig,
+): Promise<{ ok: true; ignored: string[] } | { ok: false; error: string }> {
+  let next: WorkerConfig;
+  try {
+    next = await loadWorkerConfig(opts, bundlePath);
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+  const ignored = FIXED.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(live[k]));
+  const swapped: Partial<WorkerConfig> = { ...next };
+  for (const k of FIXED) delete swapped[k];
+  if (!next.escalation) delete (live as Partial<WorkerConfig>).escalation;
+  if (!next.prometheus) delete (live as Partial<WorkerConfig>).prometheus;
+  Object.assign(live, swapped);
+  return { ok: true, ignored: [...ignored] };
+}
+
 export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Promise<number> {
   const { log } = opts;
   let config: WorkerConfig;
   const bundlePath = opts.bundlePath ?? workflowBundlePath();
   try {
-    const loaded = await loadConfigInChild(opts.configDir);
-    if (!loaded.ok) throw new ConfigError(loaded.diagnostics);
-    if (!loaded.config.worker) throw new RegistrationError(`${opts.configDir} has no worker.hcl`);
-    config = applyOverrides(loaded.config.worker, opts.overrides);
-    const configured = new Map([...loaded.config.workflows].map(([name, wf]) => [name, wf.workflowType]));
-    const problems = registrationProblems({
-      bundleTypes: readManifest(bundlePath).workflowTypes,
-      codeTypes: WORKFLOW_TYPES,
-      configuredTypes: configured,
-    });
-    if (problems.length) throw new RegistrationError(problems.join('\n'));
+    config = await loadWorkerConfig(opts, bundlePath);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof RegistrationError) {
       log('error', 'cannot start the worker', { error: err.message });
@@ -149,6 +210,17 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
       activities: createActivities({ settings: config, log: (m) => log('info', m) }),
     });
     const running = worker.run();
+    opts.onReload?.(() => {
+      void reloadSettings(opts, bundlePath, config).then((r) => {
+        if (!r.ok) log('error', 'reload failed; the previous worker.hcl stays in force', { error: r.error });
+        else
+          log('info', 'reloaded worker.hcl', {
+            ...(r.ignored.length && { needs_restart: r.ignored.join(',') }),
+            allowed_commands: config.allowedCommands.length,
+            cleanup_paths: config.cleanupPaths.length,
+          });
+      });
+    });
     const polling = queuesGauge(config);
     polling(worker.queues.length);
     log('info', 'polling', { queues: worker.queues.join(','), identity: worker.identity, namespace: config.temporal.namespace });

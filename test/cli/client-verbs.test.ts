@@ -111,7 +111,7 @@ describe('medic list and medic workflows', () => {
     }
     expect(rows).toEqual([expect.objectContaining({ workflow: 'once', status: 'RUNNING', target: { node: NODE } })]);
     const table = await medic(['list', '--node', NODE, '--workflow', 'once']);
-    expect(table.stdout.split('\n')[0]).toMatch(/^WORKFLOW\s+NODE\s+STATUS\s+STARTED\s+ID$/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^WORKFLOW\s+NODE\s+STATUS\s+OUTCOME\s+STARTED\s+ID$/);
     expect(table.stdout).toContain(`once      ${NODE}  RUNNING`);
   });
 

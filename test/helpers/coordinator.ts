@@ -58,6 +58,7 @@ export function workflowConfig(name: string, over: Partial<WorkflowConfig> = {})
     workflowType: 'ping',
     taskQueueTarget: 'node' as QueueTarget,
     constraints: [],
+    timeoutMs: 3_600_000,
     params: {},
     ...over,
   };

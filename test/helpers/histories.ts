@@ -1,5 +1,7 @@
 // Recorded workflow histories for the replay test. Workflow tests call recordHistory on their
-// runs; with MEDIC_RECORD_HISTORIES=1 the history is written to test/fixtures/histories/.
+// runs; with MEDIC_RECORD_HISTORIES=1 the history is written to
+// test/fixtures/histories/<workflow code level>/ (workflows/patches.ts), never over an existing
+// file: the histories of every released level stay, and the replay test replays them all.
 //
 // Histories are stored as binary protobuf (History.encode), not JSON: historyFromJSON fails in
 // this install ("type must be a Type") because @temporalio/common and @temporalio/proto each
@@ -9,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { WORKFLOW_CODE_LEVEL } from '../../workflows/patches';
 
 export const HISTORIES_DIR = path.join(__dirname, '..', 'fixtures', 'histories');
 export const HISTORY_SUFFIX = '.history.binpb';
@@ -16,8 +19,29 @@ export const HISTORY_SUFFIX = '.history.binpb';
 export async function recordHistory(name: string, handle: WorkflowHandle): Promise<void> {
   if (process.env.MEDIC_RECORD_HISTORIES !== '1') return;
   const bytes = temporal.api.history.v1.History.encode(await handle.fetchHistory()).finish();
-  fs.mkdirSync(HISTORIES_DIR, { recursive: true });
-  fs.writeFileSync(path.join(HISTORIES_DIR, `${name}${HISTORY_SUFFIX}`), bytes);
+  const dir = path.join(HISTORIES_DIR, WORKFLOW_CODE_LEVEL);
+  fs.mkdirSync(dir, { recursive: true });
+  // 'wx': fails if the file exists. A released level's history is a fixture, not a cache.
+  try {
+    fs.writeFileSync(path.join(dir, `${name}${HISTORY_SUFFIX}`), bytes, { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/** Every recorded history, as "<level>/<name>.history.binpb", sorted. */
+export function historyFiles(): string[] {
+  if (!fs.existsSync(HISTORIES_DIR)) return [];
+  return fs
+    .readdirSync(HISTORIES_DIR, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) =>
+      fs
+        .readdirSync(path.join(HISTORIES_DIR, d.name))
+        .filter((f) => f.endsWith(HISTORY_SUFFIX))
+        .map((f) => `${d.name}/${f}`),
+    )
+    .sort();
 }
 
 export function readHistory(file: string): temporal.api.history.v1.History {

@@ -77,9 +77,10 @@ describe('routing', () => {
         const res = await trigger(c.app, name, { target, reason: 'routing test' });
         expect(res.statusCode).toBe(202);
         const body = res.json();
+        // task_queue is where the machine steps go; the workflow itself runs on the general queue.
         expect(body.task_queue).toBe(queue);
         const result = await client.workflow.getHandle(body.workflow_id).result();
-        expect(result).toEqual({ taskQueue: queue, workflowId: body.workflow_id });
+        expect(result).toEqual({ taskQueue: GENERAL_Q, workflowId: body.workflow_id });
       }
       workers.forEach((w) => w.shutdown());
       await Promise.all(running);
@@ -109,6 +110,7 @@ describe('routing', () => {
       paramSchema: expect.objectContaining({ mode: expect.objectContaining({ settable: true }) }),
       reason: 'disk full',
       trigger: ADMIN,
+      activityQueue: `medic:node:${node}`,
     });
     await handle.terminate('test done');
   });

@@ -4,9 +4,11 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
+import { startCaptureServer } from '../helpers/capture-server';
 import { freePort } from '../../src/temporal/dev-server';
-import { nodeQueue } from '../../src/temporal/task-queues';
+import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
 import type { RunbookStep } from '../../workflows/input';
 import { spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';
 import { tempDir } from '../helpers/medic-worker';
@@ -30,21 +32,31 @@ describe('medic worker process', () => {
   });
   afterAll(() => closeClient());
 
-  function worker(node: string, extra: { grace?: string; address?: string; metrics?: string } = {}): MedicProcess {
+  function worker(
+    node: string,
+    extra: { grace?: string; address?: string; metrics?: string; dc?: string; flags?: string[]; allowed?: string } = {},
+  ): MedicProcess {
     const configDir = writeWorkerConfig(
       path.join(dir, `config-${procs.length}`),
       [
-        `datacenter = "${unique('dc')}"`,
+        `datacenter = "${extra.dc ?? unique('dc')}"`,
         'node_type = "generic"',
         `node = "${node}"`,
         `shutdown_grace = "${extra.grace ?? '30s'}"`,
-        'allowed_commands = ["/usr/bin/sleep"]',
+        `allowed_commands = [${extra.allowed ?? '"/usr/bin/sleep"'}]`,
         'reboot_dry_run = true',
         extra.metrics ? `metrics_listen = "${extra.metrics}"` : '',
       ].join('\n'),
       `temporal {\n  address = "${extra.address ?? temporalAddress()}"\n}\n`,
     );
-    const p = spawnMedic(['worker', '--config', configDir, '--workflow-bundle', workflowBundle().codePath]);
+    const p = spawnMedic([
+      'worker',
+      '--config',
+      configDir,
+      '--workflow-bundle',
+      workflowBundle().codePath,
+      ...(extra.flags ?? []),
+    ]);
     procs.push(p);
     return p;
   }
@@ -106,7 +118,8 @@ describe('medic worker process', () => {
     const node = unique('kill');
     const first = worker(node);
     await first.waitFor(/msg="polling"/);
-    const handle = await startRunbook(node, sleepStep(4));
+    // Long enough that the step cannot finish before the kill on a loaded machine.
+    const handle = await startRunbook(node, sleepStep(10));
     await activityRunning(handle);
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
@@ -116,13 +129,71 @@ describe('medic worker process', () => {
     const result = await handle.result();
     expect(result.steps[0]).toMatchObject({ name: 'sleep', ok: true });
     // The heartbeat timeout noticed the dead worker; the retry ran on the new process.
+    // (The first started event is the step's; after it comes the page resolve of the healed run.)
     const started = (await events(handle)).filter((e) => e.activityTaskStartedEventAttributes);
-    const last = started[started.length - 1]!.activityTaskStartedEventAttributes!;
-    expect(last.attempt).toBe(2);
-    expect(last.identity).toBe(`${second.child.pid}@${node}`);
+    const step = started[0]!.activityTaskStartedEventAttributes!;
+    expect(step.attempt).toBe(2);
+    expect(step.identity).toBe(`${second.child.pid}@${node}`);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   });
+
+  it('escalates "node unreachable" when the node worker is SIGKILLed mid-remediation: never hangs', async () => {
+    const [node, dc] = [unique('dead'), unique('dc')];
+    const sink = await startCaptureServer();
+    try {
+      const nodeWorker = worker(node, { dc, flags: ['--role', 'node'] });
+      const general = worker(unique('general'), { dc, flags: ['--role', 'general', '--escalation-url', `${sink.url}/page`] });
+      await Promise.all([nodeWorker.waitFor(/msg="polling"/), general.waitFor(/msg="polling"/)]);
+      expect(nodeWorker.output()).toMatch(new RegExp(`queues="medic:${dc}:generic,medic:node:${node}"`));
+      const handle = await client.workflow.start('runbook', {
+        taskQueue: generalQueue(dc),
+        workflowId: unique('dead'),
+        workflowExecutionTimeout: '5m',
+        args: [
+          {
+            workflow: 'sleepy',
+            target: { node, datacenter: dc },
+            params: { node_wait: '3s' },
+            steps: sleepStep(120),
+            activityQueue: nodeQueue(node),
+          },
+        ],
+      });
+      await activityRunning(handle);
+      nodeWorker.child.kill('SIGKILL');
+      const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect((err.cause as ApplicationFailure).type).toBe('Escalated');
+      expect(err.cause!.message).toContain('node unreachable');
+      const page = await eventually(async () => sink.requests.find((r) => r.path === '/page'));
+      expect(page.json).toMatchObject({ event_action: 'trigger', dedup_key: `medic/sleepy/${node}`, outcome: 'escalated' });
+    } finally {
+      await sink.close();
+    }
+  }, 180_000);
+
+  it('reloads worker.hcl on SIGHUP without dropping the running activity', async () => {
+    const node = unique('hup');
+    const p = worker(node);
+    await p.waitFor(/msg="polling"/);
+    const handle = await startRunbook(node, sleepStep(4));
+    await activityRunning(handle);
+    // The new file allows one more command; the running sleep must finish all the same.
+    const hcl = path.join(dir, 'config-0', 'worker.hcl');
+    fs.writeFileSync(hcl, fs.readFileSync(hcl, 'utf8').replace('["/usr/bin/sleep"]', '["/usr/bin/sleep", "/usr/bin/true"]'));
+    p.child.kill('SIGHUP');
+    await p.waitFor(/msg="reloaded worker.hcl"/);
+    await expect(handle.result()).resolves.toMatchObject({ outcome: 'healed' });
+    const next = await startRunbook(node, [{ name: 'true', kind: 'command', command: '/usr/bin/true', args: [] }]);
+    await expect(next.result()).resolves.toMatchObject({ outcome: 'healed' });
+    // A broken file is refused and the old settings stay.
+    fs.writeFileSync(hcl, 'worker {');
+    p.child.kill('SIGHUP');
+    await p.waitFor(/msg="reload failed; the previous worker.hcl stays in force"/);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  }, 120_000);
 
   it('retries while Temporal is unreachable, then polls once it answers, with /metrics up', async () => {
     const [proxyPort, metricsPort] = [await freePort(), await freePort()];

@@ -80,7 +80,8 @@ describe('three task queues per worker', () => {
           ),
           new Promise((resolve) => setTimeout(() => resolve('not registered (no answer in 10s)'), 10_000)),
         ]);
-        expect([type, taskQueue, outcome]).toEqual([type, taskQueue, type === 'ping' ? 'completed' : 'InvalidInput']);
+        // Bad input is a failure no workflow handles: the catch-all ends it "failed" and escalates.
+        expect([type, taskQueue, outcome]).toEqual([type, taskQueue, type === 'ping' ? 'completed' : 'FailedAndEscalated']);
         await handle.terminate().catch(() => undefined);
       }
     }

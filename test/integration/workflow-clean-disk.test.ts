@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Progress } from '../../workflows/progress';
 import type { CleanDiskResult } from '../../workflows/clean-disk';
 import { startCaptureServer, vector, type CaptureServer } from '../helpers/capture-server';
@@ -126,13 +126,14 @@ describe('cleanDisk', () => {
       file(path.join(outside, 'keep.gz'), MB, 30 * DAY);
       const handle = await start({ paths: outside });
       const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
-      const activityFailure = err.cause as ActivityFailure;
-      expect((activityFailure.cause as ApplicationFailure).type).toBe('PathNotAllowedError');
+      // Not a path the workflow handles: the catch-all ends it "failed" and escalates, naming the error.
+      expect((err.cause as ApplicationFailure).type).toBe('FailedAndEscalated');
+      expect(err.cause!.message).toMatch(/cleanFiles: .*is not inside worker.hcl cleanup_paths/);
       expect(fs.existsSync(path.join(outside, 'keep.gz'))).toBe(true);
       const attempts = (await handle.fetchHistory())
         .events!.filter((e) => e.activityTaskStartedEventAttributes)
         .map((e) => e.activityTaskStartedEventAttributes!.attempt);
-      expect(attempts).toEqual([1, 1]); // diskUsage, then cleanFiles once: not retried
+      expect(attempts).toEqual([1, 1, 1]); // diskUsage, then cleanFiles once (not retried), then the page
     } finally {
       fs.rmSync(outside, { recursive: true, force: true });
     }

@@ -102,7 +102,7 @@ describe('rebootNode', () => {
     await expect(handle.result()).resolves.toMatchObject({ dryRun: false, bootIdBefore: 'boot-1', bootIdAfter: 'boot-2' });
     expect(events()).toEqual(['drain', 'undrain']);
     await recordHistory('rebootNode-comes-back', handle);
-  });
+  }, 180_000);
 
   it('escalates, saying the node is still drained, when it does not come back in time', async () => {
     const [node, dc] = [unique('node'), unique('dc')];

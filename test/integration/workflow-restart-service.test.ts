@@ -78,7 +78,7 @@ describe('restartService', () => {
     await expect(handle.result()).resolves.toMatchObject({ unit: 'nginx.service', attempts: 1 });
     expect(service.restarts).toBe(1);
     const progress = await handle.query<Progress>('progress');
-    expect(progress).toMatchObject({ status: 'succeeded', step: 'verify', steps: ['restart', 'settle', 'verify'] });
+    expect(progress).toMatchObject({ status: 'succeeded', step: 'verify', steps: ['check', 'restart', 'settle', 'verify'] });
     expect(hooks.requests).toHaveLength(0);
     await recordHistory('restartService-success', handle);
   });
@@ -131,7 +131,9 @@ describe('restartService', () => {
     });
     const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
     const cause = err.cause as ApplicationFailure;
-    expect(cause.type).toBe('InvalidInput');
+    // Unusable input is no remediation: the catch-all ends it "failed and escalated", naming every problem.
+    expect(cause.type).toBe('FailedAndEscalated');
+    expect(cause.message).toContain('invalid input: ');
     expect(cause.message).toContain('params.unit');
     expect(cause.message).toContain('params.attempts');
     expect(cause.message).toContain('params.settle');

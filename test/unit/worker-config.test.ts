@@ -68,6 +68,26 @@ hook "notify" {
     });
   });
 
+  it('reads the role and the escalation sink; PagerDuty needs a routing key file and defaults its URL', async () => {
+    const ok = await decode(
+      `${MINIMAL.replace('node = "web-1"', 'node = "web-1"\n  role = "general"')}escalation {\n  format = "pagerduty"\n  routing_key_file = "/etc/medic/pd-key"\n}\n`,
+      readWorker,
+    );
+    expect(ok.errors).toEqual([]);
+    expect(ok.value).toMatchObject({
+      role: 'general',
+      workflowThreads: true,
+      escalation: { format: 'pagerduty', url: 'https://events.pagerduty.com/v2/enqueue', routingKeyFile: '/etc/medic/pd-key' },
+    });
+    expect((await decode(MINIMAL, readWorker)).value).toMatchObject({ role: 'both' });
+    const bad = await decode(
+      `${MINIMAL.replace('node = "web-1"', 'node = "web-1"\n  role = "boss"')}escalation {\n  format = "pagerduty"\n}\n`,
+      readWorker,
+    );
+    expect(bad.errors.join('\n')).toMatch(/worker\.role: "boss" is not one of "node", "general", "both"/);
+    expect(bad.errors.join('\n')).toMatch(/escalation\.routing_key_file: format "pagerduty" needs routing_key_file/);
+  });
+
   it('names every bad key with its attribute path', async () => {
     const { errors } = await decode(
       `worker {

@@ -61,7 +61,20 @@ describe('connecting to Temporal', () => {
   const quiet: Log = () => undefined;
 
   it('backs off exponentially up to a cap', () => {
-    expect([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(n))).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+    const noJitter = () => 0;
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(n, undefined, noJitter))).toEqual([
+      1000, 2000, 4000, 8000, 16_000, 30_000, 30_000,
+    ]);
+  });
+
+  it('spreads reconnects with jitter: up to half of each delay is cut at random', () => {
+    expect(backoffDelay(6, undefined, () => 0.999)).toBe(15_015);
+    const delays = new Set(Array.from({ length: 50 }, () => backoffDelay(6)));
+    expect(delays.size).toBeGreaterThan(10);
+    for (const d of delays) {
+      expect(d).toBeGreaterThanOrEqual(15_000);
+      expect(d).toBeLessThanOrEqual(30_000);
+    }
   });
 
   it('retries until the connection succeeds, logging each failure', async () => {

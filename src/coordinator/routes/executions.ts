@@ -7,6 +7,7 @@ import type { Admission, TriggerOutcome } from '../admission';
 import { IDEMPOTENCY_KEY } from '../admission';
 import { sendError } from '../errors';
 import { describeExecution, listExecutions } from '../execution-status';
+import { OUTCOMES } from '../../temporal/search-attributes';
 import type { CoordinatorMetrics } from '../metrics';
 import { isTemporalUnavailable, type TemporalGateway } from '../temporal-gateway';
 import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses, TARGET_NAME, TARGET_SCHEMA } from './schemas';
@@ -66,7 +67,7 @@ const PROGRESS_SCHEMA = {
   type: 'object',
   description: "the workflow's `progress` query: its current step (absent when no worker answered within a few seconds)",
   properties: {
-    status: { type: 'string', enum: ['running', 'succeeded', 'failed', 'escalated', 'cancelled'] },
+    status: { type: 'string', enum: ['running', 'succeeded', 'nothing_to_heal', 'failed', 'escalated', 'cancelled'] },
     step: { type: 'string' },
     step_number: { type: 'integer' },
     steps: { type: 'array', items: { type: 'string' } },
@@ -86,6 +87,7 @@ const SUMMARY_SCHEMA = {
     task_queue: { type: 'string' },
     target: { type: 'object', properties: { node: { type: 'string' }, datacenter: { type: 'string' } } },
     trigger: { type: 'string' },
+    outcome: { type: 'string', enum: [...OUTCOMES] },
     start_time: { type: 'string', format: 'date-time' },
     close_time: { type: 'string', format: 'date-time' },
   },
@@ -108,6 +110,11 @@ const EXECUTION_SCHEMA = {
     task_queue: { type: 'string' },
     target: { type: 'object', properties: { node: { type: 'string' }, datacenter: { type: 'string' } } },
     trigger: { type: 'string', description: 'who asked for the start' },
+    outcome: {
+      type: 'string',
+      enum: [...OUTCOMES],
+      description: 'how the run ended: healed, nothing_to_heal, escalated, failed',
+    },
     start_time: { type: 'string', format: 'date-time' },
     close_time: { type: 'string', format: 'date-time' },
     result: { description: 'the workflow result, when it completed' },
@@ -296,7 +303,7 @@ export const executionRoutes: FastifyPluginAsync<{
       schema: {
         summary: 'Recent executions',
         description:
-          "medic's executions from Temporal visibility, newest first, filtered by workflow, node and status. " +
+          "medic's executions from Temporal visibility, newest first, filtered by workflow, node, status and outcome. " +
           'Visibility is eventually consistent: a start can take a moment to appear.',
         querystring: {
           type: 'object',
@@ -305,6 +312,7 @@ export const executionRoutes: FastifyPluginAsync<{
             workflow: { type: 'string', pattern: WORKFLOW_NAME.source, description: 'configured workflow name' },
             node: { ...TARGET_NAME, pattern: NO_QUOTES, description: 'target node' },
             status: { type: 'string', enum: [...LIST_STATUSES] },
+            outcome: { type: 'string', enum: [...OUTCOMES] },
             limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$', description: 'at most this many (1-1000, default 50)' },
           },
         },

@@ -1,0 +1,88 @@
+// How every medic workflow ends: healed, nothing to heal, escalated to a human, or failed (a bug,
+// also escalated). `remediation` wraps a workflow body: it records the outcome in the result and
+// in the MedicOutcome search attribute, resolves the page when a run heals, and turns any
+// failure the body did not handle into an escalation that says what was tried (the catch-all).
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  isCancellation,
+  patched,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { SEARCH_ATTRIBUTES, type Outcome } from '../src/temporal/search-attributes';
+import type { WorkflowInput } from './input';
+import { ProgressTracker } from './progress';
+import { ESCALATED, FAILED, escalate, resolvePage } from './escalation';
+import { OUTCOMES_PATCH } from './patches';
+
+export { OUTCOMES, type Outcome } from '../src/temporal/search-attributes';
+
+/** What every workflow result carries, beside its own fields. */
+export interface OutcomeFields {
+  outcome: 'healed' | 'nothing_to_heal';
+  /** One line for people: what was found or done. */
+  summary: string;
+}
+
+/** Records the outcome where operators filter on it (`medic list --outcome`). */
+export function recordOutcome(outcome: Outcome): void {
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.outcome, value: outcome }]);
+}
+
+/** A step that no worker picked up in time: the machine's worker is gone (or never was). */
+export function nodeUnreachable(err: unknown): string | undefined {
+  if (!(err instanceof ActivityFailure)) return undefined;
+  const timeout = err.cause instanceof TimeoutFailure ? err.cause : undefined;
+  if (!timeout) return undefined;
+  // Schedule-to-start: nobody polled the queue. Heartbeat or schedule-to-close: the worker died
+  // mid-step and no one finished the retry in time.
+  switch (timeout.timeoutType) {
+    case 'SCHEDULE_TO_START':
+      return `node unreachable: no worker took ${err.activityType} within its schedule-to-start bound`;
+    case 'SCHEDULE_TO_CLOSE':
+    case 'HEARTBEAT':
+      return `node unreachable: ${err.activityType} stopped answering (${timeout.timeoutType.toLowerCase().replace(/_/g, '-')} timeout)`;
+    default:
+      return undefined;
+  }
+}
+
+export interface Remediation {
+  progress: ProgressTracker;
+  /** False while replaying an execution that started before OUTCOMES_PATCH. */
+  current: boolean;
+}
+
+/** Runs a workflow body so that it always ends in one of the four outcomes, visibly. */
+export async function remediation<R extends OutcomeFields>(
+  input: WorkflowInput,
+  steps: string[],
+  body: (r: Remediation) => Promise<R>,
+): Promise<R> {
+  const progress = new ProgressTracker(steps, input);
+  const current = patched(OUTCOMES_PATCH);
+  if (!current) {
+    const old = await body({ progress, current });
+    progress.finish('succeeded', old.summary);
+    return old;
+  }
+  let result: R;
+  try {
+    result = await body({ progress, current });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const type = (err as { type?: string }).type;
+    if (err instanceof ApplicationFailure && (type === ESCALATED || type === FAILED)) throw err; // already escalated
+    const unreachable = nodeUnreachable(err);
+    if (unreachable) return escalate(progress, `${workflowInfo().workflowType}: ${unreachable}`);
+    const why =
+      err instanceof ActivityFailure && err.cause ? `${err.activityType}: ${err.cause.message}` : (err as Error).message;
+    return escalate(progress, `${workflowInfo().workflowType} failed: ${why}`, 'failed');
+  }
+  recordOutcome(result.outcome);
+  progress.finish(result.outcome === 'healed' ? 'succeeded' : 'nothing_to_heal', result.summary);
+  if (result.outcome === 'healed') await resolvePage(progress, result.summary);
+  return result;
+}
