@@ -68,11 +68,13 @@ function stepRows(e: StatusBody, c: Colours): string[][] | undefined {
 export function statusText(e: StatusBody, c: Colours): string {
   const steps = stepRows(e, c);
   const onStep = steps && e.progress?.step && e.progress.steps!.includes(e.progress.step);
+  // The outcome in words says the failure too, so the failure row is only for executions still running.
+  const outcome = TERMINAL.has(e.status.toUpperCase()) ? cell(outcomeWords(e), 200) : undefined;
   const rows: Array<[string, string | undefined]> = [
     ['workflow', e.workflow],
     ['id', e.workflow_id],
     ['status', statusColour(c, e.status)],
-    ['outcome', TERMINAL.has(e.status.toUpperCase()) ? outcomeWords(e) : undefined],
+    ['outcome', outcome],
     ['node', e.target?.node],
     ['datacenter', e.target?.datacenter],
     ['task queue', e.task_queue],
@@ -81,7 +83,7 @@ export function statusText(e: StatusBody, c: Colours): string {
     ['closed', when(e.close_time)],
     // Shown here only when the steps table cannot show it (no steps, or a step outside them).
     ['step', e.progress && !onStep ? cell(progressText(e), 100) : undefined],
-    ['failure', e.failure ? cell(e.failure, 200) : undefined],
+    ['failure', e.failure && !outcome ? cell(e.failure, 200) : undefined],
   ];
   let out = rows
     .filter(([, v]) => v)

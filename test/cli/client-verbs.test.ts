@@ -63,7 +63,7 @@ describe('medic run', () => {
     const first = await medic(['run', 'once', '--node', NODE, '--reason', 'cli test']);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(new RegExp(`^started once once:${NODE}:\\S+ on medic:node:${NODE}\\n$`));
+    expect(first.stdout).toMatch(new RegExp(`^started once once:\\S+ on medic:node:${NODE}\\n$`));
 
     const second = await medic(['run', 'once', '--node', NODE]);
     expect(second.code).toBe(1);
