@@ -2,6 +2,10 @@
 // GET /v1/executions/{id}, GET /v1/executions and the chat commands `status` and `list`.
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import type { temporal } from '@temporalio/proto';
+import { maskSecretValues } from '../params/resolve';
+import type { WorkflowInput } from '../../workflows/input';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { executionListQuery, type ListFilter } from './execution-list';
 
@@ -16,11 +20,12 @@ export interface ExecutionStatus extends ExecutionSummary {
   workflow_type: string;
   result?: unknown;
   failure?: string;
+  /** The workflow's `progress` query, when the caller asked for it and a worker answered. */
+  progress?: object;
   history: HistorySummary;
 }
 
-async function historySummary(client: Client, workflowId: string, runId: string): Promise<HistorySummary> {
-  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+function historySummary(history: temporal.api.history.v1.IHistory): HistorySummary {
   const activities = new Map<string, { activity_type: string; status: string }>();
   const events = history.events ?? [];
   for (const e of events) {
@@ -46,11 +51,29 @@ async function historySummary(client: Client, workflowId: string, runId: string)
   return { events: events.length, activities: [...activities.values()] };
 }
 
+/** The run's input (its params and their schema), from the first event of its history; undefined when unreadable. */
+async function startInput(client: Client, history: temporal.api.history.v1.IHistory): Promise<Partial<WorkflowInput> | undefined> {
+  const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+  try {
+    const [input] = await decodeArrayFromPayloads(client.options.loadedDataConverter, payloads);
+    return input && typeof input === 'object' ? (input as Partial<WorkflowInput>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The latest run of a medic execution, or undefined when there is none. Other workflows in
  * the namespace (and admission leases) carry no MedicWorkflow attribute and stay invisible.
+ * `progress` reads the run's progress query. Whatever the run produced from its secret params
+ * (command output, rendered URLs, failure messages, progress) comes back masked: this is the
+ * one place GET /v1/executions/{id}, `medic status` and chat `status` read a run.
  */
-export async function describeExecution(client: Client, id: string): Promise<ExecutionStatus | undefined> {
+export async function describeExecution(
+  client: Client,
+  id: string,
+  progress?: (runId: string) => Promise<object | undefined>,
+): Promise<ExecutionStatus | undefined> {
   let d;
   try {
     d = await client.workflow.getHandle(id).describe();
@@ -82,8 +105,12 @@ export async function describeExecution(client: Client, id: string): Promise<Exe
       status.failure = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message;
     }
   }
-  status.history = await historySummary(client, id, d.runId);
-  return status;
+  const history = await client.workflow.getHandle(id, d.runId).fetchHistory();
+  status.history = historySummary(history);
+  const p = await progress?.(d.runId);
+  if (p) status.progress = p;
+  const input = await startInput(client, history);
+  return maskSecretValues(status, input?.paramSchema, input?.params ?? {});
 }
 
 export interface ExecutionSummary {

@@ -76,3 +76,26 @@ export function maskParams(schema: ParamSchema | undefined, params: Record<strin
 export function secretNames(schema: ParamSchema): string[] {
   return Object.keys(schema).filter((n) => schema[n]!.secret);
 }
+
+/**
+ * `value` (any JSON: a result, a progress report, a failure message) with every secret value of
+ * `params` replaced by the mask wherever it occurs in a string, items of secret lists included:
+ * for what a run produced from its params (command output, rendered URLs and messages).
+ */
+export function maskSecretValues<T>(value: T, schema: ParamSchema | undefined, params: Record<string, unknown>): T {
+  const secrets = new Set<string>();
+  for (const name of schema ? secretNames(schema) : []) {
+    const v = Object.hasOwn(params, name) ? params[name] : undefined;
+    if (typeof v !== 'string') continue;
+    for (const s of schema![name]!.list ? [v, ...v.split(',')] : [v]) if (s.trim() !== '') secrets.add(s.trim());
+  }
+  if (secrets.size === 0) return value;
+  const longestFirst = [...secrets].sort((a, b) => b.length - a.length);
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return longestFirst.reduce((text, s) => text.split(s).join(MASK), v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
+}

@@ -362,10 +362,11 @@ export const executionRoutes: FastifyPluginAsync<{
     async (request, reply) => {
       const id = request.params.workflow_id;
       try {
-        const status = await temporal.withDeadline((client) => describeExecution(client, id));
+        const status = await temporal.withDeadline((client) =>
+          describeExecution(client, id, (runId) => readProgress(temporal, id, runId)),
+        );
         if (!status) return sendError(reply, 'unknown_execution', `no execution ${JSON.stringify(id)}`, {});
-        const progress = await readProgress(temporal, id, status.run_id);
-        return reply.send(progress ? { ...status, progress } : status);
+        return reply.send(status);
       } catch (err) {
         metrics.temporalErrors.inc({ operation: 'describe' });
         if (isTemporalUnavailable(err)) {
