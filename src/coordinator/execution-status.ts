@@ -52,7 +52,10 @@ function historySummary(history: temporal.api.history.v1.IHistory): HistorySumma
 }
 
 /** The run's input (its params and their schema), from the first event of its history; undefined when unreadable. */
-async function startInput(client: Client, history: temporal.api.history.v1.IHistory): Promise<Partial<WorkflowInput> | undefined> {
+async function startInput(
+  client: Client,
+  history: temporal.api.history.v1.IHistory,
+): Promise<Partial<WorkflowInput> | undefined> {
   const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
   try {
     const [input] = await decodeArrayFromPayloads(client.options.loadedDataConverter, payloads);

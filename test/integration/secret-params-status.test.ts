@@ -6,7 +6,7 @@ import { colours } from '../../src/cli/output';
 import { MASK } from '../../src/params/schema';
 import { ADMIN, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { startTestWorker, type TestWorker } from '../helpers/medic-worker';
-import { eventually, unique } from '../helpers/temporal';
+import { eventually } from '../helpers/temporal';
 import type { RunbookStep } from '../../workflows/input';
 
 const MARKER = `tok${Date.now().toString(36)}x${Math.random().toString(36).slice(2, 10)}`;

@@ -1,4 +1,4 @@
-import { checkParams, maskParams, resolveParams } from '../../src/params/resolve';
+import { checkParams, maskParams, maskSecretValues, resolveParams } from '../../src/params/resolve';
 import { MASK, publicSchema, type ParamSchema, type ParamSpec } from '../../src/params/schema';
 import { valueProblem } from '../../src/params/values';
 
@@ -100,5 +100,22 @@ describe('secret params', () => {
     const schema: ParamSchema = { token: spec({ secret: true, default: 's3cret' }), unit: spec({ type: 'unit' }) };
     expect(maskParams(schema, { token: 's3cret', unit: 'nginx' })).toEqual({ token: MASK, unit: 'nginx' });
     expect(JSON.stringify(publicSchema(schema))).not.toContain('s3cret');
+  });
+
+  it('are masked wherever a run printed them (result, progress, failure), list items included', () => {
+    const schema: ParamSchema = {
+      token: spec({ secret: true }),
+      keys: spec({ secret: true, list: true }),
+      unit: spec({ type: 'unit' }),
+    };
+    const params = { token: 'abc123', keys: 'k1x,k2y', unit: 'nginx' };
+    const run = { result: { steps: [{ detail: 'echo: token=abc123 k2y' }] }, failure: 'k1x,k2y failed', n: 3, unit: 'nginx' };
+    expect(maskSecretValues(run, schema, params)).toEqual({
+      result: { steps: [{ detail: `echo: token=${MASK} ${MASK}` }] },
+      failure: `${MASK} failed`,
+      n: 3,
+      unit: 'nginx',
+    });
+    expect(maskSecretValues(run, undefined, params)).toBe(run);
   });
 });
