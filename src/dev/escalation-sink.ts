@@ -41,7 +41,8 @@ function slackText(b: Record<string, unknown>): string | undefined {
 export function describePage(body: unknown): string {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new Error('a page is a JSON object');
   const b = body as Record<string, unknown>;
-  if (typeof b.event_action === 'string' && ('routing_key' in b || 'payload' in b || 'dedup_key' in b)) {
+  // medic's JSON carries event_action and dedup_key too; PagerDuty's events always carry routing_key.
+  if (typeof b.event_action === 'string' && ('routing_key' in b || 'payload' in b)) {
     const p = (b.payload && typeof b.payload === 'object' ? b.payload : {}) as Record<string, unknown>;
     const head = [`pagerduty ${b.event_action}`, text(p.severity)].filter(Boolean).join(' ');
     const tail = [text(p.source) && `source=${text(p.source)}`, text(b.dedup_key) && `dedup_key=${text(b.dedup_key)}`];
@@ -53,7 +54,7 @@ export function describePage(body: unknown): string {
   const target = (b.target && typeof b.target === 'object' ? b.target : {}) as Record<string, unknown>;
   const summary = text(b.summary) ?? text(b.message) ?? text(b.title) ?? text(b.reason) ?? text(b.text);
   const facts = [
-    text(b.event) ?? text(b.status) ?? text(b.action),
+    text(b.event_action) ?? text(b.event) ?? text(b.status) ?? text(b.action),
     text(b.outcome) && `outcome=${text(b.outcome)}`,
     text(b.workflow) && `workflow=${text(b.workflow)}`,
     (text(target.node) ?? text(b.node)) && `node=${text(target.node) ?? text(b.node)}`,

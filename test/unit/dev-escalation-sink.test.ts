@@ -22,6 +22,21 @@ describe('describePage', () => {
     );
   });
 
+  it("reads medic's own JSON page (event_action and dedup_key, but no routing key) as JSON, with its summary", () => {
+    expect(
+      describePage({
+        event_action: 'trigger',
+        dedup_key: 'medic/healDemo/vm',
+        summary: 'healDemo on vm escalated: unlink failed',
+        outcome: 'escalated',
+        workflow: 'healDemo',
+        target: { node: 'vm' },
+      }),
+    ).toBe(
+      '[json] healDemo on vm escalated: unlink failed trigger outcome=escalated workflow=healDemo node=vm dedup_key=medic/healDemo/vm',
+    );
+  });
+
   it('reads Slack text, and the text of blocks', () => {
     expect(describePage({ text: ':rotating_light: healDemo escalated on host1' })).toBe(
       '[slack] :rotating_light: healDemo escalated on host1',
