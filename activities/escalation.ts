@@ -5,8 +5,7 @@ import { promises as fs } from 'node:fs';
 import type { EscalationConfig, Hook } from '../src/config/worker';
 import type { Target } from '../src/temporal/task-queues';
 import { HookFailedError, InvalidRequestError, NotConfiguredError } from './errors';
-import { runHook, type HookIdentity } from './hooks';
-import { cancellation } from './context';
+import { postJson, runHook, type HookIdentity } from './hooks';
 
 export interface PageRequest {
   /** trigger: open (or add to) the incident; resolve: a later run healed the target. */
@@ -129,23 +128,7 @@ export async function sendPage(
     return { delivered: r.delivered, detail: r.detail };
   }
   const payload = await body(config, req);
-  const signals = [AbortSignal.timeout(config.timeoutMs), cancellation()].filter((s): s is AbortSignal => s !== undefined);
-  let res: Response;
-  try {
-    res = await fetchImpl(config.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...config.headers },
-      body: JSON.stringify(payload),
-      signal: AbortSignal.any(signals),
-    });
-    await res.arrayBuffer();
-  } catch (err) {
-    if (cancellation()?.aborted) throw err;
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    throw new HookFailedError(
-      `escalation sink ${new URL(config.url).host} unreachable: ${e.cause?.code ?? e.cause?.message ?? e.message}`,
-    );
-  }
+  const res = await postJson(fetchImpl, config.url, config.headers, payload, config.timeoutMs, 'escalation sink');
   if (res.status >= 400 && res.status < 500 && res.status !== 429) {
     throw new InvalidRequestError(`escalation sink refused the ${config.format} ${req.action}: ${res.status}`);
   }

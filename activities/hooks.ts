@@ -71,23 +71,37 @@ export async function runHook(
     }
     return { event, delivered: true, detail: `${hook.argv[0]} exited 0` };
   }
-  const signals = [AbortSignal.timeout(hook.timeoutMs), cancellation()].filter((s): s is AbortSignal => s !== undefined);
-  let res: Response;
+  const res = await postJson(fetchImpl, hook.url, hook.headers, payload, hook.timeoutMs, `hook "${event}" webhook`);
+  if (res.status < 200 || res.status > 299) throw new HookFailedError(`hook "${event}" webhook answered ${res.status}`);
+  return { event, delivered: true, detail: `webhook answered ${res.status}` };
+}
+
+/**
+ * POSTs `payload` as JSON within `timeoutMs` (and the activity's cancellation), reading the whole
+ * answer. A network failure is HookFailedError naming `what` and the host (retried by Temporal);
+ * a cancellation is rethrown as it is. The caller judges the status.
+ */
+export async function postJson(
+  fetchImpl: typeof fetch,
+  url: string,
+  headers: Record<string, string> | undefined,
+  payload: unknown,
+  timeoutMs: number,
+  what: string,
+): Promise<Response> {
+  const signals = [AbortSignal.timeout(timeoutMs), cancellation()].filter((s): s is AbortSignal => s !== undefined);
   try {
-    res = await fetchImpl(hook.url, {
+    const res = await fetchImpl(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...hook.headers },
+      headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(payload),
       signal: AbortSignal.any(signals),
     });
     await res.arrayBuffer();
+    return res;
   } catch (err) {
     if (cancellation()?.aborted) throw err;
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    throw new HookFailedError(
-      `hook "${event}" webhook ${new URL(hook.url).host} unreachable: ${e.cause?.code ?? e.cause?.message ?? e.message}`,
-    );
+    throw new HookFailedError(`${what} ${new URL(url).host} unreachable: ${e.cause?.code ?? e.cause?.message ?? e.message}`);
   }
-  if (res.status < 200 || res.status > 299) throw new HookFailedError(`hook "${event}" webhook answered ${res.status}`);
-  return { event, delivered: true, detail: `webhook answered ${res.status}` };
 }

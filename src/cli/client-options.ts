@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorClient } from '../client/coordinator-client';
 import { stateDir } from '../paths';
-import { JSON_OPTION, type CommandContext, type OptionSpec } from './command';
+import { EXIT, JSON_OPTION, type CommandContext, type OptionSpec } from './command';
 
 export const DEFAULT_COORDINATOR = 'https://127.0.0.1:8443';
 
@@ -88,5 +88,32 @@ export function connect(values: CommandContext['values']): CoordinatorClient | s
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     return e.code === 'ENOENT' ? `cannot read ${e.path ?? 'a certificate file'}: no such file` : e.message;
+  }
+}
+
+/** One request to the coordinator; on any failure prints one line (`medic VERB: ...`) and returns the exit code instead. */
+export async function callCoordinator(
+  ctx: CommandContext,
+  verb: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown } | number> {
+  const client = connect(ctx.values);
+  if (typeof client === 'string') {
+    ctx.stderr.write(`medic ${verb}: ${client}\n`);
+    return EXIT.failure;
+  }
+  try {
+    const answer = await client.request(method, path, body);
+    if (answer.status >= 200 && answer.status < 300) return { status: answer.status, body: answer.body };
+    const b = answer.body as { message?: string } | undefined;
+    ctx.stderr.write(`medic ${verb}: ${b?.message ?? `HTTP ${answer.status}`} (HTTP ${answer.status})\n`);
+    return answer.status >= 500 ? EXIT.unavailable : EXIT.failure;
+  } catch (err) {
+    ctx.stderr.write(`medic ${verb}: ${(err as Error).message}\n`);
+    return EXIT.unavailable;
+  } finally {
+    client.close();
   }
 }

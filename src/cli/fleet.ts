@@ -1,7 +1,7 @@
 // Fleet-safety verbs: `medic pause`, `medic resume`, `medic pauses`, `medic stats`. Each is one
 // request to the coordinator, which the ACL governs (who may pause is a route rule).
 import { EXIT, type Command, type CommandContext, type OptionSpec } from './command';
-import { CLIENT_DETAILS, CLIENT_OPTIONS, connect } from './client-options';
+import { CLIENT_DETAILS, CLIENT_OPTIONS, callCoordinator } from './client-options';
 import { table } from './output';
 
 const SCOPE_OPTIONS: Record<string, OptionSpec> = {
@@ -9,32 +9,6 @@ const SCOPE_OPTIONS: Record<string, OptionSpec> = {
   datacenter: { type: 'string', valueName: 'D', description: 'only this datacenter' },
   'node-type': { type: 'string', valueName: 'T', description: 'only this node type' },
 };
-
-async function call(
-  ctx: CommandContext,
-  verb: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: unknown } | number> {
-  const client = connect(ctx.values);
-  if (typeof client === 'string') {
-    ctx.stderr.write(`medic ${verb}: ${client}\n`);
-    return EXIT.failure;
-  }
-  try {
-    const answer = await client.request(method, path, body);
-    if (answer.status >= 200 && answer.status < 300) return { status: answer.status, body: answer.body };
-    const b = answer.body as { message?: string } | undefined;
-    ctx.stderr.write(`medic ${verb}: ${b?.message ?? `HTTP ${answer.status}`} (HTTP ${answer.status})\n`);
-    return answer.status >= 500 ? EXIT.unavailable : EXIT.failure;
-  } catch (err) {
-    ctx.stderr.write(`medic ${verb}: ${(err as Error).message}\n`);
-    return EXIT.unavailable;
-  } finally {
-    client.close();
-  }
-}
 
 function scope(ctx: CommandContext): Record<string, string> {
   const out: Record<string, string> = {};
@@ -80,7 +54,7 @@ export const pauseCommand: Command = {
       return EXIT.usage;
     }
     const body = { ...scope(ctx), reason, ...(typeof ctx.values.for === 'string' ? { for: ctx.values.for } : {}) };
-    const got = await call(ctx, 'pause', 'POST', '/v1/pauses', body);
+    const got = await callCoordinator(ctx, 'pause', 'POST', '/v1/pauses', body);
     if (typeof got === 'number') return got;
     const p = got.body as PauseBody;
     if (ctx.values.json) ctx.stdout.write(JSON.stringify(p, null, 2) + '\n');
@@ -98,7 +72,7 @@ export const resumeCommand: Command = {
   async run(ctx) {
     const q = new URLSearchParams(scope(ctx));
     if (typeof ctx.values.reason === 'string') q.set('reason', ctx.values.reason);
-    const got = await call(ctx, 'resume', 'DELETE', `/v1/pauses${q.size ? `?${q}` : ''}`);
+    const got = await callCoordinator(ctx, 'resume', 'DELETE', `/v1/pauses${q.size ? `?${q}` : ''}`);
     if (typeof got === 'number') return got;
     const p = got.body as PauseBody;
     if (ctx.values.json) ctx.stdout.write(JSON.stringify(p, null, 2) + '\n');
@@ -114,7 +88,7 @@ export const pausesCommand: Command = {
   details: CLIENT_DETAILS,
   options: CLIENT_OPTIONS,
   async run(ctx) {
-    const got = await call(ctx, 'pauses', 'GET', '/v1/pauses');
+    const got = await callCoordinator(ctx, 'pauses', 'GET', '/v1/pauses');
     if (typeof got === 'number') return got;
     const { pauses } = got.body as { pauses: PauseBody[] };
     if (ctx.values.json) ctx.stdout.write(JSON.stringify(pauses, null, 2) + '\n');
@@ -147,7 +121,12 @@ export const statsCommand: Command = {
   options: { workflow: SCOPE_OPTIONS.workflow!, ...CLIENT_OPTIONS },
   async run(ctx) {
     const w = ctx.values.workflow;
-    const got = await call(ctx, 'stats', 'GET', `/v1/stats${typeof w === 'string' ? `?workflow=${encodeURIComponent(w)}` : ''}`);
+    const got = await callCoordinator(
+      ctx,
+      'stats',
+      'GET',
+      `/v1/stats${typeof w === 'string' ? `?workflow=${encodeURIComponent(w)}` : ''}`,
+    );
     if (typeof got === 'number') return got;
     const { workflows } = got.body as { workflows: StatsBody[] };
     if (ctx.values.json) ctx.stdout.write(JSON.stringify(workflows, null, 2) + '\n');

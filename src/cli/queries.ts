@@ -2,30 +2,14 @@
 // the coordinator, printed as a table for people or as the coordinator's JSON with --json.
 import { LIST_STATUSES } from '../coordinator/execution-list';
 import { EXIT, type Command, type CommandContext } from './command';
-import { CLIENT_DETAILS, CLIENT_OPTIONS, connect } from './client-options';
+import { CLIENT_DETAILS, CLIENT_OPTIONS, callCoordinator } from './client-options';
 import { colours, isTerminal, statusColour, table, type Colours } from './output';
 import { TERMINAL, outcomeWords, progressText, type ExecutionView } from './run';
 import { OUTCOMES } from '../temporal/search-attributes';
 
 /** GETs `path`; on any failure prints one line and returns the exit code instead of a body. */
-async function getJson(ctx: CommandContext, verb: string, path: string): Promise<{ body: unknown } | number> {
-  const client = connect(ctx.values);
-  if (typeof client === 'string') {
-    ctx.stderr.write(`medic ${verb}: ${client}\n`);
-    return EXIT.failure;
-  }
-  try {
-    const answer = await client.request('GET', path);
-    if (answer.status === 200) return { body: answer.body };
-    const b = answer.body as { message?: string } | undefined;
-    ctx.stderr.write(`medic ${verb}: ${b?.message ?? `HTTP ${answer.status}`} (HTTP ${answer.status})\n`);
-    return answer.status >= 500 ? EXIT.unavailable : EXIT.failure;
-  } catch (err) {
-    ctx.stderr.write(`medic ${verb}: ${(err as Error).message}\n`);
-    return EXIT.unavailable;
-  } finally {
-    client.close();
-  }
+function getJson(ctx: CommandContext, verb: string, path: string): Promise<{ body: unknown } | number> {
+  return callCoordinator(ctx, verb, 'GET', path);
 }
 
 function when(iso: unknown): string {
