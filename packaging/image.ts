@@ -58,24 +58,16 @@ function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** tar flags that make an archive byte-for-byte reproducible: sorted names, fixed times, numeric root owners. */
+function reproducibleTar(epoch: number): string[] {
+  return ['--sort=name', `--mtime=@${epoch}`, '--numeric-owner', '--owner=0', '--group=0'];
+}
+
 /** A reproducible layer: sorted names, fixed times, numeric owners (medic's own dirs are its). */
 function layerTar(root: string, epoch: number): Buffer {
-  return execFileSync(
-    'tar',
-    [
-      '--sort=name',
-      `--mtime=@${epoch}`,
-      '--numeric-owner',
-      '--owner=0',
-      '--group=0',
-      '-C',
-      root,
-      '-cf',
-      '-',
-      ...fs.readdirSync(root).sort(),
-    ],
-    { maxBuffer: 1 << 30 },
-  );
+  return execFileSync('tar', [...reproducibleTar(epoch), '-C', root, '-cf', '-', ...fs.readdirSync(root).sort()], {
+    maxBuffer: 1 << 30,
+  });
 }
 
 /** Builds the image tarball from the staged root; returns its path, reference and manifest digest. */
@@ -153,18 +145,7 @@ export function buildImage(root: string, version: string, outDir: string, epoch:
     JSON.stringify([{ Config: `blobs/sha256/${configDigest}`, RepoTags: [reference], Layers: [`blobs/sha256/${layerDigest}`] }]),
   );
   const tarball = path.join(outDir, `medic_${version}_oci.tar`);
-  execFileSync('tar', [
-    '--sort=name',
-    `--mtime=@${epoch}`,
-    '--numeric-owner',
-    '--owner=0',
-    '--group=0',
-    '-C',
-    layout,
-    '-cf',
-    tarball,
-    '.',
-  ]);
+  execFileSync('tar', [...reproducibleTar(epoch), '-C', layout, '-cf', tarball, '.']);
   fs.rmSync(layout, { recursive: true, force: true });
   return { tarball, reference, digest: `sha256:${manifestDigest}` };
 }

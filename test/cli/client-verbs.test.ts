@@ -1,8 +1,7 @@
 // The CLI verbs against a real coordinator process (mTLS) and the run's Temporal dev server:
 // a start, a start refused by a constraint, the list and workflows verbs, and what a user sees
 // when the coordinator is not there.
-import { execFile } from 'node:child_process';
-import { buildStack, MEDIC, ROOT, type Stack } from '../helpers/stack';
+import { buildStack, runMedicCli, type Stack } from '../helpers/stack';
 import { temporalAddress, unique } from '../helpers/temporal';
 
 let stack: Stack;
@@ -15,22 +14,7 @@ interface Result {
 }
 
 function medic(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  const admin = stack.certs.clients.admin!;
-  const tls = [
-    '--coordinator',
-    stack.coordinatorUrl,
-    '--cert',
-    admin.certFile,
-    '--key',
-    admin.keyFile,
-    '--ca',
-    stack.certs.caFile,
-  ];
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MEDIC, ...args, ...tls], { cwd: ROOT, env: { ...process.env, ...env } }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+  return runMedicCli(stack, args, env);
 }
 
 beforeAll(async () => {

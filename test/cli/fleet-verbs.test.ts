@@ -1,28 +1,12 @@
 // The fleet-safety verbs against a real coordinator process (mTLS) and the run's Temporal dev
 // server: pause, a run refused by it, pauses, resume, a shadow run, list --shadow and stats.
-import { execFile } from 'node:child_process';
-import { buildStack, IDS, MEDIC, ROOT, type Stack } from '../helpers/stack';
+import { buildStack, IDS, runMedicCli, type CliResult, type Stack } from '../helpers/stack';
 import { eventually, temporalAddress, unique } from '../helpers/temporal';
 
 let stack: Stack;
 
-function medic(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const admin = stack.certs.clients.admin!;
-  const tls = [
-    '--coordinator',
-    stack.coordinatorUrl,
-    '--cert',
-    admin.certFile,
-    '--key',
-    admin.keyFile,
-    '--ca',
-    stack.certs.caFile,
-  ];
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MEDIC, ...args, ...tls], { cwd: ROOT }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function medic(args: string[]): Promise<CliResult> {
+  return runMedicCli(stack, args);
 }
 
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 // A real medic stack for end-to-end tests and benchmarks: generated certificates, a config
 // directory, and the built `medic` binary running the coordinator (and, when asked, the
 // trigger daemon) against a real Temporal server.
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -135,4 +136,30 @@ ${opts.coordinatorExtra ?? ''}
     },
   };
   return stack;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `medic` CLI as the stack's admin client (mTLS to its coordinator); never rejects. */
+export function runMedicCli(stack: Stack, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const admin = stack.certs.clients.admin!;
+  const tls = [
+    '--coordinator',
+    stack.coordinatorUrl,
+    '--cert',
+    admin.certFile,
+    '--key',
+    admin.keyFile,
+    '--ca',
+    stack.certs.caFile,
+  ];
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MEDIC, ...args, ...tls], { cwd: ROOT, env: { ...process.env, ...env } }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
