@@ -1,9 +1,10 @@
 // HTTP health check: one GET, expected status and body text, bounded time. An unhealthy answer
 // is a result, not an error: the workflow decides what "still unhealthy" means.
+import type { Redacting } from './redact';
 import { InvalidRequestError } from './errors';
 import { cancellation } from './context';
 
-export interface HttpCheckRequest {
+export interface HttpCheckRequest extends Redacting {
   url: string;
   /** Default 200. */
   expectStatus?: number;

@@ -11,6 +11,7 @@ import { runHook, type HookRequest } from './hooks';
 import { BOOT_ID_FILE, readBootId, reboot, type NodeIdentity, type RebootRequest } from './node';
 import { cleanFiles, diskUsage, type CleanRequest } from './disk';
 import { sendPage, type PageRequest } from './escalation';
+import { redacting } from './redact';
 
 /** The part of worker.hcl activities act on. */
 export type ActivitySettings = Pick<
@@ -47,24 +48,27 @@ export function createActivities(deps: ActivityDeps) {
   const who = { node: settings.node, datacenter: settings.datacenter, nodeType: settings.nodeType };
   const workflowId = (): string | undefined => activityContext()?.info.workflowExecution?.workflowId;
   const hook = (event: 'drain' | 'undrain' | 'notify', req: HookRequest) =>
-    whileHeartbeating(() =>
-      runHook(
-        fetchImpl,
-        settings.hooks[event],
-        event,
-        who,
-        { ...req, workflowId: req.workflowId ?? workflowId() },
-        settings.maxOutputBytes,
+    redacting(req, () =>
+      whileHeartbeating(() =>
+        runHook(
+          fetchImpl,
+          settings.hooks[event],
+          event,
+          who,
+          { ...req, workflowId: req.workflowId ?? workflowId() },
+          settings.maxOutputBytes,
+        ),
       ),
     );
 
   return {
     /** Runs an allow-listed executable with an argv array. */
-    runCommand: (req: CommandRequest) => whileHeartbeating(() => runAllowedCommand(settings, req)),
+    runCommand: (req: CommandRequest) => redacting(req, () => whileHeartbeating(() => runAllowedCommand(settings, req))),
     /** restart/start/stop/status of a systemd unit, answering with its state afterwards. */
     systemdUnit: (req: UnitRequest) => whileHeartbeating(() => systemdUnit(settings, req)),
-    httpCheck: (req: HttpCheckRequest) => whileHeartbeating(() => httpCheck(fetchImpl, req)),
-    prometheusQuery: (req: PrometheusRequest) => whileHeartbeating(() => prometheusQuery(fetchImpl, settings.prometheus, req)),
+    httpCheck: (req: HttpCheckRequest) => redacting(req, () => whileHeartbeating(() => httpCheck(fetchImpl, req))),
+    prometheusQuery: (req: PrometheusRequest) =>
+      redacting(req, () => whileHeartbeating(() => prometheusQuery(fetchImpl, settings.prometheus, req))),
     /** Takes this node out of service (load balancer, scheduler) through the drain hook. */
     drainNode: (req: HookRequest) => hook('drain', req),
     undrainNode: (req: HookRequest) => hook('undrain', req),

@@ -1,9 +1,10 @@
 // Prometheus instant query, to verify that a condition has cleared (or still holds).
+import type { Redacting } from './redact';
 import { InvalidRequestError, NotConfiguredError, PrometheusQueryError } from './errors';
 import { cancellation } from './context';
 import type { PrometheusQueryConfig } from '../src/config/worker';
 
-export interface PrometheusRequest {
+export interface PrometheusRequest extends Redacting {
   query: string;
   timeoutMs?: number;
 }

@@ -57,6 +57,9 @@ export async function escalate(
   outcome: 'escalated' | 'failed' = 'escalated',
 ): Promise<never> {
   const current = patched(OUTCOMES_PATCH);
+  // Step output and failure text may carry a secret param's value: mask it before it is paged,
+  // logged, or thrown (the worker logs a failed workflow's failure).
+  message = progress.mask(message);
   progress.step('escalate', message);
   let delivered = 'notified';
   try {
@@ -66,7 +69,7 @@ export async function escalate(
   } catch (err) {
     if (isCancellation(err)) throw err;
     const cause = (err as { cause?: Error }).cause;
-    delivered = `NOT notified (${cause?.message ?? (err as Error).message})`;
+    delivered = progress.mask(`NOT notified (${cause?.message ?? (err as Error).message})`);
     log.error('escalation failed', { message, error: String(err) });
   }
   progress.finish(outcome === 'failed' ? 'failed' : 'escalated', delivered);

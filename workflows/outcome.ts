@@ -15,7 +15,8 @@ import { SEARCH_ATTRIBUTES, type Outcome } from '../src/temporal/search-attribut
 import type { WorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { ESCALATED, FAILED, escalate, resolvePage } from './escalation';
-import { OUTCOMES_PATCH } from './patches';
+import { OUTCOMES_PATCH, SECRET_MASKING_PATCH } from './patches';
+import { secretValues } from '../src/params/resolve';
 
 export { OUTCOMES, type Outcome } from '../src/temporal/search-attributes';
 
@@ -68,6 +69,7 @@ export async function remediation<R extends OutcomeFields>(
     progress.finish('succeeded', old.summary);
     return old;
   }
+  if (patched(SECRET_MASKING_PATCH)) progress.secrets = secretValues(input?.paramSchema, input?.params);
   let result: R;
   try {
     result = await body({ progress, current });
@@ -81,6 +83,7 @@ export async function remediation<R extends OutcomeFields>(
       err instanceof ActivityFailure && err.cause ? `${err.activityType}: ${err.cause.message}` : (err as Error).message;
     return escalate(progress, `${workflowInfo().workflowType} failed: ${why}`, 'failed');
   }
+  result = progress.mask(result);
   recordOutcome(result.outcome);
   progress.finish(result.outcome === 'healed' ? 'succeeded' : 'nothing_to_heal', result.summary);
   if (result.outcome === 'healed') await resolvePage(progress, result.summary);

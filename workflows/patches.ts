@@ -5,8 +5,14 @@
 /** Outcomes, escalation to the central sink, the catch-all, activities on the target's queue. */
 export const OUTCOMES_PATCH = 'medic-outcomes-v1';
 
+/** Secret param values masked in progress, results, pages and failures, and in what activities say. */
+export const SECRET_MASKING_PATCH = 'medic-secret-masking-v1';
+
+/** Runbook template values escaped for where they land: argv, URL part, PromQL string literal. */
+export const TEMPLATE_ESCAPING_PATCH = 'medic-template-escaping-v1';
+
 /**
  * The workflow code level: the newest patch id. Recorded histories go under
  * test/fixtures/histories/<level>/, so each level's histories stay and CI replays them all.
  */
-export const WORKFLOW_CODE_LEVEL = OUTCOMES_PATCH;
+export const WORKFLOW_CODE_LEVEL = TEMPLATE_ESCAPING_PATCH;

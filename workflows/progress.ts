@@ -2,6 +2,7 @@
 // what happened so far. `medic run --wait` and `medic status` show it.
 import { defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { WorkflowInput } from './input';
+import { maskValues } from '../src/params/resolve';
 
 export type ProgressStatus = 'running' | 'succeeded' | 'nothing_to_heal' | 'failed' | 'escalated' | 'cancelled';
 
@@ -34,6 +35,8 @@ const HISTORY_KEPT = 50;
 /** Holds a workflow's progress and answers the `progress` query from it. */
 export class ProgressTracker {
   private readonly state: Progress;
+  /** The run's secret values (src/params secretValues): never recorded, shown, paged or returned. */
+  secrets: string[] = [];
 
   /** `input`: what the run is about (workflow and target), for pages about it. */
   constructor(
@@ -46,6 +49,7 @@ export class ProgressTracker {
 
   /** Moves to `step` (one of the plan's steps, or an extra one such as "escalate"). */
   step(step: string, detail?: string, attempt?: number): void {
+    detail = this.mask(detail);
     const at = this.state.steps.indexOf(step);
     Object.assign(this.state, { step, stepNumber: at >= 0 ? at + 1 : this.state.stepNumber, detail, attempt });
     this.record(step, detail);
@@ -53,6 +57,7 @@ export class ProgressTracker {
 
   /** Adds a detail to the current step. */
   note(detail: string): void {
+    detail = this.mask(detail);
     this.state.detail = detail;
     this.record(this.state.step, detail);
   }
@@ -60,6 +65,11 @@ export class ProgressTracker {
   finish(status: Exclude<ProgressStatus, 'running'>, detail?: string): void {
     this.state.status = status;
     if (detail !== undefined) this.note(detail);
+  }
+
+  /** `value` with the run's secret values masked (any JSON: a message, a result). */
+  mask<T>(value: T): T {
+    return maskValues(value, this.secrets);
   }
 
   /** What happened so far, one line per event: "what was tried" in a page. */

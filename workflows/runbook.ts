@@ -1,13 +1,15 @@
 // runbook: the self-service workflow. Runs the steps declared in the workflow's HCL in order
 // (command, http_check, prometheus_check, wait, notify); a step that still fails after its
 // attempts escalates. Teams add a remediation with a config file, not TypeScript.
-import { ActivityFailure, ApplicationFailure, isCancellation, sleep } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, isCancellation, patched, sleep } from '@temporalio/workflow';
 import type { RunbookStep, WorkflowInput } from './input';
 import { PERMANENT_ERROR_TYPES, onMachine } from './activity-options';
 import { escalate } from './escalation';
 import { nodeUnreachable, remediation, type OutcomeFields } from './outcome';
 import { INVALID_INPUT } from './params';
-import { TemplateError, fillTemplate } from './template';
+import { maskValues } from '../src/params/resolve';
+import { TemplateError, fillTemplate, type TemplateContext } from './template';
+import { TEMPLATE_ESCAPING_PATCH } from './patches';
 
 export interface StepOutcome {
   name: string;
@@ -24,45 +26,58 @@ export interface RunbookResult extends OutcomeFields {
 /** Time an activity gets beyond the step's own timeout (queueing, reporting back). */
 const MARGIN_MS = 30_000;
 
-async function runStep(step: RunbookStep, input: WorkflowInput): Promise<{ ok: boolean; detail: string }> {
-  const fill = (text: string) => fillTemplate(text, input);
+/** How a run renders its steps: escaping per context (TEMPLATE_ESCAPING_PATCH), secrets to redact. */
+interface Rendering {
+  escaping: boolean;
+  /** The run's secret values: activities mask them in what they answer and log (activities/redact.ts). */
+  secrets: string[];
+}
+
+async function runStep(step: RunbookStep, input: WorkflowInput, r: Rendering): Promise<{ ok: boolean; detail: string }> {
+  const fill = (text: string, context: TemplateContext) => fillTemplate(text, input, r.escaping ? context : 'text');
+  const redact = r.secrets.length ? { redact: r.secrets } : {};
   const timeout = (ms: number | undefined, fallback: number) => ({ startToCloseTimeout: (ms ?? fallback) + MARGIN_MS });
   switch (step.kind) {
     case 'command': {
-      const r = await onMachine(input, timeout(step.timeoutMs, 5 * 60_000)).runCommand({
+      const res = await onMachine(input, timeout(step.timeoutMs, 5 * 60_000)).runCommand({
         command: step.command,
-        args: step.args.map(fill),
+        args: step.args.map((a) => fill(a, 'argv')),
         timeoutMs: step.timeoutMs,
+        ...redact,
       });
       const expected = step.expectExit ?? 0;
-      const ok = !r.timedOut && r.exitCode === expected;
-      const why = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? r.signal}${ok ? '' : `, expected ${expected}`}`;
-      const tail = (r.stderr || r.stdout).trim().slice(-300);
+      const ok = !res.timedOut && res.exitCode === expected;
+      const why = res.timedOut ? 'timed out' : `exit ${res.exitCode ?? res.signal}${ok ? '' : `, expected ${expected}`}`;
+      const tail = (res.stderr || res.stdout).trim().slice(-300);
       return { ok, detail: `${step.command}: ${why}${tail ? `: ${tail}` : ''}` };
     }
     case 'http_check': {
-      const r = await onMachine(input, timeout(step.timeoutMs, 10_000)).httpCheck({
-        url: fill(step.url),
+      const res = await onMachine(input, timeout(step.timeoutMs, 10_000)).httpCheck({
+        url: fill(step.url, 'url'),
         expectStatus: step.expectStatus,
         expectBody: step.expectBody,
         timeoutMs: step.timeoutMs,
+        ...redact,
       });
-      return { ok: r.healthy, detail: `${r.url}: ${r.detail}` };
+      return { ok: res.healthy, detail: `${res.url}: ${res.detail}` };
     }
     case 'prometheus_check': {
-      const r = await onMachine(input, timeout(step.timeoutMs, 10_000)).prometheusQuery({
-        query: fill(step.query),
+      const res = await onMachine(input, timeout(step.timeoutMs, 10_000)).prometheusQuery({
+        query: fill(step.query, 'promql'),
         timeoutMs: step.timeoutMs,
+        ...redact,
       });
-      const ok = step.expect === 'empty' ? r.samples.length === 0 : r.samples.length > 0;
-      return { ok, detail: `query returned ${r.samples.length} series, expected ${step.expect}` };
+      const ok = step.expect === 'empty' ? res.samples.length === 0 : res.samples.length > 0;
+      return { ok, detail: `query returned ${res.samples.length} series, expected ${step.expect}` };
     }
     case 'wait':
       await sleep(step.durationMs);
       return { ok: true, detail: `waited ${step.durationMs / 1000}s` };
     case 'notify': {
-      const r = await onMachine(input).notify({ message: fill(step.message), severity: 'info' });
-      return { ok: r.delivered, detail: r.detail };
+      // A notification is printed: a secret in its text is masked like everywhere else.
+      const message = maskValues(fill(step.message, 'text'), r.secrets);
+      const res = await onMachine(input).notify({ message, severity: 'info', ...redact });
+      return { ok: res.delivered, detail: res.detail };
     }
   }
 }
@@ -88,6 +103,7 @@ export async function runbook(input: WorkflowInput): Promise<RunbookResult> {
           INVALID_INPUT,
         );
       }
+      const rendering: Rendering = { escaping: current && patched(TEMPLATE_ESCAPING_PATCH), secrets: progress.secrets };
       const outcomes: StepOutcome[] = [];
       for (const step of steps) {
         const attempts = step.attempts ?? 1;
@@ -97,7 +113,7 @@ export async function runbook(input: WorkflowInput): Promise<RunbookResult> {
           tried += 1;
           progress.step(step.name, `${step.kind}${attempts > 1 ? ` (try ${tried} of ${attempts})` : ''}`, tried);
           try {
-            outcome = await runStep(step, input);
+            outcome = await runStep(step, input, rendering);
           } catch (err) {
             if (isCancellation(err)) {
               progress.finish('cancelled', `cancelled during step ${step.name}`);

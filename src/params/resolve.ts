@@ -78,24 +78,60 @@ export function secretNames(schema: ParamSchema): string[] {
 }
 
 /**
- * `value` (any JSON: a result, a progress report, a failure message) with every secret value of
- * `params` replaced by the mask wherever it occurs in a string, items of secret lists included:
- * for what a run produced from its params (command output, rendered URLs and messages).
+ * Secrets shorter than this are masked only where they stand as a whole token (no letter, digit
+ * or "_" right before or after): a 2-character secret must not turn every "ab" of a command's
+ * output into the mask. Longer ones are masked wherever they occur.
  */
-export function maskSecretValues<T>(value: T, schema: ParamSchema | undefined, params: Record<string, unknown>): T {
+export const SHORT_SECRET = 6;
+
+/**
+ * The strings that reveal a run's secrets: each secret param's value, each item of a secret list,
+ * and the forms templates put them in (URL-encoded, escaped in a string literal). Longest first.
+ */
+export function secretValues(schema: ParamSchema | undefined, params: Record<string, unknown> | undefined): string[] {
   const secrets = new Set<string>();
   for (const name of schema ? secretNames(schema) : []) {
-    const v = Object.hasOwn(params, name) ? params[name] : undefined;
+    const v = params && Object.hasOwn(params, name) ? params[name] : undefined;
     if (typeof v !== 'string') continue;
-    for (const s of schema![name]!.list ? [v, ...v.split(',')] : [v]) if (s.trim() !== '') secrets.add(s.trim());
+    for (const s of schema![name]!.list ? [v, ...v.split(',')] : [v]) {
+      const plain = s.trim();
+      if (plain === '') continue;
+      secrets.add(plain);
+      secrets.add(encodeURIComponent(plain));
+      secrets.add(JSON.stringify(plain).slice(1, -1));
+    }
   }
-  if (secrets.size === 0) return value;
-  const longestFirst = [...secrets].sort((a, b) => b.length - a.length);
+  return [...secrets].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
+}
+
+const REGEXP_SPECIAL = /[.*+?^${}()|[\]\\]/g;
+
+/**
+ * `value` (any JSON: a result, a progress report, a failure message) with every one of `secrets`
+ * replaced by the mask wherever it occurs in a string (see SHORT_SECRET), in one pass.
+ */
+export function maskValues<T>(value: T, secrets: readonly string[]): T {
+  if (secrets.length === 0) return value;
+  const alternatives = [...secrets]
+    .sort((a, b) => b.length - a.length)
+    .map((s) => {
+      const literal = s.replace(REGEXP_SPECIAL, '\\$&');
+      return s.length < SHORT_SECRET ? `(?<![A-Za-z0-9_])${literal}(?![A-Za-z0-9_])` : literal;
+    });
+  const pattern = new RegExp(alternatives.join('|'), 'g');
   const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return longestFirst.reduce((text, s) => text.split(s).join(MASK), v);
+    if (typeof v === 'string') return v.replace(pattern, MASK);
     if (Array.isArray(v)) return v.map(walk);
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
     return v;
   };
   return walk(value) as T;
+}
+
+/**
+ * `value` with every secret value of `params` masked (maskValues of secretValues): for what a run
+ * produced from its params (command output, rendered URLs and messages).
+ */
+export function maskSecretValues<T>(value: T, schema: ParamSchema | undefined, params: Record<string, unknown>): T {
+  return maskValues(value, secretValues(schema, params));
 }
