@@ -93,6 +93,7 @@ const PROMQL_TOKEN = /^[A-Za-z0-9_:.]+$/;
 
 /** A PromQL (Go) string literal's body for `value`, between `quote`s. */
 export function promqlString(value: string, quote: '"' | "'"): string {
+  // eslint-disable-next-line no-control-regex
   return value.replace(/[\\"'\u0000-\u001f\u007f]/g, (c) => {
     if (c === '\\') return '\\\\';
     if (c === '"' || c === "'") return c === quote ? `\\${c}` : c;
@@ -141,6 +142,7 @@ export function escapeValue(context: TemplateContext, prefix: string, value: str
       const quote = promqlQuote(prefix);
       if (quote === '"' || quote === "'") return promqlString(value, quote);
       if (quote === '`') {
+        // eslint-disable-next-line no-control-regex
         if (/[`\u0000]/.test(value)) refuse('stands in a raw (`...`) PromQL string and its value has a backquote');
         return value;
       }

@@ -17,6 +17,7 @@ import { startCaptureServer, type CaptureServer } from '../helpers/capture-serve
 import { ADMIN, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';
 import { tempDir } from '../helpers/medic-worker';
+import { recordHistory } from '../helpers/histories';
 import { connectClient, eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';
 
 const TOKEN = `tok${Date.now().toString(36)}x${Math.random().toString(36).slice(2, 10)}`;
@@ -158,6 +159,11 @@ describe('secret params in what the worker prints and pages', () => {
       };
       return [JSON.stringify(pagerdutyEvent(req, 'routing-key')), JSON.stringify(slackMessage(req))];
     });
+
+    // Fixtures for the replay test (with MEDIC_RECORD_HISTORIES=1): the masking path of each outcome.
+    await recordHistory('runbook-secret-healed', client.workflow.getHandle(heals!));
+    await recordHistory('runbook-secret-escalated', client.workflow.getHandle(echoFails!));
+    await recordHistory('runbook-secret-activity-failed', client.workflow.getHandle(activityFails!));
 
     // Progress and `medic status`, read the way the CLI reads them.
     const statuses: string[] = [];
