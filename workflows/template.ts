@@ -60,6 +60,29 @@ export function fillTemplate(
   return out + text.slice(last);
 }
 
+/**
+ * What `medic validate` says about where the placeholders of a `context` template stand:
+ * errors (no value could ever fill it) and warnings (only plain tokens will).
+ */
+export function placementProblems(text: string, context: TemplateContext): { errors: string[]; warnings: string[] } {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  let literal = '';
+  let last = 0;
+  for (const m of text.matchAll(PLACEHOLDER)) {
+    literal += text.slice(last, m.index);
+    if (context === 'url' && urlPart(literal) === 'scheme')
+      errors.push(`placeholder ${m[0]} stands before "://"; write the scheme (http or https) in the template`);
+    if (context === 'promql' && promqlQuote(literal) === undefined)
+      warnings.push(
+        `placeholder ${m[0]} stands outside a string literal: only plain tokens (letters, digits, "_", ":", ".") can fill it; quote it ("${m[0]}") for label values`,
+      );
+    literal += 'x';
+    last = m.index + m[0].length;
+  }
+  return { errors, warnings };
+}
+
 /** Where in a URL the end of `prefix` is. */
 export function urlPart(prefix: string): 'scheme' | 'authority' | 'path' | 'query' | 'fragment' {
   const start = prefix.indexOf('://');

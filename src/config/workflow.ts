@@ -3,7 +3,7 @@
 import type { Decoder } from './decoder';
 import { QUEUE_TARGETS, type QueueTarget } from '../temporal/task-queues';
 import { RUNBOOK_STEP_KINDS, type RunbookStep, type RunbookStepKind } from '../../workflows/input';
-import { unknownPlaceholders } from '../../workflows/template';
+import { placementProblems, unknownPlaceholders, type TemplateContext } from '../../workflows/template';
 import { invalidAbsolutePath } from './worker';
 import {
   PARAM_NAME,
@@ -214,10 +214,14 @@ function readParams(d: Decoder): ParamSchema {
 export const RUNBOOK_TYPE = 'runbook';
 const STEP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
-function checkPlaceholders(s: Decoder, key: string, text: string | undefined): void {
+function checkPlaceholders(s: Decoder, key: string, text: string | undefined, context: TemplateContext): void {
   for (const name of text === undefined ? [] : unknownPlaceholders(text)) {
     s.error(key, `unknown placeholder {{${name}}} (known: {{node}}, {{datacenter}}, {{node_type}}, {{params.NAME}})`);
   }
+  // Where values are escaped per context (workflows/template.ts), some places take no value at all.
+  const placement = text === undefined ? { errors: [], warnings: [] } : placementProblems(text, context);
+  for (const message of placement.errors) s.error(key, message);
+  for (const message of placement.warnings) s.warning(key, message);
 }
 
 /** Reads one step; the keys it accepts depend on its kind, so a misplaced key is an unknown key. */
@@ -248,7 +252,7 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
       const problem = command === undefined ? undefined : invalidAbsolutePath(command);
       if (problem) s.error('command', `${problem}; it must also be listed in worker.hcl allowed_commands`);
       const args = s.strings('args') ?? [];
-      args.forEach((a, i) => checkPlaceholders(s, `args[${i}]`, a));
+      args.forEach((a, i) => checkPlaceholders(s, `args[${i}]`, a, 'argv'));
       const timeoutMs = s.duration('timeout', { positive: true });
       const expectExit = s.number('expect_exit', { integer: true });
       if (command !== undefined && !problem) {
@@ -265,7 +269,7 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
     }
     case 'http_check': {
       const url = s.string('url', { required: true, nonEmpty: true });
-      checkPlaceholders(s, 'url', url);
+      checkPlaceholders(s, 'url', url, 'url');
       if (url !== undefined && !/^https?:\/\//.test(url))
         s.error('url', `${JSON.stringify(url)} must start with http:// or https://`);
       const expectStatus = s.number('expect_status', { integer: true });
@@ -287,7 +291,7 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
     }
     case 'prometheus_check': {
       const query = s.string('query', { required: true, nonEmpty: true });
-      checkPlaceholders(s, 'query', query);
+      checkPlaceholders(s, 'query', query, 'promql');
       const expect = (s.string('expect', { oneOf: ['empty', 'nonempty'] }) ?? 'empty') as 'empty' | 'nonempty';
       const timeoutMs = s.duration('timeout', { positive: true });
       if (query !== undefined) step = { ...common, kind, query, expect, ...(timeoutMs !== undefined && { timeoutMs }) };
@@ -300,7 +304,7 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
     }
     case 'notify': {
       const message = s.string('message', { required: true, nonEmpty: true });
-      checkPlaceholders(s, 'message', message);
+      checkPlaceholders(s, 'message', message, 'text');
       if (message !== undefined) step = { ...common, kind, message };
       break;
     }

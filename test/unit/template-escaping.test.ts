@@ -4,6 +4,8 @@
 import { MASK, type ParamSpec } from '../../src/params/schema';
 import { SHORT_SECRET, maskValues, secretValues } from '../../src/params/resolve';
 import { TemplateError, fillTemplate, promqlQuote, urlPart } from '../../workflows/template';
+import { readWorkflow } from '../../src/config/workflow';
+import { decode } from '../helpers/hcl';
 
 const HOSTILE = ['a"b', 'a\\b', 'a\nb', 'a}b', 'a/b', 'a?b', 'a#b', 'a%b', 'a@b', '..', "a'b", 'x"} or vector(1) #'];
 const run = (value: string, node = 'web-1') => ({ target: { node }, params: { v: value } });
@@ -123,6 +125,35 @@ describe('argv and text', () => {
     })();
     expect(err?.message).toContain('{{params.v}}');
     expect(err?.message).not.toContain('s3cr3tvalue');
+  });
+});
+
+describe('medic validate on where placeholders stand', () => {
+  it('refuses a placeholder in a URL scheme and warns about one outside a PromQL string', async () => {
+    const { errors, warnings } = await decode(
+      `workflow = "runbook"
+task_queue_target = "node"
+step {
+  name = "get"
+  kind = "http_check"
+  url = "{{params.scheme}}://127.0.0.1/{{params.path}}"
+}
+step {
+  name = "rate"
+  kind = "prometheus_check"
+  query = "rate(x{job=\\"{{params.job}}\\"}[{{params.window}}]) > 0"
+}
+`,
+      (d) => readWorkflow('fix', d),
+    );
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^step\[0\]\.url: placeholder \{\{params\.scheme\}\} stands before ":\/\/"/),
+      ]),
+    );
+    expect(warnings).toEqual([
+      expect.stringMatching(/^step\[1\]\.query: placeholder \{\{params\.window\}\} stands outside a string literal/),
+    ]);
   });
 });
 
