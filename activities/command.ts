@@ -1,12 +1,11 @@
 // The run-a-command activity: only executables listed in worker.hcl `allowed_commands` (deny by
 // default), argv array straight to execFile, bounded time and output.
-import type { Redacting } from './redact';
 import * as path from 'node:path';
 import { CommandNotAllowedError, InvalidRequestError } from './errors';
 import { execArgv, type ExecResult } from './exec';
 import { cancellation } from './context';
 
-export interface CommandRequest extends Redacting {
+export interface CommandRequest {
   /** Absolute path of the executable; must be listed in `allowed_commands`. */
   command: string;
   args?: string[];

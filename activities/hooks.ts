@@ -1,13 +1,12 @@
 // drain / undrain / notify: the operator's hooks from worker.hcl. A command hook gets the event
 // in MEDIC_* environment variables (never spliced into argv or a shell string); a webhook gets
 // the same facts as a JSON POST.
-import type { Redacting } from './redact';
 import type { Hook, HookEvent } from '../src/config/worker';
 import { HookFailedError, NotConfiguredError } from './errors';
 import { execArgv } from './exec';
 import { cancellation } from './context';
 
-export interface HookRequest extends Redacting {
+export interface HookRequest {
   /** Why: shown to whoever reads the notification or the load balancer's audit log. */
   message: string;
   severity?: 'info' | 'warning' | 'critical';

@@ -1,10 +1,9 @@
 // HTTP health check: one GET, expected status and body text, bounded time. An unhealthy answer
 // is a result, not an error: the workflow decides what "still unhealthy" means.
-import type { Redacting } from './redact';
 import { InvalidRequestError } from './errors';
 import { cancellation } from './context';
 
-export interface HttpCheckRequest extends Redacting {
+export interface HttpCheckRequest {
   url: string;
   /** Default 200. */
   expectStatus?: number;

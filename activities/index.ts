@@ -11,7 +11,7 @@ import { runHook, type HookRequest } from './hooks';
 import { BOOT_ID_FILE, readBootId, reboot, type NodeIdentity, type RebootRequest } from './node';
 import { cleanFiles, diskUsage, type CleanRequest } from './disk';
 import { sendPage, type PageRequest } from './escalation';
-import { redacting } from './redact';
+import { withRedaction } from './redact';
 
 /** The part of worker.hcl activities act on. */
 export type ActivitySettings = Pick<
@@ -48,27 +48,25 @@ export function createActivities(deps: ActivityDeps) {
   const who = { node: settings.node, datacenter: settings.datacenter, nodeType: settings.nodeType };
   const workflowId = (): string | undefined => activityContext()?.info.workflowExecution?.workflowId;
   const hook = (event: 'drain' | 'undrain' | 'notify', req: HookRequest) =>
-    redacting(req, () =>
-      whileHeartbeating(() =>
-        runHook(
-          fetchImpl,
-          settings.hooks[event],
-          event,
-          who,
-          { ...req, workflowId: req.workflowId ?? workflowId() },
-          settings.maxOutputBytes,
-        ),
+    whileHeartbeating(() =>
+      runHook(
+        fetchImpl,
+        settings.hooks[event],
+        event,
+        who,
+        { ...req, workflowId: req.workflowId ?? workflowId() },
+        settings.maxOutputBytes,
       ),
     );
 
-  return {
+  // Every activity masks the run's secret values it is given (`redact`) in its answer and error.
+  return withRedaction({
     /** Runs an allow-listed executable with an argv array. */
-    runCommand: (req: CommandRequest) => redacting(req, () => whileHeartbeating(() => runAllowedCommand(settings, req))),
+    runCommand: (req: CommandRequest) => whileHeartbeating(() => runAllowedCommand(settings, req)),
     /** restart/start/stop/status of a systemd unit, answering with its state afterwards. */
     systemdUnit: (req: UnitRequest) => whileHeartbeating(() => systemdUnit(settings, req)),
-    httpCheck: (req: HttpCheckRequest) => redacting(req, () => whileHeartbeating(() => httpCheck(fetchImpl, req))),
-    prometheusQuery: (req: PrometheusRequest) =>
-      redacting(req, () => whileHeartbeating(() => prometheusQuery(fetchImpl, settings.prometheus, req))),
+    httpCheck: (req: HttpCheckRequest) => whileHeartbeating(() => httpCheck(fetchImpl, req)),
+    prometheusQuery: (req: PrometheusRequest) => whileHeartbeating(() => prometheusQuery(fetchImpl, settings.prometheus, req)),
     /** Takes this node out of service (load balancer, scheduler) through the drain hook. */
     drainNode: (req: HookRequest) => hook('drain', req),
     undrainNode: (req: HookRequest) => hook('undrain', req),
@@ -89,7 +87,7 @@ export function createActivities(deps: ActivityDeps) {
     nodeIdentity: async (): Promise<NodeIdentity> => ({ ...who, bootId: await readBootId(bootIdFile), pid: process.pid }),
     cleanFiles: (req: CleanRequest) => whileHeartbeating(() => cleanFiles(settings.cleanupPaths, req)),
     diskUsage: (req: { path: string }) => diskUsage(req.path),
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -1,10 +1,9 @@
 // Prometheus instant query, to verify that a condition has cleared (or still holds).
-import type { Redacting } from './redact';
 import { InvalidRequestError, NotConfiguredError, PrometheusQueryError } from './errors';
 import { cancellation } from './context';
 import type { PrometheusQueryConfig } from '../src/config/worker';
 
-export interface PrometheusRequest extends Redacting {
+export interface PrometheusRequest {
   query: string;
   timeoutMs?: number;
 }

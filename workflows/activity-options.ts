@@ -1,6 +1,8 @@
 // How workflows call activities: timeouts, heartbeats and the retry policy, in one place.
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { secretValues } from '../src/params/resolve';
+import { SECRET_MASKING_PATCH } from './patches';
 import { parseDuration } from '../src/config/duration';
 import type { WorkflowInput } from './input';
 
@@ -61,7 +63,24 @@ export const NODE_WAIT = '2m';
  * unreachable" instead of a step that waits in the queue forever.
  */
 export function onMachine(input: WorkflowInput, overrides: ActivityOptions = {}) {
-  if (!input?.activityQueue) return activities(overrides);
+  if (!input?.activityQueue) return redacted(input, activities(overrides));
   const wait = parseDuration(input.params?.node_wait ?? NODE_WAIT) ?? parseDuration(NODE_WAIT)!;
-  return activities({ taskQueue: input.activityQueue, scheduleToStartTimeout: wait, ...overrides });
+  return redacted(input, activities({ taskQueue: input.activityQueue, scheduleToStartTimeout: wait, ...overrides }));
+}
+
+/**
+ * When the run has secret params: every request to `acts` carries their values as `redact`, and
+ * the activity masks them in its answer and its error (activities/redact.ts), so neither the
+ * worker's "Activity failed" line nor the recorded result holds them.
+ */
+function redacted<A extends object>(input: WorkflowInput, acts: A): A {
+  if (!patched(SECRET_MASKING_PATCH)) return acts;
+  const secrets = secretValues(input?.paramSchema, input?.params);
+  if (secrets.length === 0) return acts;
+  return new Proxy(acts, {
+    get(target, name) {
+      const fn = Reflect.get(target, name) as (req?: unknown) => Promise<unknown>;
+      return (req?: unknown) => fn(req && typeof req === 'object' ? { ...req, redact: secrets } : { redact: secrets });
+    },
+  });
 }

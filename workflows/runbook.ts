@@ -26,16 +26,15 @@ export interface RunbookResult extends OutcomeFields {
 /** Time an activity gets beyond the step's own timeout (queueing, reporting back). */
 const MARGIN_MS = 30_000;
 
-/** How a run renders its steps: escaping per context (TEMPLATE_ESCAPING_PATCH), secrets to redact. */
+/** How a run renders its steps: escaping per context (TEMPLATE_ESCAPING_PATCH), secrets masked in notify messages. */
 interface Rendering {
   escaping: boolean;
-  /** The run's secret values: activities mask them in what they answer and log (activities/redact.ts). */
+  /** The run's secret values: a notify message is printed, so they are masked in it. */
   secrets: string[];
 }
 
 async function runStep(step: RunbookStep, input: WorkflowInput, r: Rendering): Promise<{ ok: boolean; detail: string }> {
   const fill = (text: string, context: TemplateContext) => fillTemplate(text, input, r.escaping ? context : 'text');
-  const redact = r.secrets.length ? { redact: r.secrets } : {};
   const timeout = (ms: number | undefined, fallback: number) => ({ startToCloseTimeout: (ms ?? fallback) + MARGIN_MS });
   switch (step.kind) {
     case 'command': {
@@ -43,7 +42,6 @@ async function runStep(step: RunbookStep, input: WorkflowInput, r: Rendering): P
         command: step.command,
         args: step.args.map((a) => fill(a, 'argv')),
         timeoutMs: step.timeoutMs,
-        ...redact,
       });
       const expected = step.expectExit ?? 0;
       const ok = !res.timedOut && res.exitCode === expected;
@@ -57,7 +55,6 @@ async function runStep(step: RunbookStep, input: WorkflowInput, r: Rendering): P
         expectStatus: step.expectStatus,
         expectBody: step.expectBody,
         timeoutMs: step.timeoutMs,
-        ...redact,
       });
       return { ok: res.healthy, detail: `${res.url}: ${res.detail}` };
     }
@@ -65,7 +62,6 @@ async function runStep(step: RunbookStep, input: WorkflowInput, r: Rendering): P
       const res = await onMachine(input, timeout(step.timeoutMs, 10_000)).prometheusQuery({
         query: fill(step.query, 'promql'),
         timeoutMs: step.timeoutMs,
-        ...redact,
       });
       const ok = step.expect === 'empty' ? res.samples.length === 0 : res.samples.length > 0;
       return { ok, detail: `query returned ${res.samples.length} series, expected ${step.expect}` };
@@ -76,7 +72,7 @@ async function runStep(step: RunbookStep, input: WorkflowInput, r: Rendering): P
     case 'notify': {
       // A notification is printed: a secret in its text is masked like everywhere else.
       const message = maskValues(fill(step.message, 'text'), r.secrets);
-      const res = await onMachine(input).notify({ message, severity: 'info', ...redact });
+      const res = await onMachine(input).notify({ message, severity: 'info' });
       return { ok: res.delivered, detail: res.detail };
     }
   }
