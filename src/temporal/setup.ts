@@ -32,13 +32,17 @@ function code(err: unknown): number | undefined {
  * admin on the namespace, in the words of Temporal Cloud and of the server's default JWT claim
  * mapper), whose credentials lack it, and what to do.
  */
-function permissionMessage(what: string, needs: 'read' | 'admin', config: TemporalConfig, err: unknown): string {
-  const ns = config.namespace;
-  const who = config.apiKeyFile
+function credentials(config: TemporalConfig): string {
+  return config.apiKeyFile
     ? `the API key in ${config.apiKeyFile}`
     : config.tls?.certFile
       ? `the identity of cert_file ${config.tls.certFile}`
       : 'this (anonymous) identity';
+}
+
+function permissionMessage(what: string, needs: 'read' | 'admin', config: TemporalConfig, err: unknown): string {
+  const ns = config.namespace;
+  const who = credentials(config);
   const permission =
     needs === 'admin'
       ? `the operator permission: admin on namespace ${ns} (Temporal Cloud: Namespace Admin; a server with the ` +
@@ -64,6 +68,19 @@ export async function setupTemporal(config: TemporalConfig, opts: SetupOptions):
   try {
     connection = await Connection.connect({ ...temporalConnection(config), connectTimeout: opts.connectTimeoutMs ?? 5_000 });
   } catch (err) {
+    // The server answered but its claim mapper rejected the credentials outright (even the
+    // connection check, open to any identity, is refused then): an expired or foreign token.
+    const cause = (err as { cause?: unknown }).cause;
+    if (code(cause) === GRPC.permissionDenied || code(cause) === GRPC.unauthenticated)
+      return {
+        ok: false,
+        reason: 'permission',
+        message:
+          `Temporal at ${config.address} refused ${credentials(config)} on connecting ` +
+          `(${(cause as Error).message.split('\n')[0]}): the server does not accept it as a credential ` +
+          '(an expired token, one signed by a key it does not trust, or one its claim mapper cannot read; ' +
+          'its log says which under "Authorization error")',
+      };
     const why = await diagnoseTemporalTls(config).catch(() => undefined);
     if (why) return { ok: false, reason: 'tls', message: `cannot connect to Temporal at ${config.address}: ${why}` };
     return {
@@ -96,7 +113,11 @@ export async function setupTemporal(config: TemporalConfig, opts: SetupOptions):
           message: `namespace ${namespace} does not exist on ${config.address}: an operator creates it, e.g. temporal operator namespace create --namespace ${namespace} --retention 7d`,
         };
       if (code(err) === GRPC.permissionDenied || code(err) === GRPC.unauthenticated)
-        return { ok: false, reason: 'permission', message: permissionMessage(`describing namespace ${namespace}`, 'read', config, err) };
+        return {
+          ok: false,
+          reason: 'permission',
+          message: permissionMessage(`describing namespace ${namespace}`, 'read', config, err),
+        };
       throw err;
     }
 
@@ -106,7 +127,11 @@ export async function setupTemporal(config: TemporalConfig, opts: SetupOptions):
       existing = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
     } catch (err) {
       if (code(err) === GRPC.permissionDenied || code(err) === GRPC.unauthenticated)
-        return { ok: false, reason: 'permission', message: permissionMessage(`listing search attributes of namespace ${namespace}`, 'read', config, err) };
+        return {
+          ok: false,
+          reason: 'permission',
+          message: permissionMessage(`listing search attributes of namespace ${namespace}`, 'read', config, err),
+        };
       throw err;
     }
     const missing: Record<string, number> = {};
@@ -126,7 +151,11 @@ export async function setupTemporal(config: TemporalConfig, opts: SetupOptions):
         await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
       } catch (err) {
         if (code(err) === GRPC.permissionDenied || code(err) === GRPC.unauthenticated)
-          return { ok: false, reason: 'permission', message: permissionMessage(`registering search attributes in namespace ${namespace}`, 'admin', config, err) };
+          return {
+            ok: false,
+            reason: 'permission',
+            message: permissionMessage(`registering search attributes in namespace ${namespace}`, 'admin', config, err),
+          };
         // Another setup registered them at the same moment: fine, they are there.
         if (code(err) !== GRPC.alreadyExists) throw err;
       }

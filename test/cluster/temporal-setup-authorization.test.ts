@@ -129,14 +129,16 @@ it('without a token, the refusal names the missing api_key_file (not a hang, not
 it.each([
   ['an expired token', (i: JwtIssuer, ns: string) => i.token('operator', [`${ns}:admin`], -60)],
   ['a token signed by another key', (_i: JwtIssuer, ns: string) => forged(ns)],
-])('%s is refused on the first call, named as the API key file', async (_what, token) => {
+])('%s is refused when connecting (exit 1, not "unreachable"), named as the API key file', async (_what, token) => {
   const namespace = await freshNamespace();
   const { dir: d, keyFile } = configDir(namespace, await token(issuer, namespace));
   const r = await setup(d);
   expect(r.code).toBe(1);
   expect(r.ms).toBeLessThan(ENDS_WITHIN_MS);
-  expect(r.out).toContain(`describing namespace ${namespace} needs the read permission`);
-  expect(r.out).toContain(`which the API key in ${keyFile} lacks`);
+  expect(r.out).toContain(`Temporal at ${server.address} refused the API key in ${keyFile} on connecting`);
+  expect(r.out).toContain('Request unauthorized');
+  expect(r.out).toContain('an expired token, one signed by a key it does not trust');
+  expect(r.out).not.toContain('cannot reach');
   expect(await registeredAttributes(namespace)).toEqual([]);
 });
 

@@ -15,7 +15,9 @@ export interface ClusterEnv {
   postgres?: { host: string; port: number };
 }
 
-export function setClusterEnv(cluster: Pick<Cluster, 'address' | 'namespace' | 'tls'> & Partial<Pick<Cluster, 'postgres'>>): void {
+export function setClusterEnv(
+  cluster: Pick<Cluster, 'address' | 'namespace' | 'tls'> & Partial<Pick<Cluster, 'postgres'>>,
+): void {
   process.env.MEDIC_TEST_TEMPORAL_ADDRESS = cluster.address;
   process.env.MEDIC_TEST_TEMPORAL_TLS = JSON.stringify(cluster.tls);
   process.env.MEDIC_TEST_TEMPORAL_NAMESPACE = cluster.namespace;
@@ -42,8 +44,12 @@ export function temporalBlock(env: ClusterEnv, tls: Partial<ClientTlsFiles> = {}
   return `temporal {
   address   = "${env.address}"
   namespace = "${env.namespace}"
-${apiKeyFile ? `  api_key_file = "${apiKeyFile}"
-` : ''}  tls {
+${
+  apiKeyFile
+    ? `  api_key_file = "${apiKeyFile}"
+`
+    : ''
+}  tls {
     ca_file     = "${t.caFile}"
     cert_file   = "${t.certFile}"
     key_file    = "${t.keyFile}"

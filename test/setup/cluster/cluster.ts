@@ -80,7 +80,12 @@ function runTool(tool: string, args: string[]): Promise<void> {
 }
 
 /** create-database, setup-schema -v 0.0, update-schema to the newest version, for one database. */
-async function applySchema(b: ClusterBinaries, pg: Pick<Postgres, 'host' | 'port'>, database: string, schema: 'temporal' | 'visibility'): Promise<void> {
+async function applySchema(
+  b: ClusterBinaries,
+  pg: Pick<Postgres, 'host' | 'port'>,
+  database: string,
+  schema: 'temporal' | 'visibility',
+): Promise<void> {
   const common = ['--plugin', 'postgres12', '--ep', pg.host, '-p', String(pg.port), '-u', POSTGRES_USER, '--db', database];
   await runTool(b.sqlTool, [...common, 'create-database']);
   await runTool(b.sqlTool, [...common, 'setup-schema', '-v', '0.0']);
