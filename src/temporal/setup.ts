@@ -24,7 +24,7 @@ export type SetupResult =
   | { ok: false; reason: 'unreachable' | 'tls' | 'namespace' | 'permission' | 'search-attributes'; message: string };
 
 function code(err: unknown): number | undefined {
-  return isGrpcServiceError(err) ? err.code : (err as { code?: number }).code;
+  return isGrpcServiceError(err) ? err.code : (err as { code?: number } | undefined)?.code;
 }
 
 /**

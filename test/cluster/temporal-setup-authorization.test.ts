@@ -2,16 +2,21 @@
 // authorizer and JWT claim mapper, keys from a JWKS on loopback), medic sending its api_key_file
 // as `Authorization: Bearer`: a namespace writer is refused with the operator permission named,
 // a namespace or system admin registers (idempotently), and no / a bad token fails clearly, fast.
+// Then the permissions README "Production" gives each role are enough: a coordinator and a node
+// worker holding only namespace write heal a node end to end.
 // The server is this file's own (own databases in the suite's PostgreSQL, own ports and config).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Connection } from '@temporalio/client';
+import { Client, type Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
+import { spawnNodeWorker } from './node-worker';
 import { clusterEnv, temporalBlock, type ClusterEnv } from '../helpers/cluster';
-import { spawnMedic } from '../helpers/medic-process';
+import { spawnMedic, type MedicProcess } from '../helpers/medic-process';
 import { tempDir } from '../helpers/medic-worker';
+import { buildStack, type Stack } from '../helpers/stack';
 import { unique } from '../helpers/temporal';
+import type { RunbookResult } from '../../workflows/runbook';
 import { startCluster, type Cluster } from '../setup/cluster/cluster';
 import { startJwtIssuer, type JwtIssuer } from '../setup/cluster/jwt';
 
@@ -50,15 +55,18 @@ async function freshNamespace(): Promise<string> {
   return namespace;
 }
 
+/** A file holding this token, as api_key_file names it (mode 0600, one line). */
+function writeKeyFile(token: string): string {
+  const keyFile = path.join(dir, `${unique('api-key')}`);
+  fs.writeFileSync(keyFile, `${token}\n`, { mode: 0o600 });
+  return keyFile;
+}
+
 /** A config dir whose worker.hcl points at the authorizing server over mTLS, with this token as api_key_file. */
 function configDir(namespace: string, token: string | undefined): { dir: string; keyFile?: string } {
   const d = path.join(dir, unique('cfg'));
   fs.mkdirSync(path.join(d, 'workflows'), { recursive: true });
-  let keyFile: string | undefined;
-  if (token !== undefined) {
-    keyFile = path.join(d, 'temporal-api-key');
-    fs.writeFileSync(keyFile, `${token}\n`, { mode: 0o600 });
-  }
+  const keyFile = token === undefined ? undefined : writeKeyFile(token);
   fs.writeFileSync(
     path.join(d, 'worker.hcl'),
     `worker {\n  datacenter = "dc1"\n  node_type = "generic"\n}\n${temporalBlock({ ...server, namespace }, {}, keyFile)}`,
@@ -151,3 +159,49 @@ async function forged(namespace: string): Promise<string> {
     await other.close();
   }
 }
+
+describe('a coordinator and a node worker holding only namespace write', () => {
+  let namespace: string;
+  let stack: Stack;
+  let worker: MedicProcess | undefined;
+  const DC = unique('dc');
+
+  beforeAll(async () => {
+    namespace = await freshNamespace();
+    const admin = await setup(configDir(namespace, issuer.token('operator', [`${namespace}:admin`])).dir);
+    if (admin.code !== 0) throw new Error(`setup as namespace admin failed:\n${admin.out}`);
+    const block = temporalBlock({ ...server, namespace }, {}, writeKeyFile(issuer.token('medic', [`${namespace}:write`])));
+    stack = await buildStack({
+      temporalAddress: server.address,
+      temporalBlock: block,
+      workflows: {
+        heal: 'workflow = "runbook"\ntask_queue_target = "node"\nstep {\n  name = "fix"\n  kind = "command"\n  command = "/usr/bin/true"\n}\n',
+      },
+    });
+    await stack.startCoordinator();
+  }, 180_000);
+  afterAll(async () => {
+    if (worker && worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+    await stack?.stop();
+  });
+
+  it('heal a node end to end on the authorizing server', async () => {
+    const node = unique('node');
+    worker = spawnNodeWorker(path.join(dir, unique('worker')), {
+      datacenter: DC,
+      node,
+      allowedCommands: ['/usr/bin/true'],
+      temporalBlock: temporalBlock({ ...server, namespace }, {}, writeKeyFile(issuer.token('medic', [`${namespace}:write`]))),
+    });
+    await worker.waitFor(/polling/, 90_000);
+    const outcome = await stack.client('admin').trigger('heal', { target: { node, datacenter: DC }, reason: 'authorized e2e' });
+    expect(outcome).toMatchObject({ kind: 'started', taskQueue: `medic:node:${node}` });
+    if (outcome.kind !== 'started') return;
+    const result = (await new Client({ connection: operator, namespace }).workflow
+      .getHandle(outcome.workflowId)
+      .result()) as RunbookResult;
+    expect(result.steps).toEqual([expect.objectContaining({ name: 'fix', ok: true })]);
+    expect(stack.coordinator!.output()).not.toMatch(/PermissionDenied|Request unauthorized/);
+    expect(worker.output()).not.toMatch(/PermissionDenied|Request unauthorized/);
+  });
+});
