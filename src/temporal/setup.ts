@@ -27,11 +27,7 @@ function code(err: unknown): number | undefined {
   return isGrpcServiceError(err) ? err.code : (err as { code?: number } | undefined)?.code;
 }
 
-/**
- * A refusal by the server's authorizer: the step, the permission it needs (read, or the operator's
- * admin on the namespace, in the words of Temporal Cloud and of the server's default JWT claim
- * mapper), whose credentials lack it, and what to do.
- */
+/** Whose credentials medic presented: the API key file, the client certificate, or none. */
 function credentials(config: TemporalConfig): string {
   return config.apiKeyFile
     ? `the API key in ${config.apiKeyFile}`
@@ -40,6 +36,11 @@ function credentials(config: TemporalConfig): string {
       : 'this (anonymous) identity';
 }
 
+/**
+ * A refusal by the server's authorizer: the step, the permission it needs (read, or the operator's
+ * admin on the namespace, in the words of Temporal Cloud and of the server's default JWT claim
+ * mapper), whose credentials lack it, and what to do.
+ */
 function permissionMessage(what: string, needs: 'read' | 'admin', config: TemporalConfig, err: unknown): string {
   const ns = config.namespace;
   const who = credentials(config);

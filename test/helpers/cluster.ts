@@ -38,18 +38,14 @@ export function clusterEnv(): ClusterEnv {
   };
 }
 
-/** A `temporal { ... }` block for coordinator.hcl / worker.hcl pointing at the cluster over mTLS. */
+/** A `temporal { ... }` block for coordinator.hcl / worker.hcl pointing at the cluster over mTLS (and an api_key_file when given). */
 export function temporalBlock(env: ClusterEnv, tls: Partial<ClientTlsFiles> = {}, apiKeyFile?: string): string {
   const t = { ...env.tls, ...tls };
+  const apiKey = apiKeyFile ? `  api_key_file = "${apiKeyFile}"\n` : '';
   return `temporal {
   address   = "${env.address}"
   namespace = "${env.namespace}"
-${
-  apiKeyFile
-    ? `  api_key_file = "${apiKeyFile}"
-`
-    : ''
-}  tls {
+${apiKey}  tls {
     ca_file     = "${t.caFile}"
     cert_file   = "${t.certFile}"
     key_file    = "${t.keyFile}"
