@@ -24,20 +24,39 @@ export type SetupResult =
   | { ok: false; reason: 'unreachable' | 'tls' | 'namespace' | 'permission' | 'search-attributes'; message: string };
 
 function code(err: unknown): number | undefined {
-  return isGrpcServiceError(err) ? err.code : (err as { code?: number }).code;
+  return isGrpcServiceError(err) ? err.code : (err as { code?: number } | undefined)?.code;
 }
 
-function permissionMessage(what: string, config: TemporalConfig, err: unknown): string {
-  const who = config.apiKeyFile
+/** Whose credentials medic presented: the API key file, the client certificate, or none. */
+function credentials(config: TemporalConfig): string {
+  return config.apiKeyFile
     ? `the API key in ${config.apiKeyFile}`
     : config.tls?.certFile
       ? `the identity of cert_file ${config.tls.certFile}`
       : 'this (anonymous) identity';
-  return (
-    `${what} needs the operator (namespace admin) permission, which ${who} lacks ` +
-    `(${(err as Error).message.split('\n')[0]}). Run medic temporal setup once with an operator's ` +
-    `credentials, or ask the cluster's operator to register the search attributes listed by --help.`
-  );
+}
+
+/**
+ * A refusal by the server's authorizer: the step, the permission it needs (read, or the operator's
+ * admin on the namespace, in the words of Temporal Cloud and of the server's default JWT claim
+ * mapper), whose credentials lack it, and what to do.
+ */
+function permissionMessage(what: string, needs: 'read' | 'admin', config: TemporalConfig, err: unknown): string {
+  const ns = config.namespace;
+  const who = credentials(config);
+  const permission =
+    needs === 'admin'
+      ? `the operator permission: admin on namespace ${ns} (Temporal Cloud: Namespace Admin; a server with the ` +
+        `default JWT claim mapper: "${ns}:admin" or "temporal-system:admin" in the token's permissions)`
+      : `the read permission on namespace ${ns} (coordinators and workers need write: "${ns}:write" with the default JWT claim mapper)`;
+  const hint = config.apiKeyFile
+    ? ''
+    : ' No api_key_file is set in the temporal block: a server that authorizes by token needs one.';
+  const todo =
+    needs === 'admin'
+      ? " Run medic temporal setup once with an operator's credentials, or ask the cluster's operator to register the search attributes listed by --help."
+      : '';
+  return `${what} needs ${permission}, which ${who} lacks (${(err as Error).message.split('\n')[0]}).${hint}${todo}`;
 }
 
 export async function setupTemporal(config: TemporalConfig, opts: SetupOptions): Promise<SetupResult> {
@@ -50,6 +69,19 @@ export async function setupTemporal(config: TemporalConfig, opts: SetupOptions):
   try {
     connection = await Connection.connect({ ...temporalConnection(config), connectTimeout: opts.connectTimeoutMs ?? 5_000 });
   } catch (err) {
+    // The server answered but its claim mapper rejected the credentials outright (even the
+    // connection check, open to any identity, is refused then): an expired or foreign token.
+    const cause = (err as { cause?: unknown }).cause;
+    if (code(cause) === GRPC.permissionDenied || code(cause) === GRPC.unauthenticated)
+      return {
+        ok: false,
+        reason: 'permission',
+        message:
+          `Temporal at ${config.address} refused ${credentials(config)} on connecting ` +
+          `(${(cause as Error).message.split('\n')[0]}): the server does not accept it as a credential ` +
+          '(an expired token, one signed by a key it does not trust, or one its claim mapper cannot read; ' +
+          'its log says which under "Authorization error")',
+      };
     const why = await diagnoseTemporalTls(config).catch(() => undefined);
     if (why) return { ok: false, reason: 'tls', message: `cannot connect to Temporal at ${config.address}: ${why}` };
     return {
@@ -82,7 +114,11 @@ export async function setupTemporal(config: TemporalConfig, opts: SetupOptions):
           message: `namespace ${namespace} does not exist on ${config.address}: an operator creates it, e.g. temporal operator namespace create --namespace ${namespace} --retention 7d`,
         };
       if (code(err) === GRPC.permissionDenied || code(err) === GRPC.unauthenticated)
-        return { ok: false, reason: 'permission', message: permissionMessage(`describing namespace ${namespace}`, config, err) };
+        return {
+          ok: false,
+          reason: 'permission',
+          message: permissionMessage(`describing namespace ${namespace}`, 'read', config, err),
+        };
       throw err;
     }
 
@@ -92,7 +128,11 @@ export async function setupTemporal(config: TemporalConfig, opts: SetupOptions):
       existing = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
     } catch (err) {
       if (code(err) === GRPC.permissionDenied || code(err) === GRPC.unauthenticated)
-        return { ok: false, reason: 'permission', message: permissionMessage('listing search attributes', config, err) };
+        return {
+          ok: false,
+          reason: 'permission',
+          message: permissionMessage(`listing search attributes of namespace ${namespace}`, 'read', config, err),
+        };
       throw err;
     }
     const missing: Record<string, number> = {};
@@ -112,7 +152,11 @@ export async function setupTemporal(config: TemporalConfig, opts: SetupOptions):
         await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
       } catch (err) {
         if (code(err) === GRPC.permissionDenied || code(err) === GRPC.unauthenticated)
-          return { ok: false, reason: 'permission', message: permissionMessage('registering search attributes', config, err) };
+          return {
+            ok: false,
+            reason: 'permission',
+            message: permissionMessage(`registering search attributes in namespace ${namespace}`, 'admin', config, err),
+          };
         // Another setup registered them at the same moment: fine, they are there.
         if (code(err) !== GRPC.alreadyExists) throw err;
       }

@@ -6,11 +6,12 @@ import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
 import type { RunbookResult } from '../../workflows/runbook';
+import { spawnNodeWorker } from './node-worker';
 import { clusterEnv, temporalBlock } from '../helpers/cluster';
-import { spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';
+import type { MedicProcess } from '../helpers/medic-process';
 import { tempDir } from '../helpers/medic-worker';
 import { buildStack, type Stack } from '../helpers/stack';
-import { connectClient, eventually, unique, workflowBundle } from '../helpers/temporal';
+import { connectClient, eventually, unique } from '../helpers/temporal';
 
 const env = clusterEnv();
 const DC = unique('dc');
@@ -42,18 +43,12 @@ let dir: string;
 const workers: MedicProcess[] = [];
 
 function startWorker(node: string): MedicProcess {
-  const config = writeWorkerConfig(
-    path.join(dir, `worker-${workers.length}`),
-    [
-      `datacenter = "${DC}"`,
-      'node_type = "generic"',
-      `node = "${node}"`,
-      'allowed_commands = ["/usr/bin/true", "/usr/bin/sleep"]',
-      'reboot_dry_run = true',
-    ].join('\n'),
-    temporalBlock(env),
-  );
-  const p = spawnMedic(['worker', '--config', config, '--workflow-bundle', workflowBundle().codePath]);
+  const p = spawnNodeWorker(path.join(dir, `worker-${workers.length}`), {
+    datacenter: DC,
+    node,
+    allowedCommands: ['/usr/bin/true', '/usr/bin/sleep'],
+    temporalBlock: temporalBlock(env),
+  });
   workers.push(p);
   return p;
 }

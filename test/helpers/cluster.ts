@@ -11,12 +11,17 @@ export interface ClusterEnv {
   address: string;
   namespace: string;
   tls: ClientTlsFiles;
+  /** The cluster's PostgreSQL, where a test can start a server of its own (own databases). */
+  postgres?: { host: string; port: number };
 }
 
-export function setClusterEnv(cluster: Pick<Cluster, 'address' | 'namespace' | 'tls'>): void {
+export function setClusterEnv(
+  cluster: Pick<Cluster, 'address' | 'namespace' | 'tls'> & Partial<Pick<Cluster, 'postgres'>>,
+): void {
   process.env.MEDIC_TEST_TEMPORAL_ADDRESS = cluster.address;
   process.env.MEDIC_TEST_TEMPORAL_TLS = JSON.stringify(cluster.tls);
   process.env.MEDIC_TEST_TEMPORAL_NAMESPACE = cluster.namespace;
+  if (cluster.postgres) process.env.MEDIC_TEST_POSTGRES = `${cluster.postgres.host}:${cluster.postgres.port}`;
 }
 
 export function clusterEnv(): ClusterEnv {
@@ -24,16 +29,23 @@ export function clusterEnv(): ClusterEnv {
   const tls = process.env.MEDIC_TEST_TEMPORAL_TLS;
   if (!address || !tls)
     throw new Error('no cluster: cluster tests run with jest -c jest.cluster.config.js (npm run test:cluster)');
-  return { address, namespace: process.env.MEDIC_TEST_TEMPORAL_NAMESPACE ?? 'default', tls: JSON.parse(tls) as ClientTlsFiles };
+  const pg = process.env.MEDIC_TEST_POSTGRES?.match(/^(.+):(\d+)$/);
+  return {
+    address,
+    namespace: process.env.MEDIC_TEST_TEMPORAL_NAMESPACE ?? 'default',
+    tls: JSON.parse(tls) as ClientTlsFiles,
+    ...(pg && { postgres: { host: pg[1]!, port: Number(pg[2]) } }),
+  };
 }
 
-/** A `temporal { ... }` block for coordinator.hcl / worker.hcl pointing at the cluster over mTLS. */
-export function temporalBlock(env: ClusterEnv, tls: Partial<ClientTlsFiles> = {}): string {
+/** A `temporal { ... }` block for coordinator.hcl / worker.hcl pointing at the cluster over mTLS (and an api_key_file when given). */
+export function temporalBlock(env: ClusterEnv, tls: Partial<ClientTlsFiles> = {}, apiKeyFile?: string): string {
   const t = { ...env.tls, ...tls };
+  const apiKey = apiKeyFile ? `  api_key_file = "${apiKeyFile}"\n` : '';
   return `temporal {
   address   = "${env.address}"
   namespace = "${env.namespace}"
-  tls {
+${apiKey}  tls {
     ca_file     = "${t.caFile}"
     cert_file   = "${t.certFile}"
     key_file    = "${t.keyFile}"

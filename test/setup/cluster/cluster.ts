@@ -1,6 +1,7 @@
 // A production-shaped Temporal for tests and benchmarks: a private PostgreSQL, Temporal's own
 // schemas applied with its SQL tool, certificates, and the Temporal server with frontend mTLS.
-// Everything lives in one temp directory and is torn down by pid.
+// Everything lives in one temp directory and is torn down by pid. A second server can share a
+// running cluster's PostgreSQL (its own databases), e.g. one that authorizes every call.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,7 +16,7 @@ import {
 } from '../../../src/tls/certificates';
 import { ensureClusterBinaries, type ClusterBinaries } from './binaries';
 import { POSTGRES_USER, startPostgres, type Postgres } from './postgres';
-import { clientTls, startTemporalServer, type TemporalServerProcess } from './temporal-server';
+import { clientTls, startTemporalServer, type ServerAuthorization, type TemporalServerProcess } from './temporal-server';
 
 /** SPIFFE IDs of the client certificates every cluster gets (name -> ID). */
 export const CLUSTER_IDENTITIES = {
@@ -39,11 +40,14 @@ export interface Cluster {
   namespace: string;
   /** mTLS files of medic's identity (coordinator, workers, tests). */
   tls: ClientTlsFiles;
+  /** When the server authorizes: the operator's token (system admin) that connect() sends. */
+  operatorToken?: string;
   /** The CA that signs the server's and clients' certificates (cert and key PEM). */
   ca: { cert: string; key: string };
-  postgres: Postgres;
+  /** Where its databases live (owned by this cluster unless it was given one). */
+  postgres: Pick<Postgres, 'host' | 'port'>;
   server: TemporalServerProcess;
-  /** A client connection over mTLS as medic. */
+  /** A client connection over mTLS as medic (with the operator's token when the server authorizes). */
   connect(): Promise<Connection>;
   stop(): Promise<void>;
 }
@@ -54,6 +58,12 @@ export interface ClusterOptions {
   binaries?: ClusterBinaries;
   /** Retention of the namespace the cluster creates (an operator's step); 3 days by default. */
   retentionDays?: number;
+  /** Use this running PostgreSQL (another cluster's) instead of starting one; databasePrefix must then differ. */
+  postgres?: Pick<Postgres, 'host' | 'port'>;
+  /** Names the databases <prefix> and <prefix>_visibility; "temporal" by default. */
+  databasePrefix?: string;
+  /** Authorize every call (default authorizer and JWT claim mapper; see temporal-server.ts). */
+  authorization?: ServerAuthorization;
 }
 
 function runTool(tool: string, args: string[]): Promise<void> {
@@ -70,7 +80,12 @@ function runTool(tool: string, args: string[]): Promise<void> {
 }
 
 /** create-database, setup-schema -v 0.0, update-schema to the newest version, for one database. */
-async function applySchema(b: ClusterBinaries, pg: Postgres, database: string, schema: 'temporal' | 'visibility'): Promise<void> {
+async function applySchema(
+  b: ClusterBinaries,
+  pg: Pick<Postgres, 'host' | 'port'>,
+  database: string,
+  schema: 'temporal' | 'visibility',
+): Promise<void> {
   const common = ['--plugin', 'postgres12', '--ep', pg.host, '-p', String(pg.port), '-u', POSTGRES_USER, '--db', database];
   await runTool(b.sqlTool, [...common, 'create-database']);
   await runTool(b.sqlTool, [...common, 'setup-schema', '-v', '0.0']);
@@ -86,13 +101,19 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   fs.chmodSync(dir, 0o755);
   const cleanups: Array<() => Promise<void>> = [];
   try {
-    const postgres = await startPostgres(path.join(dir, 'postgres'));
-    cleanups.push(() => postgres.stop());
+    let postgres = opts.postgres;
+    if (!postgres) {
+      const own = await startPostgres(path.join(dir, 'postgres'));
+      cleanups.push(() => own.stop());
+      postgres = own;
+    }
+    const prefix = opts.databasePrefix ?? 'temporal';
+    const databases = { temporal: prefix, visibility: `${prefix}_visibility` };
     await Promise.all([
-      applySchema(binaries, postgres, 'temporal', 'temporal'),
-      applySchema(binaries, postgres, 'temporal_visibility', 'visibility'),
+      applySchema(binaries, postgres, databases.temporal, 'temporal'),
+      applySchema(binaries, postgres, databases.visibility, 'visibility'),
     ]);
-    log(`postgres on ${postgres.host}:${postgres.port} (pid ${postgres.pid}), schemas applied in ${Date.now() - t0} ms`);
+    log(`postgres on ${postgres.host}:${postgres.port}, schemas applied to ${prefix}* in ${Date.now() - t0} ms`);
 
     const tlsDir = path.join(dir, 'tls');
     const ca = createCertificateAuthority('medic cluster CA');
@@ -109,6 +130,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         binary: binaries.server,
         dir: path.join(dir, 'temporal'),
         postgres: { host: postgres.host, port: postgres.port, user: POSTGRES_USER },
+        databases,
+        ...(opts.authorization && { authorization: opts.authorization }),
         tls: {
           caFile,
           serverCertFile: server.certFile,
@@ -123,7 +146,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     cleanups.push(() => temporal.stop());
     log(`temporal server ${temporal.address} (pid ${temporal.pid()}) up ${Date.now() - t0} ms after start`);
 
-    const connect = (): Promise<Connection> => Connection.connect({ address: temporal.address, tls: clientTls(tls) });
+    const operatorToken = opts.authorization?.operatorToken;
+    const connect = (): Promise<Connection> =>
+      Connection.connect({ address: temporal.address, tls: clientTls(tls), ...(operatorToken && { apiKey: operatorToken }) });
     // The namespace is an operator's job on a real cluster (medic's setup checks it, never makes it).
     const conn = await connect();
     try {
@@ -143,6 +168,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       address: temporal.address,
       namespace: CLUSTER_NAMESPACE,
       tls,
+      ...(operatorToken && { operatorToken }),
       ca,
       postgres,
       server: temporal,

@@ -1,6 +1,7 @@
 // One Temporal server process (frontend, history, matching, worker) on PostgreSQL with frontend
 // mTLS: its YAML config, free ports (membership ports <= 32767: they are stored as smallint),
-// readiness over mTLS, and stop / SIGKILL / restart on the same ports by pid.
+// readiness over mTLS, and stop / SIGKILL / restart on the same ports by pid. Optionally it
+// authorizes every call (default authorizer, JWT claim mapper, internal-frontend for itself).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +18,8 @@ export interface ServerPorts {
   matchingMembership: number;
   worker: number;
   workerMembership: number;
+  /** Only when the server authorizes: the frontend its own system worker uses (no authorization). */
+  internalFrontend?: { grpc: number; membership: number };
 }
 
 export interface ServerTlsFiles {
@@ -36,6 +39,17 @@ export interface ServerSetup {
   tls: ServerTlsFiles;
   historyShards?: number;
   log?: (line: string) => void;
+  /** Database names in PostgreSQL (several servers can share one PostgreSQL); temporal, temporal_visibility by default. */
+  databases?: { temporal: string; visibility: string };
+  /** Authorize every call: Temporal's default authorizer and JWT claim mapper, keys from a JWKS URI. */
+  authorization?: ServerAuthorization;
+}
+
+export interface ServerAuthorization {
+  /** jwtKeyProvider.keySourceURIs: where the server fetches the JWKS (http(s) or file). */
+  keySourceUri: string;
+  /** A token with the system admin permission (temporal-system:admin): readiness and operator steps. */
+  operatorToken: string;
 }
 
 /** A free port in [low, high] (the kernel's port 0 hands out ports above 32767). */
@@ -50,10 +64,11 @@ export async function freePortInRange(low: number, high: number, taken: Set<numb
   throw new Error(`no free port in ${low}-${high}`);
 }
 
-export async function pickPorts(): Promise<ServerPorts> {
+export async function pickPorts(internalFrontend = false): Promise<ServerPorts> {
   const taken = new Set<number>();
   const p = (): Promise<number> => freePortInRange(20_000, 32_767, taken);
   return {
+    ...(internalFrontend && { internalFrontend: { grpc: await p(), membership: await p() } }),
     frontend: await p(),
     frontendHttp: await p(),
     frontendMembership: await p(),
@@ -80,6 +95,23 @@ function yamlConfig(s: ServerSetup, ports: ServerPorts, dynamicConfigFile: strin
   const rpc = (grpc: number, membership: number, http?: number): string =>
     `    rpc:\n      grpcPort: ${grpc}\n      membershipPort: ${membership}\n      bindOnLocalHost: true\n${http ? `      httpPort: ${http}\n` : ''}`;
   const t = s.tls;
+  const db = s.databases ?? { temporal: 'temporal', visibility: 'temporal_visibility' };
+  // With an authorizer, the server's own system worker reaches the frontend through
+  // internal-frontend (which skips authorization, over the internode TLS: none here on loopback);
+  // without internal-frontend it would be refused like any caller without a token.
+  const auth = s.authorization
+    ? `  authorization:
+    authorizer: "default"
+    claimMapper: "default"
+    permissionsClaimName: "permissions"
+    jwtKeyProvider:
+      keySourceURIs: ["${s.authorization.keySourceUri}"]
+      refreshInterval: 1m
+`
+    : '';
+  const internalFrontend = ports.internalFrontend
+    ? `  internal-frontend:\n${rpc(ports.internalFrontend.grpc, ports.internalFrontend.membership)}`
+    : '';
   return `log:
   stdout: true
   level: warn
@@ -89,9 +121,9 @@ persistence:
   visibilityStore: visibility
   datastores:
     default:
-${store('temporal', 20)}
+${store(db.temporal, 20)}
     visibility:
-${store('temporal_visibility', 10)}
+${store(db.visibility, 10)}
 global:
   membership:
     maxJoinDuration: 30s
@@ -112,12 +144,12 @@ global:
       client:
         serverName: "${t.serverName}"
         rootCaFiles: ["${t.caFile}"]
-services:
+${auth}services:
   frontend:
 ${rpc(ports.frontend, ports.frontendMembership, ports.frontendHttp)}  history:
 ${rpc(ports.history, ports.historyMembership)}  matching:
 ${rpc(ports.matching, ports.matchingMembership)}  worker:
-${rpc(ports.worker, ports.workerMembership)}clusterMetadata:
+${rpc(ports.worker, ports.workerMembership)}${internalFrontend}clusterMetadata:
   enableGlobalNamespace: false
   failoverVersionIncrement: 10
   masterClusterName: "active"
@@ -171,6 +203,7 @@ export function clientTls(t: { caFile: string; serverName: string; certFile: str
 async function waitReady(
   address: string,
   tls: TLSConfig,
+  apiKey: string | undefined,
   child: ChildProcess,
   out: () => string,
   timeoutMs = 90_000,
@@ -181,7 +214,7 @@ async function waitReady(
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`temporal server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${out()}`);
     try {
-      const conn = await Connection.connect({ address, tls, connectTimeout: 2000 });
+      const conn = await Connection.connect({ address, tls, connectTimeout: 2000, ...(apiKey && { apiKey }) });
       try {
         await conn.workflowService.describeNamespace({ namespace: 'temporal-system' });
         return;
@@ -197,7 +230,7 @@ async function waitReady(
 }
 
 export async function startTemporalServer(s: ServerSetup, readyTls: TLSConfig): Promise<TemporalServerProcess> {
-  const ports = await pickPorts();
+  const ports = await pickPorts(!!s.authorization);
   fs.mkdirSync(s.dir, { recursive: true });
   const dynamicConfigFile = path.join(s.dir, 'dynamic-config.yaml');
   fs.writeFileSync(dynamicConfigFile, DYNAMIC_CONFIG);
@@ -212,7 +245,12 @@ export async function startTemporalServer(s: ServerSetup, readyTls: TLSConfig): 
   async function launch(): Promise<void> {
     head = '';
     tail = '';
-    child = spawn(s.binary, ['--config-file', configFile, '--allow-no-auth', 'start'], {
+    // `start` runs frontend, history, matching and worker unless told; internal-frontend is asked for.
+    const services = ports.internalFrontend
+      ? ['frontend', 'internal-frontend', 'history', 'matching', 'worker'].flatMap((name) => ['--service', name])
+      : [];
+    const noAuth = s.authorization ? [] : ['--allow-no-auth'];
+    child = spawn(s.binary, ['--config-file', configFile, ...noAuth, 'start', ...services], {
       cwd: s.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
@@ -225,7 +263,7 @@ export async function startTemporalServer(s: ServerSetup, readyTls: TLSConfig): 
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    await waitReady(address, readyTls, child, out);
+    await waitReady(address, readyTls, s.authorization?.operatorToken, child, out);
   }
 
   function end(signal: NodeJS.Signals, graceMs: number): Promise<void> {
