@@ -40,6 +40,7 @@ import {
   type SlotSpec,
 } from './leases';
 import type { CoordinatorMetrics, TriggerResult } from './metrics';
+import type { ConfigMarkers } from './config-markers';
 import { reconcile, type Discrepancy } from './reconcile';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from './temporal-gateway';
 
@@ -93,6 +94,8 @@ export interface AdmissionDeps {
   log(message: string): void;
   /** Fleet safety (src/fleet): checked after the workflow's own constraints, before the start. */
   fleet?: FleetSafety;
+  /** Every replica's published constraint configs: the strictest in use governs (config-markers.ts). */
+  markers?: ConfigMarkers;
   /** Longest time between taking a lease and starting its execution; leases last this much longer than the period. */
   startMarginMs?: number;
   /** Deadline of one visibility count; when it passes, the leases alone decide. */
@@ -204,7 +207,10 @@ async function findExecution(client: Client, workflowId: string): Promise<{ runI
 }
 
 interface Evaluation {
+  /** The constraint enforced: the configured one, tightened by stricter configs other replicas use. */
   constraint: Constraint;
+  /** The constraint as this coordinator's config has it. */
+  configured: Constraint;
   /** constraintKey(): stable across period changes. */
   key: string;
   scope: Scope;
@@ -268,19 +274,25 @@ export class Admission {
   /** The slots of one constraint in one scope, and how a holder is started in them. */
   private evaluation(
     wf: WorkflowConfig,
-    constraint: Constraint,
+    configured: Constraint,
     req: TriggerRequest,
     now: number,
     nonce: string,
-    start: (c: Constraint, workflowId: string) => Promise<string>,
+    start: (c: Constraint, workflowId: string, enforced: Constraint) => Promise<string>,
   ): Evaluation {
-    const key = constraintKey(constraint, wf.constraints);
-    const scope = scopeOf(constraint, wf.taskQueueTarget, req.target);
+    const key = constraintKey(configured, wf.constraints);
+    const scope = scopeOf(configured, wf.taskQueueTarget, req.target);
     const hw = `${wf.name}|${key}`;
-    const highWater = Math.max(this.highWater.get(hw) ?? 0, constraint.value);
-    this.highWater.set(hw, highWater);
+    const eff = this.deps.markers?.effective(wf, configured);
+    const constraint: Constraint =
+      eff && (eff.value !== configured.value || eff.periodMs !== configured.periodMs)
+        ? { ...configured, value: eff.value, periodMs: eff.periodMs }
+        : configured;
+    const highWater = Math.max(this.highWater.get(hw) ?? 0, configured.value, eff?.highWater ?? 0);
+    this.highWater.set(hw, Math.max(this.highWater.get(hw) ?? 0, configured.value));
     return {
       constraint,
+      configured,
       key,
       scope,
       query: visibilityQuery(wf.name, constraint, scope, now),
@@ -292,7 +304,7 @@ export class Admission {
         nonce,
         followsExecution: constraint.kind === 'concurrency',
         now: this.now,
-        start: (workflowId) => start(constraint, workflowId),
+        start: (workflowId) => start(configured, workflowId, constraint),
       },
     };
   }
@@ -309,7 +321,11 @@ export class Admission {
   private refusal(wfName: string, e: Evaluation, holders: SlotHolder[]): TriggerOutcome {
     const retryAt = holders.map((h) => this.expiry(e.constraint, h));
     const now = this.now();
-    const until = e.constraint.kind === 'maxExecution' && retryAt.length ? Math.min(...retryAt) : now + this.refusalCacheMs;
+    // Remembered until a slot frees only when every holder's admission is over: a lease taken by
+    // an admission still deciding may be released in a moment (it was refused elsewhere).
+    const settled = holders.every((h) => now - h.startTime > this.startMarginMs);
+    const until =
+      e.constraint.kind === 'maxExecution' && retryAt.length && settled ? Math.min(...retryAt) : now + this.refusalCacheMs;
     if (this.refusalCacheMs > 0) this.full.set(this.cacheKey(wfName, e), { until, count: holders.length, retryAt });
     return this.refused(e, holders.length, retryAt);
   }
@@ -319,7 +335,10 @@ export class Admission {
       result: 'refused',
       dryRun: false,
       refusal: {
-        constraint: constraintJson(e.constraint, e.scope),
+        constraint: {
+          ...constraintJson(e.constraint, e.scope),
+          ...(e.constraint !== e.configured && { configured: describeConstraint(e.configured), stricter_config_in_use: true }),
+        },
         count,
         retryAfterSeconds: retryAfterSeconds(retryAt, this.now()),
       },
@@ -340,6 +359,8 @@ export class Admission {
     }
     const checked = validateTrigger(req, wf);
     if ('result' in checked) return { outcome: checked };
+    // Other replicas' configs must be known before deciding (a stricter one governs).
+    await this.deps.markers?.ready();
     const { taskQueue, params } = checked;
     const trigger = req.identity ?? `anonymous:${req.source}`;
     const keyedId = req.idempotencyKey ? idempotentExecutionId(wf.name, trigger, req.source, req.idempotencyKey) : undefined;
@@ -389,14 +410,14 @@ export class Admission {
         trigger,
       });
       // The first concurrency constraint is held by the execution itself (or, with a key, by a lease naming it).
-      const start = (c: Constraint, workflowId: string): Promise<string> =>
+      const start = (c: Constraint, workflowId: string, enforced: Constraint): Promise<string> =>
         c === primaryConstraint && !namedId
           ? startExecution(workflowId)
           : startLease(
               client,
               workflowId,
-              c === primaryConstraint ? FOLLOWING_LEASE_MS : leaseTimeoutMs(c, this.startMarginMs),
-              leaseMemo(c),
+              c === primaryConstraint ? FOLLOWING_LEASE_MS : leaseTimeoutMs(enforced, this.startMarginMs),
+              leaseMemo(enforced),
             );
       const ordered = admissionOrder(wf.constraints);
       const primaryConstraint = ordered.find((c) => c.kind === 'concurrency');
@@ -412,7 +433,7 @@ export class Admission {
         const full = this.full.get(this.cacheKey(wf.name, e));
         if (full && full.until > this.now()) return { outcome: this.refused(e, full.count, full.retryAt) };
       }
-      const primary = evaluations.find((e) => e.constraint === primaryConstraint);
+      const primary = evaluations.find((e) => e.configured === primaryConstraint);
       const leased = evaluations.filter((e) => e !== primary);
       // A refusal writes nothing: before taking leases, a full concurrency scope refuses on reads alone.
       if (primary && leased.length) {

@@ -259,3 +259,86 @@ it('reconciliation reports an execution started behind medic back as drift (metr
   const metrics = (await c.app.inject({ url: '/metrics' })).body;
   expect(metrics).toContain(`medic_coordinator_admission_drift{workflow="${name}",kind="concurrency"} 1`);
 });
+
+describe('every replica enforces the strictest config in use (config markers)', () => {
+  const markers = { bucketMs: 2_000, refreshMs: 200 };
+  async function replica(wf: WorkflowConfig): Promise<TestCoordinator> {
+    const c = await testCoordinator([wf], {
+      config: { admission: { visibilityQps: 0 } },
+      deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0 }, markers },
+    });
+    coordinators.push(c);
+    return c;
+  }
+  const concurrency = (name: string, value: number): WorkflowConfig =>
+    workflowConfig(name, { constraints: [constraint('concurrency', value, 15 * MIN)] });
+  /** The value a coordinator enforces now, as its dry run reports it. */
+  async function enforced(c: TestCoordinator, name: string, node: string): Promise<number> {
+    const r = await c.app.admission.admitTrigger({
+      workflow: name,
+      target: { node },
+      identity: ADMIN,
+      source: 'api',
+      dryRun: true,
+    });
+    if (r.result === 'dry_run') return Number(r.checks[0]!.constraint.value);
+    if (r.result === 'refused') return Number(r.refusal.constraint.value);
+    throw new Error(`dry run: ${JSON.stringify(r)}`);
+  }
+
+  it('a coordinator restarted with a lower value counts the slots the higher one handed out', async () => {
+    const name = unique('restartLower');
+    const node = unique('n');
+    const before = await replica(concurrency(name, 3));
+    expect(await Promise.all([1, 2, 3].map(() => admit(before, name, { node })))).toEqual([202, 202, 202]);
+    await before.close();
+    const after = await replica(concurrency(name, 1));
+    const ids = await eventually(
+      async () => {
+        const r = await running(name);
+        return r.length === 3 ? r : undefined;
+      },
+      20_000,
+      'three running executions',
+    );
+    expect(await admit(after, name, { node })).toBe(429);
+    // Lowering kills nothing; slot 0 free while slots 1 and 2 run is still full for value 1.
+    const [slot0, ...others] = [...ids].sort();
+    expect(slot0).toMatch(/:slot-0$/);
+    await client.workflow.getHandle(slot0!).terminate('test: free slot 0');
+    expect(await admit(after, name, { node })).toBe(429);
+    for (const id of others) await client.workflow.getHandle(id).terminate('test: close the others');
+    expect(await admit(after, name, { node })).toBe(202);
+    expect(await admit(after, name, { node })).toBe(429);
+  });
+
+  it('two replicas on different configs at once: the stricter governs both; a raise waits for the old config to leave', async () => {
+    const name = unique('twoConfigs');
+    const node = unique('n');
+    const loose = await replica(concurrency(name, 3));
+    const strict = await replica(concurrency(name, 1));
+    await eventually(
+      async () => ((await enforced(loose, name, node)) === 1 ? true : undefined),
+      20_000,
+      'the loose replica to see the strict config',
+    );
+    const codes = await Promise.all([loose, strict, loose, strict, loose].map((c) => admit(c, name, { node })));
+    expect(codes.filter((s) => s === 202)).toHaveLength(1);
+    const refused = await trigger(loose.app, name, { target: { node } });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().details.constraint).toMatchObject({
+      value: 1,
+      configured: 'concurrency 3/15m per target',
+      stricter_config_in_use: true,
+    });
+    // The strict replica goes away: after two marker buckets its config no longer governs.
+    await strict.close();
+    await eventually(
+      async () => ((await enforced(loose, name, node)) === 3 ? true : undefined),
+      30_000,
+      'the raise to take effect',
+    );
+    expect(await Promise.all([1, 2].map(() => admit(loose, name, { node })))).toEqual([202, 202]);
+    expect(await admit(loose, name, { node })).toBe(429);
+  });
+});
