@@ -32,6 +32,7 @@ import {
   claimSlot,
   inspectSlots,
   isUnknownOutcome,
+  LEASE_HORIZON_MS,
   NONCE_MEMO,
   releaseLease,
   startLease,
@@ -303,6 +304,7 @@ export class Admission {
         highWater,
         nonce,
         followsExecution: constraint.kind === 'concurrency',
+        ...(constraint.kind === 'maxExecution' && { windowMs: leaseTimeoutMs(constraint, this.startMarginMs) }),
         now: this.now,
         start: (workflowId) => start(configured, workflowId, constraint),
       },
@@ -416,7 +418,9 @@ export class Admission {
           : startLease(
               client,
               workflowId,
-              c === primaryConstraint ? FOLLOWING_LEASE_MS : leaseTimeoutMs(enforced, this.startMarginMs),
+              c === primaryConstraint
+                ? FOLLOWING_LEASE_MS
+                : Math.max(LEASE_HORIZON_MS, leaseTimeoutMs(enforced, this.startMarginMs)),
               leaseMemo(enforced),
             );
       const ordered = admissionOrder(wf.constraints);

@@ -57,6 +57,12 @@ export interface SlotSpec {
   nonce: string;
   /** Concurrency: a lease holds only while the execution it names runs. */
   followsExecution: boolean;
+  /**
+   * maxExecution: a lease holds only while it is younger than the window (the period enforced
+   * now, plus the start margin). Leases run for LEASE_HORIZON_MS or the window, whichever is
+   * longer, so a period raised later still finds the starts of the longer window.
+   */
+  windowMs?: number;
   now(): number;
 }
 
@@ -91,6 +97,10 @@ async function liveHolder(client: Client, spec: SlotSpec, slot: number): Promise
   const d = await describe(client, workflowId);
   if (!d || d.status.name !== 'RUNNING') return undefined;
   const holder = holderOf(slot, workflowId, d);
+  if (spec.windowMs !== undefined && spec.now() - holder.startTime > spec.windowMs) {
+    await releaseLease(client, holder, 'its start is outside the window of the constraint');
+    return undefined;
+  }
   if (!spec.followsExecution || d.type !== LEASE_WORKFLOW_TYPE) return holder;
   const execution = typeof d.memo?.execution === 'string' ? d.memo.execution : undefined;
   const e = execution ? await describe(client, execution) : undefined;
@@ -160,6 +170,9 @@ export async function claimSlot(client: Client, spec: SlotSpec, startAt: number)
   }
   return { ok: false, holders };
 }
+
+/** maxExecution leases run at least this long, so raising a period up to it keeps past starts counted. */
+export const LEASE_HORIZON_MS = 7 * 24 * 3_600_000;
 
 /** Slots a dry run inspects at most; beyond it (a large global value) the visibility count speaks. */
 export const INSPECT_MAX_SLOTS = 64;

@@ -122,6 +122,20 @@ describe('config changes never open slots next to running executions', () => {
     expect(await admit(c2, name2, { node })).toBe(429);
   });
 
+  it('raising a maxExecution period keeps the starts of the longer window counted', async () => {
+    const name = unique('raisePeriod');
+    const node = unique('n');
+    const wf = (periodMs: number): WorkflowConfig =>
+      workflowConfig(name, { constraints: [constraint('maxExecution', 1, periodMs)] });
+    const c = await coordinatorFor([wf(2_000)]);
+    const t0 = Date.now();
+    expect(await admit(c, name, { node })).toBe(202);
+    // Past the 2 s window and its 1 s start margin: under the old period a second start would pass.
+    await eventually(async () => (Date.now() - t0 > 3_500 ? true : undefined), 10_000, 'the old window to pass');
+    reload(c, wf(60 * MIN));
+    expect(await admit(c, name, { node })).toBe(429);
+  });
+
   it('lowering value counts slots above the new value, and kills nothing', async () => {
     const name = unique('lower');
     const node = unique('n');
