@@ -362,7 +362,7 @@ export class Admission {
     const checked = validateTrigger(req, wf);
     if ('result' in checked) return { outcome: checked };
     // Other replicas' configs must be known before deciding (a stricter one governs).
-    await this.deps.markers?.ready();
+    await this.deps.markers?.ready(wf);
     const { taskQueue, params } = checked;
     const trigger = req.identity ?? `anonymous:${req.source}`;
     const keyedId = req.idempotencyKey ? idempotentExecutionId(wf.name, trigger, req.source, req.idempotencyKey) : undefined;

@@ -47,6 +47,7 @@ export interface CoordinatorDeps {
 declare module 'fastify' {
   interface FastifyInstance {
     admission: Admission;
+    configMarkers: ConfigMarkers;
     coordinatorMetrics: CoordinatorMetrics;
   }
   interface FastifyRequest {
@@ -138,6 +139,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   // The API speaks JSON only: without fastify's text/plain parser, other bodies are a 415.
   app.removeContentTypeParser('text/plain');
   app.decorate('admission', admission);
+  app.decorate('configMarkers', markers);
   app.decorate('coordinatorMetrics', metrics);
   app.decorateRequest('access', null as unknown as AccessDecision);
   app.decorateRequest('audited', false);

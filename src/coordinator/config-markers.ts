@@ -50,6 +50,11 @@ export function markerId(workflow: string, key: string, value: number, periodMs:
   return `${MARKER_PREFIX}${workflow}:${key}:v${value}:p${periodMs}:b${bucket}`;
 }
 
+/** A config without its bucket: what announced() remembers. */
+function configId(wf: WorkflowConfig, c: Constraint): string {
+  return `${wf.name}|${c.kind}|${c.isGlobal}|${c.value}|${c.periodMs}`;
+}
+
 const MARKER_ID = /^medic-config:([^:]+):([^:]+):v(\d+):p(\d+):b\d+$/;
 
 export function parseMarkerId(id: string): Omit<Marker, 'startTime'> | undefined {
@@ -85,8 +90,10 @@ export class ConfigMarkers {
   private readonly published = new Set<string>();
   private readonly bucketMs: number;
   private readonly refreshMs: number;
-  private first: Promise<void> | undefined;
+  private inflight: Promise<void> | undefined;
   private synced = false;
+  /** Configs published at least once (in any bucket): admission waits for nothing else. */
+  private readonly announced = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -103,36 +110,40 @@ export class ConfigMarkers {
     this.refreshMs = opts.refreshMs ?? 2_000;
   }
 
-  /** Starts publishing and reading markers; admission waits for the first read (ready()). */
+  /** Starts publishing and reading markers in the background (every refreshMs). */
   start(): () => void {
     let failing = false;
-    let busy = false;
-    const failed = (err: unknown): void => {
-      if (!failing) this.log(`config markers cannot be published or read (admission waits for them): ${(err as Error).message}`);
-      failing = true;
-    };
-    this.first = this.sync();
-    this.first.catch(failed);
     this.timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      this.sync()
-        .then(() => {
+      if (this.inflight) return;
+      this.syncOnce().then(
+        () => {
           if (failing) this.log('config markers are read again');
           failing = false;
-        }, failed)
-        .finally(() => (busy = false));
+        },
+        (err: unknown) => {
+          if (!failing)
+            this.log(`config markers cannot be published or read (admission waits for them): ${(err as Error).message}`);
+          failing = true;
+        },
+      );
     }, this.refreshMs);
     this.timer.unref();
     return () => clearInterval(this.timer);
   }
 
-  /** Resolves once markers were read at least once (never, before start(): no markers then). */
-  async ready(): Promise<void> {
-    if (this.synced || !this.first) return;
-    // A failed first read is tried again by the next admission (which answers 503 meanwhile).
-    this.first = this.first.catch(() => this.sync());
-    await this.first;
+  /**
+   * Resolves once the markers were read and `wf`'s constraints, as configured now, are published:
+   * a config is announced before it decides anything (after a reload or a restart too).
+   */
+  async ready(wf: WorkflowConfig): Promise<void> {
+    if (this.synced && wf.constraints.every((c) => this.announced.has(configId(wf, c)))) return;
+    await this.syncOnce();
+  }
+
+  /** Publishes and reads now (after a reload: the new config is announced before the reload is reported). */
+  syncOnce(): Promise<void> {
+    this.inflight ??= this.sync().finally(() => (this.inflight = undefined));
+    return this.inflight;
   }
 
   /** The constraint as every replica's config allows it, and the slots that may still be held. */
@@ -153,6 +164,7 @@ export class ConfigMarkers {
         pending.push(
           this.publish(id, wf, c).then(async () => {
             this.published.add(id);
+            this.announced.add(configId(wf, c));
             // The new run holds longer than the previous bucket's: one running marker per config.
             await this.retire(previous);
           }),
@@ -178,6 +190,7 @@ export class ConfigMarkers {
     this.markers = seen;
     this.synced = true;
     if (this.published.size > 10_000) this.published.clear();
+    if (this.announced.size > 10_000) this.announced.clear();
   }
 
   private async retire(id: string): Promise<void> {
