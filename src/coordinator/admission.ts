@@ -5,11 +5,11 @@
 // selects, and records the decision (audit line, metrics).
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { paramSchemaOf, type Constraint, type WorkflowConfig } from '../config/workflow';
 import { resolveParams } from '../params/resolve';
 import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
-import { startSearchAttributes } from '../temporal/search-attributes';
+import { queryValue, startSearchAttributes } from '../temporal/search-attributes';
 import { invalidName, queueFor, workflowQueue, type Target } from '../temporal/task-queues';
 import type { WorkflowInput } from '../../workflows/input';
 import type { AuditSink } from './audit';
@@ -234,6 +234,8 @@ export class Admission {
   private readonly refusalCacheMs: number;
   /** Highest value seen per workflow constraint since start: slots above a lowered value still count. */
   private readonly highWater = new Map<string, number>();
+  /** maxExecution leases whose execution was seen: never checked for orphans again. */
+  private readonly confirmed = new Set<string>();
   /** Scopes found full: refused again without a Temporal call until `until`. */
   private readonly full = new Map<string, FullScope>();
 
@@ -304,7 +306,10 @@ export class Admission {
         highWater,
         nonce,
         followsExecution: constraint.kind === 'concurrency',
-        ...(constraint.kind === 'maxExecution' && { windowMs: leaseTimeoutMs(constraint, this.startMarginMs) }),
+        ...(constraint.kind === 'maxExecution' && {
+          windowMs: leaseTimeoutMs(constraint, this.startMarginMs),
+          orphaned: (lease: WorkflowExecutionDescription) => this.leaseOrphaned(lease),
+        }),
         now: this.now,
         start: (workflowId) => start(configured, workflowId, constraint),
       },
@@ -404,9 +409,13 @@ export class Admission {
         });
         return handle.firstExecutionRunId;
       };
+      // Where the execution this admission starts will be: its id, or (held by the execution
+      // itself) the ids of its concurrency slots. A lease whose admission died before starting it
+      // is found orphaned there and freed (leaseOrphaned).
       const leaseMemo = (c: Constraint): Record<string, string> => ({
         [NONCE_MEMO]: nonce,
-        execution: namedId ?? '',
+        execution: namedId ?? freeId ?? '',
+        ...(primary && !namedId && { slots: primary.spec.id(0).replace(/0$/, '') }),
         workflow: wf.name,
         constraint: describeConstraint(c),
         trigger,
@@ -425,6 +434,7 @@ export class Admission {
             );
       const ordered = admissionOrder(wf.constraints);
       const primaryConstraint = ordered.find((c) => c.kind === 'concurrency');
+      const freeId = primaryConstraint ? undefined : freeExecutionId(wf.name);
       const evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start));
 
       if (keyedId) {
@@ -464,7 +474,7 @@ export class Admission {
             return { outcome: this.refused(e, count, retryAt) };
           }
         }
-        let workflowId = namedId ?? freeExecutionId(wf.name);
+        let workflowId = namedId ?? freeId ?? freeExecutionId(wf.name);
         // Fleet safety: pauses, freezes, circuit breaker, flapping, the per-node lock and budgets
         // (holds released with the leases when the start does not happen); shadow mode answers here.
         const fleet = await this.deps.fleet?.admit(client, { ...req, params, workflow: wf, workflowId, taskQueue, trigger });
@@ -503,6 +513,47 @@ export class Admission {
         }
       }
     });
+  }
+
+  /**
+   * Whether a maxExecution lease's admission never started its execution (its coordinator died
+   * in between): no execution under the id its memo names, or none with its nonce among the
+   * concurrency slots it names (visibility: the lease is older than the orphan grace, far beyond
+   * indexing lag). Unsure (no candidates, an error) is "not orphaned": the lease keeps holding.
+   */
+  private async leaseOrphaned(lease: WorkflowExecutionDescription): Promise<boolean> {
+    if (this.confirmed.has(lease.runId)) return false;
+    const nonce = lease.memo?.[NONCE_MEMO];
+    const execution = lease.memo?.execution;
+    const slots = lease.memo?.slots;
+    let found = true;
+    try {
+      if (typeof execution === 'string' && execution) {
+        found = await this.deps.temporal.withDeadline(async (c) => {
+          try {
+            await c.workflow.getHandle(execution).describe();
+            return true;
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError) return false;
+            throw err;
+          }
+        });
+      } else if (typeof slots === 'string' && slots) {
+        const since = new Date(lease.startTime.getTime() - 1_000).toISOString();
+        const query = `WorkflowId STARTS_WITH ${queryValue(slots)} AND StartTime >= ${queryValue(since)}`;
+        found = await this.deps.temporal.visibility(async (c) => {
+          for await (const e of c.workflow.list({ query, pageSize: 100 })) if (e.memo?.[NONCE_MEMO] === nonce) return true;
+          return false;
+        }, this.visibilityTimeoutMs);
+      }
+    } catch {
+      return false;
+    }
+    if (found) {
+      if (this.confirmed.size > 100_000) this.confirmed.clear();
+      this.confirmed.add(lease.runId);
+    }
+    return !found;
   }
 
   /** Runs a start; when its outcome is unknown, the id says whether it happened (our nonce) instead of a guess. */

@@ -63,6 +63,11 @@ export interface SlotSpec {
    * longer, so a period raised later still finds the starts of the longer window.
    */
   windowMs?: number;
+  /**
+   * maxExecution: whether a lease older than ORPHAN_GRACE_MS was taken by an admission that died
+   * before starting its execution (then it holds nothing and is freed).
+   */
+  orphaned?(lease: WorkflowExecutionDescription): Promise<boolean>;
   now(): number;
 }
 
@@ -99,6 +104,15 @@ async function liveHolder(client: Client, spec: SlotSpec, slot: number): Promise
   const holder = holderOf(slot, workflowId, d);
   if (spec.windowMs !== undefined && spec.now() - holder.startTime > spec.windowMs) {
     await releaseLease(client, holder, 'its start is outside the window of the constraint');
+    return undefined;
+  }
+  if (
+    spec.orphaned &&
+    d.type === LEASE_WORKFLOW_TYPE &&
+    spec.now() - holder.startTime > ORPHAN_GRACE_MS &&
+    (await spec.orphaned(d))
+  ) {
+    await releaseLease(client, holder, 'its admission never started an execution');
     return undefined;
   }
   if (!spec.followsExecution || d.type !== LEASE_WORKFLOW_TYPE) return holder;

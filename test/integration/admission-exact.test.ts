@@ -4,7 +4,7 @@
 // idempotency keys belong to their caller.
 import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../../src/config/workflow';
-import { LEASE_WORKFLOW_TYPE } from '../../src/coordinator/leases';
+import { LEASE_WORKFLOW_TYPE, NONCE_MEMO, startLease } from '../../src/coordinator/leases';
 import { LiveConfig } from '../../src/coordinator/live-config';
 import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
 import {
@@ -354,5 +354,58 @@ describe('every replica enforces the strictest config in use (config markers)', 
     );
     expect(await Promise.all([1, 2].map(() => admit(loose, name, { node })))).toEqual([202, 202]);
     expect(await admit(loose, name, { node })).toBe(429);
+  });
+});
+
+describe('a coordinator SIGKILLed between taking a maxExecution lease and starting its execution', () => {
+  /** A coordinator whose clock runs `aheadMs` ahead: leases look older than the orphan grace. */
+  async function later(wfs: WorkflowConfig[], aheadMs: number): Promise<TestCoordinator> {
+    const c = await testCoordinator(wfs, {
+      config: { admission: { visibilityQps: 0 } },
+      deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0, now: () => Date.now() + aheadMs } },
+    });
+    coordinators.push(c);
+    return c;
+  }
+  /** The lease a dead admission left: a memo naming where its execution would have been. */
+  async function deadLease(id: string, memo: Record<string, string>): Promise<void> {
+    await startLease(client, id, 60 * MIN, {
+      [NONCE_MEMO]: 'dead-admission',
+      workflow: 'x',
+      constraint: 'x',
+      trigger: 'x',
+      ...memo,
+    });
+    started.push(id);
+  }
+
+  it('leaks no slot: past the orphan grace its lease is freed; a lease whose execution runs keeps holding', async () => {
+    const name = unique('orphan');
+    const [n1, n2] = [unique('n'), unique('n')];
+    const wfs = [
+      workflowConfig(name, { constraints: [constraint('concurrency', 2, 15 * MIN), constraint('maxExecution', 1, 60 * MIN)] }),
+    ];
+    await deadLease(`medic-lease:${name}:node=${n1}:maxExecution.0:0`, { execution: '', slots: `${name}:node=${n1}:slot-` });
+    const now = await coordinatorFor(wfs);
+    expect(await admit(now, name, { node: n1 })).toBe(429);
+    const afterGrace = await later(wfs, 2 * MIN);
+    expect(await admit(afterGrace, name, { node: n1 })).toBe(202);
+    expect(await admit(afterGrace, name, { node: n1 })).toBe(429);
+
+    // A live admission's lease names the execution that holds it: never taken for an orphan.
+    expect(await admit(now, name, { node: n2 })).toBe(202);
+    await eventually(async () => ((await running(name)).length === 2 ? true : undefined), 20_000, 'the executions to be indexed');
+    expect(await admit(afterGrace, name, { node: n2 })).toBe(429);
+  });
+
+  it('a lease naming its execution by id is freed when no such execution exists', async () => {
+    const name = unique('orphanNamed');
+    const node = unique('n');
+    const wfs = [workflowConfig(name, { constraints: [constraint('maxExecution', 1, 60 * MIN)] })];
+    await deadLease(`medic-lease:${name}:node=${node}:maxExecution.0:0`, { execution: `${name}:never-started` });
+    expect(await admit(await coordinatorFor(wfs), name, { node })).toBe(429);
+    const afterGrace = await later(wfs, 2 * MIN);
+    expect(await admit(afterGrace, name, { node })).toBe(202);
+    expect(await admit(afterGrace, name, { node })).toBe(429);
   });
 });
