@@ -330,9 +330,14 @@ export class Admission {
     const now = this.now();
     // Remembered until a slot frees only when every holder's admission is over: a lease taken by
     // an admission still deciding may be released in a moment (it was refused elsewhere).
-    const settled = holders.every((h) => now - h.startTime > this.startMarginMs);
+    // Until then, it is remembered until those admissions are over at the latest, then asked again once.
+    const deciding = holders.map((h) => h.startTime + this.startMarginMs).filter((t) => t > now);
     const until =
-      e.constraint.kind === 'maxExecution' && retryAt.length && settled ? Math.min(...retryAt) : now + this.refusalCacheMs;
+      e.constraint.kind !== 'maxExecution' || !retryAt.length
+        ? now + this.refusalCacheMs
+        : deciding.length
+          ? Math.max(now + this.refusalCacheMs, ...deciding)
+          : Math.min(...retryAt);
     if (this.refusalCacheMs > 0) this.full.set(this.cacheKey(wfName, e), { until, count: holders.length, retryAt });
     return this.refused(e, holders.length, retryAt);
   }

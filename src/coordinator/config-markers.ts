@@ -113,6 +113,8 @@ export class ConfigMarkers {
   /** Starts publishing and reading markers in the background (every refreshMs). */
   start(): () => void {
     let failing = false;
+    // Announce the configs at once (admission also waits for it before its first decision).
+    this.syncOnce().catch(() => undefined);
     this.timer = setInterval(() => {
       if (this.inflight) return;
       this.syncOnce().then(
