@@ -150,6 +150,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     fs.writeFileSync(path.join(configs[0]!, 'workflows', 'stormChange.hcl'), changeWorkflow(1, '30m', 16, '48h'));
     coordinators[0]!.child.kill('SIGHUP');
+    process.stdout.write('phase 3: 6 started; coordinator 0 reloaded a stricter concurrency and a looser global maxExecution\n');
     // Announced on reload; the other replicas read it within their marker refresh (2 s).
     await new Promise((r) => setTimeout(r, 3_000));
     const rest = 2 * TRIGGERS - 6;
@@ -158,9 +159,12 @@ async function main(): Promise<void> {
     const victim = coordinators[2]!;
     victim.child.kill('SIGKILL');
     await new Promise((r) => victim.child.once('exit', r));
+    process.stdout.write('phase 3: coordinator 2 SIGKILLed mid-storm; restarting it\n');
     coordinators[2] = await startCoordinatorProcess(configs[2]!, victim.port, agent);
+    process.stdout.write('phase 3: coordinator 2 is back\n');
     const more = await Promise.all(Array.from({ length: 60 }, (_, i) => post(coordinators[i % COORDINATORS]!, 6 + rest + i)));
     const answers = [...(await Promise.all(inFlight)), ...more];
+    process.stdout.write('phase 3: every trigger answered\n');
     const byStatus = new Map<number, number>();
     for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
     // Temporal is the truth here: a reply lost with the killed coordinator is not a start the caller saw.
