@@ -5,11 +5,11 @@
 // selects, and records the decision (audit line, metrics).
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { paramSchemaOf, type Constraint, type WorkflowConfig } from '../config/workflow';
 import { resolveParams } from '../params/resolve';
 import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
-import { startSearchAttributes } from '../temporal/search-attributes';
+import { queryValue, startSearchAttributes } from '../temporal/search-attributes';
 import { invalidName, queueFor, workflowQueue, type Target } from '../temporal/task-queues';
 import type { WorkflowInput } from '../../workflows/input';
 import type { AuditSink } from './audit';
@@ -32,6 +32,7 @@ import {
   claimSlot,
   inspectSlots,
   isUnknownOutcome,
+  LEASE_HORIZON_MS,
   NONCE_MEMO,
   releaseLease,
   startLease,
@@ -40,6 +41,7 @@ import {
   type SlotSpec,
 } from './leases';
 import type { CoordinatorMetrics, TriggerResult } from './metrics';
+import type { ConfigMarkers } from './config-markers';
 import { reconcile, type Discrepancy } from './reconcile';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from './temporal-gateway';
 
@@ -93,6 +95,8 @@ export interface AdmissionDeps {
   log(message: string): void;
   /** Fleet safety (src/fleet): checked after the workflow's own constraints, before the start. */
   fleet?: FleetSafety;
+  /** Every replica's published constraint configs: the strictest in use governs (config-markers.ts). */
+  markers?: ConfigMarkers;
   /** Longest time between taking a lease and starting its execution; leases last this much longer than the period. */
   startMarginMs?: number;
   /** Deadline of one visibility count; when it passes, the leases alone decide. */
@@ -204,7 +208,10 @@ async function findExecution(client: Client, workflowId: string): Promise<{ runI
 }
 
 interface Evaluation {
+  /** The constraint enforced: the configured one, tightened by stricter configs other replicas use. */
   constraint: Constraint;
+  /** The constraint as this coordinator's config has it. */
+  configured: Constraint;
   /** constraintKey(): stable across period changes. */
   key: string;
   scope: Scope;
@@ -227,6 +234,8 @@ export class Admission {
   private readonly refusalCacheMs: number;
   /** Highest value seen per workflow constraint since start: slots above a lowered value still count. */
   private readonly highWater = new Map<string, number>();
+  /** maxExecution leases whose execution was seen: never checked for orphans again. */
+  private readonly confirmed = new Set<string>();
   /** Scopes found full: refused again without a Temporal call until `until`. */
   private readonly full = new Map<string, FullScope>();
 
@@ -268,19 +277,25 @@ export class Admission {
   /** The slots of one constraint in one scope, and how a holder is started in them. */
   private evaluation(
     wf: WorkflowConfig,
-    constraint: Constraint,
+    configured: Constraint,
     req: TriggerRequest,
     now: number,
     nonce: string,
-    start: (c: Constraint, workflowId: string) => Promise<string>,
+    start: (c: Constraint, workflowId: string, enforced: Constraint) => Promise<string>,
   ): Evaluation {
-    const key = constraintKey(constraint, wf.constraints);
-    const scope = scopeOf(constraint, wf.taskQueueTarget, req.target);
+    const key = constraintKey(configured, wf.constraints);
+    const scope = scopeOf(configured, wf.taskQueueTarget, req.target);
     const hw = `${wf.name}|${key}`;
-    const highWater = Math.max(this.highWater.get(hw) ?? 0, constraint.value);
-    this.highWater.set(hw, highWater);
+    const eff = this.deps.markers?.effective(wf, configured);
+    const constraint: Constraint =
+      eff && (eff.value !== configured.value || eff.periodMs !== configured.periodMs)
+        ? { ...configured, value: eff.value, periodMs: eff.periodMs }
+        : configured;
+    const highWater = Math.max(this.highWater.get(hw) ?? 0, configured.value, eff?.highWater ?? 0);
+    this.highWater.set(hw, Math.max(this.highWater.get(hw) ?? 0, configured.value));
     return {
       constraint,
+      configured,
       key,
       scope,
       query: visibilityQuery(wf.name, constraint, scope, now),
@@ -291,8 +306,12 @@ export class Admission {
         highWater,
         nonce,
         followsExecution: constraint.kind === 'concurrency',
+        ...(constraint.kind === 'maxExecution' && {
+          windowMs: leaseTimeoutMs(constraint, this.startMarginMs),
+          orphaned: (lease: WorkflowExecutionDescription) => this.leaseOrphaned(lease),
+        }),
         now: this.now,
-        start: (workflowId) => start(constraint, workflowId),
+        start: (workflowId) => start(configured, workflowId, constraint),
       },
     };
   }
@@ -309,7 +328,16 @@ export class Admission {
   private refusal(wfName: string, e: Evaluation, holders: SlotHolder[]): TriggerOutcome {
     const retryAt = holders.map((h) => this.expiry(e.constraint, h));
     const now = this.now();
-    const until = e.constraint.kind === 'maxExecution' && retryAt.length ? Math.min(...retryAt) : now + this.refusalCacheMs;
+    // Remembered until a slot frees only when every holder's admission is over: a lease taken by
+    // an admission still deciding may be released in a moment (it was refused elsewhere).
+    // Until then, it is remembered until those admissions are over at the latest, then asked again once.
+    const deciding = holders.map((h) => h.startTime + this.startMarginMs).filter((t) => t > now);
+    const until =
+      e.constraint.kind !== 'maxExecution' || !retryAt.length
+        ? now + this.refusalCacheMs
+        : deciding.length
+          ? Math.max(now + this.refusalCacheMs, ...deciding)
+          : Math.min(...retryAt);
     if (this.refusalCacheMs > 0) this.full.set(this.cacheKey(wfName, e), { until, count: holders.length, retryAt });
     return this.refused(e, holders.length, retryAt);
   }
@@ -319,7 +347,10 @@ export class Admission {
       result: 'refused',
       dryRun: false,
       refusal: {
-        constraint: constraintJson(e.constraint, e.scope),
+        constraint: {
+          ...constraintJson(e.constraint, e.scope),
+          ...(e.constraint !== e.configured && { configured: describeConstraint(e.configured), stricter_config_in_use: true }),
+        },
         count,
         retryAfterSeconds: retryAfterSeconds(retryAt, this.now()),
       },
@@ -340,6 +371,8 @@ export class Admission {
     }
     const checked = validateTrigger(req, wf);
     if ('result' in checked) return { outcome: checked };
+    // Other replicas' configs must be known before deciding (a stricter one governs).
+    await this.deps.markers?.ready(wf);
     const { taskQueue, params } = checked;
     const trigger = req.identity ?? `anonymous:${req.source}`;
     const keyedId = req.idempotencyKey ? idempotentExecutionId(wf.name, trigger, req.source, req.idempotencyKey) : undefined;
@@ -381,25 +414,32 @@ export class Admission {
         });
         return handle.firstExecutionRunId;
       };
+      // Where the execution this admission starts will be: its id, or (held by the execution
+      // itself) the ids of its concurrency slots. A lease whose admission died before starting it
+      // is found orphaned there and freed (leaseOrphaned).
       const leaseMemo = (c: Constraint): Record<string, string> => ({
         [NONCE_MEMO]: nonce,
-        execution: namedId ?? '',
+        execution: namedId ?? freeId ?? '',
+        ...(primary && !namedId && { slots: primary.spec.id(0).replace(/0$/, '') }),
         workflow: wf.name,
         constraint: describeConstraint(c),
         trigger,
       });
       // The first concurrency constraint is held by the execution itself (or, with a key, by a lease naming it).
-      const start = (c: Constraint, workflowId: string): Promise<string> =>
+      const start = (c: Constraint, workflowId: string, enforced: Constraint): Promise<string> =>
         c === primaryConstraint && !namedId
           ? startExecution(workflowId)
           : startLease(
               client,
               workflowId,
-              c === primaryConstraint ? FOLLOWING_LEASE_MS : leaseTimeoutMs(c, this.startMarginMs),
-              leaseMemo(c),
+              c === primaryConstraint
+                ? FOLLOWING_LEASE_MS
+                : Math.max(LEASE_HORIZON_MS, leaseTimeoutMs(enforced, this.startMarginMs)),
+              leaseMemo(enforced),
             );
       const ordered = admissionOrder(wf.constraints);
       const primaryConstraint = ordered.find((c) => c.kind === 'concurrency');
+      const freeId = primaryConstraint ? undefined : freeExecutionId(wf.name);
       const evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start));
 
       if (keyedId) {
@@ -412,7 +452,7 @@ export class Admission {
         const full = this.full.get(this.cacheKey(wf.name, e));
         if (full && full.until > this.now()) return { outcome: this.refused(e, full.count, full.retryAt) };
       }
-      const primary = evaluations.find((e) => e.constraint === primaryConstraint);
+      const primary = evaluations.find((e) => e.configured === primaryConstraint);
       const leased = evaluations.filter((e) => e !== primary);
       // A refusal writes nothing: before taking leases, a full concurrency scope refuses on reads alone.
       if (primary && leased.length) {
@@ -439,7 +479,7 @@ export class Admission {
             return { outcome: this.refused(e, count, retryAt) };
           }
         }
-        let workflowId = namedId ?? freeExecutionId(wf.name);
+        let workflowId = namedId ?? freeId ?? freeExecutionId(wf.name);
         // Fleet safety: pauses, freezes, circuit breaker, flapping, the per-node lock and budgets
         // (holds released with the leases when the start does not happen); shadow mode answers here.
         const fleet = await this.deps.fleet?.admit(client, { ...req, params, workflow: wf, workflowId, taskQueue, trigger });
@@ -478,6 +518,47 @@ export class Admission {
         }
       }
     });
+  }
+
+  /**
+   * Whether a maxExecution lease's admission never started its execution (its coordinator died
+   * in between): no execution under the id its memo names, or none with its nonce among the
+   * concurrency slots it names (visibility: the lease is older than the orphan grace, far beyond
+   * indexing lag). Unsure (no candidates, an error) is "not orphaned": the lease keeps holding.
+   */
+  private async leaseOrphaned(lease: WorkflowExecutionDescription): Promise<boolean> {
+    if (this.confirmed.has(lease.runId)) return false;
+    const nonce = lease.memo?.[NONCE_MEMO];
+    const execution = lease.memo?.execution;
+    const slots = lease.memo?.slots;
+    let found = true;
+    try {
+      if (typeof execution === 'string' && execution) {
+        found = await this.deps.temporal.withDeadline(async (c) => {
+          try {
+            await c.workflow.getHandle(execution).describe();
+            return true;
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError) return false;
+            throw err;
+          }
+        });
+      } else if (typeof slots === 'string' && slots) {
+        const since = new Date(lease.startTime.getTime() - 1_000).toISOString();
+        const query = `WorkflowId STARTS_WITH ${queryValue(slots)} AND StartTime >= ${queryValue(since)}`;
+        found = await this.deps.temporal.visibility(async (c) => {
+          for await (const e of c.workflow.list({ query, pageSize: 100 })) if (e.memo?.[NONCE_MEMO] === nonce) return true;
+          return false;
+        }, this.visibilityTimeoutMs);
+      }
+    } catch {
+      return false;
+    }
+    if (found) {
+      if (this.confirmed.size > 100_000) this.confirmed.clear();
+      this.confirmed.add(lease.runId);
+    }
+    return !found;
   }
 
   /** Runs a start; when its outcome is unknown, the id says whether it happened (our nonce) instead of a guess. */

@@ -10,6 +10,7 @@ import { jsonAuditSink, type AuditSink } from './audit';
 import { sendError } from './errors';
 import { identityPlugin, tlsCallerIdentity, type IdentifyCaller } from './identity';
 import type { LiveConfig } from './live-config';
+import { ConfigMarkers, type MarkerOptions } from './config-markers';
 import { createMetrics, type CoordinatorMetrics } from './metrics';
 import { alertmanagerRoutes } from './routes/alertmanager';
 import { CHAT_ROUTE, chatSlackRoutes } from './routes/chat-slack';
@@ -35,6 +36,8 @@ export interface CoordinatorDeps {
   /** Server certificate, key and client CA (PEM): the app then serves HTTPS with mTLS. */
   https?: { key: string | Buffer; cert: string | Buffer; ca: string | Buffer };
   admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'refusalCacheMs' | 'now'>;
+  /** Config markers (config-markers.ts): how often they roll over and are read back. */
+  markers?: Pick<MarkerOptions, 'bucketMs' | 'refreshMs'>;
   /** How often admission is reconciled against Temporal visibility (0: never; default 60 s). */
   reconcileIntervalMs?: number;
   /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
@@ -44,6 +47,7 @@ export interface CoordinatorDeps {
 declare module 'fastify' {
   interface FastifyInstance {
     admission: Admission;
+    configMarkers: ConfigMarkers;
     coordinatorMetrics: CoordinatorMetrics;
   }
   interface FastifyRequest {
@@ -108,8 +112,17 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     audit,
     log,
   });
+  const markers = new ConfigMarkers(
+    deps.temporal,
+    () => deps.config.current.workflows,
+    { startMarginMs: deps.admission?.startMarginMs ?? deps.temporal.callTimeoutMs, ...deps.markers },
+    log,
+  );
+  const stopMarkers = markers.start();
+  app.addHook('onClose', async () => stopMarkers());
   const admission = new Admission({
     fleet: fleet.gate,
+    markers,
     workflows: () => deps.config.current.workflows,
     temporal: deps.temporal,
     metrics,
@@ -126,6 +139,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   // The API speaks JSON only: without fastify's text/plain parser, other bodies are a 415.
   app.removeContentTypeParser('text/plain');
   app.decorate('admission', admission);
+  app.decorate('configMarkers', markers);
   app.decorate('coordinatorMetrics', metrics);
   app.decorateRequest('access', null as unknown as AccessDecision);
   app.decorateRequest('audited', false);

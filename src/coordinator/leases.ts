@@ -57,6 +57,17 @@ export interface SlotSpec {
   nonce: string;
   /** Concurrency: a lease holds only while the execution it names runs. */
   followsExecution: boolean;
+  /**
+   * maxExecution: a lease holds only while it is younger than the window (the period enforced
+   * now, plus the start margin). Leases run for LEASE_HORIZON_MS or the window, whichever is
+   * longer, so a period raised later still finds the starts of the longer window.
+   */
+  windowMs?: number;
+  /**
+   * maxExecution: whether a lease older than ORPHAN_GRACE_MS was taken by an admission that died
+   * before starting its execution (then it holds nothing and is freed).
+   */
+  orphaned?(lease: WorkflowExecutionDescription): Promise<boolean>;
   now(): number;
 }
 
@@ -91,6 +102,19 @@ async function liveHolder(client: Client, spec: SlotSpec, slot: number): Promise
   const d = await describe(client, workflowId);
   if (!d || d.status.name !== 'RUNNING') return undefined;
   const holder = holderOf(slot, workflowId, d);
+  if (spec.windowMs !== undefined && spec.now() - holder.startTime > spec.windowMs) {
+    await releaseLease(client, holder, 'its start is outside the window of the constraint');
+    return undefined;
+  }
+  if (
+    spec.orphaned &&
+    d.type === LEASE_WORKFLOW_TYPE &&
+    spec.now() - holder.startTime > ORPHAN_GRACE_MS &&
+    (await spec.orphaned(d))
+  ) {
+    await releaseLease(client, holder, 'its admission never started an execution');
+    return undefined;
+  }
   if (!spec.followsExecution || d.type !== LEASE_WORKFLOW_TYPE) return holder;
   const execution = typeof d.memo?.execution === 'string' ? d.memo.execution : undefined;
   const e = execution ? await describe(client, execution) : undefined;
@@ -160,6 +184,9 @@ export async function claimSlot(client: Client, spec: SlotSpec, startAt: number)
   }
   return { ok: false, holders };
 }
+
+/** maxExecution leases run at least this long, so raising a period up to it keeps past starts counted. */
+export const LEASE_HORIZON_MS = 7 * 24 * 3_600_000;
 
 /** Slots a dry run inspects at most; beyond it (a large global value) the visibility count speaks. */
 export const INSPECT_MAX_SLOTS = 64;

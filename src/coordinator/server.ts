@@ -143,6 +143,11 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
       ].filter(Boolean);
       if (tls) (a.server as HttpsServer).setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
       current.swap(state);
+      await a.configMarkers
+        .syncOnce()
+        .catch((err: unknown) =>
+          opts.log(`the reloaded config is not announced yet (admission will): ${(err as Error).message}`),
+        );
       if (tls && clientCa && !tls.ca.equals(clientCa)) {
         const authenticated = [...tlsConnections].filter((c) => c.authorized);
         for (const socket of authenticated) socket.destroy();

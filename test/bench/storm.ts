@@ -3,11 +3,16 @@
 // for one workflow on one node under concurrency 1/15m (expect 1 start). Phase 2: 300 over 50
 // nodes under a global maxExecution 3/24h (expect 3). Starts are counted from the HTTP answers
 // and again from Temporal; any start beyond the constraint is a violation. Last line:
-// `storm: started=<n> expected=<n> violations=<n>`.
+// Phase 3 (config change and SIGKILL mid-storm): 6 starts on 6 of 10 nodes under concurrency
+// 2/15m per node and a global maxExecution 10/24h; then one coordinator reloads (SIGHUP) a
+// stricter concurrency 1/30m with a looser global 16/48h, and a storm of the remaining
+// triggers runs while another coordinator is SIGKILLed and restarted. The strictest config in
+// use governs: exactly one more start on each of the 4 idle nodes (10 in all), none beside a
+// running one. Last line: `storm: started=<n> expected=<n> violations=<n>`.
 import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { queryValue } from '../../src/temporal/search-attributes';
+import { SEARCH_ATTRIBUTES, queryValue } from '../../src/temporal/search-attributes';
 import {
   benchCertificates,
   benchDir,
@@ -27,7 +32,25 @@ const NODES = 50;
 const WORKFLOWS = {
   stormNode: `workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n`,
   stormGlobal: `workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "maxExecution"\n  value = "3"\n  period = "24h"\n  is_global = true\n}\n`,
+  stormChange: changeWorkflow(2, '15m', 10, '24h'),
 };
+
+function changeWorkflow(concurrency: number, period: string, global: number, globalPeriod: string): string {
+  return (
+    `workflow = "ping"\ntask_queue_target = "node"\n` +
+    `constraint {\n  kind = "concurrency"\n  value = "${concurrency}"\n  period = "${period}"\n}\n` +
+    `constraint {\n  kind = "maxExecution"\n  value = "${global}"\n  period = "${globalPeriod}"\n  is_global = true\n}\n`
+  );
+}
+
+/** Waits until `probe` holds (polling), or fails after `ms`. */
+async function until(probe: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 interface Phase {
   name: string;
@@ -42,6 +65,7 @@ async function main(): Promise<void> {
   const certs = benchCertificates(dir);
   const agent = clientAgent(certs, TRIGGERS);
   const coordinators: CoordinatorProcess[] = [];
+  const configs: string[] = [];
   const connection = await temporal.connect();
   const client = new Client({ connection });
   const run = Date.now().toString(36);
@@ -52,6 +76,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < COORDINATORS; i++) {
       const port = await freePort();
       const config = writeConfig(path.join(dir, `coordinator-${i}`), certs, temporal, port, WORKFLOWS);
+      configs.push(config);
       coordinators.push(await startCoordinatorProcess(config, port, agent));
     }
     process.stdout.write(
@@ -109,6 +134,68 @@ async function main(): Promise<void> {
       expected += phase.limit;
       violations += over;
     }
+
+    // Phase 3: a config change on one coordinator and a SIGKILL of another, mid-storm.
+    const CHANGE_NODES = 10;
+    const node = (i: number): string => `storm-${run}-change-${i % CHANGE_NODES}`;
+    const post = (c: CoordinatorProcess, i: number): Promise<{ status: number; body: string }> =>
+      request(agent, 'POST', `${c.url}/v1/workflows/stormChange/executions`, {
+        target: { node: node(i) },
+        reason: 'storm',
+      }).catch((err: Error) => ({ status: 0, body: err.message }));
+    for (let i = 0; i < 6; i++) {
+      const a = await post(coordinators[i % COORDINATORS]!, i);
+      if (a.status !== 202) throw new Error(`phase 3 setup: start on ${node(i)} answered ${a.status}: ${a.body}`);
+    }
+    const t0 = Date.now();
+    fs.writeFileSync(path.join(configs[0]!, 'workflows', 'stormChange.hcl'), changeWorkflow(1, '30m', 16, '48h'));
+    coordinators[0]!.child.kill('SIGHUP');
+    process.stdout.write('phase 3: 6 started; coordinator 0 reloaded a stricter concurrency and a looser global maxExecution\n');
+    // Announced on reload; the other replicas read it within their marker refresh (2 s).
+    await new Promise((r) => setTimeout(r, 3_000));
+    const rest = 2 * TRIGGERS - 6;
+    const inFlight = Array.from({ length: rest }, (_, i) => post(coordinators[i % COORDINATORS]!, 6 + i));
+    await new Promise((r) => setTimeout(r, 150));
+    const victim = coordinators[2]!;
+    victim.child.kill('SIGKILL');
+    await new Promise((r) => victim.child.once('exit', r));
+    process.stdout.write('phase 3: coordinator 2 SIGKILLed mid-storm; restarting it\n');
+    coordinators[2] = await startCoordinatorProcess(configs[2]!, victim.port, agent);
+    process.stdout.write('phase 3: coordinator 2 is back\n');
+    const more = await Promise.all(Array.from({ length: 60 }, (_, i) => post(coordinators[i % COORDINATORS]!, 6 + rest + i)));
+    const answers = [...(await Promise.all(inFlight)), ...more];
+    process.stdout.write('phase 3: every trigger answered\n');
+    const byStatus = new Map<number, number>();
+    for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
+    // Temporal is the truth here: a reply lost with the killed coordinator is not a start the caller saw.
+    const nodes = Array.from({ length: CHANGE_NODES }, (_, i) => queryValue(node(i))).join(', ');
+    const query = `MedicWorkflow = 'stormChange' AND MedicNode IN (${nodes})`;
+    let total = -1;
+    await until(
+      async () => {
+        const { count } = await client.workflow.count(query);
+        const stable = count === total;
+        total = count;
+        if (!stable) await new Promise((r) => setTimeout(r, 500));
+        return stable;
+      },
+      30_000,
+      'visibility to settle',
+    );
+    const perNode = new Map<string, number>();
+    for await (const e of client.workflow.list({ query })) {
+      const n = e.typedSearchAttributes.get(SEARCH_ATTRIBUTES.node) ?? e.workflowId;
+      perNode.set(n, (perNode.get(n) ?? 0) + 1);
+    }
+    const doubled = [...perNode.values()].filter((n) => n > 1).length;
+    const over = Math.max(0, total - 10) + doubled + (perNode.size === CHANGE_NODES ? 0 : Math.abs(CHANGE_NODES - perNode.size));
+    process.stdout.write(
+      `phase "config change + SIGKILL mid-storm": ${Date.now() - t0} ms; answers ${[...byStatus].map(([st, n]) => `${st}x${n}`).join(' ')}; ` +
+        `in Temporal ${total} on ${perNode.size} nodes (nodes with two: ${doubled}), limit 10, violations ${over}\n`,
+    );
+    started += total;
+    expected += 10;
+    violations += over;
   } finally {
     agent.destroy();
     await Promise.all(coordinators.map((c) => c.stop()));

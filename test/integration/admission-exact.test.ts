@@ -4,7 +4,7 @@
 // idempotency keys belong to their caller.
 import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../../src/config/workflow';
-import { LEASE_WORKFLOW_TYPE } from '../../src/coordinator/leases';
+import { LEASE_WORKFLOW_TYPE, NONCE_MEMO, startLease } from '../../src/coordinator/leases';
 import { LiveConfig } from '../../src/coordinator/live-config';
 import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
 import {
@@ -120,6 +120,20 @@ describe('config changes never open slots next to running executions', () => {
     expect(await admit(c2, name2, { node })).toBe(202);
     reload(c2, workflowConfig(name2, { constraints: [constraint('maxExecution', 1, 120 * MIN)] }));
     expect(await admit(c2, name2, { node })).toBe(429);
+  });
+
+  it('raising a maxExecution period keeps the starts of the longer window counted', async () => {
+    const name = unique('raisePeriod');
+    const node = unique('n');
+    const wf = (periodMs: number): WorkflowConfig =>
+      workflowConfig(name, { constraints: [constraint('maxExecution', 1, periodMs)] });
+    const c = await coordinatorFor([wf(2_000)]);
+    const t0 = Date.now();
+    expect(await admit(c, name, { node })).toBe(202);
+    // Past the 2 s window and its 1 s start margin: under the old period a second start would pass.
+    await eventually(async () => (Date.now() - t0 > 3_500 ? true : undefined), 10_000, 'the old window to pass');
+    reload(c, wf(60 * MIN));
+    expect(await admit(c, name, { node })).toBe(429);
   });
 
   it('lowering value counts slots above the new value, and kills nothing', async () => {
@@ -258,4 +272,140 @@ it('reconciliation reports an execution started behind medic back as drift (metr
   );
   const metrics = (await c.app.inject({ url: '/metrics' })).body;
   expect(metrics).toContain(`medic_coordinator_admission_drift{workflow="${name}",kind="concurrency"} 1`);
+});
+
+describe('every replica enforces the strictest config in use (config markers)', () => {
+  const markers = { bucketMs: 2_000, refreshMs: 200 };
+  async function replica(wf: WorkflowConfig): Promise<TestCoordinator> {
+    const c = await testCoordinator([wf], {
+      config: { admission: { visibilityQps: 0 } },
+      deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0 }, markers },
+    });
+    coordinators.push(c);
+    return c;
+  }
+  const concurrency = (name: string, value: number): WorkflowConfig =>
+    workflowConfig(name, { constraints: [constraint('concurrency', value, 15 * MIN)] });
+  /** The value a coordinator enforces now, as its dry run reports it. */
+  async function enforced(c: TestCoordinator, name: string, node: string): Promise<number> {
+    const r = await c.app.admission.admitTrigger({
+      workflow: name,
+      target: { node },
+      identity: ADMIN,
+      source: 'api',
+      dryRun: true,
+    });
+    if (r.result === 'dry_run') return Number(r.checks[0]!.constraint.value);
+    if (r.result === 'refused') return Number(r.refusal.constraint.value);
+    throw new Error(`dry run: ${JSON.stringify(r)}`);
+  }
+
+  it('a coordinator restarted with a lower value counts the slots the higher one handed out', async () => {
+    const name = unique('restartLower');
+    const node = unique('n');
+    const before = await replica(concurrency(name, 3));
+    expect(await Promise.all([1, 2, 3].map(() => admit(before, name, { node })))).toEqual([202, 202, 202]);
+    await before.close();
+    const after = await replica(concurrency(name, 1));
+    const ids = await eventually(
+      async () => {
+        const r = await running(name);
+        return r.length === 3 ? r : undefined;
+      },
+      20_000,
+      'three running executions',
+    );
+    expect(await admit(after, name, { node })).toBe(429);
+    // Lowering kills nothing; slot 0 free while slots 1 and 2 run is still full for value 1.
+    const [slot0, ...others] = [...ids].sort();
+    expect(slot0).toMatch(/:slot-0$/);
+    await client.workflow.getHandle(slot0!).terminate('test: free slot 0');
+    expect(await admit(after, name, { node })).toBe(429);
+    for (const id of others) await client.workflow.getHandle(id).terminate('test: close the others');
+    expect(await admit(after, name, { node })).toBe(202);
+    expect(await admit(after, name, { node })).toBe(429);
+  });
+
+  it('two replicas on different configs at once: the stricter governs both; a raise waits for the old config to leave', async () => {
+    const name = unique('twoConfigs');
+    const node = unique('n');
+    const loose = await replica(concurrency(name, 3));
+    const strict = await replica(concurrency(name, 1));
+    await eventually(
+      async () => ((await enforced(loose, name, node)) === 1 ? true : undefined),
+      20_000,
+      'the loose replica to see the strict config',
+    );
+    const codes = await Promise.all([loose, strict, loose, strict, loose].map((c) => admit(c, name, { node })));
+    expect(codes.filter((s) => s === 202)).toHaveLength(1);
+    const refused = await trigger(loose.app, name, { target: { node } });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().details.constraint).toMatchObject({
+      value: 1,
+      configured: 'concurrency 3/15m per target',
+      stricter_config_in_use: true,
+    });
+    // The strict replica goes away: after two marker buckets its config no longer governs.
+    await strict.close();
+    await eventually(
+      async () => ((await enforced(loose, name, node)) === 3 ? true : undefined),
+      30_000,
+      'the raise to take effect',
+    );
+    expect(await Promise.all([1, 2].map(() => admit(loose, name, { node })))).toEqual([202, 202]);
+    expect(await admit(loose, name, { node })).toBe(429);
+  });
+});
+
+describe('a coordinator SIGKILLed between taking a maxExecution lease and starting its execution', () => {
+  /** A coordinator whose clock runs `aheadMs` ahead: leases look older than the orphan grace. */
+  async function later(wfs: WorkflowConfig[], aheadMs: number): Promise<TestCoordinator> {
+    const c = await testCoordinator(wfs, {
+      config: { admission: { visibilityQps: 0 } },
+      deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0, now: () => Date.now() + aheadMs } },
+    });
+    coordinators.push(c);
+    return c;
+  }
+  /** The lease a dead admission left: a memo naming where its execution would have been. */
+  async function deadLease(id: string, memo: Record<string, string>): Promise<void> {
+    await startLease(client, id, 60 * MIN, {
+      [NONCE_MEMO]: 'dead-admission',
+      workflow: 'x',
+      constraint: 'x',
+      trigger: 'x',
+      ...memo,
+    });
+    started.push(id);
+  }
+
+  it('leaks no slot: past the orphan grace its lease is freed; a lease whose execution runs keeps holding', async () => {
+    const name = unique('orphan');
+    const [n1, n2] = [unique('n'), unique('n')];
+    const wfs = [
+      workflowConfig(name, { constraints: [constraint('concurrency', 2, 15 * MIN), constraint('maxExecution', 1, 60 * MIN)] }),
+    ];
+    await deadLease(`medic-lease:${name}:node=${n1}:maxExecution.0:0`, { execution: '', slots: `${name}:node=${n1}:slot-` });
+    const now = await coordinatorFor(wfs);
+    expect(await admit(now, name, { node: n1 })).toBe(429);
+    const afterGrace = await later(wfs, 2 * MIN);
+    expect(await admit(afterGrace, name, { node: n1 })).toBe(202);
+    expect(await admit(afterGrace, name, { node: n1 })).toBe(429);
+
+    // A live admission's lease names the execution that holds it: never taken for an orphan.
+    expect(await admit(now, name, { node: n2 })).toBe(202);
+    await eventually(async () => ((await running(name)).length === 2 ? true : undefined), 20_000, 'the executions to be indexed');
+    expect(await admit(afterGrace, name, { node: n2 })).toBe(429);
+  });
+
+  it('a lease naming its execution by id is freed when no such execution exists', async () => {
+    const name = unique('orphanNamed');
+    const node = unique('n');
+    const wfs = [workflowConfig(name, { constraints: [constraint('maxExecution', 1, 60 * MIN)] })];
+    await deadLease(`medic-lease:${name}:node=${node}:maxExecution.0:0`, { execution: `${name}:never-started` });
+    expect(await admit(await coordinatorFor(wfs), name, { node })).toBe(429);
+    const afterGrace = await later(wfs, 2 * MIN);
+    expect(await admit(afterGrace, name, { node })).toBe(202);
+    expect(await admit(afterGrace, name, { node })).toBe(429);
+  });
 });

@@ -1,0 +1,97 @@
+// npm run bench:history: admission latency as history grows. A coordinator process admits
+// restartService's three constraints (concurrency and maxExecution per node, a global
+// maxExecution) on fresh nodes; measured on an empty namespace, then again after 10,000 closed
+// executions of the same workflow (started and terminated beside it, as a busy week leaves
+// them). Last line: `history: p50 <before> -> <after> ms, p99 <before> -> <after> ms, ratio p50=<r> p99=<r>`
+// (goal: <= 1.2).
+import { Client } from '@temporalio/client';
+import * as fs from 'node:fs';
+import { startSearchAttributes } from '../../src/temporal/search-attributes';
+import { nodeQueue } from '../../src/temporal/task-queues';
+import {
+  benchCertificates,
+  benchDir,
+  benchTemporal,
+  clientAgent,
+  drive,
+  freePort,
+  percentile,
+  request,
+  startCoordinatorProcess,
+  writeConfig,
+} from './fixture';
+
+const HISTORY = Number(process.env.BENCH_HISTORY ?? 10_000);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 400);
+const CALLERS = 10;
+const WORKFLOW = 'benchHistory';
+
+const hcl = (kind: string, value: number, period: string, global = false): string =>
+  `constraint {\n  kind = "${kind}"\n  value = "${value}"\n  period = "${period}"\n${global ? '  is_global = true\n' : ''}}\n`;
+
+async function main(): Promise<void> {
+  const dir = benchDir('bench-history');
+  const temporal = await benchTemporal();
+  const certs = benchCertificates(dir);
+  const port = await freePort();
+  const config = writeConfig(dir, certs, temporal, port, {
+    [WORKFLOW]:
+      `workflow = "ping"\ntask_queue_target = "node"\n${hcl('concurrency', 1, '15m')}` +
+      `${hcl('maxExecution', 3, '1h')}${hcl('maxExecution', 1_000_000, '24h', true)}`,
+  });
+  const agent = clientAgent(certs, CALLERS);
+  const coordinator = await startCoordinatorProcess(config, port, agent);
+  const connection = await temporal.connect();
+  const client = new Client({ connection });
+  const run = Date.now().toString(36);
+  let round = 0;
+  try {
+    const measure = async (): Promise<{ p50: number; p99: number }> => {
+      round++;
+      let bad = 0;
+      const r = await drive(SAMPLES, CALLERS, async (i) => {
+        const a = await request(agent, 'POST', `${coordinator.url}/v1/workflows/${WORKFLOW}/executions`, {
+          target: { node: `h-${run}-${round}-${i}` },
+        });
+        if (a.status !== 202) bad++;
+      });
+      if (bad) process.stderr.write(`${bad} admissions were not 202\n`);
+      return { p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99) };
+    };
+    await measure(); // warm-up: connections, JIT, marker announcement
+    const before = await measure();
+    process.stdout.write(`empty history: admission p50 ${before.p50.toFixed(1)} ms, p99 ${before.p99.toFixed(1)} ms\n`);
+
+    const t0 = Date.now();
+    let done = 0;
+    await drive(HISTORY, 50, async (i) => {
+      const node = `h-${run}-old-${i % 500}`;
+      const handle = await client.workflow.start('ping', {
+        taskQueue: nodeQueue(node),
+        workflowId: `${WORKFLOW}:history-${run}-${i}`,
+        typedSearchAttributes: startSearchAttributes({ workflow: WORKFLOW, node, trigger: 'bench history' }),
+      });
+      await handle.terminate('bench: closed history');
+      if (++done % 2_000 === 0) process.stdout.write(`  ${done}/${HISTORY} closed executions written\n`);
+    });
+    process.stdout.write(`${HISTORY} closed executions in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+
+    const after = await measure();
+    process.stdout.write(`after ${HISTORY}: admission p50 ${after.p50.toFixed(1)} ms, p99 ${after.p99.toFixed(1)} ms\n`);
+    process.stdout.write(
+      `history: p50 ${before.p50.toFixed(1)} -> ${after.p50.toFixed(1)} ms, p99 ${before.p99.toFixed(1)} -> ${after.p99.toFixed(1)} ms, ` +
+        `ratio p50=${(after.p50 / before.p50).toFixed(2)} p99=${(after.p99 / before.p99).toFixed(2)}\n`,
+    );
+  } finally {
+    agent.destroy();
+    await coordinator.stop();
+    await connection.close();
+    await temporal.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench:history failed: ${err.stack ?? err.message}\n`);
+  process.exitCode = 1;
+});
