@@ -7,7 +7,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
-import { freePort } from '../../src/temporal/dev-server';
 import { metricSample } from '../helpers/metrics-text';
 import { startExporter, startPrometheus } from '../helpers/prometheus';
 import { buildStack } from '../helpers/stack';
@@ -53,7 +52,7 @@ async function main(): Promise<void> {
   probe_interval = "${PROBE_MS}ms"
 }
 coordinator {
-  address   = "${stack.coordinatorUrl}"
+  address   = "COORDINATOR"
   cert_file = "../tls/trigger.pem"
   key_file  = "../tls/trigger-key.pem"
   ca_file   = "../tls/ca.pem"
@@ -74,17 +73,9 @@ rule "bench" {
     await stack.startCoordinator();
     const ready: Array<Promise<void>> = [];
     for (let i = 0; i < REPLICAS; i++) {
-      const port = await freePort();
-      stack.medic([
-        'trigger',
-        '--config',
-        stack.dir,
-        '--metrics-listen',
-        `127.0.0.1:${port}`,
-        '--state-file',
-        path.join(stack.dir, `state-${i}.json`),
-      ]);
-      ready.push(firstEvaluation(`http://127.0.0.1:${port}/metrics`));
+      ready.push(
+        stack.startTrigger(['--state-file', path.join(stack.dir, `state-${i}.json`)]).then((t) => firstEvaluation(t.metricsUrl!)),
+      );
     }
     await Promise.all(ready);
     const query = `MedicWorkflow = ${queryValue('benchHeal')}`;

@@ -13,7 +13,6 @@ import {
   benchDir,
   benchTemporal,
   clientAgent,
-  freePort,
   request,
   startCoordinatorProcess,
   writeConfig,
@@ -50,9 +49,8 @@ async function main(): Promise<void> {
   let violations = 0;
   try {
     for (let i = 0; i < COORDINATORS; i++) {
-      const port = await freePort();
-      const config = writeConfig(path.join(dir, `coordinator-${i}`), certs, temporal, port, WORKFLOWS);
-      coordinators.push(await startCoordinatorProcess(config, port, agent));
+      const config = writeConfig(path.join(dir, `coordinator-${i}`), certs, temporal, WORKFLOWS);
+      coordinators.push(await startCoordinatorProcess(config));
     }
     process.stdout.write(
       `${COORDINATORS} coordinator processes on ports ${coordinators.map((c) => c.port).join(', ')}; ${temporal.label} ${temporal.address}\n`,

@@ -92,7 +92,7 @@ rule "down" {
   const rules = path.join(stack.dir, 'triggers', 'rules.hcl');
   fs.writeFileSync(
     rules,
-    fs.readFileSync(rules, 'utf8').replace('COORDINATOR', stack.coordinatorUrl).replace('tls/ca.pem', stack.certs.caFile),
+    fs.readFileSync(rules, 'utf8').replace('tls/ca.pem', stack.certs.caFile), // "COORDINATOR": filled in once it listens
   );
   await stack.startCoordinator();
   const p = stack.medic([
