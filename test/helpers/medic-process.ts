@@ -244,3 +244,25 @@ export function writeWorkerConfig(dir: string, worker: string, extra = ''): stri
   fs.writeFileSync(path.join(dir, 'worker.hcl'), `worker {\n${worker}\n}\n${extra}`);
   return dir;
 }
+
+/**
+ * The /metrics URL of a process whose metrics listener bound port 0 without printing the port
+ * (`medic worker`: the Temporal runtime serves it): the one port it listens on that answers /metrics.
+ */
+export function metricsUrlOf(proc: Proc, timeoutMs = 30_000): Promise<string> {
+  return waitFor(
+    `a /metrics listener of pid ${proc.pid}`,
+    async () => {
+      for (const port of listeningPorts(proc.pid)) {
+        const url = `http://127.0.0.1:${port}/metrics`;
+        const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) return url;
+      }
+      return undefined;
+    },
+    timeoutMs,
+  );
+}
