@@ -3,7 +3,6 @@
 // production) -> coordinator (mTLS, ACL, constraints, idempotency) -> Temporal. The start time
 // is Temporal's own record of the start, so visibility lag does not count. Prints one line per
 // episode, then the summary, and checks that each episode started exactly one execution.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
@@ -42,11 +41,8 @@ async function main(): Promise<void> {
   const stack = await buildStack({
     temporalAddress: temporal.address,
     workflows: { benchHeal: 'workflow = "ping"\ntask_queue_target = "node"\n' },
-  });
-  fs.mkdirSync(path.join(stack.dir, 'triggers'), { recursive: true });
-  fs.writeFileSync(
-    path.join(stack.dir, 'triggers', 'bench.hcl'),
-    `prometheus {
+    triggers: {
+      bench: `prometheus {
   address       = "${prometheus.address}"
   poll_interval  = "${POLL_S}s"
   probe_interval = "${PROBE_MS}ms"
@@ -66,7 +62,8 @@ rule "bench" {
   }
 }
 `,
-  );
+    },
+  });
   const connection = await temporal.connect();
   const client = new Client({ connection });
   try {

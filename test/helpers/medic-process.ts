@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
+import { freePort } from '../../src/temporal/dev-server';
 import { request } from './https';
 import { waitFor } from './wait';
 
@@ -265,4 +266,39 @@ export function metricsUrlOf(proc: Proc, timeoutMs = 30_000): Promise<string> {
     },
     timeoutMs,
   );
+}
+
+export interface Dev {
+  proc: Proc;
+  /** flag (without --) -> the port it was given. */
+  ports: Record<string, number>;
+}
+
+/**
+ * `medic dev ARGS --FLAG PORT...`: dev wires its ports into each other's configs, so it takes
+ * numbers, not port 0. They are picked free; when one was taken meanwhile (dev says "in use", or
+ * a child reports EADDRINUSE) dev is started again on new ones. `ports` are tried first.
+ */
+export async function startDev(opts: {
+  args: string[];
+  portFlags: string[];
+  ports?: Record<string, number>;
+  /** Resolves once dev is ready (e.g. its banner printed); rejects if it exits. */
+  ready: (proc: Proc) => Promise<void>;
+  attempts?: number;
+}): Promise<Dev> {
+  const attempts = opts.attempts ?? 3;
+  for (let attempt = 1; ; attempt++) {
+    const ports: Record<string, number> = {};
+    for (const flag of opts.portFlags) ports[flag] = (attempt === 1 ? opts.ports?.[flag] : undefined) ?? (await freePort());
+    const proc = spawnMedic(['dev', ...opts.args, ...opts.portFlags.flatMap((f) => [`--${f}`, String(ports[f])])]);
+    try {
+      await opts.ready(proc);
+      return { proc, ports };
+    } catch (err) {
+      await proc.stop();
+      const taken = /is in use on|EADDRINUSE|address already in use/.test(proc.output());
+      if (!taken || attempt >= attempts) throw err;
+    }
+  }
 }

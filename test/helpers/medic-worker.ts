@@ -95,3 +95,25 @@ export function tempDir(prefix: string): string {
   const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   return fs.mkdtempSync(path.join(base, `medic-${prefix}-`));
 }
+
+/**
+ * For activity tests: a temporary directory per test (made before each, removed after), shell
+ * scripts written into it, and activities with test settings whose boot id file lives there.
+ */
+export function activitySandbox(prefix: string) {
+  let dir = '';
+  beforeEach(() => {
+    dir = tempDir(prefix);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return {
+    dir: () => dir,
+    script(name: string, body: string): string {
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+      return p;
+    },
+    acts: (extra: Partial<ActivitySettings> = {}) =>
+      createActivities({ settings: testSettings('n1', 'dc1', 'web', extra), bootIdFile: path.join(dir, 'boot_id') }),
+  };
+}

@@ -39,7 +39,10 @@ export interface StackOptions {
   workflows: Record<string, string>;
   /** Extra text for coordinator.hcl (after server_config), e.g. alertmanager { ... }. */
   coordinatorExtra?: string;
-  /** triggers/<name>.hcl files; "COORDINATOR" in them becomes the coordinator's URL once it listens. */
+  /**
+   * triggers/<name>.hcl files, written once the coordinator listens, with "COORDINATOR" replaced
+   * by its URL (the coordinator checks them too, so they cannot wait with a placeholder).
+   */
   triggers?: Record<string, string>;
   /** Extra files in the config dir (relative path -> text). */
   files?: Record<string, string>;
@@ -91,7 +94,6 @@ ${opts.coordinatorExtra ?? ''}
 `,
   );
   for (const [name, text] of Object.entries(opts.workflows)) write(`workflows/${name}.hcl`, text);
-  for (const [name, text] of Object.entries(opts.triggers ?? {})) write(`triggers/${name}.hcl`, text);
   for (const [rel, text] of Object.entries(opts.files ?? {})) write(rel, text);
 
   const clients: CoordinatorClient[] = [];
@@ -127,11 +129,8 @@ ${opts.coordinatorExtra ?? ''}
       procs.push(started.proc);
       stack.coordinator = started.proc;
       coordinatorUrl = started.url;
-      const triggers = path.join(dir, 'triggers');
-      for (const name of fs.existsSync(triggers) ? fs.readdirSync(triggers) : []) {
-        const file = path.join(triggers, name);
-        fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replaceAll('"COORDINATOR"', `"${coordinatorUrl}"`));
-      }
+      for (const [name, text] of Object.entries(opts.triggers ?? {}))
+        write(`triggers/${name}.hcl`, text.replaceAll('"COORDINATOR"', `"${coordinatorUrl}"`));
       return started.proc;
     },
     async startTrigger(args = []) {

@@ -135,7 +135,7 @@ describe('medic worker process', () => {
     expect(step.identity).toBe(`${second.child.pid}@${node}`);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+  }, 180_000);
 
   it('escalates "node unreachable" when the node worker is SIGKILLed mid-remediation: never hangs', async () => {
     const [node, dc] = [unique('dead'), unique('dc')];
