@@ -302,3 +302,26 @@ export async function startDev(opts: {
     }
   }
 }
+
+/**
+ * For third-party servers that take a port number (Prometheus, Alertmanager): picks a free port,
+ * starts the server, waits until it is ready, and starts it again on another port when the one
+ * picked was taken meanwhile ("address already in use").
+ */
+export async function startOnFreePort(
+  start: (port: number) => Proc,
+  ready: (port: number, proc: Proc) => Promise<void>,
+  attempts = 3,
+): Promise<{ port: number; proc: Proc }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const proc = start(port);
+    try {
+      await ready(port, proc);
+      return { port, proc };
+    } catch (err) {
+      await proc.stop();
+      if (!/address already in use|EADDRINUSE|bind: /i.test(proc.output()) || attempt >= attempts) throw err;
+    }
+  }
+}
