@@ -13,11 +13,11 @@ import * as path from 'node:path';
 import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { WORKER_DEFAULTS } from '../../src/config/worker';
 import { packageRoot } from '../../src/paths';
 import { queryValue } from '../../src/temporal/search-attributes';
 import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
 import type { ActivitySettings } from '../../activities';
+import { testSettings } from '../helpers/activity-settings';
 import { startTrigger } from '../helpers/medic-process';
 import { startPrometheus } from '../helpers/prometheus';
 import { sdkTls } from '../helpers/cluster';
@@ -44,25 +44,9 @@ interface Conn {
 }
 
 function settings(n: SimNode): ActivitySettings {
-  return {
-    node: n.node,
-    datacenter: n.dc,
-    nodeType: n.role,
-    allowedCommands: [],
-    commandTimeoutMs: 60_000,
-    maxOutputBytes: 4096,
-    systemctl: WORKER_DEFAULTS.systemctl,
-    cleanupPaths: [],
-    rebootDryRun: true,
-    rebootCommand: ['/usr/bin/false'],
-    // The load balancer and pager of a real fleet; here a process that succeeds.
-    hooks: Object.fromEntries(
-      (['drain', 'undrain', 'notify'] as const).map((e) => [
-        e,
-        { kind: 'command' as const, argv: ['/usr/bin/true'], timeoutMs: 10_000 },
-      ]),
-    ),
-  };
+  // The load balancer and pager of a real fleet; here a process that succeeds.
+  const hook = { kind: 'command' as const, argv: ['/usr/bin/true'], timeoutMs: 10_000 };
+  return testSettings(n.node, n.dc, n.role, { hooks: { drain: hook, undrain: hook, notify: hook } });
 }
 
 function connect(c: Conn): Promise<NativeConnection> {
