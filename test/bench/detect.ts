@@ -3,11 +3,9 @@
 // production) -> coordinator (mTLS, ACL, constraints, idempotency) -> Temporal. The start time
 // is Temporal's own record of the start, so visibility lag does not count. Prints one line per
 // episode, then the summary, and checks that each episode started exactly one execution.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
-import { freePort } from '../../src/temporal/dev-server';
 import { metricSample } from '../helpers/metrics-text';
 import { startExporter, startPrometheus } from '../helpers/prometheus';
 import { buildStack } from '../helpers/stack';
@@ -43,17 +41,14 @@ async function main(): Promise<void> {
   const stack = await buildStack({
     temporalAddress: temporal.address,
     workflows: { benchHeal: 'workflow = "ping"\ntask_queue_target = "node"\n' },
-  });
-  fs.mkdirSync(path.join(stack.dir, 'triggers'), { recursive: true });
-  fs.writeFileSync(
-    path.join(stack.dir, 'triggers', 'bench.hcl'),
-    `prometheus {
+    triggers: {
+      bench: `prometheus {
   address       = "${prometheus.address}"
   poll_interval  = "${POLL_S}s"
   probe_interval = "${PROBE_MS}ms"
 }
 coordinator {
-  address   = "${stack.coordinatorUrl}"
+  address   = "COORDINATOR"
   cert_file = "../tls/trigger.pem"
   key_file  = "../tls/trigger-key.pem"
   ca_file   = "../tls/ca.pem"
@@ -67,24 +62,17 @@ rule "bench" {
   }
 }
 `,
-  );
+    },
+  });
   const connection = await temporal.connect();
   const client = new Client({ connection });
   try {
     await stack.startCoordinator();
     const ready: Array<Promise<void>> = [];
     for (let i = 0; i < REPLICAS; i++) {
-      const port = await freePort();
-      stack.medic([
-        'trigger',
-        '--config',
-        stack.dir,
-        '--metrics-listen',
-        `127.0.0.1:${port}`,
-        '--state-file',
-        path.join(stack.dir, `state-${i}.json`),
-      ]);
-      ready.push(firstEvaluation(`http://127.0.0.1:${port}/metrics`));
+      ready.push(
+        stack.startTrigger(['--state-file', path.join(stack.dir, `state-${i}.json`)]).then((t) => firstEvaluation(t.metricsUrl!)),
+      );
     }
     await Promise.all(ready);
     const query = `MedicWorkflow = ${queryValue('benchHeal')}`;

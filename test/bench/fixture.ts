@@ -1,16 +1,15 @@
 // What the benchmarks share: their own Temporal dev server, certificates, a config directory,
 // coordinator processes (the built `medic coordinator`), and an mTLS HTTPS client.
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ensureTemporalBinary } from '../../src/temporal/binary';
-import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { writeDevCertificates, type DevCertificates } from '../../src/tls/certificates';
-import { packageRoot } from '../../src/paths';
 import { request, tlsAgent } from '../helpers/https';
+import { startCoordinator, type Proc } from '../helpers/medic-process';
 import { prepareForMedic, sdkTls, temporalBlock, type ClusterEnv } from '../helpers/cluster';
 import { startCluster } from '../setup/cluster/cluster';
 
@@ -73,17 +72,16 @@ export function benchCertificates(dir: string): DevCertificates {
   return writeDevCertificates(path.join(dir, 'tls'), { caller: BENCH_CALLER });
 }
 
-/** Writes coordinator.hcl (listening on `port`) and one workflows/<name>.hcl per entry. */
 /** BENCH_BUDGETS=1: fleet budgets at every level, far above what the bench can reach (configured, never binding). */
 const BENCH_BUDGETS = ['datacenter', 'node_type', 'global']
   .map((per) => `budget "bench-${per}" {\n  per = "${per}"\n  max = 100000\n}\n`)
   .join('');
 
+/** Writes coordinator.hcl (listening on port 0) and one workflows/<name>.hcl per entry. */
 export function writeConfig(
   dir: string,
   certs: DevCertificates,
   temporal: BenchTemporal,
-  port: number,
   workflows: Record<string, string>,
 ): string {
   const config = path.join(dir, 'config');
@@ -91,7 +89,7 @@ export function writeConfig(
   fs.writeFileSync(
     path.join(config, 'coordinator.hcl'),
     `server_config {
-  listen         = "127.0.0.1:${port}"
+  listen         = "127.0.0.1:0"
   enable_tls     = true
   cert_file      = "${certs.server.certFile}"
   key_file       = "${certs.server.keyFile}"
@@ -119,40 +117,25 @@ ${process.env.BENCH_VISIBILITY_QPS ? `admission {\n  visibility_qps = ${Number(p
 export interface CoordinatorProcess {
   port: number;
   url: string;
-  child: ChildProcess;
+  proc: Proc;
   stop(): Promise<void>;
 }
 
-/** Starts `medic coordinator` (from dist/) as its own process and waits until /readyz answers 200. */
-export async function startCoordinatorProcess(configDir: string, port: number, agent: https.Agent): Promise<CoordinatorProcess> {
-  const entry = path.join(packageRoot(), 'dist', 'cmd', 'medic.js');
-  const child = spawn(process.execPath, [entry, 'coordinator', '--config', configDir], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  const url = `https://127.0.0.1:${port}`;
+/** Starts `medic coordinator` (from dist/) on port 0 and waits until /readyz answers 200. */
+export async function startCoordinatorProcess(configDir: string): Promise<CoordinatorProcess> {
+  const { proc, url, port } = await startCoordinator(configDir);
   let stopping = false;
-  child.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`coordinator on ${port} exited (${code ?? signal}):\n${stderr}\n`);
+  void proc.exited.then((code) => {
+    if (!stopping) process.stderr.write(`coordinator on ${port} exited (${code}):\n${proc.output().slice(-4000)}\n`);
   });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`coordinator exited with ${child.exitCode}:\n${stderr}`);
-    const r = await request(agent, 'GET', `${url}/readyz`).catch(() => undefined);
-    if (r?.status === 200) break;
-    if (Date.now() > deadline) throw new Error(`coordinator on ${port} not ready:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
   return {
     port,
     url,
-    child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        stopping = true;
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    proc,
+    stop: () => {
+      stopping = true;
+      return proc.stop();
+    },
   };
 }
 
@@ -191,5 +174,3 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
-
-export { freePort };

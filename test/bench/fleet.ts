@@ -13,24 +13,16 @@ import * as path from 'node:path';
 import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { WORKER_DEFAULTS } from '../../src/config/worker';
 import { packageRoot } from '../../src/paths';
 import { queryValue } from '../../src/temporal/search-attributes';
 import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
 import type { ActivitySettings } from '../../activities';
+import { testSettings } from '../helpers/activity-settings';
+import { startTrigger } from '../helpers/medic-process';
 import { startPrometheus } from '../helpers/prometheus';
 import { sdkTls } from '../helpers/cluster';
 import type { ClientTlsFiles } from '../setup/cluster/cluster';
-import {
-  benchCertificates,
-  benchDir,
-  benchTemporal,
-  clientAgent,
-  freePort,
-  percentile,
-  startCoordinatorProcess,
-  writeConfig,
-} from './fixture';
+import { benchCertificates, benchDir, benchTemporal, percentile, startCoordinatorProcess, writeConfig } from './fixture';
 
 const NODES = Number(process.env.FLEET_NODES ?? 200);
 const PROCESSES = Number(process.env.FLEET_PROCESSES ?? 4);
@@ -52,25 +44,9 @@ interface Conn {
 }
 
 function settings(n: SimNode): ActivitySettings {
-  return {
-    node: n.node,
-    datacenter: n.dc,
-    nodeType: n.role,
-    allowedCommands: [],
-    commandTimeoutMs: 60_000,
-    maxOutputBytes: 4096,
-    systemctl: WORKER_DEFAULTS.systemctl,
-    cleanupPaths: [],
-    rebootDryRun: true,
-    rebootCommand: ['/usr/bin/false'],
-    // The load balancer and pager of a real fleet; here a process that succeeds.
-    hooks: Object.fromEntries(
-      (['drain', 'undrain', 'notify'] as const).map((e) => [
-        e,
-        { kind: 'command' as const, argv: ['/usr/bin/true'], timeoutMs: 10_000 },
-      ]),
-    ),
-  };
+  // The load balancer and pager of a real fleet; here a process that succeeds.
+  const hook = { kind: 'command' as const, argv: ['/usr/bin/true'], timeoutMs: 10_000 };
+  return testSettings(n.node, n.dc, n.role, { hooks: { drain: hook, undrain: hook, notify: hook } });
 }
 
 function connect(c: Conn): Promise<NativeConnection> {
@@ -143,9 +119,8 @@ async function startExporter(nodes: SimNode[], healthy: Map<string, number>): Pr
         '\n',
     );
   });
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return { target: `127.0.0.1:${port}`, close: () => server.close() };
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { target: `127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
 }
 
 const WORKFLOW_HCL = `workflow = "rebootNode"
@@ -224,10 +199,8 @@ async function main(): Promise<void> {
 
     // Coordinator, exporter, Prometheus, trigger daemon.
     const certs = benchCertificates(dir);
-    const port = await freePort();
-    const config = writeConfig(dir, certs, temporal, port, { [WORKFLOW]: WORKFLOW_HCL });
-    const agent = clientAgent(certs, 4);
-    const coordinator = await startCoordinatorProcess(config, port, agent);
+    const config = writeConfig(dir, certs, temporal, { [WORKFLOW]: WORKFLOW_HCL });
+    const coordinator = await startCoordinatorProcess(config);
     cleanups.push(() => coordinator.stop());
     const exporter = await startExporter(nodes, healthy);
     cleanups.push(() => exporter.close());
@@ -258,17 +231,14 @@ rule "node_down" {
 }
 `,
     );
-    const trigger = fork(
-      path.join(packageRoot(), 'dist', 'cmd', 'medic.js'),
-      ['trigger', '--config', config, '--metrics-listen', 'off', '--state-file', path.join(dir, 'trigger-state.json')],
-      { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] },
-    );
-    let triggerErr = '';
-    trigger.stderr!.on('data', (b: Buffer) => (triggerErr = (triggerErr + b.toString()).slice(-4000)));
-    cleanups.push(
-      () =>
-        new Promise<void>((r) => (trigger.exitCode !== null ? r() : (trigger.once('exit', () => r()), trigger.kill('SIGTERM')))),
-    );
+    const { proc: trigger } = await startTrigger(config, [
+      '--metrics-listen',
+      'off',
+      '--state-file',
+      path.join(dir, 'trigger-state.json'),
+    ]);
+    const triggerErr = (): string => trigger.stderr().slice(-4000);
+    cleanups.push(() => trigger.stop());
 
     const deadline = Date.now() + 120_000;
     while (ready.length < PROCESSES) {
@@ -298,7 +268,8 @@ rule "node_down" {
       const closed = new Map<string, { start: number; close: number; workflowId: string; runId: string }>();
       const until = Date.now() + 300_000;
       while (closed.size < victims.length) {
-        if (Date.now() > until) throw new Error(`phase ${name}: ${closed.size}/${victims.length} healed in 5 min\n${triggerErr}`);
+        if (Date.now() > until)
+          throw new Error(`phase ${name}: ${closed.size}/${victims.length} healed in 5 min\n${triggerErr()}`);
         for (const v of victims) {
           if (closed.has(v.node)) continue;
           for await (const wf of client.workflow.list({

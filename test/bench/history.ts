@@ -14,7 +14,6 @@ import {
   benchTemporal,
   clientAgent,
   drive,
-  freePort,
   percentile,
   request,
   startCoordinatorProcess,
@@ -33,14 +32,13 @@ async function main(): Promise<void> {
   const dir = benchDir('bench-history');
   const temporal = await benchTemporal();
   const certs = benchCertificates(dir);
-  const port = await freePort();
-  const config = writeConfig(dir, certs, temporal, port, {
+  const config = writeConfig(dir, certs, temporal, {
     [WORKFLOW]:
       `workflow = "ping"\ntask_queue_target = "node"\n${hcl('concurrency', 1, '15m')}` +
       `${hcl('maxExecution', 3, '1h')}${hcl('maxExecution', 1_000_000, '24h', true)}`,
   });
   const agent = clientAgent(certs, CALLERS);
-  const coordinator = await startCoordinatorProcess(config, port, agent);
+  const coordinator = await startCoordinatorProcess(config);
   const connection = await temporal.connect();
   const client = new Client({ connection });
   const run = Date.now().toString(36);

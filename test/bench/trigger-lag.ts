@@ -6,11 +6,10 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { Gauge, Registry } from 'prom-client';
-import { freePort } from '../../src/temporal/dev-server';
 import { metricSample } from '../helpers/metrics-text';
-import { startProcess } from '../helpers/processes';
+import { startTrigger } from '../helpers/medic-process';
 import { startPrometheus } from '../helpers/prometheus';
-import { MEDIC } from '../helpers/stack';
+import { waitFor } from '../helpers/wait';
 import { benchDir } from './fixture';
 
 const SERIES = Number(process.env.LAG_SERIES ?? 1000);
@@ -79,20 +78,18 @@ rule "lag" {
 }
 `,
   );
-  const port = await freePort();
-  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
   // Let Prometheus scrape the series once before the daemon starts.
-  await new Promise((r) => setTimeout(r, 2500));
-  const daemon = startProcess(process.execPath, [
-    MEDIC,
-    'trigger',
-    '--config',
-    dir,
-    '--metrics-listen',
-    `127.0.0.1:${port}`,
-    '--state-file',
-    path.join(dir, 'state.json'),
-  ]);
+  await waitFor(
+    'Prometheus to have scraped the series',
+    async () => {
+      const r = await fetch(`${prometheus.address}/api/v1/query?query=count(medic_bench_lag_bad)`).catch(() => undefined);
+      const body = (await r?.json().catch(() => undefined)) as { data?: { result?: unknown[] } } | undefined;
+      return body?.data?.result?.length ? true : undefined;
+    },
+    30_000,
+  );
+  const { proc: daemon, metricsUrl: url } = await startTrigger(dir, ['--state-file', path.join(dir, 'state.json')]);
+  const metricsUrl = url!;
   try {
     const lags: number[] = [];
     let last = { missed: 0, queue: 0, inFlight: 0, firing: 0, evaluations: 0 };

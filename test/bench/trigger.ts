@@ -14,7 +14,6 @@ import {
   benchTemporal,
   clientAgent,
   drive,
-  freePort,
   percentile,
   request,
   startCoordinatorProcess,
@@ -57,19 +56,18 @@ async function main(): Promise<void> {
   const dir = benchDir('bench-trigger');
   const temporal = await benchTemporal();
   const certs = benchCertificates(dir);
-  const port = await freePort();
   // Every trigger names a new node, so every one is admitted and pays the full admission; both
   // sides start on that node's queue. BENCH_DISRUPTIVE=1: the workflow also takes the per-node
   // lock and a slot of every budget (fleet safety).
   const disruptive = process.env.BENCH_DISRUPTIVE ? 'disruptive = true\n' : '';
-  const config = writeConfig(dir, certs, temporal, port, {
+  const config = writeConfig(dir, certs, temporal, {
     benchPing: `workflow = "ping"\ntask_queue_target = "node"\n${disruptive}${constraintHcl('concurrency', 1, '15m')}`,
     benchRestart:
       `workflow = "ping"\ntask_queue_target = "node"\n${disruptive}${constraintHcl('concurrency', 1, '15m')}` +
       `${constraintHcl('maxExecution', 1, '1h')}${constraintHcl('maxExecution', 1_000_000, '24h', true)}`,
   });
   const agent = clientAgent(certs, CONCURRENCY);
-  const coordinator = await startCoordinatorProcess(config, port, agent);
+  const coordinator = await startCoordinatorProcess(config);
   const connection = await temporal.connect();
   const client = new Client({ connection });
   const run = Date.now().toString(36);

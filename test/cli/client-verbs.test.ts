@@ -3,6 +3,7 @@
 // when the coordinator is not there.
 import { buildStack, runMedicCli, type Stack } from '../helpers/stack';
 import { temporalAddress, unique } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
 
 let stack: Stack;
 const NODE = unique('node');
@@ -86,13 +87,17 @@ describe('medic run', () => {
 
 describe('medic list and medic workflows', () => {
   it('lists the execution started above, as a table and as JSON', async () => {
-    let rows: Array<{ workflow: string; target: { node: string }; status: string }> = [];
-    for (let i = 0; i < 50 && rows.length === 0; i++) {
-      const res = await medic(['list', '--node', NODE, '--json']);
-      expect(res.code).toBe(0);
-      rows = JSON.parse(res.stdout);
-      if (!rows.length) await new Promise((r) => setTimeout(r, 200));
-    }
+    type Row = { workflow: string; target: { node: string }; status: string };
+    const rows = await waitFor(
+      'the execution in medic list',
+      async () => {
+        const res = await medic(['list', '--node', NODE, '--json']);
+        expect(res.code).toBe(0);
+        const found = JSON.parse(res.stdout) as Row[];
+        return found.length ? found : undefined;
+      },
+      30_000,
+    );
     expect(rows).toEqual([expect.objectContaining({ workflow: 'once', status: 'RUNNING', target: { node: NODE } })]);
     const table = await medic(['list', '--node', NODE, '--workflow', 'once']);
     expect(table.stdout.split('\n')[0]).toMatch(/^WORKFLOW\s+NODE\s+STATUS\s+OUTCOME\s+STARTED\s+ID$/);

@@ -76,7 +76,7 @@ coordinator {
   address   = "COORDINATOR"
   cert_file = "${stranger.certFile}"
   key_file  = "${stranger.keyFile}"
-  ca_file   = "tls/ca.pem"
+  ca_file   = "../tls/ca.pem"
 }
 rule "down" {
   query    = "up == 0"
@@ -89,11 +89,6 @@ rule "down" {
     },
   });
   stacks.push(stack);
-  const rules = path.join(stack.dir, 'triggers', 'rules.hcl');
-  fs.writeFileSync(
-    rules,
-    fs.readFileSync(rules, 'utf8').replace('COORDINATOR', stack.coordinatorUrl).replace('tls/ca.pem', stack.certs.caFile),
-  );
   await stack.startCoordinator();
   const p = stack.medic([
     'trigger',

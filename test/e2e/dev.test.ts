@@ -4,15 +4,16 @@
 // runs it. Then a hard break that only a human can fix must page, medic's dashboard and alert
 // rules must name metrics medic really exports, a SIGKILL of dev must leave no process and no
 // port behind, and SIGHUP (the terminal closing) must stop it like Ctrl-C.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort, portIsFree } from '../../src/temporal/dev-server';
+import { portIsFree } from '../../src/temporal/dev-server';
 import { tlsAgent, request } from '../helpers/https';
 import { dashboardExprs, exportedNames, metricNames, ruleExprs } from '../helpers/promql-metrics';
-import { MEDIC, ROOT } from '../helpers/stack';
+import { MEDIC, ROOT, spawnMedic, startDev, type Proc } from '../helpers/medic-process';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(240_000);
 
@@ -39,37 +40,13 @@ const HOOK_PORT = Number(
 );
 let paging = ESCALATION_FLAG;
 
-interface Dev {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<number | null>;
-}
-
-function startDev(args: string[]): Dev {
-  const child = spawn(process.execPath, [MEDIC, 'dev', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-400_000)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-/** Polls `probe` until it returns a value (not undefined), or fails after `ms` with `what`. */
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
+  return waitFor(what, probe, ms, 250);
 }
 
 const BREAK_INVITATION = 'Break the demo service; medic heals it on its own:';
 
-async function banner(dev: Dev): Promise<string[]> {
+async function banner(dev: Proc): Promise<string[]> {
   await eventually(
     'the banner',
     async () => {
@@ -127,8 +104,6 @@ interface Listed {
 }
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-dev-e2e-'));
-const ports: Record<string, number> = {};
-let args: string[];
 
 async function list(): Promise<Listed[]> {
   const listed = await run([
@@ -145,25 +120,35 @@ async function list(): Promise<Listed[]> {
   return JSON.parse(listed.stdout) as Listed[];
 }
 
-beforeAll(async () => {
-  for (const flag of FLAGS) ports[flag] = await freePort();
+let ports: Record<string, number> = {};
+
+/** medic dev on this file's data dir, on free ports (the previous run's first); waits for its banner. */
+async function startDemo(): Promise<Proc> {
+  const fixed: Record<string, number> = {};
   if (!ESCALATION_FLAG && HOOK_PORT && (await portIsFree(HOOK_PORT))) {
-    ports['escalation-port'] = HOOK_PORT;
+    fixed['escalation-port'] = HOOK_PORT;
     paging = true;
   }
-  args = ['--data-dir', dataDir, ...FLAGS.flatMap((f) => [`--${f}`, String(ports[f])])];
-});
+  const dev = await startDev({
+    args: ['--data-dir', dataDir],
+    portFlags: FLAGS,
+    ports: { ...ports, ...fixed },
+    ready: async (p) => void (await banner(p)),
+  });
+  ports = dev.ports;
+  return dev.proc;
+}
 
 afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
 describe('medic dev', () => {
-  let dev: Dev;
+  let dev: Proc;
   let bannerLines: string[];
   const port = (flag: string): number => ports[flag]!;
 
   beforeAll(async () => {
-    dev = startDev(args);
-    bannerLines = await banner(dev);
+    dev = await startDemo();
+    bannerLines = dev.stdout().split('\n');
   });
 
   afterAll(async () => {
@@ -317,9 +302,8 @@ describe('medic dev', () => {
 
 describe('medic dev, again on the same data', () => {
   it('stops everything on SIGHUP like Ctrl-C, after showing the first run’s executions', async () => {
-    const dev = startDev(args);
+    const dev = await startDemo();
     try {
-      await banner(dev);
       expect(dev.stderr()).toContain('certificates reused');
       const executions = await list();
       expect(executions.some((e) => e.status === 'COMPLETED')).toBe(true);
@@ -337,12 +321,14 @@ describe('medic dev, again on the same data', () => {
 
   it('names a port in use and the flag that moves it', async () => {
     const taken = net.createServer();
-    await new Promise<void>((resolve) => taken.listen(ports['coordinator-port'], '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const busy = (taken.address() as net.AddressInfo).port;
     try {
-      const dev = startDev(args);
+      const flags = FLAGS.flatMap((f) => [`--${f}`, String(f === 'coordinator-port' ? busy : ports[f])]);
+      const dev = spawnMedic(['dev', '--data-dir', dataDir, ...flags]);
       expect(await dev.exited).toBe(1);
       expect(dev.stderr()).toContain(
-        `medic dev: port ${ports['coordinator-port']} (coordinator (HTTPS)) is in use on 127.0.0.1; choose another with --coordinator-port PORT`,
+        `medic dev: port ${busy} (coordinator (HTTPS)) is in use on 127.0.0.1; choose another with --coordinator-port PORT`,
       );
     } finally {
       await new Promise((r) => taken.close(r));

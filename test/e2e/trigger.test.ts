@@ -3,9 +3,8 @@
 // run's real Temporal server.
 import type { Client } from '@temporalio/client';
 import { queryValue } from '../../src/temporal/search-attributes';
-import { freePort } from '../../src/temporal/dev-server';
 import { startExporter, startPrometheus, type RunningPrometheus } from '../helpers/prometheus';
-import type { Proc } from '../helpers/processes';
+import type { Proc } from '../helpers/medic-process';
 import { metricSample } from '../helpers/metrics-text';
 import { buildStack, type Stack } from '../helpers/stack';
 import { connectClient, eventually, temporalAddress, unique } from '../helpers/temporal';
@@ -28,7 +27,26 @@ async function metric(url: string, name: string, labels: Record<string, string> 
   return metricSample(await (await fetch(url)).text(), name, labels);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+interface Counted {
+  metricsUrl: string;
+}
+
+/** Waits until each daemon's counter `name{labels}` has grown by `n` from now (n evaluations or errors). */
+async function counted(
+  daemons: Counted[],
+  n: number,
+  name = 'medic_trigger_rule_evaluations_total',
+  labels: Record<string, string> = { result: 'ok' },
+): Promise<void> {
+  const read = (d: Counted) => metric(d.metricsUrl, name, labels).catch(() => 0);
+  const from = await Promise.all(daemons.map(read));
+  await eventually(
+    async () => ((await Promise.all(daemons.map(read))).every((v, i) => v >= from[i]! + n) ? true : undefined),
+    30_000,
+    `${n} more ${name}${JSON.stringify(labels)} on ${daemons.length} daemon(s)`,
+  );
+}
+const evaluated = (daemons: Counted[], n: number) => counted(daemons, n);
 
 describe('medic trigger against a real Prometheus, coordinator and Temporal', () => {
   let temporal: { client: Client; close(): Promise<void> };
@@ -50,7 +68,7 @@ describe('medic trigger against a real Prometheus, coordinator and Temporal', ()
     proc: Proc;
     metricsUrl: string;
     stateFile: string;
-    /** Starts (again) the daemon with the same state file and metrics port. */
+    /** Starts (again) the daemon with the same state file (its /metrics on a new port-0 listener). */
     start(): Promise<void>;
   }
 
@@ -89,36 +107,18 @@ rule "free_space_low" {
 `,
       },
     });
-    // The coordinator's port is known only now: put it into the trigger file.
-    const fs = await import('node:fs');
-    const file = `${stack.dir}/triggers/rules.hcl`;
-    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('COORDINATOR', stack.coordinatorUrl));
     await stack.startCoordinator();
     const daemons: Daemon[] = [];
     for (let i = 0; i < (opts.replicas ?? 1); i++) {
-      const port = await freePort();
       const d: Daemon = {
         proc: undefined as unknown as Proc,
-        metricsUrl: `http://127.0.0.1:${port}/metrics`,
+        metricsUrl: '',
         stateFile: `${stack.dir}/trigger-state-${i}.json`,
         async start() {
-          d.proc = stack!.medic([
-            'trigger',
-            '--config',
-            stack!.dir,
-            '--metrics-listen',
-            `127.0.0.1:${port}`,
-            '--state-file',
-            d.stateFile,
-          ]);
-          await eventually(
-            async () =>
-              (await metric(d.metricsUrl, 'medic_trigger_rule_evaluations_total', { result: 'ok' }).catch(() => 0)) > 0
-                ? true
-                : undefined,
-            30_000,
-            'the first evaluation',
-          );
+          const started = await stack!.startTrigger(['--state-file', d.stateFile]);
+          d.proc = started.proc;
+          d.metricsUrl = started.metricsUrl!;
+          await evaluated([d], 1);
         },
       };
       daemons.push(d);
@@ -127,9 +127,12 @@ rule "free_space_low" {
     return { node, workflow, daemon: daemons[0]!.proc, metricsUrl: daemons[0]!.metricsUrl, daemons };
   }
 
-  /** Waits `ms`, then says how many executions there are. */
-  async function countAfter(ms: number, workflow: string, node: string): Promise<number> {
-    await sleep(ms);
+  /**
+   * Waits until every daemon has evaluated its rule `n` more times (each evaluation decides
+   * whether to start), then says how many executions there are.
+   */
+  async function countAfter(n: number, daemons: Daemon[], workflow: string, node: string): Promise<number> {
+    await evaluated(daemons, n);
     return (await executions(temporal.client, workflow, node)).length;
   }
 
@@ -158,7 +161,7 @@ rule "free_space_low" {
     );
     // Not before the series had been bad for `for` (3 s): Prometheus saw it at the earliest at the flip.
     expect(first!.startTime.getTime()).toBeGreaterThanOrEqual(flipped + 3000 - 250);
-    await sleep(4000); // four more polls of a still-firing series
+    await evaluated([{ metricsUrl }], 4); // four more polls of a still-firing series
     expect(await executions(temporal.client, workflow, node)).toHaveLength(1);
     expect(await metric(metricsUrl, 'medic_trigger_triggers_total', { result: 'started' })).toBe(1);
 
@@ -202,7 +205,7 @@ rule "free_space_low" {
       15_000,
       'the daemon to notice',
     );
-    await sleep(3000);
+    await counted([{ metricsUrl }], 3, 'medic_trigger_errors_total', { kind: 'prometheus_unreachable' }); // three more polls
     expect(daemon.child.exitCode).toBeNull();
     // While Prometheus is away nothing resolves and nothing new starts.
     expect(await executions(temporal.client, workflow, node)).toHaveLength(1);
@@ -228,23 +231,27 @@ rule "free_space_low" {
     const [a, b] = daemons as [Daemon, Daemon];
     exporter!.set(0.01);
     // SIGKILL one daemon while the episode is pending: it must find the same start when back.
-    await sleep(1500);
+    await eventually(
+      async () => ((await metric(a.metricsUrl, 'medic_trigger_series', { state: 'pending' })) === 1 ? true : undefined),
+      15_000,
+      'the episode pending on the first daemon',
+    );
     await a.proc.kill();
     await a.start();
     const [first] = await firstExecutions(workflow, node, 1, 'the first execution');
-    expect(await countAfter(3000, workflow, node)).toBe(1);
+    expect(await countAfter(3, daemons, workflow, node)).toBe(1);
 
     // SIGKILL one mid-episode, after the start: restarted with its state file.
     await b.proc.kill();
     await b.start();
-    expect(await countAfter(3000, workflow, node)).toBe(1);
+    expect(await countAfter(3, daemons, workflow, node)).toBe(1);
 
     // Both killed; one comes back without any state file at all: Prometheus' history alone.
     await Promise.all([a.proc.kill(), b.proc.kill()]);
     const fs = await import('node:fs');
     fs.rmSync(a.stateFile, { force: true });
     await Promise.all([a.start(), b.start()]);
-    expect(await countAfter(4000, workflow, node)).toBe(1);
+    expect(await countAfter(4, daemons, workflow, node)).toBe(1);
     for (const d of daemons) expect(await metric(d.metricsUrl, 'medic_trigger_series', { state: 'firing' })).toBe(1);
 
     // The episode resolves; the next one is a new execution, started once.
@@ -257,7 +264,7 @@ rule "free_space_low" {
       );
     exporter!.set(0.02);
     const both = await firstExecutions(workflow, node, 2, 'the second execution');
-    expect(await countAfter(5000, workflow, node)).toBe(2);
+    expect(await countAfter(5, daemons, workflow, node)).toBe(2);
     expect(both[0]!.workflowId).toBe(first!.workflowId);
     expect(both[1]!.workflowId).not.toBe(first!.workflowId);
     // Both replicas asked for the second episode: the coordinator's idempotency made it one.

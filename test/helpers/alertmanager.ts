@@ -3,9 +3,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort } from '../../src/temporal/dev-server';
 import { requireBinary } from './prometheus';
-import { startProcess, waitForHttp, type Proc } from './processes';
+import { startOnFreePort, startProcess, waitForHttp, type Proc } from './medic-process';
 
 export const ALERTMANAGER_BIN = process.env.MEDIC_ALERTMANAGER_BIN ?? '/usr/bin/prometheus-alertmanager';
 
@@ -32,7 +31,6 @@ export async function startAlertmanager(opts: {
 }): Promise<RunningAlertmanager> {
   requireBinary(ALERTMANAGER_BIN, 'prometheus-alertmanager');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-am-'));
-  const port = await freePort();
   fs.writeFileSync(
     path.join(dir, 'alertmanager.yml'),
     [
@@ -55,15 +53,18 @@ export async function startAlertmanager(opts: {
       '',
     ].join('\n'),
   );
+  const { port, proc } = await startOnFreePort(
+    (p) =>
+      startProcess(ALERTMANAGER_BIN, [
+        `--config.file=${path.join(dir, 'alertmanager.yml')}`,
+        `--storage.path=${path.join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${p}`,
+        '--cluster.listen-address=',
+        '--log.level=warn',
+      ]),
+    (p, started) => waitForHttp(`http://127.0.0.1:${p}/-/ready`, started),
+  );
   const address = `http://127.0.0.1:${port}`;
-  const proc = startProcess(ALERTMANAGER_BIN, [
-    `--config.file=${path.join(dir, 'alertmanager.yml')}`,
-    `--storage.path=${path.join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--cluster.listen-address=',
-    '--log.level=warn',
-  ]);
-  await waitForHttp(`${address}/-/ready`, proc);
   return {
     address,
     proc,

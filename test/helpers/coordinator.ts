@@ -1,6 +1,7 @@
 // Builds coordinators for tests: config objects in code, a test-only identity (a request
 // header read by an injected identify function; production reads the TLS certificate), and an
 // audit sink that keeps its lines.
+import type { Client } from '@temporalio/client';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { DEFAULT_ALERTMANAGER } from '../../src/config/callers';
 import type { CoordinatorConfig, RouteRule } from '../../src/config/coordinator';
@@ -11,7 +12,7 @@ import type { AuditEntry } from '../../src/coordinator/audit';
 import { LiveConfig } from '../../src/coordinator/live-config';
 import { createMetrics } from '../../src/coordinator/metrics';
 import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
-import { temporalAddress } from './temporal';
+import { connectClient, temporalAddress } from './temporal';
 
 export const ADMIN = 'spiffe://medic.test/sre-admin';
 export const TRIGGER_DC1 = 'spiffe://medic.test/trigger/dc1';
@@ -126,4 +127,42 @@ export function trigger(
     headers: identity ? { 'x-test-identity': identity } : {},
     payload: body as object,
   });
+}
+
+export interface CoordinatorTestFile {
+  /** A Temporal client for the file (connected in beforeAll). */
+  readonly client: Client;
+  /** Closed after the file. */
+  coordinators: TestCoordinator[];
+  /** Workflow ids terminated after the file. */
+  started: string[];
+}
+
+/** The hooks of a file of in-process coordinator tests: a Temporal client, and cleanup after all. */
+export function coordinatorTestFile(): CoordinatorTestFile {
+  let connected: Awaited<ReturnType<typeof connectClient>> | undefined;
+  const file: CoordinatorTestFile = {
+    get client() {
+      if (!connected) throw new Error('the Temporal client connects in beforeAll');
+      return connected.client;
+    },
+    coordinators: [],
+    started: [],
+  };
+  beforeAll(async () => {
+    connected = await connectClient();
+  });
+  afterAll(async () => {
+    await Promise.all(
+      file.started.map((id) =>
+        file.client.workflow
+          .getHandle(id)
+          .terminate('test done')
+          .catch(() => undefined),
+      ),
+    );
+    await Promise.all(file.coordinators.map((c) => c.close()));
+    await connected?.close();
+  });
+  return file;
 }

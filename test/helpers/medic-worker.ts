@@ -6,8 +6,10 @@ import * as fs from 'node:fs';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createActivities, type Activities, type ActivitySettings } from '../../activities';
 import { createMedicWorker, type MedicWorker } from '../../src/worker/medic-worker';
-import { WORKER_DEFAULTS } from '../../src/config/worker';
+import { testSettings } from './activity-settings';
 import { connectWorkerConnection, unique, workflowBundle } from './temporal';
+
+export { testSettings };
 
 // Quiet SDK logs (worker state changes) in test output; warnings and errors still show.
 // cmd/ does the same with shutdownSignals: [] so the SDK never handles signals itself.
@@ -33,29 +35,6 @@ export type TestWorkerOptions = {
   bootIdFile?: string;
   shutdownGraceMs?: number;
 };
-
-/** Settings for tests: nothing allowed unless the test says so, reboots always dry. */
-export function testSettings(
-  node: string,
-  datacenter: string,
-  nodeType: string,
-  extra: Partial<ActivitySettings> = {},
-): ActivitySettings {
-  return {
-    node,
-    datacenter,
-    nodeType,
-    allowedCommands: [],
-    commandTimeoutMs: 60_000,
-    maxOutputBytes: 4096,
-    systemctl: WORKER_DEFAULTS.systemctl,
-    cleanupPaths: [],
-    rebootDryRun: true,
-    rebootCommand: ['/usr/bin/false'],
-    hooks: {},
-    ...extra,
-  };
-}
 
 export async function startTestWorker(opts: TestWorkerOptions = {}): Promise<TestWorker> {
   const node = opts.node ?? unique('node');
@@ -94,4 +73,26 @@ export async function startTestWorker(opts: TestWorkerOptions = {}): Promise<Tes
 export function tempDir(prefix: string): string {
   const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   return fs.mkdtempSync(path.join(base, `medic-${prefix}-`));
+}
+
+/**
+ * For activity tests: a temporary directory per test (made before each, removed after), shell
+ * scripts written into it, and activities with test settings whose boot id file lives there.
+ */
+export function activitySandbox(prefix: string) {
+  let dir = '';
+  beforeEach(() => {
+    dir = tempDir(prefix);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return {
+    dir: () => dir,
+    script(name: string, body: string): string {
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+      return p;
+    },
+    acts: (extra: Partial<ActivitySettings> = {}) =>
+      createActivities({ settings: testSettings('n1', 'dc1', 'web', extra), bootIdFile: path.join(dir, 'boot_id') }),
+  };
 }

@@ -5,8 +5,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Gauge, Registry } from 'prom-client';
-import { freePort } from '../../src/temporal/dev-server';
-import { startProcess, waitForHttp, type Proc } from './processes';
+import { startOnFreePort, startProcess, waitForHttp, type Proc } from './medic-process';
 
 export const PROMETHEUS_BIN = process.env.MEDIC_PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 
@@ -34,7 +33,6 @@ export async function startPrometheus(opts: {
 }): Promise<RunningPrometheus> {
   requireBinary(PROMETHEUS_BIN, 'prometheus');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-prom-'));
-  const port = opts.port ?? (await freePort());
   const interval = opts.scrapeInterval ?? '1s';
   fs.writeFileSync(
     path.join(dir, 'prometheus.yml'),
@@ -50,26 +48,29 @@ export async function startPrometheus(opts: {
       '',
     ].join('\n'),
   );
-  const args = [
+  const args = (port: number) => [
     `--config.file=${path.join(dir, 'prometheus.yml')}`,
     `--storage.tsdb.path=${path.join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
     '--log.level=warn',
   ];
-  const address = `http://127.0.0.1:${port}`;
+  const ready = (port: number, proc: Proc) => waitForHttp(`http://127.0.0.1:${port}/-/ready`, proc);
+  const { port, proc } = opts.port
+    ? { port: opts.port, proc: startProcess(PROMETHEUS_BIN, args(opts.port)) }
+    : await startOnFreePort((p) => startProcess(PROMETHEUS_BIN, args(p)), ready);
+  if (opts.port) await ready(port, proc);
   const running: RunningPrometheus = {
-    address,
+    address: `http://127.0.0.1:${port}`,
     port,
     dataDir: dir,
-    proc: startProcess(PROMETHEUS_BIN, args),
+    proc,
     stop: () => running.proc.stop(),
     kill: () => running.proc.kill(),
     async restart() {
-      running.proc = startProcess(PROMETHEUS_BIN, args);
-      await waitForHttp(`${address}/-/ready`, running.proc);
+      running.proc = startProcess(PROMETHEUS_BIN, args(port));
+      await ready(port, running.proc);
     },
   };
-  await waitForHttp(`${address}/-/ready`, running.proc);
   return running;
 }
 

@@ -1,18 +1,16 @@
 // A real medic stack for end-to-end tests and benchmarks: generated certificates, a config
 // directory, and the built `medic` binary running the coordinator (and, when asked, the
-// trigger daemon) against a real Temporal server.
+// trigger daemon) against a real Temporal server. The coordinator binds port 0: its URL is known
+// once startCoordinator() has read the bound port from its output.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorClient } from '../../src/client/coordinator-client';
-import { freePort } from '../../src/temporal/dev-server';
-import { packageRoot } from '../../src/paths';
 import { writeDevCertificates, type DevCertificates } from '../../src/tls/certificates';
-import { startProcess, type Proc } from './processes';
+import { MEDIC, ROOT, spawnMedic, startCoordinator, startTrigger, type Proc, type Trigger } from './medic-process';
 
-export const ROOT = packageRoot();
-export const MEDIC = path.join(ROOT, 'dist', 'cmd', 'medic.js');
+export { MEDIC, ROOT };
 
 export const IDS = {
   admin: 'spiffe://medic.dev/sre-admin',
@@ -23,11 +21,14 @@ export const IDS = {
 export interface Stack {
   dir: string;
   certs: DevCertificates;
-  coordinatorUrl: string;
+  /** https://127.0.0.1:PORT, once startCoordinator() has answered (throws before). */
+  readonly coordinatorUrl: string;
   coordinator?: Proc;
   /** A client with the given identity's certificate. */
   client(who: keyof typeof IDS): CoordinatorClient;
   startCoordinator(): Promise<Proc>;
+  /** `medic trigger --config DIR` with /metrics on a port-0 listener; stopped with the stack. */
+  startTrigger(args?: string[]): Promise<Trigger>;
   medic(args: string[], env?: NodeJS.ProcessEnv): Proc;
   stop(): Promise<void>;
 }
@@ -38,7 +39,10 @@ export interface StackOptions {
   workflows: Record<string, string>;
   /** Extra text for coordinator.hcl (after server_config), e.g. alertmanager { ... }. */
   coordinatorExtra?: string;
-  /** triggers/<name>.hcl files. */
+  /**
+   * triggers/<name>.hcl files, written once the coordinator listens, with "COORDINATOR" replaced
+   * by its URL (the coordinator checks them too, so they cannot wait with a placeholder).
+   */
   triggers?: Record<string, string>;
   /** Extra files in the config dir (relative path -> text). */
   files?: Record<string, string>;
@@ -52,8 +56,7 @@ export async function buildStack(opts: StackOptions): Promise<Stack> {
   if (!fs.existsSync(MEDIC)) throw new Error(`${MEDIC} is missing: run npm run build (npm test does)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-e2e-'));
   const certs = writeDevCertificates(path.join(dir, 'tls'), IDS);
-  const port = await freePort();
-  const coordinatorUrl = `https://127.0.0.1:${port}`;
+  let coordinatorUrl: string | undefined;
   const write = (rel: string, text: string): void => {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), text);
@@ -61,7 +64,7 @@ export async function buildStack(opts: StackOptions): Promise<Stack> {
   write(
     'coordinator.hcl',
     `server_config {
-  listen         = "127.0.0.1:${port}"
+  listen         = "127.0.0.1:0"
   cert_file      = "tls/server.pem"
   key_file       = "tls/server-key.pem"
   client_ca_file = "tls/ca.pem"
@@ -91,19 +94,24 @@ ${opts.coordinatorExtra ?? ''}
 `,
   );
   for (const [name, text] of Object.entries(opts.workflows)) write(`workflows/${name}.hcl`, text);
-  for (const [name, text] of Object.entries(opts.triggers ?? {})) write(`triggers/${name}.hcl`, text);
   for (const [rel, text] of Object.entries(opts.files ?? {})) write(rel, text);
 
   const clients: CoordinatorClient[] = [];
   const procs: Proc[] = [];
+  const url = (): string => {
+    if (!coordinatorUrl) throw new Error('the coordinator URL is known once stack.startCoordinator() has answered (port 0)');
+    return coordinatorUrl;
+  };
   const stack: Stack = {
     dir,
     certs,
-    coordinatorUrl,
+    get coordinatorUrl() {
+      return url();
+    },
     client(who) {
       const c = certs.clients[who]!;
       const client = new CoordinatorClient({
-        address: coordinatorUrl,
+        address: url(),
         caFile: certs.caFile,
         certFile: c.certFile,
         keyFile: c.keyFile,
@@ -112,23 +120,23 @@ ${opts.coordinatorExtra ?? ''}
       return client;
     },
     medic(args, env = {}) {
-      const p = startProcess(process.execPath, [MEDIC, ...args], { MEDIC_LOG_LEVEL: 'info', ...env });
+      const p = spawnMedic(args, env);
       procs.push(p);
       return p;
     },
     async startCoordinator() {
-      const proc = stack.medic(['coordinator', '--config', dir]);
-      stack.coordinator = proc;
-      const probe = stack.client('admin');
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        if (proc.child.exitCode !== null) throw new Error(`coordinator exited (${proc.child.exitCode}):\n${proc.output()}`);
-        try {
-          if ((await probe.request('GET', '/readyz')).status === 200) return proc;
-        } catch {}
-        if (Date.now() > deadline) throw new Error(`coordinator not ready within 30 s:\n${proc.output()}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const started = await startCoordinator(dir);
+      procs.push(started.proc);
+      stack.coordinator = started.proc;
+      coordinatorUrl = started.url;
+      for (const [name, text] of Object.entries(opts.triggers ?? {}))
+        write(`triggers/${name}.hcl`, text.replaceAll('"COORDINATOR"', `"${coordinatorUrl}"`));
+      return started.proc;
+    },
+    async startTrigger(args = []) {
+      const started = await startTrigger(dir, args);
+      procs.push(started.proc);
+      return started;
     },
     async stop() {
       for (const c of clients) c.close();

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { clientTls } from '../setup/cluster/temporal-server';
+import { waitFor } from './wait';
 
 export function temporalAddress(): string {
   const address = process.env.MEDIC_TEST_TEMPORAL_ADDRESS;
@@ -36,15 +37,9 @@ export function connectWorkerConnection(): Promise<NativeConnection> {
   return NativeConnection.connect({ address: temporalAddress(), ...tlsFromEnv() });
 }
 
-/** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs` (see ./wait). */
+export function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  return waitFor(what, probe, timeoutMs);
 }
 
 /** Visible executions of a medic workflow on a node (eventually consistent). */

@@ -2,7 +2,7 @@
 // (period, lowered value) never open slots next to running executions, a start whose reply is
 // lost is resolved by its id (no double run, no leaked slot), a refusal writes nothing, and
 // idempotency keys belong to their caller.
-import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
+import type { WorkflowClientInterceptor } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../../src/config/workflow';
 import { LEASE_WORKFLOW_TYPE, NONCE_MEMO, startLease } from '../../src/coordinator/leases';
 import { LiveConfig } from '../../src/coordinator/live-config';
@@ -12,20 +12,19 @@ import {
   TRIGGER_DC1,
   constraint,
   coordinatorConfig,
+  coordinatorTestFile,
   testCoordinator,
   trigger,
   workflowConfig,
   type TestCoordinator,
 } from '../helpers/coordinator';
-import { connectClient, eventually, unique } from '../helpers/temporal';
+import { eventually, unique } from '../helpers/temporal';
 import { startSearchAttributes } from '../../src/temporal/search-attributes';
 import { nodeQueue } from '../../src/temporal/task-queues';
 
 const MIN = 60_000;
-let client: Client;
-let closeClient: () => Promise<void>;
-const coordinators: TestCoordinator[] = [];
-const started: string[] = [];
+const file = coordinatorTestFile();
+const { coordinators, started } = file;
 
 /** A coordinator that refuses on slots alone (no visibility counts, no remembered refusals) unless `visibilityQps` is given. */
 async function coordinatorFor(wfs: WorkflowConfig[], temporal?: TemporalGateway, visibilityQps = 0): Promise<TestCoordinator> {
@@ -51,28 +50,11 @@ async function admit(c: TestCoordinator, name: string, target: object, identity?
 
 async function running(name: string): Promise<string[]> {
   const ids: string[] = [];
-  for await (const e of client.workflow.list({ query: `MedicWorkflow = '${name}' AND ExecutionStatus = 'Running'` })) {
+  for await (const e of file.client.workflow.list({ query: `MedicWorkflow = '${name}' AND ExecutionStatus = 'Running'` })) {
     ids.push(e.workflowId);
   }
   return ids;
 }
-
-beforeAll(async () => {
-  ({ client, close: closeClient } = await connectClient());
-});
-
-afterAll(async () => {
-  await Promise.all(
-    started.map((id) =>
-      client.workflow
-        .getHandle(id)
-        .terminate('test done')
-        .catch(() => undefined),
-    ),
-  );
-  await Promise.all(coordinators.map((c) => c.close()));
-  await closeClient();
-});
 
 describe('scope is the routing key of task_queue_target', () => {
   it('a general workflow refuses target.node (400 naming it) and scopes by datacenter', async () => {
@@ -157,10 +139,10 @@ describe('config changes never open slots next to running executions', () => {
     );
     // Close the one in slot 0: slots 1 and 2 still run, which is the lowered value: still full.
     const slot0 = ids.find((id) => id.endsWith(':slot-0'))!;
-    await client.workflow.getHandle(slot0).terminate('test: free slot 0');
+    await file.client.workflow.getHandle(slot0).terminate('test: free slot 0');
     expect(await admit(c, name, { node })).toBe(429);
     const slot2 = ids.find((id) => id.endsWith(':slot-2'))!;
-    await client.workflow.getHandle(slot2).terminate('test: free slot 2');
+    await file.client.workflow.getHandle(slot2).terminate('test: free slot 2');
     expect(await admit(c, name, { node })).toBe(202);
     expect(await admit(c, name, { node })).toBe(429);
   });
@@ -189,10 +171,10 @@ describe('a start whose reply is lost', () => {
     expect(drop).toBe(0);
     expect(first.statusCode).toBe(202);
     started.push(first.json().workflow_id);
-    expect((await client.workflow.getHandle(first.json().workflow_id).describe()).status.name).toBe('RUNNING');
+    expect((await file.client.workflow.getHandle(first.json().workflow_id).describe()).status.name).toBe('RUNNING');
     // No double run: the slot is held by the execution whose reply was lost.
     expect(await admit(c, name, { node })).toBe(429);
-    await client.workflow.getHandle(first.json().workflow_id).terminate('test: close it');
+    await file.client.workflow.getHandle(first.json().workflow_id).terminate('test: close it');
     // No leaked slot: concurrency frees; maxExecution counts exactly one start so far.
     expect(await admit(c, name, { node })).toBe(202);
     expect(await admit(c, name, { node })).toBe(429);
@@ -213,11 +195,22 @@ it('a refusal writes nothing: no execution is added by refused triggers', async 
   ]);
   expect(await admit(c, name, { node })).toBe(202);
   const query = `WorkflowId STARTS_WITH '${name}' OR WorkflowId STARTS_WITH 'medic-lease:${name}'`;
-  const count = async (): Promise<number> => (await client.workflow.count(query)).count;
+  const count = async (): Promise<number> => (await file.client.workflow.count(query)).count;
   const before = await eventually(async () => ((await count()) === 3 ? 3 : undefined), 20_000, 'execution and two leases');
   const codes = await Promise.all(Array.from({ length: 10 }, () => admit(c, name, { node })));
   expect(codes).toEqual(Array(10).fill(429));
-  await new Promise((r) => setTimeout(r, 1_500));
+  // Anything a refusal wrote was written before its 429. A workflow started after them, once
+  // visible, shows that visibility has caught up with those writes.
+  const sentinel = await file.client.workflow.start('ping', {
+    taskQueue: nodeQueue(unique('nobody')),
+    workflowId: unique('sentinel'),
+  });
+  started.push(sentinel.workflowId);
+  await eventually(
+    async () => ((await file.client.workflow.count(`WorkflowId = '${sentinel.workflowId}'`)).count === 1 ? true : undefined),
+    20_000,
+    'the sentinel to be visible',
+  );
   expect(await count()).toBe(before);
 });
 
@@ -243,7 +236,7 @@ it('reconciliation reports an execution started behind medic back as drift (metr
   expect(await admit(c, name, { node })).toBe(202);
   expect(await c.app.admission.reconcileNow()).toEqual([]);
   const outside = unique('outside');
-  await client.workflow.start('ping', {
+  await file.client.workflow.start('ping', {
     taskQueue: nodeQueue(node),
     workflowId: outside,
     typedSearchAttributes: startSearchAttributes({ workflow: name, node, trigger: 'an operator with the temporal CLI' }),
@@ -319,9 +312,9 @@ describe('every replica enforces the strictest config in use (config markers)', 
     // Lowering kills nothing; slot 0 free while slots 1 and 2 run is still full for value 1.
     const [slot0, ...others] = [...ids].sort();
     expect(slot0).toMatch(/:slot-0$/);
-    await client.workflow.getHandle(slot0!).terminate('test: free slot 0');
+    await file.client.workflow.getHandle(slot0!).terminate('test: free slot 0');
     expect(await admit(after, name, { node })).toBe(429);
-    for (const id of others) await client.workflow.getHandle(id).terminate('test: close the others');
+    for (const id of others) await file.client.workflow.getHandle(id).terminate('test: close the others');
     expect(await admit(after, name, { node })).toBe(202);
     expect(await admit(after, name, { node })).toBe(429);
   });
@@ -369,7 +362,7 @@ describe('a coordinator SIGKILLed between taking a maxExecution lease and starti
   }
   /** The lease a dead admission left: a memo naming where its execution would have been. */
   async function deadLease(id: string, memo: Record<string, string>): Promise<void> {
-    await startLease(client, id, 60 * MIN, {
+    await startLease(file.client, id, 60 * MIN, {
       [NONCE_MEMO]: 'dead-admission',
       workflow: 'x',
       constraint: 'x',

@@ -185,9 +185,8 @@ it('maxExecution counts only executions started within the period', async () => 
   const first = await trigger(coordinator.app, name, { target: { node } });
   expect(first.statusCode).toBe(202);
   expect((await trigger(coordinator.app, name, { target: { node } })).statusCode).toBe(429);
-  // The first execution is still running (no worker), but it started more than the period ago.
-  await new Promise((r) => setTimeout(r, 3_600));
-  const later = await startedEventually(coordinator, name, node, 10_000, 'the period to pass');
+  // The first execution is still running (no worker): admitted again once it started more than the period ago.
+  const later = await startedEventually(coordinator, name, node, 15_000, 'the period to pass');
   expect((await client.workflow.getHandle(first.json().workflow_id).describe()).status.name).toBe('RUNNING');
   await terminateStarted([first, later]);
 });
@@ -195,12 +194,19 @@ it('maxExecution counts only executions started within the period', async () => 
 it('a concurrency slot stays held while its execution runs, also past the period (never more than N running)', async () => {
   const name = unique('period');
   const node = unique('period');
-  const coordinator = await coordinatorFor(workflowConfig(name, { constraints: [constraint('concurrency', 1, 2_000)] }));
+  // A clock: a maxExecution of the same period, admitted again once the period has passed.
+  const clock = unique('clock');
+  const coordinator = await coordinatorFor(
+    workflowConfig(name, { constraints: [constraint('concurrency', 1, 2_000)] }),
+    workflowConfig(clock, { constraints: [constraint('maxExecution', 1, 2_000)] }),
+  );
   const first = await trigger(coordinator.app, name, { target: { node } });
   expect(first.statusCode).toBe(202);
-  await new Promise((r) => setTimeout(r, 3_600));
+  const tick = await trigger(coordinator.app, clock, { target: { node } });
+  expect(tick.statusCode).toBe(202);
+  const tock = await startedEventually(coordinator, clock, node, 15_000, 'the period to pass');
   expect((await trigger(coordinator.app, name, { target: { node } })).statusCode).toBe(429);
-  await terminateStarted([first]);
+  await terminateStarted([first, tick, tock]);
 });
 
 it('visibility counts executions that hold no lease (started outside medic)', async () => {

@@ -22,6 +22,7 @@ import {
   type TestCoordinator,
 } from '../helpers/coordinator';
 import { request, tlsAgent } from '../helpers/https';
+import { waitFor } from '../helpers/wait';
 import { tlsCallerIdentity } from '../../src/coordinator/identity';
 import { unique } from '../helpers/temporal';
 
@@ -182,6 +183,13 @@ describe('runCoordinator', () => {
         },
       });
     });
+    /** Asks every reload hook to reload; resolves once the coordinator has logged the outcome. */
+    const reload = async () => {
+      const outcomes = () => logs.filter((l) => l.startsWith('configuration reload')).length;
+      const before = outcomes();
+      reloaders.forEach((h) => h());
+      await waitFor('the reload to be logged', () => (outcomes() > before ? true : undefined), 15_000, 20);
+    };
     const names = async () =>
       (await request(agents.allowed!, 'GET', `https://127.0.0.1:${port}/v1/workflows`))
         .json<{ workflows: Array<{ name: string }> }>()
@@ -189,14 +197,12 @@ describe('runCoordinator', () => {
     try {
       expect(await names()).toEqual(['pingNode']);
       next = { ...first, workflows: new Map([...first.workflows, ['cleanDisk', workflowConfig('cleanDisk')]]) };
-      reloaders.forEach((h) => h());
-      await new Promise((r) => setTimeout(r, 200));
+      await reload();
       expect(await names()).toEqual(['cleanDisk', 'pingNode']);
       expect(logs.join('\n')).toContain('configuration reloaded: 2 workflows');
 
       next = new Error('workflows/bad.hcl:3,1: Invalid expression');
-      reloaders.forEach((h) => h());
-      await new Promise((r) => setTimeout(r, 200));
+      await reload();
       expect(logs.at(-1)).toContain('reload failed, keeping the running configuration');
       expect(await names()).toEqual(['cleanDisk', 'pingNode']);
 
@@ -204,8 +210,7 @@ describe('runCoordinator', () => {
       // next request handshakes again, and a certificate of the old CA no longer identifies.
       write('ca.pem', createCertificateAuthority('rotated CA').cert);
       next = { ...first, workflows: new Map([...first.workflows, ['cleanDisk', workflowConfig('cleanDisk')]]) };
-      reloaders.forEach((h) => h());
-      await new Promise((r) => setTimeout(r, 300));
+      await reload();
       expect(logs.join('\n')).toMatch(/client CA changed: closed [1-9]\d* connections/);
       const after = await request(agents.allowed!, 'GET', `https://127.0.0.1:${port}/v1/workflows`);
       expect(after.status).toBe(403);

@@ -3,37 +3,17 @@
 // failing safe, pauses honoured by every replica, freezes and force, the circuit breaker, flapping
 // nodes, shadow mode and stats. Workflows are `ping` on node queues nobody polls, so they run
 // until the test terminates them.
-import type { Client } from '@temporalio/client';
 import type { LightMyRequestResponse } from 'fastify';
 import type { FleetSafetyConfig } from '../../src/config/fleet-safety';
 import { emptyFleetSafety } from '../../src/config/fleet-safety';
 import type { WorkflowConfig } from '../../src/config/workflow';
 import { ADMIN, TRIGGER_DC1, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
-import { coordinatorConfig } from '../helpers/coordinator';
-import { connectClient, eventually, unique } from '../helpers/temporal';
+import { coordinatorConfig, coordinatorTestFile } from '../helpers/coordinator';
+import { eventually, unique } from '../helpers/temporal';
 
-let client: Client;
-let closeClient: () => Promise<void>;
-const coordinators: TestCoordinator[] = [];
-const started: string[] = [];
-
-beforeAll(async () => {
-  ({ client, close: closeClient } = await connectClient());
-});
-
-afterAll(async () => {
-  await Promise.all(
-    started.map((id) =>
-      client.workflow
-        .getHandle(id)
-        .terminate('test done')
-        .catch(() => undefined),
-    ),
-  );
-  await Promise.all(coordinators.map((c) => c.close()));
-  await closeClient();
-});
+const file = coordinatorTestFile();
+const { coordinators, started } = file;
 
 /** Two replicas with the same configuration and their own Temporal connections. */
 async function replicas(
@@ -89,7 +69,7 @@ describe('one disruptive remediation per node', () => {
     expect(statuses(other)).toEqual([202, 202]);
 
     // The lock lasts while its execution runs.
-    await client.workflow.getHandle(ids[0]!).terminate('done');
+    await file.client.workflow.getHandle(ids[0]!).terminate('done');
     const next = await trigger(b.app, drain, { target: { node } });
     keep([next]);
     expect(next.statusCode).toBe(202);
@@ -126,7 +106,7 @@ describe('layered budgets', () => {
       const query = `${names.map((n) => `MedicWorkflow = '${n}'`).join(' OR ')}`;
       const running = await eventually(async () => {
         const found: Array<(typeof nodes)[number]> = [];
-        for await (const e of client.workflow.list({ query: `(${query}) AND ExecutionStatus = 'Running'` })) {
+        for await (const e of file.client.workflow.list({ query: `(${query}) AND ExecutionStatus = 'Running'` })) {
           const node = (e.searchAttributes?.MedicNode as string[] | undefined)?.[0];
           found.push(byNode.get(node ?? '')!);
         }
@@ -159,7 +139,7 @@ describe('layered budgets', () => {
       expect(['budget', 'disruptive_lock']).toContain(refused.details.constraint.kind);
       // Free one slot for the next round.
       const done = [...live][0]!;
-      await client.workflow.getHandle(done).terminate('round done');
+      await file.client.workflow.getHandle(done).terminate('round done');
       live.delete(done);
     }
   });
@@ -319,10 +299,10 @@ describe('circuit breaker', () => {
     const [a, b] = await replicas([workflowConfig(name)], { circuitBreaker: { failures: 3, ofLast: 5 } });
     const first = await Promise.all([0, 1, 2].map(() => trigger(a.app, name, { target: { node: unique('n') } })));
     expect(statuses(first)).toEqual([202, 202, 202]);
-    for (const r of first) await client.workflow.getHandle(r.json().workflow_id).terminate('the remedy failed');
+    for (const r of first) await file.client.workflow.getHandle(r.json().workflow_id).terminate('the remedy failed');
     // Visibility must show the failures; each replica reuses a passing evaluation for a few seconds.
     await eventually(async () => {
-      const { count } = await client.workflow.count(`MedicWorkflow = '${name}' AND ExecutionStatus = 'Terminated'`);
+      const { count } = await file.client.workflow.count(`MedicWorkflow = '${name}' AND ExecutionStatus = 'Terminated'`);
       return count >= 3 ? true : undefined;
     });
     const tripped = await eventually(
@@ -391,7 +371,7 @@ describe('shadow mode', () => {
       workflow: name,
       would_start: { target: { node }, params: { unit: 'nginx' }, disruptive: true },
     });
-    await expect(client.workflow.getHandle(body.workflow_id).describe()).rejects.toThrow();
+    await expect(file.client.workflow.getHandle(body.workflow_id).describe()).rejects.toThrow();
     // Shadow admissions take no hold: the node stays free.
     expect((await trigger(a.app, name, { target: { node } })).statusCode).toBe(200);
     const listed = await eventually(async () => {
@@ -423,7 +403,7 @@ describe('stats', () => {
     const node = unique('n');
     const rs = [await trigger(a.app, name, { target: { node } }), await trigger(a.app, name, { target: { node } })];
     expect(statuses(rs)).toEqual([202, 202]);
-    await client.workflow.getHandle(rs[0]!.json().workflow_id).terminate('failed remedy');
+    await file.client.workflow.getHandle(rs[0]!.json().workflow_id).terminate('failed remedy');
     keep(rs);
     const s = await eventually(async () => {
       const body = (await a.app.inject({ url: `/v1/stats?workflow=${name}`, headers: { 'x-test-identity': ADMIN } })).json();

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from '../../src/temporal/dev-server';
 import { writeDevCertificates } from '../../src/tls/certificates';
-import { spawnMedic } from '../helpers/medic-process';
+import { spawnMedic, startTrigger } from '../helpers/medic-process';
 import { eventually } from '../helpers/temporal';
 
 async function metric(url: string, name: string): Promise<number | undefined> {
@@ -43,22 +43,14 @@ describe('medic trigger (process)', () => {
     fs.mkdirSync(path.join(dir, 'workflows'));
     fs.writeFileSync(path.join(dir, 'workflows', 'w.hcl'), 'workflow = "ping"\ntask_queue_target = "node"\n');
     fs.mkdirSync(path.join(dir, 'triggers'));
-    const [promPort, coordPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    // Nothing listens on these two: Prometheus and the coordinator are down.
+    const [promPort, coordPort] = [await freePort(), await freePort()];
     const file = path.join(dir, 'triggers', 'rules.hcl');
     fs.writeFileSync(file, triggerFile(promPort, coordPort, rule('first')));
-    const metrics = `http://127.0.0.1:${metricsPort}/metrics`;
 
-    const daemon = spawnMedic([
-      'trigger',
-      '--config',
-      dir,
-      '--metrics-listen',
-      `127.0.0.1:${metricsPort}`,
-      '--state-file',
-      path.join(dir, 'state.json'),
-    ]);
+    const { proc: daemon, metricsUrl } = await startTrigger(dir, ['--state-file', path.join(dir, 'state.json')]);
+    const metrics = metricsUrl!;
     try {
-      await daemon.waitFor(/trigger daemon started/);
       await eventually(
         async () => ((await metric(metrics, 'medic_trigger_errors_total')) ?? 0) > 0 || undefined,
         15_000,

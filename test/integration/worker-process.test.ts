@@ -7,10 +7,9 @@ import * as path from 'node:path';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { startCaptureServer } from '../helpers/capture-server';
-import { freePort } from '../../src/temporal/dev-server';
 import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
 import type { RunbookStep } from '../../workflows/input';
-import { spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';
+import { metricsUrlOf, spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';
 import { tempDir } from '../helpers/medic-worker';
 import { connectClient, eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';
 
@@ -136,7 +135,7 @@ describe('medic worker process', () => {
     expect(step.identity).toBe(`${second.child.pid}@${node}`);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+  }, 180_000);
 
   it('escalates "node unreachable" when the node worker is SIGKILLed mid-remediation: never hangs', async () => {
     const [node, dc] = [unique('dead'), unique('dc')];
@@ -196,28 +195,30 @@ describe('medic worker process', () => {
   }, 120_000);
 
   it('retries while Temporal is unreachable, then polls once it answers, with /metrics up', async () => {
-    const [proxyPort, metricsPort] = [await freePort(), await freePort()];
-    const node = unique('late');
-    const p = worker(node, { address: `127.0.0.1:${proxyPort}`, metrics: `127.0.0.1:${metricsPort}` });
-    await p.waitFor(/cannot reach Temporal; retrying".*attempt=2/);
-    expect(p.child.exitCode).toBeNull();
-
-    // Temporal "comes up": a proxy on the configured port, to the test run's dev server.
+    // Temporal "down": a listener (port 0) that drops every connection until it "comes up" as a
+    // proxy to the test run's dev server.
     const [host, port] = temporalAddress().split(':');
     const sockets: net.Socket[] = [];
+    let up = false;
     const proxy = net.createServer((sock) => {
+      if (!up) return void sock.destroy();
       const upstream = net.connect(Number(port), host);
       sockets.push(sock, upstream);
       sock.pipe(upstream).pipe(sock);
       sock.on('error', () => upstream.destroy());
       upstream.on('error', () => sock.destroy());
     });
-    await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyPort = (proxy.address() as net.AddressInfo).port;
+    const node = unique('late');
+    const p = worker(node, { address: `127.0.0.1:${proxyPort}`, metrics: '127.0.0.1:0' });
     try {
-      await p.waitFor(/msg="polling"/, 40_000).catch((err: Error) => {
-        throw new Error(`${err.message}\n${p.output()}`);
-      });
+      await p.waitFor(/cannot reach Temporal; retrying".*attempt=2/);
+      expect(p.child.exitCode).toBeNull();
+      up = true;
+      await p.waitFor(/msg="polling"/, 40_000);
       expect(p.output()).toMatch(/msg="connected to Temporal"/);
+      const metricsUrl = await metricsUrlOf(p);
       const ping = await client.workflow.execute('ping', { taskQueue: nodeQueue(node), workflowId: unique('ping') });
       expect(ping.taskQueue).toBe(nodeQueue(node));
 
@@ -225,7 +226,7 @@ describe('medic worker process', () => {
       // Metrics recorded from JavaScript reach the exporter on its next collection, not at once.
       const metrics = await eventually(
         async () => {
-          const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+          const text = await (await fetch(metricsUrl)).text();
           return gauge.test(text) ? text : undefined;
         },
         20_000,

@@ -3,29 +3,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities } from '../../activities';
 import { PERMANENT_ERRORS } from '../../activities/errors';
 import { validUnitName } from '../../activities/systemd';
 import { globToRegExp } from '../../activities/disk';
 import { PERMANENT_ERROR_TYPES } from '../../workflows/activity-options';
 import { startCaptureServer, vector, type CaptureServer } from '../helpers/capture-server';
-import { testSettings, tempDir } from '../helpers/medic-worker';
+import { activitySandbox } from '../helpers/medic-worker';
 import { freePort } from '../../src/temporal/dev-server';
+import { waitFor } from '../helpers/wait';
 
-let dir: string;
-beforeEach(() => {
-  dir = tempDir('unit');
-});
-afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function script(name: string, body: string): string {
-  const p = path.join(dir, name);
-  fs.writeFileSync(p, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
-  return p;
-}
-
-const acts = (extra: Parameters<typeof testSettings>[3] = {}) =>
-  createActivities({ settings: testSettings('n1', 'dc1', 'web', extra), bootIdFile: path.join(dir, 'boot_id') });
+const sandbox = activitySandbox('unit');
+const { script, acts } = sandbox;
 
 describe('runCommand', () => {
   it('runs nothing when allowed_commands is empty (deny by default)', async () => {
@@ -89,7 +77,7 @@ describe('runCommand', () => {
     env.on('heartbeat', () => (beats += 1));
     const a = acts({ allowedCommands: ['/usr/bin/sleep'] });
     const running = env.run(a.runCommand, { command: '/usr/bin/sleep', args: ['30'] });
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor('two heartbeats', () => (beats >= 2 ? true : undefined), 15_000, 20);
     env.cancel();
     await expect(running).rejects.toThrow();
     expect(beats).toBeGreaterThanOrEqual(2);
@@ -111,7 +99,7 @@ describe('systemdUnit', () => {
   );
 
   it('runs systemctl ACTION -- UNIT and reports the unit state afterwards', async () => {
-    const calls = path.join(dir, 'calls');
+    const calls = path.join(sandbox.dir(), 'calls');
     const systemctl = script(
       'systemctl',
       `echo "$@" >> ${calls}\nif [ "$1" = show ]; then echo ActiveState=active; echo SubState=running; fi`,
@@ -218,7 +206,7 @@ describe('prometheusQuery', () => {
 
 describe('drain, undrain and notify hooks', () => {
   it('runs a command hook with the event in MEDIC_* variables, not in argv', async () => {
-    const out = path.join(dir, 'env');
+    const out = path.join(sandbox.dir(), 'env');
     const hook = script('hook', `echo "$MEDIC_EVENT|$MEDIC_NODE|$MEDIC_DATACENTER|$MEDIC_MESSAGE|$#" > ${out}`);
     const a = acts({ hooks: { drain: { kind: 'command', argv: [hook], timeoutMs: 5000 } } });
     await expect(a.drainNode({ message: 'reboot; rm -rf /' })).resolves.toMatchObject({ event: 'drain', delivered: true });
@@ -258,16 +246,16 @@ describe('drain, undrain and notify hooks', () => {
 
 describe('reboot', () => {
   it('runs nothing under reboot_dry_run and answers with the boot id', async () => {
-    fs.writeFileSync(path.join(dir, 'boot_id'), 'abc\n');
-    const marker = path.join(dir, 'rebooted');
+    fs.writeFileSync(path.join(sandbox.dir(), 'boot_id'), 'abc\n');
+    const marker = path.join(sandbox.dir(), 'rebooted');
     const a = acts({ rebootDryRun: true, rebootCommand: [script('reboot', `touch ${marker}`)] });
     await expect(a.reboot()).resolves.toMatchObject({ dryRun: true, bootId: 'abc' });
     expect(fs.existsSync(marker)).toBe(false);
   });
 
   it('runs the reboot command when not a dry run', async () => {
-    fs.writeFileSync(path.join(dir, 'boot_id'), 'abc\n');
-    const marker = path.join(dir, 'rebooted');
+    fs.writeFileSync(path.join(sandbox.dir(), 'boot_id'), 'abc\n');
+    const marker = path.join(sandbox.dir(), 'rebooted');
     await expect(
       acts({ rebootDryRun: false, rebootCommand: [script('reboot', `touch ${marker}`)] }).reboot(),
     ).resolves.toMatchObject({ dryRun: false });
@@ -286,8 +274,8 @@ describe('cleanFiles', () => {
   }
 
   it('removes only old files matching a pattern, never following or removing symlinks', async () => {
-    const root = path.join(dir, 'logs');
-    const outside = path.join(dir, 'precious');
+    const root = path.join(sandbox.dir(), 'logs');
+    const outside = path.join(sandbox.dir(), 'precious');
     file(path.join(root, 'a.gz'), 10);
     file(path.join(root, 'deep', 'b.gz'), 10);
     file(path.join(root, 'new.gz'), 1);
@@ -302,7 +290,7 @@ describe('cleanFiles', () => {
   });
 
   it('counts without removing in a dry run', async () => {
-    const root = path.join(dir, 'logs');
+    const root = path.join(sandbox.dir(), 'logs');
     file(path.join(root, 'a.gz'), 10);
     const r = await acts({ cleanupPaths: [root] }).cleanFiles({ path: root, patterns: ['*.gz'], olderThanMs: DAY, dryRun: true });
     expect(r).toMatchObject({ filesRemoved: 1, dryRun: true });
@@ -310,8 +298,8 @@ describe('cleanFiles', () => {
   });
 
   it('refuses paths outside cleanup_paths, with ".." or through a symlink that escapes', async () => {
-    const root = path.join(dir, 'logs');
-    const outside = path.join(dir, 'etc');
+    const root = path.join(sandbox.dir(), 'logs');
+    const outside = path.join(sandbox.dir(), 'etc');
     file(path.join(outside, 'x.gz'), 10);
     fs.mkdirSync(root, { recursive: true });
     fs.symlinkSync(outside, path.join(root, 'escape'));
@@ -337,10 +325,10 @@ describe('cleanFiles', () => {
 
 describe('diskUsage and nodeIdentity', () => {
   it('reads usage with statfs and the boot id from the kernel file', async () => {
-    const u = await acts().diskUsage({ path: dir });
+    const u = await acts().diskUsage({ path: sandbox.dir() });
     expect(u.totalBytes).toBeGreaterThan(0);
     expect(u.usedRatio).toBeGreaterThanOrEqual(0);
-    fs.writeFileSync(path.join(dir, 'boot_id'), 'b-1\n');
+    fs.writeFileSync(path.join(sandbox.dir(), 'boot_id'), 'b-1\n');
     await expect(acts().nodeIdentity()).resolves.toMatchObject({ node: 'n1', datacenter: 'dc1', nodeType: 'web', bootId: 'b-1' });
   });
 });

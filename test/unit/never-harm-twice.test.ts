@@ -5,23 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities } from '../../activities';
-import { testSettings, tempDir } from '../helpers/medic-worker';
+import { activitySandbox } from '../helpers/medic-worker';
 
-let dir: string;
-beforeEach(() => {
-  dir = tempDir('harm');
-});
-afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function script(name: string, body: string): string {
-  const p = path.join(dir, name);
-  fs.writeFileSync(p, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
-  return p;
-}
-
-const acts = (extra: Parameters<typeof testSettings>[3] = {}) =>
-  createActivities({ settings: testSettings('n1', 'dc1', 'web', extra), bootIdFile: path.join(dir, 'boot_id') });
+const sandbox = activitySandbox('harm');
+const { script, acts } = sandbox;
 
 function alive(pid: number): boolean {
   try {
@@ -42,7 +29,7 @@ async function until(what: () => boolean, ms = 10_000): Promise<void> {
 
 describe('exec timeout', () => {
   it('kills the whole process group: a sleeper spawned by the command dies too, and the result comes back', async () => {
-    const pidFile = path.join(dir, 'grandchild.pid');
+    const pidFile = path.join(sandbox.dir(), 'grandchild.pid');
     // The grandchild inherits stdout: before process groups, the result waited for it to exit.
     const cmd = script('spawner', `/usr/bin/sleep 300 &\necho $! > ${pidFile}\n/usr/bin/sleep 300`);
     const r = await acts({ allowedCommands: [cmd] }).runCommand({ command: cmd, timeoutMs: 1000 });
@@ -52,7 +39,7 @@ describe('exec timeout', () => {
   });
 
   it('kills the process group when the activity is cancelled', async () => {
-    const pidFile = path.join(dir, 'grandchild.pid');
+    const pidFile = path.join(sandbox.dir(), 'grandchild.pid');
     const cmd = script('spawner', `/usr/bin/sleep 300 &\necho $! > ${pidFile}\nwait`);
     const env = new MockActivityEnvironment();
     const running = env.run(acts({ allowedCommands: [cmd] }).runCommand, { command: cmd });
@@ -65,8 +52,8 @@ describe('exec timeout', () => {
 
 describe('reboot guard', () => {
   it('does not reboot when the boot id changed since the caller saw it', async () => {
-    fs.writeFileSync(path.join(dir, 'boot_id'), 'second-boot\n');
-    const marker = path.join(dir, 'rebooted');
+    fs.writeFileSync(path.join(sandbox.dir(), 'boot_id'), 'second-boot\n');
+    const marker = path.join(sandbox.dir(), 'rebooted');
     const a = acts({ rebootDryRun: false, rebootCommand: [script('reboot', `touch ${marker}`)] });
     await expect(a.reboot({ bootId: 'first-boot' })).resolves.toMatchObject({ alreadyRebooted: true, bootId: 'first-boot' });
     expect(fs.existsSync(marker)).toBe(false);
@@ -75,8 +62,8 @@ describe('reboot guard', () => {
   });
 
   it('records the boot id in its heartbeat first; a retry after the node rebooted runs nothing', async () => {
-    fs.writeFileSync(path.join(dir, 'boot_id'), 'first-boot\n');
-    const marker = path.join(dir, 'rebooted');
+    fs.writeFileSync(path.join(sandbox.dir(), 'boot_id'), 'first-boot\n');
+    const marker = path.join(sandbox.dir(), 'rebooted');
     const a = acts({ rebootDryRun: false, rebootCommand: [script('reboot', `echo x >> ${marker}`)] });
     const beats: unknown[] = [];
     const first = new MockActivityEnvironment();
@@ -84,7 +71,7 @@ describe('reboot guard', () => {
     await first.run(a.reboot, {});
     expect(beats).toContainEqual({ bootId: 'first-boot' });
     // The reply was lost; the node rebooted; Temporal retries with the last heartbeat's details.
-    fs.writeFileSync(path.join(dir, 'boot_id'), 'second-boot\n');
+    fs.writeFileSync(path.join(sandbox.dir(), 'boot_id'), 'second-boot\n');
     const retry = new MockActivityEnvironment({ heartbeatDetails: { bootId: 'first-boot' }, attempt: 2 });
     await expect(retry.run(a.reboot, {})).resolves.toMatchObject({ alreadyRebooted: true });
     expect(fs.readFileSync(marker, 'utf8')).toBe('x\n');
@@ -101,8 +88,8 @@ describe('cleanup against a racing symlink swapper', () => {
   }
 
   it('never removes a file outside the cleanup path, whatever is swapped in while it runs', async () => {
-    const root = path.join(dir, 'logs');
-    const secret = path.join(dir, 'secret');
+    const root = path.join(sandbox.dir(), 'logs');
+    const secret = path.join(sandbox.dir(), 'secret');
     for (let i = 0; i < 20; i++) oldFile(path.join(secret, `precious-${i}.log`));
     fs.mkdirSync(path.join(root, 'sub'), { recursive: true });
     // A swapper flips logs/sub between a real directory and a symlink to secret/, as fast as it can.
