@@ -50,16 +50,13 @@ export interface WorkerRunOptions {
  * young generation stays at its initial 1 MB semi-space instead of growing to 16 MB, and no
  * optimizing or baseline compiler, whose code and feedback would cost ~10 MB for nothing
  * (npm run bench:worker). Set from code, not the command line, so the packaged executable and
- * `node dist/cmd/medic.js` get them alike; the semi-space size itself cannot be changed once
- * the heap exists, its growth can.
+ * `node dist/cmd/medic.js` get them alike. They must hold before the SDK loads (a grown young
+ * generation never shrinks), and the SDK loads while the config child parses, before the role
+ * is known: so every `medic worker` starts lean and the other roles go back to V8's defaults.
  */
 const V8_FLAGS = {
-  /** From the start of `medic worker`, before the role is known: a grown young generation never shrinks. */
-  holdYoungGeneration: ['--semi-space-growth-factor=1'],
-  /** Role node: keep it, and skip the compilers. */
-  nodeRole: ['--no-opt', '--no-sparkplug'],
-  /** Other roles (workflows run here): V8's defaults. */
-  otherRoles: ['--semi-space-growth-factor=2'],
+  lean: ['--semi-space-growth-factor=1', '--no-opt', '--no-sparkplug'],
+  defaults: ['--semi-space-growth-factor=2', '--opt', '--sparkplug'],
 } as const;
 
 function setV8Flags(flags: readonly string[]): void {
@@ -189,9 +186,13 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
   const { log } = opts;
   let config: WorkerConfig;
   const bundlePath = opts.bundlePath ?? workflowBundlePath();
-  if (opts.leanV8) setV8Flags(V8_FLAGS.holdYoungGeneration);
+  if (opts.leanV8) setV8Flags(V8_FLAGS.lean);
+  const loading = loadWorkerConfig(opts, bundlePath);
+  // The SDK and the activities load while the child parses the config (two cores, half the wait).
+  const modules = Promise.all([import('@temporalio/worker'), import('../../activities'), import('./medic-worker')]);
+  modules.catch(() => undefined); // awaited below unless the config is refused first
   try {
-    config = await loadWorkerConfig(opts, bundlePath);
+    config = await loading;
   } catch (err) {
     if (err instanceof ConfigError || err instanceof RegistrationError) {
       log('error', 'cannot start the worker', { error: err.message });
@@ -199,13 +200,8 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
     }
     throw err;
   }
-
-  if (opts.leanV8) setV8Flags(config.role === 'node' ? V8_FLAGS.nodeRole : V8_FLAGS.otherRoles);
-  const [sdk, { createActivities }, { createMedicWorker }] = await Promise.all([
-    import('@temporalio/worker'),
-    import('../../activities'),
-    import('./medic-worker'),
-  ]);
+  if (opts.leanV8 && config.role !== 'node') setV8Flags(V8_FLAGS.defaults);
+  const [sdk, { createActivities }, { createMedicWorker }] = await modules;
   installRuntime(sdk, config, log);
   let connection: NativeConnection;
   try {
