@@ -27,16 +27,24 @@ const QUERIES = Number(process.env.BENCH_QUERIES ?? 300);
 const QUERY_CONCURRENCY = 10;
 const CLK_TCK = 100; // Linux USER_HZ
 
-function cpuTicks(pid: number): number {
-  // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+/** CPU ticks of the process; with `children`, also of its children that have exited (the config loader). */
+function cpuTicks(pid: number, children = false): number {
+  // Fields after the command name: state is field 3; utime, stime, cutime, cstime are fields 14 to 17.
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
+  return Number(rest[11]) + Number(rest[12]) + (children ? Number(rest[13]) + Number(rest[14]) : 0);
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+function statusMb(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]) / 1024;
+}
+
+const rssMb = (pid: number): number => statusMb(pid, 'VmRSS');
+
+/** RSS with its split: private (anonymous) memory and file pages (node, the SDK's native library), shared with the page cache. */
+function rssSplit(pid: number): string {
+  return `${rssMb(pid).toFixed(1)} MB = ${statusMb(pid, 'RssAnon').toFixed(1)} anon + ${statusMb(pid, 'RssFile').toFixed(1)} file`;
 }
 
 const load = (): string => `load ${os.loadavg()[0]!.toFixed(2)}`;
@@ -56,6 +64,8 @@ const TYPE = temporal.api.enums.v1.TaskQueueType;
 interface Spawned {
   child: ChildProcess;
   startupMs: number;
+  /** CPU time until the first poll, the config loader child's included: start-up on an idle machine. */
+  startupCpuMs: number;
   log: () => string;
   /** SIGTERM; resolves with the time to exit and the exit code. */
   stop(): Promise<{ stopMs: number; code: number | null }>;
@@ -66,7 +76,7 @@ interface Spawned {
  * server lists this process as a poller on each of its queues.
  */
 async function spawnWorker(
-  medic: string,
+  medic: string[],
   server: { address: string },
   connection: Connection,
   dir: string,
@@ -85,7 +95,8 @@ async function spawnWorker(
         ? [[generalQueue(dc), TYPE.TASK_QUEUE_TYPE_WORKFLOW]]
         : workerQueues(dc, type, opts.node).map((q) => [q, TYPE.TASK_QUEUE_TYPE_ACTIVITY]);
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [medic, 'worker', '--config', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, ...prefix] = medic;
+  const child = spawn(command!, [...prefix, 'worker', '--config', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -105,9 +116,11 @@ async function spawnWorker(
     await new Promise((r) => setTimeout(r, 20));
   }
   const startupMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const startupCpuMs = (cpuTicks(child.pid!, true) * 1000) / CLK_TCK;
   return {
     child,
     startupMs,
+    startupCpuMs,
     log: () => log,
     async stop() {
       const stopAt = Date.now();
@@ -120,8 +133,9 @@ async function spawnWorker(
 
 interface Footprint {
   startupMs: number;
+  startupCpuMs: number;
   rssAtStart: number;
-  rss: number;
+  rss: string;
   cpuSeconds: number;
   idleSeconds: number;
   stopMs: number;
@@ -130,7 +144,7 @@ interface Footprint {
 }
 
 async function measureIdle(
-  medic: string,
+  medic: string[],
   server: { address: string },
   connection: Connection,
   role: 'node' | 'both',
@@ -147,10 +161,20 @@ async function measureIdle(
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const cpuSeconds = (cpuTicks(pid) - ticksBefore) / CLK_TCK;
     const idleSeconds = (Date.now() - idleFrom) / 1000;
-    const rss = rssMb(pid);
+    const rss = rssSplit(pid);
     const loadNow = load();
     const { stopMs, code } = await w.stop();
-    return { startupMs: w.startupMs, rssAtStart, rss, cpuSeconds, idleSeconds, stopMs, code, load: loadNow };
+    return {
+      startupMs: w.startupMs,
+      startupCpuMs: w.startupCpuMs,
+      rssAtStart,
+      rss,
+      cpuSeconds,
+      idleSeconds,
+      stopMs,
+      code,
+      load: loadNow,
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -186,9 +210,11 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
 interface Loaded {
   startupMs: number;
   rssIdle: number;
+  rssIdleSplit: string;
   rssIdleLoad: string;
   startSeconds: number;
   rss: number;
+  rssSplit: string;
   rssLoad: string;
   /** Per workflow task of the starts. */
   tasks: Array<{ wait: number; run: number; total: number }>;
@@ -200,7 +226,7 @@ interface Loaded {
   code: number | null;
 }
 
-async function measureLoaded(medic: string, server: { address: string }, connection: Connection): Promise<Loaded> {
+async function measureLoaded(medic: string[], server: { address: string }, connection: Connection): Promise<Loaded> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-bench-'));
   const client = new Client({ connection });
   const ids = Array.from({ length: WORKFLOWS }, (_, i) => `bench-hold-${process.pid}-${i}`);
@@ -209,7 +235,7 @@ async function measureLoaded(medic: string, server: { address: string }, connect
     const w = await spawnWorker(medic, server, connection, dir, { role: 'general', node, threads: true });
     const pid = w.child.pid!;
     await new Promise((r) => setTimeout(r, 5000));
-    const [rssIdle, rssIdleLoad] = [rssMb(pid), load()];
+    const [rssIdle, rssIdleSplit, rssIdleLoad] = [rssMb(pid), rssSplit(pid), load()];
 
     // Runbooks that start and then wait: the realistic shape of a long remediation (a `wait` step),
     // holding a timer each. Their machine steps would go to a node queue nobody polls; none runs.
@@ -246,7 +272,7 @@ async function measureLoaded(medic: string, server: { address: string }, connect
     const startSeconds = (Date.now() - startFrom) / 1000;
     const tasksLoad = load();
     await new Promise((r) => setTimeout(r, 10_000));
-    const [rss, rssLoad] = [rssMb(pid), load()];
+    const [rss, rssSplitNow, rssLoad] = [rssMb(pid), rssSplit(pid), load()];
 
     // Query round trips on random running workflows: each is a workflow task on the general worker.
     const queries: number[] = [];
@@ -266,9 +292,11 @@ async function measureLoaded(medic: string, server: { address: string }, connect
     return {
       startupMs: w.startupMs,
       rssIdle,
+      rssIdleSplit,
       rssIdleLoad,
       startSeconds,
       rss,
+      rssSplit: rssSplitNow,
       rssLoad,
       tasks,
       tasksLoad,
@@ -290,22 +318,37 @@ async function measureLoaded(medic: string, server: { address: string }, connect
 }
 
 async function main(): Promise<void> {
-  const medic = path.join(__dirname, '..', '..', 'dist', 'cmd', 'medic.js');
-  if (!fs.existsSync(medic)) throw new Error('run npm run build first (npm run bench:worker does)');
+  const script = path.join(__dirname, '..', '..', 'dist', 'cmd', 'medic.js');
+  if (!fs.existsSync(script)) throw new Error('run npm run build first (npm run bench:worker does)');
+  const medic = [process.execPath, script];
+  // The packaged executable (npm run package), measured too when it has been built.
+  const executable = path.join(__dirname, '..', '..', 'dist', 'sea', 'medic');
   const server = await startDevServer({ binary: await ensureTemporalBinary() });
   const connection = await Connection.connect({ address: server.address });
   const out = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const runs = [
-      await measureIdle(medic, server, connection, 'node', false),
-      await measureIdle(medic, server, connection, 'both', true),
+    const columns: Array<[string, Footprint]> = [
+      ['role node (per server)', await measureIdle(medic, server, connection, 'node', false)],
+      ...(fs.existsSync(executable)
+        ? [
+            ['role node, dist/sea/medic', await measureIdle([executable], server, connection, 'node', false)] as [
+              string,
+              Footprint,
+            ],
+          ]
+        : []),
+      ['role both + workflow threads', await measureIdle(medic, server, connection, 'both', true)],
     ];
-    const row = (k: string, cells: string[]) => out(`${k.padEnd(28)}${cells.map((c) => c.padEnd(34)).join('')}`);
+    const runs = columns.map(([, f]) => f);
+    const row = (k: string, cells: string[]) => out(`${k.padEnd(26)}${cells.map((c) => c.padEnd(40)).join('')}`);
     out(`\nmedic worker footprint (Node ${process.versions.node}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''})`);
-    row('', ['role node (per server)', 'role both + workflow threads']);
+    row(
+      '',
+      columns.map(([name]) => name),
+    );
     row(
       'start-up to first poll',
-      runs.map((f) => `${f.startupMs.toFixed(0)} ms`),
+      runs.map((f) => `${f.startupMs.toFixed(0)} ms (CPU ${f.startupCpuMs.toFixed(0)} ms)`),
     );
     row(
       'RSS when polling starts',
@@ -313,7 +356,11 @@ async function main(): Promise<void> {
     );
     row(
       `RSS after ${runs[0]!.idleSeconds.toFixed(0)} s idle`,
-      runs.map((f) => `${f.rss.toFixed(1)} MB (${f.load})`),
+      runs.map((f) => f.rss),
+    );
+    row(
+      '  (load when measured)',
+      runs.map((f) => f.load),
     );
     row(
       `CPU over the idle period`,
@@ -324,30 +371,35 @@ async function main(): Promise<void> {
       runs.map((f) => `${f.stopMs} ms, exit ${f.code}`),
     );
     const node = runs[0]!;
+    const nodeRss = Number(node.rss.split(' ')[0]);
     out(
-      `targets (role node): start-up <= 1000 ms: ${node.startupMs.toFixed(0)} ms (x${(node.startupMs / 1000).toFixed(2)}); ` +
-        `idle RSS <= 70 MB: ${node.rss.toFixed(1)} MB (x${(node.rss / 70).toFixed(2)})`,
+      `targets (role node): start-up <= 1000 ms: ${node.startupMs.toFixed(0)} ms, CPU ${node.startupCpuMs.toFixed(0)} ms ` +
+        `(x${(node.startupCpuMs / 1000).toFixed(2)}); idle RSS <= 70 MB: ${nodeRss.toFixed(1)} MB (x${(nodeRss / 70).toFixed(2)})`,
     );
 
     const g = await measureLoaded(medic, server, connection);
+    const line = (k: string, v: string) => out(`${k.padEnd(30)}${v}`);
     out(`\ngeneral worker (role general, workflow threads) with ${WORKFLOWS} running runbook executions`);
-    out(`start-up to first poll        ${g.startupMs.toFixed(0)} ms`);
-    out(`RSS idle (no executions)      ${g.rssIdle.toFixed(1)} MB (${g.rssIdleLoad})`);
-    out(
-      `RSS with ${WORKFLOWS} running       ${g.rss.toFixed(1)} MB (${g.rssLoad}); ` +
-        `+${(g.rss - g.rssIdle).toFixed(1)} MB, ${(((g.rss - g.rssIdle) * 1024) / WORKFLOWS).toFixed(1)} kB per execution, x${(g.rss / g.rssIdle).toFixed(2)} of idle`,
+    line('start-up to first poll', `${g.startupMs.toFixed(0)} ms`);
+    line('RSS idle (no executions)', `${g.rssIdleSplit} (${g.rssIdleLoad})`);
+    line(`RSS with ${WORKFLOWS} running`, `${g.rssSplit} (${g.rssLoad})`);
+    line(
+      '  growth',
+      `+${(g.rss - g.rssIdle).toFixed(1)} MB, ${(((g.rss - g.rssIdle) * 1024) / WORKFLOWS).toFixed(1)} kB per execution, x${(g.rss / g.rssIdle).toFixed(2)} of idle`,
     );
-    out(
-      `${WORKFLOWS} started and running in  ${g.startSeconds.toFixed(1)} s (${(WORKFLOWS / g.startSeconds).toFixed(0)} per s, 20 starts at once)`,
+    line(
+      `${WORKFLOWS} started, running in`,
+      `${g.startSeconds.toFixed(1)} s (${(WORKFLOWS / g.startSeconds).toFixed(0)} per s, 20 starts at once)`,
     );
-    out(`workflow task latency (scheduled -> completed, from history, ${g.tasksLoad}):`);
-    out(`  total                       ${spread(g.tasks.map((t) => t.total))}`);
-    out(`  waiting (-> started)        ${spread(g.tasks.map((t) => t.wait))}`);
-    out(`  running (started -> done)   ${spread(g.tasks.map((t) => t.run))}`);
-    out(
-      `query round trip under load   ${spread(g.queries)}; ${QUERY_CONCURRENCY} at once, ${g.queryFailures} failed (${g.queriesLoad})`,
+    out(`workflow task latency of the starts (from history, ${g.tasksLoad}):`);
+    line('  scheduled -> completed', spread(g.tasks.map((t) => t.total)));
+    line('  scheduled -> started', spread(g.tasks.map((t) => t.wait)));
+    line('  started -> completed', spread(g.tasks.map((t) => t.run)));
+    line(
+      'query round trip under load',
+      `${spread(g.queries)}; ${QUERY_CONCURRENCY} at once, ${g.queryFailures} failed (${g.queriesLoad})`,
     );
-    out(`SIGTERM to exit               ${g.stopMs} ms, exit ${g.code}`);
+    line('SIGTERM to exit', `${g.stopMs} ms, exit ${g.code}`);
   } finally {
     await connection.close();
     await server.stop();
