@@ -1,7 +1,7 @@
 // `medic worker` as a function: load and check the config, connect (retrying), poll the three
 // queues, drain on stop. cmd/medic.ts owns signals; this owns the worker's whole life, so a test
-// can run it in-process or as the built binary. The Temporal SDK and the activities are loaded
-// only once the config is known good, so that a per-server worker can size V8 first.
+// can run it in-process or as the built binary. The Temporal SDK and the activities are not
+// imported with this module: they load while the config child parses, once V8 is sized.
 import * as v8 from 'node:v8';
 import type { LogLevel as SdkLevel, NativeConnection } from '@temporalio/worker';
 import { ConfigError } from '../config/diagnostics';
