@@ -2,11 +2,22 @@
 // Entry point: argv -> command, signals -> one AbortController and a reload hook,
 // the command's result -> exit code. Nothing else lives here.
 import { parseArgs } from 'node:util';
-import { COMMANDS } from '../src/cli/commands';
 import { EXIT, helpText, type Command } from '../src/cli/command';
 import { CONFIG_CHILD_COMMAND, runConfigChild } from '../src/worker/config-process';
 
-function overview(): string {
+/**
+ * Commands loaded on their own, without the command table: the per-server worker must not pay
+ * for what the other roles import (fastify, prom-client, the HCL parser, the workflow code).
+ */
+const LEAN: Record<string, () => Promise<Command>> = {
+  worker: async () => (await import('../src/worker/command')).workerCommand,
+};
+
+async function allCommands(): Promise<Command[]> {
+  return (await import('../src/cli/commands')).COMMANDS;
+}
+
+function overview(COMMANDS: Command[]): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
   return [
     'medic: self-healing remediation orchestrator for server fleets, on Temporal',
@@ -26,14 +37,17 @@ async function main(argv: string[]): Promise<number> {
   // The packaged executable's config-loading child (src/worker/config-process.ts): it exits itself.
   if (name === CONFIG_CHILD_COMMAND && process.send) return new Promise(() => runConfigChild(rest[0]!));
   if (!name || name === '--help' || name === '-h' || name === 'help') {
+    const COMMANDS = await allCommands();
     const cmd = name === 'help' && rest[0] ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
-    process.stdout.write(cmd ? helpText(cmd) : overview());
+    process.stdout.write(cmd ? helpText(cmd) : overview(COMMANDS));
     return EXIT.ok;
   }
   if (name === '--version' || name === '-v') return main(['version']);
-  const cmd: Command | undefined = COMMANDS.find((c) => c.name === name);
+  const cmd: Command | undefined = Object.hasOwn(LEAN, name)
+    ? await LEAN[name]!()
+    : (await allCommands()).find((c) => c.name === name);
   if (!cmd) {
-    process.stderr.write(`medic: unknown command ${JSON.stringify(name)}\n\n${overview()}`);
+    process.stderr.write(`medic: unknown command ${JSON.stringify(name)}\n\n${overview(await allCommands())}`);
     return EXIT.usage;
   }
   let parsed: ReturnType<typeof parseArgs>;

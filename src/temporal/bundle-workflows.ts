@@ -1,12 +1,10 @@
 // Build step: bundles workflows/ once (`npm run build`), so a worker loads the bundle
 // instead of running webpack at start-up. Beside the bundle goes a manifest of the workflow
 // types it holds, which the worker checks at start (src/worker/registration.ts).
-import { bundleWorkflowCode } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../paths';
 import { embeddedWorkflowBundle, isSingleExecutable } from '../single-executable/embedded';
-import { WORKFLOW_TYPES } from './workflow-types';
 
 export interface BundleManifest {
   workflowTypes: string[];
@@ -30,6 +28,12 @@ function sdkVersion(): string {
 
 /** Bundles workflows/ into `out` and writes its manifest beside it. */
 export async function buildWorkflowBundle(out = workflowBundlePath()): Promise<string> {
+  // Loaded here, not at the top: a worker reads workflowBundlePath() and must not pay for the
+  // bundler (webpack, memfs) or the workflow code just for that.
+  const [{ bundleWorkflowCode }, { WORKFLOW_TYPES }] = await Promise.all([
+    import('@temporalio/worker'),
+    import('./workflow-types'),
+  ]);
   const { code } = await bundleWorkflowCode({
     workflowsPath: path.join(packageRoot(), 'workflows', 'index.ts'),
     // The worker's re-check of params against their schema, before any workflow code runs.

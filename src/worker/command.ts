@@ -2,7 +2,6 @@
 import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, type Command } from '../cli/command';
 import { defaultConfigDir } from '../paths';
 import { lineLog } from './log';
-import { runWorker } from './run';
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -33,7 +32,9 @@ export const workerCommand: Command = {
       description: 'prebuilt workflow bundle (default: the one built with this package)',
     },
   },
-  run(ctx) {
+  async run(ctx) {
+    // Loaded on use: `medic worker --help` and the command table need none of it.
+    const { runWorker } = await import('./run');
     const v = ctx.values as Record<string, string | undefined>;
     return runWorker(
       {
@@ -50,6 +51,7 @@ export const workerCommand: Command = {
         onReload: ctx.onReload,
         bundlePath: v['workflow-bundle'],
         log: lineLog(ctx.stderr),
+        leanV8: true,
       },
       ctx.signal,
     );

@@ -1,8 +1,9 @@
 // `medic worker` as a function: load and check the config, connect (retrying), poll the three
 // queues, drain on stop. cmd/medic.ts owns signals; this owns the worker's whole life, so a test
-// can run it in-process or as the built binary.
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel as SdkLevel } from '@temporalio/worker';
-import { createActivities } from '../../activities';
+// can run it in-process or as the built binary. The Temporal SDK and the activities are not
+// imported with this module: they load while the config child parses, once V8 is sized.
+import * as v8 from 'node:v8';
+import type { LogLevel as SdkLevel, NativeConnection } from '@temporalio/worker';
 import { ConfigError } from '../config/diagnostics';
 import { loadConfigInChild } from './config-process';
 import { WORKER_DEFAULTS, WORKER_ROLES, type WorkerConfig } from '../config/worker';
@@ -11,9 +12,7 @@ import { parseListen } from '../config/coordinator';
 import { temporalConnection } from '../temporal/tls';
 import { diagnoseTemporalTls, TemporalTlsError } from '../temporal/tls-diagnosis';
 import { workflowBundlePath } from '../temporal/bundle-workflows';
-import { WORKFLOW_TYPES } from '../temporal/workflow-types';
 import { ConnectAbortedError, connectWithRetry, type RetryPolicy } from './connect';
-import { createMedicWorker } from './medic-worker';
 import { readManifest, registrationProblems, RegistrationError } from './registration';
 import type { Log, LogLevel } from './log';
 
@@ -38,6 +37,30 @@ export interface WorkerRunOptions {
   onPolling?: (queues: string[]) => void;
   /** Registers the SIGHUP handler: reload worker.hcl. */
   onReload?: (handler: () => void) => void;
+  /**
+   * Size V8 for the role (V8_FLAGS): for the `medic worker` process only, never in-process
+   * (the flags are process-wide).
+   */
+  leanV8?: boolean;
+}
+
+/**
+ * V8 settings of a per-server (activity-only) worker, which runs almost no JavaScript of its
+ * own (polling is in the SDK's native core; activities spawn commands and make HTTP calls): the
+ * young generation stays at its initial 1 MB semi-space instead of growing to 16 MB, and no
+ * optimizing or baseline compiler, whose code and feedback would cost ~10 MB for nothing
+ * (npm run bench:worker). Set from code, not the command line, so the packaged executable and
+ * `node dist/cmd/medic.js` get them alike. They must hold before the SDK loads (a grown young
+ * generation never shrinks), and the SDK loads while the config child parses, before the role
+ * is known: so every `medic worker` starts lean and the other roles go back to V8's defaults.
+ */
+const V8_FLAGS = {
+  lean: ['--semi-space-growth-factor=1', '--no-opt', '--no-sparkplug'],
+  defaults: ['--semi-space-growth-factor=2', '--opt', '--sparkplug'],
+} as const;
+
+function setV8Flags(flags: readonly string[]): void {
+  for (const flag of flags) v8.setFlagsFromString(flag);
 }
 
 export const EXIT_CODES = { ok: 0, failure: 1 } as const;
@@ -82,13 +105,15 @@ export function applyOverrides(config: WorkerConfig, overrides: WorkerRunOptions
   return merged;
 }
 
+type Sdk = typeof import('@temporalio/worker');
+
 const SDK_LEVELS: Record<SdkLevel, LogLevel> = { TRACE: 'debug', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
 
 /**
  * Installs the process-wide Temporal runtime: no signal handling of its own (cmd/ owns signals),
  * SDK and activity logs in our log format, Prometheus metrics on metrics_listen.
  */
-function installRuntime(config: WorkerConfig, log: Log): void {
+function installRuntime({ Runtime, DefaultLogger }: Sdk, config: WorkerConfig, log: Log): void {
   try {
     Runtime.install({
       shutdownSignals: [],
@@ -102,7 +127,7 @@ function installRuntime(config: WorkerConfig, log: Log): void {
 }
 
 /** medic_worker_task_queues{node,datacenter,node_type}: how many queues this worker polls now. */
-function queuesGauge(config: WorkerConfig): (n: number) => void {
+function queuesGauge({ Runtime }: Sdk, config: WorkerConfig): (n: number) => void {
   const gauge = Runtime.instance().metricMeter.createGauge(
     'medic_worker_task_queues',
     'int',
@@ -114,14 +139,14 @@ function queuesGauge(config: WorkerConfig): (n: number) => void {
 
 /** Loads and checks worker.hcl (and the workflow configs against the bundle); throws on any problem. */
 async function loadWorkerConfig(opts: WorkerRunOptions, bundlePath: string): Promise<WorkerConfig> {
-  const loaded = await loadConfigInChild(opts.configDir);
+  const { result: loaded, workflowTypes } = await loadConfigInChild(opts.configDir);
   if (!loaded.ok) throw new ConfigError(loaded.diagnostics);
   if (!loaded.config.worker) throw new RegistrationError(`${opts.configDir} has no worker.hcl`);
   const config = applyOverrides(loaded.config.worker, opts.overrides);
   const configured = new Map([...loaded.config.workflows].map(([name, wf]) => [name, wf.workflowType]));
   const problems = registrationProblems({
     bundleTypes: readManifest(bundlePath).workflowTypes,
-    codeTypes: WORKFLOW_TYPES,
+    codeTypes: new Set(workflowTypes),
     configuredTypes: configured,
   });
   if (problems.length) throw new RegistrationError(problems.join('\n'));
@@ -161,8 +186,13 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
   const { log } = opts;
   let config: WorkerConfig;
   const bundlePath = opts.bundlePath ?? workflowBundlePath();
+  if (opts.leanV8) setV8Flags(V8_FLAGS.lean);
+  const loading = loadWorkerConfig(opts, bundlePath);
+  // The SDK and the activities load while the child parses the config (two cores, half the wait).
+  const modules = Promise.all([import('@temporalio/worker'), import('../../activities'), import('./medic-worker')]);
+  modules.catch(() => undefined); // awaited below unless the config is refused first
   try {
-    config = await loadWorkerConfig(opts, bundlePath);
+    config = await loading;
   } catch (err) {
     if (err instanceof ConfigError || err instanceof RegistrationError) {
       log('error', 'cannot start the worker', { error: err.message });
@@ -170,14 +200,15 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
     }
     throw err;
   }
-
-  installRuntime(config, log);
+  if (opts.leanV8 && config.role !== 'node') setV8Flags(V8_FLAGS.defaults);
+  const [sdk, { createActivities }, { createMedicWorker }] = await modules;
+  installRuntime(sdk, config, log);
   let connection: NativeConnection;
   try {
     connection = await connectWithRetry(
       () => {
         const { apiKey, ...conn } = temporalConnection(config.temporal);
-        return NativeConnection.connect({ ...conn, ...(apiKey && { apiKey: apiKey() }) });
+        return sdk.NativeConnection.connect({ ...conn, ...(apiKey && { apiKey: apiKey() }) });
       },
       {
         address: config.temporal.address,
@@ -221,7 +252,7 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
           });
       });
     });
-    const polling = queuesGauge(config);
+    const polling = queuesGauge(sdk, config);
     polling(worker.queues.length);
     log('info', 'polling', { queues: worker.queues.join(','), identity: worker.identity, namespace: config.temporal.namespace });
     opts.onPolling?.(worker.queues);

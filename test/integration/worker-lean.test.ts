@@ -1,0 +1,58 @@
+// The per-server worker's lean start: `medic worker` with role node loads none of the other
+// roles' libraries (fastify, prom-client), no workflow code and no HCL parser (that runs in a
+// child that exits), and keeps V8's young generation at its initial size.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnMedic, writeWorkerConfig } from '../helpers/medic-process';
+import { tempDir } from '../helpers/medic-worker';
+import { freePort } from '../../src/temporal/dev-server';
+
+/** Preloaded into the worker: at exit, writes the modules it loaded and the size of V8's new space. */
+const PROBE = `
+process.on('exit', () => {
+  const v8 = require('node:v8');
+  require('node:fs').writeFileSync(process.env.LEAN_PROBE_OUT + '.' + process.pid, JSON.stringify({
+    modules: Object.keys(require.cache),
+    newSpace: v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size,
+  }));
+});
+`;
+
+describe('medic worker, role node', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir('lean');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('loads only what an activity-only worker needs and keeps the young generation small', async () => {
+    fs.writeFileSync(path.join(dir, 'probe.js'), PROBE);
+    // Temporal is unreachable, so the worker stays in its connect loop: everything it loads
+    // before polling (the SDK, the activities) is loaded by then.
+    const configDir = writeWorkerConfig(
+      path.join(dir, 'config'),
+      ['datacenter = "dc1"', 'node_type = "generic"', 'node = "lean"', 'role = "node"', 'reboot_dry_run = true'].join('\n'),
+      `temporal {\n  address = "127.0.0.1:${await freePort()}"\n}\n`,
+    );
+    const out = path.join(dir, 'probe');
+    const p = spawnMedic(['worker', '--config', configDir], {
+      NODE_OPTIONS: `--require ${path.join(dir, 'probe.js')}`,
+      LEAN_PROBE_OUT: out,
+    });
+    await p.waitFor(/cannot reach Temporal; retrying/, 60_000);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+
+    const report = JSON.parse(fs.readFileSync(`${out}.${p.child.pid}`, 'utf8')) as { modules: string[]; newSpace: number };
+    const loaded = (pattern: RegExp) => report.modules.filter((m) => pattern.test(m));
+    // It did load the worker's own parts, so the list is the real one...
+    expect(loaded(/[\\/]@temporalio[\\/]worker[\\/]/).length).toBeGreaterThan(0);
+    expect(loaded(/[\\/]activities[\\/]index\.ts$/)).toHaveLength(1);
+    // ...and none of the rest.
+    expect(loaded(/[\\/]node_modules[\\/](fastify|@fastify|prom-client|@cdktn|node-forge)[\\/]/)).toEqual([]);
+    expect(loaded(/[\\/]workflows[\\/][^\\/]+\.ts$/)).toEqual([]);
+    expect(loaded(/[\\/]src[\\/](coordinator|trigger|dev|cli[\\/]commands)/)).toEqual([]);
+    // V8's new space grows to 2 x 16 MB while the SDK loads unless held (src/worker/run.ts V8_FLAGS).
+    expect(report.newSpace).toBeLessThanOrEqual(8 * 1024 * 1024);
+  }, 120_000);
+});
