@@ -9,7 +9,8 @@
 //    its RSS, and workflow-task latency (scheduled -> completed, from the histories of the starts)
 //    and query round trips (a workflow task each, on an evicted workflow a replay) under that load.
 // Every figure is printed with the 1-minute load average when it was taken.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { startProcess } from '../helpers/medic-process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -68,7 +69,7 @@ interface Spawned {
   startupCpuMs: number;
   log: () => string;
   /** SIGTERM; resolves with the time to exit and the exit code. */
-  stop(): Promise<{ stopMs: number; code: number | null }>;
+  stop(): Promise<{ stopMs: number; code: number | string }>;
 }
 
 /**
@@ -96,14 +97,13 @@ async function spawnWorker(
         : workerQueues(dc, type, opts.node).map((q) => [q, TYPE.TASK_QUEUE_TYPE_ACTIVITY]);
   const started = process.hrtime.bigint();
   const [command, ...prefix] = medic;
-  const child = spawn(command!, [...prefix, 'worker', '--config', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const proc = startProcess(command!, [...prefix, 'worker', '--config', dir]);
+  const { child } = proc;
+  const exited = proc.exited;
   const identity = `${child.pid}@${opts.node}`;
   const polling = new Set<string>();
   while (polling.size < polled.length) {
-    if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}:\n${log}`);
+    if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}:\n${proc.output()}`);
     for (const [name, taskQueueType] of polled) {
       if (polling.has(name)) continue;
       const r = await connection.workflowService.describeTaskQueue({
@@ -121,7 +121,7 @@ async function spawnWorker(
     child,
     startupMs,
     startupCpuMs,
-    log: () => log,
+    log: () => proc.output(),
     async stop() {
       const stopAt = Date.now();
       child.kill('SIGTERM');
@@ -139,7 +139,7 @@ interface Footprint {
   cpuSeconds: number;
   idleSeconds: number;
   stopMs: number;
-  code: number | null;
+  code: number | string;
   load: string;
 }
 
@@ -223,7 +223,7 @@ interface Loaded {
   queryFailures: number;
   queriesLoad: string;
   stopMs: number;
-  code: number | null;
+  code: number | string;
 }
 
 async function measureLoaded(medic: string[], server: { address: string }, connection: Connection): Promise<Loaded> {
