@@ -81,6 +81,8 @@ describe('secret params in execution status', () => {
 
     const list = await eventually(async () => {
       const res = await get('/v1/executions?limit=1000');
+      // Visibility may answer 503 under load: ask again.
+      if (res.statusCode !== 200) return undefined;
       const ids = (res.json().executions as Array<{ workflow_id: string }>).map((e) => e.workflow_id);
       return ids.includes(heals!) && ids.includes(fails!) ? res.body : undefined;
     });
