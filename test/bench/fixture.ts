@@ -119,6 +119,8 @@ export interface CoordinatorProcess {
   url: string;
   proc: Proc;
   stop(): Promise<void>;
+  /** SIGKILL, on purpose (its output is not printed). */
+  kill(): Promise<void>;
 }
 
 /** Starts `medic coordinator` (from dist/) on port 0 and waits until /readyz answers 200. */
@@ -135,6 +137,10 @@ export async function startCoordinatorProcess(configDir: string): Promise<Coordi
     stop: () => {
       stopping = true;
       return proc.stop();
+    },
+    kill: () => {
+      stopping = true;
+      return proc.kill();
     },
   };
 }

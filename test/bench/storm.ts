@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     const inFlight = Array.from({ length: rest }, (_, i) => post(coordinators[i % COORDINATORS]!, 6 + i));
     await new Promise((r) => setTimeout(r, 150));
     const victim = coordinators[2]!;
-    await victim.proc.kill();
+    await victim.kill();
     const killedAt = Date.now();
     process.stdout.write('phase 3: coordinator 2 SIGKILLed mid-storm; restarting it\n');
     coordinators[2] = await startCoordinatorProcess(configs[2]!);
