@@ -12,7 +12,7 @@ import {
   type ConnectionOptions,
 } from '@temporalio/client';
 import type { TemporalConfig } from '../config/temporal';
-import { diagnoseTemporalTls, TemporalTlsError } from '../temporal/tls-diagnosis';
+import { diagnoseTemporalTls, refusedCredentials, TemporalTlsError } from '../temporal/tls-diagnosis';
 import { temporalConnection } from '../temporal/tls';
 
 /** Thrown when a trigger needs Temporal and there is no connection (yet), or it did not answer in time. */
@@ -149,8 +149,11 @@ export class TemporalGateway {
         }
         // Say it once clearly, then every tenth attempt, not on every retry.
         if (attempt === 1 || attempt % 10 === 0) {
+          const refused = refusedCredentials(err, this.config);
           this.opts.log?.(
-            `cannot reach Temporal at ${this.config.address} (attempt ${attempt}): ${(err as Error).message}; retrying, triggers answer 503 meanwhile`,
+            refused
+              ? `${refused} (attempt ${attempt}); retrying (a rotated key file is re-read), triggers answer 503 meanwhile`
+              : `cannot reach Temporal at ${this.config.address} (attempt ${attempt}): ${(err as Error).message}; retrying, triggers answer 503 meanwhile`,
           );
         }
         await new Promise<void>((resolve) => {

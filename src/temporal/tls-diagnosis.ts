@@ -176,3 +176,23 @@ export async function diagnoseTemporalTls(config: TemporalConfig): Promise<strin
   if (local.length) return local.join('; ');
   return probeTls(config.address, config.tls);
 }
+
+/**
+ * When the server answered but refused medic's credentials (gRPC PERMISSION_DENIED or
+ * UNAUTHENTICATED anywhere in the error's causes): what was refused, in words. Undefined for
+ * any other failure. Not permanent: a rotated key file is re-read on the next attempt.
+ */
+export function refusedCredentials(err: unknown, config: TemporalConfig): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 7 || code === 16) {
+      const what = config.apiKeyFile
+        ? `the API key in ${config.apiKeyFile}`
+        : config.tls
+          ? 'the client certificate'
+          : 'the connection';
+      return `Temporal at ${config.address} refused ${what} (${(e as Error).message.split('\n')[0]})`;
+    }
+  }
+  return undefined;
+}

@@ -50,6 +50,8 @@ export async function connectWithRetry<T>(
     policy?: RetryPolicy;
     /** After a failure: an error to stop with (a certificate problem), or undefined to retry. */
     permanent?: () => Promise<Error | undefined>;
+    /** A failure the server answered (refused credentials), in words; undefined for "cannot reach". */
+    refused?: (err: unknown) => string | undefined;
   },
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -62,7 +64,8 @@ export async function connectWithRetry<T>(
       const stop = await opts.permanent?.();
       if (stop) throw stop;
       const delay = backoffDelay(attempt, opts.policy);
-      opts.log('warn', 'cannot reach Temporal; retrying', {
+      const refused = opts.refused?.(err);
+      opts.log('warn', refused ? `${refused}; retrying (a rotated key file is re-read)` : 'cannot reach Temporal; retrying', {
         address: opts.address,
         attempt,
         retry_in: `${delay / 1000}s`,

@@ -10,7 +10,7 @@ import { WORKER_DEFAULTS, WORKER_ROLES, type WorkerConfig } from '../config/work
 import { invalidName } from '../temporal/task-queues';
 import { parseListen } from '../config/coordinator';
 import { temporalConnection } from '../temporal/tls';
-import { diagnoseTemporalTls, TemporalTlsError } from '../temporal/tls-diagnosis';
+import { diagnoseTemporalTls, refusedCredentials, TemporalTlsError } from '../temporal/tls-diagnosis';
 import { workflowBundlePath } from '../temporal/bundle-workflows';
 import { ConnectAbortedError, connectWithRetry, type RetryPolicy } from './connect';
 import { readManifest, registrationProblems, RegistrationError } from './registration';
@@ -219,6 +219,7 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
           const why = await diagnoseTemporalTls(config.temporal).catch(() => undefined);
           return why ? new TemporalTlsError(why) : undefined;
         },
+        refused: (err) => refusedCredentials(err, config.temporal),
       },
     );
   } catch (err) {

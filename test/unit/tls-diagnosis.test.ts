@@ -13,8 +13,8 @@ import {
   writeKeyPair,
   type CertificateAuthority,
 } from '../../src/tls/certificates';
-import { checkTlsFiles, diagnoseTemporalTls } from '../../src/temporal/tls-diagnosis';
-import type { TemporalTls } from '../../src/config/temporal';
+import { checkTlsFiles, diagnoseTemporalTls, refusedCredentials } from '../../src/temporal/tls-diagnosis';
+import type { TemporalConfig, TemporalTls } from '../../src/config/temporal';
 
 let dir: string;
 let ca: CertificateAuthority;
@@ -136,4 +136,25 @@ it('leaves a refused port to the retry loop (not a certificate problem)', async 
   const port = (s.address() as net.AddressInfo).port;
   await new Promise((r) => s.close(r));
   expect(await diagnoseTemporalTls(config(`127.0.0.1:${port}`, client('refused')))).toBeUndefined();
+});
+
+describe('refusedCredentials', () => {
+  const base = { address: '127.0.0.1:7233', namespace: 'default' } as TemporalConfig;
+  it('names the API key file when the server refuses it, found through the error causes', () => {
+    const denied = Object.assign(new Error('7 PERMISSION_DENIED: Request unauthorized.'), { code: 7 });
+    const wrapped = new Error('failed to connect', { cause: denied });
+    expect(refusedCredentials(wrapped, { ...base, apiKeyFile: '/etc/medic/temporal.key' })).toBe(
+      'Temporal at 127.0.0.1:7233 refused the API key in /etc/medic/temporal.key (7 PERMISSION_DENIED: Request unauthorized.)',
+    );
+    const unauthenticated = Object.assign(new Error('16 UNAUTHENTICATED: token expired'), { code: 16 });
+    expect(refusedCredentials(unauthenticated, base)).toMatch(
+      /^Temporal at 127\.0\.0\.1:7233 refused the connection \(16 UNAUTHENTICATED/,
+    );
+  });
+  it('is undefined when the server could not be reached', () => {
+    expect(
+      refusedCredentials(Object.assign(new Error('14 UNAVAILABLE: connection refused'), { code: 14 }), base),
+    ).toBeUndefined();
+    expect(refusedCredentials(new Error('timed out'), base)).toBeUndefined();
+  });
 });
