@@ -84,7 +84,7 @@ export function activitySandbox(prefix: string) {
   beforeEach(() => {
     dir = tempDir(prefix);
   });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }));
   return {
     dir: () => dir,
     script(name: string, body: string): string {

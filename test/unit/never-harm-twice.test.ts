@@ -96,8 +96,9 @@ describe('cleanup against a racing symlink swapper', () => {
     const swapper = spawn(
       '/bin/sh',
       ['-c', `cd ${root} && while true; do mv sub sub.real; ln -s ${secret} sub; rm sub; mv sub.real sub; done`],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', detached: true },
     );
+    const gone = new Promise((resolve) => swapper.once('exit', resolve));
     try {
       const a = acts({ cleanupPaths: [root] });
       for (let round = 0; round < 150; round++) {
@@ -111,7 +112,9 @@ describe('cleanup against a racing symlink swapper', () => {
         await a.cleanFiles({ path: root, patterns: ['*.log'], olderThanMs: DAY });
       }
     } finally {
-      swapper.kill('SIGKILL');
+      // The whole group: a mv or ln running when the shell dies would go on writing into the sandbox.
+      process.kill(-swapper.pid!, 'SIGKILL');
+      await gone;
     }
     // (Junk written through the symlink by this test lands in secret/ too: outside, so never removed.)
     const left = fs.readdirSync(secret);
