@@ -103,7 +103,8 @@ async function main(): Promise<void> {
     figures(
       await drive(total, CONCURRENCY, async (i) => {
         const r = await request(agent, 'POST', `${coordinator.url}/v1/workflows/${workflow}/executions`, {
-          target: { node: node ?? `coord-${run}-${tag}-${i}` },
+          // datacenter and node type: metadata for a node workflow, the scopes of fleet budgets.
+          target: { node: node ?? `coord-${run}-${tag}-${i}`, datacenter: DATACENTER, node_type: 'bench' },
           reason: 'bench',
         });
         if (r.status !== expect) {
