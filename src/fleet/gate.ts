@@ -4,7 +4,7 @@
 // slot of every budget (released by the caller when the start does not happen); for shadow-mode
 // workflows it answers what would have started and records it instead.
 import type { Client } from '@temporalio/client';
-import type { FleetSafetyConfig, FreezeConfig } from '../config/fleet-safety';
+import { emptyFleetSafety, type FleetSafetyConfig, type FreezeConfig } from '../config/fleet-safety';
 import type { WorkflowConfig } from '../config/workflow';
 import { queryValue } from '../temporal/search-attributes';
 import type { Target } from '../temporal/task-queues';
@@ -79,6 +79,9 @@ export interface FleetSafetyDeps {
 
 const VISIBILITY_TIMEOUT_MS = 2_000;
 
+/** What a coordinator.hcl without fleet blocks amounts to: no budgets, freezes, breaker or flapping. */
+const NO_FLEET_BLOCKS = emptyFleetSafety();
+
 type HoldStep = { kind: 'node'; node: string } | { kind: 'budget'; name: string; per: string; value: string; limit: number };
 
 export class FleetSafety {
@@ -147,7 +150,8 @@ export class FleetSafety {
 
     const pause = await this.pauses.covering(client, wf.name, req.target, now);
     if (pause) return this.pauseRefusal(req, pause);
-    if (!cfg) return this.finish(client, req, []);
+    // Without fleet blocks in coordinator.hcl a disruptive workflow still takes its node's lock.
+    if (!cfg) return wf.disruptive ? this.holdDisruptive(client, req, NO_FLEET_BLOCKS) : this.finish(client, req, []);
 
     for (const f of cfg.freezes) {
       if (!freezeApplies(f, wf.name) || !freezeActive(f, new Date(now))) continue;
@@ -175,7 +179,12 @@ export class FleetSafety {
       if (flapping) return flapping;
     }
     if (!wf.disruptive) return this.finish(client, req, []);
-    return wf.mode === 'shadow' ? this.inspectDisruptive(client, req, cfg) : this.takeDisruptive(client, req, cfg);
+    return this.holdDisruptive(client, req, cfg);
+  }
+
+  /** A disruptive start: its node lock and budget slots, taken (or, in shadow mode, inspected). */
+  private holdDisruptive(client: Client, req: FleetRequest, cfg: FleetSafetyConfig): Promise<FleetDecision> {
+    return req.workflow.mode === 'shadow' ? this.inspectDisruptive(client, req, cfg) : this.takeDisruptive(client, req, cfg);
   }
 
   private freezeRefusal(req: FleetRequest, f: FreezeConfig): FleetDecision {

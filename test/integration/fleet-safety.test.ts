@@ -42,6 +42,21 @@ function statuses(responses: LightMyRequestResponse[]): number[] {
 }
 
 describe('one disruptive remediation per node', () => {
+  it('holds without any fleet block in coordinator.hcl (disruptive = true is enough)', async () => {
+    const [reboot, drain] = [unique('reboot'), unique('drain')];
+    const c = await testCoordinator([workflowConfig(reboot, { disruptive: true }), workflowConfig(drain, { disruptive: true })]);
+    coordinators.push(c);
+    expect(c.live.current.coordinator.fleet).toBeUndefined();
+    const node = unique('node');
+    const first = await trigger(c.app, reboot, { target: { node } });
+    keep([first]);
+    expect(first.statusCode).toBe(202);
+    const second = await trigger(c.app, drain, { target: { node } });
+    keep([second]);
+    expect(second.statusCode).toBe(429);
+    expect(second.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', held_by: first.json().workflow_id });
+  });
+
   it('admits exactly one of 12 concurrent disruptive triggers for a node across two replicas and two workflows, naming the holder', async () => {
     const [reboot, drain, check] = [unique('reboot'), unique('drain'), unique('check')];
     const [a, b] = await replicas([
