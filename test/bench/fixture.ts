@@ -176,6 +176,11 @@ export async function drive(
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, latencies };
 }
 
+/** A `constraint { }` block of a workflow's HCL. */
+export function constraintHcl(kind: string, value: number, period: string, global = false): string {
+  return `constraint {\n  kind = "${kind}"\n  value = "${value}"\n  period = "${period}"\n${global ? '  is_global = true\n' : ''}}\n`;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

@@ -18,6 +18,7 @@ import {
   request,
   startCoordinatorProcess,
   writeConfig,
+  constraintHcl,
 } from './fixture';
 
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 10_000);
@@ -25,17 +26,14 @@ const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 400);
 const CALLERS = 10;
 const WORKFLOW = 'benchHistory';
 
-const hcl = (kind: string, value: number, period: string, global = false): string =>
-  `constraint {\n  kind = "${kind}"\n  value = "${value}"\n  period = "${period}"\n${global ? '  is_global = true\n' : ''}}\n`;
-
 async function main(): Promise<void> {
   const dir = benchDir('bench-history');
   const temporal = await benchTemporal();
   const certs = benchCertificates(dir);
   const config = writeConfig(dir, certs, temporal, {
     [WORKFLOW]:
-      `workflow = "ping"\ntask_queue_target = "node"\n${hcl('concurrency', 1, '15m')}` +
-      `${hcl('maxExecution', 3, '1h')}${hcl('maxExecution', 1_000_000, '24h', true)}`,
+      `workflow = "ping"\ntask_queue_target = "node"\n${constraintHcl('concurrency', 1, '15m')}` +
+      `${constraintHcl('maxExecution', 3, '1h')}${constraintHcl('maxExecution', 1_000_000, '24h', true)}`,
   });
   const agent = clientAgent(certs, CALLERS);
   const coordinator = await startCoordinatorProcess(config);

@@ -22,7 +22,9 @@ import {
   startCoordinatorProcess,
   writeConfig,
   type CoordinatorProcess,
+  constraintHcl,
 } from './fixture';
+import { waitFor } from '../helpers/wait';
 
 const COORDINATORS = 3;
 const TRIGGERS = Number(process.env.STORM_TRIGGERS ?? 300);
@@ -37,18 +39,9 @@ const WORKFLOWS = {
 function changeWorkflow(concurrency: number, period: string, global: number, globalPeriod: string): string {
   return (
     `workflow = "ping"\ntask_queue_target = "node"\n` +
-    `constraint {\n  kind = "concurrency"\n  value = "${concurrency}"\n  period = "${period}"\n}\n` +
-    `constraint {\n  kind = "maxExecution"\n  value = "${global}"\n  period = "${globalPeriod}"\n  is_global = true\n}\n`
+    constraintHcl('concurrency', concurrency, period) +
+    constraintHcl('maxExecution', global, globalPeriod, true)
   );
-}
-
-/** Waits until `probe` holds (polling), or fails after `ms`. */
-async function until(probe: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 interface Phase {
@@ -170,16 +163,16 @@ async function main(): Promise<void> {
     const query = `MedicWorkflow = 'stormChange' AND MedicNode IN (${nodes})`;
     const settle = async (): Promise<{ total: number; perNode: Map<string, number> }> => {
       let total = -1;
-      await until(
+      await waitFor(
+        'visibility to settle',
         async () => {
           const { count } = await client.workflow.count(query);
           const stable = count === total;
           total = count;
-          if (!stable) await new Promise((r) => setTimeout(r, 500));
-          return stable;
+          return stable ? true : undefined;
         },
         30_000,
-        'visibility to settle',
+        500,
       );
       const perNode = new Map<string, number>();
       for await (const e of client.workflow.list({ query })) {

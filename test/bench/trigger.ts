@@ -18,6 +18,7 @@ import {
   request,
   startCoordinatorProcess,
   writeConfig,
+  constraintHcl,
 } from './fixture';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
@@ -39,10 +40,6 @@ function figures(r: { seconds: number; latencies: number[] }, total: number): Fi
 
 function line(label: string, f: Figures): string {
   return `${label.padEnd(34)} ${f.perSecond.toFixed(0).padStart(6)}/s   p50 ${f.p50.toFixed(1).padStart(7)} ms   p99 ${f.p99.toFixed(1).padStart(7)} ms`;
-}
-
-function constraintHcl(kind: string, value: number, period: string, global = false): string {
-  return `constraint {\n  kind = "${kind}"\n  value = "${value}"\n  period = "${period}"\n${global ? '  is_global = true\n' : ''}}\n`;
 }
 
 /** The sum of a counter's samples in a Prometheus text exposition. */
