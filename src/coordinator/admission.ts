@@ -43,6 +43,9 @@ import {
 import type { CoordinatorMetrics, TriggerResult } from './metrics';
 import type { ConfigMarkers } from './config-markers';
 import { reconcile, type Discrepancy } from './reconcile';
+import { usesLedger, type LedgerClient } from '../ledger/client';
+import type { Enforced, LedgerRefusal } from '../ledger/state';
+import { SCOPES_MEMO } from '../ledger/activities';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from './temporal-gateway';
 
 export interface TriggerRequest {
@@ -97,6 +100,11 @@ export interface AdmissionDeps {
   fleet?: FleetSafety;
   /** Every replica's published constraint configs: the strictest in use governs (config-markers.ts). */
   markers?: ConfigMarkers;
+  /**
+   * The admission ledgers (src/ledger/): a workflow with a maxExecution constraint is admitted by
+   * one update to its ledger, which holds its windows in Temporal's time and every replica's config.
+   */
+  ledger?: LedgerClient;
   /** Longest time between taking a lease and starting its execution; leases last this much longer than the period. */
   startMarginMs?: number;
   /** Deadline of one visibility count; when it passes, the leases alone decide. */
@@ -107,6 +115,9 @@ export interface AdmissionDeps {
   refusalCacheMs?: number;
   now?: () => number;
 }
+
+/** How long a concurrency scope seen full makes ledger admissions read before they write. */
+const FULL_HINT_MS = 60_000;
 
 /** Timeout of a lease holding a concurrency slot for an idempotent execution; it is freed as soon as that execution closes. */
 const FOLLOWING_LEASE_MS = 30 * 24 * 3_600_000;
@@ -224,6 +235,10 @@ interface FullScope {
   until: number;
   count: number;
   retryAt: number[];
+  /** The workflow config it was found under (a ledger refusal): a reload asks again. */
+  config?: WorkflowConfig;
+  /** The constraint as the ledger enforced it. */
+  enforced?: Constraint;
 }
 
 export class Admission {
@@ -238,6 +253,8 @@ export class Admission {
   private readonly confirmed = new Set<string>();
   /** Scopes found full: refused again without a Temporal call until `until`. */
   private readonly full = new Map<string, FullScope>();
+  /** Concurrency scopes seen full lately: a ledger admission reads their slots before it writes. */
+  private readonly fullHints = new Map<string, number>();
 
   constructor(private readonly deps: AdmissionDeps) {
     this.now = deps.now ?? Date.now;
@@ -282,16 +299,25 @@ export class Admission {
     now: number,
     nonce: string,
     start: (c: Constraint, workflowId: string, enforced: Constraint) => Promise<string>,
+    ledger?: readonly Enforced[],
   ): Evaluation {
     const key = constraintKey(configured, wf.constraints);
     const scope = scopeOf(configured, wf.taskQueueTarget, req.target);
     const hw = `${wf.name}|${key}`;
-    const eff = this.deps.markers?.effective(wf, configured);
+    const markers = this.deps.markers?.effective(wf, configured);
+    const fromLedger = ledger?.find((l) => l.key === key && l.kind === configured.kind);
+    // The ledger and the markers both know configs in use: the stricter of the two governs.
+    const eff = markers ?? fromLedger;
+    const value = Math.min(markers?.value ?? configured.value, fromLedger?.value ?? configured.value);
+    const periodMs = Math.max(markers?.periodMs ?? configured.periodMs, fromLedger?.periodMs ?? configured.periodMs);
     const constraint: Constraint =
-      eff && (eff.value !== configured.value || eff.periodMs !== configured.periodMs)
-        ? { ...configured, value: eff.value, periodMs: eff.periodMs }
-        : configured;
-    const highWater = Math.max(this.highWater.get(hw) ?? 0, configured.value, eff?.highWater ?? 0);
+      eff && (value !== configured.value || periodMs !== configured.periodMs) ? { ...configured, value, periodMs } : configured;
+    const highWater = Math.max(
+      this.highWater.get(hw) ?? 0,
+      configured.value,
+      markers?.highWater ?? 0,
+      fromLedger?.highWater ?? 0,
+    );
     this.highWater.set(hw, Math.max(this.highWater.get(hw) ?? 0, configured.value));
     return {
       constraint,
@@ -395,6 +421,7 @@ export class Admission {
       activityQueue: taskQueue,
     };
 
+    const viaLedger = this.deps.ledger && usesLedger(wf) ? this.deps.ledger : undefined;
     return this.deps.temporal.withDeadline(async (client) => {
       const startExecution = async (workflowId: string): Promise<string> => {
         const handle = await client.workflow.start(wf.workflowType, {
@@ -410,7 +437,11 @@ export class Admission {
             datacenter: req.target.datacenter,
             trigger,
           }),
-          memo: { [NONCE_MEMO]: nonce, ...(req.reason ? { reason: req.reason } : {}) },
+          memo: {
+            [NONCE_MEMO]: nonce,
+            ...(viaLedger && { [SCOPES_MEMO]: JSON.stringify(scopes) }),
+            ...(req.reason ? { reason: req.reason } : {}),
+          },
         });
         return handle.firstExecutionRunId;
       };
@@ -440,7 +471,8 @@ export class Admission {
       const ordered = admissionOrder(wf.constraints);
       const primaryConstraint = ordered.find((c) => c.kind === 'concurrency');
       const freeId = primaryConstraint ? undefined : freeExecutionId(wf.name);
-      const evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start));
+      let evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start));
+      const scopes = Object.fromEntries(evaluations.map((e) => [e.key, e.scope.key]));
 
       if (keyedId) {
         const existing = await findExecution(client, keyedId);
@@ -451,17 +483,45 @@ export class Admission {
       for (const e of evaluations) {
         const full = this.full.get(this.cacheKey(wf.name, e));
         if (full && full.until > this.now()) return { outcome: this.refused(e, full.count, full.retryAt) };
+        const windowFull: FullScope | undefined = viaLedger ? this.full.get(this.ledgerCacheKey(wf.name, e)) : undefined;
+        if (windowFull && windowFull.config === wf && windowFull.until > this.now())
+          return { outcome: this.refused({ ...e, constraint: windowFull.enforced! }, windowFull.count, windowFull.retryAt) };
+      }
+      let ledgerAdmitted = false;
+      const concurrencyFirst = evaluations.find((e) => e.configured === primaryConstraint);
+      if (viaLedger && concurrencyFirst && this.likelyFull(wf.name, concurrencyFirst)) {
+        // The scope was full a moment ago: look (reads only) before writing an admission to the ledger.
+        const holders = await inspectSlots(client, concurrencyFirst.spec);
+        if (holders.length >= concurrencyFirst.constraint.value)
+          return { outcome: this.refusal(wf.name, concurrencyFirst, holders) };
+        this.fullHints.delete(this.hintKey(wf.name, concurrencyFirst));
+      }
+      if (viaLedger) {
+        // One update decides every maxExecution window and returns the constraints as every replica's configs allow.
+        const answer = await viaLedger.admit(client, wf, {
+          id: nonce,
+          scopes,
+          where: { execution: namedId ?? freeId, slots: primaryConstraint && !namedId ? `${wf.name}:` : undefined },
+        });
+        if (!answer.ok) return { outcome: this.ledgerRefusal(wf, evaluations, answer.refusal) };
+        ledgerAdmitted = true;
+        evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start, answer.answer.enforced));
       }
       const primary = evaluations.find((e) => e.configured === primaryConstraint);
-      const leased = evaluations.filter((e) => e !== primary);
+      // With a ledger, maxExecution windows are decided: only further concurrency constraints take leases.
+      const leased = evaluations.filter((e) => e !== primary && !(viaLedger && e.constraint.kind === 'maxExecution'));
       // A refusal writes nothing: before taking leases, a full concurrency scope refuses on reads alone.
       if (primary && leased.length) {
         const holders = await inspectSlots(client, primary.spec);
-        if (holders.length >= primary.constraint.value) return { outcome: this.refusal(wf.name, primary, holders) };
+        if (holders.length >= primary.constraint.value) {
+          if (ledgerAdmitted) await this.giveBack(client, wf, nonce);
+          return { outcome: this.refusal(wf.name, primary, holders) };
+        }
       }
       // Visibility counts run beside the slots: they see executions that hold no slot (started
       // outside medic); the slots see what visibility has not indexed yet. Either refusing refuses.
-      const counts = evaluations.map((e) => this.visibleCount(e.query));
+      // A ledger needs no count: it is exact, and reconciliation compares it with visibility.
+      const counts = viaLedger ? [] : evaluations.map((e) => this.visibleCount(e.query));
       const taken: Claimed[] = [];
       let keepLeases = false;
       let releaseFleet: ((why: string) => Promise<void>) | undefined;
@@ -473,6 +533,7 @@ export class Admission {
           taken.push(r.claimed);
         }
         for (const [i, e] of evaluations.entries()) {
+          if (i >= counts.length) break;
           const count = await counts[i];
           if (count !== undefined && count >= e.constraint.value) {
             const retryAt = await this.visibleRetryAt(e);
@@ -488,6 +549,10 @@ export class Admission {
         let runId: string;
         if (primary) {
           const r = await claimSlot(client, primary.spec, startAt);
+          if (!r.ok || r.full) {
+            if (this.fullHints.size > 10_000) this.fullHints.clear();
+            this.fullHints.set(this.hintKey(wf.name, primary), this.now() + FULL_HINT_MS);
+          }
           if (!r.ok) return { outcome: this.refusal(wf.name, primary, r.holders) };
           if (namedId) taken.push(r.claimed);
           else ({ workflowId, runId } = r.claimed);
@@ -510,14 +575,58 @@ export class Admission {
         if (isUnknownOutcome(err) || err instanceof TemporalUnavailableError) keepLeases = true;
         throw err;
       } finally {
-        if (!keepLeases && (taken.length || releaseFleet)) {
+        if (!keepLeases && (taken.length || releaseFleet || ledgerAdmitted)) {
           const why = 'admission did not start its execution';
-          await Promise.all([...taken.map((l) => releaseLease(client, l, why)), releaseFleet?.(why)]).catch((err: unknown) =>
+          await Promise.all([
+            ...taken.map((l) => releaseLease(client, l, why)),
+            releaseFleet?.(why),
+            ledgerAdmitted && this.giveBack(client, wf, nonce),
+          ]).catch((err: unknown) =>
             this.deps.log(`releasing leases failed (they expire by themselves): ${(err as Error).message}`),
           );
         }
       }
     });
+  }
+
+  private hintKey(wf: string, e: Evaluation): string {
+    return `${wf}|${e.key}|${e.scope.key}`;
+  }
+
+  private likelyFull(wf: string, e: Evaluation): boolean {
+    const until = this.fullHints.get(this.hintKey(wf, e));
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.fullHints.delete(this.hintKey(wf, e));
+    return false;
+  }
+
+  private ledgerCacheKey(wf: string, e: Evaluation): string {
+    return `${wf}|${e.key}|${e.scope.key}|ledger`;
+  }
+
+  /** A ledger refusal as an answer, remembered until its window has room (when every counted admission is settled). */
+  private ledgerRefusal(wf: WorkflowConfig, evaluations: Evaluation[], r: LedgerRefusal): TriggerOutcome {
+    const e = evaluations.find((x) => x.key === r.key) ?? evaluations[0]!;
+    const enforced: Constraint = { ...e.configured, value: r.value, periodMs: r.periodMs };
+    const now = this.now();
+    // Ledger times are Temporal's: what counts here is how long until the window has room.
+    const retryAt = [now + Math.max(0, r.retryAt - r.now)];
+    const shown = enforced.value === e.configured.value && enforced.periodMs === e.configured.periodMs ? e.configured : enforced;
+    if (this.refusalCacheMs > 0) {
+      const until = r.settled ? retryAt[0]! : now + this.refusalCacheMs;
+      this.full.set(this.ledgerCacheKey(wf.name, e), { until, count: r.count, retryAt, config: wf, enforced: shown });
+    }
+    return this.refused({ ...e, constraint: shown }, r.count, retryAt);
+  }
+
+  /** Gives a ledger admission back after its execution was not started (best effort: the ledger's orphan sweep frees it otherwise). */
+  private async giveBack(client: Client, wf: WorkflowConfig, id: string): Promise<void> {
+    try {
+      await this.deps.ledger!.release(client, wf, id);
+    } catch (err) {
+      this.deps.log(`giving back a ledger admission failed (the ledger frees it within a minute): ${(err as Error).message}`);
+    }
   }
 
   /**

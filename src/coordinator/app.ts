@@ -20,6 +20,8 @@ import { openapiRoutes } from './routes/openapi';
 import { workflowRoutes } from './routes/workflows';
 import { fleetSafetyRoutes } from './routes/fleet-safety';
 import { createFleetSafety } from '../fleet/wiring';
+import { LedgerClient } from '../ledger/client';
+import { LedgerWorker } from '../ledger/worker';
 import type { TemporalGateway } from './temporal-gateway';
 import type { Target } from '../temporal/task-queues';
 import { describeSchemaError, type SchemaError } from './validation-errors';
@@ -38,6 +40,10 @@ export interface CoordinatorDeps {
   admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'refusalCacheMs' | 'now'>;
   /** Config markers (config-markers.ts): how often they roll over and are read back. */
   markers?: Pick<MarkerOptions, 'bucketMs' | 'refreshMs'>;
+  /** The admission ledger's workflow bundle; default the built one (ledgerBundlePath()). */
+  ledgerBundle?: string;
+  /** The orphan grace of ledgers this coordinator starts (src/ledger/state.ts; tests shorten it). */
+  ledgerOrphanGraceMs?: number;
   /** How often admission is reconciled against Temporal visibility (0: never; default 60 s). */
   reconcileIntervalMs?: number;
   /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
@@ -112,17 +118,24 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     audit,
     log,
   });
+  // The admission ledgers run in every coordinator's ledger worker, started with the first ledger call.
+  const ledgerWorker = new LedgerWorker(deps.temporal.config, () => deps.temporal.client(), log, deps.ledgerBundle);
+  app.addHook('onClose', async () => ledgerWorker.close());
+  const ledger = new LedgerClient(() => ledgerWorker.ensure(), deps.ledgerOrphanGraceMs);
   const markers = new ConfigMarkers(
     deps.temporal,
     () => deps.config.current.workflows,
     { startMarginMs: deps.admission?.startMarginMs ?? deps.temporal.callTimeoutMs, ...deps.markers },
     log,
+    undefined,
+    ledger,
   );
   const stopMarkers = markers.start();
   app.addHook('onClose', async () => stopMarkers());
   const admission = new Admission({
     fleet: fleet.gate,
     markers,
+    ledger,
     workflows: () => deps.config.current.workflows,
     temporal: deps.temporal,
     metrics,

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../config/workflow';
 import { constraintKey } from './constraints';
 import { startLease } from './leases';
+import { usesLedger, type LedgerClient } from '../ledger/client';
 
 /** Prefix of every marker's workflow id. */
 export const MARKER_PREFIX = 'medic-config:';
@@ -105,6 +106,8 @@ export class ConfigMarkers {
     private readonly opts: MarkerOptions,
     private readonly log: (message: string) => void,
     private readonly now: () => number = Date.now,
+    /** Workflows with a ledger are also announced to it (once per bucket), so an idle replica's stricter config still governs. */
+    private readonly ledger?: LedgerClient,
   ) {
     this.bucketMs = opts.bucketMs ?? 60_000;
     this.refreshMs = opts.refreshMs ?? 2_000;
@@ -164,12 +167,14 @@ export class ConfigMarkers {
         if (this.published.has(id)) continue;
         const previous = markerId(wf.name, key, c.value, c.periodMs, bucket - 1);
         pending.push(
-          this.publish(id, wf, c).then(async () => {
-            this.published.add(id);
-            this.announced.add(configId(wf, c));
-            // The new run holds longer than the previous bucket's: one running marker per config.
-            await this.retire(previous);
-          }),
+          Promise.all([this.publish(id, wf, c), this.ledger && usesLedger(wf) && this.announceOnce(wf, bucket)]).then(
+            async () => {
+              this.published.add(id);
+              this.announced.add(configId(wf, c));
+              // The new run holds longer than the previous bucket's: one running marker per config.
+              await this.retire(previous);
+            },
+          ),
         );
       }
     }
@@ -193,6 +198,23 @@ export class ConfigMarkers {
     this.synced = true;
     if (this.published.size > 10_000) this.published.clear();
     if (this.announced.size > 10_000) this.announced.clear();
+  }
+
+  /** Per workflow config: the bucket it was last announced to its ledger in. */
+  private readonly ledgerAnnounced = new WeakMap<WorkflowConfig, { bucket: number; done: Promise<unknown> }>();
+
+  /** One announce per workflow config and bucket, however many constraints it has. */
+  private announceOnce(wf: WorkflowConfig, bucket: number): Promise<unknown> {
+    const known = this.ledgerAnnounced.get(wf);
+    if (known?.bucket === bucket) return known.done;
+    const done = this.temporal
+      .withDeadline((client) => this.ledger!.announce(client, wf))
+      .catch((err: unknown) => {
+        this.ledgerAnnounced.delete(wf);
+        throw err;
+      });
+    this.ledgerAnnounced.set(wf, { bucket, done });
+    return done;
   }
 
   private async retire(id: string): Promise<void> {

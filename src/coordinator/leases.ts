@@ -146,7 +146,8 @@ async function tryStart(client: Client, spec: SlotSpec, slot: number): Promise<C
   }
 }
 
-export type SlotResult = { ok: true; claimed: Claimed } | { ok: false; holders: SlotHolder[] };
+/** `full`: the claim took the last slot it could see free (a hint: the next admission reads before it writes). */
+export type SlotResult = { ok: true; claimed: Claimed; full: boolean } | { ok: false; holders: SlotHolder[] };
 
 /**
  * Takes a free slot, or reports the holders of all of them. After `value` was lowered, slots
@@ -178,7 +179,7 @@ export async function claimSlot(client: Client, spec: SlotSpec, startAt: number)
       const r = await tryStart(client, spec, slot);
       if (r === 'retry') continue;
       if ('slot' in r) holders.push(r);
-      else return { ok: true, claimed: r };
+      else return { ok: true, claimed: r, full: holders.length + 1 >= usable };
       break;
     }
   }

@@ -10,6 +10,7 @@ export const EMBEDDED = {
   buildInfo: 'build-info.json',
   coreBridge: 'core-bridge.node',
   hclWasm: 'hcl2json.wasm.gz',
+  ledgerBundle: 'ledger-bundle.js',
   sourceMapWasm: 'source-map-mappings.wasm',
   workflowBundle: 'workflow-bundle.js',
   workflowManifest: 'workflow-bundle.manifest.json',
@@ -134,6 +135,11 @@ export function embeddedFile(name: string): string {
   }
   extracted.set(name, file);
   return file;
+}
+
+/** The admission ledger's workflow bundle (the coordinator's ledger worker). */
+export function embeddedLedgerBundle(): string {
+  return embeddedFile(EMBEDDED.ledgerBundle);
 }
 
 /** The workflow bundle and its manifest, side by side, as the worker expects them. */

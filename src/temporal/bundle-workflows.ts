@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../paths';
-import { embeddedWorkflowBundle, isSingleExecutable } from '../single-executable/embedded';
+import { embeddedLedgerBundle, embeddedWorkflowBundle, isSingleExecutable } from '../single-executable/embedded';
 
 export interface BundleManifest {
   workflowTypes: string[];
@@ -15,6 +15,12 @@ export interface BundleManifest {
 export function workflowBundlePath(): string {
   if (isSingleExecutable()) return embeddedWorkflowBundle();
   return path.join(packageRoot(), 'dist', 'workflow-bundle.js');
+}
+
+/** The admission ledger's bundle (src/ledger/workflow.ts): dist/ledger-bundle.js, or the embedded copy. */
+export function ledgerBundlePath(): string {
+  if (isSingleExecutable()) return embeddedLedgerBundle();
+  return path.join(packageRoot(), 'dist', 'ledger-bundle.js');
 }
 
 /** The manifest file of a bundle: `workflow-bundle.js` -> `workflow-bundle.manifest.json`. */
@@ -47,9 +53,21 @@ export async function buildWorkflowBundle(out = workflowBundlePath()): Promise<s
   return out;
 }
 
+/** Bundles the admission ledger workflow (src/ledger/workflow.ts) into `out`: the coordinators' ledger workers run it. */
+export async function buildLedgerBundle(out = ledgerBundlePath()): Promise<string> {
+  const { bundleWorkflowCode } = await import('@temporalio/worker');
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: path.join(packageRoot(), 'src', 'ledger', 'workflow.ts'),
+    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+  });
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, code);
+  return out;
+}
+
 if (require.main === module) {
-  buildWorkflowBundle().then(
-    (out) => process.stdout.write(`workflow bundle: ${path.relative(process.cwd(), out)}\n`),
+  Promise.all([buildWorkflowBundle(), buildLedgerBundle()]).then(
+    (outs) => process.stdout.write(outs.map((out) => `workflow bundle: ${path.relative(process.cwd(), out)}\n`).join('')),
     (err: Error) => {
       process.stderr.write(`cannot bundle workflows: ${err.message}\n`);
       process.exitCode = 1;

@@ -31,6 +31,9 @@ export function invalidName(field: keyof Target, value: string): string | undefi
  */
 export const ADMISSION_LEASE_QUEUE = 'medic-admission-leases';
 
+/** The queue of the admission ledgers (src/ledger/): every coordinator's ledger worker polls it. */
+export const LEDGER_QUEUE = 'medic-admission-ledger';
+
 export function generalQueue(datacenter: string): string {
   return `medic:${datacenter}`;
 }

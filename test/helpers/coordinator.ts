@@ -98,6 +98,8 @@ export async function testCoordinator(
       return { identity: typeof id === 'string' ? id : null };
     },
     admission: { startMarginMs: 1_000 },
+    // The ledger workflow as bundled for this test run (test/setup/global-setup.ts), not a stale dist/.
+    ledgerBundle: process.env.MEDIC_TEST_LEDGER_BUNDLE,
     ...opts.deps,
   });
   return {

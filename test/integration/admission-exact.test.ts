@@ -4,7 +4,9 @@
 // idempotency keys belong to their caller.
 import type { WorkflowClientInterceptor } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../../src/config/workflow';
-import { LEASE_WORKFLOW_TYPE, NONCE_MEMO, startLease } from '../../src/coordinator/leases';
+import { LEASE_WORKFLOW_TYPE } from '../../src/coordinator/leases';
+import { constraintKey } from '../../src/coordinator/constraints';
+import { LedgerClient, ledgerWorkflowId } from '../../src/ledger/client';
 import { LiveConfig } from '../../src/coordinator/live-config';
 import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
 import {
@@ -194,11 +196,15 @@ it('a refusal writes nothing: no execution is added by refused triggers', async 
     }),
   ]);
   expect(await admit(c, name, { node })).toBe(202);
-  const query = `WorkflowId STARTS_WITH '${name}' OR WorkflowId STARTS_WITH 'medic-lease:${name}'`;
+  const ledger = file.client.workflow.getHandle(ledgerWorkflowId(name));
+  const query = `WorkflowId STARTS_WITH '${name}' OR WorkflowId STARTS_WITH 'medic-lease:${name}' OR WorkflowId = '${ledger.workflowId}'`;
   const count = async (): Promise<number> => (await file.client.workflow.count(query)).count;
-  const before = await eventually(async () => ((await count()) === 3 ? 3 : undefined), 20_000, 'execution and two leases');
+  const before = await eventually(async () => ((await count()) === 2 ? 2 : undefined), 20_000, 'the execution and the ledger');
+  const history = (await ledger.describe()).historyLength;
   const codes = await Promise.all(Array.from({ length: 10 }, () => admit(c, name, { node })));
   expect(codes).toEqual(Array(10).fill(429));
+  // Nor did they write to the ledger's history.
+  expect((await ledger.describe()).historyLength).toBe(history);
   // Anything a refusal wrote was written before its 429. A workflow started after them, once
   // visible, shows that visibility has caught up with those writes.
   const sentinel = await file.client.workflow.start('ping', {
@@ -350,55 +356,50 @@ describe('every replica enforces the strictest config in use (config markers)', 
   });
 });
 
-describe('a coordinator SIGKILLed between taking a maxExecution lease and starting its execution', () => {
-  /** A coordinator whose clock runs `aheadMs` ahead: leases look older than the orphan grace. */
-  async function later(wfs: WorkflowConfig[], aheadMs: number): Promise<TestCoordinator> {
+describe('a coordinator SIGKILLed between its ledger admission and the start of its execution', () => {
+  const GRACE = 3_000;
+  /** A coordinator whose ledgers free abandoned admissions after GRACE, and whose clock runs `aheadMs` ahead. */
+  async function coordinatorWithGrace(wfs: WorkflowConfig[], aheadMs = 0): Promise<TestCoordinator> {
     const c = await testCoordinator(wfs, {
       config: { admission: { visibilityQps: 0 } },
-      deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0, now: () => Date.now() + aheadMs } },
+      deps: {
+        admission: { startMarginMs: 1_000, refusalCacheMs: 0, now: () => Date.now() + aheadMs },
+        ledgerOrphanGraceMs: GRACE,
+      },
     });
     coordinators.push(c);
     return c;
   }
-  /** The lease a dead admission left: a memo naming where its execution would have been. */
-  async function deadLease(id: string, memo: Record<string, string>): Promise<void> {
-    await startLease(file.client, id, 60 * MIN, {
-      [NONCE_MEMO]: 'dead-admission',
-      workflow: 'x',
-      constraint: 'x',
-      trigger: 'x',
-      ...memo,
-    });
-    started.push(id);
+  /** What a dead admission left: its place in the ledger, and no execution. */
+  async function deadAdmission(wf: WorkflowConfig, scope: string): Promise<void> {
+    const ledger = new LedgerClient(undefined, GRACE);
+    const scopes = Object.fromEntries(wf.constraints.map((c) => [constraintKey(c, wf.constraints), scope]));
+    const answer = await ledger.admit(file.client, wf, { id: unique('dead-admission'), scopes, where: {} });
+    expect(answer.ok).toBe(true);
   }
 
-  it('leaks no slot: past the orphan grace its lease is freed; a lease whose execution runs keeps holding', async () => {
+  it('leaks no place: past the orphan grace the ledger frees it; an admission whose execution runs keeps holding', async () => {
     const name = unique('orphan');
     const [n1, n2] = [unique('n'), unique('n')];
-    const wfs = [
-      workflowConfig(name, { constraints: [constraint('concurrency', 2, 15 * MIN), constraint('maxExecution', 1, 60 * MIN)] }),
-    ];
-    await deadLease(`medic-lease:${name}:node=${n1}:maxExecution.0:0`, { execution: '', slots: `${name}:node=${n1}:slot-` });
-    const now = await coordinatorFor(wfs);
-    expect(await admit(now, name, { node: n1 })).toBe(429);
-    const afterGrace = await later(wfs, 2 * MIN);
-    expect(await admit(afterGrace, name, { node: n1 })).toBe(202);
-    expect(await admit(afterGrace, name, { node: n1 })).toBe(429);
-
-    // A live admission's lease names the execution that holds it: never taken for an orphan.
-    expect(await admit(now, name, { node: n2 })).toBe(202);
-    await eventually(async () => ((await running(name)).length === 2 ? true : undefined), 20_000, 'the executions to be indexed');
-    expect(await admit(afterGrace, name, { node: n2 })).toBe(429);
+    const wf = workflowConfig(name, {
+      constraints: [constraint('concurrency', 2, 15 * MIN), constraint('maxExecution', 1, 60 * MIN)],
+    });
+    const c = await coordinatorWithGrace([wf]);
+    await deadAdmission(wf, `node=${n1}`);
+    expect(await admit(c, name, { node: n1 })).toBe(429);
+    expect(await admit(c, name, { node: n2 })).toBe(202);
+    // The sweep runs once the oldest admission passes the grace: n1 is free again, n2 still holds.
+    await eventually(async () => ((await admit(c, name, { node: n1 })) === 202 ? true : undefined), 30_000, 'n1 to be freed');
+    expect(await admit(c, name, { node: n1 })).toBe(429);
+    await new Promise((r) => setTimeout(r, GRACE + 2_000));
+    expect(await admit(c, name, { node: n2 })).toBe(429);
   });
 
-  it('a lease naming its execution by id is freed when no such execution exists', async () => {
-    const name = unique('orphanNamed');
+  it("windows use the ledger's time: a coordinator whose clock runs hours ahead still counts the window", async () => {
+    const name = unique('clock');
     const node = unique('n');
-    const wfs = [workflowConfig(name, { constraints: [constraint('maxExecution', 1, 60 * MIN)] })];
-    await deadLease(`medic-lease:${name}:node=${node}:maxExecution.0:0`, { execution: `${name}:never-started` });
-    expect(await admit(await coordinatorFor(wfs), name, { node })).toBe(429);
-    const afterGrace = await later(wfs, 2 * MIN);
-    expect(await admit(afterGrace, name, { node })).toBe(202);
-    expect(await admit(afterGrace, name, { node })).toBe(429);
+    const wf = workflowConfig(name, { constraints: [constraint('maxExecution', 1, 60 * MIN)] });
+    expect(await admit(await coordinatorWithGrace([wf]), name, { node })).toBe(202);
+    expect(await admit(await coordinatorWithGrace([wf], 2 * 60 * MIN), name, { node })).toBe(429);
   });
 });

@@ -10,6 +10,9 @@ import type { WorkflowConfig } from '../../src/config/workflow';
 import { MARKER_PREFIX } from '../../src/coordinator/config-markers';
 import { LiveConfig } from '../../src/coordinator/live-config';
 import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
+import { ledgerWorkflowId } from '../../src/ledger/client';
+import { windowKey } from '../../src/ledger/state';
+import { stateQuery } from '../../src/ledger/workflow';
 import {
   constraint,
   coordinatorConfig,
@@ -137,12 +140,15 @@ class Real {
     };
     const running: Record<string, number> = {};
     const starts: Record<string, number> = {};
+    // The maxExecution windows are the ledger's: every admission it holds (the model's periods never end).
+    const { windows } = await this.client.workflow.getHandle(ledgerWorkflowId(this.name)).query(stateQuery);
+    const admissions = (window: string): number => windows[window]?.length ?? 0;
     for (const n of NODES) {
       const node = this.nodes.get(n)!;
       running[n] = await count((i) => `${this.name}:node=${node}:slot-${i}`);
-      starts[n] = await count((i) => `medic-lease:${this.name}:node=${node}:maxExecution.0:${i}`);
+      starts[n] = admissions(windowKey('maxExecution.0', `node=${node}`));
     }
-    const global = await count((i) => `medic-lease:${this.name}:global:maxExecution-global.0:${i}`);
+    const global = admissions(windowKey('maxExecution-global.0', 'global'));
     return { running, starts, global };
   }
 }
@@ -159,15 +165,26 @@ async function agree(m: Model, r: Real): Promise<void> {
   });
 }
 
+/** Replies to lose: of the next execution start, and of the next ledger admission. */
 let drop = 0;
+let dropLedger = 0;
+const lost = (): Error => Object.assign(new Error('13 INTERNAL: reply lost (test)'), { code: 13, details: 'reply lost (test)' });
 const lose: WorkflowClientInterceptor = {
   async start(input, next) {
     const runId = await next(input);
     if (drop > 0 && !input.options.workflowId.startsWith(MARKER_PREFIX)) {
       drop--;
-      throw Object.assign(new Error('13 INTERNAL: reply lost (test)'), { code: 13, details: 'reply lost (test)' });
+      throw lost();
     }
     return runId;
+  },
+  async startUpdateWithStart(input, next) {
+    const out = await next(input);
+    if (dropLedger > 0 && input.updateName === 'admit') {
+      dropLedger--;
+      throw lost();
+    }
+    return out;
   },
 };
 
@@ -175,19 +192,21 @@ class Admit implements Cmd {
   constructor(
     readonly coordinator: number,
     readonly node: Node,
-    readonly lostReply: boolean,
+    readonly lostReply: 'none' | 'start' | 'ledger',
   ) {}
   check = (): boolean => true;
   async run(m: Model, r: Real): Promise<void> {
     const expected = m.capacity(this.node) > 0 ? 202 : 429;
-    drop = this.lostReply ? 1 : 0;
+    drop = this.lostReply === 'start' ? 1 : 0;
+    dropLedger = this.lostReply === 'ledger' ? 1 : 0;
     const got = await r.admit(this.coordinator, this.node);
-    drop = 0;
+    drop = dropLedger = 0;
     expect(got.status).toBe(expected);
     if (got.workflowId) m.admitted(this.node, got.workflowId);
     await agree(m, r);
   }
-  toString = (): string => `admit(${this.node} via c${this.coordinator}${this.lostReply ? ', reply lost' : ''})`;
+  toString = (): string =>
+    `admit(${this.node} via c${this.coordinator}${this.lostReply === 'none' ? '' : `, ${this.lostReply} reply lost`})`;
 }
 
 class Burst implements Cmd {
@@ -263,7 +282,13 @@ const config: fc.Arbitrary<Config> = fc.record({
 const node = fc.constantFrom<Node>(...NODES);
 const commands = fc.commands(
   [
-    fc.tuple(fc.integer({ min: 0, max: 1 }), node, fc.boolean()).map(([c, n, lost]) => new Admit(c, n, lost)),
+    fc
+      .tuple(
+        fc.integer({ min: 0, max: 1 }),
+        node,
+        fc.constantFrom('none', 'start', 'ledger') as fc.Arbitrary<'none' | 'start' | 'ledger'>,
+      )
+      .map(([c, n, lost]) => new Admit(c, n, lost)),
     fc.tuple(node, fc.integer({ min: 2, max: 4 })).map(([n, k]) => new Burst(n, k)),
     fc.nat().map((i) => new Close(i)),
     config.map((c) => new Reconfigure(c)),

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ensureTemporalBinary } from '../../src/temporal/binary';
-import { buildWorkflowBundle } from '../../src/temporal/bundle-workflows';
+import { buildLedgerBundle, buildWorkflowBundle } from '../../src/temporal/bundle-workflows';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { stateDir } from '../../src/paths';
 
@@ -19,12 +19,15 @@ export default async function globalSetup(): Promise<void> {
   const bundleDir = stateDir('test');
   fs.mkdirSync(bundleDir, { recursive: true });
   const bundlePath = path.join(bundleDir, `workflow-bundle-${process.pid}.js`);
+  const ledgerBundle = path.join(bundleDir, `ledger-bundle-${process.pid}.js`);
   const [server] = await Promise.all([
     process.env.MEDIC_TEST_TEMPORAL_ADDRESS ? undefined : ensureTemporalBinary().then((binary) => startDevServer({ binary })),
     // The same build step as `npm run build`: bundle plus manifest, which the worker checks.
     buildWorkflowBundle(bundlePath),
+    buildLedgerBundle(ledgerBundle),
   ]);
   process.env.MEDIC_TEST_WORKFLOW_BUNDLE = bundlePath;
+  process.env.MEDIC_TEST_LEDGER_BUNDLE = ledgerBundle;
   if (server) {
     globalThis.__medicDevServer = server;
     process.env.MEDIC_TEST_TEMPORAL_ADDRESS = server.address;

@@ -1,0 +1,236 @@
+// The admission ledger's arithmetic: pure and deterministic (it runs inside the ledger workflow, and in unit tests).
+//
+// One ledger per workflow name holds what admission needs to be exact across coordinators:
+// - the constraint configs every coordinator instance uses (each admission and each announce
+//   carries its instance's config), so the strictest config in use governs every replica at
+//   once, and slots of a higher value that may still run stay counted;
+// - the admission times of each maxExecution window, in the ledger's (Temporal's) time;
+// - admissions not yet seen as started executions, so one whose coordinator died before
+//   starting it frees its place (the orphan sweep) instead of burning it for a period.
+
+/** A coordinator's constraint, as the ledger knows it: `key` is stable across period and value changes. */
+export interface LedgerConstraint {
+  key: string;
+  kind: 'concurrency' | 'maxExecution';
+  value: number;
+  periodMs: number;
+}
+
+/** What a constraint is enforced as, all configs in use taken into account. */
+export interface Enforced {
+  key: string;
+  kind: 'concurrency' | 'maxExecution';
+  /** The lowest value in use. */
+  value: number;
+  /** The longest period in use. */
+  periodMs: number;
+  /** The highest value admitted under lately: executions of its slots may still run. */
+  highWater: number;
+}
+
+/** Where an admission's execution will be, so the orphan sweep can look for it. */
+export interface Where {
+  /** Its workflow id, when known before the start. */
+  execution?: string;
+  /** The common prefix of its concurrency slots' ids, when it takes one. */
+  slots?: string;
+}
+
+export interface AdmitRequest {
+  /** The admission's nonce: the update id, the memo of the execution it starts. */
+  id: string;
+  /** The coordinator process (random per start). */
+  instance: string;
+  /** This coordinator's constraints of the workflow. */
+  constraints: LedgerConstraint[];
+  /** Scope key per constraint key ("datacenter=dc1", "global", ...). */
+  scopes: Record<string, string>;
+  where: Where;
+}
+
+export interface AdmitAnswer {
+  /** Ledger time of the admission. */
+  at: number;
+  enforced: Enforced[];
+}
+
+export interface LedgerRefusal {
+  key: string;
+  scope: string;
+  /** The enforced constraint. */
+  value: number;
+  periodMs: number;
+  /** Admissions in the window. */
+  count: number;
+  /** Ledger time when the window has room again. */
+  retryAt: number;
+  /** Ledger time of the refusal. */
+  now: number;
+  /** Whether every counted admission is settled (its execution seen, or older than the orphan grace): the refusal then holds until retryAt. */
+  settled: boolean;
+}
+
+export interface LedgerState {
+  /** Per coordinator instance: its constraints and when it last admitted or announced. */
+  instances: Record<string, { constraints: LedgerConstraint[]; seenAt: number }>;
+  /** Per constraint key: value -> when last in use (high water). */
+  values: Record<string, Record<string, number>>;
+  /** `${key}|${scope}` -> [admission time, admission id], oldest first. */
+  windows: Record<string, Array<[number, string]>>;
+  /** Admissions whose execution has not been seen yet. */
+  unconfirmed: Record<string, { at: number; where: Where }>;
+  /** Answers given, for a retry after a lost reply (also across continue-as-new). */
+  answers: Record<string, AdmitAnswer>;
+  /** Whether the windows were filled from visibility when this ledger was first started. */
+  seeded: boolean;
+  /** An admission whose execution is not seen after this was abandoned by its coordinator. */
+  orphanGraceMs: number;
+}
+
+/** A coordinator's config is in use while it announced or admitted within this (they announce every minute). */
+export const IN_USE_MS = 150_000;
+/** A value admitted under within this may still have executions running in its slots. */
+export const HIGH_WATER_MS = 24 * 3_600_000;
+/** Admissions are kept this long, so a period raised up to it still finds them. */
+export const HORIZON_MS = 7 * 24 * 3_600_000;
+/** Answers are kept this long for retries of a lost reply. */
+export const ANSWER_MS = 15 * 60_000;
+/** An admission whose execution is not seen after this was abandoned by its coordinator (far beyond visibility's lag). */
+export const ORPHAN_GRACE_MS = 60_000;
+
+export function emptyState(orphanGraceMs = ORPHAN_GRACE_MS): LedgerState {
+  return { instances: {}, values: {}, windows: {}, unconfirmed: {}, answers: {}, seeded: false, orphanGraceMs };
+}
+
+export const windowKey = (key: string, scope: string): string => `${key}|${scope}`;
+
+/** The constraints as enforced for a coordinator with `own`, given every other instance's config. */
+export function enforced(state: LedgerState, instance: string, own: readonly LedgerConstraint[], now: number): Enforced[] {
+  return own.map((c) => {
+    let value = c.value;
+    let periodMs = c.periodMs;
+    let highWater = c.value;
+    for (const [id, other] of Object.entries(state.instances)) {
+      if (id === instance || now - other.seenAt > IN_USE_MS) continue;
+      const o = other.constraints.find((x) => x.key === c.key && x.kind === c.kind);
+      if (!o) continue;
+      value = Math.min(value, o.value);
+      periodMs = Math.max(periodMs, o.periodMs);
+    }
+    for (const [v, at] of Object.entries(state.values[c.key] ?? {}))
+      if (now - at <= HIGH_WATER_MS) highWater = Math.max(highWater, Number(v));
+    return { key: c.key, kind: c.kind, value, periodMs, highWater };
+  });
+}
+
+/** The admissions of a window within `periodMs` of `now`, oldest first. */
+function inWindow(state: LedgerState, window: string, periodMs: number, now: number): Array<[number, string]> {
+  return (state.windows[window] ?? []).filter(([at]) => at > now - periodMs);
+}
+
+/** Why the request may not be admitted now, or undefined when it may. Reads only (an update validator). */
+export function check(state: LedgerState, req: AdmitRequest, now: number): LedgerRefusal | undefined {
+  if (state.answers[req.id]) return undefined;
+  for (const e of enforced(state, req.instance, req.constraints, now)) {
+    if (e.kind !== 'maxExecution') continue;
+    const scope = req.scopes[e.key] ?? 'global';
+    const counted = inWindow(state, windowKey(e.key, scope), e.periodMs, now);
+    if (counted.length < e.value) continue;
+    const leaving = counted[counted.length - e.value]!;
+    return {
+      key: e.key,
+      scope,
+      value: e.value,
+      periodMs: e.periodMs,
+      count: counted.length,
+      retryAt: leaving[0] + e.periodMs,
+      now,
+      settled: counted.every(([at, id]) => !state.unconfirmed[id] || now - at > state.orphanGraceMs),
+    };
+  }
+  return undefined;
+}
+
+function noteConfig(state: LedgerState, instance: string, constraints: readonly LedgerConstraint[], now: number): void {
+  state.instances[instance] = { constraints: [...constraints], seenAt: now };
+  for (const c of constraints) (state.values[c.key] ??= {})[String(c.value)] = now;
+}
+
+/** Records an admission that check() let pass; the same id again returns the first answer. */
+export function admit(state: LedgerState, req: AdmitRequest, now: number): AdmitAnswer {
+  const earlier = state.answers[req.id];
+  if (earlier) return earlier;
+  const answer: AdmitAnswer = { at: now, enforced: enforced(state, req.instance, req.constraints, now) };
+  noteConfig(state, req.instance, req.constraints, now);
+  for (const e of answer.enforced) {
+    if (e.kind !== 'maxExecution') continue;
+    (state.windows[windowKey(e.key, req.scopes[e.key] ?? 'global')] ??= []).push([now, req.id]);
+  }
+  if (answer.enforced.some((e) => e.kind === 'maxExecution')) state.unconfirmed[req.id] = { at: now, where: req.where };
+  state.answers[req.id] = answer;
+  return answer;
+}
+
+/** A coordinator says which config it uses (at start, on reload, every minute while it runs). */
+export function announce(
+  state: LedgerState,
+  instance: string,
+  constraints: readonly LedgerConstraint[],
+  now: number,
+): Enforced[] {
+  noteConfig(state, instance, constraints, now);
+  return enforced(state, instance, constraints, now);
+}
+
+/** Removes an admission whose execution was not started (it was refused later, or is an orphan). */
+export function release(state: LedgerState, id: string): boolean {
+  let found = false;
+  for (const [w, entries] of Object.entries(state.windows)) {
+    const kept = entries.filter(([, e]) => e !== id);
+    if (kept.length !== entries.length) found = true;
+    if (kept.length) state.windows[w] = kept;
+    else delete state.windows[w];
+  }
+  delete state.unconfirmed[id];
+  return found;
+}
+
+/** Admissions old enough for the orphan sweep to judge, oldest first. */
+export function sweepable(state: LedgerState, now: number): Array<{ id: string; at: number; where: Where }> {
+  return Object.entries(state.unconfirmed)
+    .filter(([, u]) => now - u.at > state.orphanGraceMs)
+    .map(([id, u]) => ({ id, ...u }))
+    .sort((a, b) => a.at - b.at);
+}
+
+/** Applies the sweep's findings: seen executions are settled, the others removed. */
+export function settle(state: LedgerState, seen: readonly string[], orphans: readonly string[]): void {
+  for (const id of seen) delete state.unconfirmed[id];
+  for (const id of orphans) release(state, id);
+}
+
+/** Fills the windows from visibility, once, when the ledger is new (executions admitted before it existed). */
+export function seed(state: LedgerState, entries: ReadonlyArray<{ window: string; at: number; id: string }>): void {
+  for (const e of entries) (state.windows[e.window] ??= []).push([e.at, e.id]);
+  for (const list of Object.values(state.windows)) list.sort((a, b) => a[0] - b[0]);
+  state.seeded = true;
+}
+
+/** Drops what no decision needs any more: old configs, admissions past the horizon, old answers. */
+export function prune(state: LedgerState, now: number): void {
+  for (const [id, i] of Object.entries(state.instances)) if (now - i.seenAt > HIGH_WATER_MS) delete state.instances[id];
+  for (const [key, values] of Object.entries(state.values)) {
+    for (const [v, at] of Object.entries(values)) if (now - at > HIGH_WATER_MS) delete values[v];
+    if (!Object.keys(values).length) delete state.values[key];
+  }
+  // A window never needs more than the highest value in use: older admissions cannot decide.
+  const keep = (key: string): number => Math.max(1, ...Object.keys(state.values[key] ?? {}).map(Number));
+  for (const [w, entries] of Object.entries(state.windows)) {
+    const key = w.slice(0, w.indexOf('|'));
+    const kept = entries.filter(([at]) => now - at <= HORIZON_MS).slice(-keep(key));
+    if (kept.length) state.windows[w] = kept;
+    else delete state.windows[w];
+  }
+  for (const [id, a] of Object.entries(state.answers)) if (now - a.at > ANSWER_MS) delete state.answers[id];
+  for (const [id, u] of Object.entries(state.unconfirmed)) if (now - u.at > HORIZON_MS) delete state.unconfirmed[id];
+}

@@ -1,0 +1,92 @@
+// The ledger worker every coordinator runs: polls the admission ledger queue, so ledgers run wherever a coordinator does.
+//
+// It starts with the first admission that needs a ledger, reconnects with backoff when Temporal
+// goes away, and stops with the coordinator. Any coordinator's worker can run any ledger: when
+// one coordinator stops, its ledgers move to another within the sticky timeout.
+import { AsyncResource } from 'node:async_hooks';
+import * as os from 'node:os';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { TemporalConfig } from '../config/temporal';
+import { medicDataConverter } from '../temporal/data-converter';
+import { ledgerBundlePath } from '../temporal/bundle-workflows';
+import { LEDGER_QUEUE } from '../temporal/task-queues';
+import { temporalConnection } from '../temporal/tls';
+import { backoffDelay } from '../worker/connect';
+import { createLedgerActivities } from './activities';
+
+export class LedgerWorker {
+  private running?: Promise<void>;
+  private worker?: Worker;
+  private stopped = false;
+  private wake?: () => void;
+  /**
+   * The async context of the coordinator's start: the first ledger call comes from inside a
+   * trigger's deadline scope, which the worker (and its activities' Temporal calls) must not inherit.
+   */
+  private readonly context = new AsyncResource('medic-ledger-worker');
+
+  constructor(
+    private readonly config: TemporalConfig,
+    private readonly visibility: () => Client,
+    private readonly log: (message: string) => void,
+    private readonly bundlePath = ledgerBundlePath(),
+  ) {}
+
+  /** Starts polling in the background, once; returns at once. */
+  ensure(): void {
+    this.running ??= this.context.runInAsyncScope(() => this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    const { NativeConnection, Worker } = await import('@temporalio/worker');
+    for (let attempt = 1; !this.stopped; attempt++) {
+      let connection: NativeConnection | undefined;
+      try {
+        const { apiKey, ...conn } = temporalConnection(this.config);
+        connection = await NativeConnection.connect({ ...conn, ...(apiKey && { apiKey: apiKey() }) });
+        this.worker = await Worker.create({
+          connection,
+          namespace: this.config.namespace,
+          taskQueue: LEDGER_QUEUE,
+          workflowBundle: { codePath: this.bundlePath },
+          activities: createLedgerActivities(this.visibility),
+          dataConverter: medicDataConverter(this.config.payloadKeyFile),
+          identity: `coordinator-${process.pid}@${os.hostname()}`,
+          // A ledger whose coordinator stopped moves to another one quickly.
+          stickyQueueScheduleToStartTimeout: '2s',
+          maxCachedWorkflows: 200,
+          maxConcurrentWorkflowTaskExecutions: 4,
+          maxConcurrentLocalActivityExecutions: 2,
+          maxConcurrentActivityTaskExecutions: 1,
+          shutdownGraceTime: '5s',
+        });
+        if (this.stopped) break;
+        if (attempt > 1) this.log('admission ledger worker polling again');
+        attempt = 0;
+        await this.worker.run();
+      } catch (err) {
+        if (this.stopped) break;
+        if (attempt === 1 || attempt % 10 === 0)
+          this.log(`admission ledger worker cannot run (attempt ${attempt}), retrying: ${(err as Error).message.split('\n')[0]}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, backoffDelay(Math.max(1, attempt)));
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      } finally {
+        this.worker = undefined;
+        await connection?.close().catch(() => undefined);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    if (this.worker?.getState() === 'RUNNING') this.worker.shutdown();
+    await this.running?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,95 @@
+// The admission ledger workflow: one per medic workflow name, run by the coordinators' ledger workers.
+//
+// Admission asks it with one update (executeUpdateWithStart, so the first admission starts it):
+// the validator refuses without writing history, the handler records the admission at the
+// ledger's time (the workflow task's, i.e. Temporal's clock). Both run in one workflow task per
+// batch of updates, one after the other: the ledger is the single point where every
+// coordinator's admissions of the workflow are ordered. Continue-as-new keeps its history short.
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineUpdate,
+  proxyLocalActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { LedgerActivities, SeedRequest } from './activities';
+import * as ledger from './state';
+
+/** ApplicationFailure type of a refusal: its single detail is a LedgerRefusal. */
+export const LEDGER_REFUSAL = 'MedicLedgerRefusal';
+/** ApplicationFailure type while a new ledger reads past executions: ask again in a moment. */
+export const LEDGER_SEEDING = 'MedicLedgerSeeding';
+
+export const admitUpdate = defineUpdate<ledger.AdmitAnswer, [ledger.AdmitRequest]>('admit');
+export const announceUpdate = defineUpdate<ledger.Enforced[], [{ instance: string; constraints: ledger.LedgerConstraint[] }]>(
+  'announce',
+);
+export const releaseUpdate = defineUpdate<boolean, [{ id: string }]>('release');
+export const stateQuery = defineQuery<ledger.LedgerState>('state');
+
+/** A new run after this many history events (each admission adds two, each batch three more). */
+const MAX_HISTORY_EVENTS = 2_000;
+
+export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: ledger.LedgerState): Promise<void> {
+  const state = carried ?? ledger.emptyState(seedRequest.orphanGraceMs);
+  const activities = proxyLocalActivities<LedgerActivities>({
+    startToCloseTimeout: '60s',
+    retry: { initialInterval: '1s', maximumInterval: '10s' },
+  });
+
+  const seeding = (): void => {
+    if (!state.seeded)
+      throw ApplicationFailure.create({
+        type: LEDGER_SEEDING,
+        message: 'the admission ledger is reading past executions from visibility',
+        nonRetryable: true,
+      });
+  };
+  setHandler(admitUpdate, (req) => ledger.admit(state, req, Date.now()), {
+    validator(req) {
+      seeding();
+      const refusal = ledger.check(state, req, Date.now());
+      if (refusal)
+        throw ApplicationFailure.create({
+          type: LEDGER_REFUSAL,
+          message: `${refusal.key} is full in ${refusal.scope}: ${refusal.count} of ${refusal.value}`,
+          details: [refusal],
+          nonRetryable: true,
+        });
+    },
+  });
+  setHandler(announceUpdate, ({ instance, constraints }) => ledger.announce(state, instance, constraints, Date.now()));
+  setHandler(releaseUpdate, ({ id }) => ledger.release(state, id));
+  setHandler(stateQuery, () => state);
+
+  if (!state.seeded) ledger.seed(state, await activities.seedLedger(seedRequest));
+
+  const newRunDue = (): boolean => {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
+  };
+  const oldestUnconfirmed = (): number | undefined => {
+    const times = Object.values(state.unconfirmed).map((u) => u.at);
+    return times.length ? Math.min(...times) : undefined;
+  };
+  for (;;) {
+    // The orphan sweep: once the oldest unconfirmed admission passes the grace, look for the
+    // executions of all that did; free the places of those that never started.
+    await condition(() => newRunDue() || oldestUnconfirmed() !== undefined);
+    if (newRunDue()) break;
+    const wait = oldestUnconfirmed()! + state.orphanGraceMs + 1_000 - Date.now();
+    if (wait > 0 && (await condition(newRunDue, wait))) break;
+    const due = ledger.sweepable(state, Date.now());
+    if (due.length) {
+      const found = await activities.sweepLedger({ workflow: seedRequest.workflow, admissions: due });
+      ledger.settle(state, found.seen, found.orphans);
+    }
+  }
+  await condition(allHandlersFinished);
+  ledger.prune(state, Date.now());
+  await continueAsNew<typeof medicAdmissionLedger>(seedRequest, state);
+}

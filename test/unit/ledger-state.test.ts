@@ -1,0 +1,163 @@
+// The admission ledger's arithmetic: windows in ledger time, the strictest config in use, high water, dedupe, orphans, pruning.
+import * as fc from 'fast-check';
+import {
+  admit,
+  announce,
+  check,
+  emptyState,
+  enforced,
+  HIGH_WATER_MS,
+  IN_USE_MS,
+  ORPHAN_GRACE_MS,
+  prune,
+  release,
+  seed,
+  settle,
+  sweepable,
+  windowKey,
+  type AdmitRequest,
+  type LedgerConstraint,
+  type LedgerState,
+} from '../../src/ledger/state';
+
+const HOUR = 3_600_000;
+const max = (value: number, periodMs = HOUR): LedgerConstraint => ({
+  key: 'maxExecution.0',
+  kind: 'maxExecution',
+  value,
+  periodMs,
+});
+const conc = (value: number): LedgerConstraint => ({ key: 'concurrency.0', kind: 'concurrency', value, periodMs: HOUR });
+
+let n = 0;
+function req(constraints: LedgerConstraint[], instance = 'a', scope = 'node=n1'): AdmitRequest {
+  return {
+    id: `adm-${++n}`,
+    instance,
+    constraints,
+    scopes: Object.fromEntries(constraints.map((c) => [c.key, scope])),
+    where: {},
+  };
+}
+
+function seeded(): LedgerState {
+  const s = emptyState();
+  seed(s, []);
+  return s;
+}
+
+/** Admits if check() lets it pass, as the workflow's validator and handler do. */
+function tryAdmit(s: LedgerState, r: AdmitRequest, now: number): boolean {
+  if (check(s, r, now)) return false;
+  admit(s, r, now);
+  return true;
+}
+
+describe('admission ledger state', () => {
+  test('a maxExecution window admits value per period and says when it has room again', () => {
+    const s = seeded();
+    expect(tryAdmit(s, req([max(2)]), 1_000)).toBe(true);
+    expect(tryAdmit(s, req([max(2)]), 2_000)).toBe(true);
+    const refusal = check(s, req([max(2)]), 3_000);
+    expect(refusal).toMatchObject({ key: 'maxExecution.0', scope: 'node=n1', value: 2, count: 2, retryAt: 1_000 + HOUR });
+    // Another scope has its own window.
+    expect(tryAdmit(s, req([max(2)], 'a', 'node=n2'), 3_000)).toBe(true);
+    // The oldest leaves the window: one more fits.
+    expect(tryAdmit(s, req([max(2)]), 1_000 + HOUR + 1)).toBe(true);
+    expect(check(s, req([max(2)]), 1_000 + HOUR + 2)).toBeDefined();
+  });
+
+  test("another instance's stricter config governs while it is in use, then no longer", () => {
+    const s = seeded();
+    announce(s, 'strict', [max(1, 2 * HOUR)], 0);
+    expect(enforced(s, 'loose', [max(3)], 10)).toEqual([
+      { key: 'maxExecution.0', kind: 'maxExecution', value: 1, periodMs: 2 * HOUR, highWater: 3 },
+    ]);
+    expect(tryAdmit(s, req([max(3)], 'loose'), 10)).toBe(true);
+    expect(check(s, req([max(3)], 'loose'), 20)).toMatchObject({ value: 1, periodMs: 2 * HOUR, count: 1 });
+    // The strict instance stopped announcing: the loose config alone governs.
+    expect(check(s, req([max(3)], 'loose'), IN_USE_MS + 1)).toBeUndefined();
+  });
+
+  test('an instance reloading to a looser config is not held to its own old one', () => {
+    const s = seeded();
+    announce(s, 'a', [max(1)], 0);
+    expect(enforced(s, 'a', [max(3)], 10)[0]).toMatchObject({ value: 3, highWater: 3 });
+  });
+
+  test('high water: slots of a higher value admitted under lately still count', () => {
+    const s = seeded();
+    announce(s, 'a', [conc(5)], 0);
+    expect(enforced(s, 'b', [conc(2)], 10)[0]).toMatchObject({ value: 2, highWater: 5 });
+    expect(enforced(s, 'b', [conc(2)], HIGH_WATER_MS + 1)[0]).toMatchObject({ value: 2, highWater: 2 });
+  });
+
+  test('the same admission id returns the first answer and is recorded once', () => {
+    const s = seeded();
+    const r = req([max(2)]);
+    const first = admit(s, r, 100);
+    expect(check(s, r, 200)).toBeUndefined();
+    expect(admit(s, r, 200)).toBe(first);
+    expect(s.windows[windowKey('maxExecution.0', 'node=n1')]).toHaveLength(1);
+  });
+
+  test('release and the orphan sweep free a place; settled admissions stay', () => {
+    const s = seeded();
+    const kept = req([max(2)]);
+    const orphan = req([max(2)]);
+    const given = req([max(2)]);
+    admit(s, kept, 0);
+    admit(s, orphan, 1);
+    expect(check(s, given, 2)).toMatchObject({ settled: false });
+    expect(sweepable(s, ORPHAN_GRACE_MS)).toEqual([]);
+    expect(sweepable(s, ORPHAN_GRACE_MS + 2).map((a) => a.id)).toEqual([kept.id, orphan.id]);
+    settle(s, [kept.id], [orphan.id]);
+    expect(s.unconfirmed).toEqual({});
+    expect(tryAdmit(s, given, ORPHAN_GRACE_MS + 3)).toBe(true);
+    expect(check(s, req([max(2)]), ORPHAN_GRACE_MS + 4)).toMatchObject({ settled: false, count: 2 });
+    expect(release(s, given.id)).toBe(true);
+    expect(check(s, req([max(2)]), ORPHAN_GRACE_MS + 5)).toBeUndefined();
+  });
+
+  test('seeding counts executions admitted before the ledger existed', () => {
+    const s = emptyState();
+    seed(s, [
+      { window: windowKey('maxExecution.0', 'node=n1'), at: 500, id: 'seen:x' },
+      { window: windowKey('maxExecution.0', 'node=n1'), at: 100, id: 'seen:y' },
+    ]);
+    expect(s.seeded).toBe(true);
+    expect(check(s, req([max(2)]), 1_000)).toMatchObject({ count: 2, retryAt: 100 + HOUR, settled: true });
+  });
+
+  test('pruning keeps every admission a decision can still need', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ gap: fc.integer({ min: 0, max: HOUR / 4 }), value: fc.integer({ min: 1, max: 4 }) }), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        fc.integer({ min: 0, max: 3 * HOUR }),
+        (steps, later) => {
+          const pruned = seeded();
+          const whole = seeded();
+          let now = 0;
+          for (const { gap, value } of steps) {
+            now += gap;
+            const r = req([max(value)]);
+            const a = check(pruned, r, now);
+            const b = check(whole, r, now);
+            expect(a === undefined).toBe(b === undefined);
+            if (!a) {
+              admit(pruned, r, now);
+              admit(whole, r, now);
+            }
+            prune(pruned, now);
+          }
+          const probe = req([max(steps[steps.length - 1]!.value)]);
+          expect(check(pruned, probe, now + later)?.count).toBe(check(whole, probe, now + later)?.count);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
