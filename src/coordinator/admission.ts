@@ -5,11 +5,11 @@
 // selects, and records the decision (audit line, metrics).
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { paramSchemaOf, type Constraint, type WorkflowConfig } from '../config/workflow';
 import { resolveParams } from '../params/resolve';
 import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
-import { queryValue, startSearchAttributes } from '../temporal/search-attributes';
+import { startSearchAttributes } from '../temporal/search-attributes';
 import { invalidName, queueFor, workflowQueue, type Target } from '../temporal/task-queues';
 import type { WorkflowInput } from '../../workflows/input';
 import type { AuditSink } from './audit';
@@ -32,7 +32,6 @@ import {
   claimSlot,
   inspectSlots,
   isUnknownOutcome,
-  LEASE_HORIZON_MS,
   NONCE_MEMO,
   releaseLease,
   startLease,
@@ -104,7 +103,7 @@ export interface AdmissionDeps {
    * The admission ledgers (src/ledger/): a workflow with a maxExecution constraint is admitted by
    * one update to its ledger, which holds its windows in Temporal's time and every replica's config.
    */
-  ledger?: LedgerClient;
+  ledger: LedgerClient;
   /** Longest time between taking a lease and starting its execution; leases last this much longer than the period. */
   startMarginMs?: number;
   /** Deadline of one visibility count; when it passes, the leases alone decide. */
@@ -249,8 +248,6 @@ export class Admission {
   private readonly refusalCacheMs: number;
   /** Highest value seen per workflow constraint since start: slots above a lowered value still count. */
   private readonly highWater = new Map<string, number>();
-  /** maxExecution leases whose execution was seen: never checked for orphans again. */
-  private readonly confirmed = new Set<string>();
   /** Scopes found full: refused again without a Temporal call until `until`. */
   private readonly full = new Map<string, FullScope>();
   /** Concurrency scopes seen full lately: a ledger admission reads their slots before it writes. */
@@ -331,11 +328,6 @@ export class Admission {
         value: constraint.value,
         highWater,
         nonce,
-        followsExecution: constraint.kind === 'concurrency',
-        ...(constraint.kind === 'maxExecution' && {
-          windowMs: leaseTimeoutMs(constraint, this.startMarginMs),
-          orphaned: (lease: WorkflowExecutionDescription) => this.leaseOrphaned(lease),
-        }),
         now: this.now,
         start: (workflowId) => start(configured, workflowId, constraint),
       },
@@ -351,20 +343,11 @@ export class Admission {
     return h.startTime + leaseTimeoutMs(c, this.startMarginMs);
   }
 
+  /** A full concurrency scope: remembered for refusalCacheMs (a holder may close any moment). */
   private refusal(wfName: string, e: Evaluation, holders: SlotHolder[]): TriggerOutcome {
     const retryAt = holders.map((h) => this.expiry(e.constraint, h));
-    const now = this.now();
-    // Remembered until a slot frees only when every holder's admission is over: a lease taken by
-    // an admission still deciding may be released in a moment (it was refused elsewhere).
-    // Until then, it is remembered until those admissions are over at the latest, then asked again once.
-    const deciding = holders.map((h) => h.startTime + this.startMarginMs).filter((t) => t > now);
-    const until =
-      e.constraint.kind !== 'maxExecution' || !retryAt.length
-        ? now + this.refusalCacheMs
-        : deciding.length
-          ? Math.max(now + this.refusalCacheMs, ...deciding)
-          : Math.min(...retryAt);
-    if (this.refusalCacheMs > 0) this.full.set(this.cacheKey(wfName, e), { until, count: holders.length, retryAt });
+    if (this.refusalCacheMs > 0)
+      this.full.set(this.cacheKey(wfName, e), { until: this.now() + this.refusalCacheMs, count: holders.length, retryAt });
     return this.refused(e, holders.length, retryAt);
   }
 
@@ -421,7 +404,7 @@ export class Admission {
       activityQueue: taskQueue,
     };
 
-    const viaLedger = this.deps.ledger && usesLedger(wf) ? this.deps.ledger : undefined;
+    const viaLedger = usesLedger(wf) ? this.deps.ledger : undefined;
     return this.deps.temporal.withDeadline(async (client) => {
       const startExecution = async (workflowId: string): Promise<string> => {
         const handle = await client.workflow.start(wf.workflowType, {
@@ -445,13 +428,10 @@ export class Admission {
         });
         return handle.firstExecutionRunId;
       };
-      // Where the execution this admission starts will be: its id, or (held by the execution
-      // itself) the ids of its concurrency slots. A lease whose admission died before starting it
-      // is found orphaned there and freed (leaseOrphaned).
+      // A concurrency lease holds while the execution it names runs.
       const leaseMemo = (c: Constraint): Record<string, string> => ({
         [NONCE_MEMO]: nonce,
         execution: namedId ?? freeId ?? '',
-        ...(primary && !namedId && { slots: primary.spec.id(0).replace(/0$/, '') }),
         workflow: wf.name,
         constraint: describeConstraint(c),
         trigger,
@@ -460,14 +440,7 @@ export class Admission {
       const start = (c: Constraint, workflowId: string, enforced: Constraint): Promise<string> =>
         c === primaryConstraint && !namedId
           ? startExecution(workflowId)
-          : startLease(
-              client,
-              workflowId,
-              c === primaryConstraint
-                ? FOLLOWING_LEASE_MS
-                : Math.max(LEASE_HORIZON_MS, leaseTimeoutMs(enforced, this.startMarginMs)),
-              leaseMemo(enforced),
-            );
+          : startLease(client, workflowId, FOLLOWING_LEASE_MS, leaseMemo(enforced));
       const ordered = admissionOrder(wf.constraints);
       const primaryConstraint = ordered.find((c) => c.kind === 'concurrency');
       const freeId = primaryConstraint ? undefined : freeExecutionId(wf.name);
@@ -508,8 +481,8 @@ export class Admission {
         evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start, answer.answer.enforced));
       }
       const primary = evaluations.find((e) => e.configured === primaryConstraint);
-      // With a ledger, maxExecution windows are decided: only further concurrency constraints take leases.
-      const leased = evaluations.filter((e) => e !== primary && !(viaLedger && e.constraint.kind === 'maxExecution'));
+      // The ledger decided the maxExecution windows: further concurrency constraints take leases.
+      const leased = evaluations.filter((e) => e !== primary && e.constraint.kind === 'concurrency');
       // A refusal writes nothing: before taking leases, a full concurrency scope refuses on reads alone.
       if (primary && leased.length) {
         const holders = await inspectSlots(client, primary.spec);
@@ -629,47 +602,6 @@ export class Admission {
     }
   }
 
-  /**
-   * Whether a maxExecution lease's admission never started its execution (its coordinator died
-   * in between): no execution under the id its memo names, or none with its nonce among the
-   * concurrency slots it names (visibility: the lease is older than the orphan grace, far beyond
-   * indexing lag). Unsure (no candidates, an error) is "not orphaned": the lease keeps holding.
-   */
-  private async leaseOrphaned(lease: WorkflowExecutionDescription): Promise<boolean> {
-    if (this.confirmed.has(lease.runId)) return false;
-    const nonce = lease.memo?.[NONCE_MEMO];
-    const execution = lease.memo?.execution;
-    const slots = lease.memo?.slots;
-    let found = true;
-    try {
-      if (typeof execution === 'string' && execution) {
-        found = await this.deps.temporal.withDeadline(async (c) => {
-          try {
-            await c.workflow.getHandle(execution).describe();
-            return true;
-          } catch (err) {
-            if (err instanceof WorkflowNotFoundError) return false;
-            throw err;
-          }
-        });
-      } else if (typeof slots === 'string' && slots) {
-        const since = new Date(lease.startTime.getTime() - 1_000).toISOString();
-        const query = `WorkflowId STARTS_WITH ${queryValue(slots)} AND StartTime >= ${queryValue(since)}`;
-        found = await this.deps.temporal.visibility(async (c) => {
-          for await (const e of c.workflow.list({ query, pageSize: 100 })) if (e.memo?.[NONCE_MEMO] === nonce) return true;
-          return false;
-        }, this.visibilityTimeoutMs);
-      }
-    } catch {
-      return false;
-    }
-    if (found) {
-      if (this.confirmed.size > 100_000) this.confirmed.clear();
-      this.confirmed.add(lease.runId);
-    }
-    return !found;
-  }
-
   /** Runs a start; when its outcome is unknown, the id says whether it happened (our nonce) instead of a guess. */
   private async resolved(client: Client, workflowId: string, nonce: string, start: () => Promise<string>): Promise<string> {
     try {
@@ -728,7 +660,11 @@ export class Admission {
   private async dryRun(client: Client, evaluations: Evaluation[], taskQueue: string): Promise<TriggerOutcome> {
     const checks = await Promise.all(
       evaluations.map(async (e) => {
-        const [count, holders] = await Promise.all([this.visibleCount(e.query), inspectSlots(client, e.spec)]);
+        // Concurrency slots are looked at; maxExecution windows are counted in visibility, the ledger's witness.
+        const [count, holders] = await Promise.all([
+          this.visibleCount(e.query),
+          e.constraint.kind === 'concurrency' ? inspectSlots(client, e.spec) : [],
+        ]);
         const seen = Math.max(count ?? 0, holders.length);
         return {
           e,

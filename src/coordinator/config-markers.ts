@@ -1,7 +1,9 @@
-// Config markers: every coordinator publishes the constraint values it enforces (never-running
+// Config markers: every coordinator publishes the concurrency values it enforces (never-running
 // executions named after workflow, constraint, value and period) and reads everyone's, so the
 // strictest config in use governs every replica (a rolling deploy, a SIGHUP on one of them), and
 // the slots a higher past value handed out stay counted after a restart with a lower one.
+// A workflow with maxExecution constraints announces its config to its admission ledger
+// instead (src/ledger/), once per bucket: the ledger governs those at once, without read-back lag.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import { queryValue } from '../temporal/search-attributes';
 import type { Client } from '@temporalio/client';
@@ -161,20 +163,24 @@ export class ConfigMarkers {
     const bucket = Math.floor(this.now() / this.bucketMs);
     const pending: Promise<unknown>[] = [];
     for (const wf of this.workflows().values()) {
+      // maxExecution configs are announced to the workflow's ledger (which governs them), concurrency configs as markers.
+      if (this.ledger && usesLedger(wf)) {
+        const windows = wf.constraints.filter((c) => c.kind === 'maxExecution');
+        pending.push(this.announceOnce(wf, bucket).then(() => windows.forEach((c) => this.announced.add(configId(wf, c)))));
+      }
       for (const c of wf.constraints) {
+        if (this.ledger && c.kind === 'maxExecution') continue;
         const key = constraintKey(c, wf.constraints);
         const id = markerId(wf.name, key, c.value, c.periodMs, bucket);
         if (this.published.has(id)) continue;
         const previous = markerId(wf.name, key, c.value, c.periodMs, bucket - 1);
         pending.push(
-          Promise.all([this.publish(id, wf, c), this.ledger && usesLedger(wf) && this.announceOnce(wf, bucket)]).then(
-            async () => {
-              this.published.add(id);
-              this.announced.add(configId(wf, c));
-              // The new run holds longer than the previous bucket's: one running marker per config.
-              await this.retire(previous);
-            },
-          ),
+          this.publish(id, wf, c).then(async () => {
+            this.published.add(id);
+            this.announced.add(configId(wf, c));
+            // The new run holds longer than the previous bucket's: one running marker per config.
+            await this.retire(previous);
+          }),
         );
       }
     }

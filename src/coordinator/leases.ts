@@ -1,11 +1,12 @@
 // Slots: the race-free core of admission. A constraint with value N in a scope has N slot IDs;
 // taking a slot is starting a workflow execution under that ID with workflowIdConflictPolicy
 // FAIL, which Temporal accepts for at most one running execution per ID, whatever the number of
-// coordinators. For concurrency the execution holding the slot is the admitted workflow itself
-// (one write per admission); maxExecution slots, and the concurrency slot of an idempotent
-// trigger, are held by leases: executions that never run (their start is delayed past their
-// execution timeout and nothing polls their queue) and that Temporal closes when the timeout
-// fires. A start whose outcome is unknown is resolved by describing the ID, never assumed.
+// coordinators. The execution holding a slot is the admitted workflow itself (one write per
+// admission); the slots of a second concurrency constraint, and the slot of an idempotent
+// trigger, are held by leases naming their execution: executions that never run (their start is
+// delayed past their execution timeout and nothing polls their queue) and hold only while the
+// execution they name runs. maxExecution windows are the admission ledger's (src/ledger/).
+// A start whose outcome is unknown is resolved by describing the ID, never assumed.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { ADMISSION_LEASE_QUEUE } from '../temporal/task-queues';
@@ -55,19 +56,6 @@ export interface SlotSpec {
   /** Starts the holder under `workflowId` (memo NONCE_MEMO = nonce); its run id. */
   start(workflowId: string): Promise<string>;
   nonce: string;
-  /** Concurrency: a lease holds only while the execution it names runs. */
-  followsExecution: boolean;
-  /**
-   * maxExecution: a lease holds only while it is younger than the window (the period enforced
-   * now, plus the start margin). Leases run for LEASE_HORIZON_MS or the window, whichever is
-   * longer, so a period raised later still finds the starts of the longer window.
-   */
-  windowMs?: number;
-  /**
-   * maxExecution: whether a lease older than ORPHAN_GRACE_MS was taken by an admission that died
-   * before starting its execution (then it holds nothing and is freed).
-   */
-  orphaned?(lease: WorkflowExecutionDescription): Promise<boolean>;
   now(): number;
 }
 
@@ -102,20 +90,8 @@ async function liveHolder(client: Client, spec: SlotSpec, slot: number): Promise
   const d = await describe(client, workflowId);
   if (!d || d.status.name !== 'RUNNING') return undefined;
   const holder = holderOf(slot, workflowId, d);
-  if (spec.windowMs !== undefined && spec.now() - holder.startTime > spec.windowMs) {
-    await releaseLease(client, holder, 'its start is outside the window of the constraint');
-    return undefined;
-  }
-  if (
-    spec.orphaned &&
-    d.type === LEASE_WORKFLOW_TYPE &&
-    spec.now() - holder.startTime > ORPHAN_GRACE_MS &&
-    (await spec.orphaned(d))
-  ) {
-    await releaseLease(client, holder, 'its admission never started an execution');
-    return undefined;
-  }
-  if (!spec.followsExecution || d.type !== LEASE_WORKFLOW_TYPE) return holder;
+  // A lease holds only while the execution it names runs.
+  if (d.type !== LEASE_WORKFLOW_TYPE) return holder;
   const execution = typeof d.memo?.execution === 'string' ? d.memo.execution : undefined;
   const e = execution ? await describe(client, execution) : undefined;
   const done = e ? e.status.name !== 'RUNNING' : spec.now() - holder.startTime > ORPHAN_GRACE_MS;
@@ -185,9 +161,6 @@ export async function claimSlot(client: Client, spec: SlotSpec, startAt: number)
   }
   return { ok: false, holders };
 }
-
-/** maxExecution leases run at least this long, so raising a period up to it keeps past starts counted. */
-export const LEASE_HORIZON_MS = 7 * 24 * 3_600_000;
 
 /** Slots a dry run inspects at most; beyond it (a large global value) the visibility count speaks. */
 export const INSPECT_MAX_SLOTS = 64;

@@ -101,7 +101,8 @@ async function main(): Promise<void> {
       await drive(total, CONCURRENCY, async (i) => {
         const r = await request(agent, 'POST', `${coordinator.url}/v1/workflows/${workflow}/executions`, {
           // datacenter and node type: metadata for a node workflow, the scopes of fleet budgets.
-          target: { node: node ?? `coord-${run}-${tag}-${i}`, datacenter: DATACENTER, node_type: 'bench' },
+          // A node per workflow too: a disruptive workflow holds its node (fleet safety's per-node lock).
+          target: { node: node ?? `coord-${run}-${workflow}-${tag}-${i}`, datacenter: DATACENTER, node_type: 'bench' },
           reason: 'bench',
         });
         if (r.status !== expect) {
@@ -145,6 +146,14 @@ async function main(): Promise<void> {
     const beforeRefusals = await calls();
     const refusals = await viaCoordinator('benchPing', 'refuse', REFUSALS, 429, refusedNode);
     const refusalCalls = (await calls()) - beforeRefusals;
+    // Refusals of a full maxExecution window (the ledger's): its execution closed, so only the window refuses.
+    const windowNode = `window-${run}`;
+    await viaCoordinator('benchRestart', 'window-first', 1, 202, windowNode);
+    for await (const e of client.workflow.list({ query: `MedicNode = '${windowNode}' AND ExecutionStatus = 'Running'` }))
+      await client.workflow.getHandle(e.workflowId).terminate('bench: free the concurrency slot');
+    const beforeWindow = await calls();
+    const windowRefusals = await viaCoordinator('benchRestart', 'window', REFUSALS, 429, windowNode);
+    const windowCalls = (await calls()) - beforeWindow;
 
     const mean = (fs: Figures[]): Figures => ({
       perSecond: fs.reduce((a, f) => a + f.perSecond, 0) / fs.length,
@@ -161,12 +170,14 @@ async function main(): Promise<void> {
     process.stdout.write(`${line('coordinator, concurrency only', c)}\n`);
     process.stdout.write(`${line('coordinator, restartService x3', r)}\n`);
     process.stdout.write(`${line(`refusals (${REFUSALS}, one full node)`, refusals)}\n`);
+    process.stdout.write(`${line(`refusals (${REFUSALS}, one full window)`, windowRefusals)}\n`);
     process.stdout.write(`failures=${failures}\n`);
     process.stdout.write(
       `rpcs: per admission concurrency-only=${(pingCalls / (ROUNDS * TOTAL)).toFixed(2)} ` +
-        `restartService=${(restartCalls / (ROUNDS * TOTAL)).toFixed(2)} per refusal=${(refusalCalls / REFUSALS).toFixed(2)}\n`,
+        `restartService=${(restartCalls / (ROUNDS * TOTAL)).toFixed(2)} per refusal=${(refusalCalls / REFUSALS).toFixed(2)} ` +
+        `per window refusal=${(windowCalls / REFUSALS).toFixed(2)}\n`,
     );
-    process.stdout.write(`refusal: p99=${refusals.p99.toFixed(1)} ms\n`);
+    process.stdout.write(`refusal: p99=${refusals.p99.toFixed(1)} ms window p99=${windowRefusals.p99.toFixed(1)} ms\n`);
     process.stdout.write(
       `trigger: bare=${b.perSecond.toFixed(0)}/s coordinator=${c.perSecond.toFixed(0)}/s ratio=${(c.perSecond / b.perSecond).toFixed(2)} ` +
         `restartService=${r.perSecond.toFixed(0)}/s ratio=${(r.perSecond / b.perSecond).toFixed(2)}\n`,
