@@ -41,7 +41,12 @@ export const createSdkEngine: CreateEngine = async (config, log, bundlePath) => 
       connection = await NativeConnection.connect({ ...conn, ...(apiKey && { apiKey: apiKey() }) });
     },
     start: (activities) => createMedicWorker({ config, connection: connection!, bundlePath, activities }),
-    setQueues: (n) => gauge.set(n, { node: config.node, datacenter: config.datacenter, node_type: config.nodeType }),
+    // Looked up each time: the runtime shuts down when its last connection goes (a failed
+    // connect attempt) and comes back with the next one, with a meter of its own.
+    setQueues: (n) =>
+      Runtime.instance()
+        .metricMeter.createGauge('medic_worker_task_queues', 'int', '', 'Task queues this worker polls')
+        .set(n, { node: config.node, datacenter: config.datacenter, node_type: config.nodeType }),
     async close() {
       await connection?.close();
     },
