@@ -6,10 +6,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { NativeConnection } from '@temporalio/worker';
-import { createActivities } from '../../activities';
-import { createMedicWorker } from '../../src/worker/medic-worker';
+import type { WorkflowHandle } from '@temporalio/client';
 import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
 import {
   createCertificateAuthority,
@@ -19,55 +16,16 @@ import {
 } from '../../src/tls/certificates';
 import type { RunbookStep } from '../../workflows/input';
 import { metricsUrlOf, spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';
-import { tempDir, testSettings } from '../helpers/medic-worker';
-import { connectClient, connectWorkerConnection, eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';
+import { activityRunning, leanTestBed, startGeneralWorker } from '../helpers/lean-worker';
+import { eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';
 
-let client: Client;
-let closeClient: () => Promise<void>;
-let connection: NativeConnection;
-let dir: string;
+const bed = leanTestBed('lean-proc');
 const procs: MedicProcess[] = [];
-const cleanups: Array<() => Promise<void> | void> = [];
-
-beforeAll(async () => {
-  ({ client, close: closeClient } = await connectClient());
-  connection = await connectWorkerConnection();
-});
-beforeEach(() => {
-  dir = tempDir('lean-proc');
-});
-afterEach(async () => {
+afterEach(() => {
   for (const p of procs.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  for (const c of cleanups.splice(0).reverse()) await c();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-afterAll(async () => {
-  await connection.close();
-  await closeClient();
 });
 
-/** The general worker of `dc`, in the test process. */
-async function general(dc: string): Promise<void> {
-  const worker = await createMedicWorker({
-    config: {
-      node: unique('general'),
-      datacenter: dc,
-      nodeType: 'generic',
-      role: 'general',
-      shutdownGraceMs: 1000,
-      maxConcurrentActivities: 4,
-      temporal: { address: temporalAddress(), namespace: 'default' },
-    },
-    connection,
-    bundlePath: workflowBundle().codePath,
-    activities: createActivities({ settings: testSettings('general', dc, 'generic') }),
-  });
-  const running = worker.run();
-  cleanups.push(async () => {
-    worker.shutdown();
-    await running.catch(() => undefined);
-  });
-}
+const general = (dc: string) => startGeneralWorker(bed, dc);
 
 interface NodeWorker {
   node: string;
@@ -81,7 +39,7 @@ function nodeWorker(
 ): NodeWorker {
   const [node, dc] = [unique('leanp'), unique('dc')];
   const configDir = writeWorkerConfig(
-    path.join(dir, `config-${procs.length}`),
+    path.join(bed.dir, `config-${procs.length}`),
     [
       `datacenter = "${dc}"`,
       'node_type = "generic"',
@@ -100,7 +58,7 @@ function nodeWorker(
 }
 
 function startRunbook(w: { node: string; dc: string }, steps: RunbookStep[]): Promise<WorkflowHandle> {
-  return client.workflow.start('runbook', {
+  return bed.client.workflow.start('runbook', {
     taskQueue: generalQueue(w.dc),
     workflowId: unique('leanp'),
     workflowExecutionTimeout: '5m',
@@ -113,14 +71,6 @@ function startRunbook(w: { node: string; dc: string }, steps: RunbookStep[]): Pr
 const sleepStep = (seconds: number): RunbookStep[] => [
   { name: 'sleep', kind: 'command', command: '/usr/bin/sleep', args: [String(seconds)] },
 ];
-
-function activityRunning(h: WorkflowHandle): Promise<true> {
-  return eventually(
-    async () => ((await h.describe()).raw.pendingActivities?.some((a) => a.state === 2 /* STARTED */) ? true : undefined),
-    60_000,
-    'the activity to start',
-  );
-}
 
 const events = async (h: WorkflowHandle) => (await h.fetchHistory()).events ?? [];
 
@@ -143,7 +93,7 @@ async function frontEnd(make?: () => net.Server) {
   const server = make ? make() : net.createServer(relay);
   if (make) server.on('secureConnection', relay);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(async () => {
+  bed.cleanups.push(async () => {
     for (const s of sockets) s.destroy();
     await new Promise((resolve) => server.close(resolve));
   });
@@ -260,9 +210,9 @@ describe('TLS', () => {
   }
 
   function tlsBlock(caPem: string): string {
-    fs.writeFileSync(path.join(dir, 'ca.pem'), caPem);
-    const files = writeKeyPair(dir, 'node', issueClientCertificate(ca, 'spiffe://medic.test/node'));
-    return `  tls {\n    ca_file = "${path.join(dir, 'ca.pem')}"\n    cert_file = "${files.certFile}"\n    key_file = "${files.keyFile}"\n    server_name = "temporal.test"\n  }\n`;
+    fs.writeFileSync(path.join(bed.dir, 'ca.pem'), caPem);
+    const files = writeKeyPair(bed.dir, 'node', issueClientCertificate(ca, 'spiffe://medic.test/node'));
+    return `  tls {\n    ca_file = "${path.join(bed.dir, 'ca.pem')}"\n    cert_file = "${files.certFile}"\n    key_file = "${files.keyFile}"\n    server_name = "temporal.test"\n  }\n`;
   }
 
   it('polls and runs activities over mTLS', async () => {

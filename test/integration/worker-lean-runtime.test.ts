@@ -5,10 +5,10 @@
 // encryption both ways and a payload it cannot decode.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter, type Payload, type PayloadCodec } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import { Worker, type NativeConnection } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { createActivities, type Activities } from '../../activities';
 import { createMedicWorker, type MedicWorker } from '../../src/worker/medic-worker';
@@ -19,33 +19,14 @@ import { LeanMetrics } from '../../src/worker/lean/metrics';
 import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
 import { EncryptionCodec, readPayloadKey } from '../../src/temporal/data-converter';
 import type { RunbookStep } from '../../workflows/input';
-import { testSettings, tempDir } from '../helpers/medic-worker';
-import { connectClient, connectWorkerConnection, eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';
+import { testSettings } from '../helpers/medic-worker';
+import { activityRunning, leanTestBed, startGeneralWorker } from '../helpers/lean-worker';
+import { eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';
 import type { Log } from '../../src/worker/log';
 
 type History = temporal.api.history.v1.IHistoryEvent[];
 
-let client: Client;
-let closeClient: () => Promise<void>;
-let connection: NativeConnection;
-let dir: string;
-const stops: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  ({ client, close: closeClient } = await connectClient());
-  connection = await connectWorkerConnection();
-});
-beforeEach(() => {
-  dir = tempDir('lean-rt');
-});
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-afterAll(async () => {
-  await connection.close();
-  await closeClient();
-});
+const bed = leanTestBed('lean-rt');
 
 interface Lean {
   node: string;
@@ -58,36 +39,17 @@ interface Lean {
 }
 
 function keyFile(name: string): string {
-  const file = path.join(dir, name);
+  const file = path.join(bed.dir, name);
   fs.writeFileSync(file, Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 7 + name.length) % 256)).toString('hex'));
   return file;
 }
 
-/** A general SDK worker for datacenter `dc` (the workflows). */
-async function general(dc: string, payloadKeyFile?: string): Promise<void> {
-  const worker = await createMedicWorker({
-    config: {
-      node: unique('general'),
-      datacenter: dc,
-      nodeType: 'generic',
-      role: 'general',
-      shutdownGraceMs: 1000,
-      maxConcurrentActivities: 4,
-      temporal: { address: temporalAddress(), namespace: 'default', ...(payloadKeyFile && { payloadKeyFile }) },
-    },
-    connection,
-    bundlePath: workflowBundle().codePath,
-    activities: createActivities({ settings: testSettings('general', dc, 'generic') }),
-  });
-  const running = worker.run();
-  stops.push(async () => {
-    worker.shutdown();
-    await running.catch(() => undefined);
-  });
-}
+const general = (dc: string, payloadKeyFile?: string) => startGeneralWorker(bed, dc, payloadKeyFile);
 
 /** The lean worker of a node, in-process, with real activities and `fakes`; the gRPC client counts its calls. */
-function lean(opts: { fakes?: Partial<Activities>; graceMs?: number; payloadKeyFile?: string; dc?: string } = {}): Lean {
+function lean(
+  opts: { fakes?: Partial<Activities>; graceMs?: number; payloadKeyFile?: string; dc?: string; slots?: number } = {},
+): Lean {
   const node = unique('lean');
   const dc = opts.dc ?? unique('dc');
   const config = {
@@ -95,7 +57,7 @@ function lean(opts: { fakes?: Partial<Activities>; graceMs?: number; payloadKeyF
     datacenter: dc,
     nodeType: 'generic',
     shutdownGraceMs: opts.graceMs ?? 5000,
-    maxConcurrentActivities: 4,
+    maxConcurrentActivities: opts.slots ?? 4,
     temporal: {
       address: temporalAddress(),
       namespace: 'default',
@@ -122,7 +84,7 @@ function lean(opts: { fakes?: Partial<Activities>; graceMs?: number; payloadKeyF
     metrics,
   });
   const running = worker.run();
-  stops.push(async () => {
+  bed.cleanups.push(async () => {
     worker.shutdown();
     await running.catch(() => undefined);
     grpc.close();
@@ -131,7 +93,7 @@ function lean(opts: { fakes?: Partial<Activities>; graceMs?: number; payloadKeyF
 }
 
 function startRunbook(w: { node: string; dc: string }, steps: RunbookStep[], id = unique('lean')): Promise<WorkflowHandle> {
-  return client.workflow.start('runbook', {
+  return bed.client.workflow.start('runbook', {
     taskQueue: generalQueue(w.dc),
     workflowId: id,
     workflowExecutionTimeout: '5m',
@@ -145,15 +107,6 @@ const history = async (h: WorkflowHandle): Promise<History> => (await h.fetchHis
 
 /** Terminates `h` unless it has ended already. */
 const end = (h: WorkflowHandle): Promise<unknown> => h.terminate().catch(() => undefined);
-
-/** Waits until an activity of `h` runs on a worker (history records its start only when it ends). */
-function activityRunning(h: WorkflowHandle): Promise<true> {
-  return eventually(
-    async () => ((await h.describe()).raw.pendingActivities?.some((a) => a.state === 2 /* STARTED */) ? true : undefined),
-    60_000,
-    'the activity to start',
-  );
-}
 
 /** The failure of the activity's latest attempt: pending (a retry is due) or final. */
 function lastFailure(h: WorkflowHandle, what: string): Promise<temporal.api.failure.v1.IFailure> {
@@ -232,7 +185,7 @@ const hostileCodec: PayloadCodec = {
 it('fails a task whose input is malformed, of an unknown encoding or hostile JSON, and goes on serving', async () => {
   const w = lean();
   const worker = await Worker.create({
-    connection,
+    connection: bed.connection,
     namespace: 'default',
     taskQueue: generalQueue(w.dc),
     workflowBundle: workflowBundle(),
@@ -240,7 +193,7 @@ it('fails a task whose input is malformed, of an unknown encoding or hostile JSO
     dataConverter: { payloadCodecs: [hostileCodec] },
   });
   const running = worker.run();
-  stops.push(async () => {
+  bed.cleanups.push(async () => {
     worker.shutdown();
     await running.catch(() => undefined);
   });
@@ -289,12 +242,12 @@ it('reports an ApplicationFailure exactly as the SDK worker does: nonRetryable, 
       maxConcurrentActivities: 4,
       temporal: { address: temporalAddress(), namespace: 'default' },
     },
-    connection,
+    connection: bed.connection,
     bundlePath: workflowBundle().codePath,
     activities: { ...createActivities({ settings: testSettings(sdkNode, dc, 'generic') }), ...fakes },
   });
   const sdkRunning = sdk.run();
-  stops.push(async () => {
+  bed.cleanups.push(async () => {
     sdk.shutdown();
     await sdkRunning.catch(() => undefined);
   });
@@ -356,17 +309,17 @@ it('cancels the activity when the heartbeat answer says the workflow asked for i
   // A workflow that waits for the activity to confirm its cancellation (test/fixtures/lean-workflows).
   const queue = unique('lean-wf');
   const worker = await Worker.create({
-    connection,
+    connection: bed.connection,
     namespace: 'default',
     taskQueue: queue,
     workflowsPath: require.resolve('../fixtures/lean-workflows'),
   });
   const running = worker.run();
-  stops.push(async () => {
+  bed.cleanups.push(async () => {
     worker.shutdown();
     await running.catch(() => undefined);
   });
-  const h = await client.workflow.start('cancelOnSignal', {
+  const h = await bed.client.workflow.start('cancelOnSignal', {
     taskQueue: queue,
     workflowId: unique('cancel'),
     args: [nodeQueue(w.node)],
@@ -405,6 +358,26 @@ it('throttles heartbeats to one RPC per interval and keeps the last details for 
     { attempt: 1, details: undefined },
     { attempt: 2, details: { progress: 200 } },
   ]);
+});
+
+it.each([1, 2])('runs at most max_concurrent_activities = %p activities of a queue at once', async (slots) => {
+  let now = 0;
+  let most = 0;
+  const w = lean({
+    slots,
+    fakes: {
+      runCommand: (async () => {
+        most = Math.max(most, ++now);
+        await new Promise((r) => setTimeout(r, 1500));
+        now -= 1;
+        return { exitCode: 0, signal: null, stdout: '', stderr: '', timedOut: false, truncated: false };
+      }) as unknown as Activities['runCommand'],
+    },
+  });
+  await general(w.dc);
+  const runs = await Promise.all([1, 2, 3, 4].map(() => startRunbook(w, commandStep('/usr/bin/true', []))));
+  await Promise.all(runs.map((h) => h.result()));
+  expect(most).toBe(slots);
 });
 
 it('drains on shutdown: a running activity finishes within the grace period', async () => {

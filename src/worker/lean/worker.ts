@@ -4,7 +4,7 @@
 // running activities get the grace period, then are cancelled, then run() resolves.
 import type { WorkerConfig } from '../../config/worker';
 import type { Log } from '../log';
-import { backoffDelay, type RetryPolicy } from '../connect';
+import { backoffDelay, pause, type RetryPolicy } from '../connect';
 import { roleQueues, workerIdentity, type MedicWorker } from '../role-queues';
 import { RegistrationError } from '../registration';
 import { STATUS, type CallError, type WorkflowServiceClient } from './api';
@@ -32,18 +32,6 @@ const FORCE_MS = 15_000;
 /** Errors a poll can never recover from: the worker stops with them. */
 const FATAL = new Set<number>([STATUS.NOT_FOUND, STATUS.INVALID_ARGUMENT, STATUS.UNIMPLEMENTED]);
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 export function createLeanWorker(opts: LeanWorkerOptions): MedicWorker {
   const { config, client, log, metrics } = opts;
   const queues = roleQueues('node', config).map((q) => q.taskQueue);
@@ -69,10 +57,14 @@ export function createLeanWorker(opts: LeanWorkerOptions): MedicWorker {
     while (!stopPolling.signal.aborted) {
       if (free === 0) {
         await new Promise<void>((resolve) => {
-          wake = resolve;
-          stopPolling.signal.addEventListener('abort', () => resolve(), { once: true });
+          const done = (): void => {
+            stopPolling.signal.removeEventListener('abort', done);
+            wake = undefined;
+            resolve();
+          };
+          wake = done;
+          stopPolling.signal.addEventListener('abort', done, { once: true });
         });
-        wake = undefined;
         continue;
       }
       let task;
@@ -104,7 +96,7 @@ export function createLeanWorker(opts: LeanWorkerOptions): MedicWorker {
           retry_in: `${delay / 1000}s`,
           error: (err as Error).message.split('\n')[0],
         });
-        await sleep(delay, stopPolling.signal);
+        await pause(delay, stopPolling.signal);
         continue;
       }
       if (!task.taskToken || (task.taskToken as Uint8Array).length === 0) continue; // the long poll ended empty
