@@ -28,12 +28,6 @@ function installRuntime(config: WorkerConfig, log: Log): void {
 
 export const createSdkEngine: CreateEngine = async (config, log, bundlePath) => {
   installRuntime(config, log);
-  const gauge = Runtime.instance().metricMeter.createGauge(
-    'medic_worker_task_queues',
-    'int',
-    '',
-    'Task queues this worker polls',
-  );
   let connection: NativeConnection | undefined;
   return {
     async connect() {

@@ -9,7 +9,6 @@ import { heartbeatInterval } from '../../src/worker/lean/activity-task';
 import { LeanMetrics } from '../../src/worker/lean/metrics';
 
 // The full root, as the build step reads it.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const full = (require('@temporalio/proto/protos/json-module') as { root: import('protobufjs').Root }).root;
 
 describe('the trimmed descriptor', () => {
