@@ -47,14 +47,14 @@ export interface WorkerRunOptions {
 }
 
 /**
- * V8 settings of a per-server (activity-only) worker, which runs almost no JavaScript of its
- * own (polling is in the SDK's native core; activities spawn commands and make HTTP calls): the
- * young generation stays at its initial 1 MB semi-space instead of growing to 16 MB, and no
- * optimizing or baseline compiler, whose code and feedback would cost ~10 MB for nothing
- * (npm run bench:worker). Set from code, not the command line, so the packaged executable and
- * `node dist/cmd/medic.js` get them alike. They must hold before the SDK loads (a grown young
- * generation never shrinks), and the SDK loads while the config child parses, before the role
- * is known: so every `medic worker` starts lean and the other roles go back to V8's defaults.
+ * V8 settings of a per-server (activity-only) worker, which runs little JavaScript (the lean
+ * runtime's polls and heartbeats; activities spawn commands and make HTTP calls): the young
+ * generation stays at its initial 1 MB semi-space instead of growing to 16 MB, and no optimizing
+ * or baseline compiler, whose code and feedback would cost several MB for nothing (npm run
+ * bench:worker). Set from code, not the command line, so the packaged executable and `node
+ * dist/cmd/medic.js` get them alike. They must hold before the engine loads (a grown young
+ * generation never shrinks), and it loads while the config child parses, before the role is
+ * known: so every `medic worker` starts lean and the other roles go back to V8's defaults.
  */
 const V8_FLAGS = {
   lean: ['--semi-space-growth-factor=1', '--no-opt', '--no-sparkplug'],
