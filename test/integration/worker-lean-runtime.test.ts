@@ -286,8 +286,13 @@ it('reports an ApplicationFailure exactly as the SDK worker does: nonRetryable, 
   expect(mine.attempts).toEqual(theirs.attempts);
 });
 
-it('cancels the activity when the heartbeat answer says the workflow asked for it, and answers canceled', async () => {
-  let seen: { cancelRequested?: boolean; reason?: unknown } | undefined;
+/**
+ * A lean worker whose runCommand heartbeats every 200 ms until it is cancelled (then says how),
+ * and the fixture workflow (test/fixtures/lean-workflows: 2 s heartbeat timeout, waits for the
+ * activity to confirm its cancellation) running it.
+ */
+async function cancellable() {
+  const box: { seen?: { cancelRequested?: boolean; notFound?: boolean; reason: string } } = {};
   const w = lean({
     fakes: {
       runCommand: (async () => {
@@ -298,7 +303,8 @@ it('cancels the activity when the heartbeat answer says the workflow asked for i
             ctx.cancellationSignal.addEventListener('abort', () => reject(ctx.cancellationSignal.reason)),
           );
         } catch (err) {
-          seen = { cancelRequested: ctx.cancellationDetails?.cancelRequested, reason: (err as Error).message };
+          const d = ctx.cancellationDetails;
+          box.seen = { cancelRequested: d?.cancelRequested, notFound: d?.notFound, reason: (err as Error).message };
           throw err;
         } finally {
           clearInterval(timer);
@@ -306,7 +312,6 @@ it('cancels the activity when the heartbeat answer says the workflow asked for i
       }) as unknown as Activities['runCommand'],
     },
   });
-  // A workflow that waits for the activity to confirm its cancellation (test/fixtures/lean-workflows).
   const queue = unique('lean-wf');
   const worker = await Worker.create({
     connection: bed.connection,
@@ -325,12 +330,29 @@ it('cancels the activity when the heartbeat answer says the workflow asked for i
     args: [nodeQueue(w.node)],
   });
   await activityRunning(h);
+  return { w, h, box };
+}
+
+it('cancels the activity when the heartbeat answer says the workflow asked for it, and answers canceled', async () => {
+  const { w, h, box } = await cancellable();
   await h.signal('stop');
   // The next heartbeat RPC (throttled to 0.8 x the 2 s heartbeat timeout) carries the request.
   expect(await h.result()).toBe('cancelled');
-  expect(seen).toEqual({ cancelRequested: true, reason: 'CANCELLED' });
+  expect(box.seen).toEqual({ cancelRequested: true, notFound: false, reason: 'CANCELLED' });
   expect((await history(h)).some((e) => e.activityTaskCanceledEventAttributes)).toBe(true);
   expect(w.metrics.value('cancelled', { task_queue: nodeQueue(w.node) })).toBe(1);
+}, 180_000);
+
+it('cancels the activity when the server no longer knows it (its workflow was terminated)', async () => {
+  const { w, h, box } = await cancellable();
+  await h.terminate();
+  const seen = await eventually(async () => box.seen, 30_000, 'the activity to be cancelled');
+  expect(seen).toEqual({ cancelRequested: false, notFound: true, reason: 'NOT_FOUND' });
+  // Nobody to answer: once it has ended, it counts neither as completed, failed nor cancelled.
+  const where = { node: w.node, datacenter: w.dc, node_type: 'generic' };
+  await eventually(async () => (w.metrics.value('running', where) === 0 ? true : undefined), 30_000, 'the task to end');
+  for (const outcome of ['completed', 'failed', 'cancelled'] as const)
+    expect(w.metrics.value(outcome, { task_queue: nodeQueue(w.node) })).toBe(0);
 }, 180_000);
 
 it('throttles heartbeats to one RPC per interval and keeps the last details for the next attempt', async () => {
