@@ -3,6 +3,7 @@
 // dropping the running activity, its own /metrics, polling again after Temporal went away, and
 // mTLS through a TLS front end with the TLS diagnosis when the CA is wrong.
 import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
@@ -227,6 +228,68 @@ describe('TLS', () => {
     w.p.child.kill('SIGTERM');
     expect(await w.p.exited).toBe(0);
   });
+
+  /**
+   * A gRPC front end (HTTP/2 over TLS, certificate for temporal.test) that relays every call to
+   * the dev server and keeps the Authorization header of each.
+   */
+  async function grpcFrontEnd(seen: string[]): Promise<string> {
+    const pair = issueServerCertificate(ca, { dnsNames: ['temporal.test'], ipAddresses: [] });
+    const upstream = http2.connect(`http://${temporalAddress()}`);
+    const server = http2.createSecureServer({ key: pair.key, cert: pair.cert });
+    server.on('stream', (stream, headers) => {
+      seen.push(String(headers.authorization ?? ''));
+      const forward: http2.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') || k === ':path' || k === ':method') forward[k] = v;
+      const call = upstream.request(forward);
+      let trailers: http2.IncomingHttpHeaders = {};
+      call.on('response', (h) => {
+        // A trailers-only answer (an error) ends with its headers.
+        if (h['grpc-status'] !== undefined) stream.respond(h, { endStream: true });
+        else stream.respond(h, { waitForTrailers: true });
+      });
+      call.on('trailers', (t) => (trailers = t));
+      stream.on('wantTrailers', () => stream.sendTrailers(trailers));
+      stream.pipe(call);
+      call.pipe(stream);
+      call.on('error', () => stream.destroy());
+      stream.on('error', () => call.destroy());
+      stream.on('close', () => call.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    bed.cleanups.push(async () => {
+      upstream.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  }
+
+  it('sends api_key_file as Authorization: Bearer on every call, a rotated key without a restart', async () => {
+    const seen: string[] = [];
+    const address = await grpcFrontEnd(seen);
+    fs.writeFileSync(path.join(bed.dir, 'ca.pem'), ca.cert);
+    const keyFile = path.join(bed.dir, 'api.key');
+    fs.writeFileSync(keyFile, 'key-one\n', { mode: 0o600 });
+    const w = nodeWorker({
+      address,
+      allowed: '"/usr/bin/true"',
+      temporal: `  api_key_file = "${keyFile}"\n  tls {\n    ca_file = "${path.join(bed.dir, 'ca.pem')}"\n    server_name = "temporal.test"\n  }\n`,
+    });
+    await general(w.dc);
+    await w.p.waitFor(/msg="polling"/);
+    const step: RunbookStep[] = [{ name: 'true', kind: 'command', command: '/usr/bin/true', args: [] }];
+    await expect((await startRunbook(w, step)).result()).resolves.toMatchObject({ outcome: 'healed' });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen)).toEqual(new Set(['Bearer key-one']));
+
+    fs.writeFileSync(keyFile, 'key-two\n');
+    fs.utimesSync(keyFile, new Date(), new Date(Date.now() + 5000));
+    // The polls waiting now were sent with the old key; the next calls carry the new one.
+    await expect((await startRunbook(w, step)).result()).resolves.toMatchObject({ outcome: 'healed' });
+    await eventually(async () => (seen.includes('Bearer key-two') ? true : undefined), 90_000, 'a call with the rotated key');
+    w.p.child.kill('SIGTERM');
+    expect(await w.p.exited).toBe(0);
+  }, 180_000);
 
   it('stops with the TLS diagnosis when the server certificate is not signed by ca_file', async () => {
     const fe = await tlsFrontEnd([]);
