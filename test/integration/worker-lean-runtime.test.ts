@@ -390,7 +390,7 @@ it.each([1, 2])('runs at most max_concurrent_activities = %p activities of a que
     fakes: {
       runCommand: (async () => {
         most = Math.max(most, ++now);
-        await new Promise((r) => setTimeout(r, 1500));
+        await new Promise((r) => setTimeout(r, 3000)); // long enough to overlap on a loaded machine
         now -= 1;
         return { exitCode: 0, signal: null, stdout: '', stderr: '', timedOut: false, truncated: false };
       }) as unknown as Activities['runCommand'],
