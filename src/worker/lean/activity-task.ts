@@ -72,7 +72,14 @@ export class ActivityTask {
   ) {
     this.token = Buffer.from(task.taskToken as Uint8Array);
     this.activityType = String((task.activityType as { name?: string } | undefined)?.name ?? '');
-    this.done = this.run();
+    // Never rejects: a task that could not even be answered frees its slot all the same.
+    this.done = this.run().catch((err: unknown) => {
+      this.env.log('error', 'activity task ended without an answer', {
+        activity_type: this.activityType,
+        error: (err as Error)?.message ?? String(err),
+      });
+      return 'abandoned' as const;
+    });
   }
 
   cancel(reason: CancelReason): void {
