@@ -132,8 +132,8 @@ export function coreBridgeAddon(): string {
 export async function buildSingleExecutable(progress: (line: string) => void): Promise<string> {
   const entry = path.join(ROOT, 'dist', 'cmd', 'medic.js');
   const bundlePath = path.join(ROOT, 'dist', 'workflow-bundle.js');
-  const ledgerBundle = path.join(ROOT, 'dist', 'ledger-bundle.js');
-  for (const f of [entry, bundlePath, ledgerBundle, SHIM])
+  const ledgerBundle = path.join(ROOT, 'dist', EMBEDDED.ledgerBundle);
+  for (const f of [entry, bundlePath, ledgerBundle, SHIM, path.join(ROOT, 'dist', EMBEDDED.leanApi)])
     if (!fs.existsSync(f)) throw new SeaBuildError(`${f} is missing: run npm run build first`);
   fs.rmSync(OUT, { recursive: true, force: true });
   fs.mkdirSync(OUT, { recursive: true });
@@ -160,6 +160,7 @@ export async function buildSingleExecutable(progress: (line: string) => void): P
           [EMBEDDED.buildInfo]: info,
           [EMBEDDED.coreBridge]: coreBridgeAddon(),
           [EMBEDDED.hclWasm]: pkgFile('@cdktn', 'hcl2json', 'main.wasm.gz'),
+          [EMBEDDED.leanApi]: path.join(ROOT, 'dist', EMBEDDED.leanApi),
           [EMBEDDED.ledgerBundle]: ledgerBundle,
           [EMBEDDED.sourceMapWasm]: pkgFile('source-map', 'lib', 'mappings.wasm'),
           [EMBEDDED.workflowBundle]: bundlePath,

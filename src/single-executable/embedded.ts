@@ -10,6 +10,8 @@ export const EMBEDDED = {
   buildInfo: 'build-info.json',
   coreBridge: 'core-bridge.node',
   hclWasm: 'hcl2json.wasm.gz',
+  /** The lean (role node) worker's trimmed Temporal API descriptor (src/worker/lean/build-descriptor.ts). */
+  leanApi: 'temporal-api-lean.json',
   ledgerBundle: 'ledger-bundle.js',
   sourceMapWasm: 'source-map-mappings.wasm',
   workflowBundle: 'workflow-bundle.js',

@@ -28,7 +28,8 @@ export function backoffDelay(attempt: number, policy: RetryPolicy = CONNECT_RETR
   return Math.round(capped * (1 - (policy.jitter ?? 0) * random()));
 }
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` fires. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done(): void {

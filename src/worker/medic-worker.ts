@@ -3,11 +3,13 @@
 // general worker polls its datacenter's general queue and runs the workflows in workflow threads;
 // "both" polls all three with workflows on each (medic dev; node-only targets of older callers).
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { generalQueue, nodeQueue, nodeTypeQueue } from '../temporal/task-queues';
 import { medicDataConverter } from '../temporal/data-converter';
-import type { WorkerConfig, WorkerRole } from '../config/worker';
+import type { WorkerConfig } from '../config/worker';
 import type { Activities } from '../../activities';
 import { assertSharedRegistration } from './registration';
+import { roleQueues, workerIdentity, type MedicWorker } from './role-queues';
+
+export { roleQueues, workerIdentity, type MedicWorker };
 
 export interface MedicWorkerOptions {
   config: Pick<WorkerConfig, 'datacenter' | 'nodeType' | 'node' | 'shutdownGraceMs' | 'maxConcurrentActivities' | 'temporal'> &
@@ -16,32 +18,6 @@ export interface MedicWorkerOptions {
   /** Path of the prebuilt workflow bundle (dist/workflow-bundle.js). */
   bundlePath: string;
   activities: Activities;
-}
-
-export interface MedicWorker {
-  /** The queues polled, general first. */
-  queues: string[];
-  identity: string;
-  /** Polls all three queues until shut down; resolves once every queue worker has drained. */
-  run(): Promise<void>;
-  /** Stops polling and drains: running activities get the grace period, then are cancelled. */
-  shutdown(): void;
-}
-
-/** Worker identity in Temporal's history (ActivityTaskStarted.identity): which server ran what. */
-export function workerIdentity(node: string): string {
-  return `${process.pid}@${node}`;
-}
-
-/** The queues a worker of `role` polls, general first, and whether each runs workflows. */
-export function roleQueues(
-  role: WorkerRole,
-  where: { datacenter: string; nodeType: string; node: string },
-): Array<{ taskQueue: string; workflows: boolean }> {
-  const general = { taskQueue: generalQueue(where.datacenter), workflows: true };
-  const machine = [nodeTypeQueue(where.datacenter, where.nodeType), nodeQueue(where.node)];
-  if (role === 'general') return [general];
-  return [...(role === 'both' ? [general] : []), ...machine.map((taskQueue) => ({ taskQueue, workflows: role === 'both' }))];
 }
 
 export async function createMedicWorker(opts: MedicWorkerOptions): Promise<MedicWorker> {

@@ -1,20 +1,22 @@
 // `medic worker` as a function: load and check the config, connect (retrying), poll the three
 // queues, drain on stop. cmd/medic.ts owns signals; this owns the worker's whole life, so a test
-// can run it in-process or as the built binary. The Temporal SDK and the activities are not
-// imported with this module: they load while the config child parses, once V8 is sized.
+// can run it in-process or as the built binary. The engine (the Temporal SDK's worker, or the
+// lean runtime for role node: lean/) and the activities are not imported with this module: they
+// load while the config child parses, once V8 is sized.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as v8 from 'node:v8';
-import type { LogLevel as SdkLevel, NativeConnection } from '@temporalio/worker';
 import { ConfigError } from '../config/diagnostics';
 import { loadConfigInChild } from './config-process';
 import { WORKER_DEFAULTS, WORKER_ROLES, type WorkerConfig } from '../config/worker';
 import { invalidName } from '../temporal/task-queues';
 import { parseListen } from '../config/coordinator';
-import { temporalConnection } from '../temporal/tls';
 import { diagnoseTemporalTls, refusedCredentials, TemporalTlsError } from '../temporal/tls-diagnosis';
 import { workflowBundlePath } from '../temporal/bundle-workflows';
 import { ConnectAbortedError, connectWithRetry, type RetryPolicy } from './connect';
 import { readManifest, registrationProblems, RegistrationError } from './registration';
-import type { Log, LogLevel } from './log';
+import type { Log } from './log';
+import type { CreateEngine, WorkerEngine } from './engine';
 
 export interface WorkerRunOptions {
   configDir: string;
@@ -45,14 +47,14 @@ export interface WorkerRunOptions {
 }
 
 /**
- * V8 settings of a per-server (activity-only) worker, which runs almost no JavaScript of its
- * own (polling is in the SDK's native core; activities spawn commands and make HTTP calls): the
- * young generation stays at its initial 1 MB semi-space instead of growing to 16 MB, and no
- * optimizing or baseline compiler, whose code and feedback would cost ~10 MB for nothing
- * (npm run bench:worker). Set from code, not the command line, so the packaged executable and
- * `node dist/cmd/medic.js` get them alike. They must hold before the SDK loads (a grown young
- * generation never shrinks), and the SDK loads while the config child parses, before the role
- * is known: so every `medic worker` starts lean and the other roles go back to V8's defaults.
+ * V8 settings of a per-server (activity-only) worker, which runs little JavaScript (the lean
+ * runtime's polls and heartbeats; activities spawn commands and make HTTP calls): the young
+ * generation stays at its initial 1 MB semi-space instead of growing to 16 MB, and no optimizing
+ * or baseline compiler, whose code and feedback would cost several MB for nothing (npm run
+ * bench:worker). Set from code, not the command line, so the packaged executable and `node
+ * dist/cmd/medic.js` get them alike. They must hold before the engine loads (a grown young
+ * generation never shrinks), and it loads while the config child parses, before the role is
+ * known: so every `medic worker` starts lean and the other roles go back to V8's defaults.
  */
 const V8_FLAGS = {
   lean: ['--semi-space-growth-factor=1', '--no-opt', '--no-sparkplug'],
@@ -105,38 +107,6 @@ export function applyOverrides(config: WorkerConfig, overrides: WorkerRunOptions
   return merged;
 }
 
-type Sdk = typeof import('@temporalio/worker');
-
-const SDK_LEVELS: Record<SdkLevel, LogLevel> = { TRACE: 'debug', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
-
-/**
- * Installs the process-wide Temporal runtime: no signal handling of its own (cmd/ owns signals),
- * SDK and activity logs in our log format, Prometheus metrics on metrics_listen.
- */
-function installRuntime({ Runtime, DefaultLogger }: Sdk, config: WorkerConfig, log: Log): void {
-  try {
-    Runtime.install({
-      shutdownSignals: [],
-      logger: new DefaultLogger('INFO', (e) => log(SDK_LEVELS[e.level], e.message, e.meta as Record<string, unknown>)),
-      telemetryOptions: config.metricsListen ? { metrics: { prometheus: { bindAddress: config.metricsListen } } } : {},
-    });
-  } catch {
-    // In-process (tests): a runtime is already there, with its own settings.
-    log('warn', 'Temporal runtime already installed in this process; metrics_listen not applied');
-  }
-}
-
-/** medic_worker_task_queues{node,datacenter,node_type}: how many queues this worker polls now. */
-function queuesGauge({ Runtime }: Sdk, config: WorkerConfig): (n: number) => void {
-  const gauge = Runtime.instance().metricMeter.createGauge(
-    'medic_worker_task_queues',
-    'int',
-    '',
-    'Task queues this worker polls',
-  );
-  return (n) => gauge.set(n, { node: config.node, datacenter: config.datacenter, node_type: config.nodeType });
-}
-
 /** Loads and checks worker.hcl (and the workflow configs against the bundle); throws on any problem. */
 async function loadWorkerConfig(opts: WorkerRunOptions, bundlePath: string): Promise<WorkerConfig> {
   const { result: loaded, workflowTypes } = await loadConfigInChild(opts.configDir);
@@ -182,14 +152,33 @@ export async function reloadSettings(
   return { ok: true, ignored: [...ignored] };
 }
 
+/**
+ * The role this worker will most likely have, before the config child has parsed worker.hcl: the
+ * --role flag, else a `role = "..."` line of worker.hcl. Only a guess, to load the right engine
+ * while the child parses; the parsed config decides.
+ */
+export function roleHint(opts: Pick<WorkerRunOptions, 'configDir' | 'overrides'>): string | undefined {
+  if (opts.overrides?.role) return opts.overrides.role;
+  try {
+    return /^\s*role\s*=\s*"(\w+)"/m.exec(fs.readFileSync(path.join(opts.configDir, 'worker.hcl'), 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The engine of a role: the lean runtime for node, which must never load the SDK's worker; the SDK's for the others. */
+async function engineFor(role: string | undefined): Promise<CreateEngine> {
+  return role === 'node' ? (await import('./lean/engine')).createLeanEngine : (await import('./sdk-engine')).createSdkEngine;
+}
+
 export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Promise<number> {
   const { log } = opts;
   let config: WorkerConfig;
   const bundlePath = opts.bundlePath ?? workflowBundlePath();
   if (opts.leanV8) setV8Flags(V8_FLAGS.lean);
   const loading = loadWorkerConfig(opts, bundlePath);
-  // The SDK and the activities load while the child parses the config (two cores, half the wait).
-  const modules = Promise.all([import('@temporalio/worker'), import('../../activities'), import('./medic-worker')]);
+  // The engine and the activities load while the child parses the config (two cores, half the wait).
+  const modules = Promise.all([engineFor(roleHint(opts)), import('../../activities')]);
   modules.catch(() => undefined); // awaited below unless the config is refused first
   try {
     config = await loading;
@@ -201,28 +190,28 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
     throw err;
   }
   if (opts.leanV8 && config.role !== 'node') setV8Flags(V8_FLAGS.defaults);
-  const [sdk, { createActivities }, { createMedicWorker }] = await modules;
-  installRuntime(sdk, config, log);
-  let connection: NativeConnection;
+  const [, { createActivities }] = await modules;
+  let engine: WorkerEngine;
   try {
-    connection = await connectWithRetry(
-      () => {
-        const { apiKey, ...conn } = temporalConnection(config.temporal);
-        return sdk.NativeConnection.connect({ ...conn, ...(apiKey && { apiKey: apiKey() }) });
-      },
-      {
-        address: config.temporal.address,
-        signal,
-        log,
-        policy: opts.connectRetry,
-        permanent: async () => {
-          const why = await diagnoseTemporalTls(config.temporal).catch(() => undefined);
-          return why ? new TemporalTlsError(why) : undefined;
-        },
-        refused: (err) => refusedCredentials(err, config.temporal),
-      },
-    );
+    engine = await (await engineFor(config.role))(config, log, bundlePath);
   } catch (err) {
+    log('error', 'cannot start the worker', { error: (err as Error).message });
+    return EXIT_CODES.failure;
+  }
+  try {
+    await connectWithRetry(() => engine.connect(), {
+      address: config.temporal.address,
+      signal,
+      log,
+      policy: opts.connectRetry,
+      permanent: async () => {
+        const why = await diagnoseTemporalTls(config.temporal).catch(() => undefined);
+        return why ? new TemporalTlsError(why) : undefined;
+      },
+      refused: (err) => refusedCredentials(err, config.temporal),
+    });
+  } catch (err) {
+    await engine.close();
     if (err instanceof ConnectAbortedError) {
       log('info', 'stopped before connecting', { reason: err.message });
       return EXIT_CODES.ok;
@@ -235,12 +224,7 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
   }
 
   try {
-    const worker = await createMedicWorker({
-      config,
-      connection,
-      bundlePath,
-      activities: createActivities({ settings: config, log: (m) => log('info', m) }),
-    });
+    const worker = await engine.start(createActivities({ settings: config, log: (m) => log('info', m) }));
     const running = worker.run();
     opts.onReload?.(() => {
       void reloadSettings(opts, bundlePath, config).then((r) => {
@@ -253,8 +237,7 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
           });
       });
     });
-    const polling = queuesGauge(sdk, config);
-    polling(worker.queues.length);
+    engine.setQueues(worker.queues.length);
     log('info', 'polling', { queues: worker.queues.join(','), identity: worker.identity, namespace: config.temporal.namespace });
     opts.onPolling?.(worker.queues);
     const stop = (): void => {
@@ -271,10 +254,10 @@ export async function runWorker(opts: WorkerRunOptions, signal: AbortSignal): Pr
     } finally {
       signal.removeEventListener('abort', stop);
     }
-    polling(0);
+    engine.setQueues(0);
     log('info', 'stopped');
     return EXIT_CODES.ok;
   } finally {
-    await connection.close();
+    await engine.close();
   }
 }

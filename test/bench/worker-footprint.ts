@@ -377,6 +377,7 @@ async function main(): Promise<void> {
         `(x${(node.startupCpuMs / 1000).toFixed(2)}); idle RSS <= 70 MB: ${nodeRss.toFixed(1)} MB (x${(nodeRss / 70).toFixed(2)})`,
     );
 
+    if (WORKFLOWS === 0) return; // BENCH_WORKFLOWS=0: the idle part only
     const g = await measureLoaded(medic, server, connection);
     const line = (k: string, v: string) => out(`${k.padEnd(30)}${v}`);
     out(`\ngeneral worker (role general, workflow threads) with ${WORKFLOWS} running runbook executions`);

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { toolPath } from '../../packaging/tools';
-import { nodeQueue } from '../../src/temporal/task-queues';
+import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
 import type { RunbookStep } from '../../workflows/input';
 import { connectClient, temporalAddress, unique } from '../helpers/temporal';
 
@@ -289,4 +289,45 @@ describe('the executable as a worker', () => {
     },
     120_000,
   );
+
+  it('runs a per-server worker (role node) on its lean runtime, beside a general worker', async () => {
+    const [node, dc] = [unique('sea-node'), unique('dc')];
+    const { spawn } = await import('node:child_process');
+    const start = (role: string) => {
+      const config = path.join(tmp, `${node}-${role}`);
+      fs.mkdirSync(config);
+      fs.writeFileSync(
+        path.join(config, 'worker.hcl'),
+        `worker {\n  datacenter = "${dc}"\n  node_type = "generic"\n  node = "${role === 'node' ? node : `${node}-general`}"\n  role = "${role}"\n` +
+          `  allowed_commands = ["/usr/bin/true"]\n  reboot_dry_run = true\n}\ntemporal {\n  address = "${temporalAddress()}"\n}\n`,
+      );
+      const extract = path.join(tmp, `${node}-${role}-extract`);
+      const child = spawn(path.join(PKG, 'medic'), ['worker', '--config', config], {
+        env: { PATH: '/nonexistent', MEDIC_EXTRACT_DIR: extract },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      return { child, extract, exited, out: () => out };
+    };
+    const workers = [start('node'), start('general')];
+    try {
+      const steps: RunbookStep[] = [{ name: 'true', kind: 'command', command: '/usr/bin/true', args: [] }];
+      const handle = await client.workflow.start('runbook', {
+        taskQueue: generalQueue(dc),
+        workflowId: unique('sea'),
+        args: [{ workflow: 'seaCheck', target: { node, datacenter: dc }, params: {}, steps, activityQueue: nodeQueue(node) }],
+      });
+      await expect(handle.result()).resolves.toMatchObject({ outcome: 'healed' });
+      expect(workers[0]!.out()).toMatch(/msg="polling" queues="medic:[^"]+:generic,medic:node:/);
+      // The lean runtime never loads the SDK's native addon, so it never unpacks it.
+      const { extract } = workers[0]!;
+      const unpacked = fs.existsSync(extract) ? fs.readdirSync(extract, { recursive: true }).map(String) : [];
+      expect(unpacked.filter((f) => f.endsWith('core-bridge.node'))).toEqual([]);
+    } finally {
+      for (const w of workers) w.child.kill('SIGTERM');
+      expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0]);
+    }
+  }, 120_000);
 });
