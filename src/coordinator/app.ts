@@ -54,6 +54,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     admission: Admission;
     configMarkers: ConfigMarkers;
+    admissionLedger: LedgerClient;
     coordinatorMetrics: CoordinatorMetrics;
   }
   interface FastifyRequest {
@@ -153,6 +154,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   app.removeContentTypeParser('text/plain');
   app.decorate('admission', admission);
   app.decorate('configMarkers', markers);
+  app.decorate('admissionLedger', ledger);
   app.decorate('coordinatorMetrics', metrics);
   app.decorateRequest('access', null as unknown as AccessDecision);
   app.decorateRequest('audited', false);

@@ -1,5 +1,4 @@
 // What a coordinator asks of a workflow's admission ledger: admit (one update, starting the ledger if needed), release, announce.
-import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { WorkflowConfig } from '../config/workflow';
@@ -31,9 +30,6 @@ const SEEDING_ATTEMPTS = 100;
 const RETRIES = 3;
 
 export class LedgerClient {
-  /** This coordinator process, as the ledgers know it (its config is one of those in use). */
-  readonly instance = randomUUID();
-
   /**
    * `ensureWorker` makes sure this coordinator's ledger worker polls before the first call
    * (ledgers run there); `orphanGraceMs` is given to ledgers this coordinator starts (tests shorten it).
@@ -76,9 +72,9 @@ export class LedgerClient {
    * One admission: accepted with the constraints as enforced, or refused with why. A retry after
    * a lost reply uses the same id and gets the first answer (the ledger keeps them).
    */
-  async admit(client: Client, wf: WorkflowConfig, req: Omit<AdmitRequest, 'instance' | 'constraints'>): Promise<LedgerAnswer> {
+  async admit(client: Client, wf: WorkflowConfig, req: Omit<AdmitRequest, 'constraints'>): Promise<LedgerAnswer> {
     this.ensureWorker();
-    const full: AdmitRequest = { ...req, instance: this.instance, constraints: this.constraints(wf) };
+    const full: AdmitRequest = { ...req, constraints: this.constraints(wf) };
     for (let attempt = 1; ; attempt++) {
       try {
         const answer = await client.workflow.executeUpdateWithStart(admitUpdate, {
@@ -112,7 +108,7 @@ export class LedgerClient {
   async announce(client: Client, wf: WorkflowConfig): Promise<Enforced[]> {
     this.ensureWorker();
     return client.workflow.executeUpdateWithStart(announceUpdate, {
-      args: [{ instance: this.instance, constraints: this.constraints(wf) }],
+      args: [{ constraints: this.constraints(wf) }],
       startWorkflowOperation: this.start(wf),
     });
   }

@@ -1,9 +1,9 @@
 // The admission ledger's arithmetic: pure and deterministic (it runs inside the ledger workflow, and in unit tests).
 //
 // One ledger per workflow name holds what admission needs to be exact across coordinators:
-// - the constraint configs every coordinator instance uses (each admission and each announce
-//   carries its instance's config), so the strictest config in use governs every replica at
-//   once, and slots of a higher value that may still run stay counted;
+// - the constraint configs in use (each admission and each announce carries its coordinator's
+//   config), so the strictest config in use governs every replica at once, and slots of a
+//   higher value that may still run stay counted;
 // - the admission times of each maxExecution window, in the ledger's (Temporal's) time;
 // - admissions not yet seen as started executions, so one whose coordinator died before
 //   starting it frees its place (the orphan sweep) instead of burning it for a period.
@@ -39,8 +39,6 @@ export interface Where {
 export interface AdmitRequest {
   /** The admission's nonce: the update id, the memo of the execution it starts. */
   id: string;
-  /** The coordinator process (random per start). */
-  instance: string;
   /** This coordinator's constraints of the workflow. */
   constraints: LedgerConstraint[];
   /** Scope key per constraint key ("datacenter=dc1", "global", ...). */
@@ -71,8 +69,8 @@ export interface LedgerRefusal {
 }
 
 export interface LedgerState {
-  /** Per coordinator instance: its constraints and when it last admitted or announced. */
-  instances: Record<string, { constraints: LedgerConstraint[]; seenAt: number }>;
+  /** Per config (its JSON): its constraints and when a coordinator last admitted or announced with it. */
+  configs: Record<string, { constraints: LedgerConstraint[]; seenAt: number }>;
   /** Per constraint key: value -> when last in use (high water). */
   values: Record<string, Record<string, number>>;
   /** `${key}|${scope}` -> [admission time, admission id], oldest first. */
@@ -99,19 +97,23 @@ export const ANSWER_MS = 15 * 60_000;
 export const ORPHAN_GRACE_MS = 60_000;
 
 export function emptyState(orphanGraceMs = ORPHAN_GRACE_MS): LedgerState {
-  return { instances: {}, values: {}, windows: {}, unconfirmed: {}, answers: {}, seeded: false, orphanGraceMs };
+  return { configs: {}, values: {}, windows: {}, unconfirmed: {}, answers: {}, seeded: false, orphanGraceMs };
 }
 
 export const windowKey = (key: string, scope: string): string => `${key}|${scope}`;
 
-/** The constraints as enforced for a coordinator with `own`, given every other instance's config. */
-export function enforced(state: LedgerState, instance: string, own: readonly LedgerConstraint[], now: number): Enforced[] {
+/**
+ * The constraints as enforced for a coordinator with `own`, given every config in use: another
+ * replica's, and this one's before a reload (a raise takes effect once the old config is no
+ * longer announced anywhere, as with the config markers).
+ */
+export function enforced(state: LedgerState, own: readonly LedgerConstraint[], now: number): Enforced[] {
   return own.map((c) => {
     let value = c.value;
     let periodMs = c.periodMs;
     let highWater = c.value;
-    for (const [id, other] of Object.entries(state.instances)) {
-      if (id === instance || now - other.seenAt > IN_USE_MS) continue;
+    for (const other of Object.values(state.configs)) {
+      if (now - other.seenAt > IN_USE_MS) continue;
       const o = other.constraints.find((x) => x.key === c.key && x.kind === c.kind);
       if (!o) continue;
       value = Math.min(value, o.value);
@@ -131,7 +133,7 @@ function inWindow(state: LedgerState, window: string, periodMs: number, now: num
 /** Why the request may not be admitted now, or undefined when it may. Reads only (an update validator). */
 export function check(state: LedgerState, req: AdmitRequest, now: number): LedgerRefusal | undefined {
   if (state.answers[req.id]) return undefined;
-  for (const e of enforced(state, req.instance, req.constraints, now)) {
+  for (const e of enforced(state, req.constraints, now)) {
     if (e.kind !== 'maxExecution') continue;
     const scope = req.scopes[e.key] ?? 'global';
     const counted = inWindow(state, windowKey(e.key, scope), e.periodMs, now);
@@ -151,8 +153,8 @@ export function check(state: LedgerState, req: AdmitRequest, now: number): Ledge
   return undefined;
 }
 
-function noteConfig(state: LedgerState, instance: string, constraints: readonly LedgerConstraint[], now: number): void {
-  state.instances[instance] = { constraints: [...constraints], seenAt: now };
+function noteConfig(state: LedgerState, constraints: readonly LedgerConstraint[], now: number): void {
+  state.configs[JSON.stringify(constraints)] = { constraints: [...constraints], seenAt: now };
   for (const c of constraints) (state.values[c.key] ??= {})[String(c.value)] = now;
 }
 
@@ -160,8 +162,8 @@ function noteConfig(state: LedgerState, instance: string, constraints: readonly 
 export function admit(state: LedgerState, req: AdmitRequest, now: number): AdmitAnswer {
   const earlier = state.answers[req.id];
   if (earlier) return earlier;
-  const answer: AdmitAnswer = { at: now, enforced: enforced(state, req.instance, req.constraints, now) };
-  noteConfig(state, req.instance, req.constraints, now);
+  const answer: AdmitAnswer = { at: now, enforced: enforced(state, req.constraints, now) };
+  noteConfig(state, req.constraints, now);
   for (const e of answer.enforced) {
     if (e.kind !== 'maxExecution') continue;
     (state.windows[windowKey(e.key, req.scopes[e.key] ?? 'global')] ??= []).push([now, req.id]);
@@ -172,14 +174,9 @@ export function admit(state: LedgerState, req: AdmitRequest, now: number): Admit
 }
 
 /** A coordinator says which config it uses (at start, on reload, every minute while it runs). */
-export function announce(
-  state: LedgerState,
-  instance: string,
-  constraints: readonly LedgerConstraint[],
-  now: number,
-): Enforced[] {
-  noteConfig(state, instance, constraints, now);
-  return enforced(state, instance, constraints, now);
+export function announce(state: LedgerState, constraints: readonly LedgerConstraint[], now: number): Enforced[] {
+  noteConfig(state, constraints, now);
+  return enforced(state, constraints, now);
 }
 
 /** Removes an admission whose execution was not started (it was refused later, or is an orphan). */
@@ -218,7 +215,7 @@ export function seed(state: LedgerState, entries: ReadonlyArray<{ window: string
 
 /** Drops what no decision needs any more: old configs, admissions past the horizon, old answers. */
 export function prune(state: LedgerState, now: number): void {
-  for (const [id, i] of Object.entries(state.instances)) if (now - i.seenAt > HIGH_WATER_MS) delete state.instances[id];
+  for (const [id, c] of Object.entries(state.configs)) if (now - c.seenAt > HIGH_WATER_MS) delete state.configs[id];
   for (const [key, values] of Object.entries(state.values)) {
     for (const [v, at] of Object.entries(values)) if (now - at > HIGH_WATER_MS) delete values[v];
     if (!Object.keys(values).length) delete state.values[key];

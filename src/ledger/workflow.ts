@@ -25,9 +25,7 @@ export const LEDGER_REFUSAL = 'MedicLedgerRefusal';
 export const LEDGER_SEEDING = 'MedicLedgerSeeding';
 
 export const admitUpdate = defineUpdate<ledger.AdmitAnswer, [ledger.AdmitRequest]>('admit');
-export const announceUpdate = defineUpdate<ledger.Enforced[], [{ instance: string; constraints: ledger.LedgerConstraint[] }]>(
-  'announce',
-);
+export const announceUpdate = defineUpdate<ledger.Enforced[], [{ constraints: ledger.LedgerConstraint[] }]>('announce');
 export const releaseUpdate = defineUpdate<boolean, [{ id: string }]>('release');
 export const stateQuery = defineQuery<ledger.LedgerState>('state');
 
@@ -62,7 +60,7 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
         });
     },
   });
-  setHandler(announceUpdate, ({ instance, constraints }) => ledger.announce(state, instance, constraints, Date.now()));
+  setHandler(announceUpdate, ({ constraints }) => ledger.announce(state, constraints, Date.now()));
   setHandler(releaseUpdate, ({ id }) => ledger.release(state, id));
   setHandler(stateQuery, () => state);
 

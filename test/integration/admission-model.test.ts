@@ -97,13 +97,16 @@ class Real {
     await coordinator.app.configMarkers.syncOnce();
     return { ...coordinator, close: () => coordinator.app.close() };
   }
-  /** Waits until a coordinator enforces the strictest values of the model (its markers were read). */
+  /** Waits until a coordinator enforces the strictest values of the model (its markers were read; its ledger answers at once). */
   async converged(c: TestCoordinator, model: Model): Promise<void> {
     const wf = this.workflow(model.current);
     await c.app.configMarkers.syncOnce();
     await eventually(
       async () => {
-        const [conc, perNode, global] = wf.constraints.map((k) => c.app.configMarkers.effective(wf, k).value);
+        const conc = c.app.configMarkers.effective(wf, wf.constraints[0]!).value;
+        const [perNode, global] = (await this.temporal.withDeadline((client) => c.app.admissionLedger.announce(client, wf)))
+          .filter((e) => e.kind === 'maxExecution')
+          .map((e) => e.value);
         const ok =
           conc === model.strictest('concurrency') &&
           perNode === model.strictest('perNode') &&

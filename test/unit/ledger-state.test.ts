@@ -30,10 +30,9 @@ const max = (value: number, periodMs = HOUR): LedgerConstraint => ({
 const conc = (value: number): LedgerConstraint => ({ key: 'concurrency.0', kind: 'concurrency', value, periodMs: HOUR });
 
 let n = 0;
-function req(constraints: LedgerConstraint[], instance = 'a', scope = 'node=n1'): AdmitRequest {
+function req(constraints: LedgerConstraint[], scope = 'node=n1'): AdmitRequest {
   return {
     id: `adm-${++n}`,
-    instance,
     constraints,
     scopes: Object.fromEntries(constraints.map((c) => [c.key, scope])),
     where: {},
@@ -61,35 +60,29 @@ describe('admission ledger state', () => {
     const refusal = check(s, req([max(2)]), 3_000);
     expect(refusal).toMatchObject({ key: 'maxExecution.0', scope: 'node=n1', value: 2, count: 2, retryAt: 1_000 + HOUR });
     // Another scope has its own window.
-    expect(tryAdmit(s, req([max(2)], 'a', 'node=n2'), 3_000)).toBe(true);
+    expect(tryAdmit(s, req([max(2)], 'node=n2'), 3_000)).toBe(true);
     // The oldest leaves the window: one more fits.
     expect(tryAdmit(s, req([max(2)]), 1_000 + HOUR + 1)).toBe(true);
     expect(check(s, req([max(2)]), 1_000 + HOUR + 2)).toBeDefined();
   });
 
-  test("another instance's stricter config governs while it is in use, then no longer", () => {
+  test('a stricter config in use governs, until it is no longer announced', () => {
     const s = seeded();
-    announce(s, 'strict', [max(1, 2 * HOUR)], 0);
-    expect(enforced(s, 'loose', [max(3)], 10)).toEqual([
+    announce(s, [max(1, 2 * HOUR)], 0);
+    expect(enforced(s, [max(3)], 10)).toEqual([
       { key: 'maxExecution.0', kind: 'maxExecution', value: 1, periodMs: 2 * HOUR, highWater: 3 },
     ]);
-    expect(tryAdmit(s, req([max(3)], 'loose'), 10)).toBe(true);
-    expect(check(s, req([max(3)], 'loose'), 20)).toMatchObject({ value: 1, periodMs: 2 * HOUR, count: 1 });
-    // The strict instance stopped announcing: the loose config alone governs.
-    expect(check(s, req([max(3)], 'loose'), IN_USE_MS + 1)).toBeUndefined();
-  });
-
-  test('an instance reloading to a looser config is not held to its own old one', () => {
-    const s = seeded();
-    announce(s, 'a', [max(1)], 0);
-    expect(enforced(s, 'a', [max(3)], 10)[0]).toMatchObject({ value: 3, highWater: 3 });
+    expect(tryAdmit(s, req([max(3)]), 10)).toBe(true);
+    expect(check(s, req([max(3)]), 20)).toMatchObject({ value: 1, periodMs: 2 * HOUR, count: 1 });
+    // Nobody announced the strict config for IN_USE_MS (a reload raised it, or its replica stopped).
+    expect(check(s, req([max(3)]), IN_USE_MS + 1)).toBeUndefined();
   });
 
   test('high water: slots of a higher value admitted under lately still count', () => {
     const s = seeded();
-    announce(s, 'a', [conc(5)], 0);
-    expect(enforced(s, 'b', [conc(2)], 10)[0]).toMatchObject({ value: 2, highWater: 5 });
-    expect(enforced(s, 'b', [conc(2)], HIGH_WATER_MS + 1)[0]).toMatchObject({ value: 2, highWater: 2 });
+    announce(s, [conc(5)], 0);
+    expect(enforced(s, [conc(2)], 10)[0]).toMatchObject({ value: 2, highWater: 5 });
+    expect(enforced(s, [conc(2)], HIGH_WATER_MS + 1)[0]).toMatchObject({ value: 2, highWater: 2 });
   });
 
   test('the same admission id returns the first answer and is recorded once', () => {
