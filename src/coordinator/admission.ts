@@ -456,6 +456,9 @@ export class Admission {
       for (const e of evaluations) {
         const full = this.full.get(this.cacheKey(wf.name, e));
         if (full && full.until > this.now()) return { outcome: this.refused(e, full.count, full.retryAt) };
+        // Expired: this admission asks Temporal again; the ones arriving meanwhile are still
+        // refused from memory (one call per expiry, not one per waiting caller).
+        if (full) full.until = this.now() + this.refusalCacheMs;
         const windowFull: FullScope | undefined = viaLedger ? this.full.get(this.ledgerCacheKey(wf.name, e)) : undefined;
         if (windowFull && windowFull.config === wf && windowFull.until > this.now())
           return { outcome: this.refused({ ...e, constraint: windowFull.enforced! }, windowFull.count, windowFull.retryAt) };
@@ -514,6 +517,7 @@ export class Admission {
           }
         }
         let workflowId = namedId ?? freeId ?? freeExecutionId(wf.name);
+        let tookLast = false;
         // Fleet safety: pauses, freezes, circuit breaker, flapping, the per-node lock and budgets
         // (holds released with the leases when the start does not happen); shadow mode answers here.
         const fleet = await this.deps.fleet?.admit(client, { ...req, params, workflow: wf, workflowId, taskQueue, trigger });
@@ -522,6 +526,7 @@ export class Admission {
         let runId: string;
         if (primary) {
           const r = await claimSlot(client, primary.spec, startAt);
+          tookLast = r.ok && r.full;
           if (!r.ok || r.full) {
             if (this.fullHints.size > 10_000) this.fullHints.clear();
             this.fullHints.set(this.hintKey(wf.name, primary), this.now() + FULL_HINT_MS);
@@ -542,6 +547,16 @@ export class Admission {
           }
         }
         keepLeases = true;
+        for (const e of evaluations) this.full.delete(this.cacheKey(wf.name, e));
+        // This start took the last free slot: callers arriving now are refused from memory.
+        if (primary && tookLast && this.refusalCacheMs > 0) {
+          const retryAt = [this.now() + leaseTimeoutMs(primary.constraint, this.startMarginMs)];
+          this.full.set(this.cacheKey(wf.name, primary), {
+            until: this.now() + this.refusalCacheMs,
+            count: primary.constraint.value,
+            retryAt,
+          });
+        }
         return { outcome: { result: 'started', workflowId, runId: runId!, taskQueue }, workflowId };
       } catch (err) {
         // After an unknown outcome the execution may run: its leases stay until they expire.

@@ -122,7 +122,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   // The admission ledgers run in every coordinator's ledger worker, started with the first ledger call.
   const ledgerWorker = new LedgerWorker(deps.temporal.config, () => deps.temporal.client(), log, deps.ledgerBundle);
   app.addHook('onClose', async () => ledgerWorker.close());
-  const ledger = new LedgerClient(() => ledgerWorker.ensure(), deps.ledgerOrphanGraceMs);
+  const ledger = new LedgerClient(() => ledgerWorker.ensure(), deps.ledgerOrphanGraceMs, deps.temporal.callTimeoutMs);
   const markers = new ConfigMarkers(
     deps.temporal,
     () => deps.config.current.workflows,

@@ -95,7 +95,8 @@ export async function listPauses(client: Client): Promise<Pause[]> {
 
 /** The admission-side reader: which pause, if any, covers a start. Answers are cached per id for PAUSE_CACHE_MS. */
 export class PauseCheck {
-  private readonly cache = new Map<string, { at: number; pause?: Pause }>();
+  /** Per id: when it was read and the read (shared by the admissions that ask meanwhile: one call, not one each). */
+  private readonly cache = new Map<string, { at: number; read: Promise<Pause | undefined> }>();
 
   constructor(private readonly ttlMs = PAUSE_CACHE_MS) {}
 
@@ -111,11 +112,21 @@ export class PauseCheck {
 
   private async read(client: Client, id: string, now: number): Promise<Pause | undefined> {
     const hit = this.cache.get(id);
-    if (hit && now - hit.at < this.ttlMs && (!hit.pause?.until || Date.parse(hit.pause.until) > now)) return hit.pause;
-    const m = await readMarker(client, id);
-    const pause = m ? pauseOf(m) : undefined;
+    if (hit && now - hit.at < this.ttlMs) {
+      try {
+        const pause = await hit.read;
+        if (!pause?.until || Date.parse(pause.until) > now) return pause;
+      } catch {
+        // That read failed: ask again.
+      }
+    }
+    const read = readMarker(client, id).then((m) => (m ? pauseOf(m) : undefined));
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(id, { at: now, pause });
-    return pause;
+    this.cache.set(id, { at: now, read });
+    // A failed read is not remembered.
+    read.catch(() => {
+      if (this.cache.get(id)?.read === read) this.cache.delete(id);
+    });
+    return read;
   }
 }

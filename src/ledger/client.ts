@@ -1,4 +1,5 @@
 // What a coordinator asks of a workflow's admission ledger: admit (one update, starting the ledger if needed), release, announce.
+import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { WorkflowConfig } from '../config/workflow';
@@ -6,8 +7,16 @@ import { constraintKey } from '../coordinator/constraints';
 import { isUnknownOutcome } from '../coordinator/leases';
 import { LEDGER_QUEUE } from '../temporal/task-queues';
 import type { SeedRequest } from './activities';
-import type { AdmitAnswer, AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal } from './state';
-import { admitUpdate, announceUpdate, LEDGER_REFUSAL, LEDGER_SEEDING, medicAdmissionLedger, releaseUpdate } from './workflow';
+import type { AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal } from './state';
+import {
+  admitUpdate,
+  announceUpdate,
+  LEDGER_REFUSAL,
+  LEDGER_SEEDING,
+  medicAdmissionLedger,
+  releaseUpdate,
+  type LedgerAnswer,
+} from './workflow';
 
 /** The ledger of a workflow: one per name. Workflow names never contain ':'. */
 export function ledgerWorkflowId(workflow: string): string {
@@ -21,13 +30,27 @@ export function usesLedger(wf: WorkflowConfig): boolean {
 
 const SCOPE_KIND = { general: 'datacenter', node_type: 'node_type', node: 'node' } as const;
 
-export type LedgerAnswer = { ok: true; answer: AdmitAnswer } | { ok: false; refusal: LedgerRefusal };
+export type { LedgerAnswer };
 
 /** How often a new ledger is asked again while it reads past executions, and for how long at most. */
 const SEEDING_RETRY_MS = 100;
 const SEEDING_ATTEMPTS = 100;
 /** Attempts of an admission whose reply was lost or whose ledger run just closed. */
 const RETRIES = 3;
+/** Updates a coordinator keeps in flight per ledger (Temporal allows 10 per workflow by default), and admissions per update. */
+const IN_FLIGHT = 2;
+const BATCH = 200;
+
+interface Waiting {
+  req: AdmitRequest;
+  resolve(a: LedgerAnswer): void;
+  reject(err: unknown): void;
+}
+
+interface Queue {
+  waiting: Waiting[];
+  inFlight: number;
+}
 
 export class LedgerClient {
   /**
@@ -37,6 +60,7 @@ export class LedgerClient {
   constructor(
     private readonly ensureWorker: () => void = () => {},
     private readonly orphanGraceMs?: number,
+    private readonly callTimeoutMs = 10_000,
   ) {}
 
   constraints(wf: WorkflowConfig): LedgerConstraint[] {
@@ -69,24 +93,62 @@ export class LedgerClient {
   }
 
   /**
-   * One admission: accepted with the constraints as enforced, or refused with why. A retry after
-   * a lost reply uses the same id and gets the first answer (the ledger keeps them).
+   * One admission: accepted with the constraints as enforced, or refused with why. Admissions
+   * that arrive while this coordinator's updates to the same ledger are in flight are sent
+   * together as one update (Temporal allows few updates in flight per workflow, and one batch
+   * is one round trip and one workflow task for all of them).
    */
-  async admit(client: Client, wf: WorkflowConfig, req: Omit<AdmitRequest, 'constraints'>): Promise<LedgerAnswer> {
+  admit(client: Client, wf: WorkflowConfig, req: Omit<AdmitRequest, 'constraints'>): Promise<LedgerAnswer> {
     this.ensureWorker();
     const full: AdmitRequest = { ...req, constraints: this.constraints(wf) };
+    let queue = this.queues.get(wf.name);
+    if (!queue) this.queues.set(wf.name, (queue = { waiting: [], inFlight: 0 }));
+    return new Promise<LedgerAnswer>((resolve, reject) => {
+      queue.waiting.push({ req: full, resolve, reject });
+      this.pump(client, wf, queue);
+    });
+  }
+
+  private readonly queues = new Map<string, Queue>();
+
+  private pump(client: Client, wf: WorkflowConfig, queue: Queue): void {
+    while (queue.inFlight < IN_FLIGHT && queue.waiting.length) {
+      const batch = queue.waiting.splice(0, BATCH);
+      queue.inFlight++;
+      this.send(client, wf, batch)
+        .then(
+          (answers) => batch.forEach((w, i) => w.resolve(answers[i]!)),
+          (err: unknown) => batch.forEach((w) => w.reject(err)),
+        )
+        .finally(() => {
+          queue.inFlight--;
+          if (!queue.inFlight && !queue.waiting.length) this.queues.delete(wf.name);
+          else this.pump(client, wf, queue);
+        });
+    }
+  }
+
+  /**
+   * One update for a batch. A retry after a lost reply uses the same update id and gets the first
+   * answer (Temporal dedupes update ids; the ledger keeps each admission's answer by its id).
+   */
+  private async send(client: Client, wf: WorkflowConfig, batch: Waiting[]): Promise<LedgerAnswer[]> {
+    const updateId = randomUUID();
+    const requests = batch.map((w) => w.req);
     for (let attempt = 1; ; attempt++) {
       try {
-        const answer = await client.workflow.executeUpdateWithStart(admitUpdate, {
-          updateId: req.id,
-          args: [full],
-          startWorkflowOperation: this.start(wf),
-        });
-        return { ok: true, answer };
+        // A deadline of its own: the batch outlives the trigger that happened to send it.
+        return await client.connection.withDeadline(Date.now() + this.callTimeoutMs, () =>
+          client.workflow.executeUpdateWithStart(admitUpdate, {
+            updateId,
+            args: [requests],
+            startWorkflowOperation: this.start(wf),
+          }),
+        );
       } catch (err) {
         const failure = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
         if (failure instanceof ApplicationFailure && failure.type === LEDGER_REFUSAL)
-          return { ok: false, refusal: failure.details?.[0] as LedgerRefusal };
+          return (failure.details?.[0] as LedgerRefusal[]).map((refusal) => ({ ok: false, refusal }));
         if (failure instanceof ApplicationFailure && failure.type === LEDGER_SEEDING && attempt < SEEDING_ATTEMPTS) {
           await new Promise((r) => setTimeout(r, SEEDING_RETRY_MS));
           continue;

@@ -19,12 +19,16 @@ import {
 import type { LedgerActivities, SeedRequest } from './activities';
 import * as ledger from './state';
 
-/** ApplicationFailure type of a refusal: its single detail is a LedgerRefusal. */
+/** What the ledger answers one admission. */
+export type LedgerAnswer = { ok: true; answer: ledger.AdmitAnswer } | { ok: false; refusal: ledger.LedgerRefusal };
+
+/** ApplicationFailure type of a refused batch: its single detail is the LedgerRefusal of each admission. */
 export const LEDGER_REFUSAL = 'MedicLedgerRefusal';
 /** ApplicationFailure type while a new ledger reads past executions: ask again in a moment. */
 export const LEDGER_SEEDING = 'MedicLedgerSeeding';
 
-export const admitUpdate = defineUpdate<ledger.AdmitAnswer, [ledger.AdmitRequest]>('admit');
+/** A batch of admissions: each admitted or refused, in order. */
+export const admitUpdate = defineUpdate<LedgerAnswer[], [ledger.AdmitRequest[]]>('admit');
 export const announceUpdate = defineUpdate<ledger.Enforced[], [{ constraints: ledger.LedgerConstraint[] }]>('announce');
 export const releaseUpdate = defineUpdate<boolean, [{ id: string }]>('release');
 export const stateQuery = defineQuery<ledger.LedgerState>('state');
@@ -47,19 +51,29 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
         nonRetryable: true,
       });
   };
-  setHandler(admitUpdate, (req) => ledger.admit(state, req, Date.now()), {
-    validator(req) {
-      seeding();
-      const refusal = ledger.check(state, req, Date.now());
-      if (refusal)
-        throw ApplicationFailure.create({
-          type: LEDGER_REFUSAL,
-          message: `${refusal.key} is full in ${refusal.scope}: ${refusal.count} of ${refusal.value}`,
-          details: [refusal],
-          nonRetryable: true,
-        });
+  setHandler(
+    admitUpdate,
+    (requests) =>
+      requests.map((req): LedgerAnswer => {
+        const now = Date.now();
+        const refusal = ledger.check(state, req, now);
+        return refusal ? { ok: false, refusal } : { ok: true, answer: ledger.admit(state, req, now) };
+      }),
+    {
+      // A batch of which nothing would pass is rejected here: a refusal writes no history.
+      validator(requests: ledger.AdmitRequest[]) {
+        seeding();
+        const refusals = requests.map((req) => ledger.check(state, req, Date.now()));
+        if (refusals.every((r) => r !== undefined))
+          throw ApplicationFailure.create({
+            type: LEDGER_REFUSAL,
+            message: refusals.map((r) => `${r!.key} is full in ${r!.scope}: ${r!.count} of ${r!.value}`).join('; '),
+            details: [refusals],
+            nonRetryable: true,
+          });
+      },
     },
-  });
+  );
   setHandler(announceUpdate, ({ constraints }) => ledger.announce(state, constraints, Date.now()));
   setHandler(releaseUpdate, ({ id }) => ledger.release(state, id));
   setHandler(stateQuery, () => state);

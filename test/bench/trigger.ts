@@ -42,11 +42,24 @@ function line(label: string, f: Figures): string {
   return `${label.padEnd(34)} ${f.perSecond.toFixed(0).padStart(6)}/s   p50 ${f.p50.toFixed(1).padStart(7)} ms   p99 ${f.p99.toFixed(1).padStart(7)} ms`;
 }
 
-/** The sum of a counter's samples in a Prometheus text exposition. */
-function sumCounter(text: string, name: string): number {
-  let sum = 0;
-  for (const l of text.split('\n')) if (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) sum += Number(l.split(' ').pop());
-  return sum;
+/** A counter's samples in a Prometheus text exposition, by their `method` label. */
+function byMethod(text: string, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const l of text.split('\n')) {
+    if (!l.startsWith(`${name}{`) && !l.startsWith(`${name} `)) continue;
+    const method = /method="([^"]*)"/.exec(l)?.[1] ?? '';
+    out.set(method, (out.get(method) ?? 0) + Number(l.split(' ').pop()));
+  }
+  return out;
+}
+
+/** Calls per method between two snapshots, per `n` (admissions or refusals): "StartWorkflowExecution=1.00 ...". */
+function perMethod(before: Map<string, number>, after: Map<string, number>, n: number): string {
+  return [...after]
+    .map(([m, v]) => [m, (v - (before.get(m) ?? 0)) / n] as const)
+    .filter(([, v]) => v >= 0.005)
+    .map(([m, v]) => `${m}=${v.toFixed(2)}`)
+    .join(' ');
 }
 
 async function main(): Promise<void> {
@@ -70,10 +83,13 @@ async function main(): Promise<void> {
   const run = Date.now().toString(36);
   let failures = 0;
 
-  const calls = async (): Promise<number> => {
+  const snapshot = async (): Promise<Map<string, number>> => {
     const r = await request(agent, 'GET', `${coordinator.url}/metrics`);
-    return sumCounter(r.body, 'medic_coordinator_temporal_calls_total');
+    return byMethod(r.body, 'medic_coordinator_temporal_calls_total');
   };
+  const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
+  const calls = async (): Promise<number> => total(await snapshot());
+  const methods: Record<string, string> = {};
   const bare = async (tag: string, total: number): Promise<Figures> =>
     figures(
       await drive(total, CONCURRENCY, async (i) => {
@@ -126,10 +142,12 @@ async function main(): Promise<void> {
       // Alternate the order so neither side always runs on the fuller database.
       const measure = async (side: 'bare' | 'ping' | 'restart'): Promise<void> => {
         if (side === 'bare') return void bares.push(await bare(`r${round}`, TOTAL));
-        const before = await calls();
+        const before = await snapshot();
         if (side === 'ping') coords.push(await viaCoordinator('benchPing', `r${round}`, TOTAL));
         else restarts.push(await viaCoordinator('benchRestart', `r${round}`, TOTAL));
-        const used = (await calls()) - before;
+        const after = await snapshot();
+        const used = total(after) - total(before);
+        methods[side] = perMethod(before, after, TOTAL);
         if (side === 'ping') pingCalls += used;
         else restartCalls += used;
       };
@@ -143,9 +161,11 @@ async function main(): Promise<void> {
     // Refusals: one node, full after the first trigger.
     const refusedNode = `refused-${run}`;
     await viaCoordinator('benchPing', 'refuse-first', 1, 202, refusedNode);
-    const beforeRefusals = await calls();
+    const beforeRefusals = await snapshot();
     const refusals = await viaCoordinator('benchPing', 'refuse', REFUSALS, 429, refusedNode);
-    const refusalCalls = (await calls()) - beforeRefusals;
+    const afterRefusals = await snapshot();
+    const refusalCalls = total(afterRefusals) - total(beforeRefusals);
+    methods.refusal = perMethod(beforeRefusals, afterRefusals, REFUSALS);
     // Refusals of a full maxExecution window (the ledger's): its execution closed, so only the window refuses.
     const windowNode = `window-${run}`;
     await viaCoordinator('benchRestart', 'window-first', 1, 202, windowNode);
@@ -176,6 +196,9 @@ async function main(): Promise<void> {
       `rpcs: per admission concurrency-only=${(pingCalls / (ROUNDS * TOTAL)).toFixed(2)} ` +
         `restartService=${(restartCalls / (ROUNDS * TOTAL)).toFixed(2)} per refusal=${(refusalCalls / REFUSALS).toFixed(2)} ` +
         `per window refusal=${(windowCalls / REFUSALS).toFixed(2)}\n`,
+    );
+    process.stdout.write(
+      `rpcs by method (last round): concurrency-only ${methods.ping}; restartService ${methods.restart}; refusal ${methods.refusal}\n`,
     );
     process.stdout.write(`refusal: p99=${refusals.p99.toFixed(1)} ms window p99=${windowRefusals.p99.toFixed(1)} ms\n`);
     process.stdout.write(
