@@ -153,7 +153,16 @@ it('a workflow with every constraint kind reports the one that refused', async (
   const first = await trigger(coordinator.app, name, { target: { node } });
   expect(first.statusCode).toBe(202);
   await client.workflow.getHandle(first.json().workflow_id).terminate('closed, so concurrency no longer counts it');
-  const second = await trigger(coordinator.app, name, { target: { node } });
+  // The first start took the node's only slot, so its scope is remembered full for a moment:
+  // the answer turns from concurrency to the maxExecution window once that memory is over.
+  const second = await eventually(
+    async () => {
+      const r = await trigger(coordinator.app, name, { target: { node } });
+      return r.json().details?.constraint?.kind === 'maxExecution' ? r : undefined;
+    },
+    10_000,
+    'the maxExecution window to be what refuses',
+  );
   expect(second.statusCode).toBe(429);
   expect(second.json().details.constraint).toMatchObject({ kind: 'maxExecution', value: 1, period: '1h', is_global: false });
   expect(coordinator.audit.at(-1)).toMatchObject({ decision: 'refused', constraint: 'maxExecution 1/1h per target', count: 1 });
