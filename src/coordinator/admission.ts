@@ -451,7 +451,12 @@ export class Admission {
         const existing = await findExecution(client, keyedId);
         if (existing) return { outcome: { result: 'duplicate', workflowId: keyedId, ...existing }, workflowId: keyedId };
       }
-      if (req.dryRun) return { outcome: await this.dryRun(client, evaluations, taskQueue) };
+      if (req.dryRun) {
+        // The ledger's view of the configs in use, without recording anything.
+        const fromLedger = viaLedger ? await viaLedger.enforced(client, wf) : undefined;
+        if (fromLedger) evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start, fromLedger));
+        return { outcome: await this.dryRun(client, evaluations, taskQueue) };
+      }
 
       for (const e of evaluations) {
         const full = this.full.get(this.cacheKey(wf.name, e));

@@ -122,7 +122,13 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   // The admission ledgers run in every coordinator's ledger worker, started with the first ledger call.
   const ledgerWorker = new LedgerWorker(deps.temporal.config, () => deps.temporal.client(), log, deps.ledgerBundle);
   app.addHook('onClose', async () => ledgerWorker.close());
-  const ledger = new LedgerClient(() => ledgerWorker.ensure(), deps.ledgerOrphanGraceMs, deps.temporal.callTimeoutMs);
+  // A config stays in use at a ledger for 2.5 marker buckets: it is announced once per bucket.
+  const ledger = new LedgerClient(
+    () => ledgerWorker.ensure(),
+    deps.ledgerOrphanGraceMs,
+    deps.temporal.callTimeoutMs,
+    deps.markers?.bucketMs !== undefined ? deps.markers.bucketMs * 2.5 : undefined,
+  );
   const markers = new ConfigMarkers(
     deps.temporal,
     () => deps.config.current.workflows,

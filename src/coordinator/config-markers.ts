@@ -2,15 +2,16 @@
 // executions named after workflow, constraint, value and period) and reads everyone's, so the
 // strictest config in use governs every replica (a rolling deploy, a SIGHUP on one of them), and
 // the slots a higher past value handed out stay counted after a restart with a lower one.
-// A workflow with maxExecution constraints announces its config to its admission ledger
-// instead (src/ledger/), once per bucket: the ledger governs those at once, without read-back lag.
+// Every constrained workflow also announces its config to its admission ledger (src/ledger/),
+// once per bucket: maxExecution configs only there; the ledger governs the workflows that use
+// it at once, without read-back lag.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import { queryValue } from '../temporal/search-attributes';
 import type { Client } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../config/workflow';
 import { constraintKey } from './constraints';
 import { startLease } from './leases';
-import { usesLedger, type LedgerClient } from '../ledger/client';
+import type { LedgerClient } from '../ledger/client';
 
 /** Prefix of every marker's workflow id. */
 export const MARKER_PREFIX = 'medic-config:';
@@ -163,8 +164,9 @@ export class ConfigMarkers {
     const bucket = Math.floor(this.now() / this.bucketMs);
     const pending: Promise<unknown>[] = [];
     for (const wf of this.workflows().values()) {
-      // maxExecution configs are announced to the workflow's ledger (which governs them), concurrency configs as markers.
-      if (this.ledger && usesLedger(wf)) {
+      // Every constrained workflow's config is announced to its ledger (which governs those that
+      // use it, at once); concurrency configs are published as markers too.
+      if (this.ledger && wf.constraints.length) {
         const windows = wf.constraints.filter((c) => c.kind === 'maxExecution');
         pending.push(this.announceOnce(wf, bucket).then(() => windows.forEach((c) => this.announced.add(configId(wf, c)))));
       }

@@ -11,6 +11,7 @@ import type { AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal } from './
 import {
   admitUpdate,
   announceUpdate,
+  enforcedQuery,
   LEDGER_REFUSAL,
   LEDGER_SEEDING,
   medicAdmissionLedger,
@@ -23,9 +24,14 @@ export function ledgerWorkflowId(workflow: string): string {
   return `medic-ledger:${workflow}`;
 }
 
-/** Whether admission goes through a ledger: any maxExecution constraint (its windows live there). */
+/**
+ * Whether admission goes through the workflow's ledger: any maxExecution constraint (its windows
+ * live there), or a concurrency value above 1 (another replica may have lowered it: the ledger
+ * knows at once). A workflow with concurrency 1 alone needs none: no config allows less than one
+ * running, and a replica raising it reads the others' markers before its first decision.
+ */
 export function usesLedger(wf: WorkflowConfig): boolean {
-  return wf.constraints.some((c) => c.kind === 'maxExecution');
+  return wf.constraints.some((c) => c.kind === 'maxExecution' || c.value > 1);
 }
 
 const SCOPE_KIND = { general: 'datacenter', node_type: 'node_type', node: 'node' } as const;
@@ -61,6 +67,8 @@ export class LedgerClient {
     private readonly ensureWorker: () => void = () => {},
     private readonly orphanGraceMs?: number,
     private readonly callTimeoutMs = 10_000,
+    /** How long this coordinator's config stays in use at the ledger after each call (it announces at least this often / 2.5). */
+    private readonly inUseMs?: number,
   ) {}
 
   constraints(wf: WorkflowConfig): LedgerConstraint[] {
@@ -100,7 +108,11 @@ export class LedgerClient {
    */
   admit(client: Client, wf: WorkflowConfig, req: Omit<AdmitRequest, 'constraints'>): Promise<LedgerAnswer> {
     this.ensureWorker();
-    const full: AdmitRequest = { ...req, constraints: this.constraints(wf) };
+    const full: AdmitRequest = {
+      ...req,
+      constraints: this.constraints(wf),
+      ...(this.inUseMs !== undefined && { inUseMs: this.inUseMs }),
+    };
     let queue = this.queues.get(wf.name);
     if (!queue) this.queues.set(wf.name, (queue = { waiting: [], inFlight: 0 }));
     return new Promise<LedgerAnswer>((resolve, reject) => {
@@ -166,11 +178,21 @@ export class LedgerClient {
     await client.workflow.getHandle(ledgerWorkflowId(wf.name)).executeUpdate(releaseUpdate, { args: [{ id }] });
   }
 
+  /** The constraints as the ledger would enforce them for this config now, recording nothing (a query). */
+  async enforced(client: Client, wf: WorkflowConfig): Promise<Enforced[] | undefined> {
+    try {
+      return await client.workflow.getHandle(ledgerWorkflowId(wf.name)).query(enforcedQuery, this.constraints(wf));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
   /** Says which config this coordinator uses, so a stricter one governs the other replicas at once. */
   async announce(client: Client, wf: WorkflowConfig): Promise<Enforced[]> {
     this.ensureWorker();
     return client.workflow.executeUpdateWithStart(announceUpdate, {
-      args: [{ constraints: this.constraints(wf) }],
+      args: [{ constraints: this.constraints(wf), ...(this.inUseMs !== undefined && { inUseMs: this.inUseMs }) }],
       startWorkflowOperation: this.start(wf),
     });
   }

@@ -43,6 +43,8 @@ export interface AdmitRequest {
   constraints: LedgerConstraint[];
   /** Scope key per constraint key ("datacenter=dc1", "global", ...). */
   scopes: Record<string, string>;
+  /** How long this config stays in use after this admission (default IN_USE_MS). */
+  inUseMs?: number;
   where: Where;
 }
 
@@ -69,8 +71,11 @@ export interface LedgerRefusal {
 }
 
 export interface LedgerState {
-  /** Per config (its JSON): its constraints and when a coordinator last admitted or announced with it. */
-  configs: Record<string, { constraints: LedgerConstraint[]; seenAt: number }>;
+  /**
+   * Per config (its JSON): its constraints, when a coordinator last admitted or announced with
+   * it, and how long it stays in use after that (the announcing coordinator's pace).
+   */
+  configs: Record<string, { constraints: LedgerConstraint[]; seenAt: number; inUseMs: number }>;
   /** Per constraint key: value -> when last in use (high water). */
   values: Record<string, Record<string, number>>;
   /** `${key}|${scope}` -> [admission time, admission id], oldest first. */
@@ -85,7 +90,7 @@ export interface LedgerState {
   orphanGraceMs: number;
 }
 
-/** A coordinator's config is in use while it announced or admitted within this (they announce every minute). */
+/** By default a coordinator's config is in use while it announced or admitted within this (they announce every minute). */
 export const IN_USE_MS = 150_000;
 /** A value admitted under within this may still have executions running in its slots. */
 export const HIGH_WATER_MS = 24 * 3_600_000;
@@ -113,7 +118,7 @@ export function enforced(state: LedgerState, own: readonly LedgerConstraint[], n
     let periodMs = c.periodMs;
     let highWater = c.value;
     for (const other of Object.values(state.configs)) {
-      if (now - other.seenAt > IN_USE_MS) continue;
+      if (now - other.seenAt > other.inUseMs) continue;
       const o = other.constraints.find((x) => x.key === c.key && x.kind === c.kind);
       if (!o) continue;
       value = Math.min(value, o.value);
@@ -153,8 +158,8 @@ export function check(state: LedgerState, req: AdmitRequest, now: number): Ledge
   return undefined;
 }
 
-function noteConfig(state: LedgerState, constraints: readonly LedgerConstraint[], now: number): void {
-  state.configs[JSON.stringify(constraints)] = { constraints: [...constraints], seenAt: now };
+function noteConfig(state: LedgerState, constraints: readonly LedgerConstraint[], now: number, inUseMs = IN_USE_MS): void {
+  state.configs[JSON.stringify(constraints)] = { constraints: [...constraints], seenAt: now, inUseMs };
   for (const c of constraints) (state.values[c.key] ??= {})[String(c.value)] = now;
 }
 
@@ -163,7 +168,7 @@ export function admit(state: LedgerState, req: AdmitRequest, now: number): Admit
   const earlier = state.answers[req.id];
   if (earlier) return earlier;
   const answer: AdmitAnswer = { at: now, enforced: enforced(state, req.constraints, now) };
-  noteConfig(state, req.constraints, now);
+  noteConfig(state, req.constraints, now, req.inUseMs);
   for (const e of answer.enforced) {
     if (e.kind !== 'maxExecution') continue;
     (state.windows[windowKey(e.key, req.scopes[e.key] ?? 'global')] ??= []).push([now, req.id]);
@@ -174,8 +179,13 @@ export function admit(state: LedgerState, req: AdmitRequest, now: number): Admit
 }
 
 /** A coordinator says which config it uses (at start, on reload, every minute while it runs). */
-export function announce(state: LedgerState, constraints: readonly LedgerConstraint[], now: number): Enforced[] {
-  noteConfig(state, constraints, now);
+export function announce(
+  state: LedgerState,
+  constraints: readonly LedgerConstraint[],
+  now: number,
+  inUseMs = IN_USE_MS,
+): Enforced[] {
+  noteConfig(state, constraints, now, inUseMs);
   return enforced(state, constraints, now);
 }
 

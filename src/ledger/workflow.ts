@@ -29,7 +29,11 @@ export const LEDGER_SEEDING = 'MedicLedgerSeeding';
 
 /** A batch of admissions: each admitted or refused, in order. */
 export const admitUpdate = defineUpdate<LedgerAnswer[], [ledger.AdmitRequest[]]>('admit');
-export const announceUpdate = defineUpdate<ledger.Enforced[], [{ constraints: ledger.LedgerConstraint[] }]>('announce');
+export const announceUpdate = defineUpdate<ledger.Enforced[], [{ constraints: ledger.LedgerConstraint[]; inUseMs?: number }]>(
+  'announce',
+);
+/** The constraints as enforced for a config, without recording anything (dry runs). */
+export const enforcedQuery = defineQuery<ledger.Enforced[], [ledger.LedgerConstraint[]]>('enforced');
 export const releaseUpdate = defineUpdate<boolean, [{ id: string }]>('release');
 export const stateQuery = defineQuery<ledger.LedgerState>('state');
 
@@ -74,7 +78,8 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
       },
     },
   );
-  setHandler(announceUpdate, ({ constraints }) => ledger.announce(state, constraints, Date.now()));
+  setHandler(announceUpdate, ({ constraints, inUseMs }) => ledger.announce(state, constraints, Date.now(), inUseMs));
+  setHandler(enforcedQuery, (constraints) => ledger.enforced(state, constraints, Date.now()));
   setHandler(releaseUpdate, ({ id }) => ledger.release(state, id));
   setHandler(stateQuery, () => state);
 
