@@ -66,7 +66,7 @@ export interface LedgerRefusal {
   retryAt: number;
   /** Ledger time of the refusal. */
   now: number;
-  /** Whether every counted admission is settled (its execution seen, or older than the orphan grace): the refusal then holds until retryAt. */
+  /** Whether every counted admission is settled (its execution seen by the orphan sweep): the refusal then holds until retryAt. */
   settled: boolean;
 }
 
@@ -152,7 +152,7 @@ export function check(state: LedgerState, req: AdmitRequest, now: number): Ledge
       count: counted.length,
       retryAt: leaving[0] + e.periodMs,
       now,
-      settled: counted.every(([at, id]) => !state.unconfirmed[id] || now - at > state.orphanGraceMs),
+      settled: counted.every(([, id]) => !state.unconfirmed[id]),
     };
   }
   return undefined;

@@ -161,13 +161,14 @@ async function main(): Promise<void> {
     // Temporal is the truth here: a reply lost with the killed coordinator is not a start the caller saw.
     const nodes = Array.from({ length: CHANGE_NODES }, (_, i) => queryValue(node(i))).join(', ');
     const query = `MedicWorkflow = 'stormChange' AND MedicNode IN (${nodes})`;
-    const settle = async (): Promise<{ total: number; perNode: Map<string, number> }> => {
+    /** Waits until visibility shows at least `atLeast` starts (those answered 202) and stops changing. */
+    const settle = async (atLeast = 0): Promise<{ total: number; perNode: Map<string, number> }> => {
       let total = -1;
       await waitFor(
         'visibility to settle',
         async () => {
           const { count } = await client.workflow.count(query);
-          const stable = count === total;
+          const stable = count === total && count >= atLeast;
           total = count;
           return stable ? true : undefined;
         },
@@ -191,9 +192,29 @@ async function main(): Promise<void> {
       // grace (60 s) has passed; then they are freed, and a late wave takes the remaining room.
       await new Promise((r) => setTimeout(r, Math.max(0, killedAt + 65_000 - Date.now())));
       const late = await Promise.all(Array.from({ length: 30 }, (_, i) => post(coordinators[i % COORDINATORS]!, i)));
-      ({ total, perNode } = await settle());
+      ({ total, perNode } = await settle(total + late.filter((a) => a.status === 202).length));
       process.stdout.write(
         `phase 3 late wave after the orphan grace: ${late.filter((a) => a.status === 202).length} more started; in Temporal ${total} on ${perNode.size} nodes\n`,
+      );
+      const refusedBy = new Map<string, number>();
+      for (const a of late) {
+        const why =
+          a.status === 202 ? '202' : `${a.status} ${/"description":"([^"]*)"/.exec(a.body)?.[1] ?? a.body.slice(0, 80)}`;
+        refusedBy.set(why, (refusedBy.get(why) ?? 0) + 1);
+      }
+      process.stdout.write(`phase 3 late wave answers: ${[...refusedBy].map(([k, n]) => `${k} x${n}`).join('; ')}\n`);
+    }
+    if (total < 10) {
+      // What the ledger still holds: an admission never started and never freed would show here.
+      const ledger = await client.workflow.getHandle('medic-ledger:stormChange').query<{
+        windows: Record<string, Array<[number, string]>>;
+        unconfirmed: Record<string, { at: number }>;
+      }>('state');
+      const global = Object.entries(ledger.windows).find(([w]) => w.startsWith('maxExecution-global'));
+      process.stdout.write(
+        `phase 3 ledger: global window ${global?.[1].length ?? 0} admissions, unconfirmed ${JSON.stringify(
+          Object.entries(ledger.unconfirmed).map(([id, u]) => [id, Date.now() - u.at]),
+        )}\n`,
       );
     }
     const doubled = [...perNode.values()].filter((n) => n > 1).length;
