@@ -39,7 +39,13 @@ export class LedgerWorker {
   }
 
   private async loop(): Promise<void> {
-    const { NativeConnection, Worker } = await import('@temporalio/worker');
+    const { NativeConnection, Worker, Runtime, DefaultLogger } = await import('@temporalio/worker');
+    try {
+      // The SDK's own lines, warnings and worse only, in the coordinator's log.
+      Runtime.install({ logger: new DefaultLogger('WARN', (e) => this.log(`admission ledger worker: ${e.message}`)) });
+    } catch {
+      // A runtime is installed already (an in-process test, another worker): it logs as it was set up.
+    }
     for (let attempt = 1; !this.stopped; attempt++) {
       let connection: NativeConnection | undefined;
       try {
