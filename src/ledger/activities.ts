@@ -1,4 +1,4 @@
-// The admission ledger's two looks at Temporal visibility (local activities in the coordinators' ledger workers).
+// The admission ledger's two looks at Temporal visibility (activities in the coordinators' ledger workers).
 //
 // seedLedger: a new ledger (the first admission after an upgrade, or after the ledger was
 // terminated) fills its windows with the executions visibility shows, so starts made before it
@@ -95,9 +95,13 @@ export function createLedgerActivities(visibility: () => Client): LedgerActiviti
 
     async sweepLedger(req) {
       if (!req.admissions.length) return { seen: [], orphans: [] };
-      const since = new Date(Math.min(...req.admissions.map((a) => a.at)) - 5_000).toISOString();
+      // Only the executions started around these admissions (their starts follow within the call deadline).
+      const at = req.admissions.map((a) => a.at);
+      const since = new Date(Math.min(...at) - 5_000).toISOString();
+      const until = new Date(Math.max(...at) + 60_000).toISOString();
       const nonces = new Set<string>();
-      await list(`MedicWorkflow = ${queryValue(req.workflow)} AND StartTime >= ${queryValue(since)}`, (e) => {
+      const query = `MedicWorkflow = ${queryValue(req.workflow)} AND StartTime >= ${queryValue(since)} AND StartTime <= ${queryValue(until)}`;
+      await list(query, (e) => {
         const n = e.memo?.[NONCE_MEMO];
         if (typeof n === 'string') nonces.add(n);
       });

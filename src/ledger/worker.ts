@@ -64,7 +64,7 @@ export class LedgerWorker {
           maxCachedWorkflows: 200,
           maxConcurrentWorkflowTaskExecutions: 4,
           maxConcurrentLocalActivityExecutions: 2,
-          maxConcurrentActivityTaskExecutions: 1,
+          maxConcurrentActivityTaskExecutions: 2,
           shutdownGraceTime: '5s',
         });
         if (this.stopped) break;

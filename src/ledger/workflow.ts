@@ -12,7 +12,7 @@ import {
   continueAsNew,
   defineQuery,
   defineUpdate,
-  proxyLocalActivities,
+  proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -42,7 +42,9 @@ const MAX_HISTORY_EVENTS = 2_000;
 
 export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: ledger.LedgerState): Promise<void> {
   const state = carried ?? ledger.emptyState(seedRequest.orphanGraceMs);
-  const activities = proxyLocalActivities<LedgerActivities>({
+  // Activities, not local activities: a local activity holds the workflow task open, and
+  // admissions would wait behind a sweep's visibility list.
+  const activities = proxyActivities<LedgerActivities>({
     startToCloseTimeout: '60s',
     retry: { initialInterval: '1s', maximumInterval: '10s' },
   });
