@@ -297,7 +297,7 @@ export async function startDev(opts: {
       return { proc, ports };
     } catch (err) {
       await proc.stop();
-      const taken = /is in use on|EADDRINUSE|address already in use/.test(proc.output());
+      const taken = /is in use on|is already in use|EADDRINUSE|address already in use/.test(proc.output());
       if (!taken || attempt >= attempts) throw err;
     }
   }
