@@ -406,6 +406,8 @@ export class Admission {
 
     const viaLedger = usesLedger(wf) ? this.deps.ledger : undefined;
     return this.deps.temporal.withDeadline(async (client) => {
+      // What fleet safety holds for the execution, in its memo (set once fleet safety has admitted it).
+      let fleetMemo: Record<string, string> = {};
       const startExecution = async (workflowId: string): Promise<string> => {
         const handle = await client.workflow.start(wf.workflowType, {
           taskQueue: workflowQueue(req.target, taskQueue),
@@ -423,6 +425,7 @@ export class Admission {
           memo: {
             [NONCE_MEMO]: nonce,
             ...(viaLedger && { [SCOPES_MEMO]: JSON.stringify(scopes) }),
+            ...fleetMemo,
             ...(req.reason ? { reason: req.reason } : {}),
           },
         });
@@ -528,6 +531,7 @@ export class Admission {
         const fleet = await this.deps.fleet?.admit(client, { ...req, params, workflow: wf, workflowId, taskQueue, trigger });
         if (fleet && !fleet.proceed) return { outcome: fleet.outcome, workflowId };
         releaseFleet = fleet?.release;
+        fleetMemo = fleet?.memo ?? {};
         let runId: string;
         if (primary) {
           const r = await claimSlot(client, primary.spec, startAt);

@@ -19,6 +19,7 @@ import { healthRoutes } from './routes/health';
 import { openapiRoutes } from './routes/openapi';
 import { workflowRoutes } from './routes/workflows';
 import { fleetSafetyRoutes } from './routes/fleet-safety';
+import { FleetLedgerClient } from '../fleet/ledger/client';
 import { createFleetSafety } from '../fleet/wiring';
 import { LedgerClient } from '../ledger/client';
 import { LedgerWorker } from '../ledger/worker';
@@ -111,7 +112,16 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
 
+  // The admission ledgers run in every coordinator's ledger worker, started with the first ledger call.
+  const ledgerWorker = new LedgerWorker(deps.temporal.config, () => deps.temporal.client(), log, deps.ledgerBundle);
+  app.addHook('onClose', async () => ledgerWorker.close());
   const fleet = createFleetSafety({
+    ledger: new FleetLedgerClient(
+      () => ledgerWorker.ensure(),
+      () => [...deps.config.current.workflows.values()].filter((w) => w.disruptive).map((w) => w.name),
+      deps.temporal.callTimeoutMs,
+      deps.ledgerOrphanGraceMs,
+    ),
     config: deps.config,
     temporal: deps.temporal,
     registry: metrics.registry,
@@ -119,9 +129,6 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     audit,
     log,
   });
-  // The admission ledgers run in every coordinator's ledger worker, started with the first ledger call.
-  const ledgerWorker = new LedgerWorker(deps.temporal.config, () => deps.temporal.client(), log, deps.ledgerBundle);
-  app.addHook('onClose', async () => ledgerWorker.close());
   // A config stays in use at a ledger for 2.5 marker buckets: it is announced once per bucket.
   const ledger = new LedgerClient(
     () => ledgerWorker.ensure(),

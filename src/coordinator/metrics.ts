@@ -14,6 +14,7 @@ export interface CoordinatorMetrics {
   temporalErrors: Counter<'operation'>;
   visibilitySkipped: Counter;
   temporalCalls: Counter<'method'>;
+  temporalCallSeconds: Histogram<'method'>;
   admissionDrift: Gauge<'workflow' | 'kind'>;
   temporalConnected: Gauge;
   configReloadSuccessful: Gauge;
@@ -67,6 +68,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Coordina
       name: 'medic_coordinator_temporal_calls_total',
       help: 'gRPC calls the coordinator made to Temporal, by method (StartWorkflowExecution, DescribeWorkflowExecution, ...).',
       labelNames: ['method'],
+      registers,
+    }),
+    temporalCallSeconds: new Histogram({
+      name: 'medic_coordinator_temporal_call_seconds',
+      help: 'Duration of the gRPC calls the coordinator made to Temporal, by method.',
+      labelNames: ['method'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
     admissionDrift: new Gauge({

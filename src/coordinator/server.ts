@@ -91,6 +91,7 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
       stopOnFatal();
     },
     onCall: (method) => metrics.temporalCalls.inc({ method }),
+    onCallDone: (method, seconds) => metrics.temporalCallSeconds.observe({ method }, seconds),
   });
   metrics.configReloadSuccessful.set(1);
   metrics.configReloadSeconds.set(Date.now() / 1000);

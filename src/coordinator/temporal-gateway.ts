@@ -1,6 +1,7 @@
 // The coordinator's link to Temporal. It connects in the background with backoff, so the
 // coordinator serves (and answers 503 to triggers) while Temporal is down instead of crashing;
 // after the first connection gRPC reconnects by itself and each call has a deadline.
+import { InterceptingCall } from '@grpc/grpc-js';
 import { medicDataConverter } from '../temporal/data-converter';
 import {
   Client,
@@ -33,16 +34,32 @@ export interface TemporalGatewayOptions {
   interceptors?: ClientOptions['interceptors'];
   /** Called with the method name ("StartWorkflowExecution") of every gRPC call admission makes: what a trigger costs. */
   onCall?: (method: string) => void;
+  /** Called when that call ends, with its duration: where a trigger's time goes. */
+  onCallDone?: (method: string, seconds: number) => void;
 }
 
 type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 
-/** Counts each call by method, then hands it on unchanged. */
-function countingInterceptor(onCall: (method: string) => void): GrpcInterceptor {
+/** Counts each call by method and times it to its status, then hands it on unchanged. */
+function countingInterceptor(
+  onCall: (method: string) => void,
+  onDone: (method: string, seconds: number) => void = () => {},
+): GrpcInterceptor {
   return (options, nextCall) => {
-    onCall(options.method_definition.path.split('/').pop() ?? 'unknown');
+    const method = options.method_definition.path.split('/').pop() ?? 'unknown';
+    onCall(method);
+    const began = process.hrtime.bigint();
     // nextCall gives the InterceptingCall grpc-js expects; its declared type is the narrower interface.
-    return nextCall(options) as ReturnType<GrpcInterceptor>;
+    return new InterceptingCall(nextCall(options) as InterceptingCall, {
+      start(metadata, listener, next) {
+        next(metadata, {
+          onReceiveStatus(status, done) {
+            onDone(method, Number(process.hrtime.bigint() - began) / 1e9);
+            done(status);
+          },
+        });
+      },
+    }) as ReturnType<GrpcInterceptor>;
   };
 }
 
@@ -102,7 +119,7 @@ export class TemporalGateway {
   }
 
   private async connectOnce(): Promise<void> {
-    const counting = this.opts.onCall ? [countingInterceptor(this.opts.onCall)] : [];
+    const counting = this.opts.onCall ? [countingInterceptor(this.opts.onCall, this.opts.onCallDone)] : [];
     const connection = await Connection.connect({
       ...connectionOptions(this.config),
       interceptors: [...counting, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],

@@ -1,7 +1,7 @@
 // FleetSafety: the one hook admission calls after a workflow's own constraints pass and before
 // its start. It refuses when a pause or freeze covers the start, the workflow's circuit breaker
-// has tripped, or the node is flapping; for disruptive workflows it takes the per-node lock and a
-// slot of every budget (released by the caller when the start does not happen); for shadow-mode
+// has tripped, or the node is flapping; for disruptive workflows it claims the node and a place
+// in every budget at the fleet ledger (given back by the caller when the start does not happen); for shadow-mode
 // workflows it answers what would have started and records it instead.
 import type { Client } from '@temporalio/client';
 import { emptyFleetSafety, type FleetSafetyConfig, type FreezeConfig } from '../config/fleet-safety';
@@ -11,17 +11,9 @@ import type { Target } from '../temporal/task-queues';
 import type { AuditSink } from '../coordinator/audit';
 import type { TemporalGateway } from '../coordinator/temporal-gateway';
 import { FleetSize } from './fleet-size';
-import {
-  budgetSlotId,
-  inspectHolds,
-  nodeLockId,
-  releaseHolds,
-  takeBudgetSlot,
-  takeNodeLock,
-  type Hold,
-  type Holder,
-  type HoldSpec,
-} from './holds';
+import { FLEET_MEMO } from './ledger/activities';
+import type { FleetLedgerClient } from './ledger/client';
+import type { BudgetPlace, Claim, ClaimRefusal } from './ledger/state';
 import { claimMarker } from './markers';
 import type { FleetMetrics } from './metrics';
 import { BREAKER_IDENTITY, PauseCheck, setPause, type Pause } from './pauses';
@@ -50,7 +42,14 @@ export type FleetOutcome =
   | { result: 'refused'; dryRun: false; refusal: FleetRefusal }
   | { result: 'shadow'; workflowId: string; taskQueue: string; wouldStart: Record<string, unknown> };
 
-export type FleetDecision = { proceed: true; release(why: string): Promise<void> } | { proceed: false; outcome: FleetOutcome };
+export type FleetDecision =
+  | {
+      proceed: true;
+      release(why: string): Promise<void>;
+      /** Memo fields of the execution (what it holds, so a new fleet ledger finds its holds). */
+      memo?: Record<string, string>;
+    }
+  | { proceed: false; outcome: FleetOutcome };
 
 export interface FleetRequest {
   workflow: WorkflowConfig;
@@ -69,6 +68,8 @@ export interface FleetRequest {
 export interface FleetSafetyDeps {
   config(): FleetSafetyConfig | undefined;
   temporal: TemporalGateway;
+  /** The fleet ledger: node locks and budget places (ledger/). */
+  ledger: FleetLedgerClient;
   metrics: FleetMetrics;
   audit: AuditSink;
   log(message: string): void;
@@ -81,8 +82,6 @@ const VISIBILITY_TIMEOUT_MS = 2_000;
 
 /** What a coordinator.hcl without fleet blocks amounts to: no budgets, freezes, breaker or flapping. */
 const NO_FLEET_BLOCKS = emptyFleetSafety();
-
-type HoldStep = { kind: 'node'; node: string } | { kind: 'budget'; name: string; per: string; value: string; limit: number };
 
 export class FleetSafety {
   readonly pauses = new PauseCheck();
@@ -151,7 +150,7 @@ export class FleetSafety {
     const pause = await this.pauses.covering(client, wf.name, req.target, now);
     if (pause) return this.pauseRefusal(req, pause);
     // Without fleet blocks in coordinator.hcl a disruptive workflow still takes its node's lock.
-    if (!cfg) return wf.disruptive ? this.holdDisruptive(client, req, NO_FLEET_BLOCKS) : this.finish(client, req, []);
+    if (!cfg) return wf.disruptive ? this.holdDisruptive(client, req, NO_FLEET_BLOCKS) : this.finish(client, req);
 
     for (const f of cfg.freezes) {
       if (!freezeApplies(f, wf.name) || !freezeActive(f, new Date(now))) continue;
@@ -178,7 +177,7 @@ export class FleetSafety {
       const flapping = await this.checkFlapping(client, req, cfg.flapping);
       if (flapping) return flapping;
     }
-    if (!wf.disruptive) return this.finish(client, req, []);
+    if (!wf.disruptive) return this.finish(client, req);
     return this.holdDisruptive(client, req, cfg);
   }
 
@@ -319,10 +318,9 @@ export class FleetSafety {
     this.deps.log(`ESCALATION (${reason}): ${message}`);
   }
 
-  /** The hold ids a disruptive start needs, in the order they are taken (node first: a busy node fails fast), or a refusal. */
-  private plan(req: FleetRequest, cfg: FleetSafetyConfig): HoldStep[] | FleetDecision {
-    const steps: HoldStep[] = [];
-    if (req.target.node) steps.push({ kind: 'node', node: req.target.node });
+  /** What a disruptive start claims at the fleet ledger: its node and a place in every budget covering it, or a refusal. */
+  private plan(req: FleetRequest, cfg: FleetSafetyConfig): Claim | FleetDecision {
+    const budgets: BudgetPlace[] = [];
     const rank = { node_type: 0, datacenter: 1, global: 2 } as const;
     for (const b of [...cfg.budgets].sort((a, c) => rank[a.per] - rank[c.per])) {
       const scope = budgetScopeValue(b, req.target);
@@ -345,86 +343,73 @@ export class FleetSafety {
           retryAfterSeconds: 60,
           message: `refused (fail safe): ${limit.refuse}`,
         });
-      steps.push({ kind: 'budget', name: b.name, per: b.per, value: scope.value, limit: limit.limit });
+      budgets.push({
+        key: `${b.name}|${scope.value}`,
+        budget: b.name,
+        scope: b.per === 'global' ? 'global' : `${b.per}=${scope.value}`,
+        limit: limit.limit,
+      });
     }
-    return steps;
+    return {
+      id: req.workflowId,
+      workflow: req.workflow.name,
+      trigger: req.trigger,
+      ...(req.target.node ? { node: req.target.node } : {}),
+      budgets,
+      holdMaxMs: cfg.holdMaxMs,
+    };
   }
 
-  private holdRefusal(req: FleetRequest, step: HoldStep, holders: Holder[]): FleetDecision {
-    if (step.kind === 'node') {
-      const h = holders[0];
+  private holdRefusal(req: FleetRequest, r: ClaimRefusal): FleetDecision {
+    if (r.kind === 'node') {
+      const h = r.holders[0];
       return this.refuse(req, 'disruptive_lock', {
         constraint: {
           description: 'one disruptive remediation per node',
-          scope: `node=${step.node}`,
+          scope: `node=${r.node}`,
           ...(h ? { held_by: h.execution, held_by_workflow: h.workflow, since: h.since } : {}),
         },
-        count: holders.length,
+        count: r.holders.length,
         retryAfterSeconds: 30,
-        message: `node ${step.node} is held by disruptive execution ${h?.execution ?? '(unknown)'}${h?.workflow ? ` (${h.workflow})` : ''} since ${h?.since ?? '?'}`,
+        message: `node ${r.node} is held by disruptive execution ${h?.execution ?? '(unknown)'}${h?.workflow ? ` (${h.workflow})` : ''} since ${h?.since ?? '?'}`,
       });
     }
-    const scope = step.per === 'global' ? 'global' : `${step.per}=${step.value}`;
+    const held = r.holders.map((h) => h.execution);
     return this.refuse(req, 'budget', {
       constraint: {
-        description: `budget ${step.name}: ${step.limit} concurrent disruptive per ${step.per}`,
-        scope,
-        budget: step.name,
-        limit: step.limit,
-        held_by: holders.map((h) => h.execution),
+        description: `budget ${r.budget}: ${r.limit} concurrent disruptive per ${r.scope === 'global' ? 'global' : r.scope.split('=')[0]}`,
+        scope: r.scope,
+        budget: r.budget,
+        limit: r.limit,
+        held_by: held,
       },
-      count: holders.length,
+      count: held.length,
       retryAfterSeconds: 30,
-      message: `budget "${step.name}" allows ${step.limit} concurrent disruptive remediations in ${scope}; ${holders.length} running: ${holders.map((h) => h.execution).join(', ')}`,
+      message: `budget "${r.budget}" allows ${r.limit} concurrent disruptive remediations in ${r.scope}; ${held.length} running: ${held.join(', ')}`,
     });
   }
 
   private async takeDisruptive(client: Client, req: FleetRequest, cfg: FleetSafetyConfig): Promise<FleetDecision> {
-    const steps = this.plan(req, cfg);
-    if (!Array.isArray(steps)) return steps;
-    const spec: HoldSpec = {
-      execution: req.workflowId,
-      workflow: req.workflow.name,
-      node: req.target.node,
-      trigger: req.trigger,
-      holdMaxMs: cfg.holdMaxMs,
+    const claim = this.plan(req, cfg);
+    if (!('budgets' in claim)) return claim;
+    const answer = await this.deps.ledger.claim(client, claim);
+    if (!answer.ok) return this.holdRefusal(req, answer.refusal);
+    return {
+      proceed: true,
+      release: () => this.deps.ledger.release(client, [claim.id]),
+      memo: { [FLEET_MEMO]: JSON.stringify({ node: claim.node ?? '', budgets: claim.budgets.map((b) => b.key) }) },
     };
-    const holds: Hold[] = [];
-    try {
-      for (const step of steps) {
-        const r =
-          step.kind === 'node'
-            ? await takeNodeLock(client, step.node, spec, this.now)
-            : await takeBudgetSlot(client, step.name, step.value, step.limit, spec, this.now);
-        if (!r.ok) {
-          await releaseHolds(client, holds, `refused by ${step.kind === 'node' ? 'the node lock' : `budget ${step.name}`}`);
-          return this.holdRefusal(req, step, r.holders);
-        }
-        holds.push(r.hold);
-      }
-    } catch (err) {
-      await releaseHolds(client, holds, 'admission failed').catch(() => undefined);
-      throw err;
-    }
-    return this.finish(client, req, holds);
   }
 
   private async inspectDisruptive(client: Client, req: FleetRequest, cfg: FleetSafetyConfig): Promise<FleetDecision> {
-    const steps = this.plan(req, cfg);
-    if (!Array.isArray(steps)) return steps;
-    for (const step of steps) {
-      const ids =
-        step.kind === 'node'
-          ? [nodeLockId(step.node)]
-          : Array.from({ length: step.limit }, (_, i) => budgetSlotId(step.name, step.value, i));
-      const holders = await inspectHolds(client, ids, this.now());
-      if (holders.length >= ids.length) return this.holdRefusal(req, step, holders);
-    }
-    return this.finish(client, req, []);
+    const claim = this.plan(req, cfg);
+    if (!('budgets' in claim)) return claim;
+    const refusal = await this.deps.ledger.check(client, claim);
+    return refusal ? this.holdRefusal(req, refusal) : this.finish(client, req);
   }
 
-  private async finish(client: Client, req: FleetRequest, holds: Hold[]): Promise<FleetDecision> {
-    if (req.workflow.mode !== 'shadow') return { proceed: true, release: (why) => releaseHolds(client, holds, why) };
+  private async finish(client: Client, req: FleetRequest): Promise<FleetDecision> {
+    if (req.workflow.mode !== 'shadow') return { proceed: true, release: async () => {} };
     const wouldStart = {
       workflow: req.workflow.name,
       workflow_type: req.workflow.workflowType,

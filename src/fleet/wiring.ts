@@ -6,6 +6,7 @@ import type { LiveConfig } from '../coordinator/live-config';
 import type { CoordinatorMetrics } from '../coordinator/metrics';
 import type { TemporalGateway } from '../coordinator/temporal-gateway';
 import { FleetSafety } from './gate';
+import type { FleetLedgerClient } from './ledger/client';
 import { createFleetMetrics, registerEffectivenessGauges, type FleetMetrics } from './metrics';
 import { readExecutionRecords } from './records';
 import { computeStats, type WorkflowStats } from './stats';
@@ -14,6 +15,7 @@ import { computeStats, type WorkflowStats } from './stats';
 export const STATS_CACHE_MS = 60_000;
 
 export function createFleetSafety(deps: {
+  ledger: FleetLedgerClient;
   config: LiveConfig;
   temporal: TemporalGateway;
   registry: Registry;
@@ -25,6 +27,7 @@ export function createFleetSafety(deps: {
   const gate = new FleetSafety({
     config: () => deps.config.current.coordinator.fleet,
     temporal: deps.temporal,
+    ledger: deps.ledger,
     metrics: fleetMetrics,
     audit: deps.audit,
     log: deps.log,

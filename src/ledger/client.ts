@@ -1,12 +1,12 @@
 // What a coordinator asks of a workflow's admission ledger: admit (one update, starting the ledger if needed), release, announce.
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import type { WorkflowConfig } from '../config/workflow';
 import { constraintKey } from '../coordinator/constraints';
-import { isUnknownOutcome } from '../coordinator/leases';
 import { LEDGER_QUEUE } from '../temporal/task-queues';
 import type { SeedRequest } from './activities';
+import { Batcher, sendUpdate } from './batcher';
 import type { AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal } from './state';
 import {
   admitUpdate,
@@ -37,26 +37,6 @@ export function usesLedger(wf: WorkflowConfig): boolean {
 const SCOPE_KIND = { general: 'datacenter', node_type: 'node_type', node: 'node' } as const;
 
 export type { LedgerAnswer };
-
-/** How often a new ledger is asked again while it reads past executions, and for how long at most. */
-const SEEDING_RETRY_MS = 100;
-const SEEDING_ATTEMPTS = 100;
-/** Attempts of an admission whose reply was lost or whose ledger run just closed. */
-const RETRIES = 3;
-/** Updates a coordinator keeps in flight per ledger (Temporal allows 10 per workflow by default), and admissions per update. */
-const IN_FLIGHT = 2;
-const BATCH = 200;
-
-interface Waiting {
-  req: AdmitRequest;
-  resolve(a: LedgerAnswer): void;
-  reject(err: unknown): void;
-}
-
-interface Queue {
-  waiting: Waiting[];
-  inFlight: number;
-}
 
 export class LedgerClient {
   /**
@@ -113,64 +93,29 @@ export class LedgerClient {
       constraints: this.constraints(wf),
       ...(this.inUseMs !== undefined && { inUseMs: this.inUseMs }),
     };
-    let queue = this.queues.get(wf.name);
-    if (!queue) this.queues.set(wf.name, (queue = { waiting: [], inFlight: 0 }));
-    return new Promise<LedgerAnswer>((resolve, reject) => {
-      queue.waiting.push({ req: full, resolve, reject });
-      this.pump(client, wf, queue);
-    });
+    return this.batcher.submit(wf.name, full, (batch) => this.send(client, wf, batch));
   }
 
-  private readonly queues = new Map<string, Queue>();
-
-  private pump(client: Client, wf: WorkflowConfig, queue: Queue): void {
-    while (queue.inFlight < IN_FLIGHT && queue.waiting.length) {
-      const batch = queue.waiting.splice(0, BATCH);
-      queue.inFlight++;
-      this.send(client, wf, batch)
-        .then(
-          (answers) => batch.forEach((w, i) => w.resolve(answers[i]!)),
-          (err: unknown) => batch.forEach((w) => w.reject(err)),
-        )
-        .finally(() => {
-          queue.inFlight--;
-          if (!queue.inFlight && !queue.waiting.length) this.queues.delete(wf.name);
-          else this.pump(client, wf, queue);
-        });
-    }
-  }
+  private readonly batcher = new Batcher<AdmitRequest, LedgerAnswer>();
 
   /**
    * One update for a batch. A retry after a lost reply uses the same update id and gets the first
    * answer (Temporal dedupes update ids; the ledger keeps each admission's answer by its id).
    */
-  private async send(client: Client, wf: WorkflowConfig, batch: Waiting[]): Promise<LedgerAnswer[]> {
+  private send(client: Client, wf: WorkflowConfig, requests: AdmitRequest[]): Promise<LedgerAnswer[]> {
     const updateId = randomUUID();
-    const requests = batch.map((w) => w.req);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        // A deadline of its own: the batch outlives the trigger that happened to send it.
-        return await client.connection.withDeadline(Date.now() + this.callTimeoutMs, () =>
-          client.workflow.executeUpdateWithStart(admitUpdate, {
-            updateId,
-            args: [requests],
-            startWorkflowOperation: this.start(wf),
-          }),
-        );
-      } catch (err) {
-        const failure = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-        if (failure instanceof ApplicationFailure && failure.type === LEDGER_REFUSAL)
-          return (failure.details?.[0] as LedgerRefusal[]).map((refusal) => ({ ok: false, refusal }));
-        if (failure instanceof ApplicationFailure && failure.type === LEDGER_SEEDING && attempt < SEEDING_ATTEMPTS) {
-          await new Promise((r) => setTimeout(r, SEEDING_RETRY_MS));
-          continue;
-        }
-        // The ledger run closed (continue-as-new) between the start and the update: its next run
-        // answers. A reply lost on the wire: the same id again gets the first answer, never a second admission.
-        if ((err instanceof WorkflowNotFoundError || isUnknownOutcome(err)) && attempt < RETRIES) continue;
-        throw err;
-      }
-    }
+    return sendUpdate(
+      client,
+      this.callTimeoutMs,
+      () =>
+        client.workflow.executeUpdateWithStart(admitUpdate, {
+          updateId,
+          args: [requests],
+          startWorkflowOperation: this.start(wf),
+        }),
+      { refusal: LEDGER_REFUSAL, seeding: LEDGER_SEEDING },
+      (details) => (details as LedgerRefusal[]).map((refusal) => ({ ok: false, refusal })),
+    );
   }
 
   /** Gives back an admission whose execution was not started (best effort: the orphan sweep frees it otherwise). */

@@ -13,6 +13,7 @@ import { ledgerBundlePath } from '../temporal/bundle-workflows';
 import { LEDGER_QUEUE } from '../temporal/task-queues';
 import { temporalConnection } from '../temporal/tls';
 import { backoffDelay } from '../worker/connect';
+import { createFleetLedgerActivities } from '../fleet/ledger/activities';
 import { createLedgerActivities } from './activities';
 
 export class LedgerWorker {
@@ -56,7 +57,7 @@ export class LedgerWorker {
           namespace: this.config.namespace,
           taskQueue: LEDGER_QUEUE,
           workflowBundle: { codePath: this.bundlePath },
-          activities: createLedgerActivities(this.visibility),
+          activities: { ...createLedgerActivities(this.visibility), ...createFleetLedgerActivities(this.visibility) },
           dataConverter: medicDataConverter(this.config.payloadKeyFile),
           identity: `coordinator-${process.pid}@${os.hostname()}`,
           // A ledger whose coordinator stopped moves to another one quickly.

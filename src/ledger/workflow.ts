@@ -112,3 +112,6 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
   ledger.prune(state, Date.now());
   await continueAsNew<typeof medicAdmissionLedger>(seedRequest, state);
 }
+
+// The fleet ledger (node locks and budgets) runs in the same workers, from the same bundle.
+export { medicFleetLedger } from '../fleet/ledger/workflow';

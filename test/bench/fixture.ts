@@ -185,3 +185,14 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/** A counter's samples in a Prometheus text exposition, by their `method` label. */
+export function byMethod(text: string, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const l of text.split('\n')) {
+    if (!l.startsWith(`${name}{`) && !l.startsWith(`${name} `)) continue;
+    const method = /method="([^"]*)"/.exec(l)?.[1] ?? '';
+    out.set(method, (out.get(method) ?? 0) + Number(l.split(' ').pop()));
+  }
+  return out;
+}

@@ -10,6 +10,7 @@ import { startSearchAttributes } from '../../src/temporal/search-attributes';
 import { nodeQueue } from '../../src/temporal/task-queues';
 import {
   benchCertificates,
+  byMethod,
   benchDir,
   benchTemporal,
   clientAgent,
@@ -42,8 +43,18 @@ async function main(): Promise<void> {
   const run = Date.now().toString(36);
   let round = 0;
   try {
+    // Where an admission's time goes: the mean duration of the coordinator's Temporal calls by method.
+    const callTimes = async (): Promise<{ sum: Map<string, number>; count: Map<string, number> }> => {
+      const text = (await request(agent, 'GET', `${coordinator.url}/metrics`)).body;
+      return {
+        sum: byMethod(text, 'medic_coordinator_temporal_call_seconds_sum'),
+        count: byMethod(text, 'medic_coordinator_temporal_call_seconds_count'),
+      };
+    };
+    let calls = '';
     const measure = async (): Promise<{ p50: number; p99: number }> => {
       round++;
+      const t0 = await callTimes();
       let bad = 0;
       const r = await drive(SAMPLES, CALLERS, async (i) => {
         const a = await request(agent, 'POST', `${coordinator.url}/v1/workflows/${WORKFLOW}/executions`, {
@@ -52,11 +63,35 @@ async function main(): Promise<void> {
         if (a.status !== 202) bad++;
       });
       if (bad) process.stderr.write(`${bad} admissions were not 202\n`);
+      const t1 = await callTimes();
+      calls = [...t1.count]
+        .map(([m, n]) => [m, n - (t0.count.get(m) ?? 0), (t1.sum.get(m) ?? 0) - (t0.sum.get(m) ?? 0)] as const)
+        .filter(([, n]) => n > 0)
+        .map(([m, n, s]) => `${m} ${n}x mean ${((s / n) * 1000).toFixed(1)} ms`)
+        .join(', ');
+      return { p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99) };
+    };
+    // The control: a bare workflow.start on the same server, so a slower server shows apart from medic.
+    const bare = async (): Promise<{ p50: number; p99: number }> => {
+      round++;
+      const r = await drive(SAMPLES, CALLERS, async (i) => {
+        const node = `b-${run}-${round}-${i}`;
+        await client.workflow.start('ping', {
+          taskQueue: nodeQueue(node),
+          workflowId: `bare:${node}`,
+          typedSearchAttributes: startSearchAttributes({ workflow: 'benchBare', node, trigger: 'bench history' }),
+        });
+      });
       return { p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99) };
     };
     await measure(); // warm-up: connections, JIT, marker announcement
+    await bare();
+    const bareBefore = await bare();
     const before = await measure();
-    process.stdout.write(`empty history: admission p50 ${before.p50.toFixed(1)} ms, p99 ${before.p99.toFixed(1)} ms\n`);
+    process.stdout.write(
+      `empty history: admission p50 ${before.p50.toFixed(1)} ms, p99 ${before.p99.toFixed(1)} ms; ` +
+        `bare start p50 ${bareBefore.p50.toFixed(1)} ms, p99 ${bareBefore.p99.toFixed(1)} ms\n  calls: ${calls}\n`,
+    );
 
     const t0 = Date.now();
     let done = 0;
@@ -71,9 +106,19 @@ async function main(): Promise<void> {
       if (++done % 2_000 === 0) process.stdout.write(`  ${done}/${HISTORY} closed executions written\n`);
     });
     process.stdout.write(`${HISTORY} closed executions in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+    // History, not the burst that wrote it: wait until visibility has recorded every close.
+    const t1 = Date.now();
+    const query = `WorkflowId STARTS_WITH "${WORKFLOW}:history-${run}-" AND ExecutionStatus = "Terminated"`;
+    while ((await client.workflow.count(query)).count < HISTORY) await new Promise((r) => setTimeout(r, 500));
+    process.stdout.write(`visibility caught up ${((Date.now() - t1) / 1000).toFixed(1)} s later\n`);
 
+    const bareAfter = await bare();
     const after = await measure();
-    process.stdout.write(`after ${HISTORY}: admission p50 ${after.p50.toFixed(1)} ms, p99 ${after.p99.toFixed(1)} ms\n`);
+    process.stdout.write(
+      `after ${HISTORY}: admission p50 ${after.p50.toFixed(1)} ms, p99 ${after.p99.toFixed(1)} ms; ` +
+        `bare start p50 ${bareAfter.p50.toFixed(1)} ms, p99 ${bareAfter.p99.toFixed(1)} ms ` +
+        `(ratio p50=${(bareAfter.p50 / bareBefore.p50).toFixed(2)})\n  calls: ${calls}\n`,
+    );
     process.stdout.write(
       `history: p50 ${before.p50.toFixed(1)} -> ${after.p50.toFixed(1)} ms, p99 ${before.p99.toFixed(1)} -> ${after.p99.toFixed(1)} ms, ` +
         `ratio p50=${(after.p50 / before.p50).toFixed(2)} p99=${(after.p99 / before.p99).toFixed(2)}\n`,

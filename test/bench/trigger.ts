@@ -10,6 +10,7 @@ import { startSearchAttributes } from '../../src/temporal/search-attributes';
 import { nodeQueue } from '../../src/temporal/task-queues';
 import {
   benchCertificates,
+  byMethod,
   benchDir,
   benchTemporal,
   clientAgent,
@@ -40,17 +41,6 @@ function figures(r: { seconds: number; latencies: number[] }, total: number): Fi
 
 function line(label: string, f: Figures): string {
   return `${label.padEnd(34)} ${f.perSecond.toFixed(0).padStart(6)}/s   p50 ${f.p50.toFixed(1).padStart(7)} ms   p99 ${f.p99.toFixed(1).padStart(7)} ms`;
-}
-
-/** A counter's samples in a Prometheus text exposition, by their `method` label. */
-function byMethod(text: string, name: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const l of text.split('\n')) {
-    if (!l.startsWith(`${name}{`) && !l.startsWith(`${name} `)) continue;
-    const method = /method="([^"]*)"/.exec(l)?.[1] ?? '';
-    out.set(method, (out.get(method) ?? 0) + Number(l.split(' ').pop()));
-  }
-  return out;
 }
 
 /** Calls per method between two snapshots, per `n` (admissions or refusals): "StartWorkflowExecution=1.00 ...". */

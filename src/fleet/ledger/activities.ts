@@ -1,0 +1,97 @@
+// The fleet ledger's looks at Temporal (activities in the coordinators' ledger workers; the coordinator's refusal path uses spentHolds too).
+//
+// seedFleetLedger: a new fleet ledger (the first disruptive admission after an upgrade, or after
+// the ledger was terminated) takes the holds of the disruptive executions visibility shows
+// running, from the memo each was started with. spentHolds: the holds whose executions closed,
+// or were never found past the orphan grace; describe is exact where visibility may lag.
+import { WorkflowNotFoundError } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import { queryValue } from '../../temporal/search-attributes';
+
+/** Memo field of a disruptive execution: JSON of what it holds ({node, budgets}), so a new fleet ledger knows. */
+export const FLEET_MEMO = 'medic_fleet';
+
+export interface FleetSeedRequest {
+  /** The disruptive workflows of the coordinator that starts the ledger. */
+  workflows: string[];
+  /** The orphan grace of the ledger (tests shorten it). */
+  orphanGraceMs?: number;
+}
+
+export interface SeededHold {
+  id: string;
+  workflow: string;
+  trigger: string;
+  node?: string;
+  budgets: string[];
+  at: number;
+}
+
+export interface FleetLedgerActivities {
+  seedFleetLedger(req: FleetSeedRequest): Promise<SeededHold[]>;
+  spentHolds(req: { holds: Array<{ id: string; at: number }>; now: number; orphanGraceMs: number }): Promise<string[]>;
+}
+
+/** Describes at most this many executions at once. */
+const DESCRIBE_PARALLEL = 16;
+
+/**
+ * The holds that protect nothing any more: their execution is not running, or (past the grace,
+ * measured against `now`) was never started. Anything unclear (an error) keeps its hold.
+ */
+export async function spentHolds(
+  client: Client,
+  holds: ReadonlyArray<{ id: string; at: number }>,
+  now: number,
+  orphanGraceMs: number,
+): Promise<string[]> {
+  const spent: string[] = [];
+  let next = 0;
+  const one = async (): Promise<void> => {
+    while (next < holds.length) {
+      const h = holds[next++]!;
+      try {
+        const d = await client.workflow.getHandle(h.id).describe();
+        if (d.status.name !== 'RUNNING') spent.push(h.id);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError && now - h.at > orphanGraceMs) spent.push(h.id);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(DESCRIBE_PARALLEL, holds.length) }, one));
+  return spent;
+}
+
+export function createFleetLedgerActivities(visibility: () => Client): FleetLedgerActivities {
+  return {
+    async seedFleetLedger(req) {
+      if (!req.workflows.length) return [];
+      const names = req.workflows.map((w) => `MedicWorkflow = ${queryValue(w)}`).join(' OR ');
+      const seeded: SeededHold[] = [];
+      for await (const e of visibility().workflow.list({ query: `ExecutionStatus = 'Running' AND (${names})`, pageSize: 1000 })) {
+        const memo = e.memo?.[FLEET_MEMO];
+        if (typeof memo !== 'string') continue; // not started as a disruptive execution
+        let held: { node?: unknown; budgets?: unknown };
+        try {
+          held = JSON.parse(memo) as typeof held;
+        } catch {
+          continue;
+        }
+        const attr = (name: string): string => {
+          const v = e.searchAttributes?.[name];
+          return Array.isArray(v) && typeof v[0] === 'string' ? v[0] : '';
+        };
+        seeded.push({
+          id: e.workflowId,
+          workflow: attr('MedicWorkflow'),
+          trigger: attr('MedicTrigger'),
+          ...(typeof held.node === 'string' && held.node ? { node: held.node } : {}),
+          budgets: Array.isArray(held.budgets) ? held.budgets.filter((b): b is string => typeof b === 'string') : [],
+          at: e.startTime.getTime(),
+        });
+      }
+      return seeded;
+    },
+    spentHolds: (req) => spentHolds(visibility(), req.holds, req.now, req.orphanGraceMs),
+  };
+}

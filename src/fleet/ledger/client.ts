@@ -1,0 +1,92 @@
+// What a coordinator asks of the fleet ledger: claim a node and budget places (one update, starting the ledger if needed), give them back, check.
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { Batcher, sendUpdate } from '../../ledger/batcher';
+import { LEDGER_QUEUE } from '../../temporal/task-queues';
+import { spentHolds, type FleetSeedRequest } from './activities';
+import type { Claim, ClaimRefusal } from './state';
+import {
+  checkQuery,
+  claimUpdate,
+  FLEET_REFUSAL,
+  FLEET_SEEDING,
+  medicFleetLedger,
+  releaseHoldsUpdate,
+  type ClaimAnswer,
+} from './workflow';
+
+/** The one fleet ledger of a namespace. */
+export const FLEET_LEDGER_ID = 'medic-fleet-ledger';
+
+export class FleetLedgerClient {
+  private readonly batcher = new Batcher<Claim, ClaimAnswer>();
+
+  /**
+   * `ensureWorker` makes sure this coordinator's ledger worker polls before the first call;
+   * `disruptive` names the disruptive workflows of the current config (a new ledger seeds from their running executions).
+   */
+  constructor(
+    private readonly ensureWorker: () => void,
+    private readonly disruptive: () => string[],
+    private readonly callTimeoutMs = 10_000,
+    private readonly orphanGraceMs?: number,
+  ) {}
+
+  private start(): WithStartWorkflowOperation<typeof medicFleetLedger> {
+    const seed: FleetSeedRequest = {
+      workflows: this.disruptive(),
+      ...(this.orphanGraceMs !== undefined && { orphanGraceMs: this.orphanGraceMs }),
+    };
+    return new WithStartWorkflowOperation(medicFleetLedger, {
+      workflowId: FLEET_LEDGER_ID,
+      taskQueue: LEDGER_QUEUE,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      args: [seed],
+    });
+  }
+
+  /**
+   * Takes the claim's node and budget places, or says who holds them. A refusal by holders whose
+   * executions have closed (nobody has looked since) ends those holds and asks once more, so a
+   * node is free as soon as its remediation is over.
+   */
+  async claim(client: Client, claim: Claim): Promise<ClaimAnswer> {
+    this.ensureWorker();
+    const first = await this.batcher.submit(FLEET_LEDGER_ID, claim, (batch) => this.send(client, batch));
+    if (first.ok) return first;
+    const holders = first.refusal.holders.map((h) => ({ id: h.execution, at: Date.parse(h.since) }));
+    // Orphans (never started) are the sweep's: only it measures their age in the ledger's time.
+    const spent = await spentHolds(client, holders, 0, Infinity);
+    if (!spent.length) return first;
+    await this.release(client, spent);
+    return this.batcher.submit(FLEET_LEDGER_ID, claim, (batch) => this.send(client, batch));
+  }
+
+  private send(client: Client, claims: Claim[]): Promise<ClaimAnswer[]> {
+    const updateId = randomUUID();
+    return sendUpdate(
+      client,
+      this.callTimeoutMs,
+      () =>
+        client.workflow.executeUpdateWithStart(claimUpdate, { updateId, args: [claims], startWorkflowOperation: this.start() }),
+      { refusal: FLEET_REFUSAL, seeding: FLEET_SEEDING },
+      (details) => (details as ClaimRefusal[]).map((refusal) => ({ ok: false, refusal })),
+    );
+  }
+
+  /** Ends holds whose starts did not happen (best effort: the sweep ends them otherwise). */
+  async release(client: Client, ids: string[]): Promise<void> {
+    await client.workflow.getHandle(FLEET_LEDGER_ID).executeUpdate(releaseHoldsUpdate, { args: [{ ids }] });
+  }
+
+  /** Why the claim would be refused now, recording nothing (shadow mode); undefined when it would pass or no ledger exists yet. */
+  async check(client: Client, claim: Claim): Promise<ClaimRefusal | undefined> {
+    try {
+      return await client.workflow.getHandle(FLEET_LEDGER_ID).query(checkQuery, claim);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,150 @@
+// The fleet ledger's arithmetic: who holds each node and each budget's places, pure and deterministic (it runs in the ledger workflow and in unit tests).
+//
+// A disruptive execution holds its node (one disruptive remediation per node) and one place in
+// each budget that covers it, from its admission until it closes. Every coordinator claims
+// through the one fleet ledger, so the checks and the records of all replicas are ordered in one
+// place, and a claim with budgets costs what a claim without them does: one update.
+
+/** A place in a budget: the budget's name and the scope value it counts in ("dc1", "global"). */
+export interface BudgetPlace {
+  /** `${budget}|${scopeValue}`: a budget renamed or rescoped counts afresh. */
+  key: string;
+  budget: string;
+  /** "datacenter=dc1", "global": for messages. */
+  scope: string;
+  /** The budget's limit for this claim (a percentage is resolved by the coordinator). */
+  limit: number;
+}
+
+export interface Claim {
+  /** The workflow id of the execution the claim is for (unique per admission). */
+  id: string;
+  workflow: string;
+  trigger: string;
+  node?: string;
+  budgets: BudgetPlace[];
+  /** Backstop: the hold ends after this long even if its execution is never seen to close. */
+  holdMaxMs: number;
+}
+
+export interface Hold {
+  workflow: string;
+  trigger: string;
+  node?: string;
+  /** Budget keys the hold counts in. */
+  budgets: string[];
+  /** Ledger time of the claim. */
+  at: number;
+  until: number;
+}
+
+export interface Holder {
+  execution: string;
+  workflow: string;
+  trigger: string;
+  since: string;
+}
+
+export type ClaimRefusal =
+  | { kind: 'node'; node: string; holders: Holder[] }
+  | { kind: 'budget'; budget: string; scope: string; limit: number; holders: Holder[] };
+
+export interface FleetLedgerState {
+  /** Execution id -> its hold. */
+  holds: Record<string, Hold>;
+  /** Node -> the execution holding it. */
+  nodes: Record<string, string>;
+  /** Budget key -> executions holding a place. */
+  places: Record<string, string[]>;
+  /** Whether the holds of executions already running were read from visibility when this ledger was first started. */
+  seeded: boolean;
+  /** A hold whose execution is not found after this was abandoned by its coordinator. */
+  orphanGraceMs: number;
+}
+
+/** A hold whose execution is not found after this long was abandoned before its start (far beyond visibility's lag). */
+export const ORPHAN_GRACE_MS = 60_000;
+
+export function emptyFleetState(orphanGraceMs = ORPHAN_GRACE_MS): FleetLedgerState {
+  return { holds: {}, nodes: {}, places: {}, seeded: false, orphanGraceMs };
+}
+
+function holderOf(state: FleetLedgerState, id: string): Holder {
+  const h = state.holds[id]!;
+  return { execution: id, workflow: h.workflow, trigger: h.trigger, since: new Date(h.at).toISOString() };
+}
+
+/** Why the claim may not be taken now (node first: a busy node fails fast), or undefined. Reads only (an update validator). */
+export function check(state: FleetLedgerState, claim: Claim): ClaimRefusal | undefined {
+  if (state.holds[claim.id]) return undefined; // a retry of a claim already taken
+  if (claim.node) {
+    const holder = state.nodes[claim.node];
+    if (holder) return { kind: 'node', node: claim.node, holders: [holderOf(state, holder)] };
+  }
+  for (const b of claim.budgets) {
+    const held = state.places[b.key] ?? [];
+    if (held.length >= b.limit)
+      return {
+        kind: 'budget',
+        budget: b.budget,
+        scope: b.scope,
+        limit: b.limit,
+        holders: held.map((id) => holderOf(state, id)),
+      };
+  }
+  return undefined;
+}
+
+/** Records a hold (check() let it pass, or it is an execution found running when seeding). */
+export function take(
+  state: FleetLedgerState,
+  id: string,
+  hold: Omit<Hold, 'at' | 'until'>,
+  now: number,
+  holdMaxMs: number,
+): void {
+  if (state.holds[id]) return;
+  state.holds[id] = { ...hold, at: now, until: now + holdMaxMs };
+  if (hold.node) state.nodes[hold.node] = id;
+  for (const key of hold.budgets) (state.places[key] ??= []).push(id);
+}
+
+export function claim(state: FleetLedgerState, c: Claim, now: number): void {
+  take(
+    state,
+    c.id,
+    { workflow: c.workflow, trigger: c.trigger, node: c.node, budgets: c.budgets.map((b) => b.key) },
+    now,
+    c.holdMaxMs,
+  );
+}
+
+/** Ends holds: their executions closed, never started, or were refused after the claim. Returns how many were held. */
+export function release(state: FleetLedgerState, ids: readonly string[]): number {
+  let n = 0;
+  for (const id of ids) {
+    const h = state.holds[id];
+    if (!h) continue;
+    n++;
+    delete state.holds[id];
+    if (h.node && state.nodes[h.node] === id) delete state.nodes[h.node];
+    for (const key of h.budgets) {
+      const kept = (state.places[key] ?? []).filter((x) => x !== id);
+      if (kept.length) state.places[key] = kept;
+      else delete state.places[key];
+    }
+  }
+  return n;
+}
+
+/** Holds past their backstop (hold_max). */
+export function expired(state: FleetLedgerState, now: number): string[] {
+  return Object.entries(state.holds)
+    .filter(([, h]) => h.until <= now)
+    .map(([id]) => id);
+}
+
+/** What the sweep looks up: every hold, with its age (a hold whose execution is not found is spent only past the grace). */
+export function sweepable(state: FleetLedgerState): Array<{ id: string; at: number }> {
+  return Object.entries(state.holds).map(([id, h]) => ({ id, at: h.at }));
+}

@@ -1,0 +1,115 @@
+// The fleet ledger workflow: one per namespace, run by the coordinators' ledger workers; it holds every node lock and budget place.
+//
+// A disruptive admission claims with one update (executeUpdateWithStart, so the first claim
+// starts it): the validator refuses without writing history, the handler records the hold.
+// Holds end when the coordinator gives one back (its start did not happen), when the sweep finds
+// the execution closed or never started, or at hold_max. Continue-as-new keeps its history short.
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { FleetLedgerActivities, FleetSeedRequest } from './activities';
+import * as fleet from './state';
+
+/** What the ledger answers one claim. */
+export type ClaimAnswer = { ok: true } | { ok: false; refusal: fleet.ClaimRefusal };
+
+/** ApplicationFailure type of a refused batch: its single detail is the ClaimRefusal of each claim. */
+export const FLEET_REFUSAL = 'MedicFleetRefusal';
+/** ApplicationFailure type while a new fleet ledger reads the running disruptive executions: ask again in a moment. */
+export const FLEET_SEEDING = 'MedicFleetSeeding';
+
+/** A batch of claims: each taken or refused, in order. */
+export const claimUpdate = defineUpdate<ClaimAnswer[], [fleet.Claim[]]>('claim');
+/** Ends holds (their starts did not happen, or their executions closed); answers how many were held. */
+export const releaseHoldsUpdate = defineUpdate<number, [{ ids: string[] }]>('release');
+/** Whether a claim would pass now, recording nothing (shadow mode). */
+export const checkQuery = defineQuery<fleet.ClaimRefusal | undefined, [fleet.Claim]>('check');
+export const fleetStateQuery = defineQuery<fleet.FleetLedgerState>('state');
+
+/** A new run after this many history events (each claim adds two, each batch three more). */
+const MAX_HISTORY_EVENTS = 2_000;
+/** How often the holds are looked up while there are any. */
+const SWEEP_MS = 30_000;
+
+export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: fleet.FleetLedgerState): Promise<void> {
+  const state = carried ?? fleet.emptyFleetState(seedRequest.orphanGraceMs);
+  const activities = proxyActivities<FleetLedgerActivities>({
+    startToCloseTimeout: '60s',
+    retry: { initialInterval: '1s', maximumInterval: '10s' },
+  });
+
+  setHandler(
+    claimUpdate,
+    (claims) =>
+      claims.map((c): ClaimAnswer => {
+        const refusal = fleet.check(state, c);
+        if (refusal) return { ok: false, refusal };
+        fleet.claim(state, c, Date.now());
+        return { ok: true };
+      }),
+    {
+      // A batch of which nothing would pass is rejected here: a refusal writes no history.
+      validator(claims: fleet.Claim[]) {
+        if (!state.seeded)
+          throw ApplicationFailure.create({
+            type: FLEET_SEEDING,
+            message: 'the fleet ledger is reading the running disruptive executions from visibility',
+            nonRetryable: true,
+          });
+        const refusals = claims.map((c) => fleet.check(state, c));
+        if (refusals.every((r) => r !== undefined))
+          throw ApplicationFailure.create({
+            type: FLEET_REFUSAL,
+            message: refusals
+              .map((r) => (r!.kind === 'node' ? `node ${r!.node} is held` : `budget ${r!.budget} is full`))
+              .join('; '),
+            details: [refusals],
+            nonRetryable: true,
+          });
+      },
+    },
+  );
+  setHandler(releaseHoldsUpdate, ({ ids }) => fleet.release(state, ids));
+  setHandler(checkQuery, (c) => (state.seeded ? fleet.check(state, c) : undefined));
+  setHandler(fleetStateQuery, () => state);
+
+  if (!state.seeded) {
+    for (const h of await activities.seedFleetLedger(seedRequest))
+      fleet.take(
+        state,
+        h.id,
+        { workflow: h.workflow, trigger: h.trigger, node: h.node, budgets: h.budgets },
+        h.at,
+        24 * 3_600_000,
+      );
+    state.seeded = true;
+  }
+
+  const newRunDue = (): boolean => {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
+  };
+  for (;;) {
+    // The sweep: while anything is held, look the holders up every SWEEP_MS; end the holds of
+    // executions that closed (or never started, past the grace) and those past hold_max.
+    await condition(() => newRunDue() || Object.keys(state.holds).length > 0);
+    if (newRunDue()) break;
+    if (await condition(newRunDue, SWEEP_MS)) break;
+    fleet.release(state, fleet.expired(state, Date.now()));
+    const holds = fleet.sweepable(state);
+    if (holds.length) {
+      const spent = await activities.spentHolds({ holds, now: Date.now(), orphanGraceMs: state.orphanGraceMs });
+      fleet.release(state, spent);
+    }
+  }
+  await condition(allHandlersFinished);
+  await continueAsNew<typeof medicFleetLedger>(seedRequest, state);
+}

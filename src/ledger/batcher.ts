@@ -1,0 +1,87 @@
+// What many callers ask of one ledger, sent as few updates: a batch per round trip, a few round trips in flight, each retried safely.
+import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { isUnknownOutcome } from '../coordinator/leases';
+
+/** Updates kept in flight per ledger (Temporal allows 10 per workflow by default), and requests per update. */
+const IN_FLIGHT = 2;
+const BATCH = 200;
+/** How often a new ledger is asked again while it reads past executions, and for how long at most. */
+const SEEDING_RETRY_MS = 100;
+const SEEDING_ATTEMPTS = 100;
+/** Attempts of a batch whose reply was lost or whose ledger run just closed. */
+const RETRIES = 3;
+
+interface Waiting<R, A> {
+  req: R;
+  resolve(a: A): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Requests that arrive while this coordinator's updates to the same ledger are in flight are sent
+ * together as one update (one round trip and one workflow task for all of them).
+ */
+export class Batcher<R, A> {
+  private readonly queues = new Map<string, { waiting: Array<Waiting<R, A>>; inFlight: number }>();
+
+  submit(ledger: string, req: R, send: (batch: R[]) => Promise<A[]>): Promise<A> {
+    let queue = this.queues.get(ledger);
+    if (!queue) this.queues.set(ledger, (queue = { waiting: [], inFlight: 0 }));
+    const q = queue;
+    return new Promise<A>((resolve, reject) => {
+      q.waiting.push({ req, resolve, reject });
+      this.pump(ledger, q, send);
+    });
+  }
+
+  private pump(
+    ledger: string,
+    queue: { waiting: Array<Waiting<R, A>>; inFlight: number },
+    send: (batch: R[]) => Promise<A[]>,
+  ): void {
+    while (queue.inFlight < IN_FLIGHT && queue.waiting.length) {
+      const batch = queue.waiting.splice(0, BATCH);
+      queue.inFlight++;
+      send(batch.map((w) => w.req))
+        .then(
+          (answers) => batch.forEach((w, i) => w.resolve(answers[i]!)),
+          (err: unknown) => batch.forEach((w) => w.reject(err)),
+        )
+        .finally(() => {
+          queue.inFlight--;
+          if (!queue.inFlight && !queue.waiting.length) this.queues.delete(ledger);
+          else this.pump(ledger, queue, send);
+        });
+    }
+  }
+}
+
+/**
+ * One update to a ledger, under a deadline of its own (the batch outlives the caller that happened
+ * to send it). A batch the validator rejected as a whole answers `refused(details)`; a ledger
+ * still seeding is asked again; a reply lost on the wire or a ledger run that just closed
+ * (continue-as-new) is retried with the same update id, so it never counts twice.
+ */
+export async function sendUpdate<T>(
+  client: Client,
+  callTimeoutMs: number,
+  call: () => Promise<T>,
+  types: { refusal: string; seeding: string },
+  refused: (details: unknown) => T,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.connection.withDeadline(Date.now() + callTimeoutMs, call);
+    } catch (err) {
+      const failure = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+      if (failure instanceof ApplicationFailure && failure.type === types.refusal) return refused(failure.details?.[0]);
+      if (failure instanceof ApplicationFailure && failure.type === types.seeding && attempt < SEEDING_ATTEMPTS) {
+        await new Promise((r) => setTimeout(r, SEEDING_RETRY_MS));
+        continue;
+      }
+      if ((err instanceof WorkflowNotFoundError || isUnknownOutcome(err)) && attempt < RETRIES) continue;
+      throw err;
+    }
+  }
+}
