@@ -45,6 +45,8 @@ export interface CoordinatorDeps {
   ledgerBundle?: string;
   /** The orphan grace of ledgers this coordinator starts (src/ledger/state.ts; tests shorten it). */
   ledgerOrphanGraceMs?: number;
+  /** The fleet ledger's workflow id (src/fleet/ledger; tests give each their own). */
+  fleetLedgerId?: string;
   /** How often admission is reconciled against Temporal visibility (0: never; default 60 s). */
   reconcileIntervalMs?: number;
   /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
@@ -121,6 +123,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
       () => [...deps.config.current.workflows.values()].filter((w) => w.disruptive).map((w) => w.name),
       deps.temporal.callTimeoutMs,
       deps.ledgerOrphanGraceMs,
+      deps.fleetLedgerId,
     ),
     config: deps.config,
     temporal: deps.temporal,

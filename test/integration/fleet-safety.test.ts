@@ -7,6 +7,9 @@ import type { LightMyRequestResponse } from 'fastify';
 import type { FleetSafetyConfig } from '../../src/config/fleet-safety';
 import { emptyFleetSafety } from '../../src/config/fleet-safety';
 import type { WorkflowConfig } from '../../src/config/workflow';
+import type { CoordinatorDeps } from '../../src/coordinator/app';
+import { FleetLedgerClient } from '../../src/fleet/ledger/client';
+import { fleetStateQuery } from '../../src/fleet/ledger/workflow';
 import { ADMIN, TRIGGER_DC1, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
 import { coordinatorConfig, coordinatorTestFile } from '../helpers/coordinator';
@@ -19,13 +22,14 @@ const { coordinators, started } = file;
 async function replicas(
   workflows: WorkflowConfig[],
   fleet: Partial<FleetSafetyConfig> = {},
+  deps: Partial<CoordinatorDeps> = {},
 ): Promise<[TestCoordinator, TestCoordinator]> {
   const cfg = { ...emptyFleetSafety(), ...fleet };
   // A long call deadline: on a loaded machine a storm's admissions queue up behind each other.
   const gateway = (): Promise<TemporalGateway> =>
     TemporalGateway.connect(coordinatorConfig().temporal, { callTimeoutMs: 60_000 });
   const [a, b] = await Promise.all(
-    [0, 1].map(async () => testCoordinator(workflows, { config: { fleet: cfg }, temporal: await gateway() })),
+    [0, 1].map(async () => testCoordinator(workflows, { config: { fleet: cfg }, deps, temporal: await gateway() })),
   );
   coordinators.push(a!, b!);
   return [a!, b!];
@@ -408,6 +412,93 @@ describe('shadow mode', () => {
     });
     expect((await trigger(a.app, name, { target: { node } })).statusCode).toBe(429);
     await a.app.inject({ method: 'DELETE', url: `/v1/pauses?workflow=${name}`, headers: { 'x-test-identity': ADMIN } });
+  });
+});
+
+describe('the fleet ledger', () => {
+  // A ledger of its own per test: these tests terminate it and age its holds.
+  const own = (): Partial<CoordinatorDeps> => ({ fleetLedgerId: unique('fleet-ledger'), ledgerOrphanGraceMs: 3_000 });
+  const ledgerState = (id: string) => file.client.workflow.getHandle(id).query(fleetStateQuery);
+  const historyLength = async (id: string): Promise<number> =>
+    (await file.client.workflow.getHandle(id).describe()).historyLength;
+
+  it('refuses without writing to Temporal, and its sweep ends the hold of a closed execution', async () => {
+    const name = unique('reboot');
+    const deps = own();
+    const [a, b] = await replicas(
+      [workflowConfig(name, { disruptive: true })],
+      { budgets: [{ name: 'dc', per: 'datacenter', max: 1 }] },
+      deps,
+    );
+    const dc = unique('dc');
+    const first = await trigger(a.app, name, { target: { node: unique('n'), datacenter: dc } });
+    const [id] = keep([first]);
+    expect(first.statusCode).toBe(202);
+    const length = await historyLength(deps.fleetLedgerId!);
+    const refused = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        trigger(i % 2 ? a.app : b.app, name, { target: { node: unique('n'), datacenter: dc } }),
+      ),
+    );
+    expect(statuses(refused)).toEqual([429, 429, 429, 429, 429, 429]);
+    expect(refused[0]!.json().details.constraint).toMatchObject({ kind: 'budget', budget: 'dc', held_by: [id] });
+    expect(await historyLength(deps.fleetLedgerId!)).toBe(length);
+    expect(Object.keys((await ledgerState(deps.fleetLedgerId!)).holds)).toEqual([id]);
+
+    // Closed, and nobody asks: the sweep (every orphan grace here) ends the hold by itself.
+    await file.client.workflow.getHandle(id!).terminate('healed');
+    await eventually(
+      async () => (Object.keys((await ledgerState(deps.fleetLedgerId!)).holds).length === 0 ? true : undefined),
+      20_000,
+    );
+  });
+
+  it('frees the node of a claim whose execution never started (its coordinator died) after the orphan grace', async () => {
+    const name = unique('reboot');
+    const deps = own();
+    const [a] = await replicas([workflowConfig(name, { disruptive: true })], {}, deps);
+    keep([await trigger(a.app, name, { target: { node: unique('n') } })]); // the ledger and its worker run
+    const node = unique('n');
+    // What a coordinator SIGKILLed between its claim and its start leaves behind.
+    const orphan = unique('never-started');
+    const ledger = new FleetLedgerClient(
+      () => {},
+      () => [],
+      10_000,
+      3_000,
+      deps.fleetLedgerId,
+    );
+    expect(
+      await ledger.claim(file.client, { id: orphan, workflow: name, trigger: 'x', node, budgets: [], holdMaxMs: 3_600_000 }),
+    ).toEqual({ ok: true });
+    const held = await trigger(a.app, name, { target: { node } });
+    expect(held.statusCode).toBe(429);
+    expect(held.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', held_by: orphan });
+    const freed = await eventually(async () => {
+      const r = await trigger(a.app, name, { target: { node } });
+      return r.statusCode === 202 ? r : undefined;
+    }, 20_000);
+    keep([freed]);
+  });
+
+  it('a new ledger (the old one terminated) takes the holds of the disruptive executions still running', async () => {
+    const name = unique('reboot');
+    const deps = own();
+    const [a, b] = await replicas([workflowConfig(name, { disruptive: true })], {}, deps);
+    const node = unique('n');
+    const first = await trigger(a.app, name, { target: { node } });
+    const [id] = keep([first]);
+    expect(first.statusCode).toBe(202);
+    await eventually(async () => {
+      for await (const e of file.client.workflow.list({ query: `WorkflowId = '${id}' AND ExecutionStatus = 'Running'` }))
+        return e;
+      return undefined;
+    });
+    await file.client.workflow.getHandle(deps.fleetLedgerId!).terminate('lost');
+    const second = await trigger(b.app, name, { target: { node } });
+    keep([second]);
+    expect(second.statusCode).toBe(429);
+    expect(second.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', held_by: id });
   });
 });
 

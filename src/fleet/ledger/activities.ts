@@ -2,11 +2,13 @@
 //
 // seedFleetLedger: a new fleet ledger (the first disruptive admission after an upgrade, or after
 // the ledger was terminated) takes the holds of the disruptive executions visibility shows
-// running, from the memo each was started with. spentHolds: the holds whose executions closed,
-// or were never found past the orphan grace; describe is exact where visibility may lag.
+// running, from the memo each was started with. sweepHolds: which holds' executions closed, or
+// never started (past the orphan grace); new holds are found with one visibility list, and
+// describe (exact, where visibility may lag) settles the rest.
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { queryValue } from '../../temporal/search-attributes';
+import type { SweepRequest } from './state';
 
 /** Memo field of a disruptive execution: JSON of what it holds ({node, budgets}), so a new fleet ledger knows. */
 export const FLEET_MEMO = 'medic_fleet';
@@ -25,11 +27,12 @@ export interface SeededHold {
   node?: string;
   budgets: string[];
   at: number;
+  holdMaxMs: number;
 }
 
 export interface FleetLedgerActivities {
   seedFleetLedger(req: FleetSeedRequest): Promise<SeededHold[]>;
-  spentHolds(req: { holds: Array<{ id: string; at: number }>; now: number; orphanGraceMs: number }): Promise<string[]>;
+  sweepHolds(req: SweepRequest): Promise<{ spent: string[]; running: string[] }>;
 }
 
 /** Describes at most this many executions at once. */
@@ -44,22 +47,23 @@ export async function spentHolds(
   holds: ReadonlyArray<{ id: string; at: number }>,
   now: number,
   orphanGraceMs: number,
-): Promise<string[]> {
+): Promise<{ spent: string[]; running: string[] }> {
   const spent: string[] = [];
+  const running: string[] = [];
   let next = 0;
   const one = async (): Promise<void> => {
     while (next < holds.length) {
       const h = holds[next++]!;
       try {
         const d = await client.workflow.getHandle(h.id).describe();
-        if (d.status.name !== 'RUNNING') spent.push(h.id);
+        (d.status.name === 'RUNNING' ? running : spent).push(h.id);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError && now - h.at > orphanGraceMs) spent.push(h.id);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(DESCRIBE_PARALLEL, holds.length) }, one));
-  return spent;
+  return { spent, running };
 }
 
 export function createFleetLedgerActivities(visibility: () => Client): FleetLedgerActivities {
@@ -88,10 +92,39 @@ export function createFleetLedgerActivities(visibility: () => Client): FleetLedg
           ...(typeof held.node === 'string' && held.node ? { node: held.node } : {}),
           budgets: Array.isArray(held.budgets) ? held.budgets.filter((b): b is string => typeof b === 'string') : [],
           at: e.startTime.getTime(),
+          // A backstop only: the sweep ends the hold when the execution closes.
+          holdMaxMs: 24 * 3_600_000,
         });
       }
       return seeded;
     },
-    spentHolds: (req) => spentHolds(visibility(), req.holds, req.now, req.orphanGraceMs),
+    async sweepHolds(req) {
+      const client = visibility();
+      const spent: string[] = [];
+      const running: string[] = [];
+      // New holds: one list of the executions of their workflows started since the first claim.
+      const unseen = new Map(req.unseen.map((u) => [u.id, u]));
+      if (unseen.size) {
+        const since = new Date(Math.min(...req.unseen.map((u) => u.at)) - 5_000).toISOString();
+        const names = [...new Set(req.unseen.map((u) => u.workflow))].map((w) => `MedicWorkflow = ${queryValue(w)}`).join(' OR ');
+        for await (const e of client.workflow.list({
+          query: `StartTime >= ${queryValue(since)} AND (${names})`,
+          pageSize: 1000,
+        })) {
+          if (!unseen.has(e.workflowId)) continue;
+          unseen.delete(e.workflowId);
+          (e.status.name === 'RUNNING' ? running : spent).push(e.workflowId);
+        }
+      }
+      // Not listed (not started, or visibility lags) past the grace, and seen ones: describe says.
+      const old = [...unseen.values()].filter((u) => req.now - u.at > req.orphanGraceMs);
+      const described = await spentHolds(
+        client,
+        [...old, ...req.seen.map((id) => ({ id, at: -Infinity }))],
+        req.now,
+        req.orphanGraceMs,
+      );
+      return { spent: [...spent, ...described.spent], running: [...running, ...described.running] };
+    },
   };
 }

@@ -21,6 +21,20 @@ export const FLEET_LEDGER_ID = 'medic-fleet-ledger';
 
 export class FleetLedgerClient {
   private readonly batcher = new Batcher<Claim, ClaimAnswer>();
+  /** Describes in flight, shared: a storm of refusals by the same holders looks at each once. */
+  private readonly looking = new Map<string, Promise<boolean>>();
+
+  /** Whether the execution has closed (a describe; any doubt, or not found yet, says no). */
+  private isClosed(client: Client, execution: string): Promise<boolean> {
+    let look = this.looking.get(execution);
+    if (!look) {
+      look = spentHolds(client, [{ id: execution, at: 0 }], 0, Infinity)
+        .then((r) => r.spent.length > 0)
+        .finally(() => this.looking.delete(execution));
+      this.looking.set(execution, look);
+    }
+    return look;
+  }
 
   /**
    * `ensureWorker` makes sure this coordinator's ledger worker polls before the first call;
@@ -31,6 +45,8 @@ export class FleetLedgerClient {
     private readonly disruptive: () => string[],
     private readonly callTimeoutMs = 10_000,
     private readonly orphanGraceMs?: number,
+    /** The ledger's workflow id (tests give each its own). */
+    readonly ledgerId = FLEET_LEDGER_ID,
   ) {}
 
   private start(): WithStartWorkflowOperation<typeof medicFleetLedger> {
@@ -39,7 +55,7 @@ export class FleetLedgerClient {
       ...(this.orphanGraceMs !== undefined && { orphanGraceMs: this.orphanGraceMs }),
     };
     return new WithStartWorkflowOperation(medicFleetLedger, {
-      workflowId: FLEET_LEDGER_ID,
+      workflowId: this.ledgerId,
       taskQueue: LEDGER_QUEUE,
       workflowIdConflictPolicy: 'USE_EXISTING',
       args: [seed],
@@ -53,14 +69,14 @@ export class FleetLedgerClient {
    */
   async claim(client: Client, claim: Claim): Promise<ClaimAnswer> {
     this.ensureWorker();
-    const first = await this.batcher.submit(FLEET_LEDGER_ID, claim, (batch) => this.send(client, batch));
+    const first = await this.batcher.submit(this.ledgerId, claim, (batch) => this.send(client, batch));
     if (first.ok) return first;
-    const holders = first.refusal.holders.map((h) => ({ id: h.execution, at: Date.parse(h.since) }));
     // Orphans (never started) are the sweep's: only it measures their age in the ledger's time.
-    const spent = await spentHolds(client, holders, 0, Infinity);
+    const looks = await Promise.all(first.refusal.holders.map((h) => this.isClosed(client, h.execution)));
+    const spent = first.refusal.holders.filter((_, i) => looks[i]).map((h) => h.execution);
     if (!spent.length) return first;
     await this.release(client, spent);
-    return this.batcher.submit(FLEET_LEDGER_ID, claim, (batch) => this.send(client, batch));
+    return this.batcher.submit(this.ledgerId, claim, (batch) => this.send(client, batch));
   }
 
   private send(client: Client, claims: Claim[]): Promise<ClaimAnswer[]> {
@@ -77,13 +93,13 @@ export class FleetLedgerClient {
 
   /** Ends holds whose starts did not happen (best effort: the sweep ends them otherwise). */
   async release(client: Client, ids: string[]): Promise<void> {
-    await client.workflow.getHandle(FLEET_LEDGER_ID).executeUpdate(releaseHoldsUpdate, { args: [{ ids }] });
+    await client.workflow.getHandle(this.ledgerId).executeUpdate(releaseHoldsUpdate, { args: [{ ids }] });
   }
 
   /** Why the claim would be refused now, recording nothing (shadow mode); undefined when it would pass or no ledger exists yet. */
   async check(client: Client, claim: Claim): Promise<ClaimRefusal | undefined> {
     try {
-      return await client.workflow.getHandle(FLEET_LEDGER_ID).query(checkQuery, claim);
+      return await client.workflow.getHandle(this.ledgerId).query(checkQuery, claim);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;

@@ -36,6 +36,10 @@ export interface Hold {
   /** Ledger time of the claim. */
   at: number;
   until: number;
+  /** Whether the sweep has seen its execution running (then it looks again only every RECHECK_MS). */
+  seen?: boolean;
+  /** Ledger time of the sweep's last look (the claim's time before the first). */
+  checkedAt: number;
 }
 
 export interface Holder {
@@ -99,12 +103,12 @@ export function check(state: FleetLedgerState, claim: Claim): ClaimRefusal | und
 export function take(
   state: FleetLedgerState,
   id: string,
-  hold: Omit<Hold, 'at' | 'until'>,
+  hold: Pick<Hold, 'workflow' | 'trigger' | 'node' | 'budgets'>,
   now: number,
   holdMaxMs: number,
 ): void {
   if (state.holds[id]) return;
-  state.holds[id] = { ...hold, at: now, until: now + holdMaxMs };
+  state.holds[id] = { ...hold, at: now, until: now + holdMaxMs, checkedAt: now };
   if (hold.node) state.nodes[hold.node] = id;
   for (const key of hold.budgets) (state.places[key] ??= []).push(id);
 }
@@ -144,7 +148,39 @@ export function expired(state: FleetLedgerState, now: number): string[] {
     .map(([id]) => id);
 }
 
-/** What the sweep looks up: every hold, with its age (a hold whose execution is not found is spent only past the grace). */
-export function sweepable(state: FleetLedgerState): Array<{ id: string; at: number }> {
-  return Object.entries(state.holds).map(([id, h]) => ({ id, at: h.at }));
+/** A hold whose execution was seen running is looked at again this often (a refusal by it looks at once). */
+export const RECHECK_MS = 5 * 60_000;
+
+export interface SweepRequest {
+  /** Holds whose execution has not been seen yet: found in visibility by their start time, or orphans past the grace. */
+  unseen: Array<{ id: string; at: number; workflow: string }>;
+  /** Holds seen running before: described again. */
+  seen: string[];
+  now: number;
+  orphanGraceMs: number;
+}
+
+/** What the sweep should look at now: unseen holds every `sweepMs`, seen ones every RECHECK_MS. */
+export function sweepable(state: FleetLedgerState, now: number, sweepMs: number): SweepRequest {
+  const unseen: SweepRequest['unseen'] = [];
+  const seen: string[] = [];
+  for (const [id, h] of Object.entries(state.holds)) {
+    if (now - h.checkedAt < (h.seen ? RECHECK_MS : sweepMs)) continue;
+    if (h.seen) seen.push(id);
+    else unseen.push({ id, at: h.at, workflow: h.workflow });
+  }
+  return { unseen, seen, now, orphanGraceMs: state.orphanGraceMs };
+}
+
+/** Applies what the sweep found: spent holds end, running ones are marked seen. */
+export function settle(state: FleetLedgerState, looked: SweepRequest, found: { spent: string[]; running: string[] }): void {
+  for (const id of [...looked.seen, ...looked.unseen.map((u) => u.id)]) {
+    const h = state.holds[id];
+    if (h) h.checkedAt = looked.now;
+  }
+  for (const id of found.running) {
+    const h = state.holds[id];
+    if (h) h.seen = true;
+  }
+  release(state, found.spent);
 }

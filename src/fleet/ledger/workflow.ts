@@ -36,7 +36,7 @@ export const fleetStateQuery = defineQuery<fleet.FleetLedgerState>('state');
 
 /** A new run after this many history events (each claim adds two, each batch three more). */
 const MAX_HISTORY_EVENTS = 2_000;
-/** How often the holds are looked up while there are any. */
+/** How often the holds are looked up while there are any (at most: a shorter orphan grace sweeps as often). */
 const SWEEP_MS = 30_000;
 
 export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: fleet.FleetLedgerState): Promise<void> {
@@ -93,22 +93,21 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
     state.seeded = true;
   }
 
+  const sweepMs = (): number => Math.min(SWEEP_MS, state.orphanGraceMs);
   const newRunDue = (): boolean => {
     const info = workflowInfo();
     return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
   };
   for (;;) {
-    // The sweep: while anything is held, look the holders up every SWEEP_MS; end the holds of
-    // executions that closed (or never started, past the grace) and those past hold_max.
+    // The sweep: while anything is held, look the new holders up every SWEEP_MS (seen ones every
+    // RECHECK_MS); end the holds of executions that closed (or never started, past the grace)
+    // and those past hold_max.
     await condition(() => newRunDue() || Object.keys(state.holds).length > 0);
     if (newRunDue()) break;
-    if (await condition(newRunDue, SWEEP_MS)) break;
+    if (await condition(newRunDue, sweepMs())) break;
     fleet.release(state, fleet.expired(state, Date.now()));
-    const holds = fleet.sweepable(state);
-    if (holds.length) {
-      const spent = await activities.spentHolds({ holds, now: Date.now(), orphanGraceMs: state.orphanGraceMs });
-      fleet.release(state, spent);
-    }
+    const due = fleet.sweepable(state, Date.now(), sweepMs());
+    if (due.unseen.length || due.seen.length) fleet.settle(state, due, await activities.sweepHolds(due));
   }
   await condition(allHandlersFinished);
   await continueAsNew<typeof medicFleetLedger>(seedRequest, state);

@@ -1,0 +1,126 @@
+// The fleet ledger's arithmetic: one holder per node, budgets never above their limit, releases, retries, hold_max.
+import * as fc from 'fast-check';
+import {
+  check,
+  claim,
+  emptyFleetState,
+  expired,
+  RECHECK_MS,
+  release,
+  settle,
+  sweepable,
+  type Claim,
+} from '../../src/fleet/ledger/state';
+
+const HOUR = 3_600_000;
+let n = 0;
+function c(node: string | undefined, budgets: Array<[string, number]> = [], id = `wf-${++n}`): Claim {
+  return {
+    id,
+    workflow: 'reboot',
+    trigger: 'spiffe://t/x',
+    ...(node ? { node } : {}),
+    budgets: budgets.map(([key, limit]) => ({ key, budget: key.split('|')[0]!, scope: key.split('|')[1]!, limit })),
+    holdMaxMs: HOUR,
+  };
+}
+
+describe('fleet ledger state', () => {
+  it('lets one claim hold a node and names it to the next', () => {
+    const s = emptyFleetState();
+    const first = c('n1');
+    expect(check(s, first)).toBeUndefined();
+    claim(s, first, 1_000);
+    const r = check(s, c('n1'));
+    expect(r).toEqual({
+      kind: 'node',
+      node: 'n1',
+      holders: [{ execution: first.id, workflow: 'reboot', trigger: 'spiffe://t/x', since: new Date(1_000).toISOString() }],
+    });
+    expect(check(s, c('n2'))).toBeUndefined();
+    // A retry of the claim that holds it passes (a reply lost on the wire).
+    expect(check(s, first)).toBeUndefined();
+  });
+
+  it('fills a budget to its limit, names every holder, and frees a place on release', () => {
+    const s = emptyFleetState();
+    const a = c('a', [['dc|dc1', 2]]);
+    const b = c('b', [['dc|dc1', 2]]);
+    claim(s, a, 0);
+    claim(s, b, 0);
+    const r = check(s, c('x', [['dc|dc1', 2]]));
+    expect(r).toMatchObject({ kind: 'budget', budget: 'dc', scope: 'dc1', limit: 2 });
+    expect(r!.holders.map((h) => h.execution)).toEqual([a.id, b.id]);
+    // Another scope of the same budget, and a higher limit (a percentage of a larger fleet), pass.
+    expect(check(s, c('y', [['dc|dc2', 2]]))).toBeUndefined();
+    expect(check(s, c('y', [['dc|dc1', 3]]))).toBeUndefined();
+    expect(release(s, [a.id, 'unknown'])).toBe(1);
+    expect(check(s, c('x', [['dc|dc1', 2]]))).toBeUndefined();
+    expect(check(s, c('a'))).toBeUndefined();
+  });
+
+  it('ends holds at hold_max', () => {
+    const s = emptyFleetState();
+    const a = c('a');
+    claim(s, a, 0);
+    expect(expired(s, HOUR - 1)).toEqual([]);
+    expect(expired(s, HOUR)).toEqual([a.id]);
+  });
+
+  it('never lets a node have two holders or a budget more than its limit, whatever the order of claims and releases', () => {
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant('claim' as const),
+        node: fc.constantFrom('a', 'b', 'c', undefined),
+        dc: fc.constantFrom('dc1', 'dc2'),
+        limit: fc.integer({ min: 1, max: 3 }),
+      }),
+      fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const s = emptyFleetState();
+        const live: Array<{ id: string; node?: string; dc: string }> = [];
+        for (const o of ops) {
+          if (o.kind === 'release') {
+            if (!live.length) continue;
+            const [gone] = live.splice(o.pick % live.length, 1);
+            release(s, [gone!.id]);
+            continue;
+          }
+          const cl = c(o.node, [
+            [`dc|${o.dc}`, o.limit],
+            ['all|global', 4],
+          ]);
+          const refusal = check(s, cl);
+          const nodeBusy = o.node !== undefined && live.some((l) => l.node === o.node);
+          const dcFull = live.filter((l) => l.dc === o.dc).length >= o.limit;
+          expect(refusal !== undefined).toBe(nodeBusy || dcFull || live.length >= 4);
+          if (!refusal) {
+            claim(s, cl, 0);
+            live.push({ id: cl.id, node: o.node, dc: o.dc });
+          }
+        }
+        expect(Object.keys(s.holds).sort()).toEqual(live.map((l) => l.id).sort());
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('fleet ledger sweep', () => {
+  it('looks at new holds every sweep and at seen ones every RECHECK_MS; ends what it found spent', () => {
+    const s = emptyFleetState(3_000);
+    const a = c('a');
+    const b = c('b');
+    claim(s, a, 0);
+    claim(s, b, 0);
+    expect(sweepable(s, 1_000, 3_000)).toMatchObject({ unseen: [], seen: [] });
+    const due = sweepable(s, 3_000, 3_000);
+    expect(due.unseen.map((u) => u.id)).toEqual([a.id, b.id]);
+    settle(s, due, { spent: [b.id], running: [a.id] });
+    expect(Object.keys(s.holds)).toEqual([a.id]);
+    expect(sweepable(s, 6_000, 3_000)).toMatchObject({ unseen: [], seen: [] });
+    expect(sweepable(s, 3_000 + RECHECK_MS, 3_000).seen).toEqual([a.id]);
+  });
+});
