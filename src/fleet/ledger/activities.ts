@@ -73,18 +73,20 @@ export function createFleetLedgerActivities(visibility: () => Client): FleetLedg
       const names = req.workflows.map((w) => `MedicWorkflow = ${queryValue(w)}`).join(' OR ');
       const seeded: SeededHold[] = [];
       for await (const e of visibility().workflow.list({ query: `ExecutionStatus = 'Running' AND (${names})`, pageSize: 1000 })) {
-        const memo = e.memo?.[FLEET_MEMO];
-        if (typeof memo !== 'string') continue; // not started as a disruptive execution
-        let held: { node?: unknown; budgets?: unknown };
-        try {
-          held = JSON.parse(memo) as typeof held;
-        } catch {
-          continue;
-        }
         const attr = (name: string): string => {
           const v = e.searchAttributes?.[name];
           return Array.isArray(v) && typeof v[0] === 'string' ? v[0] : '';
         };
+        // Started before the fleet ledger (no memo): it holds at least its node.
+        let held: { node?: unknown; budgets?: unknown } = { node: attr('MedicNode') };
+        const memo = e.memo?.[FLEET_MEMO];
+        if (typeof memo === 'string') {
+          try {
+            held = JSON.parse(memo) as typeof held;
+          } catch {
+            // not ours: the node alone
+          }
+        }
         seeded.push({
           id: e.workflowId,
           workflow: attr('MedicWorkflow'),
