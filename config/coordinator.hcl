@@ -62,6 +62,8 @@ server_config {
 # many queries a second per coordinator (0: none).
 admission {
   visibility_qps = 2
+  # How often admission is compared with what visibility shows (the drift metric); "0s": never.
+  reconcile_interval = "60s"
 }
 
 # Alertmanager webhook (POST /v1/alertmanager): which alerts run which workflow. Alert labels

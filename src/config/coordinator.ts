@@ -45,16 +45,20 @@ export interface AdmissionConfig {
    * lease (started outside medic). Temporal limits visibility per namespace (default 10/s), and counts grow slower with the store; triggers normally come a few a minute, so 2/s checks every one of them and bursts are left to the leases.
    */
   visibilityQps: number;
+  /** How often admission is reconciled against visibility (src/coordinator/reconcile.ts); 0: never; default 60 s. */
+  reconcileIntervalMs?: number;
 }
 
 export const DEFAULT_VISIBILITY_QPS = 2;
+export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 
 function readAdmission(d: Decoder | undefined): AdmissionConfig {
-  if (!d) return { visibilityQps: DEFAULT_VISIBILITY_QPS };
+  if (!d) return { visibilityQps: DEFAULT_VISIBILITY_QPS, reconcileIntervalMs: DEFAULT_RECONCILE_INTERVAL_MS };
   const qps = d.number('visibility_qps');
   if (qps !== undefined && qps < 0) d.error('visibility_qps', `must be 0 or more, got ${qps}`);
+  const reconcileIntervalMs = d.duration('reconcile_interval') ?? DEFAULT_RECONCILE_INTERVAL_MS;
   d.finish();
-  return { visibilityQps: qps === undefined || qps < 0 ? DEFAULT_VISIBILITY_QPS : qps };
+  return { visibilityQps: qps === undefined || qps < 0 ? DEFAULT_VISIBILITY_QPS : qps, reconcileIntervalMs };
 }
 
 export const DEFAULT_LISTEN = '0.0.0.0:8443';

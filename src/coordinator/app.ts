@@ -4,6 +4,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { medicVersion } from '../cli/version';
+import { DEFAULT_RECONCILE_INTERVAL_MS } from '../config/coordinator';
 import { authorize, refusedPathProblem, type AccessDecision } from './acl';
 import { Admission, type AdmissionDeps } from './admission';
 import { jsonAuditSink, type AuditSink } from './audit';
@@ -47,7 +48,7 @@ export interface CoordinatorDeps {
   ledgerOrphanGraceMs?: number;
   /** The fleet ledger's workflow id (src/fleet/ledger; tests give each their own). */
   fleetLedgerId?: string;
-  /** How often admission is reconciled against Temporal visibility (0: never; default 60 s). */
+  /** How often admission is reconciled against Temporal visibility (0: never); default `admission.reconcile_interval`. */
   reconcileIntervalMs?: number;
   /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
   chatAnswerWithinMs?: number;
@@ -161,7 +162,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     visibilityQps: coordinator.admission.visibilityQps,
     ...deps.admission,
   });
-  const reconcileEvery = deps.reconcileIntervalMs ?? 60_000;
+  const reconcileEvery = deps.reconcileIntervalMs ?? coordinator.admission.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS;
   if (reconcileEvery > 0) {
     const stop = admission.startReconciliation(reconcileEvery);
     app.addHook('onClose', async () => stop());

@@ -32,6 +32,9 @@ export async function reconcile(client: Client, workflows: Iterable<WorkflowConf
       const query =
         `MedicWorkflow = ${queryValue(wf.name)} AND StartTime > ${queryValue(since)}` +
         (c.kind === 'concurrency' ? ` AND ExecutionStatus = 'Running'` : '');
+      // One count first: when the whole window holds no more than the value, no scope can (the
+      // common case, and a list of a busy week's executions is what a large history makes slow).
+      if ((await client.workflow.count(query)).count <= c.value) continue;
       const scopes = new Map<string, { count: number; outside: string[] }>();
       let listed = 0;
       for await (const e of client.workflow.list({ query, pageSize: 500 })) {

@@ -72,17 +72,27 @@ export function benchCertificates(dir: string): DevCertificates {
   return writeDevCertificates(path.join(dir, 'tls'), { caller: BENCH_CALLER });
 }
 
-/** BENCH_BUDGETS=1: fleet budgets at every level, far above what the bench can reach (configured, never binding). */
+/** BENCH_BUDGETS=1 (or =compare, beside a coordinator without them): fleet budgets at every level, far above what the bench can reach (configured, never binding). */
 const BENCH_BUDGETS = ['datacenter', 'node_type', 'global']
   .map((per) => `budget "bench-${per}" {\n  per = "${per}"\n  max = 100000\n}\n`)
   .join('');
 
-/** Writes coordinator.hcl (listening on port 0) and one workflows/<name>.hcl per entry. */
+/** BENCH_VISIBILITY_QPS=n sets admission.visibility_qps, BENCH_RECONCILE=<duration> admission.reconcile_interval ("0s": off). */
+function admissionBlock(): string {
+  const lines = [
+    process.env.BENCH_VISIBILITY_QPS && `  visibility_qps = ${Number(process.env.BENCH_VISIBILITY_QPS)}`,
+    process.env.BENCH_RECONCILE && `  reconcile_interval = ${JSON.stringify(process.env.BENCH_RECONCILE)}`,
+  ].filter(Boolean);
+  return lines.length ? `admission {\n${lines.join('\n')}\n}\n` : '';
+}
+
+/** Writes coordinator.hcl (listening on port 0) and one workflows/<name>.hcl per entry; `budgets` adds BENCH_BUDGETS. */
 export function writeConfig(
   dir: string,
   certs: DevCertificates,
   temporal: BenchTemporal,
   workflows: Record<string, string>,
+  budgets = process.env.BENCH_BUDGETS === '1',
 ): string {
   const config = path.join(dir, 'config');
   fs.mkdirSync(path.join(config, 'workflows'), { recursive: true });
@@ -108,7 +118,7 @@ export function writeConfig(
     skip_log_match = true
   }
 }
-${process.env.BENCH_VISIBILITY_QPS ? `admission {\n  visibility_qps = ${Number(process.env.BENCH_VISIBILITY_QPS)}\n}\n` : ''}${process.env.BENCH_BUDGETS ? BENCH_BUDGETS : ''}${temporal.block}`,
+${admissionBlock()}${budgets ? BENCH_BUDGETS : ''}${temporal.block}`,
   );
   for (const [name, body] of Object.entries(workflows)) fs.writeFileSync(path.join(config, 'workflows', `${name}.hcl`), body);
   return config;

@@ -6,6 +6,7 @@
 // medic_coordinator_temporal_calls_total.
 import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { startSearchAttributes } from '../../src/temporal/search-attributes';
 import { nodeQueue } from '../../src/temporal/task-queues';
 import {
@@ -28,6 +29,16 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const WARMUP = 100;
 const DATACENTER = 'bench';
 const REFUSALS = Number(process.env.BENCH_REFUSALS ?? 1000);
+
+type Side = 'bare' | 'ping' | 'restart' | 'ping+budgets' | 'restart+budgets';
+
+/** The workflow files of a config dir, by name. */
+function readWorkflows(config: string): Record<string, string> {
+  const dir = path.join(config, 'workflows');
+  return Object.fromEntries(
+    fs.readdirSync(dir).map((f) => [f.replace(/\.hcl$/, ''), fs.readFileSync(path.join(dir, f), 'utf8')]),
+  );
+}
 
 interface Figures {
   perSecond: number;
@@ -66,8 +77,14 @@ async function main(): Promise<void> {
       `workflow = "ping"\ntask_queue_target = "node"\n${disruptive}${constraintHcl('concurrency', 1, '15m')}` +
       `${constraintHcl('maxExecution', 1, '1h')}${constraintHcl('maxExecution', 1_000_000, '24h', true)}`,
   });
+  // BENCH_BUDGETS=compare: a second coordinator whose config adds budgets (never binding), measured
+  // in the same rounds: what configured budgets cost, without the noise between two runs.
+  const compare = process.env.BENCH_BUDGETS === 'compare';
   const agent = clientAgent(certs, CONCURRENCY);
   const coordinator = await startCoordinatorProcess(config);
+  const withBudgets = compare
+    ? await startCoordinatorProcess(writeConfig(path.join(dir, 'budgets'), certs, temporal, readWorkflows(config), true))
+    : undefined;
   const connection = await temporal.connect();
   const client = new Client({ connection });
   const run = Date.now().toString(36);
@@ -102,10 +119,17 @@ async function main(): Promise<void> {
       }),
       total,
     );
-  const viaCoordinator = async (workflow: string, tag: string, total: number, expect = 202, node?: string): Promise<Figures> =>
+  const viaCoordinator = async (
+    workflow: string,
+    tag: string,
+    total: number,
+    expect = 202,
+    node?: string,
+    url = coordinator.url,
+  ): Promise<Figures> =>
     figures(
       await drive(total, CONCURRENCY, async (i) => {
-        const r = await request(agent, 'POST', `${coordinator.url}/v1/workflows/${workflow}/executions`, {
+        const r = await request(agent, 'POST', `${url}/v1/workflows/${workflow}/executions`, {
           // datacenter and node type: metadata for a node workflow, the scopes of fleet budgets.
           // A node per workflow too: a disruptive workflow holds its node (fleet safety's per-node lock).
           target: { node: node ?? `coord-${run}-${workflow}-${tag}-${i}`, datacenter: DATACENTER, node_type: 'bench' },
@@ -126,12 +150,24 @@ async function main(): Promise<void> {
     const bares: Figures[] = [];
     const coords: Figures[] = [];
     const restarts: Figures[] = [];
+    const budgeted: Figures[] = [];
+    const budgetedRestarts: Figures[] = [];
+    if (withBudgets) {
+      await viaCoordinator('benchPing', 'warm-b', WARMUP, 202, undefined, withBudgets.url);
+      await viaCoordinator('benchRestart', 'warm-b', WARMUP, 202, undefined, withBudgets.url);
+    }
     let pingCalls = 0;
     let restartCalls = 0;
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate the order so neither side always runs on the fuller database.
-      const measure = async (side: 'bare' | 'ping' | 'restart'): Promise<void> => {
+      const measure = async (side: Side): Promise<void> => {
         if (side === 'bare') return void bares.push(await bare(`r${round}`, TOTAL));
+        if (side === 'ping+budgets')
+          return void budgeted.push(await viaCoordinator('benchPing', `b${round}`, TOTAL, 202, undefined, withBudgets!.url));
+        if (side === 'restart+budgets')
+          return void budgetedRestarts.push(
+            await viaCoordinator('benchRestart', `b${round}`, TOTAL, 202, undefined, withBudgets!.url),
+          );
         const before = await snapshot();
         if (side === 'ping') coords.push(await viaCoordinator('benchPing', `r${round}`, TOTAL));
         else restarts.push(await viaCoordinator('benchRestart', `r${round}`, TOTAL));
@@ -141,12 +177,18 @@ async function main(): Promise<void> {
         if (side === 'ping') pingCalls += used;
         else restartCalls += used;
       };
-      const order: Array<'bare' | 'ping' | 'restart'> =
-        round % 2 === 0 ? ['bare', 'ping', 'restart'] : ['restart', 'ping', 'bare'];
+      const sides: Side[] = withBudgets
+        ? ['bare', 'ping', 'ping+budgets', 'restart', 'restart+budgets']
+        : ['bare', 'ping', 'restart'];
+      const order = round % 2 === 0 ? sides : [...sides].reverse();
       for (const side of order) await measure(side);
       process.stdout.write(`round ${round + 1}: ${line('bare client.workflow.start', bares[round]!)}\n`);
       process.stdout.write(`round ${round + 1}: ${line('coordinator, concurrency only', coords[round]!)}\n`);
       process.stdout.write(`round ${round + 1}: ${line('coordinator, restartService x3', restarts[round]!)}\n`);
+      if (withBudgets) {
+        process.stdout.write(`round ${round + 1}: ${line('  + budgets, concurrency only', budgeted[round]!)}\n`);
+        process.stdout.write(`round ${round + 1}: ${line('  + budgets, restartService x3', budgetedRestarts[round]!)}\n`);
+      }
     }
     // Refusals: one node, full after the first trigger.
     const refusedNode = `refused-${run}`;
@@ -195,8 +237,18 @@ async function main(): Promise<void> {
       `trigger: bare=${b.perSecond.toFixed(0)}/s coordinator=${c.perSecond.toFixed(0)}/s ratio=${(c.perSecond / b.perSecond).toFixed(2)} ` +
         `restartService=${r.perSecond.toFixed(0)}/s ratio=${(r.perSecond / b.perSecond).toFixed(2)}\n`,
     );
+    if (withBudgets) {
+      const bp = mean(budgeted);
+      const br = mean(budgetedRestarts);
+      process.stdout.write(
+        `budgets (configured, not binding): concurrency-only=${bp.perSecond.toFixed(0)}/s ` +
+          `(${(bp.perSecond / c.perSecond).toFixed(2)} of without) restartService=${br.perSecond.toFixed(0)}/s ` +
+          `(${(br.perSecond / r.perSecond).toFixed(2)} of without)\n`,
+      );
+    }
   } finally {
     agent.destroy();
+    await withBudgets?.stop();
     await coordinator.stop();
     await connection.close();
     await temporal.stop();

@@ -27,10 +27,20 @@ const SERVER = `server_config {
 `;
 
 describe('coordinator.hcl admission block', () => {
-  it('defaults visibility_qps to 2', async () => {
+  it('defaults visibility_qps to 2 and reconcile_interval to 60 s', async () => {
     const r = await load(SERVER);
     expect(r.ok).toBe(true);
-    expect(r.config.coordinator?.admission).toEqual({ visibilityQps: 2 });
+    expect(r.config.coordinator?.admission).toEqual({ visibilityQps: 2, reconcileIntervalMs: 60_000 });
+  });
+
+  it('reads reconcile_interval; "0s" turns reconciliation off; a bad duration names where', async () => {
+    const off = await load(`${SERVER}admission {\n  reconcile_interval = "0s"\n}\n`);
+    expect(off.config.coordinator?.admission.reconcileIntervalMs).toBe(0);
+    const five = await load(`${SERVER}admission {\n  reconcile_interval = "5m"\n}\n`);
+    expect(five.config.coordinator?.admission.reconcileIntervalMs).toBe(300_000);
+    const bad = await load(`${SERVER}admission {\n  reconcile_interval = "often"\n}\n`);
+    expect(bad.ok).toBe(false);
+    expect(bad.diagnostics.find((d) => d.severity === 'error')?.path).toBe('admission.reconcile_interval');
   });
 
   it('reads visibility_qps; 0 turns visibility checks off', async () => {
