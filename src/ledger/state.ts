@@ -82,8 +82,11 @@ export interface LedgerState {
   windows: Record<string, Array<[number, string]>>;
   /** Admissions whose execution has not been seen yet. */
   unconfirmed: Record<string, { at: number; where: Where }>;
-  /** Answers given, for a retry after a lost reply (also across continue-as-new). */
-  answers: Record<string, AdmitAnswer>;
+  /**
+   * When each admission was answered, for a retry after a lost reply (also across
+   * continue-as-new): the retry gets the same time and the constraints as enforced at the retry.
+   */
+  answers: Record<string, number>;
   /** Whether the windows were filled from visibility when this ledger was first started. */
   seeded: boolean;
   /** An admission whose execution is not seen after this was abandoned by its coordinator. */
@@ -96,8 +99,8 @@ export const IN_USE_MS = 150_000;
 export const HIGH_WATER_MS = 24 * 3_600_000;
 /** Admissions are kept this long, so a period raised up to it still finds them. */
 export const HORIZON_MS = 7 * 24 * 3_600_000;
-/** Answers are kept this long for retries of a lost reply. */
-export const ANSWER_MS = 15 * 60_000;
+/** Answers are kept this long for retries of a lost reply (a coordinator retries within its call deadlines). */
+export const ANSWER_MS = 5 * 60_000;
 /** An admission whose execution is not seen after this was abandoned by its coordinator (far beyond visibility's lag). */
 export const ORPHAN_GRACE_MS = 60_000;
 
@@ -137,7 +140,7 @@ function inWindow(state: LedgerState, window: string, periodMs: number, now: num
 
 /** Why the request may not be admitted now, or undefined when it may. Reads only (an update validator). */
 export function check(state: LedgerState, req: AdmitRequest, now: number): LedgerRefusal | undefined {
-  if (state.answers[req.id]) return undefined;
+  if (state.answers[req.id] !== undefined) return undefined;
   for (const e of enforced(state, req.constraints, now)) {
     if (e.kind !== 'maxExecution') continue;
     const scope = req.scopes[e.key] ?? 'global';
@@ -166,7 +169,7 @@ function noteConfig(state: LedgerState, constraints: readonly LedgerConstraint[]
 /** Records an admission that check() let pass; the same id again returns the first answer. */
 export function admit(state: LedgerState, req: AdmitRequest, now: number): AdmitAnswer {
   const earlier = state.answers[req.id];
-  if (earlier) return earlier;
+  if (earlier !== undefined) return { at: earlier, enforced: enforced(state, req.constraints, now) };
   const answer: AdmitAnswer = { at: now, enforced: enforced(state, req.constraints, now) };
   noteConfig(state, req.constraints, now, req.inUseMs);
   for (const e of answer.enforced) {
@@ -174,7 +177,7 @@ export function admit(state: LedgerState, req: AdmitRequest, now: number): Admit
     (state.windows[windowKey(e.key, req.scopes[e.key] ?? 'global')] ??= []).push([now, req.id]);
   }
   if (answer.enforced.some((e) => e.kind === 'maxExecution')) state.unconfirmed[req.id] = { at: now, where: req.where };
-  state.answers[req.id] = answer;
+  state.answers[req.id] = now;
   return answer;
 }
 
@@ -191,6 +194,7 @@ export function announce(
 
 /** Removes an admission whose execution was not started (it was refused later, or is an orphan). */
 export function release(state: LedgerState, id: string): boolean {
+  if (!id) return false; // confirmed admissions lose their id at pruning: nothing releases them
   let found = false;
   for (const [w, entries] of Object.entries(state.windows)) {
     const kept = entries.filter(([, e]) => e !== id);
@@ -231,13 +235,17 @@ export function prune(state: LedgerState, now: number): void {
     if (!Object.keys(values).length) delete state.values[key];
   }
   // A window never needs more than the highest value in use: older admissions cannot decide.
+  // Unconfirmed ones come on top (the sweep may remove them, and the older must count then);
+  // confirmed ones lose their id (nothing removes them but time), which keeps the state small.
   const keep = (key: string): number => Math.max(1, ...Object.keys(state.values[key] ?? {}).map(Number));
   for (const [w, entries] of Object.entries(state.windows)) {
     const key = w.slice(0, w.indexOf('|'));
-    const kept = entries.filter(([at]) => now - at <= HORIZON_MS).slice(-keep(key));
+    const live = entries.filter(([at]) => now - at <= HORIZON_MS);
+    const open = live.filter(([, id]) => state.unconfirmed[id]).length;
+    const kept = live.slice(-(keep(key) + open)).map(([at, id]): [number, string] => [at, state.unconfirmed[id] ? id : '']);
     if (kept.length) state.windows[w] = kept;
     else delete state.windows[w];
   }
-  for (const [id, a] of Object.entries(state.answers)) if (now - a.at > ANSWER_MS) delete state.answers[id];
+  for (const [id, at] of Object.entries(state.answers)) if (now - at > ANSWER_MS) delete state.answers[id];
   for (const [id, u] of Object.entries(state.unconfirmed)) if (now - u.at > HORIZON_MS) delete state.unconfirmed[id];
 }

@@ -126,6 +126,11 @@ async function main(): Promise<void> {
         `bare start p50 ${bareAfter.p50.toFixed(1)} ms, p99 ${bareAfter.p99.toFixed(1)} ms ` +
         `(ratio p50=${(bareAfter.p50 / bareBefore.p50).toFixed(2)})\n  calls: ${calls}\n`,
     );
+    const state = await ledger.query(stateQuery);
+    process.stdout.write(
+      `ledger state: ${(JSON.stringify(state).length / 1024).toFixed(0)} KiB ` +
+        `(${Object.values(state.windows).reduce((n, w) => n + w.length, 0)} window entries, ${Object.keys(state.answers).length} answers)\n`,
+    );
     process.stdout.write(
       `history: p50 ${before.p50.toFixed(1)} -> ${after.p50.toFixed(1)} ms, p99 ${before.p99.toFixed(1)} -> ${after.p99.toFixed(1)} ms, ` +
         `ratio p50=${(after.p50 / before.p50).toFixed(2)} p99=${(after.p99 / before.p99).toFixed(2)}\n`,

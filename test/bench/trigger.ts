@@ -246,6 +246,13 @@ async function main(): Promise<void> {
           `(${(br.perSecond / r.perSecond).toFixed(2)} of without)\n`,
       );
     }
+    if (failures) {
+      // What the coordinators logged about them (a 500 says "the coordinator log has the cause").
+      for (const c of [coordinator, withBudgets]) {
+        const lines = (c?.proc.output() ?? '').split('\n').filter((l) => /fail|error/i.test(l));
+        for (const l of lines.slice(0, 5)) process.stderr.write(`coordinator ${c!.port}: ${l.slice(0, 600)}\n`);
+      }
+    }
   } finally {
     agent.destroy();
     await withBudgets?.stop();

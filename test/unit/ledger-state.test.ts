@@ -90,7 +90,7 @@ describe('admission ledger state', () => {
     const r = req([max(2)]);
     const first = admit(s, r, 100);
     expect(check(s, r, 200)).toBeUndefined();
-    expect(admit(s, r, 200)).toBe(first);
+    expect(admit(s, r, 200)).toEqual(first);
     expect(s.windows[windowKey('maxExecution.0', 'node=n1')]).toHaveLength(1);
   });
 
@@ -152,5 +152,28 @@ describe('admission ledger state', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('ledger pruning keeps the state small without losing a decision', () => {
+  it('keeps the newest admissions up to the highest value plus the unconfirmed, and drops confirmed ids', () => {
+    const s = emptyState();
+    const reqs = Array.from({ length: 6 }, () => req([max(3)]));
+    reqs.forEach((r, i) => admit(s, r, 1_000 + i));
+    // All but the newest were seen running; the newest is still unconfirmed.
+    settle(s, reqs.slice(0, 5).map((r) => r.id), []);
+    prune(s, 2_000);
+    const w = s.windows[windowKey('maxExecution.0', 'node=n1')]!;
+    expect(w).toEqual([
+      [1_002, ''],
+      [1_003, ''],
+      [1_004, ''],
+      [1_005, reqs[5]!.id],
+    ]);
+    // The unconfirmed one turns out an orphan: three confirmed still fill the window.
+    settle(s, [], [reqs[5]!.id]);
+    expect(check(s, req([max(3)]), 2_000)).toMatchObject({ count: 3, value: 3 });
+    expect(release(s, '')).toBe(false);
+    expect(s.windows[windowKey('maxExecution.0', 'node=n1')]).toHaveLength(3);
   });
 });
