@@ -20,8 +20,12 @@ export interface Discrepancy {
   outside: string[];
 }
 
-/** Executions listed per workflow and constraint at most (a bound on the cost of one pass). */
-const LIST_LIMIT = 2_000;
+/**
+ * Executions listed per workflow and constraint at most, the newest first: one page, a bound on
+ * the cost of a pass whatever the history (a list's cost grows with the store). A start behind
+ * medic's back is among the newest when it happens.
+ */
+const LIST_LIMIT = 500;
 
 /** One pass over every workflow's constraints; the scopes over their limit. */
 export async function reconcile(client: Client, workflows: Iterable<WorkflowConfig>, now: number): Promise<Discrepancy[]> {
@@ -37,8 +41,7 @@ export async function reconcile(client: Client, workflows: Iterable<WorkflowConf
       if ((await client.workflow.count(query)).count <= c.value) continue;
       const scopes = new Map<string, { count: number; outside: string[] }>();
       let listed = 0;
-      for await (const e of client.workflow.list({ query, pageSize: 500 })) {
-        if (++listed > LIST_LIMIT) break;
+      for await (const e of client.workflow.list({ query, pageSize: LIST_LIMIT })) {
         const sa = e.typedSearchAttributes;
         const node = sa.get(SEARCH_ATTRIBUTES.node);
         const dc = sa.get(SEARCH_ATTRIBUTES.datacenter);
@@ -47,6 +50,7 @@ export async function reconcile(client: Client, workflows: Iterable<WorkflowConf
         s.count += 1;
         if (e.memo?.[NONCE_MEMO] === undefined) s.outside.push(e.workflowId);
         scopes.set(scope, s);
+        if (++listed >= LIST_LIMIT) break; // before the iterator asks for a second page
       }
       for (const [scope, s] of scopes) {
         if (s.count > c.value) {

@@ -161,7 +161,11 @@ describe('ledger pruning keeps the state small without losing a decision', () =>
     const reqs = Array.from({ length: 6 }, () => req([max(3)]));
     reqs.forEach((r, i) => admit(s, r, 1_000 + i));
     // All but the newest were seen running; the newest is still unconfirmed.
-    settle(s, reqs.slice(0, 5).map((r) => r.id), []);
+    settle(
+      s,
+      reqs.slice(0, 5).map((r) => r.id),
+      [],
+    );
     prune(s, 2_000);
     const w = s.windows[windowKey('maxExecution.0', 'node=n1')]!;
     expect(w).toEqual([
