@@ -1,5 +1,6 @@
 // The read-only CLI verbs: `medic status`, `medic list`, `medic workflows`. Each is one GET to
 // the coordinator, printed as a table for people or as the coordinator's JSON with --json.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LIST_STATUSES } from '../coordinator/execution-list';
 import { EXIT, type Command, type CommandContext } from './command';
 import { CLIENT_DETAILS, CLIENT_OPTIONS, callCoordinator } from './client-options';
@@ -148,10 +149,7 @@ async function watchList(ctx: CommandContext, path: string, what: string): Promi
       ctx.stdout.write(`-- ${stamp} UTC\n${text}`);
     }
     last = text;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, WATCH_MS);
-      ctx.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-    });
+    await sleep(WATCH_MS, undefined, { signal: ctx.signal }).catch(() => undefined);
   }
   return EXIT.ok;
 }

@@ -5,6 +5,7 @@
 // the daemon has no continuous state of its own, so every replica sends the same key.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TriggerConfig } from '../config/load';
 import type { PrometheusSource, TriggerRule } from '../config/trigger';
 import type { CoordinatorClient, TriggerOutcome, TriggerRequest } from '../client/coordinator-client';
@@ -252,10 +253,8 @@ export class TriggerDaemon {
         const probeMs = this.source.probeIntervalMs;
         const untilEval = next + this.source.evaluationDelayMs - this.now();
         const wait = probeMs ? Math.min(probeMs, untilEval) : untilEval;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.max(1, wait));
-          signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-        });
+        // timers/promises removes its abort listener when the wait ends: one per wait would pile up.
+        await sleep(Math.max(1, wait), undefined, { signal }).catch(() => undefined);
         if (probeMs && !signal.aborted && this.now() < next) await this.probe(next, signal);
         continue;
       }

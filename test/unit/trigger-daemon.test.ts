@@ -1,6 +1,7 @@
 // The daemon's decisions, with grid points, Prometheus' history and coordinator answers scripted.
 // (test/e2e/trigger.test.ts runs it against a real Prometheus, coordinator and Temporal.)
 import fc from 'fast-check';
+import { getEventListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +13,7 @@ import { createTriggerMetrics } from '../../src/trigger/metrics';
 import { PrometheusError } from '../../src/trigger/prometheus';
 import type { Series, SeriesHistory } from '../../src/trigger/rule-state';
 import { memoryLogger } from '../../src/telemetry/logger';
+import { waitFor } from '../helpers/wait';
 
 const BASE = 1_700_000_000_000; // a grid point: the poll interval is 1 s
 const RULE: TriggerRule = {
@@ -139,6 +141,23 @@ async function ticks(h: ReturnType<typeof harness>, times: number[]): Promise<vo
 const tmpState = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'medic-trigger-')), 'state.json');
 
 describe('TriggerDaemon', () => {
+  it('waits between grid points without piling listeners on the stop signal', async () => {
+    // A daemon runs for months: each wait used to leave an abort listener behind (Node warned at 11).
+    const h = harness();
+    const cfg = config();
+    cfg.prometheus = { address: 'http://127.0.0.1:1', pollIntervalMs: 10, queryTimeoutMs: 500, evaluationDelayMs: 1 };
+    const daemon = new TriggerDaemon(cfg, { ...h.deps, now: () => Date.now() });
+    const stop = new AbortController();
+    const running = daemon.run(stop.signal);
+    try {
+      await waitFor('30 evaluations', () => (h.timeline.queries >= 30 ? true : undefined), 10_000, 20);
+      expect(getEventListeners(stop.signal, 'abort').length).toBeLessThanOrEqual(1);
+    } finally {
+      stop.abort();
+      await running;
+    }
+  });
+
   it('starts the workflow once per episode with the rendered target, params and an idempotency key', async () => {
     const h = harness();
     h.timeline.set(0, [host1]);
