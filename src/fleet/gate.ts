@@ -374,7 +374,17 @@ export class FleetSafety {
         message: `node ${r.node} is held by disruptive execution ${h?.execution ?? '(unknown)'}${h?.workflow ? ` (${h.workflow})` : ''} since ${h?.since ?? '?'}`,
       });
     }
+    if (r.kind === 'full')
+      return this.refuse(req, 'ledger_full', {
+        constraint: { description: 'the fleet ledger holds at most this many bytes of holds', scope: 'global', limit: r.limit },
+        count: r.holds,
+        retryAfterSeconds: 30,
+        message:
+          `the fleet ledger is full: ${r.holds} disruptive remediations hold ${Math.round(r.bytes / 1024)} KiB of its ` +
+          `${Math.round(r.limit / 1024)} KiB (each hold ends when its execution closes); add budgets to keep fewer running at once`,
+      });
     const held = r.holders.map((h) => h.execution);
+    const more = r.held - held.length;
     return this.refuse(req, 'budget', {
       constraint: {
         description: `budget ${r.budget}: ${r.limit} concurrent disruptive per ${r.scope === 'global' ? 'global' : r.scope.split('=')[0]}`,
@@ -383,9 +393,9 @@ export class FleetSafety {
         limit: r.limit,
         held_by: held,
       },
-      count: held.length,
+      count: r.held,
       retryAfterSeconds: 30,
-      message: `budget "${r.budget}" allows ${r.limit} concurrent disruptive remediations in ${r.scope}; ${held.length} running: ${held.join(', ')}`,
+      message: `budget "${r.budget}" allows ${r.limit} concurrent disruptive remediations in ${r.scope}; ${r.held} running: ${held.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
     });
   }
 

@@ -248,4 +248,25 @@ export function prune(state: LedgerState, now: number): void {
   }
   for (const [id, at] of Object.entries(state.answers)) if (now - at > ANSWER_MS) delete state.answers[id];
   for (const [id, u] of Object.entries(state.unconfirmed)) if (now - u.at > HORIZON_MS) delete state.unconfirmed[id];
+  if (JSON.stringify(state).length > PRUNE_BYTES) pruneToPeriods(state, now);
+}
+
+/**
+ * The state goes to the next run as one payload (Temporal refuses payloads over 2 MiB by
+ * default): past this size, confirmed admissions are kept only for the longest period in use of
+ * their constraint instead of HORIZON_MS (a period raised later then counts only what is left).
+ */
+export const PRUNE_BYTES = 1024 * 1024;
+
+function pruneToPeriods(state: LedgerState, now: number): void {
+  const longest = new Map<string, number>();
+  for (const c of Object.values(state.configs))
+    for (const k of c.constraints) longest.set(k.key, Math.max(longest.get(k.key) ?? 0, k.periodMs));
+  for (const [w, entries] of Object.entries(state.windows)) {
+    const periodMs = longest.get(w.slice(0, w.indexOf('|')));
+    if (periodMs === undefined) continue;
+    const kept = entries.filter(([at, id]) => id !== '' || now - at < periodMs);
+    if (kept.length) state.windows[w] = kept;
+    else delete state.windows[w];
+  }
 }

@@ -1,14 +1,19 @@
 // The fleet ledger's arithmetic: one holder per node, budgets never above their limit, releases, retries, hold_max.
 import * as fc from 'fast-check';
 import {
+  carry,
   check,
   claim,
   emptyFleetState,
   expired,
+  HOLDERS_SHOWN,
+  MAX_HOLD_BYTES,
   RECHECK_MS,
   release,
+  restore,
   settle,
   sweepable,
+  take,
   type Claim,
 } from '../../src/fleet/ledger/state';
 
@@ -49,8 +54,8 @@ describe('fleet ledger state', () => {
     claim(s, a, 0);
     claim(s, b, 0);
     const r = check(s, c('x', [['dc|dc1', 2]]));
-    expect(r).toMatchObject({ kind: 'budget', budget: 'dc', scope: 'dc1', limit: 2 });
-    expect(r!.holders.map((h) => h.execution)).toEqual([a.id, b.id]);
+    expect(r).toMatchObject({ kind: 'budget', budget: 'dc', scope: 'dc1', limit: 2, held: 2 });
+    expect(r!.kind === 'budget' && r!.holders.map((h) => h.execution)).toEqual([a.id, b.id]);
     // Another scope of the same budget, and a higher limit (a percentage of a larger fleet), pass.
     expect(check(s, c('y', [['dc|dc2', 2]]))).toBeUndefined();
     expect(check(s, c('y', [['dc|dc1', 3]]))).toBeUndefined();
@@ -105,6 +110,91 @@ describe('fleet ledger state', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('fleet ledger size', () => {
+  // Temporal refuses a continue-as-new input over 2 MiB by default: a ledger that cannot start
+  // its next run refuses every claim until someone terminates it (bench:trigger hit it at ~4000 holds).
+  const TEMPORAL_PAYLOAD_LIMIT = 2 * 1024 * 1024;
+  const long = (prefix: string, n: number): string => prefix + 'x'.repeat(n - prefix.length);
+
+  it('refuses claims once the holds would pass MAX_HOLD_BYTES, so the carried state always fits in one payload', () => {
+    const s = emptyFleetState();
+    const budgets: Array<[string, number]> = [
+      [long('datacenter|', 64), 1e9],
+      [long('node_type|', 64), 1e9],
+      ['fleet|global', 1e9],
+    ];
+    let taken = 0;
+    for (;;) {
+      // The longest names the API accepts: a 253-character node, long ids and identities.
+      const cl = {
+        ...c(long(`node-${taken}-`, 253), budgets, long(`rebootNode:key-${taken}-`, 120)),
+        trigger: long('spiffe://', 200),
+      };
+      const r = check(s, cl);
+      if (r) {
+        expect(r).toMatchObject({ kind: 'full', holds: taken, limit: MAX_HOLD_BYTES });
+        break;
+      }
+      claim(s, cl, 1_764_900_000_000 + taken);
+      taken++;
+    }
+    expect(taken).toBeGreaterThan(1500);
+    const carried = JSON.stringify(carry(s));
+    expect(carried.length).toBeLessThanOrEqual(MAX_HOLD_BYTES + 1024);
+    expect(carried.length).toBeLessThan(TEMPORAL_PAYLOAD_LIMIT * 0.8);
+    // A node held already is refused as held, not as full; a release makes room again.
+    expect(release(s, [Object.keys(s.holds)[0]!])).toBe(1);
+    expect(check(s, c('fresh', budgets))).toBeUndefined();
+  });
+
+  it('with short names holds thousands, and the size it keeps matches what it carries', () => {
+    const s = emptyFleetState();
+    for (let i = 0; i < 4000; i++)
+      claim(
+        s,
+        c(`host-${i}.ams1`, [
+          [`dc|ams1`, 1e9],
+          [`type|web`, 1e9],
+          ['all|global', 1e9],
+        ]),
+        1_764_900_000_000 + i,
+      );
+    const ids = Object.keys(s.holds);
+    settle(s, sweepable(s, 1_764_900_000_000 + 120_000, 30_000), { spent: ids.slice(0, 1000), running: ids.slice(1000) });
+    expect(check(s, c('another', [['dc|ams1', 1e9]]))).toBeUndefined();
+    const size = JSON.stringify(carry(s).holds).length;
+    expect(Math.abs(s.bytes - size) / size).toBeLessThan(0.05);
+  });
+
+  it('carries the holds only, and the next run rebuilds nodes and budget places in claim order', () => {
+    const s = emptyFleetState(5_000);
+    const a = c('a', [['dc|dc1', 2]]);
+    const b = c('b', [['dc|dc1', 2]]);
+    claim(s, b, 20);
+    claim(s, a, 10);
+    take(s, 'seeded', { workflow: 'reboot', trigger: 't', node: 'z', budgets: [] }, 5, HOUR);
+    const carried = JSON.parse(JSON.stringify(carry(s)));
+    expect(Object.keys(carried).sort()).toEqual(['holds', 'orphanGraceMs', 'seeded']);
+    const next = restore(carried);
+    expect(next.nodes).toEqual(s.nodes);
+    expect(next.places['dc|dc1']).toEqual([a.id, b.id]);
+    expect(next.bytes).toBe(s.bytes);
+    expect(next.orphanGraceMs).toBe(5_000);
+    expect(check(next, c('a'))).toMatchObject({ kind: 'node', node: 'a' });
+  });
+
+  it('names the oldest HOLDERS_SHOWN holders of a full budget and counts them all', () => {
+    const s = emptyFleetState();
+    const first = c('n0', [['all|global', 50]]);
+    claim(s, first, 0);
+    for (let i = 1; i < 50; i++) claim(s, c(`n${i}`, [['all|global', 50]]), i);
+    const r = check(s, c('late', [['all|global', 50]]));
+    expect(r).toMatchObject({ kind: 'budget', held: 50 });
+    expect(r!.kind === 'budget' && r!.holders.length).toBe(HOLDERS_SHOWN);
+    expect(r!.kind === 'budget' && r!.holders[0]!.execution).toBe(first.id);
   });
 });
 

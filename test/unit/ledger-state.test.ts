@@ -10,6 +10,7 @@ import {
   IN_USE_MS,
   ORPHAN_GRACE_MS,
   prune,
+  PRUNE_BYTES,
   release,
   seed,
   settle,
@@ -179,5 +180,36 @@ describe('ledger pruning keeps the state small without losing a decision', () =>
     expect(check(s, req([max(3)]), 2_000)).toMatchObject({ count: 3, value: 3 });
     expect(release(s, '')).toBe(false);
     expect(s.windows[windowKey('maxExecution.0', 'node=n1')]).toHaveLength(3);
+  });
+
+  it('past PRUNE_BYTES keeps confirmed admissions for the longest period in use only, so the next run always fits', () => {
+    // A fleet-wide disk event: cleanDisk (3 per node per hour) admitted once on each of 40,000
+    // nodes over two days. Kept for the week-long horizon that is ~2.4 MB, over Temporal's 2 MiB
+    // payload limit: the ledger could not continue-as-new.
+    const s = seeded();
+    const start = 1_764_900_000_000;
+    const nodes = 40_000;
+    const reqs = Array.from({ length: nodes }, (_, i) => req([max(3)], `node=host-${i}.ams1.example.net`));
+    reqs.forEach((r, i) => admit(s, r, start + Math.floor((i * 48 * HOUR) / nodes)));
+    settle(
+      s,
+      reqs.map((r) => r.id),
+      [],
+    );
+    const now = start + 48 * HOUR;
+    prune(s, now);
+    expect(JSON.stringify(s).length).toBeLessThan(PRUNE_BYTES);
+    // Every decision within the period in use is the same: the last hour's nodes are still counted.
+    const recent = reqs[nodes - 1]!;
+    const w = s.windows[windowKey('maxExecution.0', recent.scopes['maxExecution.0']!)];
+    expect(w).toHaveLength(1);
+    expect(s.windows[windowKey('maxExecution.0', reqs[0]!.scopes['maxExecution.0']!)]).toBeUndefined();
+    // A small ledger keeps the whole horizon (a raised period still finds the older starts).
+    const small = seeded();
+    const one = req([max(3)]);
+    admit(small, one, start);
+    settle(small, [one.id], []);
+    prune(small, now);
+    expect(small.windows[windowKey('maxExecution.0', 'node=n1')]).toHaveLength(1);
   });
 });

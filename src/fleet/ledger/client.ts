@@ -70,7 +70,7 @@ export class FleetLedgerClient {
   async claim(client: Client, claim: Claim): Promise<ClaimAnswer> {
     this.ensureWorker();
     const first = await this.batcher.submit(this.ledgerId, claim, (batch) => this.send(client, batch));
-    if (first.ok) return first;
+    if (first.ok || first.refusal.kind === 'full') return first;
     // Orphans (never started) are the sweep's: only it measures their age in the ledger's time.
     const looks = await Promise.all(first.refusal.holders.map((h) => this.isClosed(client, h.execution)));
     const spent = first.refusal.holders.filter((_, i) => looks[i]).map((h) => h.execution);

@@ -51,26 +51,70 @@ export interface Holder {
 
 export type ClaimRefusal =
   | { kind: 'node'; node: string; holders: Holder[] }
-  | { kind: 'budget'; budget: string; scope: string; limit: number; holders: Holder[] };
+  /** `holders`: the oldest HOLDERS_SHOWN of the `held` places. */
+  | { kind: 'budget'; budget: string; scope: string; limit: number; held: number; holders: Holder[] }
+  /** The ledger holds MAX_HOLD_BYTES of holds: more would not fit in one continue-as-new input. */
+  | { kind: 'full'; holds: number; bytes: number; limit: number };
 
-export interface FleetLedgerState {
+/** What a run hands the next one at continue-as-new: the holds and settings, not what is derived from them. */
+export interface FleetLedgerCarried {
   /** Execution id -> its hold. */
   holds: Record<string, Hold>;
-  /** Node -> the execution holding it. */
-  nodes: Record<string, string>;
-  /** Budget key -> executions holding a place. */
-  places: Record<string, string[]>;
   /** Whether the holds of executions already running were read from visibility when this ledger was first started. */
   seeded: boolean;
   /** A hold whose execution is not found after this was abandoned by its coordinator. */
   orphanGraceMs: number;
 }
 
+export interface FleetLedgerState extends FleetLedgerCarried {
+  /** Node -> the execution holding it. */
+  nodes: Record<string, string>;
+  /** Budget key -> executions holding a place, oldest first. */
+  places: Record<string, string[]>;
+  /** The holds' size as carried (JSON), kept as they come and go. */
+  bytes: number;
+}
+
 /** A hold whose execution is not found after this long was abandoned before its start (far beyond visibility's lag). */
 export const ORPHAN_GRACE_MS = 60_000;
+/**
+ * Claims are refused (fail safe) once the holds would pass this size: the state is carried to
+ * the next run as one payload, and Temporal refuses payloads over 2 MiB by default (a ledger
+ * that cannot continue-as-new would refuse every claim until someone terminated it). About
+ * 5000 holds of a workflow with three budgets and short names; 2000 with the longest names the
+ * API accepts.
+ */
+export const MAX_HOLD_BYTES = 1.5 * 1024 * 1024;
+/** A budget refusal names this many of its holders (the oldest); `held` counts them all. */
+export const HOLDERS_SHOWN = 20;
 
 export function emptyFleetState(orphanGraceMs = ORPHAN_GRACE_MS): FleetLedgerState {
-  return { holds: {}, nodes: {}, places: {}, seeded: false, orphanGraceMs };
+  return restore({ holds: {}, seeded: false, orphanGraceMs });
+}
+
+/** One hold's share of the carried state (as if seen: the size does not change when the sweep sees it). */
+function holdBytes(id: string, hold: Hold): number {
+  return id.length + JSON.stringify({ ...hold, seen: true }).length + 4;
+}
+
+/** The state of a run started with `carried`: nodes, places and the size rebuilt from the holds. */
+export function restore(carried: FleetLedgerCarried): FleetLedgerState {
+  const state: FleetLedgerState = { ...carried, holds: {}, nodes: {}, places: {}, bytes: 0 };
+  const byAge = Object.entries(carried.holds).sort(([, a], [, b]) => a.at - b.at);
+  for (const [id, h] of byAge) record(state, id, h);
+  return state;
+}
+
+/** What continue-as-new carries. */
+export function carry(state: FleetLedgerState): FleetLedgerCarried {
+  return { holds: state.holds, seeded: state.seeded, orphanGraceMs: state.orphanGraceMs };
+}
+
+function record(state: FleetLedgerState, id: string, hold: Hold): void {
+  state.holds[id] = hold;
+  state.bytes += holdBytes(id, hold);
+  if (hold.node) state.nodes[hold.node] = id;
+  for (const key of hold.budgets) (state.places[key] ??= []).push(id);
 }
 
 function holderOf(state: FleetLedgerState, id: string): Holder {
@@ -93,10 +137,30 @@ export function check(state: FleetLedgerState, claim: Claim): ClaimRefusal | und
         budget: b.budget,
         scope: b.scope,
         limit: b.limit,
-        holders: held.map((id) => holderOf(state, id)),
+        held: held.length,
+        holders: held.slice(0, HOLDERS_SHOWN).map((id) => holderOf(state, id)),
       };
   }
+  const bytes = state.bytes + holdBytes(claim.id, holdOf(claim, SAMPLE_TIME));
+  if (bytes > MAX_HOLD_BYTES)
+    return { kind: 'full', holds: Object.keys(state.holds).length, bytes: state.bytes, limit: MAX_HOLD_BYTES };
   return undefined;
+}
+
+/** A time with as many digits as the ledger's: the size check measures the hold as it would be stored. */
+const SAMPLE_TIME = 1_700_000_000_000;
+
+/** The hold a claim becomes at ledger time `now`. */
+function holdOf(c: Claim, now: number): Hold {
+  return {
+    workflow: c.workflow,
+    trigger: c.trigger,
+    ...(c.node !== undefined && { node: c.node }),
+    budgets: c.budgets.map((b) => b.key),
+    at: now,
+    until: now + c.holdMaxMs,
+    checkedAt: now,
+  };
 }
 
 /** Records a hold (check() let it pass, or it is an execution found running when seeding). */
@@ -108,19 +172,11 @@ export function take(
   holdMaxMs: number,
 ): void {
   if (state.holds[id]) return;
-  state.holds[id] = { ...hold, at: now, until: now + holdMaxMs, checkedAt: now };
-  if (hold.node) state.nodes[hold.node] = id;
-  for (const key of hold.budgets) (state.places[key] ??= []).push(id);
+  record(state, id, { ...hold, at: now, until: now + holdMaxMs, checkedAt: now });
 }
 
 export function claim(state: FleetLedgerState, c: Claim, now: number): void {
-  take(
-    state,
-    c.id,
-    { workflow: c.workflow, trigger: c.trigger, node: c.node, budgets: c.budgets.map((b) => b.key) },
-    now,
-    c.holdMaxMs,
-  );
+  if (!state.holds[c.id]) record(state, c.id, holdOf(c, now));
 }
 
 /** Ends holds: their executions closed, never started, or were refused after the claim. Returns how many were held. */
@@ -131,6 +187,7 @@ export function release(state: FleetLedgerState, ids: readonly string[]): number
     if (!h) continue;
     n++;
     delete state.holds[id];
+    state.bytes -= holdBytes(id, h);
     if (h.node && state.nodes[h.node] === id) delete state.nodes[h.node];
     for (const key of h.budgets) {
       const kept = (state.places[key] ?? []).filter((x) => x !== id);

@@ -39,8 +39,8 @@ const MAX_HISTORY_EVENTS = 2_000;
 /** How often the holds are looked up while there are any (at most: a shorter orphan grace sweeps as often). */
 const SWEEP_MS = 30_000;
 
-export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: fleet.FleetLedgerState): Promise<void> {
-  const state = carried ?? fleet.emptyFleetState(seedRequest.orphanGraceMs);
+export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: fleet.FleetLedgerCarried): Promise<void> {
+  const state = carried ? fleet.restore(carried) : fleet.emptyFleetState(seedRequest.orphanGraceMs);
   const activities = proxyActivities<FleetLedgerActivities>({
     startToCloseTimeout: '60s',
     retry: { initialInterval: '1s', maximumInterval: '10s' },
@@ -69,7 +69,13 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
           throw ApplicationFailure.create({
             type: FLEET_REFUSAL,
             message: refusals
-              .map((r) => (r!.kind === 'node' ? `node ${r!.node} is held` : `budget ${r!.budget} is full`))
+              .map((r) =>
+                r!.kind === 'node'
+                  ? `node ${r!.node} is held`
+                  : r!.kind === 'budget'
+                    ? `budget ${r!.budget} is full`
+                    : 'the ledger is full',
+              )
               .join('; '),
             details: [refusals],
             nonRetryable: true,
@@ -110,5 +116,5 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
     if (due.unseen.length || due.seen.length) fleet.settle(state, due, await activities.sweepHolds(due));
   }
   await condition(allHandlersFinished);
-  await continueAsNew<typeof medicFleetLedger>(seedRequest, state);
+  await continueAsNew<typeof medicFleetLedger>(seedRequest, fleet.carry(state));
 }
