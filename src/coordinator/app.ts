@@ -48,6 +48,8 @@ export interface CoordinatorDeps {
   ledgerOrphanGraceMs?: number;
   /** The fleet ledger's workflow id (src/fleet/ledger; tests give each their own). */
   fleetLedgerId?: string;
+  /** The fleet ledger's capacity in bytes of holds (tests shrink it). */
+  fleetLedgerMaxHoldBytes?: number;
   /** How often admission is reconciled against Temporal visibility (0: never); default `admission.reconcile_interval`. */
   reconcileIntervalMs?: number;
   /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
@@ -125,6 +127,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
       deps.temporal.callTimeoutMs,
       deps.ledgerOrphanGraceMs,
       deps.fleetLedgerId,
+      deps.fleetLedgerMaxHoldBytes,
     ),
     config: deps.config,
     temporal: deps.temporal,

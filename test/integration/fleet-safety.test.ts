@@ -500,6 +500,33 @@ describe('the fleet ledger', () => {
     expect(second.statusCode).toBe(429);
     expect(second.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', held_by: id });
   });
+
+  it('refuses claims once its holds reach its capacity (fail safe, writing nothing), and takes them again when one ends', async () => {
+    const name = unique('reboot');
+    // Room for three holds: the same check that keeps a real ledger's next run under Temporal's payload limit.
+    const ledgerId = unique('fleet-ledger');
+    const deps = { fleetLedgerId: ledgerId, ledgerOrphanGraceMs: 3_000, fleetLedgerMaxHoldBytes: 3 * 400 };
+    const [a, b] = await replicas([workflowConfig(name, { disruptive: true })], {}, deps);
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => trigger(i % 2 ? a.app : b.app, name, { target: { node: unique('n') } })),
+    );
+    keep(answers);
+    const held = Object.keys((await ledgerState(ledgerId)).holds);
+    expect(held.length).toBeGreaterThanOrEqual(1);
+    expect(statuses(answers).filter((s) => s === 202)).toHaveLength(held.length);
+    const full = answers.find((r) => r.statusCode === 429)!;
+    expect(full.json().details.constraint).toMatchObject({ kind: 'ledger_full', scope: 'global', limit: 1200 });
+    expect(full.json().message).toMatch(/the fleet ledger is full: \d+ disruptive remediations hold/);
+    const length = await historyLength(ledgerId);
+    expect((await trigger(a.app, name, { target: { node: unique('n') } })).statusCode).toBe(429);
+    expect(await historyLength(ledgerId)).toBe(length);
+    // The oldest remediation ends: the next refusal looks at the oldest holders, gives its hold back and claims again.
+    await file.client.workflow.getHandle(held[0]!).terminate('healed');
+    const next = await trigger(a.app, name, { target: { node: unique('n') } });
+    keep([next]);
+    expect(next.statusCode).toBe(202);
+    expect(Object.keys((await ledgerState(ledgerId)).holds)).not.toContain(held[0]);
+  });
 });
 
 describe('stats', () => {

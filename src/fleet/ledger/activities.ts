@@ -18,6 +18,8 @@ export interface FleetSeedRequest {
   workflows: string[];
   /** The orphan grace of the ledger (tests shorten it). */
   orphanGraceMs?: number;
+  /** The ledger's capacity in bytes of holds (tests shrink it; MAX_HOLD_BYTES otherwise). */
+  maxHoldBytes?: number;
 }
 
 export interface SeededHold {

@@ -47,12 +47,15 @@ export class FleetLedgerClient {
     private readonly orphanGraceMs?: number,
     /** The ledger's workflow id (tests give each its own). */
     readonly ledgerId = FLEET_LEDGER_ID,
+    /** The ledger's capacity (tests shrink it). */
+    private readonly maxHoldBytes?: number,
   ) {}
 
   private start(): WithStartWorkflowOperation<typeof medicFleetLedger> {
     const seed: FleetSeedRequest = {
       workflows: this.disruptive(),
       ...(this.orphanGraceMs !== undefined && { orphanGraceMs: this.orphanGraceMs }),
+      ...(this.maxHoldBytes !== undefined && { maxHoldBytes: this.maxHoldBytes }),
     };
     return new WithStartWorkflowOperation(medicFleetLedger, {
       workflowId: this.ledgerId,
@@ -70,7 +73,7 @@ export class FleetLedgerClient {
   async claim(client: Client, claim: Claim): Promise<ClaimAnswer> {
     this.ensureWorker();
     const first = await this.batcher.submit(this.ledgerId, claim, (batch) => this.send(client, batch));
-    if (first.ok || first.refusal.kind === 'full') return first;
+    if (first.ok) return first;
     // Orphans (never started) are the sweep's: only it measures their age in the ledger's time.
     const looks = await Promise.all(first.refusal.holders.map((h) => this.isClosed(client, h.execution)));
     const spent = first.refusal.holders.filter((_, i) => looks[i]).map((h) => h.execution);

@@ -53,8 +53,8 @@ export type ClaimRefusal =
   | { kind: 'node'; node: string; holders: Holder[] }
   /** `holders`: the oldest HOLDERS_SHOWN of the `held` places. */
   | { kind: 'budget'; budget: string; scope: string; limit: number; held: number; holders: Holder[] }
-  /** The ledger holds MAX_HOLD_BYTES of holds: more would not fit in one continue-as-new input. */
-  | { kind: 'full'; holds: number; bytes: number; limit: number };
+  /** The ledger holds MAX_HOLD_BYTES of holds: more would not fit in one continue-as-new input. `holders`: the oldest HOLDERS_SHOWN. */
+  | { kind: 'full'; holds: number; bytes: number; limit: number; holders: Holder[] };
 
 /** What a run hands the next one at continue-as-new: the holds and settings, not what is derived from them. */
 export interface FleetLedgerCarried {
@@ -64,6 +64,8 @@ export interface FleetLedgerCarried {
   seeded: boolean;
   /** A hold whose execution is not found after this was abandoned by its coordinator. */
   orphanGraceMs: number;
+  /** Claims are refused past this size of holds (MAX_HOLD_BYTES unless a test sets it). */
+  maxHoldBytes?: number;
 }
 
 export interface FleetLedgerState extends FleetLedgerCarried {
@@ -88,8 +90,8 @@ export const MAX_HOLD_BYTES = 1.5 * 1024 * 1024;
 /** A budget refusal names this many of its holders (the oldest); `held` counts them all. */
 export const HOLDERS_SHOWN = 20;
 
-export function emptyFleetState(orphanGraceMs = ORPHAN_GRACE_MS): FleetLedgerState {
-  return restore({ holds: {}, seeded: false, orphanGraceMs });
+export function emptyFleetState(orphanGraceMs = ORPHAN_GRACE_MS, maxHoldBytes?: number): FleetLedgerState {
+  return restore({ holds: {}, seeded: false, orphanGraceMs, ...(maxHoldBytes !== undefined && { maxHoldBytes }) });
 }
 
 /** One hold's share of the carried state (as if seen: the size does not change when the sweep sees it). */
@@ -107,7 +109,8 @@ export function restore(carried: FleetLedgerCarried): FleetLedgerState {
 
 /** What continue-as-new carries. */
 export function carry(state: FleetLedgerState): FleetLedgerCarried {
-  return { holds: state.holds, seeded: state.seeded, orphanGraceMs: state.orphanGraceMs };
+  const { holds, seeded, orphanGraceMs, maxHoldBytes } = state;
+  return { holds, seeded, orphanGraceMs, ...(maxHoldBytes !== undefined && { maxHoldBytes }) };
 }
 
 function record(state: FleetLedgerState, id: string, hold: Hold): void {
@@ -142,8 +145,12 @@ export function check(state: FleetLedgerState, claim: Claim): ClaimRefusal | und
       };
   }
   const bytes = state.bytes + holdBytes(claim.id, holdOf(claim, SAMPLE_TIME));
-  if (bytes > MAX_HOLD_BYTES)
-    return { kind: 'full', holds: Object.keys(state.holds).length, bytes: state.bytes, limit: MAX_HOLD_BYTES };
+  const limit = state.maxHoldBytes ?? MAX_HOLD_BYTES;
+  if (bytes > limit) {
+    const ids = Object.keys(state.holds);
+    const holders = ids.slice(0, HOLDERS_SHOWN).map((id) => holderOf(state, id));
+    return { kind: 'full', holds: ids.length, bytes: state.bytes, limit, holders };
+  }
   return undefined;
 }
 

@@ -40,7 +40,7 @@ const MAX_HISTORY_EVENTS = 2_000;
 const SWEEP_MS = 30_000;
 
 export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: fleet.FleetLedgerCarried): Promise<void> {
-  const state = carried ? fleet.restore(carried) : fleet.emptyFleetState(seedRequest.orphanGraceMs);
+  const state = carried ? fleet.restore(carried) : fleet.emptyFleetState(seedRequest.orphanGraceMs, seedRequest.maxHoldBytes);
   const activities = proxyActivities<FleetLedgerActivities>({
     startToCloseTimeout: '60s',
     retry: { initialInterval: '1s', maximumInterval: '10s' },
