@@ -465,8 +465,8 @@ describe('the fleet ledger', () => {
       () => {},
       () => [],
       10_000,
-      3_000,
       deps.fleetLedgerId,
+      { orphanGraceMs: 3_000 },
     );
     expect(
       await ledger.claim(file.client, { id: orphan, workflow: name, trigger: 'x', node, budgets: [], holdMaxMs: 3_600_000 }),

@@ -44,19 +44,14 @@ export class FleetLedgerClient {
     private readonly ensureWorker: () => void,
     private readonly disruptive: () => string[],
     private readonly callTimeoutMs = 10_000,
-    private readonly orphanGraceMs?: number,
     /** The ledger's workflow id (tests give each its own). */
     readonly ledgerId = FLEET_LEDGER_ID,
-    /** The ledger's capacity (tests shrink it). */
-    private readonly maxHoldBytes?: number,
+    /** Settings of a ledger this client starts (tests shorten the grace and shrink the capacity). */
+    private readonly settings: Omit<FleetSeedRequest, 'workflows'> = {},
   ) {}
 
   private start(): WithStartWorkflowOperation<typeof medicFleetLedger> {
-    const seed: FleetSeedRequest = {
-      workflows: this.disruptive(),
-      ...(this.orphanGraceMs !== undefined && { orphanGraceMs: this.orphanGraceMs }),
-      ...(this.maxHoldBytes !== undefined && { maxHoldBytes: this.maxHoldBytes }),
-    };
+    const seed: FleetSeedRequest = { workflows: this.disruptive(), ...this.settings };
     return new WithStartWorkflowOperation(medicFleetLedger, {
       workflowId: this.ledgerId,
       taskQueue: LEDGER_QUEUE,

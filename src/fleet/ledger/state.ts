@@ -157,29 +157,22 @@ export function check(state: FleetLedgerState, claim: Claim): ClaimRefusal | und
 /** A time with as many digits as the ledger's: the size check measures the hold as it would be stored. */
 const SAMPLE_TIME = 1_700_000_000_000;
 
+type HoldFields = Pick<Hold, 'workflow' | 'trigger' | 'node' | 'budgets'>;
+
+/** A hold taken at ledger time `now`. */
+function stamped(hold: HoldFields, now: number, holdMaxMs: number): Hold {
+  return { ...hold, at: now, until: now + holdMaxMs, checkedAt: now };
+}
+
 /** The hold a claim becomes at ledger time `now`. */
 function holdOf(c: Claim, now: number): Hold {
-  return {
-    workflow: c.workflow,
-    trigger: c.trigger,
-    ...(c.node !== undefined && { node: c.node }),
-    budgets: c.budgets.map((b) => b.key),
-    at: now,
-    until: now + c.holdMaxMs,
-    checkedAt: now,
-  };
+  const fields: HoldFields = { workflow: c.workflow, trigger: c.trigger, node: c.node, budgets: c.budgets.map((b) => b.key) };
+  return stamped(fields, now, c.holdMaxMs);
 }
 
 /** Records a hold (check() let it pass, or it is an execution found running when seeding). */
-export function take(
-  state: FleetLedgerState,
-  id: string,
-  hold: Pick<Hold, 'workflow' | 'trigger' | 'node' | 'budgets'>,
-  now: number,
-  holdMaxMs: number,
-): void {
-  if (state.holds[id]) return;
-  record(state, id, { ...hold, at: now, until: now + holdMaxMs, checkedAt: now });
+export function take(state: FleetLedgerState, id: string, hold: HoldFields, now: number, holdMaxMs: number): void {
+  if (!state.holds[id]) record(state, id, stamped(hold, now, holdMaxMs));
 }
 
 export function claim(state: FleetLedgerState, c: Claim, now: number): void {
