@@ -3,21 +3,10 @@
 // the command's result -> exit code. Nothing else lives here.
 import { parseArgs } from 'node:util';
 import { EXIT, helpText, type Command } from '../src/cli/command';
-import { CONFIG_CHILD_COMMAND, runConfigChild } from '../src/worker/config-process';
+import { COMMANDS, findCommand } from '../src/cli/commands';
 
-/**
- * Commands loaded on their own, without the command table: the per-server worker must not pay
- * for what the other roles import (fastify, prom-client, the HCL parser, the workflow code).
- */
-const LEAN: Record<string, () => Promise<Command>> = {
-  worker: async () => (await import('../src/worker/command')).workerCommand,
-};
-
-async function allCommands(): Promise<Command[]> {
-  return (await import('../src/cli/commands')).COMMANDS;
-}
-
-function overview(COMMANDS: Command[]): string {
+/** `medic --help`: from the command table alone, so it loads no command. */
+function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
   return [
     'medic: self-healing remediation orchestrator for server fleets, on Temporal',
@@ -34,22 +23,24 @@ function overview(COMMANDS: Command[]): string {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  // The packaged executable's config-loading child (src/worker/config-process.ts): it exits itself.
-  if (name === CONFIG_CHILD_COMMAND && process.send) return new Promise(() => runConfigChild(rest[0]!));
+  if (process.send) {
+    // The packaged executable's config-loading child (src/worker/config-process.ts): it exits itself.
+    const child = await import('../src/worker/config-process');
+    if (name === child.CONFIG_CHILD_COMMAND) return new Promise(() => child.runConfigChild(rest[0]!));
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    const COMMANDS = await allCommands();
-    const cmd = name === 'help' && rest[0] ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
-    process.stdout.write(cmd ? helpText(cmd) : overview(COMMANDS));
+    const entry = name === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
+    process.stdout.write(entry ? helpText(await entry.load()) : overview());
     return EXIT.ok;
   }
   if (name === '--version' || name === '-v') return main(['version']);
-  const cmd: Command | undefined = Object.hasOwn(LEAN, name)
-    ? await LEAN[name]!()
-    : (await allCommands()).find((c) => c.name === name);
-  if (!cmd) {
-    process.stderr.write(`medic: unknown command ${JSON.stringify(name)}\n\n${overview(await allCommands())}`);
+  const entry = findCommand(name);
+  if (!entry) {
+    process.stderr.write(`medic: unknown command ${JSON.stringify(name)}\n\n${overview()}`);
     return EXIT.usage;
   }
+  // Only this verb's module: the others (and what they import) are never read.
+  const cmd: Command = await entry.load();
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

@@ -1,6 +1,7 @@
 // `medic completion bash|zsh`: a shell completion script for every command and its flags, made
 // from the command table itself, so it never lists a flag medic does not take.
 import { EXIT, type Command } from './command';
+import { loadCommands } from './commands';
 
 interface Spec {
   name: string;
@@ -96,9 +97,9 @@ export const completionCommand: Command = {
       ctx.stderr.write('medic completion: say "bash" or "zsh": medic completion bash\n');
       return EXIT.usage;
     }
-    // Loaded here: the command table includes this command.
-    const { COMMANDS } = await import('./commands');
-    ctx.stdout.write(shell === 'bash' ? bashCompletion(COMMANDS) : zshCompletion(COMMANDS));
+    // Every command's flags: this loads every role's code, once, when the shell sets up completion.
+    const commands = await loadCommands();
+    ctx.stdout.write(shell === 'bash' ? bashCompletion(commands) : zshCompletion(commands));
     return EXIT.ok;
   },
 };

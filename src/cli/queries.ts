@@ -1,12 +1,11 @@
 // The read-only CLI verbs: `medic status`, `medic list`, `medic workflows`. Each is one GET to
 // the coordinator, printed as a table for people or as the coordinator's JSON with --json.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LIST_STATUSES } from '../coordinator/execution-list';
+import { LIST_STATUSES, OUTCOMES } from '../temporal/execution-filters';
 import { EXIT, type Command, type CommandContext } from './command';
 import { CLIENT_DETAILS, CLIENT_OPTIONS, callCoordinator } from './client-options';
 import { colours, isTerminal, statusColour, table, type Colours } from './output';
 import { TERMINAL, outcomeWords, progressText, type ExecutionView } from './run';
-import { OUTCOMES } from '../temporal/search-attributes';
 
 /** GETs `path`; on any failure prints one line and returns the exit code instead of a body. */
 function getJson(ctx: CommandContext, verb: string, path: string): Promise<{ body: unknown } | number> {

@@ -1,10 +1,9 @@
 // GET /v1/executions: the filter a caller gives -> one Temporal visibility query. Pure, so the
 // query text is table-tested; every value goes through queryValue, never string-pasted.
-import { queryValue, SEARCH_ATTRIBUTES, type Outcome } from '../temporal/search-attributes';
+import type { ListStatus, Outcome } from '../temporal/execution-filters';
+import { queryValue, SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 
-/** Statuses a caller may filter on, as `medic list --status` spells them. */
-export const LIST_STATUSES = ['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out'] as const;
-export type ListStatus = (typeof LIST_STATUSES)[number];
+export { LIST_STATUSES, type ListStatus } from '../temporal/execution-filters';
 
 /** Visibility's ExecutionStatus spelling of each. */
 const EXECUTION_STATUS: Record<ListStatus, string> = {

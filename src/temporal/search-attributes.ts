@@ -10,9 +10,7 @@ export const SEARCH_ATTRIBUTES = {
   outcome: defineSearchAttributeKey('MedicOutcome', SearchAttributeType.KEYWORD),
 } as const;
 
-/** How a run ended (MedicOutcome): workflows/outcome.ts sets it, `medic list --outcome` filters on it. */
-export const OUTCOMES = ['healed', 'nothing_to_heal', 'escalated', 'failed'] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export { OUTCOMES, type Outcome } from './execution-filters';
 
 /** Name -> type, as `temporal server start-dev --search-attribute Name=Type` takes them. */
 export const SEARCH_ATTRIBUTE_TYPES: Record<string, 'Keyword'> = Object.fromEntries(
