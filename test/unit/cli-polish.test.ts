@@ -2,7 +2,8 @@
 // `medic completion bash|zsh` made from the command table.
 import { execFileSync } from 'node:child_process';
 import { bashCompletion, zshCompletion } from '../../src/cli/completion';
-import { COMMANDS } from '../../src/cli/commands';
+import type { Command } from '../../src/cli/command';
+import { loadCommands } from '../../src/cli/commands';
 import { colours } from '../../src/cli/output';
 import { statusText, type StatusBody } from '../../src/cli/queries';
 
@@ -74,6 +75,11 @@ describe('medic status', () => {
 });
 
 describe('medic completion', () => {
+  let COMMANDS: Command[];
+  beforeAll(async () => {
+    COMMANDS = await loadCommands();
+  });
+
   it('bash: completes every command and its flags, and is valid bash', () => {
     const script = bashCompletion(COMMANDS);
     for (const c of COMMANDS) expect(script).toContain(`    ${c.name}) words="`);

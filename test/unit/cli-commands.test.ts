@@ -1,0 +1,20 @@
+// The command table of cmd/medic.ts: `medic --help` prints its names and summaries without
+// loading any command, so they must be the ones each command module declares.
+import { COMMANDS, findCommand } from '../../src/cli/commands';
+
+describe('the command table', () => {
+  it('names each command once, with the name and summary its module declares', async () => {
+    expect(new Set(COMMANDS.map((c) => c.name)).size).toBe(COMMANDS.length);
+    for (const entry of COMMANDS) {
+      const cmd = await entry.load();
+      expect({ name: cmd.name, summary: cmd.summary }).toEqual({ name: entry.name, summary: entry.summary });
+    }
+  });
+
+  it('finds a command by its exact name only', () => {
+    expect(findCommand('status')?.name).toBe('status');
+    expect(findCommand('stat')).toBeUndefined();
+    expect(findCommand('toString')).toBeUndefined();
+    expect(findCommand('')).toBeUndefined();
+  });
+});
