@@ -34,7 +34,9 @@ function medic(args: string[]): Promise<Run> {
     const env = { ...process.env, MEDIC_COORDINATOR: 'https://127.0.0.1:1', NO_COLOR: '1' };
     execFile(process.execPath, ['-r', preload, MEDIC, ...args], { cwd: ROOT, env }, (err, stdout, stderr) => {
       const line = /\nLOADED (.*)\n$/.exec(stderr);
-      const loaded = line ? (JSON.parse(line[1]!) as string[]).filter((f) => f !== preload).map((f) => path.relative(ROOT, f)) : [];
+      const loaded = line
+        ? (JSON.parse(line[1]!) as string[]).filter((f) => f !== preload).map((f) => path.relative(ROOT, f))
+        : [];
       resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr: stderr.replace(/\nLOADED .*\n$/, ''), loaded });
     });
   });
@@ -60,17 +62,15 @@ describe('the modules a quick verb loads', () => {
     );
   });
 
-  it.each([
-    [['status', 'some-id']],
-    [['list']],
-    [['list', '--status', 'running', '--outcome', 'healed']],
-    [['workflows']],
-  ])('medic %j: the client and the table printers, nothing from node_modules', async (args) => {
-    const run = await medic(args);
-    expect(run.stderr).toMatch(new RegExp(`^medic ${args[0]}: cannot reach the coordinator at https://127\\.0\\.0\\.1:1: `));
-    expect(run.code).toBe(3);
-    expect(run.loaded.sort()).toEqual([...QUERIES].sort());
-  });
+  it.each([[['status', 'some-id']], [['list']], [['list', '--status', 'running', '--outcome', 'healed']], [['workflows']]])(
+    'medic %j: the client and the table printers, nothing from node_modules',
+    async (args) => {
+      const run = await medic(args);
+      expect(run.stderr).toMatch(new RegExp(`^medic ${args[0]}: cannot reach the coordinator at https://127\\.0\\.0\\.1:1: `));
+      expect(run.code).toBe(3);
+      expect(run.loaded.sort()).toEqual([...QUERIES].sort());
+    },
+  );
 
   it('medic --help and an unknown verb: the table alone, every command listed', async () => {
     const help = await medic(['--help']);
@@ -81,7 +81,19 @@ describe('the modules a quick verb loads', () => {
     expect(bogus.stderr.split('\n')[0]).toBe('medic: unknown command "frobnicate"');
     expect(bogus.stderr.slice(bogus.stderr.indexOf('\n') + 2)).toBe(help.stdout);
     expect(bogus.loaded.sort()).toEqual([...TABLE].sort());
-    for (const verb of ['coordinator', 'worker', 'trigger', 'dev', 'demo', 'run', 'status', 'list', 'pause', 'version', 'completion'])
+    for (const verb of [
+      'coordinator',
+      'worker',
+      'trigger',
+      'dev',
+      'demo',
+      'run',
+      'status',
+      'list',
+      'pause',
+      'version',
+      'completion',
+    ])
       expect(help.stdout).toMatch(new RegExp(`^  ${verb} +\\S`, 'm'));
   });
 
