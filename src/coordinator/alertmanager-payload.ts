@@ -45,9 +45,10 @@ export const ALERTMANAGER_PAYLOAD_SCHEMA = {
     status: { type: 'string', enum: ['firing', 'resolved'] },
     receiver: { type: 'string' },
     truncatedAlerts: { type: 'integer', minimum: 0 },
+    // No maxItems: a group is as large as the rack or the deploy that fired it, and Alertmanager
+    // does not retry a 4xx. The route's body limit bounds it; the route decides 8 alerts at a time.
     alerts: {
       type: 'array',
-      maxItems: 1000,
       items: {
         type: 'object',
         required: ['status', 'labels', 'startsAt', 'fingerprint'],

@@ -9,6 +9,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
 import { alertEpisodeKey } from '../../src/coordinator/alertmanager-payload';
 import { idempotentExecutionId } from '../../src/coordinator/admission';
+import { ALERTMANAGER_BODY_LIMIT } from '../../src/coordinator/routes/alertmanager';
 import type { RouteRule } from '../../src/config/coordinator';
 import { DEFAULT_ALERTMANAGER } from '../../src/config/callers';
 import { STRANGER, constraint, testCoordinator, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
@@ -278,6 +279,17 @@ describe('POST /v1/alertmanager', () => {
     expect(res.json().results).toHaveLength(300);
   });
 
+  it('refuses a body over the 4 MiB limit with 413', async () => {
+    const res = await c.app.inject({
+      method: 'POST',
+      url: '/v1/alertmanager',
+      headers: { 'x-test-identity': ALERTMANAGER, 'content-type': 'application/json' },
+      payload: JSON.stringify({ ...payload([]), padding: 'x'.repeat(ALERTMANAGER_BODY_LIMIT) }),
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error).toBe('payload_too_large');
+  });
+
   it.each([
     ['another payload version', { ...payload([]), version: '3' }, 'version'],
     ['no alerts list', { version: '4', status: 'firing' }, 'alerts'],
@@ -317,4 +329,117 @@ describe('POST /v1/alertmanager', () => {
     const none = await post(payload([{ labels: { medic_workflow: 'amPing', node } }]), null);
     expect(none.statusCode).toBe(403);
   });
+});
+
+describe('POST /v1/alertmanager with a group of 2,000 alerts', () => {
+  /** What each alert of the group is, by its index: every kind of answer, in a fixed pattern. */
+  const KINDS = ['resolved', 'unrouted', 'denied', 'invalid', 'guarded', 'start', 'start', 'start', 'start', 'start'] as const;
+  const GROUP = 2000;
+
+  it('answers every alert of a 3.4 MB group in order: 1,001 starts, 199 constraint refusals, the denied, invalid and skipped ones', async () => {
+    const rack = unique('am-rack');
+    // One node for every Guarded alert: its concurrency constraint (1 per target) lets exactly one start.
+    const guardedNode = unique('am-guarded');
+    const alerts = Array.from({ length: GROUP }, (_, i) => {
+      const kind = KINDS[i % KINDS.length]!;
+      const node = kind === 'guarded' ? guardedNode : `${rack}-${i}`;
+      const labels: Record<string, string> = {
+        resolved: { alertname: 'DiskFull', node },
+        unrouted: { alertname: 'FanSpeed', node },
+        denied: { alertname: 'NodeWedged', severity: 'page', node },
+        invalid: { alertname: 'DiskFull' },
+        guarded: { alertname: 'Guarded', node, instance: `i-${i}` },
+        start: { alertname: 'DiskFull', node, mountpoint: '/var' },
+      }[kind];
+      // Annotations the size Prometheus rules give them: the group comes to about 3.4 MB, as in the issue.
+      const annotations = { summary: `alert ${i} of ${rack}`, description: 'x'.repeat(1500) };
+      return {
+        kind,
+        node,
+        status: kind === 'resolved' ? ('resolved' as const) : undefined,
+        labels,
+        annotations,
+        fingerprint: `${rack}-fp-${i}`,
+      };
+    });
+    const body = payload(alerts);
+    const size = Buffer.byteLength(JSON.stringify(body));
+    expect(size).toBeGreaterThan(3.3e6);
+    expect(size).toBeLessThan(ALERTMANAGER_BODY_LIMIT);
+
+    const res = await post(body);
+    expect(res.statusCode).toBe(200);
+    const results = res.json().results as Array<Record<string, unknown>>;
+    expect(results).toHaveLength(GROUP);
+    const expected = (a: (typeof alerts)[number]): Record<string, unknown> => {
+      const id = idempotentExecutionId(
+        'amPing',
+        ALERTMANAGER,
+        'alertmanager',
+        alertEpisodeKey(a.fingerprint, '2024-10-09T10:00:00.000Z'),
+      );
+      switch (a.kind) {
+        case 'resolved':
+          return { fingerprint: a.fingerprint, alertname: 'DiskFull', result: 'skipped', message: 'resolved: nothing to start' };
+        case 'unrouted':
+          return {
+            fingerprint: a.fingerprint,
+            alertname: 'FanSpeed',
+            result: 'skipped',
+            message: 'no alertmanager route matches this alert',
+          };
+        case 'denied':
+          return {
+            fingerprint: a.fingerprint,
+            alertname: 'NodeWedged',
+            result: 'denied',
+            workflow: 'amReboot',
+            message: 'forbidden: no route rule admits this caller to start amReboot',
+          };
+        case 'invalid':
+          return {
+            fingerprint: a.fingerprint,
+            alertname: 'DiskFull',
+            result: 'invalid',
+            workflow: 'amPing',
+            message: expect.stringMatching(/target\.node/),
+          };
+        case 'guarded':
+          return expect.objectContaining({ fingerprint: a.fingerprint, alertname: 'Guarded', workflow: 'amGuarded' });
+        case 'start':
+          return {
+            fingerprint: a.fingerprint,
+            alertname: 'DiskFull',
+            result: 'started',
+            workflow: 'amPing',
+            workflow_id: id,
+            run_id: expect.any(String),
+            task_queue: `medic:node:${a.node}`,
+          };
+      }
+    };
+    results.forEach((r, i) => expect(r).toEqual(expected(alerts[i]!)));
+
+    const guarded = results.filter((_, i) => alerts[i]!.kind === 'guarded');
+    expect(guarded).toHaveLength(GROUP / KINDS.length);
+    expect(guarded.filter((r) => r.result === 'started')).toHaveLength(1);
+    const refused = guarded.filter((r) => r.result !== 'started');
+    expect(refused).toHaveLength(GROUP / KINDS.length - 1);
+    for (const r of refused)
+      expect(r).toMatchObject({
+        result: 'refused',
+        constraint: { kind: 'concurrency', value: 1 },
+        count: 1,
+        retry_after_seconds: expect.any(Number),
+      });
+    expect(results.filter((r) => r.result === 'started')).toHaveLength(1001);
+
+    // Alertmanager sends the whole group again (a repeat, or one alert changed): nothing starts twice.
+    const again = (await post(body)).json().results as Array<Record<string, unknown>>;
+    again.forEach((r, i) => {
+      if (results[i]!.result === 'started') expect(r).toEqual({ ...results[i], result: 'duplicate' });
+      else if (results[i]!.result === 'refused') expect(r).toMatchObject({ result: 'refused', count: 1 });
+      else expect(r).toEqual(results[i]);
+    });
+  }, 600_000);
 });

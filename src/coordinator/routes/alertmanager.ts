@@ -13,7 +13,10 @@ import type { CoordinatorMetrics } from '../metrics';
 import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses } from './schemas';
 
 export const ALERTMANAGER_ROUTE = '/v1/alertmanager';
-/** Alertmanager sends whole groups (up to 1000 alerts here) and never retries a 4xx: a 413 would lose them silently. */
+/**
+ * Alertmanager sends whole groups (2,000 alerts of a rack are about 3.4 MB) and never retries a
+ * 4xx: a 413 would lose them silently. Any number of alerts that fits is taken.
+ */
 export const ALERTMANAGER_BODY_LIMIT = 4 * 1024 * 1024;
 
 /** The path whose route rules decide whether a caller may start `workflow` (the API's trigger path). */
@@ -21,7 +24,7 @@ export function triggerPath(workflow: string): string {
   return `/v1/workflows/${encodeURIComponent(workflow)}/executions`;
 }
 
-/** Triggers of one payload decided at once; a group of hundreds of alerts must not open hundreds of Temporal calls. */
+/** Triggers of one payload decided at once; a group of thousands of alerts must not open thousands of Temporal calls. */
 const PARALLEL_TRIGGERS = 8;
 const REASON_MAX = 1024;
 
@@ -90,7 +93,7 @@ function resultOf(plan: AlertPlan & { action: 'trigger' }, outcome: TriggerOutco
 }
 
 /** Runs `work` over `items` with at most `limit` in flight, keeping the order of the results. */
-async function inParallel<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+export async function inParallel<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const lane = async (): Promise<void> => {
