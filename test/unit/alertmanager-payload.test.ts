@@ -1,5 +1,6 @@
 import { DEFAULT_ALERTMANAGER, type AlertmanagerConfig } from '../../src/config/callers';
 import { alertEpisodeKey, planAlert, stripPort, type AlertmanagerAlert } from '../../src/coordinator/alertmanager-payload';
+import { inParallel } from '../../src/coordinator/routes/alertmanager';
 
 const alert = (over: Partial<AlertmanagerAlert> = {}): AlertmanagerAlert => ({
   status: 'firing',
@@ -86,5 +87,40 @@ describe('planAlert', () => {
     ['[::1]:9100', '::1'],
   ])('strips the port of %s', (v, expected) => {
     expect(stripPort(v)).toBe(expected);
+  });
+});
+
+describe('inParallel (how the route decides a group)', () => {
+  it('never has more than the limit in flight, runs every item once and keeps the order of the results', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const seen: number[] = [];
+    const items = Array.from({ length: 2000 }, (_, i) => i);
+    const results = await inParallel(items, 8, async (i) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      seen.push(i);
+      // Later items finish first: the results must still come back in the items' order.
+      await new Promise((r) => setTimeout(r, i % 3));
+      inFlight -= 1;
+      return i * 2;
+    });
+    expect(most).toBe(8);
+    expect(seen.sort((a, b) => a - b)).toEqual(items);
+    expect(results).toEqual(items.map((i) => i * 2));
+  });
+
+  it('runs fewer lanes than the limit for a small group, and none for an empty one', async () => {
+    let most = 0;
+    let inFlight = 0;
+    const work = async (i: number): Promise<number> => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight -= 1;
+      return i;
+    };
+    expect(await inParallel([1, 2, 3], 8, work)).toEqual([1, 2, 3]);
+    expect(most).toBe(3);
+    expect(await inParallel([], 8, work)).toEqual([]);
   });
 });
