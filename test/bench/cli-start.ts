@@ -5,7 +5,8 @@
 // ticks, so a mean) and p50 as a multiple of `node -e 0`, the floor of any Node.js program.
 // How medic is started: `node dist/cmd/medic.js`; the packaged executable when one is built
 // (MEDIC_BENCH_EXE, else dist/pkg/medic, else dist/sea/medic); `npx medic` (BENCH_NPX_RUNS), and
-// npx's first call with an empty npx cache (once).
+// npx's first call with an empty npx cache (once). MEDIC_BENCH_BASE=<another built checkout>
+// adds its `node dist/cmd/medic.js` and dist/sea/medic, for a before/after.
 // What runs: version; status --help and list --help (argv parse + module load, no network);
 // status ID and list against a coordinator that answers (the built `medic coordinator` on a
 // Temporal dev server, with one finished execution for status to show and a worker on its queue
@@ -174,6 +175,16 @@ async function main(): Promise<void> {
     add('node dist/cmd/medic.js', [process.execPath, MEDIC], RUNS);
     const exe = packagedExecutable();
     if (exe) add(`packaged executable ${path.relative(ROOT, exe)}`, [exe], RUNS);
+    const base = process.env.MEDIC_BENCH_BASE;
+    if (base) {
+      add(
+        `base: node ${path.join(base, 'dist/cmd/medic.js')}`,
+        [process.execPath, path.join(base, 'dist', 'cmd', 'medic.js')],
+        RUNS,
+      );
+      const baseExe = path.join(base, 'dist', 'sea', 'medic');
+      if (fs.existsSync(baseExe)) add(`base: packaged executable ${baseExe}`, [baseExe], RUNS);
+    }
     if (NPX_RUNS > 0) add('npx medic', ['npx', 'medic'], NPX_RUNS, ['version', 'status (coordinator)', 'list (coordinator)']);
 
     // npx's first call in a checkout: it installs the checkout into an empty npx cache.
