@@ -3,7 +3,8 @@
 // built `medic coordinator`, whose alertmanager routes map the alert to a workflow (labels fill
 // the target and the mapped settable param, and cannot choose the workflow); it starts once per
 // alert episode, however many repeat notifications Alertmanager sends, and an alert routed to a
-// workflow the ACL does not let Alertmanager start is denied.
+// workflow the ACL does not let Alertmanager start is denied. A group of 2,000 alerts comes in one
+// notification and is answered alert by alert.
 import * as fs from 'node:fs';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -162,5 +163,53 @@ describe('Alertmanager -> coordinator (mTLS) -> Temporal', () => {
     );
     expect(stack.coordinator!.output()).toContain(`"decision":"denied","identity":"spiffe://medic.dev/alertmanager"`);
     expect(await workflowIds(temporal.client, forbidden, node)).toEqual([]);
+  });
+
+  it('takes a group of 2,000 alerts in one notification (about 3.7 MB) and answers every alert', async () => {
+    const rack = unique('am-e2e-rack');
+    // No alertmanager routes: every alert is answered "skipped", so the test starts nothing.
+    const own = await buildStack({ temporalAddress: temporalAddress(), workflows: {} });
+    let am: RunningAlertmanager | undefined;
+    try {
+      await own.startCoordinator();
+      const cert = own.certs.clients.alertmanager!;
+      // One notification: grouped by alertname and node, and no repeat within the test.
+      am = await startAlertmanager({
+        webhookUrl: `${own.coordinatorUrl}/v1/alertmanager`,
+        tls: { caFile: own.certs.caFile, certFile: cert.certFile, keyFile: cert.keyFile },
+        repeatInterval: '1h',
+      });
+      await am.postAlerts(
+        Array.from({ length: 2000 }, (_, i) => ({
+          labels: { alertname: 'MedicE2eRackDown', node: rack, instance: `${rack}-${i}:9100` },
+          annotations: { summary: `host ${i} of ${rack} is down`, description: 'x'.repeat(1500) },
+        })),
+      );
+      const agent = tlsAgent({ ca: fs.readFileSync(own.certs.caFile) });
+      const unrouted = async (): Promise<number> =>
+        metricSample(
+          (await request(agent, 'GET', `${own.coordinatorUrl}/metrics`)).body,
+          'medic_coordinator_alertmanager_alerts_total',
+          {
+            result: 'skipped_unrouted',
+          },
+        );
+      try {
+        await eventually(
+          async () => ((await unrouted()) >= 2000 ? true : undefined),
+          90_000,
+          'the 2,000 alerts at the coordinator',
+        );
+        expect(await unrouted()).toBe(2000);
+      } finally {
+        agent.destroy();
+      }
+      const text = await (await fetch(`${am.address}/metrics`)).text();
+      expect(metricSample(text, 'alertmanager_notifications_total', { integration: 'webhook' })).toBe(1);
+      expect(metricSample(text, 'alertmanager_notifications_failed_total', { integration: 'webhook' })).toBe(0);
+    } finally {
+      await am?.stop();
+      await own.stop();
+    }
   });
 });
