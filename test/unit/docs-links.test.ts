@@ -51,7 +51,9 @@ function linksOf(file: string, prose: ProseLine[]): Link[] {
 }
 
 const pages = new Map(documentationFiles().map((file) => [file, splitMarkdown(readDocumentation(file)).prose]));
-const relative = [...pages].flatMap(([file, prose]) => linksOf(file, prose)).filter((l) => !/^[a-z][a-z0-9+.-]*:/i.test(l.target));
+const relative = [...pages]
+  .flatMap(([file, prose]) => linksOf(file, prose))
+  .filter((l) => !/^[a-z][a-z0-9+.-]*:/i.test(l.target));
 
 describe('links in the documentation', () => {
   it('has relative links to check, in README.md and in docs/', () => {
@@ -76,7 +78,10 @@ describe('headingAnchor', () => {
     ['`medic temporal setup --config DIR`', 'medic-temporal-setup---config-dir'],
     ['workflows/&lt;name&gt;.hcl', 'workflowsnamehcl'],
     ['Activities (`activities/`, built by `createActivities(deps)`)', 'activities-activities-built-by-createactivitiesdeps'],
-    ['Dev server vs. cluster (`MEDIC_BENCH_TARGET=cluster`, 2026-11-29)', 'dev-server-vs-cluster-medic_bench_targetcluster-2026-11-29'],
+    [
+      'Dev server vs. cluster (`MEDIC_BENCH_TARGET=cluster`, 2026-11-29)',
+      'dev-server-vs-cluster-medic_bench_targetcluster-2026-11-29',
+    ],
     ['triggers/\\*.hcl', 'triggershcl'],
   ])('%s -> #%s', (heading, anchor) => {
     expect(headingAnchor(heading)).toBe(anchor);
