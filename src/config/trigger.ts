@@ -280,6 +280,9 @@ export function readTriggerFile(d: Decoder): TriggerFile {
       keepFiringForMs: r.duration('keep_firing_for') ?? 0,
     };
     let rule: TriggerRule;
+    // An unknown source: what its other keys mean is unknown too, so they are not reported.
+    if (r.has('source') && !RULE_SOURCES.includes(r.body.source as (typeof RULE_SOURCES)[number]))
+      return { ...base, source: 'prometheus', query: '', forMs: 0, target: {} };
     if (source === 'log') rule = readLogRule(r, base);
     else if (source === 'http') rule = readHttpRule(r, base);
     else {
