@@ -7,6 +7,7 @@ import {
   nextCheckAt,
   onCheck,
   resumable,
+  RESTART_GRACE_MS,
   type HttpState,
   type HttpTiming,
 } from '../../src/trigger/sources/http-episodes';
@@ -54,11 +55,11 @@ describe('health-check rule episodes', () => {
     ]);
   });
 
-  it('continues saved state only within keep_firing_for plus `failures` checks of its last check', () => {
+  it('continues saved state only within keep_firing_for plus `failures` checks (and a restart grace) of its last check', () => {
     const { state } = run('xxx'); // last check at 10 s
     const timing = { ...T, keepFiringForMs: 30_000 };
-    expect(resumable(state, 10_000 + 45_000, timing)).toBe(true);
-    expect(resumable(state, 10_000 + 45_001, timing)).toBe(false);
+    expect(resumable(state, 10_000 + 45_000 + RESTART_GRACE_MS, timing)).toBe(true);
+    expect(resumable(state, 10_000 + 45_001 + RESTART_GRACE_MS, timing)).toBe(false);
     expect(resumable(initialHttpState(), 0, timing)).toBe(false);
   });
 });

@@ -63,13 +63,17 @@ export function onCheck(s: HttpState, at: number, result: CheckResult, timing: H
   return { opened: false, resolved: true };
 }
 
+/** How long a daemon may be away (a restart, an upgrade) and still continue its saved episode. */
+export const RESTART_GRACE_MS = 30_000;
+
 /**
- * Whether state saved at its last check still holds `now` after a restart: only if no other
- * episode could have opened and ended unseen meanwhile, which takes at least `keep_firing_for`
- * of successes plus `failures` failed checks. A daemon that ran on throughout would have kept
- * the same episode, so keeping it names the episode as that daemon does.
+ * Whether state saved at its last check still holds `now` after a restart. Another episode
+ * could have opened and ended unseen only after `keep_firing_for` of successes and `failures`
+ * failed checks; a restart that took less (plus RESTART_GRACE_MS, as a restart is short and a
+ * second start for one episode is the worse mistake) continues the saved episode, as a daemon
+ * that ran on throughout would have, so both name it alike.
  */
 export function resumable(saved: HttpState, now: number, timing: HttpTiming): boolean {
   if (saved.lastCheckAt === undefined) return false;
-  return now - saved.lastCheckAt <= timing.keepFiringForMs + timing.failures * timing.everyMs;
+  return now - saved.lastCheckAt <= timing.keepFiringForMs + timing.failures * timing.everyMs + RESTART_GRACE_MS;
 }
