@@ -407,7 +407,8 @@ export class TriggerDaemon {
   /** Firing episodes of a Prometheus rule, with the keys every replica derives. */
   private prometheusEpisodes(rt: RuleRuntime): FiringEpisode[] {
     const out: FiringEpisode[] = [];
-    for (const s of rt.series.values()) if (s.state === 'firing') out.push({ key: episodeKey(rt.compiled.rule.name, s), series: s });
+    for (const s of rt.series.values())
+      if (s.state === 'firing') out.push({ key: episodeKey(rt.compiled.rule.name, s), series: s });
     return out;
   }
 
@@ -450,7 +451,12 @@ export class TriggerDaemon {
           }
           if (!added) return;
           this.dirty = true;
-          this.reconcile(rt.compiled, this.prometheusEpisodes(rt), this.now(), this.deps.logger.child({ rule: rt.compiled.rule.name, probe: true }));
+          this.reconcile(
+            rt.compiled,
+            this.prometheusEpisodes(rt),
+            this.now(),
+            this.deps.logger.child({ rule: rt.compiled.rule.name, probe: true }),
+          );
         }),
     );
     this.sender.pump();

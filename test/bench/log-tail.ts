@@ -74,9 +74,13 @@ rule "bench_oom" {
 `);
   const file = path.join(dir, 'triggers', 'app.log');
   fs.writeFileSync(file, '');
-  const daemon = await startTrigger(dir, ['--coordinator-address', coordinator.url, '--state-file', path.join(dir, 'state.json')], {
-    env: { NODE_OPTIONS: '--max-old-space-size=256' },
-  });
+  const daemon = await startTrigger(
+    dir,
+    ['--coordinator-address', coordinator.url, '--state-file', path.join(dir, 'state.json')],
+    {
+      env: { NODE_OPTIONS: '--max-old-space-size=256' },
+    },
+  );
   const pid = daemon.proc.pid;
   try {
     await daemon.proc.waitFor(/following log file/);
@@ -111,11 +115,21 @@ rule "bench_oom" {
 
     const mib = (b: number) => (b / MIB).toFixed(0);
     const lines = metricSample(read, 'medic_trigger_log_lines_total');
-    console.log(`bench:log-tail — medic trigger following one file (--max-old-space-size=256), ${new Date().toISOString().slice(0, 10)}`);
-    console.log(`  written      ${mib(wrote.written)} MiB in ${(wroteMs / 1000).toFixed(1)} s: ${wrote.lines} lines, ${wrote.matches} matches, ${wrote.longRuns} runs of 1.5 MiB without a newline, 1 rename`);
-    console.log(`  read         all of it ${(readMs / 1000).toFixed(1)} s after the writer started (${(wrote.written / MIB / (readMs / 1000)).toFixed(0)} MiB/s)`);
-    console.log(`  daemon saw   ${lines} lines, ${metricSample(read, 'medic_trigger_log_matches_total')} matches, ${metricSample(read, 'medic_trigger_log_cut_lines_total')} cut lines, ${metricSample(read, 'medic_trigger_log_rotations_total')} rotation(s), ${coordinator.triggers().length} episode(s) sent`);
-    console.log(`  RSS          idle ${idle.toFixed(1)} MiB, peak ${peak.toFixed(1)} MiB (+${(peak - idle).toFixed(1)} MiB, ×${(peak / idle).toFixed(2)})`);
+    console.log(
+      `bench:log-tail — medic trigger following one file (--max-old-space-size=256), ${new Date().toISOString().slice(0, 10)}`,
+    );
+    console.log(
+      `  written      ${mib(wrote.written)} MiB in ${(wroteMs / 1000).toFixed(1)} s: ${wrote.lines} lines, ${wrote.matches} matches, ${wrote.longRuns} runs of 1.5 MiB without a newline, 1 rename`,
+    );
+    console.log(
+      `  read         all of it ${(readMs / 1000).toFixed(1)} s after the writer started (${(wrote.written / MIB / (readMs / 1000)).toFixed(0)} MiB/s)`,
+    );
+    console.log(
+      `  daemon saw   ${lines} lines, ${metricSample(read, 'medic_trigger_log_matches_total')} matches, ${metricSample(read, 'medic_trigger_log_cut_lines_total')} cut lines, ${metricSample(read, 'medic_trigger_log_rotations_total')} rotation(s), ${coordinator.triggers().length} episode(s) sent`,
+    );
+    console.log(
+      `  RSS          idle ${idle.toFixed(1)} MiB, peak ${peak.toFixed(1)} MiB (+${(peak - idle).toFixed(1)} MiB, ×${(peak / idle).toFixed(2)})`,
+    );
   } finally {
     await daemon.proc.stop();
     await coordinator.close();

@@ -42,7 +42,11 @@ const checks = async (metricsUrl: string, result: string) =>
   metricSample(await (await fetch(metricsUrl)).text(), 'medic_trigger_rule_evaluations_total', { rule: 'api_health', result });
 
 const printed = (proc: Proc, pattern: RegExp, n: number) =>
-  waitFor(`${n} × ${pattern} from pid ${proc.pid}`, () => ((proc.output().match(new RegExp(pattern, 'g')) ?? []).length >= n ? true : undefined), 30_000);
+  waitFor(
+    `${n} × ${pattern} from pid ${proc.pid}`,
+    () => ((proc.output().match(new RegExp(pattern, 'g')) ?? []).length >= n ? true : undefined),
+    30_000,
+  );
 
 describe('health-check rules (medic trigger)', () => {
   it('two daemons on one grid send one start per episode, with one key, across failure kinds and a SIGKILL', async () => {
@@ -62,13 +66,17 @@ rule "api_health" {
     let a = await startSourceDaemon(dir, coordA, path.join(dir, 'a.json'));
     const b = await startSourceDaemon(dir, coordB, path.join(dir, 'b.json'));
     try {
-      await waitFor('healthy checks at both', async () => ((await checks(a.metricsUrl!, 'ok')) >= 2 && (await checks(b.metricsUrl!, 'ok')) >= 2 ? true : undefined));
+      await waitFor('healthy checks at both', async () =>
+        (await checks(a.metricsUrl!, 'ok')) >= 2 && (await checks(b.metricsUrl!, 'ok')) >= 2 ? true : undefined,
+      );
       expect(coordA.triggers()).toEqual([]);
 
       // Episode 1: 503s. Three failed checks open it, on the node the daemon runs on.
       await betweenChecks();
       service.answer(503);
-      await waitFor('episode 1 at both', () => (coordA.triggers().length >= 1 && coordB.triggers().length >= 1 ? true : undefined));
+      await waitFor('episode 1 at both', () =>
+        coordA.triggers().length >= 1 && coordB.triggers().length >= 1 ? true : undefined,
+      );
       expect(coordA.triggers()[0]).toMatchObject({ target: { node: 'web-1' }, reason: 'web-1: HTTP 503' });
 
       // Daemon A is killed mid-episode and restarted: it goes on with the same episode.
@@ -84,7 +92,9 @@ rule "api_health" {
       await printed(b.proc, /health check episode ended/, 1);
       await betweenChecks();
       await service.stop();
-      await waitFor('episode 2 at both', () => (coordA.triggers().length >= 2 && coordB.triggers().length >= 2 ? true : undefined));
+      await waitFor('episode 2 at both', () =>
+        coordA.triggers().length >= 2 && coordB.triggers().length >= 2 ? true : undefined,
+      );
       expect(coordB.triggers()[1]!.reason).toBe('web-1: connection refused');
       await betweenChecks();
       await service.start();
@@ -94,10 +104,14 @@ rule "api_health" {
       await betweenChecks();
       const failedBefore = await checks(b.metricsUrl!, 'failed');
       service.answer(500);
-      await waitFor('two failed checks at B', async () => ((await checks(b.metricsUrl!, 'failed')) >= failedBefore + 2 ? true : undefined));
+      await waitFor('two failed checks at B', async () =>
+        (await checks(b.metricsUrl!, 'failed')) >= failedBefore + 2 ? true : undefined,
+      );
       service.answer(200);
       const okBefore = await checks(b.metricsUrl!, 'ok');
-      await waitFor('two healthy checks again', async () => ((await checks(b.metricsUrl!, 'ok')) >= okBefore + 2 ? true : undefined));
+      await waitFor('two healthy checks again', async () =>
+        (await checks(b.metricsUrl!, 'ok')) >= okBefore + 2 ? true : undefined,
+      );
 
       expect(keysOf(coordA)).toEqual(keysOf(coordB));
       expect(new Set(keysOf(coordA)).size).toBe(2);

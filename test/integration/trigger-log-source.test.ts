@@ -30,7 +30,11 @@ rule "nginx_oom" {
 
 /** Waits until `proc` has printed `pattern` `n` times. */
 const printed = (proc: Proc, pattern: RegExp, n: number) =>
-  waitFor(`${n} × ${pattern} from pid ${proc.pid}`, () => ((proc.output().match(new RegExp(pattern, 'g')) ?? []).length >= n ? true : undefined), 30_000);
+  waitFor(
+    `${n} × ${pattern} from pid ${proc.pid}`,
+    () => ((proc.output().match(new RegExp(pattern, 'g')) ?? []).length >= n ? true : undefined),
+    30_000,
+  );
 
 describe('log rules (medic trigger)', () => {
   it('two daemons send one start per episode, with one key, through rename, truncation, restart and huge lines', async () => {
@@ -50,7 +54,9 @@ describe('log rules (medic trigger)', () => {
 
       // Episode 1: three matches among other lines.
       append(NOISE + OOM(10) + NOISE + OOM(11) + OOM(12));
-      await waitFor('episode 1 at both', () => (coordA.triggers().length >= 1 && coordB.triggers().length >= 1 ? true : undefined));
+      await waitFor('episode 1 at both', () =>
+        coordA.triggers().length >= 1 && coordB.triggers().length >= 1 ? true : undefined,
+      );
       expect(coordA.triggers()[0]).toMatchObject({ target: { node: 'web-1' }, reason: 'worker 12 OOM-killed on web-1' });
       await printed(a.proc, /log episode ended/, 1);
       await printed(b.proc, /log episode ended/, 1);
@@ -59,7 +65,9 @@ describe('log rules (medic trigger)', () => {
       append(OOM(20) + OOM(21));
       fs.renameSync(file, `${file}.1`);
       fs.writeFileSync(file, OOM(22));
-      await waitFor('episode 2 at both', () => (coordA.triggers().length >= 2 && coordB.triggers().length >= 2 ? true : undefined));
+      await waitFor('episode 2 at both', () =>
+        coordA.triggers().length >= 2 && coordB.triggers().length >= 2 ? true : undefined,
+      );
       expect(coordB.triggers()[1]!.reason).toBe('worker 22 OOM-killed on web-1');
       await printed(a.proc, /log episode ended/, 2);
       await printed(b.proc, /log episode ended/, 2);
@@ -71,7 +79,9 @@ describe('log rules (medic trigger)', () => {
       await printed(b.proc, /log file truncated/, 1);
       append(OOM(30) + 'x'.repeat(5 << 20));
       append('\n' + OOM(31) + OOM(32));
-      await waitFor('episode 3 at both', () => (coordA.triggers().length >= 3 && coordB.triggers().length >= 3 ? true : undefined));
+      await waitFor('episode 3 at both', () =>
+        coordA.triggers().length >= 3 && coordB.triggers().length >= 3 ? true : undefined,
+      );
       expect(coordA.triggers()[2]!.reason).toBe('worker 32 OOM-killed on web-1');
       await printed(a.proc, /log episode ended/, 3);
       await printed(b.proc, /log episode ended/, 3);
@@ -132,7 +142,10 @@ describe('log rules (medic trigger)', () => {
             return `__REALTIME_TIMESTAMP=${Date.now() * 1000 + seq}\n__MONOTONIC_TIMESTAMP=${seq}\n_BOOT_ID=${bootId}\n_SYSTEMD_UNIT=${unit}\nMESSAGE=${m}\n\n`;
           })
           .join('');
-        execFileSync(journalRemote!, ['-o', path.join(journal, 'remote.journal'), '-'], { input: entries, stdio: ['pipe', 'ignore', 'ignore'] });
+        execFileSync(journalRemote!, ['-o', path.join(journal, 'remote.journal'), '-'], {
+          input: entries,
+          stdio: ['pipe', 'ignore', 'ignore'],
+        });
       };
       log('app.service', 'starting'); // the journal exists before journalctl follows it
       let a = await startSourceDaemon(dir, coordA, path.join(dir, 'a.json'));

@@ -31,7 +31,11 @@ describe('health-check rule episodes', () => {
     ['three failures in a row open an episode that starts at the first', '..xxx', ['opened@20s since 10s']],
     ['a success between failures starts the count again', 'xx.xx.xx', []],
     ['one success ends the episode (keep_firing_for 0)', 'xxx..', ['opened@10s since 0s', 'resolved@15s']],
-    ['failures after the end open a new episode at a new grid point', 'xxx.xxx', ['opened@10s since 0s', 'resolved@15s', 'opened@30s since 20s']],
+    [
+      'failures after the end open a new episode at a new grid point',
+      'xxx.xxx',
+      ['opened@10s since 0s', 'resolved@15s', 'opened@30s since 20s'],
+    ],
     ['failures while firing keep the one episode', 'xxxxxxxx', ['opened@10s since 0s']],
   ])('%s', (_what, results, expected) => {
     expect(run(results).events).toEqual(expected);
@@ -50,9 +54,12 @@ describe('health-check rule episodes', () => {
   });
 
   it('puts checks on multiples of every since the epoch', () => {
-    expect([nextCheckAt(0, 5000), nextCheckAt(4999, 5000), nextCheckAt(5000, 5000), nextCheckAt(1_700_000_001_234, 5000)]).toEqual([
-      5000, 5000, 10_000, 1_700_000_005_000,
-    ]);
+    expect([
+      nextCheckAt(0, 5000),
+      nextCheckAt(4999, 5000),
+      nextCheckAt(5000, 5000),
+      nextCheckAt(1_700_000_001_234, 5000),
+    ]).toEqual([5000, 5000, 10_000, 1_700_000_005_000]);
   });
 
   it('continues saved state only within keep_firing_for plus `failures` checks (and a restart grace) of its last check', () => {

@@ -66,7 +66,13 @@ describe('log rule episodes', () => {
   it('counts each group_by value apart and names the episode after its opening match', () => {
     const groups: LogGroups = new Map();
     const at = (s: number, unit: string) =>
-      onMatch(groups, { time: s * 1000, origin: `o${s}`, labels: { unit, pid: String(s) }, line: `${unit} died` }, T, ['unit'], 10);
+      onMatch(
+        groups,
+        { time: s * 1000, origin: `o${s}`, labels: { unit, pid: String(s) }, line: `${unit} died` },
+        T,
+        ['unit'],
+        10,
+      );
     at(0, 'a');
     at(1, 'b');
     at(2, 'a');
@@ -102,7 +108,13 @@ describe('log rule episodes', () => {
     const k = logEpisodeKey('nginx_oom', '[]', '2049:1234:1700000000000:4096');
     expect(k).toMatch(/^trigger-log-[0-9a-f]{40}$/);
     expect(logEpisodeKey('nginx_oom', '[]', '2049:1234:1700000000000:4096')).toBe(k);
-    expect(new Set([k, logEpisodeKey('nginx_oom', '[]', '2049:1234:1700000000000:4097'), logEpisodeKey('x', '[]', '2049:1234:1700000000000:4096')]).size).toBe(3);
+    expect(
+      new Set([
+        k,
+        logEpisodeKey('nginx_oom', '[]', '2049:1234:1700000000000:4097'),
+        logEpisodeKey('x', '[]', '2049:1234:1700000000000:4096'),
+      ]).size,
+    ).toBe(3);
   });
 });
 
@@ -110,7 +122,11 @@ describe('log rule patterns (RE2)', () => {
   it('turns named captures into labels, "" for one that took no part', () => {
     const p = compileLogPattern('worker process (?P<pid>[0-9]+) exited on signal (?<signal>9)(?P<core> \\(core dumped\\))?');
     expect(p.captures).toEqual(['pid', 'signal', 'core']);
-    expect(p.match('2024/05/01 [alert] 12#12: worker process 4242 exited on signal 9')).toEqual({ pid: '4242', signal: '9', core: '' });
+    expect(p.match('2024/05/01 [alert] 12#12: worker process 4242 exited on signal 9')).toEqual({
+      pid: '4242',
+      signal: '9',
+      core: '',
+    });
     expect(p.match('worker process 4242 exited on signal 15')).toBeUndefined();
   });
 

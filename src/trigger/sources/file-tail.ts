@@ -78,7 +78,8 @@ export class FileTail {
       try {
         handle = await fs.open(this.opts.path, 'r');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.onEvent?.({ kind: 'error', file: this.opts.path, error: err });
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          this.opts.onEvent?.({ kind: 'error', file: this.opts.path, error: err });
         // A file that appears later is new: all of it is unread.
         fromStart = true;
         await sleep(pollMs, undefined, { signal }).catch(() => undefined);

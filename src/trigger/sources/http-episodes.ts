@@ -40,7 +40,12 @@ export function nextCheckAt(t: number, everyMs: number): number {
 }
 
 /** One check at grid point `at`: whether it opened or resolved the episode. */
-export function onCheck(s: HttpState, at: number, result: CheckResult, timing: HttpTiming): { opened: boolean; resolved: boolean } {
+export function onCheck(
+  s: HttpState,
+  at: number,
+  result: CheckResult,
+  timing: HttpTiming,
+): { opened: boolean; resolved: boolean } {
   s.lastCheckAt = at;
   s.lastDetail = result.detail;
   if (!result.ok) {

@@ -130,7 +130,8 @@ export class JournalTail {
     }
     const cursor = entry.__CURSOR;
     const micros = Number(entry.__REALTIME_TIMESTAMP);
-    if (typeof cursor !== 'string' || !Number.isFinite(micros)) return this.opts.onEvent?.({ kind: 'skipped', reason: 'not_json' });
+    if (typeof cursor !== 'string' || !Number.isFinite(micros))
+      return this.opts.onEvent?.({ kind: 'skipped', reason: 'not_json' });
     this.cursor = cursor;
     const message = messageOf(entry.MESSAGE);
     if (message === undefined) return;

@@ -58,7 +58,8 @@ export class LogWatch implements Watch {
     this.pattern = compileLogPattern(rule.match);
     this.timing = { count: rule.count, windowMs: rule.windowMs, keepFiringForMs: rule.keepFiringForMs };
     this.fingerprint = JSON.stringify(['log', rule.match, rule.count, rule.windowMs, rule.keepFiringForMs, rule.groupBy]);
-    this.input = rule.logFile !== undefined ? `file:${rule.logFile}` : `journal:${rule.journalDirectory ?? ''}:${rule.journalUnit}`;
+    this.input =
+      rule.logFile !== undefined ? `file:${rule.logFile}` : `journal:${rule.journalDirectory ?? ''}:${rule.journalUnit}`;
     this.log = host.logger.child({ rule: rule.name, source: 'log' });
     if (saved?.source === 'log' && saved.input === this.input) {
       this.resume = saved.position as FilePosition | string | undefined;
@@ -74,7 +75,14 @@ export class LogWatch implements Watch {
       const labels = { ...g.firing.labels };
       out.push({
         key: logEpisodeKey(this.rule.name, g.key, g.firing.origin),
-        series: { key: g.key, labels, value: g.firing.line, activeSince: g.firing.since, lastSeen: g.recent.at(-1) ?? 0, state: 'firing' },
+        series: {
+          key: g.key,
+          labels,
+          value: g.firing.line,
+          activeSince: g.firing.since,
+          lastSeen: g.recent.at(-1) ?? 0,
+          state: 'firing',
+        },
       });
     }
     return out;
@@ -82,7 +90,13 @@ export class LogWatch implements Watch {
 
   save(): SavedWatch {
     const position = this.tail ? this.tail.current() : this.resume;
-    return { source: 'log', fingerprint: this.fingerprint, input: this.input, position, state: { groups: [...this.groups.values()] } };
+    return {
+      source: 'log',
+      fingerprint: this.fingerprint,
+      input: this.input,
+      position,
+      state: { groups: [...this.groups.values()] },
+    };
   }
 
   async run(signal: AbortSignal): Promise<void> {
