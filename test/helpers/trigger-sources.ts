@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startCaptureServer, type CaptureServer } from './capture-server';
-import { startTrigger, type Trigger } from './medic-process';
+import { startTrigger, type Proc, type Trigger } from './medic-process';
+import { waitFor } from './wait';
 
 export interface TriggerRequestSeen {
   target: { node?: string };
@@ -40,3 +41,11 @@ export function startSourceDaemon(dir: string, coordinator: CaptureServer, state
 
 /** The idempotency keys a coordinator was asked for, in order. */
 export const keysOf = (c: { triggers(): TriggerRequestSeen[] }): string[] => c.triggers().map((t) => t.idempotency_key!);
+
+/** Waits until `proc` has printed `pattern` `n` times (episodes opened and ended, files rotated). */
+export const printed = (proc: Proc, pattern: RegExp, n: number): Promise<true> =>
+  waitFor(
+    `${n} × ${pattern} from pid ${proc.pid}`,
+    () => ((proc.output().match(new RegExp(pattern, 'g')) ?? []).length >= n ? true : undefined),
+    30_000,
+  );

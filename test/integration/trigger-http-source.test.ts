@@ -5,8 +5,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { metricSample } from '../helpers/metrics-text';
-import type { Proc } from '../helpers/medic-process';
-import { keysOf, sourceConfigDir, startRecordingCoordinator, startSourceDaemon } from '../helpers/trigger-sources';
+import { keysOf, printed, sourceConfigDir, startRecordingCoordinator, startSourceDaemon } from '../helpers/trigger-sources';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(180_000);
@@ -40,13 +39,6 @@ async function betweenChecks(): Promise<void> {
 
 const checks = async (metricsUrl: string, result: string) =>
   metricSample(await (await fetch(metricsUrl)).text(), 'medic_trigger_rule_evaluations_total', { rule: 'api_health', result });
-
-const printed = (proc: Proc, pattern: RegExp, n: number) =>
-  waitFor(
-    `${n} × ${pattern} from pid ${proc.pid}`,
-    () => ((proc.output().match(new RegExp(pattern, 'g')) ?? []).length >= n ? true : undefined),
-    30_000,
-  );
 
 describe('health-check rules (medic trigger)', () => {
   it('two daemons on one grid send one start per episode, with one key, across failure kinds and a SIGKILL', async () => {

@@ -1,13 +1,12 @@
 // Log rules in the real `medic trigger`: two daemons follow one real file through a rename, a
-// truncation, a restart while the file was rotated, and a line of megabytes, and ask for exactly
+// truncation, a restart while the file was rotated, a line of megabytes and a reload, and ask for exactly
 // the same episodes with the same keys; a unit's journal is followed through the real journalctl
 // on a journal written by systemd-journal-remote (skipped, and named so, where it is missing).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { metricSample } from '../helpers/metrics-text';
-import type { Proc } from '../helpers/medic-process';
-import { keysOf, sourceConfigDir, startRecordingCoordinator, startSourceDaemon } from '../helpers/trigger-sources';
+import { keysOf, printed, sourceConfigDir, startRecordingCoordinator, startSourceDaemon } from '../helpers/trigger-sources';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(180_000);
@@ -28,16 +27,8 @@ rule "nginx_oom" {
 }
 `;
 
-/** Waits until `proc` has printed `pattern` `n` times. */
-const printed = (proc: Proc, pattern: RegExp, n: number) =>
-  waitFor(
-    `${n} × ${pattern} from pid ${proc.pid}`,
-    () => ((proc.output().match(new RegExp(pattern, 'g')) ?? []).length >= n ? true : undefined),
-    30_000,
-  );
-
 describe('log rules (medic trigger)', () => {
-  it('two daemons send one start per episode, with one key, through rename, truncation, restart and huge lines', async () => {
+  it('two daemons send one start per episode, with one key, through rename, truncation, restart, huge lines and a reload', async () => {
     const [coordA, coordB] = [await startRecordingCoordinator(), await startRecordingCoordinator()];
     const dir = sourceConfigDir(logRule('logs/app.log'));
     const logs = path.join(dir, 'triggers', 'logs');
@@ -100,11 +91,25 @@ describe('log rules (medic trigger)', () => {
       expect(a.proc.output()).toMatch(/log file was rotated while stopped; read the rest of the old file first/);
       expect(coordA.triggers()[3]!.reason).toBe('worker 42 OOM-killed on web-1');
 
-      // Nothing more comes: A neither re-read old matches nor sent anything twice.
+      // A reload (SIGHUP) that changes the rule: B goes on from its position and its counts.
       await printed(a.proc, /log episode ended/, 1);
+      await printed(b.proc, /log episode ended/, 4);
+      const rules = path.join(dir, 'triggers', 'rules.hcl');
+      fs.writeFileSync(rules, fs.readFileSync(rules, 'utf8').replace('OOM-killed on', 'killed by the OOM killer on'));
+      b.proc.child.kill('SIGHUP');
+      await printed(b.proc, /configuration reloaded/, 1);
+      append(OOM(50) + OOM(51) + OOM(52));
+      await waitFor('episode 5 at both', () =>
+        coordA.triggers().length >= 5 && coordB.triggers().length >= 5 ? true : undefined,
+      );
+      expect(coordB.triggers()[4]!.reason).toBe('worker 52 killed by the OOM killer on web-1');
+
+      // Nothing more comes: neither re-read old matches nor sent anything twice.
+      await printed(a.proc, /log episode ended/, 2);
+      await printed(b.proc, /log episode ended/, 5);
       const keys = keysOf(coordA);
       expect(keys).toEqual(keysOf(coordB));
-      expect(new Set(keys).size).toBe(4);
+      expect(new Set(keys).size).toBe(5);
       expect(keys.every((k) => /^trigger-log-[0-9a-f]{40}$/.test(k))).toBe(true);
     } finally {
       await Promise.all([a.proc.stop(), b.proc.stop()]);
