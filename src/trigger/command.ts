@@ -31,7 +31,9 @@ async function loadTriggers(dir: string, o: Overrides): Promise<{ config?: Trigg
   config.triggers.node = o.node ?? config.triggers.node ?? os.hostname();
   const problems = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   const prometheusRules = config.triggers.rules.filter((r) => r.source === 'prometheus').length;
-  if (ok && prometheusRules && !config.triggers.prometheus)
+  // Only Prometheus rules need Prometheus; with no rules at all, everything missing is said.
+  const needsPrometheus = prometheusRules > 0 || config.triggers.rules.length === 0;
+  if (ok && needsPrometheus && !config.triggers.prometheus)
     problems.push(`${dir}: no prometheus { ... } block in triggers/*.hcl`);
   if (ok && !config.triggers.coordinator) problems.push(`${dir}: no coordinator { ... } block in triggers/*.hcl`);
   if (ok && config.triggers.rules.length === 0) problems.push(`${dir}: no rule "..." { ... } in triggers/*.hcl`);
