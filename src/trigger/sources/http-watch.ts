@@ -72,7 +72,6 @@ export class HttpWatch implements Watch {
       const r = onCheck(this.state, at, result, this.timing);
       if (!result.ok && !wasFailing) this.log.info('health check failed', { url: this.rule.url, detail: result.detail });
       if (r.opened) {
-        metrics.episodes.inc({ rule: name, source: 'http' });
         this.log.info('health check episode opened', {
           url: this.rule.url,
           detail: result.detail,

@@ -163,9 +163,9 @@ export class LogWatch implements Watch {
     const m: LogMatch = { time: time ?? this.host.now(), origin, labels, line: text };
     const r = onMatch(this.groups, m, this.timing, this.rule.groupBy, MAX_GROUPS);
     if (r.dropped) this.host.metrics.errors.inc({ kind: 'log_groups_full' });
+    if (!r.opened && !r.resolved.length) return;
     this.report(r.resolved);
     if (r.opened) {
-      this.host.metrics.episodes.inc({ rule: this.rule.name, source: 'log' });
       this.log.info('log episode opened', {
         group: r.opened.group,
         labels: r.opened.firing!.labels,
@@ -174,10 +174,8 @@ export class LogWatch implements Watch {
         window_ms: this.rule.windowMs,
       });
     }
-    if (r.opened || r.resolved.length) {
-      this.host.changed(this.rule.name);
-      this.schedule();
-    }
+    this.host.changed(this.rule.name);
+    this.schedule();
   }
 
   /** Resolves what has ended by `now`; true if anything did. */
