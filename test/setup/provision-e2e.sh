@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end tests run Debian's prometheus and prometheus-alertmanager. Install them when
+# The end-to-end tests run Debian's prometheus, prometheus-alertmanager and systemd-journal-remote. Install them when
 # missing and this is a Debian machine where we may (root); otherwise say what to install.
 # The tests start their own instances on free loopback ports: the install must not start the
 # packages' services, and nothing here may stop a Prometheus the user already runs.
@@ -7,6 +7,8 @@ set -uo pipefail
 missing=()
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
+# The trigger daemon's journal source is tested with journalctl on a journal this tool writes.
+[ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] || missing+=(systemd-journal-remote)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 # Pids of the packages' executables running as services (their parent is init), read from /proc:
