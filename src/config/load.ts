@@ -12,6 +12,8 @@ import { paramSchemaOf, readWorkflow, type WorkflowConfig } from './workflow';
 import { readTriggerFile, type PrometheusSource, type CoordinatorClient, type TriggerRule } from './trigger';
 
 export interface TriggerConfig {
+  /** The node the daemon runs on (`{{ $node }}`): triggers' `node`, else worker.hcl's, else the host name. */
+  node?: string;
   prometheus?: PrometheusSource;
   coordinator?: CoordinatorClient;
   rules: TriggerRule[];
@@ -158,6 +160,7 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
 
   let prometheusFrom: string | undefined;
   let coordinatorFrom: string | undefined;
+  let nodeFrom: string | undefined;
   const ruleFrom = new Map<string, string>();
   for (const file of await hclFiles(path.join(root, 'triggers'))) {
     const d = await parseFile(file, diag);
@@ -170,6 +173,10 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
     if (t.coordinator) {
       if (coordinatorFrom) d.error('coordinator', `already defined in ${coordinatorFrom}; define it once`);
       else [coordinatorFrom, config.triggers.coordinator] = [d.file, t.coordinator];
+    }
+    if (t.node !== undefined) {
+      if (nodeFrom) d.error('node', `already defined in ${nodeFrom}; define it once`);
+      else [nodeFrom, config.triggers.node] = [d.file, t.node];
     }
     for (const rule of t.rules) {
       const other = ruleFrom.get(rule.name);
@@ -186,8 +193,13 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
       config.triggers.rules.push(rule);
     }
   }
-  if (config.triggers.rules.length > 0 && (!config.triggers.prometheus || !config.triggers.coordinator)) {
-    const missing = (['prometheus', 'coordinator'] as const).filter((k) => !config.triggers[k]);
+  // The trigger daemon runs on the node it watches logs and health checks of, beside its worker.
+  config.triggers.node ??= config.worker?.node;
+  const needsPrometheus = config.triggers.rules.some((r) => r.source === 'prometheus');
+  if (config.triggers.rules.length > 0 && ((needsPrometheus && !config.triggers.prometheus) || !config.triggers.coordinator)) {
+    const missing = (['prometheus', 'coordinator'] as const).filter(
+      (k) => !config.triggers[k] && (k === 'coordinator' || needsPrometheus),
+    );
     diag.warning(
       displayPath(path.join(root, 'triggers')),
       undefined,

@@ -11,6 +11,7 @@ import { CONFIG_OPTION, EXIT, type Command, type OptionSpec } from '../cli/comma
 import { WORKFLOW_TYPES } from '../cli/validate';
 import { formatDiagnostic } from '../config/diagnostics';
 import { displayPath, loadConfigOrThrow, type MedicConfig } from '../config/load';
+import type { PrometheusRule } from '../config/trigger';
 import { defaultConfigDir, packageRoot } from '../paths';
 import { ensureTemporalBinary } from '../temporal/binary';
 import { portIsFree, startDevServer } from '../temporal/dev-server';
@@ -149,7 +150,7 @@ async function plan(values: Record<string, unknown>, warn: (line: string) => voi
   if (rules.length > 0 && !config.triggers.prometheus) trigger = { run: false, why: 'triggers/ configures no Prometheus' };
   else if (rules.length > 0 && !config.triggers.coordinator) trigger = { run: false, why: 'triggers/ configures no coordinator' };
   else if (rules.length > 0) {
-    const demo = rules.find((r) => r.workflow === DEMO_WORKFLOW);
+    const demo = rules.find((r): r is PrometheusRule => r.source === 'prometheus' && r.workflow === DEMO_WORKFLOW);
     trigger = {
       run: true,
       why: `${rules.length} rule(s) every 1s${demo ? `; ${demo.name}: ${demo.query} for ${demo.forMs / 1000}s -> ${demo.workflow}` : ''}`,

@@ -1,4 +1,5 @@
 // `medic trigger`: loads triggers/*.hcl, runs the daemon until SIGINT/SIGTERM, reloads on SIGHUP.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorClient } from '../client/coordinator-client';
 import { CONFIG_OPTION, EXIT, type Command } from '../cli/command';
@@ -14,6 +15,7 @@ import { TriggerDaemon } from './daemon';
 import { createTriggerMetrics } from './metrics';
 
 interface Overrides {
+  node?: string;
   coordinatorAddress?: string;
   prometheusAddress?: string;
   pollIntervalMs?: number;
@@ -26,8 +28,13 @@ async function loadTriggers(dir: string, o: Overrides): Promise<{ config?: Trigg
   if (o.coordinatorAddress && config.triggers.coordinator) config.triggers.coordinator.address = o.coordinatorAddress;
   if (o.prometheusAddress && config.triggers.prometheus) config.triggers.prometheus.address = o.prometheusAddress;
   if (o.pollIntervalMs && config.triggers.prometheus) config.triggers.prometheus.pollIntervalMs = o.pollIntervalMs;
+  config.triggers.node = o.node ?? config.triggers.node ?? os.hostname();
   const problems = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
-  if (ok && !config.triggers.prometheus) problems.push(`${dir}: no prometheus { ... } block in triggers/*.hcl`);
+  const prometheusRules = config.triggers.rules.filter((r) => r.source === 'prometheus').length;
+  // Only Prometheus rules need Prometheus; with no rules at all, everything missing is said.
+  const needsPrometheus = prometheusRules > 0 || config.triggers.rules.length === 0;
+  if (ok && needsPrometheus && !config.triggers.prometheus)
+    problems.push(`${dir}: no prometheus { ... } block in triggers/*.hcl`);
   if (ok && !config.triggers.coordinator) problems.push(`${dir}: no coordinator { ... } block in triggers/*.hcl`);
   if (ok && config.triggers.rules.length === 0) problems.push(`${dir}: no rule "..." { ... } in triggers/*.hcl`);
   return problems.length ? { problems } : { config: config.triggers, problems };
@@ -46,14 +53,21 @@ function defaultStateFile(): string {
 
 export const triggerCommand: Command = {
   name: 'trigger',
-  summary: 'Run the trigger daemon: polls Prometheus rules and asks the coordinator to start workflows.',
-  usage: 'trigger [--config DIR] [--metrics-listen HOST:PORT] [--state-file FILE] [--once]',
+  summary: 'Run the trigger daemon: Prometheus rules, log rules and health checks ask the coordinator to start workflows.',
+  usage: 'trigger [--config DIR] [--node NAME] [--metrics-listen HOST:PORT] [--state-file FILE] [--once]',
   details:
     'Each rule in triggers/*.hcl is queried every poll_interval; a series that keeps matching for `for`\n' +
     "fires once per episode and starts the rule's workflow through the coordinator (mTLS, ACL and\n" +
-    'constraints apply). SIGHUP reloads triggers/*.hcl, keeping the old rules if the new ones are invalid.',
+    'constraints apply). Rules with source = "log" follow a file or a journal and fire on `count`\n' +
+    'matches within `window`; source = "http" fires on `failures` failed checks in a row; both watch\n' +
+    'this node ({{ $node }}). SIGHUP reloads triggers/*.hcl, keeping the old rules if the new ones are invalid.',
   options: {
     config: CONFIG_OPTION,
+    node: {
+      type: 'string',
+      valueName: 'NAME',
+      description: "this node's name, {{ $node }} in templates (default: triggers' node, else worker.hcl's, else the host name)",
+    },
     'metrics-listen': {
       type: 'string',
       valueName: 'HOST:PORT',
@@ -79,7 +93,7 @@ export const triggerCommand: Command = {
       valueName: 'DURATION',
       description: "how often to evaluate the rules, e.g. 1s (overrides the prometheus block's poll_interval)",
     },
-    once: { type: 'boolean', description: 'evaluate every rule once, send what fires, and exit' },
+    once: { type: 'boolean', description: 'evaluate every Prometheus rule once, send what fires, and exit' },
   },
   async run(ctx) {
     const dir = (ctx.values.config as string | undefined) ?? defaultConfigDir();
@@ -100,7 +114,12 @@ export const triggerCommand: Command = {
       ctx.stderr.write(`medic trigger: --poll-interval ${JSON.stringify(pollText)} is not a positive duration like 1s\n`);
       return EXIT.usage;
     }
-    const overrides: Overrides = { coordinatorAddress, prometheusAddress, pollIntervalMs };
+    const node = ctx.values.node as string | undefined;
+    if (node !== undefined && !/^\S+$/.test(node)) {
+      ctx.stderr.write(`medic trigger: --node ${JSON.stringify(node)} must be a non-empty name without spaces\n`);
+      return EXIT.usage;
+    }
+    const overrides: Overrides = { node, coordinatorAddress, prometheusAddress, pollIntervalMs };
     const loaded = await loadTriggers(dir, overrides);
     if (!loaded.config) {
       ctx.stderr.write(
@@ -149,7 +168,8 @@ export const triggerCommand: Command = {
     const server = listen === 'off' ? undefined : await serveMetrics(metrics.registry, listen);
     logger.info('trigger daemon started', {
       rules: loaded.config.rules.map((r) => r.name),
-      prometheus: loaded.config.prometheus!.address,
+      node: loaded.config.node,
+      prometheus: loaded.config.prometheus?.address,
       coordinator: loaded.config.coordinator!.address,
       poll_interval_ms: daemon.pollIntervalMs,
       metrics: server?.url,

@@ -3,11 +3,14 @@
 // firing episode to the send loop, which asks the coordinator to start the rule's workflow.
 // Episodes are identified by their start on the grid, derived from Prometheus' history when
 // the daemon has no continuous state of its own, so every replica sends the same key.
+// Log and health-check rules run as watches of their own (sources/) and hand their firing
+// episodes, keyed alike, to the same send loop and state file.
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TriggerConfig } from '../config/load';
-import type { PrometheusSource, TriggerRule } from '../config/trigger';
+import type { HttpRule, LogRule, PrometheusRule, PrometheusSource, TriggerRule } from '../config/trigger';
 import type { CoordinatorClient, TriggerOutcome, TriggerRequest } from '../client/coordinator-client';
 import type { Logger } from '../telemetry/logger';
 import { backoffMs } from './backoff';
@@ -25,6 +28,9 @@ import {
   type SeriesState,
 } from './rule-state';
 import { SendLoop } from './send-loop';
+import { HttpWatch } from './sources/http-watch';
+import { LogWatch } from './sources/log-watch';
+import type { FiringEpisode, SavedWatch, Watch, WatchHost } from './sources/watch';
 import { nodeFromLabel, parseTemplate, renderAll, renderTemplate, TemplateError, type TemplatePart } from './template';
 
 /** The two questions the daemon asks Prometheus. */
@@ -49,22 +55,33 @@ export interface DaemonDeps {
   random?: () => number;
   /** Where pending/firing state and deliveries are kept across restarts. */
   stateFile?: string;
+  /** Log watches: how often a followed file is looked at at its end, and the journalctl binary. */
+  logPollMs?: number;
+  journalctl?: string;
 }
 
-interface CompiledRule {
-  rule: TriggerRule;
+interface CompiledRule<R extends TriggerRule = TriggerRule> {
+  rule: R;
   target: Record<string, TemplatePart[]>;
   params: Record<string, TemplatePart[]>;
   reason?: TemplatePart[];
 }
 
 interface RuleRuntime {
-  compiled: CompiledRule;
+  compiled: CompiledRule<PrometheusRule>;
   series: Map<string, SeriesState>;
   /** The grid point of the last evaluation; the next one continues from it only if it is the next point. */
   lastEvalAt?: number;
   failures: number;
   skipUntil: number;
+}
+
+/** A log or health-check rule: its watch runs on its own, under its own abort controller. */
+interface WatchRuntime {
+  compiled: CompiledRule<LogRule | HttpRule>;
+  watch: Watch;
+  stop?: AbortController;
+  running?: Promise<void>;
 }
 
 export type DeliveryStatus = 'due' | 'started' | 'refused' | 'rejected' | 'invalid' | 'gave_up';
@@ -89,6 +106,8 @@ interface SavedState {
   version: 2;
   savedAt: number;
   rules: Record<string, { query: string; series: SeriesState[] }>;
+  /** Log and health-check rules (absent in files of daemons before them, ignored by those). */
+  sources?: Record<string, SavedWatch>;
   deliveries: Delivery[];
 }
 
@@ -100,8 +119,10 @@ const DEFAULT_MAX_QUEUE = 10_000;
 export const MAX_REFUSALS = 20;
 /** Prometheus refuses range queries of more than 11,000 points per series. */
 const MAX_REPLAY_POINTS = 10_000;
+/** Read positions and check results are written at most this often (episodes at once). */
+const PROGRESS_SAVE_MS = 1000;
 
-export function compileRule(rule: TriggerRule): CompiledRule {
+export function compileRule<R extends TriggerRule>(rule: R): CompiledRule<R> {
   const compile = (m: Record<string, string | undefined>): Record<string, TemplatePart[]> =>
     Object.fromEntries(
       Object.entries(m)
@@ -117,15 +138,29 @@ export function compileRule(rule: TriggerRule): CompiledRule {
   };
 }
 
+/** What a rule's trigger says when the rule sets no `reason`. */
+function defaultReason(rule: TriggerRule, value: string): string {
+  switch (rule.source) {
+    case 'prometheus':
+      return `rule ${rule.name}: ${rule.query} = ${value}`;
+    case 'log': {
+      const where = rule.logFile ?? `journal of ${rule.journalUnit}`;
+      return `rule ${rule.name}: ${rule.count} line(s) matching ${JSON.stringify(rule.match)} within ${rule.windowMs / 1000}s in ${where}: ${value}`;
+    }
+    case 'http':
+      return `rule ${rule.name}: ${rule.failures} failed check(s) of ${rule.url}: ${value}`;
+  }
+}
+
 /** The trigger request for one firing series; throws TemplateError naming the field. */
-export function buildRequest(c: CompiledRule, series: SeriesState, key: string): TriggerRequest {
-  const target = renderAll(c.target, series.labels, series.value);
+export function buildRequest(c: CompiledRule, series: SeriesState, key: string, node?: string): TriggerRequest {
+  const target = renderAll(c.target, series.labels, series.value, node);
   if (c.rule.target.nodeFrom) target.node = nodeFromLabel(series.labels, c.rule.target.nodeFrom);
-  const params = renderAll(c.params, series.labels, series.value);
-  let reason = `rule ${c.rule.name}: ${c.rule.query} = ${series.value}`;
+  const params = renderAll(c.params, series.labels, series.value, node);
+  let reason = defaultReason(c.rule, series.value);
   if (c.reason) {
     try {
-      reason = renderTemplate(c.reason, series.labels, series.value);
+      reason = renderTemplate(c.reason, series.labels, series.value, node);
     } catch (err) {
       throw new TemplateError(`reason: ${(err as Error).message}`);
     }
@@ -133,7 +168,7 @@ export function buildRequest(c: CompiledRule, series: SeriesState, key: string):
   return { target, params, reason, idempotency_key: key };
 }
 
-const timingOf = (rule: TriggerRule): RuleTiming => ({ forMs: rule.forMs, keepFiringForMs: rule.keepFiringForMs ?? 0 });
+const timingOf = (rule: PrometheusRule): RuleTiming => ({ forMs: rule.forMs, keepFiringForMs: rule.keepFiringForMs ?? 0 });
 
 /** What of a rule's state is worth writing down: not `lastSeen` or the value, which change every time. */
 const transitionsOf = (series: Map<string, SeriesState>) =>
@@ -141,9 +176,15 @@ const transitionsOf = (series: Map<string, SeriesState>) =>
 
 export class TriggerDaemon {
   private rules = new Map<string, RuleRuntime>();
+  private watches = new Map<string, WatchRuntime>();
   private deliveries = new Map<string, Delivery>();
-  private source!: PrometheusSource;
-  private api!: PrometheusApi;
+  private source?: PrometheusSource;
+  private api?: PrometheusApi;
+  private node = os.hostname();
+  /** Set while run() runs: watches added by a reload start under it. */
+  private runSignal?: AbortSignal;
+  private progressTimer?: NodeJS.Timeout;
+  private readonly host: WatchHost;
   private client: Pick<CoordinatorClient, 'trigger'>;
   private maxInFlight = DEFAULT_MAX_IN_FLIGHT;
   private maxQueue = DEFAULT_MAX_QUEUE;
@@ -161,6 +202,13 @@ export class TriggerDaemon {
     this.client = deps.client;
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
+    this.host = {
+      metrics: deps.metrics,
+      logger: deps.logger,
+      now: () => this.now(),
+      changed: (rule) => this.watchChanged(rule),
+      progressed: () => this.progressed(),
+    };
     this.sender = new SendLoop<Delivery>({
       waiting: () => [...this.deliveries.values()].filter((d) => d.status === 'due' || d.status === 'refused'),
       send: (d, peers) => this.send(d, peers),
@@ -174,16 +222,22 @@ export class TriggerDaemon {
     this.apply(config, deps.client);
   }
 
-  get pollIntervalMs(): number {
-    return this.source.pollIntervalMs;
+  /** The Prometheus poll interval, when there are Prometheus rules. */
+  get pollIntervalMs(): number | undefined {
+    return this.source?.pollIntervalMs;
   }
 
-  /** Swaps in new rules (and client); rules whose name, query, `for` and `keep_firing_for` did not change keep their state. */
+  /**
+   * Swaps in new rules (and client). Prometheus rules whose name, query, `for` and
+   * `keep_firing_for` did not change keep their state; log and health-check rules carry theirs
+   * over as a restart would (read position while the input is the same, counts and episodes
+   * while the settings they depend on are).
+   */
   apply(config: TriggerConfig, client: Pick<CoordinatorClient, 'trigger'>): void {
-    if (!config.prometheus) throw new Error('no prometheus { ... } block in triggers/*.hcl');
-    const compiled = config.rules.map(compileRule);
+    const prometheusRules = config.rules.filter((r): r is PrometheusRule => r.source === 'prometheus');
+    if (prometheusRules.length && !config.prometheus) throw new Error('no prometheus { ... } block in triggers/*.hcl');
     const next = new Map<string, RuleRuntime>();
-    for (const c of compiled) {
+    for (const c of prometheusRules.map(compileRule)) {
       const old = this.rules.get(c.rule.name);
       const same =
         old &&
@@ -196,19 +250,33 @@ export class TriggerDaemon {
         same ? { ...old, compiled: c, lastEvalAt: undefined } : { compiled: c, series: new Map(), failures: 0, skipUntil: 0 },
       );
     }
-    for (const [key, d] of this.deliveries) {
-      const rt = next.get(d.rule);
-      if (!rt || !rt.series.has(d.seriesKey)) this.deliveries.delete(key);
+    const nextWatches = new Map<string, WatchRuntime>();
+    for (const rule of config.rules) {
+      if (rule.source === 'prometheus') continue;
+      const old = this.watches.get(rule.name);
+      const compiled = compileRule(rule);
+      if (old && JSON.stringify(old.compiled.rule) === JSON.stringify(rule)) {
+        nextWatches.set(rule.name, { ...old, compiled });
+        continue;
+      }
+      // A changed rule: the old watch stops, the new one goes on from its saved state.
+      old?.stop?.abort();
+      nextWatches.set(rule.name, { compiled, watch: this.createWatch(rule, old?.watch.save()) });
     }
-    for (const name of this.rules.keys()) {
-      if (next.has(name)) continue;
+    for (const [name, old] of this.watches) if (!nextWatches.has(name)) old.stop?.abort();
+    for (const name of [...this.rules.keys(), ...this.watches.keys()]) {
+      if (next.has(name) || nextWatches.has(name)) continue;
       this.deps.metrics.series.remove({ rule: name, state: 'pending' });
       this.deps.metrics.series.remove({ rule: name, state: 'firing' });
       this.deps.metrics.evaluationLag.remove({ rule: name });
     }
     this.rules = next;
+    this.watches = nextWatches;
+    this.dropEndedDeliveries();
+    this.node = config.node ?? os.hostname();
     this.source = config.prometheus;
-    this.api = (this.deps.prometheus ?? prometheusApi)(config.prometheus);
+    this.api = config.prometheus && (this.deps.prometheus ?? prometheusApi)(config.prometheus);
+    if (this.runSignal) for (const rt of this.watches.values()) this.startWatch(rt, this.runSignal);
     this.client = client;
     this.maxInFlight = config.coordinator?.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.maxQueue = config.coordinator?.maxQueue ?? DEFAULT_MAX_QUEUE;
@@ -222,7 +290,7 @@ export class TriggerDaemon {
 
   /** The grid point to evaluate now: the latest one whose scrapes have had `evaluation_delay` to land. */
   currentGridPoint(): number {
-    return gridPoint(this.now() - this.source.evaluationDelayMs, this.source.pollIntervalMs);
+    return gridPoint(this.now() - this.source!.evaluationDelayMs, this.source!.pollIntervalMs);
   }
 
   /**
@@ -230,8 +298,10 @@ export class TriggerDaemon {
    * go to the send loop, which this does not wait for (see flush).
    */
   async tick(at?: number, signal?: AbortSignal): Promise<void> {
-    const t = at ?? this.currentGridPoint();
-    await Promise.all([...this.rules.values()].map((rt) => this.evaluate(rt, t, signal)));
+    if (this.source) {
+      const t = at ?? this.currentGridPoint();
+      await Promise.all([...this.rules.values()].map((rt) => this.evaluate(rt, t, signal)));
+    }
     this.sender.pump();
     this.saveSoon();
   }
@@ -242,24 +312,33 @@ export class TriggerDaemon {
     while (this.saving) await this.saving;
   }
 
-  /** Evaluates at every grid point until `signal` aborts; sends run beside it. */
+  /** Evaluates at every grid point until `signal` aborts; watches and sends run beside it. */
   async run(signal: AbortSignal): Promise<void> {
     this.sender.start();
+    this.runSignal = signal;
+    for (const rt of this.watches.values()) this.startWatch(rt, signal);
     let last: number | undefined;
     while (!signal.aborted) {
+      const source = this.source;
+      if (!source || this.rules.size === 0) {
+        // No Prometheus rules (yet): nothing to evaluate on the grid until a reload adds some.
+        last = undefined;
+        await sleep(1000, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
       const t = this.currentGridPoint();
       if (t === last) {
-        const next = t + this.source.pollIntervalMs;
-        const probeMs = this.source.probeIntervalMs;
-        const untilEval = next + this.source.evaluationDelayMs - this.now();
+        const next = t + source.pollIntervalMs;
+        const probeMs = source.probeIntervalMs;
+        const untilEval = next + source.evaluationDelayMs - this.now();
         const wait = probeMs ? Math.min(probeMs, untilEval) : untilEval;
         // timers/promises removes its abort listener when the wait ends: one per wait would pile up.
         await sleep(Math.max(1, wait), undefined, { signal }).catch(() => undefined);
         if (probeMs && !signal.aborted && this.now() < next) await this.probe(next, signal);
         continue;
       }
-      if (last !== undefined && t > last + this.source.pollIntervalMs)
-        this.deps.metrics.missedEvaluations.inc((t - last) / this.source.pollIntervalMs - 1);
+      if (last !== undefined && t > last + source.pollIntervalMs)
+        this.deps.metrics.missedEvaluations.inc((t - last) / source.pollIntervalMs - 1);
       last = t;
       try {
         await this.tick(t, signal);
@@ -267,9 +346,80 @@ export class TriggerDaemon {
         if (!signal.aborted) this.deps.logger.error('evaluation failed', { error: err });
       }
     }
+    this.runSignal = undefined;
     this.sender.stop();
+    await Promise.all([...this.watches.values()].map((rt) => rt.running));
     await this.sender.settled();
+    // Where the watches stopped reading, so a restart goes on from exactly there.
+    if (this.progressTimer) {
+      clearTimeout(this.progressTimer);
+      this.progressTimer = undefined;
+      this.dirty = true;
+      this.saveSoon();
+    }
     while (this.saving) await this.saving;
+  }
+
+  private createWatch(rule: LogRule | HttpRule, saved?: SavedWatch): Watch {
+    if (rule.source === 'http') return new HttpWatch(rule, this.host, saved);
+    return new LogWatch(rule, this.host, saved, { pollMs: this.deps.logPollMs, journalctl: this.deps.journalctl });
+  }
+
+  private startWatch(rt: WatchRuntime, signal: AbortSignal): void {
+    if (rt.running) return;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    rt.stop = stop;
+    const log = this.deps.logger.child({ rule: rt.compiled.rule.name });
+    // Episodes restored from the state file (or carried over by a reload) that are not queued yet.
+    this.watchChanged(rt.compiled.rule.name);
+    rt.running = rt.watch
+      .run(stop.signal)
+      .catch((err) => log.error('watch failed', { error: err }))
+      .finally(() => signal.removeEventListener('abort', onAbort));
+  }
+
+  /** A watch's firing episodes changed: queue the new ones, drop the ended ones. */
+  private watchChanged(rule: string): void {
+    const rt = this.watches.get(rule);
+    // A watch replaced by a reload may still report while it stops: only the current one counts.
+    if (!rt) return;
+    const log = this.deps.logger.child({ rule });
+    const queueFull = this.reconcile(rt.compiled, rt.watch.firing(), this.now(), log);
+    // A watch has no next evaluation: look again once sends have made room.
+    if (queueFull) setTimeout(() => this.watchChanged(rule), COORDINATOR_BACKOFF.baseMs).unref();
+    this.sender.pump();
+    this.saveSoon();
+  }
+
+  /** Positions and check results: written within PROGRESS_SAVE_MS, not at every chunk read. */
+  private progressed(): void {
+    if (!this.deps.stateFile || this.progressTimer) return;
+    this.progressTimer = setTimeout(() => {
+      this.progressTimer = undefined;
+      this.dirty = true;
+      this.saveSoon();
+    }, PROGRESS_SAVE_MS);
+    this.progressTimer.unref();
+  }
+
+  /** Firing episodes of a Prometheus rule, with the keys every replica derives. */
+  private prometheusEpisodes(rt: RuleRuntime): FiringEpisode[] {
+    const out: FiringEpisode[] = [];
+    for (const s of rt.series.values())
+      if (s.state === 'firing') out.push({ key: episodeKey(rt.compiled.rule.name, s), series: s });
+    return out;
+  }
+
+  /** Forgets deliveries whose rule is gone or whose episode is no longer firing. */
+  private dropEndedDeliveries(): void {
+    const firing = new Set<string>();
+    for (const rt of this.rules.values()) for (const e of this.prometheusEpisodes(rt)) firing.add(e.key);
+    for (const rt of this.watches.values()) for (const e of rt.watch.firing()) firing.add(e.key);
+    for (const [key, d] of this.deliveries) {
+      if (!firing.has(key) || (!this.rules.has(d.rule) && !this.watches.has(d.rule))) this.deliveries.delete(key);
+    }
   }
 
   /**
@@ -280,14 +430,14 @@ export class TriggerDaemon {
    * vanishes again before `next` (a flap within one interval) is the one case it starts alone.
    */
   async probe(next: number, signal?: AbortSignal): Promise<void> {
-    const step = this.source.pollIntervalMs;
+    const step = this.source!.pollIntervalMs;
     await Promise.all(
       [...this.rules.values()]
         .filter((rt) => rt.compiled.rule.forMs === 0 && rt.lastEvalAt === next - step)
         .map(async (rt) => {
           let results: Series[];
           try {
-            results = await this.api.instant(rt.compiled.rule.query, this.now(), signal);
+            results = await this.api!.instant(rt.compiled.rule.query, this.now(), signal);
           } catch {
             return; // the evaluation at the grid point reports Prometheus' errors
           }
@@ -301,7 +451,12 @@ export class TriggerDaemon {
           }
           if (!added) return;
           this.dirty = true;
-          this.reconcile(rt, this.now(), this.deps.logger.child({ rule: rt.compiled.rule.name, probe: true }));
+          this.reconcile(
+            rt.compiled,
+            this.prometheusEpisodes(rt),
+            this.now(),
+            this.deps.logger.child({ rule: rt.compiled.rule.name, probe: true }),
+          );
         }),
     );
     this.sender.pump();
@@ -313,12 +468,12 @@ export class TriggerDaemon {
     const log = this.deps.logger.child({ rule: rule.name });
     if (t < rt.skipUntil || rt.lastEvalAt === t) return;
     const stop = this.deps.metrics.evaluationSeconds.startTimer({ rule: rule.name });
-    const step = this.source.pollIntervalMs;
+    const step = this.source!.pollIntervalMs;
     const continuous = rt.lastEvalAt === t - step;
     let next: Map<string, SeriesState>;
     try {
       next = continuous
-        ? evaluateRule(rt.series, await this.api.instant(rule.query, t, signal), t, timingOf(rule)).next
+        ? evaluateRule(rt.series, await this.api!.instant(rule.query, t, signal), t, timingOf(rule)).next
         : await this.replay(rt, t, signal);
     } catch (err) {
       stop();
@@ -342,7 +497,7 @@ export class TriggerDaemon {
     if (transitionsOf(rt.series) !== transitionsOf(next)) this.dirty = true;
     rt.series = next;
     rt.lastEvalAt = t;
-    this.reconcile(rt, t, log);
+    this.reconcile(rt.compiled, this.prometheusEpisodes(rt), t, log);
     let firing = 0;
     for (const s of next.values()) if (s.state === 'firing') firing += 1;
     this.deps.metrics.series.set({ rule: rule.name, state: 'firing' }, firing);
@@ -357,13 +512,13 @@ export class TriggerDaemon {
    */
   private async replay(rt: RuleRuntime, t: number, signal?: AbortSignal): Promise<Map<string, SeriesState>> {
     const { rule } = rt.compiled;
-    const step = this.source.pollIntervalMs;
+    const step = this.source!.pollIntervalMs;
     const timing = timingOf(rule);
     const longest = MAX_REPLAY_POINTS * step;
     let window = Math.min(longest, Math.ceil((timing.forMs + timing.keepFiringForMs) / step) * step + 16 * step);
     for (;;) {
       const from = t - window;
-      const history = await this.api.range(rule.query, { start: from, end: t, step }, signal);
+      const history = await this.api!.range(rule.query, { start: from, end: t, step }, signal);
       const { state, uncertain } = replayHistory(history, from, t, step, timing);
       if (uncertain.size > 0 && window < longest) {
         window = Math.min(longest, window * 4);
@@ -379,23 +534,24 @@ export class TriggerDaemon {
     }
   }
 
-  /** One delivery per firing episode: new episodes are queued, ended ones dropped. */
-  private reconcile(rt: RuleRuntime, t: number, log: Logger): void {
-    const { rule } = rt.compiled;
+  /**
+   * One delivery per firing episode: new episodes are queued, ended ones dropped. Returns how
+   * many new episodes found the queue full (they are queued when the rule is looked at again).
+   */
+  private reconcile(compiled: CompiledRule, episodes: FiringEpisode[], t: number, log: Logger): number {
+    const { rule } = compiled;
     const wanted = new Set<string>();
     let queueFull = 0;
     let waiting = 0;
     for (const d of this.deliveries.values()) if (d.status === 'due') waiting += 1;
-    for (const s of rt.series.values()) {
-      if (s.state !== 'firing') continue;
-      const key = episodeKey(rule.name, s);
+    for (const { key, series } of episodes) {
       wanted.add(key);
       if (this.deliveries.has(key)) continue;
       if (waiting >= this.maxQueue) {
         queueFull += 1;
         continue;
       }
-      this.fire(rt.compiled, s, key, t, log);
+      this.fire(compiled, series, key, t, log);
       waiting += 1;
     }
     if (queueFull) {
@@ -408,6 +564,7 @@ export class TriggerDaemon {
       this.dirty = true;
       log.info('series resolved', { series: d.seriesKey, episode: key, delivery: d.status });
     }
+    return queueFull;
   }
 
   private fire(c: CompiledRule, series: SeriesState, key: string, now: number, log: Logger): void {
@@ -423,8 +580,9 @@ export class TriggerDaemon {
       nextAttemptAt: now,
       firedAt: now,
     };
+    this.deps.metrics.episodes.inc({ rule: c.rule.name, source: c.rule.source });
     try {
-      d.request = buildRequest(c, series, key);
+      d.request = buildRequest(c, series, key, this.node);
       log.info('series firing', {
         labels: series.labels,
         value: series.value,
@@ -518,7 +676,8 @@ export class TriggerDaemon {
    * Restores state saved by an earlier run, whatever its age: the first evaluation rebuilds
    * each rule from Prometheus' history and keeps a saved episode start only where history
    * cannot tell (an episode older than the replay window), so stale state cannot revive an
-   * episode that ended.
+   * episode that ended. Log and health-check rules go on from their saved positions and
+   * episodes (their watches decide what of it still holds).
    */
   async restore(): Promise<void> {
     if (!this.deps.stateFile) return;
@@ -544,8 +703,15 @@ export class TriggerDaemon {
       rt.lastEvalAt = undefined;
       restored += r.series.length;
     }
+    for (const [name, rt] of this.watches) {
+      const s = saved.sources?.[name];
+      if (!s || rt.running) continue;
+      rt.watch = this.createWatch(rt.compiled.rule, s);
+      restored += rt.watch.firing().length;
+    }
+    const watchEpisodes = new Set([...this.watches.values()].flatMap((rt) => rt.watch.firing().map((e) => e.key)));
     for (const d of saved.deliveries) {
-      if (this.rules.get(d.rule)?.series.has(d.seriesKey)) this.deliveries.set(d.key, d);
+      if (this.rules.get(d.rule)?.series.has(d.seriesKey) || watchEpisodes.has(d.key)) this.deliveries.set(d.key, d);
     }
     this.deps.logger.info('restored state', {
       series: restored,
@@ -578,12 +744,15 @@ export class TriggerDaemon {
       rules: Object.fromEntries(
         [...this.rules].map(([name, rt]) => [name, { query: rt.compiled.rule.query, series: [...rt.series.values()] }]),
       ),
+      sources: Object.fromEntries([...this.watches].map(([name, rt]) => [name, rt.watch.save()])),
       deliveries: [...this.deliveries.values()],
     };
+    // Now, before any await: a watch's read position and its counts must be of the same moment.
+    const text = JSON.stringify(state);
     const tmp = `${this.deps.stateFile}.${process.pid}.tmp`;
     try {
       await fs.mkdir(path.dirname(this.deps.stateFile), { recursive: true });
-      await fs.writeFile(tmp, JSON.stringify(state));
+      await fs.writeFile(tmp, text);
       await fs.rename(tmp, this.deps.stateFile);
     } catch (err) {
       this.dirty = true;

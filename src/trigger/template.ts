@@ -1,7 +1,8 @@
-// Target and params templates of trigger rules: `{{ $labels.<name> }}` and `{{ $value }}`,
-// substituted as plain text. Nothing is evaluated, so a label value cannot inject anything.
+// Target and params templates of trigger rules: `{{ $labels.<name> }}`, `{{ $value }}` and
+// `{{ $node }}` (the node the daemon runs on), substituted as plain text. Nothing is evaluated,
+// so a label value cannot inject anything.
 
-export type TemplatePart = { text: string } | { label: string } | { value: true };
+export type TemplatePart = { text: string } | { label: string } | { value: true } | { node: true };
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
@@ -20,7 +21,8 @@ export function parseTemplate(template: string): TemplatePart[] {
     const label = LABEL.exec(expr);
     if (label) parts.push({ label: label[1]! });
     else if (expr === '$value') parts.push({ value: true });
-    else throw new TemplateError(`unknown placeholder {{ ${expr} }}: use {{ $labels.<name> }} or {{ $value }}`);
+    else if (expr === '$node') parts.push({ node: true });
+    else throw new TemplateError(`unknown placeholder {{ ${expr} }}: use {{ $labels.<name> }}, {{ $value }} or {{ $node }}`);
     last = m.index! + m[0].length;
   }
   const rest = template.slice(last);
@@ -30,12 +32,21 @@ export function parseTemplate(template: string): TemplatePart[] {
   return parts;
 }
 
+/** The labels of a parsed template, to check them against what a rule can provide. */
+export function templateLabels(parts: TemplatePart[]): string[] {
+  return parts.flatMap((p) => ('label' in p ? [p.label] : []));
+}
+
 /** Renders a parsed template for one series; a missing label is an error, not an empty string. */
-export function renderTemplate(parts: TemplatePart[], labels: Record<string, string>, value: string): string {
+export function renderTemplate(parts: TemplatePart[], labels: Record<string, string>, value: string, node?: string): string {
   return parts
     .map((p) => {
       if ('text' in p) return p.text;
       if ('value' in p) return value;
+      if ('node' in p) {
+        if (node === undefined) throw new TemplateError('{{ $node }}: this daemon has no node name');
+        return node;
+      }
       const v = labels[p.label];
       if (v === undefined) throw new TemplateError(`label "${p.label}" is missing from the series`);
       return v;
@@ -48,11 +59,12 @@ export function renderAll(
   templates: Record<string, TemplatePart[]>,
   labels: Record<string, string>,
   value: string,
+  node?: string,
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, parts] of Object.entries(templates)) {
     try {
-      out[key] = renderTemplate(parts, labels, value);
+      out[key] = renderTemplate(parts, labels, value, node);
     } catch (err) {
       throw new TemplateError(`${key}: ${(err as Error).message}`);
     }

@@ -8,7 +8,10 @@
 // stricter concurrency 1/30m with a looser global 16/48h, and a storm of the remaining
 // triggers runs while another coordinator is SIGKILLed and restarted. The strictest config in
 // use governs: exactly one more start on each of the 4 idle nodes (10 in all), none beside a
-// running one. Last line: `storm: started=<n> expected=<n> violations=<n>`.
+// running one. Phase 4 (a rolling upgrade mid-storm): the previous release's coordinators take
+// half of a global window, then are replaced one at a time by this release while triggers keep
+// coming; the window must end exactly full, with no 5xx. Last line:
+// `storm: started=<n> expected=<n> violations=<n>`.
 import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,15 +28,19 @@ import {
   constraintHcl,
 } from './fixture';
 import { waitFor } from '../helpers/wait';
+import { buildRelease } from '../helpers/release';
 
 const COORDINATORS = 3;
 const TRIGGERS = Number(process.env.STORM_TRIGGERS ?? 300);
 const NODES = 50;
+/** Phase 4: starts allowed in all (global maxExecution), taken half under the previous release, half during the roll. */
+const UPGRADE_LIMIT = 8;
 
 const WORKFLOWS = {
   stormNode: `workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "concurrency"\n  value = "1"\n  period = "15m"\n}\n`,
   stormGlobal: `workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "maxExecution"\n  value = "3"\n  period = "24h"\n  is_global = true\n}\n`,
   stormChange: changeWorkflow(2, '15m', 10, '24h'),
+  stormUpgrade: changeWorkflow(1, '15m', UPGRADE_LIMIT, '24h'),
 };
 
 function changeWorkflow(concurrency: number, period: string, global: number, globalPeriod: string): string {
@@ -223,6 +230,67 @@ async function main(): Promise<void> {
     started += total;
     expected += 10;
     violations += over;
+
+    // Phase 4: a rolling upgrade mid-storm. The coordinators are replaced by the previous
+    // release (built from git history), which takes half of a global window; then each is
+    // replaced, one at a time, by this release while triggers keep coming through the others.
+    const previous = buildRelease(undefined, (l) => process.stdout.write(`phase 4: ${l}\n`));
+    for (let i = 0; i < COORDINATORS; i++) {
+      await coordinators[i]!.stop();
+      coordinators[i] = await startCoordinatorProcess(configs[i]!, previous);
+    }
+    const upNode = (i: number): string => `storm-${run}-upgrade-${i % 20}`;
+    const upPost = (c: CoordinatorProcess, i: number): Promise<{ status: number; body: string }> =>
+      request(agent, 'POST', `${c.url}/v1/workflows/stormUpgrade/executions`, {
+        target: { node: upNode(i) },
+        reason: 'storm',
+      }).catch((err: Error) => ({ status: 0, body: err.message }));
+    for (let i = 0; i < UPGRADE_LIMIT / 2; i++) await upPost(coordinators[i % COORDINATORS]!, i);
+    const t4 = Date.now();
+    const upAnswers: Array<{ status: number; body: string }> = [];
+    const live = [...coordinators];
+    let rolling = true;
+    let round: Promise<unknown> = Promise.resolve();
+    const storm4 = (async () => {
+      for (let i = UPGRADE_LIMIT; rolling; i++) {
+        round = Promise.all(live.map((c, k) => upPost(c, i * COORDINATORS + k))).then((a) => upAnswers.push(...a));
+        await round;
+      }
+    })();
+    for (let i = 0; i < COORDINATORS; i++) {
+      live.splice(live.indexOf(coordinators[i]!), 1);
+      await round; // what was sent through it is answered before it stops
+      await coordinators[i]!.stop();
+      coordinators[i] = await startCoordinatorProcess(configs[i]!);
+      live.push(coordinators[i]!);
+      process.stdout.write(`phase 4: coordinator ${i} runs this release\n`);
+    }
+    rolling = false;
+    await storm4;
+    const up = new Map<number, number>();
+    for (const a of upAnswers) up.set(a.status, (up.get(a.status) ?? 0) + 1);
+    const upQuery = `MedicWorkflow = 'stormUpgrade'`;
+    let upTotal = -1;
+    await waitFor(
+      'visibility to settle',
+      async () => {
+        const { count } = await client.workflow.count(upQuery);
+        const stable = count === upTotal;
+        upTotal = count;
+        return stable ? true : undefined;
+      },
+      30_000,
+      500,
+    );
+    const failures = upAnswers.filter((a) => a.status >= 500 || a.status === 0).length;
+    const upOver = Math.max(0, upTotal - UPGRADE_LIMIT) + failures;
+    process.stdout.write(
+      `phase "rolling upgrade mid-storm": ${Date.now() - t4} ms; answers ${[...up].map(([st, n]) => `${st}x${n}`).join(' ')}; ` +
+        `in Temporal ${upTotal}, limit ${UPGRADE_LIMIT}, failed answers ${failures}, violations ${upOver}\n`,
+    );
+    started += upTotal;
+    expected += UPGRADE_LIMIT;
+    violations += upOver;
   } finally {
     agent.destroy();
     await Promise.all(coordinators.map((c) => c.stop()));

@@ -48,7 +48,7 @@ describe('loadConfigDir', () => {
       { kind: 'maxExecution', value: 1, periodMs: 3_600_000, isGlobal: false },
       { kind: 'maxExecution', value: 3, periodMs: 86_400_000, isGlobal: true },
     ]);
-    expect(config.triggers.rules.map((r) => [r.name, r.workflow, r.forMs])).toEqual(
+    expect(config.triggers.rules.map((r) => [r.name, r.workflow, r.source === 'prometheus' ? r.forMs : undefined])).toEqual(
       expect.arrayContaining([
         ['disk_almost_full', 'cleanDisk', 300_000],
         ['demo_unhealthy', 'healDemo', 2000],

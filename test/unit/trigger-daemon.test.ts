@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TriggerOutcome, TriggerRequest } from '../../src/client/coordinator-client';
 import type { TriggerConfig } from '../../src/config/load';
-import type { CoordinatorClient, TriggerRule } from '../../src/config/trigger';
+import type { CoordinatorClient, PrometheusRule } from '../../src/config/trigger';
 import { MAX_REFUSALS, TriggerDaemon, type PrometheusApi } from '../../src/trigger/daemon';
 import { createTriggerMetrics } from '../../src/trigger/metrics';
 import { PrometheusError } from '../../src/trigger/prometheus';
@@ -16,7 +16,8 @@ import { memoryLogger } from '../../src/telemetry/logger';
 import { waitFor } from '../helpers/wait';
 
 const BASE = 1_700_000_000_000; // a grid point: the poll interval is 1 s
-const RULE: TriggerRule = {
+const RULE: PrometheusRule = {
+  source: 'prometheus',
   name: 'disk',
   file: 't.hcl',
   query: 'disk_free < 0.05',
@@ -27,7 +28,7 @@ const RULE: TriggerRule = {
   params: { free: '{{ $value }}' },
 };
 
-function config(rule: Partial<TriggerRule> = {}, coordinator: Partial<CoordinatorClient> = {}): TriggerConfig {
+function config(rule: Partial<PrometheusRule> = {}, coordinator: Partial<CoordinatorClient> = {}): TriggerConfig {
   return {
     prometheus: { address: 'http://127.0.0.1:1', pollIntervalMs: 1000, queryTimeoutMs: 500, evaluationDelayMs: 100 },
     coordinator: { address: 'https://127.0.0.1:2', ...coordinator },
@@ -81,7 +82,7 @@ type Answer = TriggerOutcome | (() => Promise<TriggerOutcome>);
 
 function harness(
   opts: {
-    rule?: Partial<TriggerRule>;
+    rule?: Partial<PrometheusRule>;
     coordinator?: Partial<CoordinatorClient>;
     stateFile?: string;
     answers?: Answer[];
