@@ -23,7 +23,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'trigger',
-    summary: 'Run the trigger daemon: polls Prometheus rules and asks the coordinator to start workflows.',
+    summary: 'Run the trigger daemon: Prometheus rules, log rules and health checks ask the coordinator to start workflows.',
     load: async () => (await import('../trigger/command')).triggerCommand,
   },
   {

@@ -3,7 +3,7 @@
 import { COMMANDS, findCommand } from '../../src/cli/commands';
 
 describe('the command table', () => {
-  it('names each command once, with the name and summary its module declares', async () => {
+  it('names each command once, with the name and summary its module declares (a changed summary changes in both places)', async () => {
     expect(new Set(COMMANDS.map((c) => c.name)).size).toBe(COMMANDS.length);
     for (const entry of COMMANDS) {
       const cmd = await entry.load();
