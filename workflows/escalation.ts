@@ -9,6 +9,7 @@ import type { ProgressTracker } from './progress';
 import type { WorkflowInput } from './input';
 import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
 import { OUTCOMES_PATCH } from './patches';
+import { pageBoundMs } from './deadline';
 
 /** Failure type of a workflow that gave up and handed over to a human. */
 export const ESCALATED = 'Escalated';
@@ -17,18 +18,23 @@ export const FAILED = 'FailedAndEscalated';
 
 /** The key every page about this workflow and target shares: PagerDuty groups them in one incident. */
 export function dedupKey(input: Pick<WorkflowInput, 'workflow' | 'target'> | undefined): string {
-  const t = input?.target ?? {};
+  return dedupKeyOf(input?.workflow ?? workflowInfo().workflowType, input?.target);
+}
+
+/** dedupKey outside a workflow: the close watcher (src/watcher/) pages a run with its own key. */
+export function dedupKeyOf(workflow: string, target: WorkflowInput['target'] | undefined): string {
+  const t = target ?? {};
   const where = t.node ?? [t.datacenter, t.node_type].filter(Boolean).join('/');
-  return `medic/${input?.workflow ?? workflowInfo().workflowType}/${where || 'any'}`;
+  return `medic/${workflow}/${where || 'any'}`;
 }
 
 // The sink may be down for a while: keep trying (with backoff) for up to half an hour, within
 // the workflow's own timeout (the schedule-to-close bound, not the attempt count, ends it). A
 // refused payload (bad routing key) is permanent.
-const pager = () =>
+const pager = (withinMs: number = 30 * 60_000) =>
   activities({
     startToCloseTimeout: '30s',
-    scheduleToCloseTimeout: '30m',
+    scheduleToCloseTimeout: withinMs,
     retry: { maximumAttempts: 1000, maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
   });
 
@@ -63,7 +69,9 @@ export async function escalate(
   progress.step('escalate', message);
   let delivered = 'notified';
   try {
-    if (current) await pager().page(pageRequest(progress, 'trigger', message, outcome));
+    // Near the run's own deadline the page gets only the time left before Temporal's backstop.
+    const within = progress.deadline ? pageBoundMs(progress.deadline, Date.now()) : undefined;
+    if (current) await pager(within).page(pageRequest(progress, 'trigger', message, outcome));
     // Before the patch: the worker's notify hook, on the workflow's own queue.
     else await activities({ startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } }).notify({ message, severity: 'critical' });
   } catch (err) {

@@ -51,4 +51,9 @@ export interface WorkflowInput {
    * itself runs on its datacenter's general queue; absent (older starts), both use one queue.
    */
   activityQueue?: string;
+  /**
+   * The config's `timeout`: the run ends (escalated) by then (workflows/deadline.ts). Absent
+   * (older starts), Temporal's execution timeout is the timeout.
+   */
+  timeoutMs?: number;
 }

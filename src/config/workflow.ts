@@ -53,7 +53,7 @@ export interface WorkflowConfig {
   disruptive?: boolean;
   /** `mode = "shadow"`: admission runs in full but answers what would start, and starts nothing. */
   mode?: 'active' | 'shadow';
-  /** `timeout`: the whole execution's bound (Temporal's workflow execution timeout). */
+  /** `timeout`: the whole execution's bound; the run escalates by then (workflows/deadline.ts), Temporal's execution timeout is a backstop later. */
   timeoutMs: number;
 }
 

@@ -12,6 +12,7 @@ import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
 import { startSearchAttributes } from '../temporal/search-attributes';
 import { invalidName, queueFor, workflowQueue, type Target } from '../temporal/task-queues';
 import type { WorkflowInput } from '../../workflows/input';
+import { TIMEOUT_BACKSTOP_MS } from '../../workflows/deadline';
 import type { AuditSink } from './audit';
 import type { FleetOutcome, FleetSafety } from '../fleet/gate';
 import {
@@ -402,6 +403,7 @@ export class Admission {
       ...(wf.steps ? { steps: wf.steps } : {}),
       // Machine steps run on the target's queue; the workflow itself off the machine (workflowQueue).
       activityQueue: taskQueue,
+      timeoutMs: wf.timeoutMs,
     };
 
     const viaLedger = usesLedger(wf) ? this.deps.ledger : undefined;
@@ -411,7 +413,7 @@ export class Admission {
       const startExecution = async (workflowId: string): Promise<string> => {
         const handle = await client.workflow.start(wf.workflowType, {
           taskQueue: workflowQueue(req.target, taskQueue),
-          workflowExecutionTimeout: wf.timeoutMs,
+          workflowExecutionTimeout: wf.timeoutMs + TIMEOUT_BACKSTOP_MS, // the run pages by timeoutMs; this is the backstop
           workflowId,
           args: [input],
           workflowIdConflictPolicy: 'FAIL',

@@ -24,6 +24,7 @@ import { FleetLedgerClient } from '../fleet/ledger/client';
 import { createFleetSafety } from '../fleet/wiring';
 import { LedgerClient } from '../ledger/client';
 import { LedgerWorker } from '../ledger/worker';
+import { startCloseWatcher, type CloseWatcherSettings } from '../watcher/start';
 import type { TemporalGateway } from './temporal-gateway';
 import type { Target } from '../temporal/task-queues';
 import { describeSchemaError, type SchemaError } from './validation-errors';
@@ -54,6 +55,8 @@ export interface CoordinatorDeps {
   reconcileIntervalMs?: number;
   /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
   chatAnswerWithinMs?: number;
+  /** Run the close watcher (src/watcher/): `medic coordinator` does; tests give it an id and scope of their own. */
+  closeWatcher?: CloseWatcherSettings;
 }
 
 declare module 'fastify' {
@@ -120,6 +123,11 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   // The admission ledgers run in every coordinator's ledger worker, started with the first ledger call.
   const ledgerWorker = new LedgerWorker(deps.temporal.config, () => deps.temporal.client(), log, deps.ledgerBundle);
   app.addHook('onClose', async () => ledgerWorker.close());
+  if (deps.closeWatcher) {
+    const watcher = { temporal: deps.temporal, ensureWorker: () => ledgerWorker.ensure(), registry: metrics.registry, log };
+    const stopWatcher = startCloseWatcher(watcher, deps.closeWatcher);
+    app.addHook('onClose', async () => stopWatcher());
+  }
   const fleet = createFleetSafety({
     ledger: new FleetLedgerClient(
       () => ledgerWorker.ensure(),

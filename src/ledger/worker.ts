@@ -15,6 +15,7 @@ import { temporalConnection } from '../temporal/tls';
 import { backoffDelay } from '../worker/connect';
 import { createFleetLedgerActivities } from '../fleet/ledger/activities';
 import { createLedgerActivities } from './activities';
+import { createWatcherActivities } from '../watcher/activities';
 
 export class LedgerWorker {
   private running?: Promise<void>;
@@ -57,7 +58,11 @@ export class LedgerWorker {
           namespace: this.config.namespace,
           taskQueue: LEDGER_QUEUE,
           workflowBundle: { codePath: this.bundlePath },
-          activities: { ...createLedgerActivities(this.visibility), ...createFleetLedgerActivities(this.visibility) },
+          activities: {
+            ...createLedgerActivities(this.visibility),
+            ...createFleetLedgerActivities(this.visibility),
+            ...createWatcherActivities(this.visibility),
+          },
           dataConverter: medicDataConverter(this.config.payloadKeyFile),
           identity: `coordinator-${process.pid}@${os.hostname()}`,
           // A ledger whose coordinator stopped moves to another one quickly.

@@ -115,3 +115,4 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
 
 // The fleet ledger (node locks and budgets) runs in the same workers, from the same bundle.
 export { medicFleetLedger } from '../fleet/ledger/workflow';
+export { medicCloseWatcher } from '../watcher/workflow';
