@@ -90,7 +90,7 @@ export async function remediation<R extends OutcomeFields>(
       const at = progress.current;
       return escalate(
         progress,
-        `${workflowInfo().workflowType}: did not finish within its timeout of ${seconds(deadline.timeoutMs)}${at !== 'start' ? ` (stopped at step "${at}")` : ''}`,
+        `${input?.workflow ?? workflowInfo().workflowType}: did not finish within its timeout of ${seconds(deadline.timeoutMs)}${at !== 'start' ? ` (stopped at step "${at}")` : ''}`,
       );
     }
     if (isCancellation(err)) throw err;

@@ -116,7 +116,10 @@ export function createWatcherActivities(visibility: () => Client): WatcherActivi
       };
       const where = target.node ?? target.datacenter ?? 'any target';
       const tried = historySummary({ events })
-        .activities.map((a) => `${a.activity_type}: ${a.status}`)
+        // History records an activity's start only once it ends: one still open at the close did not finish.
+        .activities.map(
+          (a) => `${a.activity_type}: ${a.status === 'scheduled' || a.status === 'started' ? 'unfinished' : a.status}`,
+        )
         .slice(-20);
       const req: PageRequest = {
         action: 'trigger',
