@@ -13,6 +13,8 @@ export function escalationReserveMs(timeoutMs: number): number {
 export interface RunDeadline {
   /** The configured timeout the run enforces (input.timeoutMs, else Temporal's execution timeout). */
   timeoutMs: number;
+  /** When the timeout ends (epoch ms): start + timeout. */
+  endsAt: number;
   /** When the body is cancelled (epoch ms): start + timeout - reserve. */
   bodyEndsAt: number;
   /** When Temporal ends the run whatever it does (epoch ms), if it will. */
@@ -32,6 +34,7 @@ export function runDeadline(
   if (timeoutMs === undefined || !(timeoutMs > 0)) return undefined;
   return {
     timeoutMs,
+    endsAt: startMs + timeoutMs,
     bodyEndsAt: startMs + timeoutMs - escalationReserveMs(timeoutMs),
     ...(executionTimeoutMs !== undefined && { killedAt: startMs + executionTimeoutMs }),
   };
@@ -41,4 +44,10 @@ export function runDeadline(
 export function pageBoundMs(deadline: RunDeadline, nowMs: number): number {
   const left = deadline.killedAt === undefined ? Infinity : deadline.killedAt - nowMs - 2_000;
   return Math.max(1_000, Math.min(30 * 60_000, left));
+}
+
+/** How long an escalation's diagnostics may take: 30 s, or half of what is left of the timeout (at least 1 s). */
+export function diagnoseBoundMs(deadline: RunDeadline | undefined, nowMs: number): number {
+  if (!deadline) return 30_000;
+  return Math.max(1_000, Math.min(30_000, Math.floor((deadline.endsAt - nowMs) / 2)));
 }

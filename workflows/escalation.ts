@@ -4,12 +4,13 @@
 // and target; then the workflow fails so it shows as failed wherever it is watched.
 import { ApplicationFailure, isCancellation, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes';
-import type { PageRequest } from '../activities';
+import type { Diagnosis, PageRequest } from '../activities';
 import type { ProgressTracker } from './progress';
 import type { WorkflowInput } from './input';
 import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
-import { OUTCOMES_PATCH } from './patches';
-import { pageBoundMs } from './deadline';
+import { DIAGNOSE_PATCH, OUTCOMES_PATCH } from './patches';
+import { diagnoseBoundMs, pageBoundMs } from './deadline';
+import { runDiagnostics } from './diagnose';
 
 /** Failure type of a workflow that gave up and handed over to a human. */
 export const ESCALATED = 'Escalated';
@@ -38,7 +39,13 @@ const pager = (withinMs: number = 30 * 60_000) =>
     retry: { maximumAttempts: 1000, maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
   });
 
-function pageRequest(progress: ProgressTracker, action: PageRequest['action'], summary: string, outcome: string): PageRequest {
+function pageRequest(
+  progress: ProgressTracker,
+  action: PageRequest['action'],
+  summary: string,
+  outcome: string,
+  diagnostics?: Diagnosis[],
+): PageRequest {
   const info = workflowInfo();
   return {
     action,
@@ -50,6 +57,7 @@ function pageRequest(progress: ProgressTracker, action: PageRequest['action'], s
     runId: info.runId,
     target: progress.input?.target ?? {},
     tried: progress.tried(),
+    ...(diagnostics && { diagnostics }),
   };
 }
 
@@ -67,11 +75,16 @@ export async function escalate(
   // logged, or thrown (the worker logs a failed workflow's failure).
   message = progress.mask(message);
   progress.step('escalate', message);
+  // What the workflow's diagnose steps see goes in the page (masked like everything else).
+  const diagnose = current && progress.input?.diagnose?.length ? patched(DIAGNOSE_PATCH) : false;
+  const diagnostics = diagnose
+    ? progress.mask(await runDiagnostics(progress.input!, diagnoseBoundMs(progress.deadline, Date.now())))
+    : undefined;
   let delivered = 'notified';
   try {
     // Near the run's own deadline the page gets only the time left before Temporal's backstop.
     const within = progress.deadline ? pageBoundMs(progress.deadline, Date.now()) : undefined;
-    if (current) await pager(within).page(pageRequest(progress, 'trigger', message, outcome));
+    if (current) await pager(within).page(pageRequest(progress, 'trigger', message, outcome, diagnostics));
     // Before the patch: the worker's notify hook, on the workflow's own queue.
     else await activities({ startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } }).notify({ message, severity: 'critical' });
   } catch (err) {

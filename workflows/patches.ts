@@ -17,8 +17,11 @@ export const TEMPLATE_ESCAPING_PATCH = 'medic-template-escaping-v1';
  */
 export const OWN_TIMEOUT_PATCH = 'medic-own-timeout-v1';
 
+/** An escalation runs the workflow's `diagnose` steps and puts what they saw in the page. */
+export const DIAGNOSE_PATCH = 'medic-diagnose-v1';
+
 /**
  * The workflow code level: the newest patch id. Recorded histories go under
  * test/fixtures/histories/<level>/, so each level's histories stay and CI replays them all.
  */
-export const WORKFLOW_CODE_LEVEL = OWN_TIMEOUT_PATCH;
+export const WORKFLOW_CODE_LEVEL = DIAGNOSE_PATCH;

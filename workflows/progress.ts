@@ -44,7 +44,7 @@ export class ProgressTracker {
   /** `input`: what the run is about (workflow and target), for pages about it. */
   constructor(
     steps: string[],
-    readonly input?: Pick<WorkflowInput, 'workflow' | 'target'>,
+    readonly input?: WorkflowInput,
   ) {
     this.state = { workflow: workflowInfo().workflowType, status: 'running', step: 'start', stepNumber: 0, steps, history: [] };
     setHandler(progressQuery, () => this.state);

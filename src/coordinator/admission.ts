@@ -401,6 +401,7 @@ export class Admission {
       reason: req.reason,
       trigger,
       ...(wf.steps ? { steps: wf.steps } : {}),
+      ...(wf.diagnose ? { diagnose: wf.diagnose } : {}),
       // Machine steps run on the target's queue; the workflow itself off the machine (workflowQueue).
       activityQueue: taskQueue,
       timeoutMs: wf.timeoutMs,

@@ -10,7 +10,7 @@ import {
   type WatcherState,
 } from '../../src/watcher/state';
 import { unpagedQuery } from '../../src/watcher/activities';
-import { escalationReserveMs, pageBoundMs, runDeadline } from '../../workflows/deadline';
+import { diagnoseBoundMs, escalationReserveMs, pageBoundMs, runDeadline } from '../../workflows/deadline';
 
 const run = (runId: string, closeTimeMs: number): ClosedRun => ({
   workflowId: `wf-${runId}`,
@@ -106,12 +106,17 @@ describe("a run's own deadline", () => {
   });
 
   it('the configured timeout counts from the start; Temporal kills at the execution timeout', () => {
-    expect(runDeadline(1_000, 8_000, 308_000)).toEqual({ timeoutMs: 8_000, bodyEndsAt: 7_000, killedAt: 309_000 });
+    expect(runDeadline(1_000, 8_000, 308_000)).toEqual({ timeoutMs: 8_000, endsAt: 9_000, bodyEndsAt: 7_000, killedAt: 309_000 });
   });
 
   it('without a configured timeout, the execution timeout is the timeout; without either there is no deadline', () => {
-    expect(runDeadline(0, undefined, 120_000)).toEqual({ timeoutMs: 120_000, bodyEndsAt: 90_000, killedAt: 120_000 });
-    expect(runDeadline(0, 60_000, undefined)).toEqual({ timeoutMs: 60_000, bodyEndsAt: 45_000 });
+    expect(runDeadline(0, undefined, 120_000)).toEqual({
+      timeoutMs: 120_000,
+      endsAt: 120_000,
+      bodyEndsAt: 90_000,
+      killedAt: 120_000,
+    });
+    expect(runDeadline(0, 60_000, undefined)).toEqual({ timeoutMs: 60_000, endsAt: 60_000, bodyEndsAt: 45_000 });
     expect(runDeadline(0, undefined, undefined)).toBeUndefined();
   });
 
@@ -119,6 +124,14 @@ describe("a run's own deadline", () => {
     const d = runDeadline(0, 8_000, 308_000)!;
     expect(pageBoundMs(d, 6_000)).toBe(300_000);
     expect(pageBoundMs(d, 307_500)).toBe(1_000);
-    expect(pageBoundMs({ timeoutMs: 60_000, bodyEndsAt: 45_000 }, 45_000)).toBe(1_800_000);
+    expect(pageBoundMs({ timeoutMs: 60_000, endsAt: 60_000, bodyEndsAt: 45_000 }, 45_000)).toBe(1_800_000);
+  });
+
+  it('diagnostics get 30 s, or half of what is left of the timeout, at least 1 s', () => {
+    const d = runDeadline(0, 8_000, 308_000)!;
+    expect(diagnoseBoundMs(undefined, 0)).toBe(30_000);
+    expect(diagnoseBoundMs(d, 6_000)).toBe(1_000);
+    expect(diagnoseBoundMs(d, 2_000)).toBe(3_000);
+    expect(diagnoseBoundMs(runDeadline(0, 3_600_000, undefined), 3_540_000)).toBe(30_000);
   });
 });
