@@ -32,7 +32,6 @@ import {
 import {
   claimSlot,
   inspectSlots,
-  isUnknownOutcome,
   NONCE_MEMO,
   releaseLease,
   startLease,
@@ -47,6 +46,8 @@ import { usesLedger, type LedgerClient } from '../ledger/client';
 import type { Enforced, LedgerRefusal } from '../ledger/state';
 import { SCOPES_MEMO } from '../ledger/activities';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from './temporal-gateway';
+import { isUnknownOutcome } from '../temporal/call-errors';
+import { LedgerFailedError } from '../ledger/health';
 
 export interface TriggerRequest {
   /** The configured workflow name (config/workflows/<name>.hcl). */
@@ -87,7 +88,8 @@ export type TriggerOutcome =
   | Extract<FleetOutcome, { result: 'shadow' }>
   | { result: 'refused'; dryRun: boolean; refusal: Refusal; checks?: ConstraintCheck[] }
   | { result: 'invalid'; code: 'invalid_request' | 'unknown_workflow'; message: string; details: Record<string, unknown> }
-  | { result: 'error'; code: 'temporal_unavailable' | 'internal'; message: string };
+  | { result: 'error'; code: 'temporal_unavailable' | 'internal'; message: string }
+  | { result: 'error'; code: 'ledger_failed'; message: string; details: { ledger: string; reason: string } };
 
 export interface AdmissionDeps {
   /** The current workflow configs (swapped atomically on reload). */
@@ -278,6 +280,16 @@ export class Admission {
 
   private failure(err: unknown, operation: string): TriggerOutcome {
     this.deps.metrics.temporalErrors.inc({ operation });
+    if (err instanceof LedgerFailedError) {
+      // Only the workflows this ledger governs wait; everything else is admitted as usual.
+      this.deps.log(err.message);
+      return {
+        result: 'error',
+        code: 'ledger_failed',
+        message: `${err.message}; the triggers it governs are refused until it runs again (see the upgrade docs)`,
+        details: { ledger: err.ledger, reason: err.reason },
+      };
+    }
     if (isTemporalUnavailable(err)) {
       return {
         result: 'error',

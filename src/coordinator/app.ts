@@ -20,9 +20,10 @@ import { healthRoutes } from './routes/health';
 import { openapiRoutes } from './routes/openapi';
 import { workflowRoutes } from './routes/workflows';
 import { fleetSafetyRoutes } from './routes/fleet-safety';
-import { FleetLedgerClient } from '../fleet/ledger/client';
+import { FLEET_LEDGER_ID, FleetLedgerClient } from '../fleet/ledger/client';
 import { createFleetSafety } from '../fleet/wiring';
-import { LedgerClient } from '../ledger/client';
+import { LedgerClient, ledgerWorkflowId, usesLedger } from '../ledger/client';
+import { LedgerHealth } from '../ledger/health';
 import { LedgerWorker } from '../ledger/worker';
 import { startCloseWatcher, type CloseWatcherSettings } from '../watcher/start';
 import type { TemporalGateway } from './temporal-gateway';
@@ -55,6 +56,8 @@ export interface CoordinatorDeps {
   reconcileIntervalMs?: number;
   /** How long a chat command may take before Slack gets an interim answer (Slack allows 3 s). */
   chatAnswerWithinMs?: number;
+  /** How often each ledger's health and size are looked at (gauges, /readyz); default 30 s. */
+  ledgerCheckIntervalMs?: number;
   /** Run the close watcher (src/watcher/): `medic coordinator` does; tests give it an id and scope of their own. */
   closeWatcher?: CloseWatcherSettings;
 }
@@ -123,6 +126,8 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   // The admission ledgers run in every coordinator's ledger worker, started with the first ledger call.
   const ledgerWorker = new LedgerWorker(deps.temporal.config, () => deps.temporal.client(), log, deps.ledgerBundle);
   app.addHook('onClose', async () => ledgerWorker.close());
+  const ledgerHealth = new LedgerHealth(metrics.registry);
+  const fleetLedgerId = deps.fleetLedgerId ?? FLEET_LEDGER_ID;
   if (deps.closeWatcher) {
     const watcher = { temporal: deps.temporal, ensureWorker: () => ledgerWorker.ensure(), registry: metrics.registry, log };
     const stopWatcher = startCloseWatcher(watcher, deps.closeWatcher);
@@ -133,8 +138,9 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
       () => ledgerWorker.ensure(),
       () => [...deps.config.current.workflows.values()].filter((w) => w.disruptive).map((w) => w.name),
       deps.temporal.callTimeoutMs,
-      deps.fleetLedgerId,
+      fleetLedgerId,
       { orphanGraceMs: deps.ledgerOrphanGraceMs, maxHoldBytes: deps.fleetLedgerMaxHoldBytes },
+      ledgerHealth,
     ),
     config: deps.config,
     temporal: deps.temporal,
@@ -149,7 +155,23 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     deps.ledgerOrphanGraceMs,
     deps.temporal.callTimeoutMs,
     deps.markers?.bucketMs !== undefined ? deps.markers.bucketMs * 2.5 : undefined,
+    ledgerHealth,
   );
+  // Every ledger this coordinator's config uses: the fleet ledger when a workflow is disruptive.
+  const ledgersInUse = (): string[] => {
+    const wfs = [...deps.config.current.workflows.values()];
+    return [
+      ...wfs.filter(usesLedger).map((w) => ledgerWorkflowId(w.name)),
+      ...(wfs.some((w) => w.disruptive) ? [fleetLedgerId] : []),
+    ];
+  };
+  const stopLedgerChecks = ledgerHealth.start(
+    () => deps.temporal.client(),
+    ledgersInUse,
+    deps.ledgerCheckIntervalMs ?? 30_000,
+    log,
+  );
+  app.addHook('onClose', async () => stopLedgerChecks());
   const markers = new ConfigMarkers(
     deps.temporal,
     () => deps.config.current.workflows,
@@ -314,7 +336,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     },
   });
 
-  await app.register(healthRoutes, { temporal: deps.temporal, metrics, config: deps.config });
+  await app.register(healthRoutes, { temporal: deps.temporal, metrics, config: deps.config, ledgers: ledgerHealth });
   await app.register(workflowRoutes, { config: deps.config });
   await app.register(executionRoutes, { admission, temporal: deps.temporal, metrics });
   await app.register(alertmanagerRoutes, { admission, config: deps.config, metrics });

@@ -146,7 +146,12 @@ export class ConfigMarkers {
   async ready(wf: WorkflowConfig): Promise<void> {
     if (this.synced && wf.constraints.every((c) => this.announced.has(configId(wf, c)))) return;
     await this.syncOnce();
+    const failed = this.announceFailures.get(wf.name);
+    if (failed && !wf.constraints.every((c) => this.announced.has(configId(wf, c)))) throw failed;
   }
+
+  /** Workflows whose config could not be announced to their ledger in the last sync, with why. */
+  private readonly announceFailures = new Map<string, unknown>();
 
   /** Publishes and reads now (after a reload: the new config is announced before the reload is reported). */
   syncOnce(): Promise<void> {
@@ -168,7 +173,16 @@ export class ConfigMarkers {
       // use it, at once); concurrency configs are published as markers too.
       if (this.ledger && wf.constraints.length) {
         const windows = wf.constraints.filter((c) => c.kind === 'maxExecution');
-        pending.push(this.announceOnce(wf, bucket).then(() => windows.forEach((c) => this.announced.add(configId(wf, c)))));
+        // A ledger that cannot be reached or run fails only its own workflow's admissions (ready()).
+        pending.push(
+          this.announceOnce(wf, bucket).then(
+            () => {
+              this.announceFailures.delete(wf.name);
+              windows.forEach((c) => this.announced.add(configId(wf, c)));
+            },
+            (err: unknown) => void this.announceFailures.set(wf.name, err),
+          ),
+        );
       }
       for (const c of wf.constraints) {
         if (this.ledger && c.kind === 'maxExecution') continue;

@@ -25,6 +25,8 @@ export const ERROR_STATUS = {
   internal: 500,
   /** Temporal cannot be reached (or did not answer in time): retry later. */
   temporal_unavailable: 503,
+  /** The ledger that governs this workflow cannot run (its workflow tasks keep failing): details.ledger, details.reason. */
+  ledger_failed: 503,
   /** /readyz: the coordinator cannot serve triggers yet. */
   not_ready: 503,
 } as const;

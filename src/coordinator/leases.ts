@@ -11,6 +11,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { ADMISSION_LEASE_QUEUE } from '../temporal/task-queues';
 import { TemporalUnavailableError } from './temporal-gateway';
+import { isUnknownOutcome } from '../temporal/call-errors';
 
 /** The workflow type of leases. No worker registers it: leases are never meant to run. */
 export const LEASE_WORKFLOW_TYPE = 'medicAdmissionLease';
@@ -20,17 +21,6 @@ export const ORPHAN_GRACE_MS = 60_000;
 
 /** Memo field with the nonce of the admission that started an execution or lease. */
 export const NONCE_MEMO = 'medic_admission';
-
-/** gRPC statuses after which a start may or may not have happened: CANCELLED 1, DEADLINE_EXCEEDED 4, INTERNAL 13, UNKNOWN 2. */
-const UNKNOWN_OUTCOME = new Set<number>([1, 2, 4, 13]);
-
-export function isUnknownOutcome(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'number' && UNKNOWN_OUTCOME.has(code)) return true;
-  }
-  return false;
-}
 
 /** A running execution or lease that holds a slot. */
 export interface SlotHolder {

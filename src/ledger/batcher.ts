@@ -1,7 +1,8 @@
 // What many callers ask of one ledger, sent as few updates: a batch per round trip, a few round trips in flight, each retried safely.
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { isUnknownOutcome } from '../coordinator/leases';
+import { isUnknownOutcome, isWorkflowTaskFailed } from '../temporal/call-errors';
+import { lastTaskFailure, LedgerFailedError, type LedgerHealth } from './health';
 
 /** Updates kept in flight per ledger (Temporal allows 10 per workflow by default), and requests per update. */
 const IN_FLIGHT = 2;
@@ -57,23 +58,41 @@ export class Batcher<R, A> {
   }
 }
 
+/** Which ledger an update goes to, and who keeps track of the ledgers' health. */
+export interface LedgerTarget {
+  id: string;
+  health?: LedgerHealth;
+}
+
+/** The error of a call to a ledger whose workflow tasks keep failing: it names the ledger and the failure. */
+export async function ledgerFailure(client: Client, callTimeoutMs: number, ledger: LedgerTarget): Promise<LedgerFailedError> {
+  const reason = await client.connection.withDeadline(Date.now() + callTimeoutMs, () => lastTaskFailure(client, ledger.id));
+  ledger.health?.markFailed(ledger.id, reason);
+  return new LedgerFailedError(ledger.id, reason);
+}
+
 /**
  * One update to a ledger, under a deadline of its own (the batch outlives the caller that happened
  * to send it). A batch the validator rejected as a whole answers `refused(details)`; a ledger
  * still seeding is asked again; a reply lost on the wire or a ledger run that just closed
- * (continue-as-new) is retried with the same update id, so it never counts twice.
+ * (continue-as-new) is retried with the same update id, so it never counts twice. A ledger whose
+ * workflow tasks keep failing is a LedgerFailedError naming it and the failure.
  */
 export async function sendUpdate<T>(
   client: Client,
   callTimeoutMs: number,
+  ledger: LedgerTarget,
   call: () => Promise<T>,
   types: { refusal: string; seeding: string },
   refused: (details: unknown) => T,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await client.connection.withDeadline(Date.now() + callTimeoutMs, call);
+      const answer = await client.connection.withDeadline(Date.now() + callTimeoutMs, call);
+      ledger.health?.ok(ledger.id);
+      return answer;
     } catch (err) {
+      if (isWorkflowTaskFailed(err)) throw await ledgerFailure(client, callTimeoutMs, ledger);
       const failure = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
       if (failure instanceof ApplicationFailure && failure.type === types.refusal) return refused(failure.details?.[0]);
       if (failure instanceof ApplicationFailure && failure.type === types.seeding && attempt < SEEDING_ATTEMPTS) {

@@ -6,7 +6,9 @@ import type { WorkflowConfig } from '../config/workflow';
 import { constraintKey } from '../coordinator/constraints';
 import { LEDGER_QUEUE } from '../temporal/task-queues';
 import type { SeedRequest } from './activities';
-import { Batcher, sendUpdate } from './batcher';
+import { Batcher, ledgerFailure, sendUpdate } from './batcher';
+import { isWorkflowTaskFailed } from '../temporal/call-errors';
+import type { LedgerHealth } from './health';
 import type { AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal } from './state';
 import {
   admitUpdate,
@@ -14,10 +16,10 @@ import {
   enforcedQuery,
   LEDGER_REFUSAL,
   LEDGER_SEEDING,
-  medicAdmissionLedger,
   releaseUpdate,
   type LedgerAnswer,
-} from './workflow';
+} from './messages';
+import type { medicAdmissionLedger } from './workflow';
 
 /** The ledger of a workflow: one per name. Workflow names never contain ':'. */
 export function ledgerWorkflowId(workflow: string): string {
@@ -49,6 +51,8 @@ export class LedgerClient {
     private readonly callTimeoutMs = 10_000,
     /** How long this coordinator's config stays in use at the ledger after each call (it announces at least this often / 2.5). */
     private readonly inUseMs?: number,
+    /** Told which ledgers answer and which cannot run (gauges, /readyz). */
+    private readonly health?: LedgerHealth,
   ) {}
 
   constraints(wf: WorkflowConfig): LedgerConstraint[] {
@@ -72,7 +76,7 @@ export class LedgerClient {
           scope: c.isGlobal ? 'global' : SCOPE_KIND[wf.taskQueueTarget],
         })),
     };
-    return new WithStartWorkflowOperation(medicAdmissionLedger, {
+    return new WithStartWorkflowOperation<typeof medicAdmissionLedger>('medicAdmissionLedger', {
       workflowId: ledgerWorkflowId(wf.name),
       taskQueue: LEDGER_QUEUE,
       workflowIdConflictPolicy: 'USE_EXISTING',
@@ -107,6 +111,7 @@ export class LedgerClient {
     return sendUpdate(
       client,
       this.callTimeoutMs,
+      { id: ledgerWorkflowId(wf.name), health: this.health },
       () =>
         client.workflow.executeUpdateWithStart(admitUpdate, {
           updateId,
@@ -136,9 +141,17 @@ export class LedgerClient {
   /** Says which config this coordinator uses, so a stricter one governs the other replicas at once. */
   async announce(client: Client, wf: WorkflowConfig): Promise<Enforced[]> {
     this.ensureWorker();
-    return client.workflow.executeUpdateWithStart(announceUpdate, {
-      args: [{ constraints: this.constraints(wf), ...(this.inUseMs !== undefined && { inUseMs: this.inUseMs }) }],
-      startWorkflowOperation: this.start(wf),
-    });
+    const ledger = { id: ledgerWorkflowId(wf.name), health: this.health };
+    try {
+      const enforced = await client.workflow.executeUpdateWithStart(announceUpdate, {
+        args: [{ constraints: this.constraints(wf), ...(this.inUseMs !== undefined && { inUseMs: this.inUseMs }) }],
+        startWorkflowOperation: this.start(wf),
+      });
+      this.health?.ok(ledger.id);
+      return enforced;
+    } catch (err) {
+      if (isWorkflowTaskFailed(err)) throw await ledgerFailure(client, this.callTimeoutMs, ledger);
+      throw err;
+    }
   }
 }

@@ -71,6 +71,8 @@ export interface LedgerRefusal {
 }
 
 export interface LedgerState {
+  /** The shape of this state (LEDGER_STATE_VERSION); a run started with an older one migrates it (restore). */
+  version: number;
   /**
    * Per config (its JSON): its constraints, when a coordinator last admitted or announced with
    * it, and how long it stays in use after that (the announcing coordinator's pace).
@@ -104,8 +106,34 @@ export const ANSWER_MS = 5 * 60_000;
 /** An admission whose execution is not seen after this was abandoned by its coordinator (far beyond visibility's lag). */
 export const ORPHAN_GRACE_MS = 60_000;
 
+/** The shape of the state carried to the next run. Raise it with every change of shape, and migrate in restore(). */
+export const LEDGER_STATE_VERSION = 1;
+
 export function emptyState(orphanGraceMs = ORPHAN_GRACE_MS): LedgerState {
-  return { configs: {}, values: {}, windows: {}, unconfirmed: {}, answers: {}, seeded: false, orphanGraceMs };
+  return {
+    version: LEDGER_STATE_VERSION,
+    configs: {},
+    values: {},
+    windows: {},
+    unconfirmed: {},
+    answers: {},
+    seeded: false,
+    orphanGraceMs,
+  };
+}
+
+/** A state as an earlier release carried it: version 0 had no version field. */
+export type CarriedLedgerState = Omit<LedgerState, 'version'> & { version?: number };
+
+/** The state a run starts with, from what the previous run carried (of this release or an earlier one). */
+export function restore(carried: CarriedLedgerState): LedgerState {
+  const version = carried.version ?? 0;
+  if (version > LEDGER_STATE_VERSION)
+    throw new Error(
+      `the ledger state is version ${version}, newer than this release's ${LEDGER_STATE_VERSION}: upgrade this coordinator`,
+    );
+  // 0 -> 1: the shape is the same; the version field is new.
+  return { ...carried, version: LEDGER_STATE_VERSION };
 }
 
 export const windowKey = (key: string, scope: string): string => `${key}|${scope}`;
@@ -269,4 +297,11 @@ function pruneToPeriods(state: LedgerState, now: number): void {
     if (kept.length) state.windows[w] = kept;
     else delete state.windows[w];
   }
+}
+
+/** The state's size as carried, against PRUNE_BYTES (past it, confirmed admissions are kept only for their period). */
+export function capacity(state: LedgerState): { bytes: number; capacityBytes: number; holds: number } {
+  let holds = 0;
+  for (const entries of Object.values(state.windows)) holds += entries.length;
+  return { bytes: JSON.stringify(state).length, capacityBytes: PRUNE_BYTES, holds };
 }

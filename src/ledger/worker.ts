@@ -15,6 +15,7 @@ import { temporalConnection } from '../temporal/tls';
 import { backoffDelay } from '../worker/connect';
 import { createFleetLedgerActivities } from '../fleet/ledger/activities';
 import { createLedgerActivities } from './activities';
+import { createLogger } from '../telemetry/logger';
 import { createWatcherActivities } from '../watcher/activities';
 
 export class LedgerWorker {
@@ -43,8 +44,16 @@ export class LedgerWorker {
   private async loop(): Promise<void> {
     const { NativeConnection, Worker, Runtime, DefaultLogger } = await import('@temporalio/worker');
     try {
-      // The SDK's own lines, warnings and worse only, in the coordinator's log.
-      Runtime.install({ logger: new DefaultLogger('WARN', (e) => this.log(`admission ledger worker: ${e.message}`)) });
+      // The SDK's own lines, warnings and worse only, as medic's JSON lines on stderr (never
+      // stdout, which carries the audit lines).
+      const sdk = createLogger({ component: 'coordinator.ledger-worker', level: 'warn' });
+      Runtime.install({
+        logger: new DefaultLogger('WARN', (e) =>
+          (e.level === 'ERROR' ? sdk.error : sdk.warn)(e.message, { sdk: true, ...(e.meta as Record<string, unknown>) }),
+        ),
+        // The SDK core's lines too: by default it prints them on stdout, among the audit lines.
+        telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
+      });
     } catch {
       // A runtime is installed already (an in-process test, another worker): it logs as it was set up.
     }

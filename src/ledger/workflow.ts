@@ -10,38 +10,29 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
-  defineUpdate,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { LedgerActivities, SeedRequest } from './activities';
 import * as ledger from './state';
-
-/** What the ledger answers one admission. */
-export type LedgerAnswer = { ok: true; answer: ledger.AdmitAnswer } | { ok: false; refusal: ledger.LedgerRefusal };
-
-/** ApplicationFailure type of a refused batch: its single detail is the LedgerRefusal of each admission. */
-export const LEDGER_REFUSAL = 'MedicLedgerRefusal';
-/** ApplicationFailure type while a new ledger reads past executions: ask again in a moment. */
-export const LEDGER_SEEDING = 'MedicLedgerSeeding';
-
-/** A batch of admissions: each admitted or refused, in order. */
-export const admitUpdate = defineUpdate<LedgerAnswer[], [ledger.AdmitRequest[]]>('admit');
-export const announceUpdate = defineUpdate<ledger.Enforced[], [{ constraints: ledger.LedgerConstraint[]; inUseMs?: number }]>(
-  'announce',
-);
-/** The constraints as enforced for a config, without recording anything (dry runs). */
-export const enforcedQuery = defineQuery<ledger.Enforced[], [ledger.LedgerConstraint[]]>('enforced');
-export const releaseUpdate = defineUpdate<boolean, [{ id: string }]>('release');
-export const stateQuery = defineQuery<ledger.LedgerState>('state');
+import {
+  admitUpdate,
+  announceUpdate,
+  enforcedQuery,
+  LEDGER_REFUSAL,
+  LEDGER_SEEDING,
+  releaseUpdate,
+  stateQuery,
+  capacityQuery,
+  type LedgerAnswer,
+} from './messages';
 
 /** A new run after this many history events (each admission adds two, each batch three more). */
 const MAX_HISTORY_EVENTS = 2_000;
 
-export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: ledger.LedgerState): Promise<void> {
-  const state = carried ?? ledger.emptyState(seedRequest.orphanGraceMs);
+export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: ledger.CarriedLedgerState): Promise<void> {
+  const state = carried ? ledger.restore(carried) : ledger.emptyState(seedRequest.orphanGraceMs);
   // Activities, not local activities: a local activity holds the workflow task open, and
   // admissions would wait behind a sweep's visibility list.
   const activities = proxyActivities<LedgerActivities>({
@@ -84,6 +75,7 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
   setHandler(enforcedQuery, (constraints) => ledger.enforced(state, constraints, Date.now()));
   setHandler(releaseUpdate, ({ id }) => ledger.release(state, id));
   setHandler(stateQuery, () => state);
+  setHandler(capacityQuery, () => ledger.capacity(state));
 
   if (!state.seeded) ledger.seed(state, await activities.seedLedger(seedRequest));
 
@@ -112,7 +104,3 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
   ledger.prune(state, Date.now());
   await continueAsNew<typeof medicAdmissionLedger>(seedRequest, state);
 }
-
-// The fleet ledger (node locks and budgets) runs in the same workers, from the same bundle.
-export { medicFleetLedger } from '../fleet/ledger/workflow';
-export { medicCloseWatcher } from '../watcher/workflow';

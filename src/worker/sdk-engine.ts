@@ -18,7 +18,11 @@ function installRuntime(config: WorkerConfig, log: Log): void {
     Runtime.install({
       shutdownSignals: [],
       logger: new DefaultLogger('INFO', (e) => log(SDK_LEVELS[e.level], e.message, e.meta as Record<string, unknown>)),
-      telemetryOptions: config.metricsListen ? { metrics: { prometheus: { bindAddress: config.metricsListen } } } : {},
+      telemetryOptions: {
+        // The SDK core's own lines go through `log` too (by default it prints them on stdout).
+        logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+        ...(config.metricsListen && { metrics: { prometheus: { bindAddress: config.metricsListen } } }),
+      },
     });
   } catch {
     // In-process (tests): a runtime is already there, with its own settings.

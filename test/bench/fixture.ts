@@ -134,8 +134,8 @@ export interface CoordinatorProcess {
 }
 
 /** Starts `medic coordinator` (from dist/) on port 0 and waits until /readyz answers 200. */
-export async function startCoordinatorProcess(configDir: string): Promise<CoordinatorProcess> {
-  const { proc, url, port } = await startCoordinator(configDir);
+export async function startCoordinatorProcess(configDir: string, medic?: string): Promise<CoordinatorProcess> {
+  const { proc, url, port } = await startCoordinator(configDir, { medic });
   let stopping = false;
   void proc.exited.then((code) => {
     if (!stopping) process.stderr.write(`coordinator on ${port} exited (${code}):\n${proc.output().slice(-4000)}\n`);

@@ -7,7 +7,7 @@
 import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import { ledgerWorkflowId } from '../../src/ledger/client';
-import { stateQuery } from '../../src/ledger/workflow';
+import { stateQuery } from '../../src/ledger/messages';
 import { startSearchAttributes } from '../../src/temporal/search-attributes';
 import { nodeQueue } from '../../src/temporal/task-queues';
 import {

@@ -8,7 +8,7 @@ import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FLEET_LEDGER_ID } from '../../src/fleet/ledger/client';
-import { releaseHoldsUpdate } from '../../src/fleet/ledger/workflow';
+import { releaseHoldsUpdate } from '../../src/ledger/messages';
 import { startSearchAttributes } from '../../src/temporal/search-attributes';
 import { nodeQueue } from '../../src/temporal/task-queues';
 import {

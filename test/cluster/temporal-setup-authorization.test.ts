@@ -2,7 +2,7 @@
 // authorizer and JWT claim mapper, keys from a JWKS on loopback), medic sending its api_key_file
 // as `Authorization: Bearer`: a namespace writer is refused with the operator permission named,
 // a namespace or system admin registers (idempotently), and no / a bad token fails clearly, fast.
-// Then the permissions README "Production" gives each role are enough: a coordinator and a node
+// Then the permissions docs/operations/production.md gives each role are enough: a coordinator and a node
 // worker holding only namespace write heal a node end to end.
 // The server is this file's own (own databases in the suite's PostgreSQL, own ports and config).
 import * as fs from 'node:fs';

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { WORKFLOW_CODE_LEVEL } from '../../workflows/patches';
+import { LEDGER_CODE_LEVEL } from '../../src/ledger/patches';
 
 export const HISTORIES_DIR = path.join(__dirname, '..', 'fixtures', 'histories');
 export const HISTORY_SUFFIX = '.history.binpb';
@@ -29,21 +30,45 @@ export async function recordHistory(name: string, handle: WorkflowHandle): Promi
   }
 }
 
-/** Every recorded history, as "<level>/<name>.history.binpb", sorted. */
-export function historyFiles(): string[] {
-  if (!fs.existsSync(HISTORIES_DIR)) return [];
+/** Every recorded history under `root`, as "<level>/<name>.history.binpb", sorted. */
+function listHistories(root: string): string[] {
+  if (!fs.existsSync(root)) return [];
   return fs
-    .readdirSync(HISTORIES_DIR, { withFileTypes: true })
+    .readdirSync(root, { withFileTypes: true })
     .filter((d) => d.isDirectory())
     .flatMap((d) =>
       fs
-        .readdirSync(path.join(HISTORIES_DIR, d.name))
+        .readdirSync(path.join(root, d.name))
         .filter((f) => f.endsWith(HISTORY_SUFFIX))
         .map((f) => `${d.name}/${f}`),
     )
     .sort();
 }
 
+/** Every recorded workflow history, as "<level>/<name>.history.binpb", sorted. */
+export function historyFiles(): string[] {
+  return listHistories(HISTORIES_DIR);
+}
+
 export function readHistory(file: string): temporal.api.history.v1.History {
   return temporal.api.history.v1.History.decode(fs.readFileSync(path.join(HISTORIES_DIR, file)));
+}
+
+/** Recorded ledger histories (test/integration/ledger-replay.test.ts), per ledger code level. */
+export const LEDGER_HISTORIES_DIR = path.join(__dirname, '..', 'fixtures', 'ledger-histories');
+
+export async function recordLedgerHistory(name: string, handle: WorkflowHandle): Promise<void> {
+  const bytes = temporal.api.history.v1.History.encode(await handle.fetchHistory()).finish();
+  const dir = path.join(LEDGER_HISTORIES_DIR, LEDGER_CODE_LEVEL);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${name}${HISTORY_SUFFIX}`), bytes, { flag: 'wx' });
+}
+
+/** Every recorded ledger history, as "<level>/<name>.history.binpb", sorted. */
+export function ledgerHistoryFiles(): string[] {
+  return listHistories(LEDGER_HISTORIES_DIR);
+}
+
+export function readLedgerHistory(file: string): temporal.api.history.v1.History {
+  return temporal.api.history.v1.History.decode(fs.readFileSync(path.join(LEDGER_HISTORIES_DIR, file)));
 }

@@ -131,10 +131,11 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
 export function spawnMedic(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  opts: StartOptions & { from?: 'dist' | 'source' } = {},
+  opts: StartOptions & { from?: 'dist' | 'source'; medic?: string } = {},
 ): Proc {
-  if (opts.from !== 'source' && !fs.existsSync(MEDIC)) throw new Error(`${MEDIC} is missing: run npm run build (npm test does)`);
-  const argv = opts.from === 'source' ? [...SOURCE_ARGV, ...args] : [MEDIC, ...args];
+  const medic = opts.medic ?? MEDIC;
+  if (opts.from !== 'source' && !fs.existsSync(medic)) throw new Error(`${medic} is missing: run npm run build (npm test does)`);
+  const argv = opts.from === 'source' ? [...SOURCE_ARGV, ...args] : [medic, ...args];
   return startProcess(process.execPath, argv, { MEDIC_LOG_LEVEL: 'info', ...env }, opts);
 }
 
@@ -180,7 +181,8 @@ export interface Coordinator {
  */
 export async function startCoordinator(
   configDir: string,
-  opts: StartOptions & { timeoutMs?: number } = {},
+  /** `medic`: another build's dist/cmd/medic.js (an earlier release, test/helpers/release.ts). */
+  opts: StartOptions & { timeoutMs?: number; medic?: string } = {},
 ): Promise<Coordinator> {
   const proc = spawnMedic(['coordinator', '--config', configDir], {}, opts);
   const timeoutMs = opts.timeoutMs ?? 60_000;

@@ -12,7 +12,7 @@ import { LiveConfig } from '../../src/coordinator/live-config';
 import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
 import { ledgerWorkflowId } from '../../src/ledger/client';
 import { windowKey } from '../../src/ledger/state';
-import { stateQuery } from '../../src/ledger/workflow';
+import { stateQuery } from '../../src/ledger/messages';
 import {
   constraint,
   coordinatorConfig,

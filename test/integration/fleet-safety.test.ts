@@ -9,7 +9,7 @@ import { emptyFleetSafety } from '../../src/config/fleet-safety';
 import type { WorkflowConfig } from '../../src/config/workflow';
 import type { CoordinatorDeps } from '../../src/coordinator/app';
 import { FleetLedgerClient } from '../../src/fleet/ledger/client';
-import { fleetStateQuery } from '../../src/fleet/ledger/workflow';
+import { fleetStateQuery } from '../../src/ledger/messages';
 import { ADMIN, TRIGGER_DC1, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
 import { coordinatorConfig, coordinatorTestFile } from '../helpers/coordinator';

@@ -135,6 +135,7 @@ export const alertmanagerRoutes: FastifyPluginAsync<{
             'payload_too_large',
             'unsupported_media_type',
             'temporal_unavailable',
+            'ledger_failed',
           ),
         },
       },
@@ -142,7 +143,7 @@ export const alertmanagerRoutes: FastifyPluginAsync<{
     async (request, reply) => {
       const cfg = config.current.coordinator.alertmanager;
       const plans = request.body.alerts.map((alert) => ({ alert, plan: planAlert(alert, cfg) }));
-      const errors = new Set<'temporal_unavailable' | 'internal'>();
+      const errors = new Set<'temporal_unavailable' | 'ledger_failed' | 'internal'>();
       const results = await inParallel(plans, PARALLEL_TRIGGERS, async ({ alert, plan }): Promise<AlertResult> => {
         const head = { fingerprint: plan.fingerprint, ...(alert.labels.alertname ? { alertname: alert.labels.alertname } : {}) };
         if (plan.action === 'skip') {
@@ -182,8 +183,8 @@ export const alertmanagerRoutes: FastifyPluginAsync<{
       // 5xx so Alertmanager retries the group; the alerts that did start come back as
       // duplicates. Refusals and invalid alerts are final: 200, or Alertmanager retries forever.
       if (errors.size > 0) {
-        const code = errors.has('temporal_unavailable') ? 'temporal_unavailable' : 'internal';
-        if (code === 'temporal_unavailable') reply.header('Retry-After', '5');
+        const code = (['temporal_unavailable', 'ledger_failed', 'internal'] as const).find((c) => errors.has(c))!;
+        if (code !== 'internal') reply.header('Retry-After', code === 'temporal_unavailable' ? '5' : '30');
         const undecided = results.filter((r) => r.result === 'error').length;
         return sendError(reply, code, `${undecided} of ${results.length} alerts could not be decided; retry the notification`, {
           results,

@@ -189,8 +189,8 @@ export function answer(
       return {
         code: outcome.code,
         message: outcome.message,
-        details: {},
-        retryAfter: outcome.code === 'temporal_unavailable' ? 5 : undefined,
+        details: 'details' in outcome ? outcome.details : {},
+        retryAfter: outcome.code === 'temporal_unavailable' ? 5 : outcome.code === 'ledger_failed' ? 30 : undefined,
       };
   }
 }
@@ -273,6 +273,7 @@ export const executionRoutes: FastifyPluginAsync<{
             'payload_too_large',
             'constraint_refused',
             'temporal_unavailable',
+            'ledger_failed',
           ),
         },
       },

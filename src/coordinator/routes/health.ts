@@ -1,8 +1,9 @@
-// /healthz (the process is up), /readyz (config loaded and Temporal reachable), /metrics.
+// /healthz (the process is up), /readyz (config loaded and Temporal reachable; ledgers that cannot run), /metrics.
 import type { FastifyPluginAsync } from 'fastify';
 import type { LiveConfig } from '../live-config';
 import type { CoordinatorMetrics } from '../metrics';
 import type { TemporalGateway } from '../temporal-gateway';
+import type { LedgerHealth } from '../../ledger/health';
 import { COMMON_ERRORS, errorResponses } from './schemas';
 
 const READY_SCHEMA = {
@@ -13,6 +14,14 @@ const READY_SCHEMA = {
     config: { type: 'string', enum: ['loaded'] },
     workflows: { type: 'integer' },
     config_loaded_at: { type: 'string', format: 'date-time' },
+    /** Ledgers that cannot run: only the workflows each governs are refused (503 ledger_failed); the rest is served. */
+    ledgers_failed: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { ledger: { type: 'string' }, reason: { type: 'string' }, since: { type: 'string', format: 'date-time' } },
+      },
+    },
   },
 } as const;
 
@@ -20,7 +29,8 @@ export const healthRoutes: FastifyPluginAsync<{
   temporal: TemporalGateway;
   metrics: CoordinatorMetrics;
   config: LiveConfig;
-}> = async (app, { temporal, metrics, config }) => {
+  ledgers: LedgerHealth;
+}> = async (app, { temporal, metrics, config, ledgers }) => {
   app.get(
     '/healthz',
     {
@@ -52,6 +62,7 @@ export const healthRoutes: FastifyPluginAsync<{
         config: 'loaded',
         workflows: state.workflows.size,
         config_loaded_at: state.loadedAt.toISOString(),
+        ledgers_failed: ledgers.failures(),
       });
     },
   );

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { Batcher, sendUpdate } from '../../ledger/batcher';
+import type { LedgerHealth } from '../../ledger/health';
 import { LEDGER_QUEUE } from '../../temporal/task-queues';
 import { spentHolds, type FleetSeedRequest } from './activities';
 import type { Claim, ClaimRefusal } from './state';
@@ -11,10 +12,10 @@ import {
   claimUpdate,
   FLEET_REFUSAL,
   FLEET_SEEDING,
-  medicFleetLedger,
   releaseHoldsUpdate,
   type ClaimAnswer,
-} from './workflow';
+} from '../../ledger/messages';
+import type { medicFleetLedger } from './workflow';
 
 /** The one fleet ledger of a namespace. */
 export const FLEET_LEDGER_ID = 'medic-fleet-ledger';
@@ -48,11 +49,13 @@ export class FleetLedgerClient {
     readonly ledgerId = FLEET_LEDGER_ID,
     /** Settings of a ledger this client starts (tests shorten the grace and shrink the capacity). */
     private readonly settings: Omit<FleetSeedRequest, 'workflows'> = {},
+    /** Told whether the ledger answers or cannot run (gauges, /readyz). */
+    private readonly health?: LedgerHealth,
   ) {}
 
   private start(): WithStartWorkflowOperation<typeof medicFleetLedger> {
     const seed: FleetSeedRequest = { workflows: this.disruptive(), ...this.settings };
-    return new WithStartWorkflowOperation(medicFleetLedger, {
+    return new WithStartWorkflowOperation<typeof medicFleetLedger>('medicFleetLedger', {
       workflowId: this.ledgerId,
       taskQueue: LEDGER_QUEUE,
       workflowIdConflictPolicy: 'USE_EXISTING',
@@ -82,6 +85,7 @@ export class FleetLedgerClient {
     return sendUpdate(
       client,
       this.callTimeoutMs,
+      { id: this.ledgerId, health: this.health },
       () =>
         client.workflow.executeUpdateWithStart(claimUpdate, { updateId, args: [claims], startWorkflowOperation: this.start() }),
       { refusal: FLEET_REFUSAL, seeding: FLEET_SEEDING },

@@ -58,6 +58,8 @@ export type ClaimRefusal =
 
 /** What a run hands the next one at continue-as-new: the holds and settings, not what is derived from them. */
 export interface FleetLedgerCarried {
+  /** The shape of this state (FLEET_STATE_VERSION); an earlier release carried none (version 0). */
+  version?: number;
   /** Execution id -> its hold. */
   holds: Record<string, Hold>;
   /** Whether the holds of executions already running were read from visibility when this ledger was first started. */
@@ -99,9 +101,18 @@ function holdBytes(id: string, hold: Hold): number {
   return id.length + JSON.stringify({ ...hold, seen: true }).length + 4;
 }
 
-/** The state of a run started with `carried`: nodes, places and the size rebuilt from the holds. */
+/** The shape of the carried state. Raise it with every change of shape, and migrate in restore(). */
+export const FLEET_STATE_VERSION = 1;
+
+/** The state of a run started with `carried` (of this release or an earlier one): nodes, places and the size rebuilt from the holds. */
 export function restore(carried: FleetLedgerCarried): FleetLedgerState {
-  const state: FleetLedgerState = { ...carried, holds: {}, nodes: {}, places: {}, bytes: 0 };
+  const version = carried.version ?? 0;
+  if (version > FLEET_STATE_VERSION)
+    throw new Error(
+      `the fleet ledger state is version ${version}, newer than this release's ${FLEET_STATE_VERSION}: upgrade this coordinator`,
+    );
+  // 0 -> 1: the shape is the same; the version field is new.
+  const state: FleetLedgerState = { ...carried, version: FLEET_STATE_VERSION, holds: {}, nodes: {}, places: {}, bytes: 0 };
   const byAge = Object.entries(carried.holds).sort(([, a], [, b]) => a.at - b.at);
   for (const [id, h] of byAge) record(state, id, h);
   return state;
@@ -110,7 +121,7 @@ export function restore(carried: FleetLedgerCarried): FleetLedgerState {
 /** What continue-as-new carries. */
 export function carry(state: FleetLedgerState): FleetLedgerCarried {
   const { holds, seeded, orphanGraceMs, maxHoldBytes } = state;
-  return { holds, seeded, orphanGraceMs, ...(maxHoldBytes !== undefined && { maxHoldBytes }) };
+  return { version: FLEET_STATE_VERSION, holds, seeded, orphanGraceMs, ...(maxHoldBytes !== undefined && { maxHoldBytes }) };
 }
 
 function record(state: FleetLedgerState, id: string, hold: Hold): void {
@@ -240,4 +251,9 @@ export function settle(state: FleetLedgerState, looked: SweepRequest, found: { s
     if (h) h.seen = true;
   }
   release(state, found.spent);
+}
+
+/** The holds' size as carried, against the capacity past which claims are refused. */
+export function capacity(state: FleetLedgerState): { bytes: number; capacityBytes: number; holds: number } {
+  return { bytes: state.bytes, capacityBytes: state.maxHoldBytes ?? MAX_HOLD_BYTES, holds: Object.keys(state.holds).length };
 }

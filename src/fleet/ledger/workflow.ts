@@ -9,30 +9,22 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
-  defineUpdate,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { FleetLedgerActivities, FleetSeedRequest } from './activities';
 import * as fleet from './state';
-
-/** What the ledger answers one claim. */
-export type ClaimAnswer = { ok: true } | { ok: false; refusal: fleet.ClaimRefusal };
-
-/** ApplicationFailure type of a refused batch: its single detail is the ClaimRefusal of each claim. */
-export const FLEET_REFUSAL = 'MedicFleetRefusal';
-/** ApplicationFailure type while a new fleet ledger reads the running disruptive executions: ask again in a moment. */
-export const FLEET_SEEDING = 'MedicFleetSeeding';
-
-/** A batch of claims: each taken or refused, in order. */
-export const claimUpdate = defineUpdate<ClaimAnswer[], [fleet.Claim[]]>('claim');
-/** Ends holds (their starts did not happen, or their executions closed); answers how many were held. */
-export const releaseHoldsUpdate = defineUpdate<number, [{ ids: string[] }]>('release');
-/** Whether a claim would pass now, recording nothing (shadow mode). */
-export const checkQuery = defineQuery<fleet.ClaimRefusal | undefined, [fleet.Claim]>('check');
-export const fleetStateQuery = defineQuery<fleet.FleetLedgerState>('state');
+import {
+  checkQuery,
+  claimUpdate,
+  FLEET_REFUSAL,
+  FLEET_SEEDING,
+  fleetStateQuery,
+  releaseHoldsUpdate,
+  capacityQuery,
+  type ClaimAnswer,
+} from '../../ledger/messages';
 
 /** A new run after this many history events (each claim adds two, each batch three more). */
 const MAX_HISTORY_EVENTS = 2_000;
@@ -86,6 +78,7 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
   setHandler(releaseHoldsUpdate, ({ ids }) => fleet.release(state, ids));
   setHandler(checkQuery, (c) => (state.seeded ? fleet.check(state, c) : undefined));
   setHandler(fleetStateQuery, () => state);
+  setHandler(capacityQuery, () => fleet.capacity(state));
 
   if (!state.seeded) {
     for (const h of await activities.seedFleetLedger(seedRequest))

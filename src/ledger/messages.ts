@@ -1,0 +1,49 @@
+// The ledgers' durable messages: every update and query of both ledger workflows and the failure
+// types their validators throw. Clients and workflows import them from here (as Temporal's samples
+// keep shared.ts); a name here is part of running ledgers' histories and never changes.
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { AdmitAnswer, AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal, LedgerState } from './state';
+import type { Claim, ClaimRefusal, FleetLedgerState } from '../fleet/ledger/state';
+
+/** What the admission ledger answers one admission. */
+export type LedgerAnswer = { ok: true; answer: AdmitAnswer } | { ok: false; refusal: LedgerRefusal };
+
+/** ApplicationFailure type of a refused batch: its single detail is the LedgerRefusal of each admission. */
+export const LEDGER_REFUSAL = 'MedicLedgerRefusal';
+/** ApplicationFailure type while a new ledger reads past executions: ask again in a moment. */
+export const LEDGER_SEEDING = 'MedicLedgerSeeding';
+
+/** A batch of admissions: each admitted or refused, in order. */
+export const admitUpdate = defineUpdate<LedgerAnswer[], [AdmitRequest[]]>('admit');
+export const announceUpdate = defineUpdate<Enforced[], [{ constraints: LedgerConstraint[]; inUseMs?: number }]>('announce');
+/** The constraints as enforced for a config, without recording anything (dry runs). */
+export const enforcedQuery = defineQuery<Enforced[], [LedgerConstraint[]]>('enforced');
+export const releaseUpdate = defineUpdate<boolean, [{ id: string }]>('release');
+export const stateQuery = defineQuery<LedgerState>('state');
+
+/** What the fleet ledger answers one claim. */
+export type ClaimAnswer = { ok: true } | { ok: false; refusal: ClaimRefusal };
+
+/** ApplicationFailure type of a refused batch: its single detail is the ClaimRefusal of each claim. */
+export const FLEET_REFUSAL = 'MedicFleetRefusal';
+/** ApplicationFailure type while a new fleet ledger reads the running disruptive executions: ask again in a moment. */
+export const FLEET_SEEDING = 'MedicFleetSeeding';
+
+/** A batch of claims: each taken or refused, in order. */
+export const claimUpdate = defineUpdate<ClaimAnswer[], [Claim[]]>('claim');
+/** Ends holds (their starts did not happen, or their executions closed); answers how many were held. */
+export const releaseHoldsUpdate = defineUpdate<number, [{ ids: string[] }]>('release');
+/** Whether a claim would pass now, recording nothing (shadow mode). */
+export const checkQuery = defineQuery<ClaimRefusal | undefined, [Claim]>('check');
+export const fleetStateQuery = defineQuery<FleetLedgerState>('state');
+
+/** A ledger's size against its capacity (both ledgers; a query, so it writes no history). */
+export interface LedgerCapacity {
+  /** The state as carried to the next run, in JSON bytes. */
+  bytes: number;
+  /** Past this, the fleet ledger refuses claims and the admission ledger keeps less history. */
+  capacityBytes: number;
+  /** Admissions kept in windows (admission ledger), or holds (fleet ledger). */
+  holds: number;
+}
+export const capacityQuery = defineQuery<LedgerCapacity>('capacity');

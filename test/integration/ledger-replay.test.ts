@@ -1,0 +1,154 @@
+// The ledgers' recorded histories replay against the current ledger bundle: a change to a ledger
+// workflow that would break a ledger running under the previous release fails here.
+//
+// With MEDIC_RECORD_HISTORIES=1 the scenarios below drive both ledgers on the dev server through
+// every kind of event they write (seeding, batched admissions and claims, announces, releases,
+// orphan sweeps, continue-as-new with the carried state) and record their histories under
+// test/fixtures/ledger-histories/<ledger code level>/, never over an existing file.
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { LedgerClient, ledgerWorkflowId } from '../../src/ledger/client';
+import { createLedgerActivities } from '../../src/ledger/activities';
+import { createFleetLedgerActivities } from '../../src/fleet/ledger/activities';
+import { FleetLedgerClient } from '../../src/fleet/ledger/client';
+import type { Claim } from '../../src/fleet/ledger/state';
+import { constraintKey } from '../../src/coordinator/constraints';
+import { LEDGER_QUEUE } from '../../src/temporal/task-queues';
+import { ledgerHistoryFiles, readLedgerHistory, recordLedgerHistory } from '../helpers/histories';
+import { constraint, workflowConfig } from '../helpers/coordinator';
+import { connectClient, connectWorkerConnection, eventually, unique } from '../helpers/temporal';
+
+const MIN = 60_000;
+const recording = process.env.MEDIC_RECORD_HISTORIES === '1';
+
+function ledgerBundle(): { codePath: string } {
+  const codePath = process.env.MEDIC_TEST_LEDGER_BUNDLE;
+  if (!codePath) throw new Error('no ledger bundle: integration tests need the jest global setup');
+  return { codePath };
+}
+
+(recording ? describe.skip : describe)('recorded ledger histories', () => {
+  const files = ledgerHistoryFiles();
+
+  it('cover both ledgers, each through a continue-as-new', () => {
+    const names = files.map((f) => f.split('/')[1]);
+    for (const needed of [
+      'admission-ledger-first-run',
+      'admission-ledger-carried',
+      'fleet-ledger-first-run',
+      'fleet-ledger-carried',
+    ])
+      expect(names).toContain(`${needed}.history.binpb`);
+  });
+
+  it.each(files)('replay without non-determinism: %s', async (file) => {
+    await Worker.runReplayHistory({ workflowBundle: ledgerBundle() }, readLedgerHistory(file));
+  });
+});
+
+(recording ? describe : describe.skip)('recording ledger histories (MEDIC_RECORD_HISTORIES=1)', () => {
+  let client: Client;
+  let closeClient: () => Promise<void>;
+  let connection: NativeConnection;
+  let worker: Worker;
+  let running: Promise<void>;
+
+  beforeAll(async () => {
+    ({ client, close: closeClient } = await connectClient());
+    connection = await connectWorkerConnection();
+    worker = await Worker.create({
+      connection,
+      taskQueue: LEDGER_QUEUE,
+      workflowBundle: ledgerBundle(),
+      activities: { ...createLedgerActivities(() => client), ...createFleetLedgerActivities(() => client) },
+    });
+    running = worker.run();
+  });
+  afterAll(async () => {
+    worker.shutdown();
+    await running;
+    await connection.close();
+    await closeClient();
+  });
+
+  /** The first run's history (it ended in continue-as-new) and the second's so far. */
+  async function recordRuns(id: string, firstRunId: string, name: string): Promise<void> {
+    await recordLedgerHistory(`${name}-first-run`, client.workflow.getHandle(id, firstRunId));
+    await recordLedgerHistory(`${name}-carried`, client.workflow.getHandle(id));
+  }
+
+  it('the admission ledger: seeding, announces, batched admissions, a release, an orphan sweep, continue-as-new', async () => {
+    const name = unique('recorded');
+    const wf = workflowConfig(name, {
+      constraints: [constraint('concurrency', 2, 15 * MIN), constraint('maxExecution', 2, 60 * MIN, true)],
+    });
+    const ledger = new LedgerClient(undefined, 2_000);
+    const scopes = Object.fromEntries(wf.constraints.map((c) => [constraintKey(c, wf.constraints), 'global']));
+    await ledger.announce(client, wf);
+    // A dead admission: nothing starts for it, the sweep frees it past the grace.
+    expect((await ledger.admit(client, wf, { id: unique('dead'), scopes, where: { execution: unique('never') } })).ok).toBe(true);
+    const kept = unique('kept');
+    expect((await ledger.admit(client, wf, { id: kept, scopes, where: {} })).ok).toBe(true);
+    expect((await ledger.admit(client, wf, { id: unique('refused'), scopes, where: {} })).ok).toBe(false);
+    await ledger.release(client, wf, kept);
+    // The orphan is swept once the grace passes: then the window has room again.
+    await eventually(
+      async () => ((await ledger.admit(client, wf, { id: unique('after-sweep'), scopes, where: {} })).ok ? true : undefined),
+      30_000,
+      'the orphan sweep to free the dead admission',
+    );
+    // Batches of admissions, each in a scope of its own, until the ledger continues as new.
+    const handle = client.workflow.getHandle(ledgerWorkflowId(name));
+    const firstRunId = (await handle.describe()).runId;
+    for (let i = 0; (await handle.describe()).runId === firstRunId; i++) {
+      const batch = Array.from({ length: 4 }, (_, j) =>
+        ledger.admit(client, wf, {
+          id: unique('bulk'),
+          scopes: Object.fromEntries(Object.keys(scopes).map((k) => [k, `node=n${i}-${j}`])),
+          where: {},
+        }),
+      );
+      await Promise.all(batch);
+      if (i > 2_000) throw new Error('the admission ledger never continued as new');
+    }
+    await ledger.admit(client, wf, { id: unique('carried'), scopes, where: {} });
+    await ledger.announce(client, wf);
+    await recordRuns(ledgerWorkflowId(name), firstRunId, 'admission-ledger');
+  }, 240_000);
+
+  it('the fleet ledger: seeding, claims with node and budgets, a release, sweeps, continue-as-new', async () => {
+    const id = unique('medic-fleet-ledger-recorded');
+    const fleet = new FleetLedgerClient(
+      () => {},
+      () => ['recordedDisruptive'],
+      10_000,
+      id,
+      { orphanGraceMs: 2_000 },
+    );
+    const claim = (node: string, over: Partial<Claim> = {}): Claim => ({
+      id: unique('recordedDisruptive'),
+      workflow: 'recordedDisruptive',
+      trigger: 'spiffe://medic.test/recorder',
+      node,
+      budgets: [{ key: 'dcs|dc1', budget: 'dcs', scope: 'datacenter=dc1', limit: 2 }],
+      holdMaxMs: 60 * MIN,
+      ...over,
+    });
+    const a = claim('node-a');
+    expect((await fleet.claim(client, a)).ok).toBe(true);
+    expect((await fleet.claim(client, claim('node-a'))).ok).toBe(false);
+    expect((await fleet.claim(client, claim('node-b'))).ok).toBe(true);
+    expect((await fleet.claim(client, claim('node-c'))).ok).toBe(false);
+    await fleet.release(client, [a.id]);
+    // Holds whose executions never start are orphans: the sweep ends them past the grace.
+    await eventually(async () => ((await fleet.claim(client, claim('node-d'))).ok ? true : undefined), 60_000, 'the sweep');
+    const handle = client.workflow.getHandle(id);
+    const firstRunId = (await handle.describe()).runId;
+    for (let i = 0; (await handle.describe()).runId === firstRunId; i++) {
+      await Promise.all(Array.from({ length: 4 }, (_, j) => fleet.claim(client, claim(`bulk-${i}-${j}`, { budgets: [] }))));
+      if (i > 2_000) throw new Error('the fleet ledger never continued as new');
+    }
+    await fleet.claim(client, claim('node-after', { budgets: [] }));
+    await recordRuns(id, firstRunId, 'fleet-ledger');
+  }, 240_000);
+});
