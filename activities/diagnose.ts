@@ -53,7 +53,10 @@ export async function diagnose(settings: DiagnoseSettings, fetchImpl: typeof fet
       const r = await runAllowedCommand(settings, { command: req.command, args: req.args, timeoutMs });
       const status = r.timedOut ? 'timed out' : r.exitCode !== null ? `exit ${r.exitCode}` : `killed by ${r.signal}`;
       const stderr = r.stderr.trim() ? `${r.stdout.trim() ? '\n' : ''}[stderr] ${r.stderr.trimEnd()}` : '';
-      return done(`${r.stdout.trimEnd()}${stderr}\n(${status})`, 'tail');
+      if (!r.truncated) return done(`${r.stdout.trimEnd()}${stderr}\n(${status})`, 'tail');
+      // Past worker.hcl max_output_bytes the exec kept only the start: show that, and say so.
+      const d = done(`(${status}; output beyond max_output_bytes dropped)\n${r.stdout.trimEnd()}${stderr}`, 'head');
+      return { ...d, truncated: true };
     }
     case 'http_check': {
       const r = await httpGet(fetchImpl, req.url, timeoutMs, DIAGNOSIS_MAX_BYTES * 2);

@@ -335,28 +335,30 @@ function readStep(s: Decoder, seen: Set<string>, look = false): RunbookStep | un
  */
 function readDiagnose(d: Decoder): DiagnoseStep[] | undefined {
   if (!d.has('diagnose')) return undefined;
+  const blocks = orderedBlocks(d, 'diagnose', 'diagnose { name = "journal" kind = "command" ... }');
   const seen = new Set<string>();
-  const steps = d
-    .blocks('diagnose')
-    .map((s) => readStep(s, seen, true))
-    .filter((s): s is RunbookStep => s !== undefined);
-  return steps as DiagnoseStep[];
+  return blocks?.map((s) => readStep(s, seen, true)).filter((s): s is RunbookStep => s !== undefined) as DiagnoseStep[];
+}
+
+/**
+ * Unlabelled blocks, in the order written. The parser turns labelled blocks into a map sorted
+ * by label, which would lose that order; so such blocks name themselves inside, and a label is an error.
+ */
+function orderedBlocks(d: Decoder, key: string, example: string): Decoder[] | undefined {
+  const raw = d.body[key];
+  if (raw !== undefined && raw !== null && !Array.isArray(raw) && Object.values(raw).every(Array.isArray)) {
+    d.blocks(key);
+    d.error(key, `${key === 'step' ? 'steps' : `${key} blocks`} run in the order written, so they are unlabelled: ${example}`);
+    return undefined;
+  }
+  return d.blocks(key);
 }
 
 function readSteps(d: Decoder, workflowType: string): RunbookStep[] | undefined {
-  const raw = d.body.step;
-  if (raw !== undefined && raw !== null && !Array.isArray(raw) && Object.values(raw).every(Array.isArray)) {
-    // The parser turns labelled blocks into a map sorted by label, which would lose the order
-    // the steps were written in; so steps name themselves inside the block.
-    d.blocks('step');
-    d.error('step', 'steps run in the order written, so they are unlabelled: step { name = "restart" kind = "command" ... }');
-    return undefined;
-  }
+  const blocks = orderedBlocks(d, 'step', 'step { name = "restart" kind = "command" ... }');
+  if (!blocks) return undefined;
   const seen = new Set<string>();
-  const steps = d
-    .blocks('step')
-    .map((s) => readStep(s, seen))
-    .filter((s): s is RunbookStep => s !== undefined);
+  const steps = blocks.map((s) => readStep(s, seen)).filter((s): s is RunbookStep => s !== undefined);
   if (workflowType === RUNBOOK_TYPE) {
     if (!d.has('step')) d.error('step', 'a runbook needs at least one step { ... }');
     return steps;
