@@ -24,6 +24,7 @@ import { eventually, temporalAddress, unique, workflowBundle } from '../helpers/
 
 interface JsonPage {
   event_action: string;
+  diagnostics?: Array<{ name: string; output: string; truncated: boolean }>;
   dedup_key: string;
   summary: string;
   outcome: string;
@@ -54,7 +55,12 @@ describe('every unhealed end pages, once', () => {
       params: { token: SECRET },
       paramSchema: { token: { type: 'string', settable: false, secret: true, list: false, default: SECRET } },
     }),
-    workflowConfig('timesOut', { workflowType: 'runbook', steps: [HANG], timeoutMs: 8_000 }),
+    workflowConfig('timesOut', {
+      workflowType: 'runbook',
+      steps: [HANG],
+      timeoutMs: 8_000,
+      diagnose: [{ name: 'where', kind: 'command', command: '/usr/bin/printf', args: ['on %s', '{{node}}'] }],
+    }),
   ];
   const coordinator = async (): Promise<TestCoordinator> => {
     const c = await testCoordinator(workflows, {
@@ -123,6 +129,10 @@ describe('every unhealed end pages, once', () => {
       outcome: 'escalated',
       summary: 'timesOut: did not finish within its timeout of 8s (stopped at step "hang")',
       workflow_id: workflowId,
+      // The coordinator passed the config's diagnose steps on; the node is gone, so they could not run.
+      diagnostics: [
+        { name: 'where', output: expect.stringMatching(/^not run: activity ScheduleToStart timeout$/), truncated: false },
+      ],
     });
 
     // A run terminated afterwards is paged by the watcher: by then it has listed past the escalated one.
