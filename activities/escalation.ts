@@ -1,6 +1,7 @@
 // The central escalation sink: one page per escalated run, posted as PagerDuty Events API v2,
 // a Slack incoming-webhook message, or medic's own JSON, with a dedup key per workflow and
-// target, and a resolve when a later run heals that target. Runs on general workers.
+// target, and a resolve when a later run heals that target. Runs on general workers; the close
+// watcher (src/watcher/) sends the runs that closed without a page through it too.
 import { promises as fs } from 'node:fs';
 import type { EscalationConfig, Hook } from '../src/config/worker';
 import type { Target } from '../src/temporal/task-queues';

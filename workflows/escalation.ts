@@ -1,7 +1,8 @@
 // Escalation: when a remediation cannot fix the problem (or fails), a human must know. The page
 // goes to the central escalation sink of the general workers (worker.hcl `escalation`: JSON,
 // PagerDuty Events v2 or Slack), retried durably as an activity, with one dedup key per workflow
-// and target; then the workflow fails so it shows as failed wherever it is watched.
+// and target, carrying what the workflow's `diagnose` steps saw (workflows/diagnose.ts); then
+// the workflow fails so it shows as failed wherever it is watched.
 import { ApplicationFailure, isCancellation, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes';
 import type { Diagnosis, PageRequest } from '../activities';
