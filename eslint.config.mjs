@@ -46,6 +46,8 @@ export default tseslint.config(
       'src/ledger/patches.ts',
       'src/fleet/ledger/workflow.ts',
       'src/fleet/ledger/state.ts',
+      'src/watcher/workflow.ts',
+      'src/watcher/state.ts',
     ],
     rules: {
       'no-restricted-imports': [

@@ -1,11 +1,13 @@
 // The central escalation sink: one page per escalated run, posted as PagerDuty Events API v2,
 // a Slack incoming-webhook message, or medic's own JSON, with a dedup key per workflow and
-// target, and a resolve when a later run heals that target. Runs on general workers.
+// target, and a resolve when a later run heals that target. Runs on general workers; the close
+// watcher (src/watcher/) sends the runs that closed without a page through it too.
 import { promises as fs } from 'node:fs';
 import type { EscalationConfig, Hook } from '../src/config/worker';
 import type { Target } from '../src/temporal/task-queues';
 import { HookFailedError, InvalidRequestError, NotConfiguredError } from './errors';
 import { postJson, runHook, type HookIdentity } from './hooks';
+import type { Diagnosis } from './diagnose';
 
 export interface PageRequest {
   /** trigger: open (or add to) the incident; resolve: a later run healed the target. */
@@ -19,6 +21,8 @@ export interface PageRequest {
   target: Target;
   /** What the run tried, one line per event. */
   tried: string[];
+  /** What the workflow's `diagnose` steps saw, in the order declared (capped, masked). */
+  diagnostics?: Diagnosis[];
 }
 
 export interface PageResult {
@@ -49,6 +53,7 @@ export function pagerdutyEvent(req: PageRequest, routingKey: string): Record<str
         run_id: req.runId,
         target: req.target,
         tried: req.tried,
+        ...(req.diagnostics?.length && { diagnostics: Object.fromEntries(req.diagnostics.map((d) => [d.name, d.output])) }),
       },
     },
     client: 'medic',
@@ -68,8 +73,15 @@ export function slackMessage(req: PageRequest): Record<string, unknown> {
       req.summary,
       `workflow \`${req.workflowId}\` · key \`${req.dedupKey}\``,
       ...(tried.length ? ['*what was tried:*', ...tried] : []),
+      ...(req.diagnostics?.length ? ['*diagnostics:*', ...req.diagnostics.map(slackDiagnosis)] : []),
     ].join('\n'),
   };
+}
+
+/** One diagnosis as a Slack code block: `&`, `<`, `>` escaped as Slack asks, no backquote fence inside. */
+function slackDiagnosis(d: Diagnosis): string {
+  const text = d.output.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/```/g, "'''");
+  return `_${d.name}_\n\`\`\`\n${text}\n\`\`\``;
 }
 
 /** medic's own JSON, for a receiver of one's own. */
@@ -84,6 +96,7 @@ export function jsonEvent(req: PageRequest): Record<string, unknown> {
     run_id: req.runId,
     target: req.target,
     tried: req.tried,
+    ...(req.diagnostics?.length && { diagnostics: req.diagnostics }),
   };
 }
 

@@ -11,6 +11,7 @@ import { runHook, type HookRequest } from './hooks';
 import { BOOT_ID_FILE, readBootId, reboot, type NodeIdentity, type RebootRequest } from './node';
 import { cleanFiles, diskUsage, type CleanRequest } from './disk';
 import { sendPage, type PageRequest } from './escalation';
+import { diagnose, type DiagnoseRequest } from './diagnose';
 import { withRedaction } from './redact';
 
 /** The part of worker.hcl activities act on. */
@@ -81,6 +82,8 @@ export function createActivities(deps: ActivityDeps) {
           req,
         ),
       ),
+    /** One `diagnose { ... }` step of an escalating run: what it saw, capped, for the page. */
+    diagnose: (req: DiagnoseRequest) => whileHeartbeating(() => diagnose(settings, fetchImpl, req)),
     /** Reboots unless the boot id has changed since `req.bootId` (never reboots twice for one request). */
     reboot: (req: RebootRequest = {}) => whileHeartbeating(() => reboot(settings, bootIdFile, log, req)),
     /** Which worker answered, and the current boot id. */
@@ -101,3 +104,4 @@ export type { HookResult } from './hooks';
 export type { RebootResult, RebootRequest } from './node';
 export type { CleanResult, DiskUsage } from './disk';
 export type { PageRequest, PageResult } from './escalation';
+export type { DiagnoseRequest, Diagnosis } from './diagnose';

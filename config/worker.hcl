@@ -16,7 +16,11 @@ worker {
 
   # Executables the command activity (and runbook command steps) may run, by absolute path.
   # /usr/bin/unlink removes one file: the healDemo runbook clears the demo service's stale lock.
-  allowed_commands = ["/usr/bin/chronyc", "/usr/bin/journalctl", "/usr/bin/true", "/usr/bin/unlink"]
+  # df, du, ls and uptime only look: the shipped workflows' diagnose steps run them on escalation.
+  allowed_commands = [
+    "/usr/bin/chronyc", "/usr/bin/journalctl", "/usr/bin/true", "/usr/bin/unlink",
+    "/usr/bin/df", "/usr/bin/du", "/usr/bin/ls", "/usr/bin/uptime",
+  ]
   command_timeout  = "5m"
   max_output_bytes = 65536
 

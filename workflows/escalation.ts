@@ -1,14 +1,17 @@
 // Escalation: when a remediation cannot fix the problem (or fails), a human must know. The page
 // goes to the central escalation sink of the general workers (worker.hcl `escalation`: JSON,
 // PagerDuty Events v2 or Slack), retried durably as an activity, with one dedup key per workflow
-// and target; then the workflow fails so it shows as failed wherever it is watched.
+// and target, carrying what the workflow's `diagnose` steps saw (workflows/diagnose.ts); then
+// the workflow fails so it shows as failed wherever it is watched.
 import { ApplicationFailure, isCancellation, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes';
-import type { PageRequest } from '../activities';
+import type { Diagnosis, PageRequest } from '../activities';
 import type { ProgressTracker } from './progress';
 import type { WorkflowInput } from './input';
 import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
-import { OUTCOMES_PATCH } from './patches';
+import { DIAGNOSE_PATCH, OUTCOMES_PATCH } from './patches';
+import { diagnoseBoundMs, pageBoundMs } from './deadline';
+import { runDiagnostics } from './diagnose';
 
 /** Failure type of a workflow that gave up and handed over to a human. */
 export const ESCALATED = 'Escalated';
@@ -17,22 +20,33 @@ export const FAILED = 'FailedAndEscalated';
 
 /** The key every page about this workflow and target shares: PagerDuty groups them in one incident. */
 export function dedupKey(input: Pick<WorkflowInput, 'workflow' | 'target'> | undefined): string {
-  const t = input?.target ?? {};
+  return dedupKeyOf(input?.workflow ?? workflowInfo().workflowType, input?.target);
+}
+
+/** dedupKey outside a workflow: the close watcher (src/watcher/) pages a run with its own key. */
+export function dedupKeyOf(workflow: string, target: WorkflowInput['target'] | undefined): string {
+  const t = target ?? {};
   const where = t.node ?? [t.datacenter, t.node_type].filter(Boolean).join('/');
-  return `medic/${input?.workflow ?? workflowInfo().workflowType}/${where || 'any'}`;
+  return `medic/${workflow}/${where || 'any'}`;
 }
 
 // The sink may be down for a while: keep trying (with backoff) for up to half an hour, within
 // the workflow's own timeout (the schedule-to-close bound, not the attempt count, ends it). A
 // refused payload (bad routing key) is permanent.
-const pager = () =>
+const pager = (withinMs: number = 30 * 60_000) =>
   activities({
     startToCloseTimeout: '30s',
-    scheduleToCloseTimeout: '30m',
+    scheduleToCloseTimeout: withinMs,
     retry: { maximumAttempts: 1000, maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
   });
 
-function pageRequest(progress: ProgressTracker, action: PageRequest['action'], summary: string, outcome: string): PageRequest {
+function pageRequest(
+  progress: ProgressTracker,
+  action: PageRequest['action'],
+  summary: string,
+  outcome: string,
+  diagnostics?: Diagnosis[],
+): PageRequest {
   const info = workflowInfo();
   return {
     action,
@@ -44,6 +58,7 @@ function pageRequest(progress: ProgressTracker, action: PageRequest['action'], s
     runId: info.runId,
     target: progress.input?.target ?? {},
     tried: progress.tried(),
+    ...(diagnostics && { diagnostics }),
   };
 }
 
@@ -61,9 +76,16 @@ export async function escalate(
   // logged, or thrown (the worker logs a failed workflow's failure).
   message = progress.mask(message);
   progress.step('escalate', message);
+  // What the workflow's diagnose steps see goes in the page (masked like everything else).
+  const diagnose = current && progress.input?.diagnose?.length ? patched(DIAGNOSE_PATCH) : false;
+  const diagnostics = diagnose
+    ? progress.mask(await runDiagnostics(progress.input!, diagnoseBoundMs(progress.deadline, Date.now())))
+    : undefined;
   let delivered = 'notified';
   try {
-    if (current) await pager().page(pageRequest(progress, 'trigger', message, outcome));
+    // Near the run's own deadline the page gets only the time left before Temporal's backstop.
+    const within = progress.deadline ? pageBoundMs(progress.deadline, Date.now()) : undefined;
+    if (current) await pager(within).page(pageRequest(progress, 'trigger', message, outcome, diagnostics));
     // Before the patch: the worker's notify hook, on the workflow's own queue.
     else await activities({ startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } }).notify({ message, severity: 'critical' });
   } catch (err) {

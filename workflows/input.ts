@@ -33,6 +33,20 @@ export type RunbookStep = StepCommon &
     | { kind: 'notify'; message: string }
   );
 
+/** The step kinds a `diagnose { ... }` block may use: the ones that only look. */
+export const DIAGNOSE_STEP_KINDS = ['command', 'http_check', 'prometheus_check'] as const;
+
+/**
+ * What to look at when a run escalates, declared as `diagnose { name = "..." kind = "..." }` in
+ * any workflow's HCL: the output goes in the page (workflows/diagnose.ts). Same kinds, templates
+ * and worker allow-lists as runbook steps; no expectations, no retries.
+ */
+export type DiagnoseStep = { name: string; timeoutMs?: number } & (
+  | { kind: 'command'; command: string; args: string[] }
+  | { kind: 'http_check'; url: string }
+  | { kind: 'prometheus_check'; query: string }
+);
+
 export interface WorkflowInput {
   /** The configured workflow name (config/workflows/<name>.hcl), not the Temporal type. */
   workflow: string;
@@ -51,4 +65,11 @@ export interface WorkflowInput {
    * itself runs on its datacenter's general queue; absent (older starts), both use one queue.
    */
   activityQueue?: string;
+  /**
+   * The config's `timeout`: the run ends (escalated) by then (workflows/deadline.ts). Absent
+   * (older starts), Temporal's execution timeout is the timeout.
+   */
+  timeoutMs?: number;
+  /** The config's `diagnose` blocks: run on escalation, their output in the page. */
+  diagnose?: DiagnoseStep[];
 }

@@ -2,12 +2,15 @@
 // also escalated). `remediation` wraps a workflow body: it records the outcome in the result and
 // in the MedicOutcome search attribute, resolves the page when a run heals, and turns any
 // failure the body did not handle into an escalation that says what was tried (the catch-all).
+// A run that reaches its own timeout is cancelled and escalates too (workflows/deadline.ts).
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   TimeoutFailure,
   isCancellation,
   patched,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -15,7 +18,8 @@ import { SEARCH_ATTRIBUTES, type Outcome } from '../src/temporal/search-attribut
 import type { WorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { ESCALATED, FAILED, escalate, resolvePage } from './escalation';
-import { OUTCOMES_PATCH, SECRET_MASKING_PATCH } from './patches';
+import { OUTCOMES_PATCH, OWN_TIMEOUT_PATCH, SECRET_MASKING_PATCH } from './patches';
+import { runDeadline, type RunDeadline } from './deadline';
 import { secretValues } from '../src/params/resolve';
 
 export { OUTCOMES, type Outcome } from '../src/temporal/search-attributes';
@@ -70,10 +74,25 @@ export async function remediation<R extends OutcomeFields>(
     return old;
   }
   if (patched(SECRET_MASKING_PATCH)) progress.secrets = secretValues(input?.paramSchema, input?.params);
+  if (patched(OWN_TIMEOUT_PATCH)) {
+    const info = workflowInfo();
+    progress.deadline = runDeadline(info.runStartTime.getTime(), input?.timeoutMs, info.executionTimeoutMs);
+  }
+  const deadline = progress.deadline;
+  const passed = { yes: false };
   let result: R;
   try {
-    result = await body({ progress, current });
+    result = deadline
+      ? await untilDeadline(deadline, progress, passed, () => body({ progress, current }))
+      : await body({ progress, current });
   } catch (err) {
+    if (isCancellation(err) && deadline && passed.yes) {
+      const at = progress.current;
+      return escalate(
+        progress,
+        `${input?.workflow ?? workflowInfo().workflowType}: did not finish within its timeout of ${seconds(deadline.timeoutMs)}${at !== 'start' ? ` (stopped at step "${at}")` : ''}`,
+      );
+    }
     if (isCancellation(err)) throw err;
     const type = (err as { type?: string }).type;
     if (err instanceof ApplicationFailure && (type === ESCALATED || type === FAILED)) throw err; // already escalated
@@ -88,4 +107,37 @@ export async function remediation<R extends OutcomeFields>(
   progress.finish(result.outcome === 'healed' ? 'succeeded' : 'nothing_to_heal', result.summary);
   if (result.outcome === 'healed') await resolvePage(progress, result.summary);
   return result;
+}
+
+/**
+ * Runs `body` until the deadline keeps just enough time to page: then cancels it, so its own
+ * cleanup runs (rebootNode undrains), and `passed` says why it was cancelled. A body that is
+ * paging already is left to finish its page (escalate bounds it by Temporal's backstop).
+ */
+async function untilDeadline<R>(
+  deadline: RunDeadline,
+  progress: ProgressTracker,
+  passed: { yes: boolean },
+  body: () => Promise<R>,
+): Promise<R> {
+  const bodyScope = new CancellationScope();
+  const timerScope = new CancellationScope();
+  timerScope
+    .run(() => sleep(Math.max(1, deadline.bodyEndsAt - Date.now())))
+    .then(
+      () => {
+        passed.yes = true;
+        if (progress.current !== 'escalate') bodyScope.cancel();
+      },
+      () => undefined, // the run ended (or was cancelled) first
+    );
+  try {
+    return await bodyScope.run(body);
+  } finally {
+    timerScope.cancel();
+  }
+}
+
+function seconds(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
 }

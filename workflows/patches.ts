@@ -12,7 +12,16 @@ export const SECRET_MASKING_PATCH = 'medic-secret-masking-v1';
 export const TEMPLATE_ESCAPING_PATCH = 'medic-template-escaping-v1';
 
 /**
+ * The run enforces its own `timeout` (workflows/deadline.ts): the body is cancelled before the
+ * end and the run escalates, instead of being killed silently by Temporal's execution timeout.
+ */
+export const OWN_TIMEOUT_PATCH = 'medic-own-timeout-v1';
+
+/** An escalation runs the workflow's `diagnose` steps and puts what they saw in the page. */
+export const DIAGNOSE_PATCH = 'medic-diagnose-v1';
+
+/**
  * The workflow code level: the newest patch id. Recorded histories go under
  * test/fixtures/histories/<level>/, so each level's histories stay and CI replays them all.
  */
-export const WORKFLOW_CODE_LEVEL = TEMPLATE_ESCAPING_PATCH;
+export const WORKFLOW_CODE_LEVEL = DIAGNOSE_PATCH;

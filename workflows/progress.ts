@@ -3,6 +3,7 @@
 import { defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { WorkflowInput } from './input';
 import { maskValues } from '../src/params/resolve';
+import type { RunDeadline } from './deadline';
 
 export type ProgressStatus = 'running' | 'succeeded' | 'nothing_to_heal' | 'failed' | 'escalated' | 'cancelled';
 
@@ -37,11 +38,13 @@ export class ProgressTracker {
   private readonly state: Progress;
   /** The run's secret values (src/params secretValues): never recorded, shown, paged or returned. */
   secrets: string[] = [];
+  /** The run's own deadline (OWN_TIMEOUT_PATCH): a page near it is bounded by Temporal's backstop. */
+  deadline?: RunDeadline;
 
   /** `input`: what the run is about (workflow and target), for pages about it. */
   constructor(
     steps: string[],
-    readonly input?: Pick<WorkflowInput, 'workflow' | 'target'>,
+    readonly input?: WorkflowInput,
   ) {
     this.state = { workflow: workflowInfo().workflowType, status: 'running', step: 'start', stepNumber: 0, steps, history: [] };
     setHandler(progressQuery, () => this.state);
@@ -65,6 +68,11 @@ export class ProgressTracker {
   finish(status: Exclude<ProgressStatus, 'running'>, detail?: string): void {
     this.state.status = status;
     if (detail !== undefined) this.note(detail);
+  }
+
+  /** The step running now (or the last one). */
+  get current(): string {
+    return this.state.step;
   }
 
   /** `value` with the run's secret values masked (any JSON: a message, a result). */

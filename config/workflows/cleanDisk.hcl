@@ -44,3 +44,21 @@ param "mountpoint" {
   pattern     = "/|/var|/var/log|/var/tmp|/srv|/home"
   description = "the filesystem whose usage must drop"
 }
+
+# When it escalates, the page carries the filesystems' usage and the directories of 10 MB or
+# more two levels under the paths ({{params.paths}} alone in an argument: one argument per path).
+# df and du must be in the worker's allowed_commands.
+diagnose {
+  name    = "df"
+  kind    = "command"
+  command = "/usr/bin/df"
+  args    = ["-h"]
+}
+
+diagnose {
+  name    = "largest-dirs"
+  kind    = "command"
+  command = "/usr/bin/du"
+  args    = ["-x", "-h", "-d", "2", "-t", "10M", "{{params.paths}}"]
+  timeout = "30s"
+}

@@ -59,3 +59,12 @@ step {
   attempts    = 5
   retry_delay = "1s"
 }
+
+# When it escalates (`medic demo break --hard` leaves a directory where the lock file was), the
+# page shows what sits there.
+diagnose {
+  name    = "lock"
+  kind    = "command"
+  command = "/usr/bin/ls"
+  args    = ["-ld", "{{params.demo_dir}}/stale.lock"]
+}

@@ -37,3 +37,19 @@ param "settle" {
   default = "30s"
   max     = "30m"
 }
+
+# When it escalates, the page carries the node's boots (the last line is the current boot id)
+# and its uptime, if the node answers; journalctl and uptime must be in its allowed_commands.
+diagnose {
+  name    = "boots"
+  kind    = "command"
+  command = "/usr/bin/journalctl"
+  args    = ["--list-boots", "--no-pager"]
+}
+
+diagnose {
+  name    = "uptime"
+  kind    = "command"
+  command = "/usr/bin/uptime"
+  args    = []
+}

@@ -67,3 +67,13 @@ param "settle" {
   default = "15s"
   max     = "30m"
 }
+
+# When it escalates, the page carries the unit's last journal lines (journalctl must be in the
+# worker's allowed_commands).
+diagnose {
+  name    = "journal"
+  kind    = "command"
+  command = "/usr/bin/journalctl"
+  args    = ["-u", "{{params.unit}}", "-n", "50", "--no-pager"]
+  timeout = "10s"
+}

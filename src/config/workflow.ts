@@ -2,7 +2,13 @@
 // it lands on, and the safety constraints the coordinator checks before starting it.
 import type { Decoder } from './decoder';
 import { QUEUE_TARGETS, type QueueTarget } from '../temporal/task-queues';
-import { RUNBOOK_STEP_KINDS, type RunbookStep, type RunbookStepKind } from '../../workflows/input';
+import {
+  DIAGNOSE_STEP_KINDS,
+  RUNBOOK_STEP_KINDS,
+  type DiagnoseStep,
+  type RunbookStep,
+  type RunbookStepKind,
+} from '../../workflows/input';
 import { placementProblems, unknownPlaceholders, type TemplateContext } from '../../workflows/template';
 import { invalidAbsolutePath } from './worker';
 import {
@@ -49,11 +55,13 @@ export interface WorkflowConfig {
   paramSchema?: ParamSchema;
   /** `step "name" { ... }` blocks, for the generic runbook workflow. */
   steps?: RunbookStep[];
+  /** `diagnose { ... }` blocks: run when the workflow escalates, their output in the page. */
+  diagnose?: DiagnoseStep[];
   /** `disruptive = true`: takes the per-node lock and counts against fleet budgets (src/fleet/). */
   disruptive?: boolean;
   /** `mode = "shadow"`: admission runs in full but answers what would start, and starts nothing. */
   mode?: 'active' | 'shadow';
-  /** `timeout`: the whole execution's bound (Temporal's workflow execution timeout). */
+  /** `timeout`: the whole execution's bound; the run escalates by then (workflows/deadline.ts), Temporal's execution timeout is a backstop later. */
   timeoutMs: number;
 }
 
@@ -99,6 +107,7 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
   const paramSchema = readParams(d);
   const timeoutMs = d.duration('timeout', { positive: true }) ?? DEFAULT_WORKFLOW_TIMEOUT_MS;
   const steps = readSteps(d, workflowType);
+  const diagnose = readDiagnose(d);
   const disruptive = d.bool('disruptive', false);
   const mode = (d.string('mode', { oneOf: ['active', 'shadow'] }) ?? 'active') as 'active' | 'shadow';
   d.finish();
@@ -112,6 +121,7 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     params: defaultsOf(paramSchema),
     paramSchema,
     steps,
+    ...(diagnose?.length && { diagnose }),
     timeoutMs,
     ...(disruptive && { disruptive }),
     ...(mode === 'shadow' && { mode }),
@@ -224,20 +234,25 @@ function checkPlaceholders(s: Decoder, key: string, text: string | undefined, co
   for (const message of placement.warnings) s.warning(key, message);
 }
 
-/** Reads one step; the keys it accepts depend on its kind, so a misplaced key is an unknown key. */
-function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
+/**
+ * Reads one step; the keys it accepts depend on its kind, so a misplaced key is an unknown key.
+ * A `diagnose` step (`look`) only looks: fewer kinds, and no attempts, precondition or expectations.
+ */
+function readStep(s: Decoder, seen: Set<string>, look = false): RunbookStep | undefined {
   const name = s.string('name', { required: true, nonEmpty: true });
   if (name !== undefined && !STEP_NAME.test(name)) {
     s.error('name', `${JSON.stringify(name)} must start with a letter and use only letters, digits, '_' and '-'`);
   }
-  if (name !== undefined && seen.has(name)) s.error('name', `step name ${JSON.stringify(name)} is used more than once`);
+  const what = look ? 'diagnose' : 'step';
+  if (name !== undefined && seen.has(name)) s.error('name', `${what} name ${JSON.stringify(name)} is used more than once`);
   if (name !== undefined) seen.add(name);
-  const kind = s.string('kind', { required: true, oneOf: RUNBOOK_STEP_KINDS }) as RunbookStepKind | undefined;
-  const attempts = s.number('attempts', { positive: true, integer: true });
-  const retryDelayMs = s.duration('retry_delay');
+  const kind = s.string('kind', { required: true, oneOf: look ? DIAGNOSE_STEP_KINDS : RUNBOOK_STEP_KINDS }) as
+    RunbookStepKind | undefined;
+  const attempts = look ? undefined : s.number('attempts', { positive: true, integer: true });
+  const retryDelayMs = look ? undefined : s.duration('retry_delay');
   // A precondition step checks that there is something to heal; when it fails the run ends
   // "nothing to heal" and pages no one.
-  const precondition = s.bool('precondition', false);
+  const precondition = look ? false : s.bool('precondition', false);
   if (retryDelayMs !== undefined && attempts === undefined) s.warning('retry_delay', 'has no effect without attempts > 1');
   const common = {
     name: name ?? '',
@@ -254,7 +269,7 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
       const args = s.strings('args') ?? [];
       args.forEach((a, i) => checkPlaceholders(s, `args[${i}]`, a, 'argv'));
       const timeoutMs = s.duration('timeout', { positive: true });
-      const expectExit = s.number('expect_exit', { integer: true });
+      const expectExit = look ? undefined : s.number('expect_exit', { integer: true });
       if (command !== undefined && !problem) {
         step = {
           ...common,
@@ -272,10 +287,10 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
       checkPlaceholders(s, 'url', url, 'url');
       if (url !== undefined && !/^https?:\/\//.test(url))
         s.error('url', `${JSON.stringify(url)} must start with http:// or https://`);
-      const expectStatus = s.number('expect_status', { integer: true });
+      const expectStatus = look ? undefined : s.number('expect_status', { integer: true });
       if (expectStatus !== undefined && (expectStatus < 100 || expectStatus > 599))
         s.error('expect_status', 'must be an HTTP status (100-599)');
-      const expectBody = s.string('expect_body');
+      const expectBody = look ? undefined : s.string('expect_body');
       const timeoutMs = s.duration('timeout', { positive: true });
       if (url !== undefined) {
         step = {
@@ -292,9 +307,10 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
     case 'prometheus_check': {
       const query = s.string('query', { required: true, nonEmpty: true });
       checkPlaceholders(s, 'query', query, 'promql');
-      const expect = (s.string('expect', { oneOf: ['empty', 'nonempty'] }) ?? 'empty') as 'empty' | 'nonempty';
+      const expect = look ? 'empty' : ((s.string('expect', { oneOf: ['empty', 'nonempty'] }) ?? 'empty') as 'empty' | 'nonempty');
       const timeoutMs = s.duration('timeout', { positive: true });
-      if (query !== undefined) step = { ...common, kind, query, expect, ...(timeoutMs !== undefined && { timeoutMs }) };
+      if (query !== undefined)
+        step = { ...common, kind, query, ...(!look && { expect }), ...(timeoutMs !== undefined && { timeoutMs }) } as RunbookStep;
       break;
     }
     case 'wait': {
@@ -313,20 +329,36 @@ function readStep(s: Decoder, seen: Set<string>): RunbookStep | undefined {
   return name === undefined ? undefined : step;
 }
 
-function readSteps(d: Decoder, workflowType: string): RunbookStep[] | undefined {
-  const raw = d.body.step;
+/**
+ * `diagnose { name = "..." kind = "..." }` blocks, any workflow: what to look at when it
+ * escalates (workflows/diagnose.ts). Unlabelled and in the order written, as steps are.
+ */
+function readDiagnose(d: Decoder): DiagnoseStep[] | undefined {
+  if (!d.has('diagnose')) return undefined;
+  const blocks = orderedBlocks(d, 'diagnose', 'diagnose { name = "journal" kind = "command" ... }');
+  const seen = new Set<string>();
+  return blocks?.map((s) => readStep(s, seen, true)).filter((s): s is RunbookStep => s !== undefined) as DiagnoseStep[];
+}
+
+/**
+ * Unlabelled blocks, in the order written. The parser turns labelled blocks into a map sorted
+ * by label, which would lose that order; so such blocks name themselves inside, and a label is an error.
+ */
+function orderedBlocks(d: Decoder, key: string, example: string): Decoder[] | undefined {
+  const raw = d.body[key];
   if (raw !== undefined && raw !== null && !Array.isArray(raw) && Object.values(raw).every(Array.isArray)) {
-    // The parser turns labelled blocks into a map sorted by label, which would lose the order
-    // the steps were written in; so steps name themselves inside the block.
-    d.blocks('step');
-    d.error('step', 'steps run in the order written, so they are unlabelled: step { name = "restart" kind = "command" ... }');
+    d.blocks(key);
+    d.error(key, `${key === 'step' ? 'steps' : `${key} blocks`} run in the order written, so they are unlabelled: ${example}`);
     return undefined;
   }
+  return d.blocks(key);
+}
+
+function readSteps(d: Decoder, workflowType: string): RunbookStep[] | undefined {
+  const blocks = orderedBlocks(d, 'step', 'step { name = "restart" kind = "command" ... }');
+  if (!blocks) return undefined;
   const seen = new Set<string>();
-  const steps = d
-    .blocks('step')
-    .map((s) => readStep(s, seen))
-    .filter((s): s is RunbookStep => s !== undefined);
+  const steps = blocks.map((s) => readStep(s, seen)).filter((s): s is RunbookStep => s !== undefined);
   if (workflowType === RUNBOOK_TYPE) {
     if (!d.has('step')) d.error('step', 'a runbook needs at least one step { ... }');
     return steps;

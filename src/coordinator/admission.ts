@@ -12,6 +12,7 @@ import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
 import { startSearchAttributes } from '../temporal/search-attributes';
 import { invalidName, queueFor, workflowQueue, type Target } from '../temporal/task-queues';
 import type { WorkflowInput } from '../../workflows/input';
+import { TIMEOUT_BACKSTOP_MS } from '../../workflows/deadline';
 import type { AuditSink } from './audit';
 import type { FleetOutcome, FleetSafety } from '../fleet/gate';
 import {
@@ -412,8 +413,10 @@ export class Admission {
       reason: req.reason,
       trigger,
       ...(wf.steps ? { steps: wf.steps } : {}),
+      ...(wf.diagnose ? { diagnose: wf.diagnose } : {}),
       // Machine steps run on the target's queue; the workflow itself off the machine (workflowQueue).
       activityQueue: taskQueue,
+      timeoutMs: wf.timeoutMs,
     };
 
     const viaLedger = usesLedger(wf) ? this.deps.ledger : undefined;
@@ -423,7 +426,7 @@ export class Admission {
       const startExecution = async (workflowId: string): Promise<string> => {
         const handle = await client.workflow.start(wf.workflowType, {
           taskQueue: workflowQueue(req.target, taskQueue),
-          workflowExecutionTimeout: wf.timeoutMs,
+          workflowExecutionTimeout: wf.timeoutMs + TIMEOUT_BACKSTOP_MS, // the run pages by timeoutMs; this is the backstop
           workflowId,
           args: [input],
           workflowIdConflictPolicy: 'FAIL',

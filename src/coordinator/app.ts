@@ -25,6 +25,7 @@ import { createFleetSafety } from '../fleet/wiring';
 import { LedgerClient, ledgerWorkflowId, usesLedger } from '../ledger/client';
 import { LedgerHealth } from '../ledger/health';
 import { LedgerWorker } from '../ledger/worker';
+import { startCloseWatcher, type CloseWatcherSettings } from '../watcher/start';
 import type { TemporalGateway } from './temporal-gateway';
 import type { Target } from '../temporal/task-queues';
 import { describeSchemaError, type SchemaError } from './validation-errors';
@@ -57,6 +58,8 @@ export interface CoordinatorDeps {
   chatAnswerWithinMs?: number;
   /** How often each ledger's health and size are looked at (gauges, /readyz); default 30 s. */
   ledgerCheckIntervalMs?: number;
+  /** Run the close watcher (src/watcher/): `medic coordinator` does; tests give it an id and scope of their own. */
+  closeWatcher?: CloseWatcherSettings;
 }
 
 declare module 'fastify' {
@@ -125,6 +128,11 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   app.addHook('onClose', async () => ledgerWorker.close());
   const ledgerHealth = new LedgerHealth(metrics.registry);
   const fleetLedgerId = deps.fleetLedgerId ?? FLEET_LEDGER_ID;
+  if (deps.closeWatcher) {
+    const watcher = { temporal: deps.temporal, ensureWorker: () => ledgerWorker.ensure(), registry: metrics.registry, log };
+    const stopWatcher = startCloseWatcher(watcher, deps.closeWatcher);
+    app.addHook('onClose', async () => stopWatcher());
+  }
   const fleet = createFleetSafety({
     ledger: new FleetLedgerClient(
       () => ledgerWorker.ensure(),

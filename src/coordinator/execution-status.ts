@@ -25,7 +25,7 @@ export interface ExecutionStatus extends ExecutionSummary {
   history: HistorySummary;
 }
 
-function historySummary(history: temporal.api.history.v1.IHistory): HistorySummary {
+export function historySummary(history: temporal.api.history.v1.IHistory): HistorySummary {
   const activities = new Map<string, { activity_type: string; status: string }>();
   const events = history.events ?? [];
   for (const e of events) {
@@ -52,7 +52,7 @@ function historySummary(history: temporal.api.history.v1.IHistory): HistorySumma
 }
 
 /** The run's input (its params and their schema), from the first event of its history; undefined when unreadable. */
-async function startInput(
+export async function startInput(
   client: Client,
   history: temporal.api.history.v1.IHistory,
 ): Promise<Partial<WorkflowInput> | undefined> {

@@ -101,7 +101,7 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
   // handshake established, so a CA rotation must close the ones made under the old CA.
   const tlsConnections = new Set<TLSSocket>();
   try {
-    app = await buildCoordinator({ config: live, temporal, metrics, audit: opts.audit, log: opts.log, https });
+    app = await buildCoordinator({ config: live, temporal, metrics, audit: opts.audit, log: opts.log, https, closeWatcher: {} });
     if (https) {
       app.server.on('secureConnection', (socket: TLSSocket) => {
         tlsConnections.add(socket);

@@ -1,6 +1,6 @@
 // The pager of `medic dev`: a loopback HTTP endpoint the worker's escalations post to, printing one
-// line per page so an escalation is visible where the user is looking. It reads medic's JSON
-// pages, PagerDuty Events API v2 events and Slack incoming-webhook bodies.
+// line per page (and its diagnostics under it) so an escalation is visible where the user is
+// looking. It reads medic's JSON pages, PagerDuty Events API v2 events and Slack incoming-webhook bodies.
 import * as http from 'node:http';
 
 /** Largest page accepted; pages are small JSON documents. */
@@ -64,6 +64,37 @@ export function describePage(body: unknown): string {
   return oneLine(`[json] ${summary ?? '(no summary)'}${facts.length ? ` ${facts.join(' ')}` : ''}`);
 }
 
+/** Lines shown at most per diagnosis: the page has it in full. */
+const DIAGNOSIS_LINES = 20;
+
+/**
+ * The diagnostics a page carries (medic's JSON `diagnostics`, PagerDuty `custom_details.diagnostics`),
+ * as lines to print under it: "<name>:" then the output's last lines, indented.
+ */
+export function pageDiagnostics(body: unknown): string[] {
+  const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const payload = (b.payload && typeof b.payload === 'object' ? b.payload : {}) as Record<string, unknown>;
+  const details = (payload.custom_details && typeof payload.custom_details === 'object' ? payload.custom_details : {}) as Record<
+    string,
+    unknown
+  >;
+  let found: Array<[string, string]> = [];
+  if (Array.isArray(b.diagnostics)) {
+    found = b.diagnostics
+      .filter((d): d is { name: string; output: string } => typeof d?.name === 'string' && typeof d?.output === 'string')
+      .map((d) => [d.name, d.output]);
+  } else if (details.diagnostics && typeof details.diagnostics === 'object') {
+    found = Object.entries(details.diagnostics as Record<string, unknown>).filter(
+      (e): e is [string, string] => typeof e[1] === 'string',
+    );
+  }
+  return found.flatMap(([name, output]) => {
+    const lines = output.split('\n');
+    const shown = lines.slice(-DIAGNOSIS_LINES).map((l) => `    ${l}`);
+    return [`  diagnostics ${name}:${lines.length > DIAGNOSIS_LINES ? ` (last ${DIAGNOSIS_LINES} lines)` : ''}`, ...shown];
+  });
+}
+
 const SLACK_KEYS = new Set(['text', 'username', 'icon_emoji', 'icon_url', 'channel', 'mrkdwn', 'unfurl_links', 'thread_ts']);
 
 export interface EscalationSink {
@@ -98,12 +129,15 @@ export async function startEscalationSink(opts: {
     req.on('end', () => {
       if (res.headersSent) return;
       let line: string;
+      let body: unknown;
       try {
-        line = describePage(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        line = describePage(body);
       } catch (err) {
         return reply(400, `not a page: ${(err as Error).message}`);
       }
       opts.print(`PAGE ${line}`);
+      for (const detail of pageDiagnostics(body)) opts.print(detail);
       reply(202, 'paged');
     });
   });

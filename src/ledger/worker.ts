@@ -16,6 +16,7 @@ import { backoffDelay } from '../worker/connect';
 import { createFleetLedgerActivities } from '../fleet/ledger/activities';
 import { createLedgerActivities } from './activities';
 import { createLogger } from '../telemetry/logger';
+import { createWatcherActivities } from '../watcher/activities';
 
 export class LedgerWorker {
   private running?: Promise<void>;
@@ -66,7 +67,11 @@ export class LedgerWorker {
           namespace: this.config.namespace,
           taskQueue: LEDGER_QUEUE,
           workflowBundle: { codePath: this.bundlePath },
-          activities: { ...createLedgerActivities(this.visibility), ...createFleetLedgerActivities(this.visibility) },
+          activities: {
+            ...createLedgerActivities(this.visibility),
+            ...createFleetLedgerActivities(this.visibility),
+            ...createWatcherActivities(this.visibility),
+          },
           dataConverter: medicDataConverter(this.config.payloadKeyFile),
           identity: `coordinator-${process.pid}@${os.hostname()}`,
           // A ledger whose coordinator stopped moves to another one quickly.

@@ -243,6 +243,11 @@ describe('medic dev', () => {
         .find((l) => /^escalation +\| PAGE /.test(l)),
     );
     expect(page).toMatch(/healDemo/);
+    // Its diagnose step looked at the lock: `ls -ld` of the directory the hard break left there.
+    const lines = dev.stderr().split('\n');
+    const at = lines.findIndex((l) => /^escalation +\| {3}diagnostics lock:$/.test(l));
+    expect(at).toBeGreaterThan(-1);
+    expect(lines[at + 1]).toMatch(/^escalation +\| {5}d[rwx-]{9}\S* .*\/demo\/stale\.lock$/);
   });
 
   it('names in its dashboard and alert rules only metrics that medic exports (scraped from coordinator, worker, trigger)', async () => {

@@ -34,6 +34,8 @@ export type TestWorkerOptions = {
   fakes?: Partial<Activities>;
   bootIdFile?: string;
   shutdownGraceMs?: number;
+  /** Default "default"; a file with a namespace of its own (./namespace.ts) passes it. */
+  namespace?: string;
 };
 
 export async function startTestWorker(opts: TestWorkerOptions = {}): Promise<TestWorker> {
@@ -49,7 +51,7 @@ export async function startTestWorker(opts: TestWorkerOptions = {}): Promise<Tes
       nodeType,
       shutdownGraceMs: opts.shutdownGraceMs ?? 2000,
       maxConcurrentActivities: 4,
-      temporal: { address: '', namespace: 'default' },
+      temporal: { address: '', namespace: opts.namespace ?? 'default' },
     },
     connection,
     bundlePath: workflowBundle().codePath,

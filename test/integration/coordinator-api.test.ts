@@ -111,7 +111,13 @@ describe('routing', () => {
       reason: 'disk full',
       trigger: ADMIN,
       activityQueue: `medic:node:${node}`,
+      // The config's timeout: the run escalates by then (workflows/deadline.ts).
+      timeoutMs: 3_600_000,
     });
+    // Temporal's execution timeout is the backstop, 5 minutes after it.
+    expect((await handle.describe()).raw.executionConfig?.workflowExecutionTimeout?.seconds?.toString()).toBe(
+      String(3_600 + 300),
+    );
     await handle.terminate('test done');
   });
 

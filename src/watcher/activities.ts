@@ -1,0 +1,140 @@
+// The close watcher's activities, run by the coordinators' ledger workers: list the medic runs
+// that closed unhealed without a page (visibility), and say what to page about one (its history).
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
+import { Counter } from 'prom-client';
+import type { PageRequest } from '../../activities';
+import { dedupKeyOf } from '../../workflows/escalation';
+import { historySummary, startInput } from '../coordinator/execution-status';
+import { maskSecretValues } from '../params/resolve';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { UNPAGED_STATUSES, type ClosedRun, type ClosedStatus, type ListAnswer, type ListRequest } from './state';
+
+/**
+ * medic_unpaged_closes_total{status}: runs the watcher caught, counted where their page is
+ * prepared (in the coordinator whose ledger worker ran that activity; sum over coordinators).
+ * One counter per process, added to each coordinator's registry (src/watcher/start.ts).
+ */
+export const UNPAGED_CLOSES_METRIC = 'medic_unpaged_closes_total';
+export const unpagedClosesTotal = new Counter({
+  name: UNPAGED_CLOSES_METRIC,
+  help: 'Medic runs that closed unhealed (timed out, terminated, cancelled, failed) without a page of their own, paged by the close watcher, by close status.',
+  labelNames: ['status'],
+  registers: [],
+});
+
+export interface WatcherActivities {
+  listUnpagedCloses(req: ListRequest): Promise<ListAnswer>;
+  describeUnpagedClose(run: ClosedRun): Promise<PageRequest>;
+}
+
+/**
+ * The visibility query of unpaged closes: medic executions (MedicWorkflow set) that closed
+ * unhealed after `sinceMs` and recorded no outcome (a run that paged, or healed, set MedicOutcome).
+ */
+export function unpagedQuery(sinceMs: number, scope?: string): string {
+  const statuses = UNPAGED_STATUSES.map((s) => `'${s}'`).join(', ');
+  return [
+    `${SEARCH_ATTRIBUTES.workflow.name} IS NOT NULL`,
+    `${SEARCH_ATTRIBUTES.outcome.name} IS NULL`,
+    `ExecutionStatus IN (${statuses})`,
+    `CloseTime > '${new Date(sinceMs).toISOString()}'`,
+    ...(scope ? [`(${scope})`] : []),
+  ].join(' AND ');
+}
+
+function closedRun(e: WorkflowExecutionInfo): ClosedRun {
+  const sa = e.typedSearchAttributes;
+  return {
+    workflowId: e.workflowId,
+    runId: e.runId,
+    taskQueue: e.taskQueue,
+    status: e.status.name as ClosedStatus,
+    closeTimeMs: e.closeTime!.getTime(),
+    workflow: sa.get(SEARCH_ATTRIBUTES.workflow),
+    node: sa.get(SEARCH_ATTRIBUTES.node),
+    datacenter: sa.get(SEARCH_ATTRIBUTES.datacenter),
+  };
+}
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** How the run ended, in a few words, from its close event (and the cancel request before it). */
+export function howItEnded(run: Pick<ClosedRun, 'status'>, events: HistoryEvent[]): string {
+  const last = events.at(-1);
+  switch (run.status) {
+    case 'TIMED_OUT':
+      return 'killed by its execution timeout before it could page (no worker ran it in time)';
+    case 'TERMINATED': {
+      const t = last?.workflowExecutionTerminatedEventAttributes;
+      return `terminated${t?.identity ? ` by ${t.identity}` : ''}${t?.reason ? `: ${t.reason}` : ''}`;
+    }
+    case 'CANCELLED': {
+      const asked = events.find(
+        (e) => e.workflowExecutionCancelRequestedEventAttributes,
+      )?.workflowExecutionCancelRequestedEventAttributes;
+      return `cancelled${asked?.identity ? ` by ${asked.identity}` : ''}${asked?.cause ? `: ${asked.cause}` : ''}`;
+    }
+    case 'FAILED':
+      return `failed before its catch-all could page: ${last?.workflowExecutionFailedEventAttributes?.failure?.message ?? 'no failure message'}`;
+  }
+}
+
+export function createWatcherActivities(visibility: () => Client): WatcherActivities {
+  return {
+    async listUnpagedCloses(req) {
+      const skip = new Set(req.skip);
+      const runs: ClosedRun[] = [];
+      let newest: number | undefined;
+      let complete = true;
+      for await (const e of visibility().workflow.list({ query: unpagedQuery(req.sinceMs, req.scope), pageSize: 1000 })) {
+        if (!e.closeTime) continue;
+        newest = Math.max(newest ?? 0, e.closeTime.getTime());
+        if (skip.has(e.runId)) continue;
+        if (runs.length >= req.limit) {
+          complete = false;
+          continue; // keep reading: newestCloseMs covers every match
+        }
+        runs.push(closedRun(e));
+      }
+      return { runs, complete, ...(newest !== undefined && { newestCloseMs: newest }) };
+    },
+
+    async describeUnpagedClose(run) {
+      const client = visibility();
+      let events: HistoryEvent[] = [];
+      try {
+        events = (await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).events ?? [];
+      } catch {
+        // Past retention: page with what visibility said.
+      }
+      const input = events.length ? await startInput(client, { events }) : undefined;
+      const workflow = input?.workflow ?? run.workflow ?? 'unknown';
+      const target = input?.target ?? {
+        ...(run.node && { node: run.node }),
+        ...(run.datacenter && { datacenter: run.datacenter }),
+      };
+      const where = target.node ?? target.datacenter ?? 'any target';
+      const tried = historySummary({ events })
+        // History records an activity's start only once it ends: one still open at the close did not finish.
+        .activities.map(
+          (a) => `${a.activity_type}: ${a.status === 'scheduled' || a.status === 'started' ? 'unfinished' : a.status}`,
+        )
+        .slice(-20);
+      const req: PageRequest = {
+        action: 'trigger',
+        dedupKey: dedupKeyOf(workflow, target),
+        summary: `${workflow} on ${where} ended without healing and without a page: ${howItEnded(run, events)}`,
+        outcome: run.status.toLowerCase(),
+        workflow,
+        workflowId: run.workflowId,
+        runId: run.runId,
+        target,
+        tried: [...tried, `closed ${run.status} at ${new Date(run.closeTimeMs).toISOString()}`],
+      };
+      unpagedClosesTotal.inc({ status: run.status.toLowerCase() });
+      // A termination reason or failure message may quote a secret param's value.
+      return maskSecretValues(req, input?.paramSchema, input?.params ?? {});
+    },
+  };
+}

@@ -1,0 +1,136 @@
+// The close watcher's messages and durable state, and the pure rules that move it: which closed
+// runs are new, how far the watermark may advance, what is forgotten. The watcher workflow
+// (./workflow.ts) carries the state across continue-as-new; its `version` says how to read it.
+
+/** The state's layout; a carried state of another version is refused, not guessed at. */
+export const WATCHER_STATE_VERSION = 1;
+
+/** How an execution ended without healing, as visibility spells it in queries. */
+export const UNPAGED_STATUSES = ['TimedOut', 'Terminated', 'Canceled', 'Failed'] as const;
+/** The same, as listed executions report it (`status.name`). */
+export type ClosedStatus = 'TIMED_OUT' | 'TERMINATED' | 'CANCELLED' | 'FAILED';
+
+/** The watcher's defaults (WatcherOptions overrides them: tests shorten them). */
+export const WATCHER_DEFAULTS = {
+  /** How often visibility is asked: a close is paged within about this, plus visibility's lag. */
+  pollMs: 10_000,
+  /**
+   * How far before the watermark each poll looks again: visibility is eventually consistent, so
+   * a run that closed before the newest close seen may show up later. Runs seen in this window
+   * are remembered (by run id) so they are not paged twice.
+   */
+  overlapMs: 2 * 60_000,
+  /** A new watcher (no carried state) pages closes from this long before it started. */
+  lookbackMs: 60_000,
+  /** Closed runs one poll hands over at most; the rest come with the next polls. */
+  batch: 200,
+  /** Remembered runs at most; beyond it the oldest are forgotten (only a storm of closes gets there). */
+  rememberedMax: 5_000,
+  /** A new run (continue-as-new) after this many history events. */
+  maxHistoryEvents: 2_000,
+} as const;
+
+/** The watcher workflow's argument. */
+export interface WatcherOptions {
+  /** An extra visibility clause ANDed to the query (tests: `MedicDatacenter = 'dc-1'`). */
+  scope?: string;
+  pollMs?: number;
+  overlapMs?: number;
+  lookbackMs?: number;
+  batch?: number;
+  maxHistoryEvents?: number;
+}
+
+/** A medic execution that closed without healing and without a page of its own. */
+export interface ClosedRun {
+  workflowId: string;
+  runId: string;
+  /** Its workflow task queue (the datacenter's general queue): where the page is sent from. */
+  taskQueue: string;
+  status: ClosedStatus;
+  closeTimeMs: number;
+  /** MedicWorkflow, MedicNode, MedicDatacenter: what the run was about, if its input is unreadable. */
+  workflow?: string;
+  node?: string;
+  datacenter?: string;
+}
+
+/** listUnpagedCloses: runs that closed after `sinceMs`, except the `skip` run ids (paged already). */
+export interface ListRequest {
+  sinceMs: number;
+  skip: string[];
+  limit: number;
+  scope?: string;
+}
+
+export interface ListAnswer {
+  /** Newest first, at most `limit`. */
+  runs: ClosedRun[];
+  /** False when more runs matched than `limit`: the watermark must wait for them. */
+  complete: boolean;
+  /** The newest close time of every run the query matched, skipped ones included. */
+  newestCloseMs?: number;
+}
+
+export interface WatcherState {
+  version: typeof WATCHER_STATE_VERSION;
+  /** Every unpaged close up to here (close time, epoch ms) has been seen. */
+  watermarkMs: number;
+  /** Runs handed over for a page: run id -> close time; kept while within the overlap. */
+  handled: Record<string, number>;
+  /** Totals over the watcher's life: runs caught, pages delivered, pages that could not be. */
+  caught: number;
+  paged: number;
+  failed: number;
+}
+
+export function initialState(nowMs: number, lookbackMs: number = WATCHER_DEFAULTS.lookbackMs): WatcherState {
+  return { version: WATCHER_STATE_VERSION, watermarkMs: nowMs - lookbackMs, handled: {}, caught: 0, paged: 0, failed: 0 };
+}
+
+/** A carried state, checked: a state this code cannot read stops the watcher rather than paging twice. */
+export function carriedState(carried: unknown): WatcherState {
+  const s = carried as Partial<WatcherState> | undefined;
+  if (!s || typeof s !== 'object' || s.version !== WATCHER_STATE_VERSION) {
+    throw new Error(
+      `close watcher state version ${String(s?.version)} is not ${WATCHER_STATE_VERSION}: this medic cannot read it`,
+    );
+  }
+  return s as WatcherState;
+}
+
+/** What the next poll asks visibility for. */
+export function nextList(state: WatcherState, overlapMs: number, limit: number, scope?: string): ListRequest {
+  const sinceMs = state.watermarkMs - overlapMs;
+  const skip = Object.entries(state.handled)
+    .filter(([, at]) => at > sinceMs)
+    .map(([runId]) => runId);
+  return { sinceMs, skip, limit, ...(scope !== undefined && { scope }) };
+}
+
+/**
+ * Takes a poll's answer: returns the runs to page (each once in the watcher's life, within the
+ * overlap), advances the watermark when the answer was complete, and forgets runs that fell out
+ * of the overlap (or the oldest, past `rememberedMax`).
+ */
+export function takeAnswer(
+  state: WatcherState,
+  answer: ListAnswer,
+  overlapMs: number,
+  rememberedMax: number = WATCHER_DEFAULTS.rememberedMax,
+): ClosedRun[] {
+  const fresh: ClosedRun[] = [];
+  for (const run of answer.runs) {
+    if (Object.hasOwn(state.handled, run.runId)) continue;
+    state.handled[run.runId] = run.closeTimeMs;
+    fresh.push(run);
+  }
+  state.caught += fresh.length;
+  if (answer.complete && answer.newestCloseMs !== undefined)
+    state.watermarkMs = Math.max(state.watermarkMs, answer.newestCloseMs);
+  const keepAfter = state.watermarkMs - overlapMs;
+  const kept = Object.entries(state.handled).filter(([, at]) => at > keepAfter);
+  kept.sort((a, b) => b[1] - a[1]);
+  state.handled = Object.fromEntries(kept.slice(0, rememberedMax));
+  return fresh;
+}

@@ -1,0 +1,137 @@
+// The close watcher's pure rules (src/watcher/state.ts, its visibility query) and a run's own
+// deadline (workflows/deadline.ts): table tests, no I/O.
+import {
+  WATCHER_STATE_VERSION,
+  carriedState,
+  initialState,
+  nextList,
+  takeAnswer,
+  type ClosedRun,
+  type WatcherState,
+} from '../../src/watcher/state';
+import { unpagedQuery } from '../../src/watcher/activities';
+import { diagnoseBoundMs, escalationReserveMs, pageBoundMs, runDeadline } from '../../workflows/deadline';
+
+const run = (runId: string, closeTimeMs: number): ClosedRun => ({
+  workflowId: `wf-${runId}`,
+  runId,
+  taskQueue: 'medic:dc1',
+  status: 'TERMINATED',
+  closeTimeMs,
+});
+
+describe('close watcher state', () => {
+  it('a new watcher looks back lookbackMs before it started, and remembers nothing', () => {
+    expect(initialState(100_000, 60_000)).toEqual({
+      version: WATCHER_STATE_VERSION,
+      watermarkMs: 40_000,
+      handled: {},
+      caught: 0,
+      paged: 0,
+      failed: 0,
+    });
+  });
+
+  it('each poll lists from the overlap before the watermark and skips only the runs handled within it', () => {
+    const s: WatcherState = {
+      ...initialState(0, 0),
+      watermarkMs: 100_000,
+      handled: { old: 69_000, edge: 70_000, recent: 90_000 },
+    };
+    expect(nextList(s, 30_000, 50, "MedicDatacenter = 'dc1'")).toEqual({
+      sinceMs: 70_000,
+      skip: ['recent'],
+      limit: 50,
+      scope: "MedicDatacenter = 'dc1'",
+    });
+  });
+
+  it('hands each run over once, however often visibility lists it again', () => {
+    const s = initialState(100_000, 60_000);
+    const answer = { runs: [run('a', 90_000), run('b', 95_000)], complete: true, newestCloseMs: 95_000 };
+    expect(takeAnswer(s, answer, 30_000).map((r) => r.runId)).toEqual(['a', 'b']);
+    expect(takeAnswer(s, answer, 30_000)).toEqual([]);
+    expect(takeAnswer(s, { runs: [run('b', 95_000), run('c', 96_000)], complete: true, newestCloseMs: 96_000 }, 30_000)).toEqual([
+      run('c', 96_000),
+    ]);
+    expect(s.caught).toBe(3);
+    expect(s.handled).toEqual({ a: 90_000, b: 95_000, c: 96_000 });
+  });
+
+  it('advances the watermark to the newest close only when the answer was complete', () => {
+    const s = initialState(100_000, 60_000);
+    takeAnswer(s, { runs: [run('a', 90_000)], complete: false, newestCloseMs: 99_000 }, 30_000);
+    expect(s.watermarkMs).toBe(40_000);
+    takeAnswer(s, { runs: [], complete: true, newestCloseMs: 99_000 }, 30_000);
+    expect(s.watermarkMs).toBe(99_000);
+    // A late answer never moves it back.
+    takeAnswer(s, { runs: [], complete: true, newestCloseMs: 50_000 }, 30_000);
+    expect(s.watermarkMs).toBe(99_000);
+  });
+
+  it('forgets runs that fell out of the overlap, and past rememberedMax the oldest', () => {
+    const s = initialState(100_000, 60_000);
+    takeAnswer(
+      s,
+      { runs: [run('a', 50_000), run('b', 80_000), run('c', 85_000), run('d', 90_000)], complete: true, newestCloseMs: 100_000 },
+      30_000,
+      2,
+    );
+    expect(s.handled).toEqual({ c: 85_000, d: 90_000 });
+  });
+
+  it('refuses a carried state of another version instead of guessing', () => {
+    const s = initialState(0);
+    expect(carriedState(s)).toBe(s);
+    expect(() => carriedState({ ...s, version: 2 })).toThrow('close watcher state version 2 is not 1');
+    expect(() => carriedState(undefined)).toThrow('close watcher state version undefined is not 1');
+  });
+
+  it('asks visibility for medic runs closed unhealed after the time, with no outcome recorded', () => {
+    expect(unpagedQuery(Date.UTC(2026, 0, 2, 3, 4, 5), "MedicDatacenter = 'dc1'")).toBe(
+      "MedicWorkflow IS NOT NULL AND MedicOutcome IS NULL AND ExecutionStatus IN ('TimedOut', 'Terminated', 'Canceled', 'Failed')" +
+        " AND CloseTime > '2026-01-02T03:04:05.000Z' AND (MedicDatacenter = 'dc1')",
+    );
+  });
+});
+
+describe("a run's own deadline", () => {
+  it.each([
+    [4_000, 1_000],
+    [8_000, 2_000],
+    [240_000, 60_000],
+    [3_600_000, 60_000],
+  ])('a timeout of %i ms keeps %i ms for the page', (timeout, reserve) => {
+    expect(escalationReserveMs(timeout)).toBe(reserve);
+  });
+
+  it('the configured timeout counts from the start; Temporal kills at the execution timeout', () => {
+    expect(runDeadline(1_000, 8_000, 308_000)).toEqual({ timeoutMs: 8_000, endsAt: 9_000, bodyEndsAt: 7_000, killedAt: 309_000 });
+  });
+
+  it('without a configured timeout, the execution timeout is the timeout; without either there is no deadline', () => {
+    expect(runDeadline(0, undefined, 120_000)).toEqual({
+      timeoutMs: 120_000,
+      endsAt: 120_000,
+      bodyEndsAt: 90_000,
+      killedAt: 120_000,
+    });
+    expect(runDeadline(0, 60_000, undefined)).toEqual({ timeoutMs: 60_000, endsAt: 60_000, bodyEndsAt: 45_000 });
+    expect(runDeadline(0, undefined, undefined)).toBeUndefined();
+  });
+
+  it('the page after a timeout gets the time left before the kill (2 s spare), at least 1 s and at most 30 minutes', () => {
+    const d = runDeadline(0, 8_000, 308_000)!;
+    expect(pageBoundMs(d, 6_000)).toBe(300_000);
+    expect(pageBoundMs(d, 307_500)).toBe(1_000);
+    expect(pageBoundMs({ timeoutMs: 60_000, endsAt: 60_000, bodyEndsAt: 45_000 }, 45_000)).toBe(1_800_000);
+  });
+
+  it('diagnostics get 30 s, or half of what is left of the timeout, at least 1 s', () => {
+    const d = runDeadline(0, 8_000, 308_000)!;
+    expect(diagnoseBoundMs(undefined, 0)).toBe(30_000);
+    expect(diagnoseBoundMs(d, 6_000)).toBe(1_000);
+    expect(diagnoseBoundMs(d, 2_000)).toBe(3_000);
+    expect(diagnoseBoundMs(runDeadline(0, 3_600_000, undefined), 3_540_000)).toBe(30_000);
+  });
+});
