@@ -125,13 +125,14 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   app.addHook('onClose', async () => ledgerWorker.close());
   const ledgerHealth = new LedgerHealth(metrics.registry);
   const fleetLedgerId = deps.fleetLedgerId ?? FLEET_LEDGER_ID;
+  const orphanGraceMs = deps.ledgerOrphanGraceMs ?? coordinator.admission.orphanGraceMs;
   const fleet = createFleetSafety({
     ledger: new FleetLedgerClient(
       () => ledgerWorker.ensure(),
       () => [...deps.config.current.workflows.values()].filter((w) => w.disruptive).map((w) => w.name),
       deps.temporal.callTimeoutMs,
       fleetLedgerId,
-      { orphanGraceMs: deps.ledgerOrphanGraceMs, maxHoldBytes: deps.fleetLedgerMaxHoldBytes },
+      { orphanGraceMs, maxHoldBytes: deps.fleetLedgerMaxHoldBytes },
       ledgerHealth,
     ),
     config: deps.config,
@@ -144,7 +145,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   // A config stays in use at a ledger for 2.5 marker buckets: it is announced once per bucket.
   const ledger = new LedgerClient(
     () => ledgerWorker.ensure(),
-    deps.ledgerOrphanGraceMs,
+    orphanGraceMs,
     deps.temporal.callTimeoutMs,
     deps.markers?.bucketMs !== undefined ? deps.markers.bucketMs * 2.5 : undefined,
     ledgerHealth,
