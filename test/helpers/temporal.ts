@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { clientTls } from '../setup/cluster/temporal-server';
+import { nodeQueue } from '../../src/temporal/task-queues';
 import { waitFor } from './wait';
 
 export function temporalAddress(): string {
@@ -46,4 +47,24 @@ export function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 1
 export async function queryCount(client: Client, workflow: string, node: string): Promise<number> {
   const { count } = await client.workflow.count(`MedicWorkflow = '${workflow}' AND MedicNode = '${node}'`);
   return count;
+}
+
+/**
+ * A visibility count that has caught up with the writes made before the call: it waits until a
+ * sentinel execution started now is visible, then counts. It assumes what the dev server does:
+ * visibility indexes the namespace's writes in about the order they happened, so writes made
+ * before the sentinel are indexed by the time it is. Exact counts wait on this.
+ */
+export async function settledCount(client: Client, query: string, timeoutMs = 20_000): Promise<number> {
+  const sentinel = await client.workflow.start('ping', { taskQueue: nodeQueue(unique('nobody')), workflowId: unique('sentinel') });
+  try {
+    await eventually(
+      async () => ((await client.workflow.count(`WorkflowId = '${sentinel.workflowId}'`)).count === 1 ? true : undefined),
+      timeoutMs,
+      'visibility to show a sentinel started after the writes it should count',
+    );
+    return (await client.workflow.count(query)).count;
+  } finally {
+    await sentinel.terminate('sentinel seen').catch(() => undefined);
+  }
 }
