@@ -56,7 +56,10 @@ export async function queryCount(client: Client, workflow: string, node: string)
  * before the sentinel are indexed by the time it is. Exact counts wait on this.
  */
 export async function settledCount(client: Client, query: string, timeoutMs = 20_000): Promise<number> {
-  const sentinel = await client.workflow.start('ping', { taskQueue: nodeQueue(unique('nobody')), workflowId: unique('sentinel') });
+  const sentinel = await client.workflow.start('ping', {
+    taskQueue: nodeQueue(unique('nobody')),
+    workflowId: unique('sentinel'),
+  });
   try {
     await eventually(
       async () => ((await client.workflow.count(`WorkflowId = '${sentinel.workflowId}'`)).count === 1 ? true : undefined),

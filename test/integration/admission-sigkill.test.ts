@@ -33,7 +33,8 @@ beforeAll(async () => {
   stack = await buildStack({
     temporalAddress: temporalAddress(),
     workflows: {
-      [once]: 'workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind   = "maxExecution"\n  value  = "1"\n  period = "1h"\n}\n',
+      [once]:
+        'workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind   = "maxExecution"\n  value  = "1"\n  period = "1h"\n}\n',
       [careful]: 'workflow = "ping"\ntask_queue_target = "node"\ndisruptive = true\n',
     },
     coordinatorExtra: `admission {\n  orphan_grace = "${GRACE_MS / 1000}s"\n}\nbudget "${budget}" {\n  per = "datacenter"\n  max = 1\n}\n`,
@@ -43,7 +44,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(started.map((id) => client?.workflow.getHandle(id).terminate('test done').catch(() => undefined)));
+  await Promise.all(
+    started.map((id) =>
+      client?.workflow
+        .getHandle(id)
+        .terminate('test done')
+        .catch(() => undefined),
+    ),
+  );
   await stack?.stop();
   await closeClient?.();
 });
