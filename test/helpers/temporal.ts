@@ -50,12 +50,12 @@ export async function queryCount(client: Client, workflow: string, node: string)
 }
 
 /**
- * A visibility count that has caught up with the writes made before the call: it waits until a
- * sentinel execution started now is visible, then counts. It assumes what the dev server does:
- * visibility indexes the namespace's writes in about the order they happened, so writes made
- * before the sentinel are indexed by the time it is. Exact counts wait on this.
+ * Resolves once visibility has caught up with the writes made before the call: a sentinel
+ * execution started now is visible. It assumes what the dev server does: visibility indexes the
+ * namespace's writes in about the order they happened, so writes made before the sentinel are
+ * indexed by the time it is. Exact counts and lists wait on this.
  */
-export async function settledCount(client: Client, query: string, timeoutMs = 20_000): Promise<number> {
+export async function visibilityCaughtUp(client: Client, timeoutMs = 20_000): Promise<void> {
   const sentinel = await client.workflow.start('ping', {
     taskQueue: nodeQueue(unique('nobody')),
     workflowId: unique('sentinel'),
@@ -66,8 +66,13 @@ export async function settledCount(client: Client, query: string, timeoutMs = 20
       timeoutMs,
       'visibility to show a sentinel started after the writes it should count',
     );
-    return (await client.workflow.count(query)).count;
   } finally {
     await sentinel.terminate('sentinel seen').catch(() => undefined);
   }
+}
+
+/** A visibility count once visibility has caught up with the writes made before the call. */
+export async function settledCount(client: Client, query: string, timeoutMs = 20_000): Promise<number> {
+  await visibilityCaughtUp(client, timeoutMs);
+  return (await client.workflow.count(query)).count;
 }
