@@ -1,4 +1,4 @@
-// A refusal writes nothing, on every path admission can refuse by: through a second replica of
+// A refusal writes nothing, tested on each path where one could: through a second replica of
 // the same ledger (window full; concurrency slot full), after the "scope is full" hint has
 // expired, and in fleet safety after the workflow's own constraint admission passed. "Nothing":
 // the admission ledger's and the fleet ledger's history lengths are unchanged, no execution,
@@ -102,10 +102,30 @@ async function measure(name: string, names: string[], withFleet = false): Promis
   };
 }
 
-/** A refusal path measured once; the tests of what holds and of what is written share it. */
-function scenario(run: () => Promise<{ before: Measure; after: Measure; codes: number[] }>) {
-  let result: ReturnType<typeof run> | undefined;
-  return () => (result ??= run());
+/**
+ * The tests of a refusal path that admits at the ledger before something else refuses: measured
+ * once by `run` (which checks its answers), what it keeps safe (nothing started, the fleet
+ * ledger's history and the ledger's holds as they were), and, marked failing, that it writes
+ * nothing to the ledger's history: it writes the admission and its give-back.
+ */
+function admitsThenGivesBack(label: string, run: () => Promise<{ before: Measure; after: Measure; refusals: number }>): void {
+  let measured: ReturnType<typeof run> | undefined;
+  const once = (): ReturnType<typeof run> => (measured ??= run());
+
+  it('is refused, starts nothing, and leaves the ledgers where they were', async () => {
+    const { before, after } = await once();
+    expect(after.started).toBe(before.started);
+    expect(after.fleet).toBe(before.fleet);
+    expect(after.holds).toEqual(before.holds);
+  });
+
+  it.failing('writes nothing to the ledger history', async () => {
+    const { before, after, refusals } = await once();
+    process.stderr.write(
+      `[refusal-writes-nothing] ${label}: ${refusals} refusals wrote ${after.ledger - before.ledger} ledger history events\n`,
+    );
+    expect(after.ledger).toBe(before.ledger);
+  });
 }
 
 it('a refusal through a second replica of the same ledger (its window full) writes nothing', async () => {
@@ -122,9 +142,10 @@ it('a refusal through a second replica of the same ledger (its window full) writ
   expect(await measure(name, [name])).toEqual(before);
 });
 
+// Found: a replica that has not seen the scope full within FULL_HINT_MS admits at the ledger
+// (one update), finds the slot taken, and gives the admission back (another update).
 describe('a refusal through a second replica that has not seen the concurrency scope full', () => {
-  // B has no hint that the scope is full: it admits at the ledger, then finds the slot taken.
-  const measured = scenario(async () => {
+  admitsThenGivesBack('a second replica without the hint', async () => {
     const name = unique('slot');
     const node = unique('n');
     const wf = workflowConfig(name, {
@@ -135,31 +156,15 @@ describe('a refusal through a second replica that has not seen the concurrency s
     const b = await replica([wf]);
     await ledgerIdle(name);
     const before = await measure(name, [name]);
-    const codes = [await admit(b, name, { node })];
-    return { before, after: await measure(name, [name]), codes };
-  });
-
-  it('is refused, starts nothing, and gives its ledger admission back', async () => {
-    const { before, after, codes } = await measured();
-    expect(codes).toEqual([429]);
-    expect(after.started).toBe(before.started);
-    expect(after.holds).toEqual(before.holds);
-  });
-
-  // Found: the ledger admission (one update) and its give-back (another) are written to the
-  // ledger's history before the slot refuses; admission.ts reads the slots first only when this
-  // replica saw the scope full within FULL_HINT_MS.
-  it.failing('writes nothing to the ledger history', async () => {
-    const { before, after, codes } = await measured();
-    process.stderr.write(
-      `[refusal-writes-nothing] a second replica without the hint: ${codes.length} refusals wrote ${after.ledger - before.ledger} ledger history events\n`,
-    );
-    expect(after.ledger).toBe(before.ledger);
+    expect(await admit(b, name, { node })).toBe(429);
+    return { before, after: await measure(name, [name]), refusals: 1 };
   });
 });
 
+// Found: once the hint has expired, the next refusal admits at the ledger and gives the
+// admission back, once per FULL_HINT_MS and replica.
 describe('a refusal after the "scope is full" hint expired', () => {
-  const measured = scenario(async () => {
+  admitsThenGivesBack('a refusal after the hint expired', async () => {
     const name = unique('hint');
     const node = unique('n');
     const clock = { offsetMs: 0 };
@@ -167,7 +172,7 @@ describe('a refusal after the "scope is full" hint expired', () => {
       constraints: [constraint('concurrency', 1, 15 * MIN), constraint('maxExecution', 5, 60 * MIN)],
     });
     const a = await replica([wf], clock);
-    // Taking the scope's last slot leaves the hint: the refusals that follow read before they write.
+    // Taking the scope's last slot leaves the hint: while it holds, refusals read before they write, and write nothing.
     expect(await admit(a, name, { node })).toBe(202);
     await ledgerIdle(name);
     const hinted = await measure(name, [name]);
@@ -175,30 +180,15 @@ describe('a refusal after the "scope is full" hint expired', () => {
     expect(await measure(name, [name])).toEqual(hinted);
     clock.offsetMs = FULL_HINT_MS + 1_000;
     const before = await measure(name, [name]);
-    const codes = [await admit(a, name, { node })];
-    return { before, after: await measure(name, [name]), codes };
-  });
-
-  it('is refused, starts nothing, and gives its ledger admission back (while the hint held, refusals wrote nothing)', async () => {
-    const { before, after, codes } = await measured();
-    expect(codes).toEqual([429]);
-    expect(after.started).toBe(before.started);
-    expect(after.holds).toEqual(before.holds);
-  });
-
-  // Found: with the hint expired the refusal admits at the ledger and gives the admission back:
-  // two updates in the ledger's history per refusal, once per FULL_HINT_MS and replica.
-  it.failing('writes nothing to the ledger history', async () => {
-    const { before, after, codes } = await measured();
-    process.stderr.write(
-      `[refusal-writes-nothing] a refusal after the hint expired: ${codes.length} refusals wrote ${after.ledger - before.ledger} ledger history events\n`,
-    );
-    expect(after.ledger).toBe(before.ledger);
+    expect(await admit(a, name, { node })).toBe(429);
+    return { before, after: await measure(name, [name]), refusals: 1 };
   });
 });
 
+// Found: fleet safety decides after the ledger admission, so each such refusal writes that
+// admission and its give-back to the workflow's ledger history (the fleet ledger's validator refuses without writing).
 describe("a fleet refusal (node held) after the workflow's own constraint admission passed", () => {
-  const measured = scenario(async () => {
+  admitsThenGivesBack('a fleet refusal after the constraint admission', async () => {
     const [reboot, drain] = [unique('reboot'), unique('drain')];
     const node = unique('n');
     const wfs = [
@@ -213,25 +203,9 @@ describe("a fleet refusal (node held) after the workflow's own constraint admiss
     await ledgerIdle(drain);
     const names = [reboot, drain];
     const before = await measure(drain, names, true);
-    const codes = await Promise.all([a, b, a, b].map((c) => admit(c, drain, { node })));
-    return { before, after: await measure(drain, names, true), codes };
-  });
-
-  it('is refused by the node lock, starts nothing, writes nothing to the fleet ledger, and the ledger ends where it started', async () => {
-    const { before, after, codes } = await measured();
-    expect(codes).toEqual([429, 429, 429, 429]);
-    expect(after.started).toBe(before.started);
-    expect(after.fleet).toBe(before.fleet);
-    expect(after.holds).toEqual(before.holds);
-  });
-
-  // Found: fleet safety decides after the ledger admission, so each such refusal writes that
-  // admission and its give-back to the workflow's ledger history.
-  it.failing("writes nothing to the workflow's ledger history", async () => {
-    const { before, after, codes } = await measured();
-    process.stderr.write(
-      `[refusal-writes-nothing] a fleet refusal after the constraint admission: ${codes.length} refusals wrote ${after.ledger - before.ledger} ledger history events\n`,
-    );
-    expect(after.ledger).toBe(before.ledger);
+    const answers = await Promise.all([a, b, a, b].map((c) => trigger(c.app, drain, { target: { node } })));
+    expect(answers.map((r) => r.statusCode)).toEqual([429, 429, 429, 429]);
+    expect(answers[0]!.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', scope: `node=${node}` });
+    return { before, after: await measure(drain, names, true), refusals: answers.length };
   });
 });
