@@ -87,6 +87,8 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   const audit = deps.audit ?? jsonAuditSink();
   const log = deps.log ?? ((m: string) => process.stderr.write(`medic coordinator: ${m}\n`));
   const { coordinator } = deps.config.current;
+  // The orphan grace of the ledgers this coordinator starts (admission.orphan_grace; tests pass it directly).
+  const orphanGraceMs = deps.ledgerOrphanGraceMs ?? coordinator.admission.orphanGraceMs;
 
   const app = Fastify({
     logger: false,
@@ -125,7 +127,6 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   app.addHook('onClose', async () => ledgerWorker.close());
   const ledgerHealth = new LedgerHealth(metrics.registry);
   const fleetLedgerId = deps.fleetLedgerId ?? FLEET_LEDGER_ID;
-  const orphanGraceMs = deps.ledgerOrphanGraceMs ?? coordinator.admission.orphanGraceMs;
   const fleet = createFleetSafety({
     ledger: new FleetLedgerClient(
       () => ledgerWorker.ensure(),
