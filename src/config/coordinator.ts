@@ -1,7 +1,9 @@
 // coordinator.hcl: the HTTPS listener, its ACL route rules, and the Temporal connection.
 import { readAlertmanager, readChat, type AlertmanagerConfig, type ChatConfig } from './callers';
 import type { Decoder } from './decoder';
+import { formatDuration } from './duration';
 import { readFleetSafety, type FleetSafetyConfig } from './fleet-safety';
+import { ORPHAN_GRACE_MS } from '../ledger/state';
 import { configPath, readTemporal, type TemporalConfig } from './temporal';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', '*'] as const;
@@ -47,18 +49,39 @@ export interface AdmissionConfig {
   visibilityQps: number;
   /** How often admission is reconciled against visibility (src/coordinator/reconcile.ts); 0: never; default 60 s. */
   reconcileIntervalMs?: number;
+  /**
+   * `orphan_grace`: how long an admission whose execution never showed up holds its place in the
+   * ledgers this coordinator starts (its coordinator died between the two). Unset: the ledgers'
+   * default (ORPHAN_GRACE_MS, 1 minute).
+   */
+  orphanGraceMs?: number;
 }
 
 export const DEFAULT_VISIBILITY_QPS = 2;
 export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
+const ORPHAN_GRACE_RANGE_MS = [1_000, 24 * 3_600_000] as const;
 
 function readAdmission(d: Decoder | undefined): AdmissionConfig {
   if (!d) return { visibilityQps: DEFAULT_VISIBILITY_QPS, reconcileIntervalMs: DEFAULT_RECONCILE_INTERVAL_MS };
   const qps = d.number('visibility_qps');
   if (qps !== undefined && qps < 0) d.error('visibility_qps', `must be 0 or more, got ${qps}`);
   const reconcileIntervalMs = d.duration('reconcile_interval') ?? DEFAULT_RECONCILE_INTERVAL_MS;
+  let orphanGraceMs = d.duration('orphan_grace');
+  if (orphanGraceMs !== undefined && (orphanGraceMs < ORPHAN_GRACE_RANGE_MS[0] || orphanGraceMs > ORPHAN_GRACE_RANGE_MS[1])) {
+    d.error('orphan_grace', `must be between 1s and 24h, got ${formatDuration(orphanGraceMs)}`);
+    orphanGraceMs = undefined;
+  } else if (orphanGraceMs !== undefined && orphanGraceMs < ORPHAN_GRACE_MS) {
+    d.warning(
+      'orphan_grace',
+      `shorter than the default ${formatDuration(ORPHAN_GRACE_MS)}: a place is freed when visibility has not shown its execution by then, so a lagging visibility store can let a second start through (meant for tests)`,
+    );
+  }
   d.finish();
-  return { visibilityQps: qps === undefined || qps < 0 ? DEFAULT_VISIBILITY_QPS : qps, reconcileIntervalMs };
+  return {
+    visibilityQps: qps === undefined || qps < 0 ? DEFAULT_VISIBILITY_QPS : qps,
+    reconcileIntervalMs,
+    ...(orphanGraceMs !== undefined && { orphanGraceMs }),
+  };
 }
 
 export const DEFAULT_LISTEN = '0.0.0.0:8443';

@@ -48,6 +48,7 @@ import { SCOPES_MEMO } from '../ledger/activities';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from './temporal-gateway';
 import { isUnknownOutcome } from '../temporal/call-errors';
 import { LedgerFailedError } from '../ledger/health';
+import { failpoint } from '../failpoints';
 
 export interface TriggerRequest {
   /** The configured workflow name (config/workflows/<name>.hcl). */
@@ -504,6 +505,7 @@ export class Admission {
         });
         if (!answer.ok) return { outcome: this.ledgerRefusal(wf, evaluations, answer.refusal) };
         ledgerAdmitted = true;
+        await failpoint('admission.after_ledger_admit');
         evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start, answer.answer.enforced));
       }
       const primary = evaluations.find((e) => e.configured === primaryConstraint);
@@ -547,6 +549,7 @@ export class Admission {
         if (fleet && !fleet.proceed) return { outcome: fleet.outcome, workflowId };
         releaseFleet = fleet?.release;
         fleetMemo = fleet?.memo ?? {};
+        await failpoint('fleet.after_claim');
         let runId: string;
         if (primary) {
           const r = await claimSlot(client, primary.spec, startAt);
@@ -570,6 +573,7 @@ export class Admission {
             throw err;
           }
         }
+        await failpoint('admission.after_start');
         keepLeases = true;
         for (const e of evaluations) this.full.delete(this.cacheKey(wf.name, e));
         // This start took the last free slot: callers arriving now are refused from memory.

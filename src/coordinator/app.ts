@@ -90,6 +90,8 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   const audit = deps.audit ?? jsonAuditSink();
   const log = deps.log ?? ((m: string) => process.stderr.write(`medic coordinator: ${m}\n`));
   const { coordinator } = deps.config.current;
+  // The orphan grace of the ledgers this coordinator starts (admission.orphan_grace; tests pass it directly).
+  const orphanGraceMs = deps.ledgerOrphanGraceMs ?? coordinator.admission.orphanGraceMs;
 
   const app = Fastify({
     logger: false,
@@ -139,7 +141,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
       () => [...deps.config.current.workflows.values()].filter((w) => w.disruptive).map((w) => w.name),
       deps.temporal.callTimeoutMs,
       fleetLedgerId,
-      { orphanGraceMs: deps.ledgerOrphanGraceMs, maxHoldBytes: deps.fleetLedgerMaxHoldBytes },
+      { orphanGraceMs, maxHoldBytes: deps.fleetLedgerMaxHoldBytes },
       ledgerHealth,
     ),
     config: deps.config,
@@ -152,7 +154,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   // A config stays in use at a ledger for 2.5 marker buckets: it is announced once per bucket.
   const ledger = new LedgerClient(
     () => ledgerWorker.ensure(),
-    deps.ledgerOrphanGraceMs,
+    orphanGraceMs,
     deps.temporal.callTimeoutMs,
     deps.markers?.bucketMs !== undefined ? deps.markers.bucketMs * 2.5 : undefined,
     ledgerHealth,

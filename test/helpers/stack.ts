@@ -8,7 +8,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorClient } from '../../src/client/coordinator-client';
 import { writeDevCertificates, type DevCertificates } from '../../src/tls/certificates';
-import { MEDIC, ROOT, spawnMedic, startCoordinator, startTrigger, type Proc, type Trigger } from './medic-process';
+import {
+  MEDIC,
+  ROOT,
+  spawnMedic,
+  startCoordinator,
+  startTrigger,
+  type Coordinator,
+  type Proc,
+  type Trigger,
+} from './medic-process';
 
 export { MEDIC, ROOT };
 
@@ -24,9 +33,11 @@ export interface Stack {
   /** https://127.0.0.1:PORT, once startCoordinator() has answered (throws before). */
   readonly coordinatorUrl: string;
   coordinator?: Proc;
-  /** A client with the given identity's certificate. */
-  client(who: keyof typeof IDS): CoordinatorClient;
+  /** A client with the given identity's certificate, of the stack's coordinator or of `address` (a replica's URL). */
+  client(who: keyof typeof IDS, address?: string): CoordinatorClient;
   startCoordinator(): Promise<Proc>;
+  /** Another `medic coordinator` process on the same config dir (its own port), with extra environment; stopped with the stack. */
+  startReplica(env?: NodeJS.ProcessEnv): Promise<Coordinator>;
   /** `medic trigger --config DIR` with /metrics on a port-0 listener; stopped with the stack. */
   startTrigger(args?: string[]): Promise<Trigger>;
   medic(args: string[], env?: NodeJS.ProcessEnv): Proc;
@@ -108,10 +119,10 @@ ${opts.coordinatorExtra ?? ''}
     get coordinatorUrl() {
       return url();
     },
-    client(who) {
+    client(who, address) {
       const c = certs.clients[who]!;
       const client = new CoordinatorClient({
-        address: url(),
+        address: address ?? url(),
         caFile: certs.caFile,
         certFile: c.certFile,
         keyFile: c.keyFile,
@@ -132,6 +143,11 @@ ${opts.coordinatorExtra ?? ''}
       for (const [name, text] of Object.entries(opts.triggers ?? {}))
         write(`triggers/${name}.hcl`, text.replaceAll('"COORDINATOR"', `"${coordinatorUrl}"`));
       return started.proc;
+    },
+    async startReplica(env = {}) {
+      const started = await startCoordinator(dir, { env });
+      procs.push(started.proc);
+      return started;
     },
     async startTrigger(args = []) {
       const started = await startTrigger(dir, args);

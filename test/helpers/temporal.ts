@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { clientTls } from '../setup/cluster/temporal-server';
+import { nodeQueue } from '../../src/temporal/task-queues';
 import { waitFor } from './wait';
 
 export function temporalAddress(): string {
@@ -46,4 +47,32 @@ export function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 1
 export async function queryCount(client: Client, workflow: string, node: string): Promise<number> {
   const { count } = await client.workflow.count(`MedicWorkflow = '${workflow}' AND MedicNode = '${node}'`);
   return count;
+}
+
+/**
+ * Resolves once visibility has caught up with the writes made before the call: a sentinel
+ * execution started now is visible. It assumes what the dev server does: visibility indexes the
+ * namespace's writes in about the order they happened, so writes made before the sentinel are
+ * indexed by the time it is. Exact counts and lists wait on this.
+ */
+export async function visibilityCaughtUp(client: Client, timeoutMs = 20_000): Promise<void> {
+  const sentinel = await client.workflow.start('ping', {
+    taskQueue: nodeQueue(unique('nobody')),
+    workflowId: unique('sentinel'),
+  });
+  try {
+    await eventually(
+      async () => ((await client.workflow.count(`WorkflowId = '${sentinel.workflowId}'`)).count === 1 ? true : undefined),
+      timeoutMs,
+      'visibility to show a sentinel started after the writes it should count',
+    );
+  } finally {
+    await sentinel.terminate('sentinel seen').catch(() => undefined);
+  }
+}
+
+/** A visibility count once visibility has caught up with the writes made before the call. */
+export async function settledCount(client: Client, query: string, timeoutMs = 20_000): Promise<number> {
+  await visibilityCaughtUp(client, timeoutMs);
+  return (await client.workflow.count(query)).count;
 }

@@ -55,6 +55,32 @@ describe('coordinator.hcl admission block', () => {
     const paths = r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.path);
     expect(paths).toEqual(expect.arrayContaining(['admission.visibility_qps', 'admission.burst']));
   });
+
+  it('reads orphan_grace (unset: the ledgers keep their 1m default), warns below 1m and refuses outside 1s-24h', async () => {
+    const five = await load(`${SERVER}admission {\n  orphan_grace = "5m"\n}\n`);
+    expect(five.ok).toBe(true);
+    expect(five.config.coordinator?.admission.orphanGraceMs).toBe(300_000);
+    expect(problems(five, 'warning')).toEqual([]);
+
+    const short = await load(`${SERVER}admission {\n  orphan_grace = "3s"\n}\n`);
+    expect(short.ok).toBe(true);
+    expect(short.config.coordinator?.admission.orphanGraceMs).toBe(3_000);
+    expect(problems(short, 'warning')).toEqual([
+      [
+        'admission.orphan_grace',
+        'shorter than the default 1m: a place is freed when visibility has not shown its execution by then, so a lagging visibility store can let a second start through (meant for tests)',
+      ],
+    ]);
+
+    for (const [text, shown] of [
+      ['500ms', '500ms'],
+      ['2d', '2d'],
+    ]) {
+      const bad = await load(`${SERVER}admission {\n  orphan_grace = "${text}"\n}\n`);
+      expect(bad.ok).toBe(false);
+      expect(problems(bad, 'error')).toEqual([['admission.orphan_grace', `must be between 1s and 24h, got ${shown}`]]);
+    }
+  });
 });
 
 function problems(r: Awaited<ReturnType<typeof load>>, severity: 'error' | 'warning') {

@@ -1,0 +1,211 @@
+// A refusal writes nothing, tested on each path where one could: through a second replica of
+// the same ledger (window full; concurrency slot full), after the "scope is full" hint has
+// expired, and in fleet safety after the workflow's own constraint admission passed. "Nothing":
+// the admission ledger's and the fleet ledger's history lengths are unchanged, no execution,
+// slot, lease or marker of the workflow was started (a visibility count settled after the
+// refusals), and the ledger's windows end where they started. Paths that do write are marked
+// `it.failing` beside a test of what they still keep safe.
+import type { WorkflowConfig } from '../../src/config/workflow';
+import { ledgerWorkflowId } from '../../src/ledger/client';
+import { stateQuery } from '../../src/ledger/messages';
+import {
+  constraint,
+  coordinatorTestFile,
+  testCoordinator,
+  trigger,
+  workflowConfig,
+  type TestCoordinator,
+} from '../helpers/coordinator';
+import { eventually, settledCount, unique } from '../helpers/temporal';
+
+const MIN = 60_000;
+/** admission.ts FULL_HINT_MS: how long a concurrency scope seen full makes ledger admissions read before they write. */
+const FULL_HINT_MS = 60_000;
+const file = coordinatorTestFile();
+const { coordinators, started } = file;
+/** This file's fleet ledger: its history is measured, so no other test's claims land in it. */
+const fleetLedgerId = unique('fleet-ledger');
+
+/**
+ * A replica: every refusal asks Temporal (no remembered refusals, no visibility counts), markers
+ * roll over once a day (no announce lands in a ledger mid-test), and `clock.offsetMs` moves its
+ * clock (ledgers keep Temporal's time).
+ */
+async function replica(wfs: WorkflowConfig[], clock = { offsetMs: 0 }): Promise<TestCoordinator> {
+  const c = await testCoordinator(wfs, {
+    config: { admission: { visibilityQps: 0 } },
+    deps: {
+      admission: { startMarginMs: 1_000, refusalCacheMs: 0, now: () => Date.now() + clock.offsetMs },
+      markers: { bucketMs: 24 * 60 * MIN },
+      ledgerOrphanGraceMs: 3_000,
+      fleetLedgerId,
+    },
+  });
+  coordinators.push(c);
+  // Its config is announced (markers and ledger) before anything is measured.
+  await c.app.configMarkers.syncOnce();
+  return c;
+}
+
+async function admit(c: TestCoordinator, name: string, target: Record<string, string>): Promise<number> {
+  const r = await trigger(c.app, name, { target });
+  if (r.statusCode === 202) started.push(r.json().workflow_id);
+  return r.statusCode;
+}
+
+/** Every execution a trigger of these workflows can start: executions, slots, leases, config/shadow/flap markers, pauses. */
+function startedBy(names: string[]): string {
+  return names
+    .flatMap((n) => [
+      `${n}:`,
+      `medic-lease:${n}:`,
+      `medic-config:${n}:`,
+      `medic-shadow:${n}:`,
+      `medic-fleet:flap:${n}:`,
+      `medic-pause:w=${n}:`,
+    ])
+    .map((prefix) => `WorkflowId STARTS_WITH '${prefix}'`)
+    .join(' OR ');
+}
+
+const historyLength = async (workflowId: string): Promise<number> =>
+  (await file.client.workflow.getHandle(workflowId).describe()).historyLength;
+
+/** The ledger's admissions: its windows and the admissions not yet seen started. */
+async function ledgerHolds(name: string): Promise<{ windows: unknown; unconfirmed: string[] }> {
+  const s = await file.client.workflow.getHandle(ledgerWorkflowId(name)).query(stateQuery);
+  return { windows: s.windows, unconfirmed: Object.keys(s.unconfirmed).sort() };
+}
+
+/** Waits until the ledger's sweep has seen every admission started (then only updates write to its history). */
+function ledgerIdle(name: string): Promise<true> {
+  return eventually(
+    async () => ((await ledgerHolds(name)).unconfirmed.length === 0 ? true : undefined),
+    30_000,
+    `the ledger of ${name} to settle its admissions`,
+  );
+}
+
+interface Measure {
+  ledger: number;
+  fleet?: number;
+  started: number;
+  holds: Awaited<ReturnType<typeof ledgerHolds>>;
+}
+
+async function measure(name: string, names: string[], withFleet = false): Promise<Measure> {
+  return {
+    ledger: await historyLength(ledgerWorkflowId(name)),
+    ...(withFleet && { fleet: await historyLength(fleetLedgerId) }),
+    started: await settledCount(file.client, startedBy(names)),
+    holds: await ledgerHolds(name),
+  };
+}
+
+/**
+ * The tests of a refusal path that admits at the ledger before something else refuses: measured
+ * once by `run` (which checks its answers), what it keeps safe (nothing started, the fleet
+ * ledger's history and the ledger's holds as they were), and, marked failing, that it writes
+ * nothing to the ledger's history: it writes the admission and its give-back.
+ */
+function admitsThenGivesBack(label: string, run: () => Promise<{ before: Measure; after: Measure; refusals: number }>): void {
+  let measured: ReturnType<typeof run> | undefined;
+  const once = (): ReturnType<typeof run> => (measured ??= run());
+
+  it('is refused, starts nothing, and leaves the ledgers where they were', async () => {
+    const { before, after } = await once();
+    expect(after.started).toBe(before.started);
+    expect(after.fleet).toBe(before.fleet);
+    expect(after.holds).toEqual(before.holds);
+  });
+
+  it.failing('writes nothing to the ledger history', async () => {
+    const { before, after, refusals } = await once();
+    process.stderr.write(
+      `[refusal-writes-nothing] ${label}: ${refusals} refusals wrote ${after.ledger - before.ledger} ledger history events\n`,
+    );
+    expect(after.ledger).toBe(before.ledger);
+  });
+}
+
+it('a refusal through a second replica of the same ledger (its window full) writes nothing', async () => {
+  const name = unique('window');
+  const node = unique('n');
+  const wf = workflowConfig(name, { constraints: [constraint('maxExecution', 1, 60 * MIN)] });
+  const a = await replica([wf]);
+  expect(await admit(a, name, { node })).toBe(202);
+  const b = await replica([wf]);
+  await ledgerIdle(name);
+  const before = await measure(name, [name]);
+  const codes = await Promise.all(Array.from({ length: 8 }, () => admit(b, name, { node })));
+  expect(codes).toEqual(Array(8).fill(429));
+  expect(await measure(name, [name])).toEqual(before);
+});
+
+// Found: a replica that has not seen the scope full within FULL_HINT_MS admits at the ledger
+// (one update), finds the slot taken, and gives the admission back (another update).
+describe('a refusal through a second replica that has not seen the concurrency scope full', () => {
+  admitsThenGivesBack('a second replica without the hint', async () => {
+    const name = unique('slot');
+    const node = unique('n');
+    const wf = workflowConfig(name, {
+      constraints: [constraint('concurrency', 1, 15 * MIN), constraint('maxExecution', 5, 60 * MIN)],
+    });
+    const a = await replica([wf]);
+    expect(await admit(a, name, { node })).toBe(202);
+    const b = await replica([wf]);
+    await ledgerIdle(name);
+    const before = await measure(name, [name]);
+    expect(await admit(b, name, { node })).toBe(429);
+    return { before, after: await measure(name, [name]), refusals: 1 };
+  });
+});
+
+// Found: once the hint has expired, the next refusal admits at the ledger and gives the
+// admission back, once per FULL_HINT_MS and replica.
+describe('a refusal after the "scope is full" hint expired', () => {
+  admitsThenGivesBack('a refusal after the hint expired', async () => {
+    const name = unique('hint');
+    const node = unique('n');
+    const clock = { offsetMs: 0 };
+    const wf = workflowConfig(name, {
+      constraints: [constraint('concurrency', 1, 15 * MIN), constraint('maxExecution', 5, 60 * MIN)],
+    });
+    const a = await replica([wf], clock);
+    // Taking the scope's last slot leaves the hint: while it holds, refusals read before they write, and write nothing.
+    expect(await admit(a, name, { node })).toBe(202);
+    await ledgerIdle(name);
+    const hinted = await measure(name, [name]);
+    expect(await Promise.all([1, 2, 3].map(() => admit(a, name, { node })))).toEqual([429, 429, 429]);
+    expect(await measure(name, [name])).toEqual(hinted);
+    clock.offsetMs = FULL_HINT_MS + 1_000;
+    const before = await measure(name, [name]);
+    expect(await admit(a, name, { node })).toBe(429);
+    return { before, after: await measure(name, [name]), refusals: 1 };
+  });
+});
+
+// Found: fleet safety decides after the ledger admission, so each such refusal writes that
+// admission and its give-back to the workflow's ledger history (the fleet ledger's validator refuses without writing).
+describe("a fleet refusal (node held) after the workflow's own constraint admission passed", () => {
+  admitsThenGivesBack('a fleet refusal after the constraint admission', async () => {
+    const [reboot, drain] = [unique('reboot'), unique('drain')];
+    const node = unique('n');
+    const wfs = [
+      workflowConfig(reboot, { disruptive: true }),
+      workflowConfig(drain, { disruptive: true, constraints: [constraint('maxExecution', 5, 60 * MIN)] }),
+    ];
+    const a = await replica(wfs);
+    const b = await replica(wfs);
+    expect(await admit(a, reboot, { node })).toBe(202);
+    // drain's ledger exists and is idle: one admission elsewhere, seen started.
+    expect(await admit(a, drain, { node: unique('n') })).toBe(202);
+    await ledgerIdle(drain);
+    const names = [reboot, drain];
+    const before = await measure(drain, names, true);
+    const answers = await Promise.all([a, b, a, b].map((c) => trigger(c.app, drain, { target: { node } })));
+    expect(answers.map((r) => r.statusCode)).toEqual([429, 429, 429, 429]);
+    expect(answers[0]!.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', scope: `node=${node}` });
+    return { before, after: await measure(drain, names, true), refusals: answers.length };
+  });
+});
