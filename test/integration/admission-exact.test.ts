@@ -5,10 +5,10 @@
 import type { WorkflowClientInterceptor } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../../src/config/workflow';
 import { LEASE_WORKFLOW_TYPE } from '../../src/coordinator/leases';
-import { constraintKey } from '../../src/coordinator/constraints';
+import { constraintKey } from '../../src/config/workflow';
 import { LedgerClient, ledgerWorkflowId } from '../../src/ledger/client';
 import { LiveConfig } from '../../src/coordinator/live-config';
-import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
+import { TemporalGateway } from '../../src/temporal/gateway';
 import {
   ADMIN,
   TRIGGER_DC1,
@@ -21,8 +21,8 @@ import {
   type TestCoordinator,
 } from '../helpers/coordinator';
 import { eventually, unique } from '../helpers/temporal';
-import { startSearchAttributes } from '../../src/temporal/search-attributes';
-import { nodeQueue } from '../../src/temporal/task-queues';
+import { startSearchAttributes } from '../../src/naming/search-attributes';
+import { nodeQueue } from '../../src/naming/task-queues';
 
 const MIN = 60_000;
 const file = coordinatorTestFile();

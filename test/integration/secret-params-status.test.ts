@@ -7,7 +7,7 @@ import { MASK } from '../../src/params/schema';
 import { ADMIN, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { startTestWorker, type TestWorker } from '../helpers/medic-worker';
 import { eventually } from '../helpers/temporal';
-import type { RunbookStep } from '../../workflows/input';
+import type { RunbookStep } from '../../workflows/shared/input';
 
 const MARKER = `tok${Date.now().toString(36)}x${Math.random().toString(36).slice(2, 10)}`;
 const TERMINAL = ['COMPLETED', 'FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED'];
