@@ -66,8 +66,7 @@ export default tseslint.config(
               // built), search-attribute keys (MedicOutcome is upserted by workflows), duration
               // parsing (workflow params are durations written as in HCL) and the param schema
               // checks (the worker re-checks params before a workflow runs).
-              regex:
-                '^(\\.\\./)+(src|activities)/(?!naming/task-queues$|naming/search-attributes$|duration$|params/resolve$)',
+              regex: '^(\\.\\./)+(src|activities)/(?!naming/task-queues$|naming/search-attributes$|duration$|params/resolve$)',
               message: 'workflows may import only types from activities/ and src/ (use import type)',
               allowTypeImports: true,
             },

@@ -50,4 +50,3 @@ export function buildInfo(): BuildInfo {
 export function medicVersion(): string {
   return embeddedBuildInfo()?.version ?? versionOf(path.join(packageRoot(), 'package.json'));
 }
-

@@ -31,7 +31,14 @@ import { SendLoop } from './send-loop';
 import { HttpWatch } from './sources/http-watch';
 import { LogWatch } from './sources/log-watch';
 import type { FiringEpisode, SavedWatch, Watch, WatchHost } from './sources/watch';
-import { nodeFromLabel, parseTemplate, renderAll, renderTemplate, TemplateError, type TemplatePart } from '../config/rule-template';
+import {
+  nodeFromLabel,
+  parseTemplate,
+  renderAll,
+  renderTemplate,
+  TemplateError,
+  type TemplatePart,
+} from '../config/rule-template';
 
 /** The two questions the daemon asks Prometheus. */
 export interface PrometheusApi {

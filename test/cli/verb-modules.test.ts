@@ -58,7 +58,13 @@ describe('the modules a quick verb loads', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^medic \d+\.\d+\.\d+ \(Temporal SDK /);
     expect(run.loaded.sort()).toEqual(
-      [...TABLE, 'dist/src/cli/version.js', 'dist/src/version.js', 'dist/src/paths.js', 'dist/src/single-executable/embedded.js'].sort(),
+      [
+        ...TABLE,
+        'dist/src/cli/version.js',
+        'dist/src/version.js',
+        'dist/src/paths.js',
+        'dist/src/single-executable/embedded.js',
+      ].sort(),
     );
   });
 

@@ -217,7 +217,11 @@ describe('ledger pruning keeps the state small without losing a decision', () =>
 
 describe('the carried state across releases', () => {
   it('migrates a state of the release before versions (no version field) to this version, unchanged otherwise', () => {
-    const { version: _, ...old } = { ...empty(), windows: { 'maxExecution.0|node=a': [[5, 'x']] }, seeded: true };
+    const { version: _, ...old } = {
+      ...empty(),
+      windows: { 'maxExecution.0|node=a': [[5, 'x']] as Array<[number, string]> },
+      seeded: true,
+    };
     const next = restoreState(old);
     expect(next.version).toBe(V);
     expect(next.windows).toEqual({ 'maxExecution.0|node=a': [[5, 'x']] });

@@ -7,14 +7,7 @@ import type { LedgerHealth } from '../health';
 import { LEDGER_QUEUE } from '../../naming/task-queues';
 import { spentHolds, type FleetSeedRequest } from './activities';
 import type { Claim, ClaimRefusal } from './state';
-import {
-  checkQuery,
-  claimUpdate,
-  FLEET_REFUSAL,
-  FLEET_SEEDING,
-  releaseHoldsUpdate,
-  type ClaimAnswer,
-} from '../messages';
+import { checkQuery, claimUpdate, FLEET_REFUSAL, FLEET_SEEDING, releaseHoldsUpdate, type ClaimAnswer } from '../messages';
 import type { medicFleetLedger } from './workflow';
 
 /** The one fleet ledger of a namespace. */
