@@ -6,7 +6,7 @@ import { runAllowedCommand } from './command';
 import { httpGet } from './http-check';
 import { prometheusQuery } from './prometheus';
 import type { PrometheusQueryConfig } from '../src/config/worker';
-import type { DiagnoseStep } from '../workflows/input';
+import type { DiagnoseStep } from '../workflows/shared/input';
 
 /** Bytes of output one diagnosis keeps (UTF-8), its cut marker included. */
 export const DIAGNOSIS_MAX_BYTES = 8 * 1024;

@@ -4,7 +4,7 @@
 // watcher (src/watcher/) sends the runs that closed without a page through it too.
 import { promises as fs } from 'node:fs';
 import type { EscalationConfig, Hook } from '../src/config/worker';
-import type { Target } from '../src/temporal/task-queues';
+import type { Target } from '../src/naming/task-queues';
 import { HookFailedError, InvalidRequestError, NotConfiguredError } from './errors';
 import { postJson, runHook, type HookIdentity } from './hooks';
 import type { Diagnosis } from './diagnose';
@@ -30,7 +30,6 @@ export interface PageResult {
   detail: string;
 }
 
-export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
 // PagerDuty's documented limit on payload.summary.
 const SUMMARY_MAX = 1024;
 

@@ -2,7 +2,7 @@
 // Entry point: argv -> command, signals -> one AbortController and a reload hook,
 // the command's result -> exit code. Nothing else lives here.
 import { parseArgs } from 'node:util';
-import { EXIT, helpText, type Command } from '../src/cli/command';
+import { EXIT, helpText, type Command } from '../src/command/command';
 import { COMMANDS, findCommand } from '../src/cli/commands';
 
 /** `medic --help`: from the command table alone, so it loads no command. */

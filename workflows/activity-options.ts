@@ -3,8 +3,8 @@ import { patched, proxyActivities, type ActivityOptions } from '@temporalio/work
 import type { Activities } from '../activities';
 import { secretValues } from '../src/params/resolve';
 import { SECRET_MASKING_PATCH } from './patches';
-import { parseDuration } from '../src/config/duration';
-import type { WorkflowInput } from './input';
+import { parseDuration } from '../src/duration';
+import type { WorkflowInput } from './shared/input';
 
 /**
  * Failure types (activities/errors.ts class names) that retrying cannot fix: fail at once.

@@ -3,7 +3,7 @@
 // (and, if given, that the Prometheus condition cleared). Otherwise hand over to a human.
 import { isCancellation, sleep } from '@temporalio/workflow';
 import type { CleanResult, DiskUsage } from '../activities';
-import type { WorkflowInput } from './input';
+import type { WorkflowInput } from './shared/input';
 import { onMachine } from './activity-options';
 import { escalate } from './escalation';
 import { remediation, type OutcomeFields } from './outcome';

@@ -3,10 +3,10 @@
 // bounded, so a dead node delays the page by seconds only. A step that cannot run says why.
 import { ActivityFailure, isCancellation } from '@temporalio/workflow';
 import type { DiagnoseRequest, Diagnosis } from '../activities';
-import type { DiagnoseStep, WorkflowInput } from './input';
+import type { DiagnoseStep, WorkflowInput } from './shared/input';
 import { onMachine } from './activity-options';
-import { escapeValue, fillTemplate } from './template';
-import { nodeQueue } from '../src/temporal/task-queues';
+import { escapeValue, fillTemplate } from './shared/template';
+import { nodeQueue } from '../src/naming/task-queues';
 
 /** A step's own timeout unless it sets one. */
 const STEP_TIMEOUT_MS = 10_000;

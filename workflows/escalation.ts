@@ -4,10 +4,10 @@
 // and target, carrying what the workflow's `diagnose` steps saw (workflows/diagnose.ts); then
 // the workflow fails so it shows as failed wherever it is watched.
 import { ApplicationFailure, isCancellation, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../src/naming/search-attributes';
 import type { Diagnosis, PageRequest } from '../activities';
 import type { ProgressTracker } from './progress';
-import type { WorkflowInput } from './input';
+import type { WorkflowInput } from './shared/input';
 import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
 import { DIAGNOSE_PATCH, OUTCOMES_PATCH } from './patches';
 import { diagnoseBoundMs, pageBoundMs } from './deadline';

@@ -8,7 +8,7 @@ import {
   type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
 import { checkParams } from '../src/params/resolve';
-import type { WorkflowInput } from './input';
+import type { WorkflowInput } from './shared/input';
 import { INVALID_INPUT } from './params';
 
 class ParamCheck implements WorkflowInboundCallsInterceptor {

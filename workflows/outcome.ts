@@ -14,15 +14,15 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { SEARCH_ATTRIBUTES, type Outcome } from '../src/temporal/search-attributes';
-import type { WorkflowInput } from './input';
+import { SEARCH_ATTRIBUTES, type Outcome } from '../src/naming/search-attributes';
+import type { WorkflowInput } from './shared/input';
 import { ProgressTracker } from './progress';
 import { ESCALATED, FAILED, escalate, resolvePage } from './escalation';
 import { OUTCOMES_PATCH, OWN_TIMEOUT_PATCH, SECRET_MASKING_PATCH } from './patches';
 import { runDeadline, type RunDeadline } from './deadline';
 import { secretValues } from '../src/params/resolve';
 
-export { OUTCOMES, type Outcome } from '../src/temporal/search-attributes';
+export { OUTCOMES, type Outcome } from '../src/naming/search-attributes';
 
 /** What every workflow result carries, beside its own fields. */
 export interface OutcomeFields {

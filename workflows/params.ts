@@ -1,8 +1,8 @@
 // Workflow params arrive as strings (from HCL `params`, a trigger, a chat command). These
 // readers parse and check them, and fail the workflow at once with every problem named.
 import { ApplicationFailure } from '@temporalio/workflow';
-import { parseDuration } from '../src/config/duration';
-import type { WorkflowInput } from './input';
+import { parseDuration } from '../src/duration';
+import type { WorkflowInput } from './shared/input';
 
 /** Failure type of a workflow that was started with input it cannot act on. */
 export const INVALID_INPUT = 'InvalidInput';

@@ -1,7 +1,7 @@
 // The `progress` query every medic workflow answers: which step it is on, how far along, and
 // what happened so far. `medic run --wait` and `medic status` show it.
 import { defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { WorkflowInput } from './input';
+import type { WorkflowInput } from './shared/input';
 import { maskValues } from '../src/params/resolve';
 import type { RunDeadline } from './deadline';
 

@@ -4,8 +4,8 @@
 // while the node is down or never returns. It never leaves a node drained without telling a human.
 import { CancellationScope, isCancellation, sleep, workflowInfo } from '@temporalio/workflow';
 import type { NodeIdentity } from '../activities';
-import type { WorkflowInput } from './input';
-import { nodeQueue } from '../src/temporal/task-queues';
+import type { WorkflowInput } from './shared/input';
+import { nodeQueue } from '../src/naming/task-queues';
 import { activities } from './activity-options';
 import { checkHealth, readHealthSpec } from './health';
 import { ESCALATED, escalate } from './escalation';

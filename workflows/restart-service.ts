@@ -3,7 +3,7 @@
 // settle, verify health (systemd, HTTP and/or Prometheus); try a bounded number of times, then
 // hand over to a human.
 import { sleep } from '@temporalio/workflow';
-import type { WorkflowInput } from './input';
+import type { WorkflowInput } from './shared/input';
 import { onMachine } from './activity-options';
 import { checkHealth, readHealthSpec } from './health';
 import { escalate } from './escalation';

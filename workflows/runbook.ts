@@ -2,13 +2,13 @@
 // (command, http_check, prometheus_check, wait, notify); a step that still fails after its
 // attempts escalates. Teams add a remediation with a config file, not TypeScript.
 import { ActivityFailure, ApplicationFailure, isCancellation, patched, sleep } from '@temporalio/workflow';
-import type { RunbookStep, WorkflowInput } from './input';
+import type { RunbookStep, WorkflowInput } from './shared/input';
 import { PERMANENT_ERROR_TYPES, onMachine } from './activity-options';
 import { escalate } from './escalation';
 import { nodeUnreachable, remediation, type OutcomeFields } from './outcome';
 import { INVALID_INPUT } from './params';
 import { maskValues } from '../src/params/resolve';
-import { TemplateError, fillTemplate, type TemplateContext } from './template';
+import { TemplateError, fillTemplate, type TemplateContext } from './shared/template';
 import { TEMPLATE_ESCAPING_PATCH } from './patches';
 
 export interface StepOutcome {

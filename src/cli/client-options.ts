@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorClient } from '../client/coordinator-client';
 import { stateDir } from '../paths';
-import { EXIT, JSON_OPTION, type CommandContext, type OptionSpec } from './command';
+import { EXIT, JSON_OPTION, type CommandContext, type OptionSpec } from '../command/command';
 
 export const DEFAULT_COORDINATOR = 'https://127.0.0.1:8443';
 

@@ -2,7 +2,7 @@
 // summary and a loader, so a verb loads only its own module (`medic version` does not load
 // fastify, the HCL parser or the Temporal SDK). The summaries are the commands' own; a unit test
 // (test/unit/cli-commands.test.ts) keeps the two equal.
-import type { Command } from './command';
+import type { Command } from '../command/command';
 
 export interface CommandEntry {
   name: string;

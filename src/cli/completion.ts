@@ -1,6 +1,6 @@
 // `medic completion bash|zsh`: a shell completion script for every command and its flags, made
 // from the command table itself, so it never lists a flag medic does not take.
-import { EXIT, type Command } from './command';
+import { EXIT, type Command } from '../command/command';
 import { loadCommands } from './commands';
 
 interface Spec {

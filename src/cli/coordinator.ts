@@ -4,7 +4,7 @@ import { formatDiagnostic } from '../config/diagnostics';
 import { parseListen } from '../config/coordinator';
 import { defaultConfigDir } from '../paths';
 import { runCoordinator, type LoadedConfig } from '../coordinator/server';
-import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, EXIT, type Command } from './command';
+import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, EXIT, type Command } from '../command/command';
 import { WORKFLOW_TYPES } from './validate';
 
 /** Command-line values that win over coordinator.hcl (medic dev uses them to pick ports). */

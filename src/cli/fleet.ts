@@ -1,6 +1,6 @@
 // Fleet-safety verbs: `medic pause`, `medic resume`, `medic pauses`, `medic stats`. Each is one
 // request to the coordinator, which the ACL governs (who may pause is a route rule).
-import { EXIT, type Command, type CommandContext, type OptionSpec } from './command';
+import { EXIT, type Command, type CommandContext, type OptionSpec } from '../command/command';
 import { CLIENT_DETAILS, CLIENT_OPTIONS, callCoordinator } from './client-options';
 import { table } from './output';
 

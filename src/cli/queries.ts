@@ -1,8 +1,8 @@
 // The read-only CLI verbs: `medic status`, `medic list`, `medic workflows`. Each is one GET to
 // the coordinator, printed as a table for people or as the coordinator's JSON with --json.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LIST_STATUSES, OUTCOMES } from '../temporal/execution-filters';
-import { EXIT, type Command, type CommandContext } from './command';
+import { LIST_STATUSES, OUTCOMES } from '../naming/execution-filters';
+import { EXIT, type Command, type CommandContext } from '../command/command';
 import { CLIENT_DETAILS, CLIENT_OPTIONS, callCoordinator } from './client-options';
 import { colours, isTerminal, statusColour, table, type Colours } from './output';
 import { TERMINAL, outcomeWords, progressText, type ExecutionView } from './run';

@@ -1,7 +1,7 @@
 // `medic run`: asks the coordinator to start a workflow (mTLS, ACL and constraints apply, as for
 // every caller) and, with --wait, follows it through its progress query until it ends.
 import type { CoordinatorClient } from '../client/coordinator-client';
-import { EXIT, type Command, type CommandContext } from './command';
+import { EXIT, type Command, type CommandContext } from '../command/command';
 import { CLIENT_DETAILS, CLIENT_OPTIONS, connect } from './client-options';
 import { colours, ProgressLine } from './output';
 

@@ -4,9 +4,9 @@
 import { formatDiagnostic } from '../config/diagnostics';
 import { displayPath, loadConfigDir } from '../config/load';
 import { defaultConfigDir } from '../paths';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../naming/search-attributes';
 import { setupTemporal } from '../temporal/setup';
-import { CONFIG_OPTION, EXIT, type Command } from './command';
+import { CONFIG_OPTION, EXIT, type Command } from '../command/command';
 import { WORKFLOW_TYPES } from './validate';
 
 export const temporalCommand: Command = {

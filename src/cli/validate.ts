@@ -3,7 +3,7 @@ import { WORKFLOW_TYPES } from '../temporal/workflow-types';
 import { formatDiagnostic } from '../config/diagnostics';
 import { displayPath, loadConfigDir } from '../config/load';
 import { defaultConfigDir } from '../paths';
-import { CONFIG_OPTION, EXIT, JSON_OPTION, type Command } from './command';
+import { CONFIG_OPTION, EXIT, JSON_OPTION, type Command } from '../command/command';
 
 /** The workflow types the worker bundle registers: what a workflow config may name. */
 export { WORKFLOW_TYPES };

@@ -1,9 +1,8 @@
 // coordinator.hcl: the HTTPS listener, its ACL route rules, and the Temporal connection.
 import { readAlertmanager, readChat, type AlertmanagerConfig, type ChatConfig } from './callers';
 import type { Decoder } from './decoder';
-import { formatDuration } from './duration';
+import { formatDuration } from '../duration';
 import { readFleetSafety, type FleetSafetyConfig } from './fleet-safety';
-import { ORPHAN_GRACE_MS } from '../ledger/state';
 import { configPath, readTemporal, type TemporalConfig } from './temporal';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', '*'] as const;
@@ -52,13 +51,15 @@ export interface AdmissionConfig {
   /**
    * `orphan_grace`: how long an admission whose execution never showed up holds its place in the
    * ledgers this coordinator starts (its coordinator died between the two). Unset: the ledgers'
-   * default (ORPHAN_GRACE_MS, 1 minute).
+   * default (DEFAULT_ORPHAN_GRACE_MS, 1 minute).
    */
   orphanGraceMs?: number;
 }
 
 export const DEFAULT_VISIBILITY_QPS = 2;
 export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
+/** The ledgers' own orphan grace when none is set (src/ledger/state.ts ORPHAN_GRACE_MS; a unit test keeps them equal). */
+export const DEFAULT_ORPHAN_GRACE_MS = 60_000;
 const ORPHAN_GRACE_RANGE_MS = [1_000, 24 * 3_600_000] as const;
 
 function readAdmission(d: Decoder | undefined): AdmissionConfig {
@@ -70,10 +71,10 @@ function readAdmission(d: Decoder | undefined): AdmissionConfig {
   if (orphanGraceMs !== undefined && (orphanGraceMs < ORPHAN_GRACE_RANGE_MS[0] || orphanGraceMs > ORPHAN_GRACE_RANGE_MS[1])) {
     d.error('orphan_grace', `must be between 1s and 24h, got ${formatDuration(orphanGraceMs)}`);
     orphanGraceMs = undefined;
-  } else if (orphanGraceMs !== undefined && orphanGraceMs < ORPHAN_GRACE_MS) {
+  } else if (orphanGraceMs !== undefined && orphanGraceMs < DEFAULT_ORPHAN_GRACE_MS) {
     d.warning(
       'orphan_grace',
-      `shorter than the default ${formatDuration(ORPHAN_GRACE_MS)}: a place is freed when visibility has not shown its execution by then, so a lagging visibility store can let a second start through (meant for tests)`,
+      `shorter than the default ${formatDuration(DEFAULT_ORPHAN_GRACE_MS)}: a place is freed when visibility has not shown its execution by then, so a lagging visibility store can let a second start through (meant for tests)`,
     );
   }
   d.finish();

@@ -2,7 +2,7 @@
 // reports every problem with the attribute path. Keys never asked for are unknown keys.
 import type { HclBody } from './hcl';
 import type { Diagnostics } from './diagnostics';
-import { parseDuration } from './duration';
+import { parseDuration } from '../duration';
 
 type Json = unknown;
 

@@ -2,8 +2,8 @@
 // query results into workflow starts.
 import type { Decoder } from './decoder';
 import { configPath, readClientTls } from './temporal';
-import { compileLogPattern } from '../trigger/sources/log-pattern';
-import { parseTemplate, templateLabels } from '../trigger/template';
+import { compileLogPattern } from './log-pattern';
+import { parseTemplate, templateLabels } from './rule-template';
 
 /**
  * Checks a template where it is written, so errors carry the attribute path. `labels`, when

@@ -4,9 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Decoder } from './decoder';
 import { readTemporal, type TemporalConfig } from './temporal';
-import { invalidName } from '../temporal/task-queues';
+import { invalidName } from '../naming/task-queues';
 import { parseListen } from './coordinator';
-import { PAGERDUTY_EVENTS_URL } from '../../activities/escalation';
+
+export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
 
 /** The hooks an operator plugs in: their load balancer (drain/undrain) and chat or pager (notify). */
 export const HOOK_EVENTS = ['drain', 'undrain', 'notify'] as const;

@@ -1,15 +1,15 @@
 // workflows/<name>.hcl: which Temporal workflow type a configured workflow runs, the queue
 // it lands on, and the safety constraints the coordinator checks before starting it.
 import type { Decoder } from './decoder';
-import { QUEUE_TARGETS, type QueueTarget } from '../temporal/task-queues';
+import { QUEUE_TARGETS, type QueueTarget } from '../naming/task-queues';
 import {
   DIAGNOSE_STEP_KINDS,
   RUNBOOK_STEP_KINDS,
   type DiagnoseStep,
   type RunbookStep,
   type RunbookStepKind,
-} from '../../workflows/input';
-import { placementProblems, unknownPlaceholders, type TemplateContext } from '../../workflows/template';
+} from '../../workflows/shared/input';
+import { placementProblems, unknownPlaceholders, type TemplateContext } from '../../workflows/shared/template';
 import { invalidAbsolutePath } from './worker';
 import {
   PARAM_NAME,
@@ -366,4 +366,15 @@ function readSteps(d: Decoder, workflowType: string): RunbookStep[] | undefined 
   if (d.has('step'))
     d.warning('step', `steps are run only by workflow = "${RUNBOOK_TYPE}"; ${JSON.stringify(workflowType)} ignores them`);
   return undefined;
+}
+
+/**
+ * Which constraint of its kind and scope this is, by period (shortest first): "maxExecution.0",
+ * "maxExecution-global.0". Slot ids use it instead of the period, so changing a period keeps the
+ * slots (and the executions holding them) of the constraint.
+ */
+export function constraintKey(c: Constraint, all: readonly Constraint[]): string {
+  const same = all.filter((o) => o.kind === c.kind && o.isGlobal === c.isGlobal);
+  const rank = [...same].sort((a, b) => a.periodMs - b.periodMs || a.value - b.value).indexOf(c);
+  return `${c.kind}${c.isGlobal ? '-global' : ''}.${Math.max(0, rank)}`;
 }

@@ -6,20 +6,19 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import { paramSchemaOf, type Constraint, type WorkflowConfig } from '../config/workflow';
+import { constraintKey, paramSchemaOf, type Constraint, type WorkflowConfig } from '../config/workflow';
 import { resolveParams } from '../params/resolve';
 import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
-import { startSearchAttributes } from '../temporal/search-attributes';
-import { invalidName, queueFor, workflowQueue, type Target } from '../temporal/task-queues';
-import type { WorkflowInput } from '../../workflows/input';
+import { startSearchAttributes } from '../naming/search-attributes';
+import { invalidName, queueFor, workflowQueue, type Target } from '../naming/task-queues';
+import type { WorkflowInput } from '../../workflows/shared/input';
 import { TIMEOUT_BACKSTOP_MS } from '../../workflows/deadline';
-import type { AuditSink } from './audit';
+import type { AuditSink } from '../telemetry/audit';
 import type { FleetOutcome, FleetSafety } from '../fleet/gate';
 import {
   admissionOrder,
   constraintJson,
   describeConstraint,
-  constraintKey,
   leaseTimeoutMs,
   leaseWorkflowId,
   retryAfterSeconds,
@@ -45,7 +44,7 @@ import { reconcile, type Discrepancy } from './reconcile';
 import { usesLedger, type LedgerClient } from '../ledger/client';
 import type { Enforced, LedgerRefusal } from '../ledger/state';
 import { SCOPES_MEMO } from '../ledger/activities';
-import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from './temporal-gateway';
+import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from '../temporal/gateway';
 import { isUnknownOutcome } from '../temporal/call-errors';
 import { LedgerFailedError } from '../ledger/health';
 import { failpoint } from '../failpoints';

@@ -3,11 +3,11 @@
 // has a schema. server.ts listens; tests call app.inject or listen on a loopback port.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
-import { medicVersion } from '../cli/version';
+import { medicVersion } from '../version';
 import { DEFAULT_RECONCILE_INTERVAL_MS } from '../config/coordinator';
 import { authorize, refusedPathProblem, type AccessDecision } from './acl';
 import { Admission, type AdmissionDeps } from './admission';
-import { jsonAuditSink, type AuditSink } from './audit';
+import { jsonAuditSink, type AuditSink } from '../telemetry/audit';
 import { sendError } from './errors';
 import { identityPlugin, tlsCallerIdentity, type IdentifyCaller } from './identity';
 import type { LiveConfig } from './live-config';
@@ -20,14 +20,14 @@ import { healthRoutes } from './routes/health';
 import { openapiRoutes } from './routes/openapi';
 import { workflowRoutes } from './routes/workflows';
 import { fleetSafetyRoutes } from './routes/fleet-safety';
-import { FLEET_LEDGER_ID, FleetLedgerClient } from '../fleet/ledger/client';
-import { createFleetSafety } from '../fleet/wiring';
+import { FLEET_LEDGER_ID, FleetLedgerClient } from '../ledger/fleet/client';
+import { createFleetSafety } from './fleet-wiring';
 import { LedgerClient, ledgerWorkflowId, usesLedger } from '../ledger/client';
 import { LedgerHealth } from '../ledger/health';
-import { LedgerWorker } from '../ledger/worker';
+import { LedgerWorker } from './ledger-worker';
 import { startCloseWatcher, type CloseWatcherSettings } from '../watcher/start';
-import type { TemporalGateway } from './temporal-gateway';
-import type { Target } from '../temporal/task-queues';
+import type { TemporalGateway } from '../temporal/gateway';
+import type { Target } from '../naming/task-queues';
 import { describeSchemaError, type SchemaError } from './validation-errors';
 
 export interface CoordinatorDeps {
@@ -48,7 +48,7 @@ export interface CoordinatorDeps {
   ledgerBundle?: string;
   /** The orphan grace of ledgers this coordinator starts (src/ledger/state.ts; tests shorten it). */
   ledgerOrphanGraceMs?: number;
-  /** The fleet ledger's workflow id (src/fleet/ledger; tests give each their own). */
+  /** The fleet ledger's workflow id (src/ledger/fleet; tests give each their own). */
   fleetLedgerId?: string;
   /** The fleet ledger's capacity in bytes of holds (tests shrink it). */
   fleetLedgerMaxHoldBytes?: number;

@@ -6,10 +6,10 @@
 // once per bucket: maxExecution configs only there; the ledger governs the workflows that use
 // it at once, without read-back lag.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import { queryValue } from '../temporal/search-attributes';
+import { queryValue } from '../naming/search-attributes';
 import type { Client } from '@temporalio/client';
 import type { Constraint, WorkflowConfig } from '../config/workflow';
-import { constraintKey } from './constraints';
+import { constraintKey } from '../config/workflow';
 import { startLease } from './leases';
 import type { LedgerClient } from '../ledger/client';
 

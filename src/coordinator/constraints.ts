@@ -2,9 +2,9 @@
 // the IDs of the slots that make admission race-free, and when a refusal may pass.
 // Pure: no I/O, table-tested. The I/O lives in leases.ts and admission.ts.
 import type { Constraint } from '../config/workflow';
-import { formatDuration } from '../config/duration';
-import { queryValue } from '../temporal/search-attributes';
-import type { QueueTarget, Target } from '../temporal/task-queues';
+import { formatDuration } from '../duration';
+import { queryValue } from '../naming/search-attributes';
+import type { QueueTarget, Target } from '../naming/task-queues';
 
 /** What a constraint counts over: every execution of the workflow, or those with one routing key. */
 export interface Scope {
@@ -80,17 +80,6 @@ export function visibilityQuery(workflow: string, c: Constraint, scope: Scope, n
   parts.push(`StartTime > ${queryValue(new Date(now - c.periodMs).toISOString())}`);
   if (c.kind === 'concurrency') parts.push(`ExecutionStatus = 'Running'`);
   return parts.join(' AND ');
-}
-
-/**
- * Which constraint of its kind and scope this is, by period (shortest first): "maxExecution.0",
- * "maxExecution-global.0". Slot ids use it instead of the period, so changing a period keeps the
- * slots (and the executions holding them) of the constraint.
- */
-export function constraintKey(c: Constraint, all: readonly Constraint[]): string {
-  const same = all.filter((o) => o.kind === c.kind && o.isGlobal === c.isGlobal);
-  const rank = [...same].sort((a, b) => a.periodMs - b.periodMs || a.value - b.value).indexOf(c);
-  return `${c.kind}${c.isGlobal ? '-global' : ''}.${Math.max(0, rank)}`;
 }
 
 /**

@@ -1,9 +1,9 @@
 // GET /v1/executions: the filter a caller gives -> one Temporal visibility query. Pure, so the
 // query text is table-tested; every value goes through queryValue, never string-pasted.
-import type { ListStatus, Outcome } from '../temporal/execution-filters';
-import { queryValue, SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import type { ListStatus, Outcome } from '../naming/execution-filters';
+import { queryValue, SEARCH_ATTRIBUTES } from '../naming/search-attributes';
 
-export { LIST_STATUSES, type ListStatus } from '../temporal/execution-filters';
+export { LIST_STATUSES, type ListStatus } from '../naming/execution-filters';
 
 /** Visibility's ExecutionStatus spelling of each. */
 const EXECUTION_STATUS: Record<ListStatus, string> = {

@@ -2,17 +2,10 @@
 // GET /v1/executions/{id}, GET /v1/executions and the chat commands `status` and `list`.
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
-import type { temporal } from '@temporalio/proto';
 import { maskSecretValues } from '../params/resolve';
-import type { WorkflowInput } from '../../workflows/input';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../naming/search-attributes';
 import { executionListQuery, type ListFilter } from './execution-list';
-
-export interface HistorySummary {
-  events: number;
-  activities: Array<{ activity_type: string; status: string }>;
-}
+import { historySummary, startInput, type HistorySummary } from '../temporal/execution-history';
 
 /** One execution in full: what a list shows, plus its type, result and history summary. */
 export interface ExecutionStatus extends ExecutionSummary {
@@ -23,46 +16,6 @@ export interface ExecutionStatus extends ExecutionSummary {
   /** The workflow's `progress` query, when the caller asked for it and a worker answered. */
   progress?: object;
   history: HistorySummary;
-}
-
-export function historySummary(history: temporal.api.history.v1.IHistory): HistorySummary {
-  const activities = new Map<string, { activity_type: string; status: string }>();
-  const events = history.events ?? [];
-  for (const e of events) {
-    const id = String(e.eventId ?? '');
-    if (e.activityTaskScheduledEventAttributes) {
-      activities.set(id, {
-        activity_type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?',
-        status: 'scheduled',
-      });
-    }
-    const closing: Array<[string, { scheduledEventId?: unknown } | null | undefined]> = [
-      ['started', e.activityTaskStartedEventAttributes],
-      ['completed', e.activityTaskCompletedEventAttributes],
-      ['failed', e.activityTaskFailedEventAttributes],
-      ['timed_out', e.activityTaskTimedOutEventAttributes],
-      ['cancelled', e.activityTaskCanceledEventAttributes],
-    ];
-    for (const [status, attrs] of closing) {
-      const a = attrs && activities.get(String(attrs.scheduledEventId ?? ''));
-      if (a) a.status = status;
-    }
-  }
-  return { events: events.length, activities: [...activities.values()] };
-}
-
-/** The run's input (its params and their schema), from the first event of its history; undefined when unreadable. */
-export async function startInput(
-  client: Client,
-  history: temporal.api.history.v1.IHistory,
-): Promise<Partial<WorkflowInput> | undefined> {
-  const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
-  try {
-    const [input] = await decodeArrayFromPayloads(client.options.loadedDataConverter, payloads);
-    return input && typeof input === 'object' ? (input as Partial<WorkflowInput>) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

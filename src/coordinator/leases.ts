@@ -9,8 +9,8 @@
 // A start whose outcome is unknown is resolved by describing the ID, never assumed.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
-import { ADMISSION_LEASE_QUEUE } from '../temporal/task-queues';
-import { TemporalUnavailableError } from './temporal-gateway';
+import { ADMISSION_LEASE_QUEUE } from '../naming/task-queues';
+import { TemporalUnavailableError } from '../temporal/gateway';
 import { isUnknownOutcome } from '../temporal/call-errors';
 
 /** The workflow type of leases. No worker registers it: leases are never meant to run. */

@@ -7,7 +7,7 @@ import { packageRoot } from '../paths';
 import { buildCoordinator } from './app';
 import { LiveConfig } from './live-config';
 import { createMetrics } from './metrics';
-import { TemporalGateway } from './temporal-gateway';
+import { TemporalGateway } from '../temporal/gateway';
 
 export async function openapiDocument(): Promise<unknown> {
   const coordinator = {

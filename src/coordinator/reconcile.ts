@@ -4,7 +4,7 @@
 // execution started behind medic's back, or a bug), as a gauge and one log line each.
 import type { Client } from '@temporalio/client';
 import type { WorkflowConfig } from '../config/workflow';
-import { SEARCH_ATTRIBUTES, queryValue } from '../temporal/search-attributes';
+import { SEARCH_ATTRIBUTES, queryValue } from '../naming/search-attributes';
 import { describeConstraint } from './constraints';
 import { NONCE_MEMO } from './leases';
 

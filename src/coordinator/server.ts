@@ -7,10 +7,10 @@ import type { FastifyInstance } from 'fastify';
 import type { CoordinatorConfig } from '../config/coordinator';
 import type { WorkflowConfig } from '../config/workflow';
 import { buildCoordinator } from './app';
-import type { AuditSink } from './audit';
+import type { AuditSink } from '../telemetry/audit';
 import { LiveConfig } from './live-config';
 import { createMetrics } from './metrics';
-import { TemporalGateway } from './temporal-gateway';
+import { TemporalGateway } from '../temporal/gateway';
 
 /** Thrown when the coordinator cannot start as configured (TLS off without the dev flag, unreadable certificates). */
 export class CoordinatorStartError extends Error {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { parseListen } from '../config/coordinator';
 import { stateDir } from '../paths';
-import { EXIT, type Command } from '../cli/command';
+import { EXIT, type Command } from '../command/command';
 
 export const DEMO_WORKFLOW = 'healDemo';
 export const DEMO_LOCK = 'stale.lock';

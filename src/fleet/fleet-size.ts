@@ -1,8 +1,8 @@
 // The live fleet size that percentage budgets divide by: static numbers from the config, or a
 // PromQL count polled from Prometheus. A measurement older than max_age is unknown (fail safe).
 import type { BudgetScope, FleetSizeConfig } from '../config/fleet-safety';
-import { formatDuration } from '../config/duration';
-import { queryInstant } from '../trigger/prometheus';
+import { formatDuration } from '../duration';
+import { queryInstant } from '../prometheus/client';
 import type { SizeReading } from './policy';
 
 interface Measurement {

@@ -6,14 +6,14 @@
 import type { Client } from '@temporalio/client';
 import { emptyFleetSafety, type FleetSafetyConfig, type FreezeConfig } from '../config/fleet-safety';
 import type { WorkflowConfig } from '../config/workflow';
-import { queryValue } from '../temporal/search-attributes';
-import type { Target } from '../temporal/task-queues';
-import type { AuditSink } from '../coordinator/audit';
-import type { TemporalGateway } from '../coordinator/temporal-gateway';
+import { queryValue } from '../naming/search-attributes';
+import type { Target } from '../naming/task-queues';
+import type { AuditSink } from '../telemetry/audit';
+import type { TemporalGateway } from '../temporal/gateway';
 import { FleetSize } from './fleet-size';
-import { FLEET_MEMO } from './ledger/activities';
-import type { FleetLedgerClient } from './ledger/client';
-import type { BudgetPlace, Claim, ClaimRefusal } from './ledger/state';
+import { FLEET_MEMO } from '../ledger/fleet/activities';
+import type { FleetLedgerClient } from '../ledger/fleet/client';
+import type { BudgetPlace, Claim, ClaimRefusal } from '../ledger/fleet/state';
 import { claimMarker } from './markers';
 import type { FleetMetrics } from './metrics';
 import { BREAKER_IDENTITY, PauseCheck, setPause, type Pause } from './pauses';
@@ -28,7 +28,7 @@ import {
   mayForce,
   type Outcome,
 } from './policy';
-import { formatDuration } from '../config/duration';
+import { formatDuration } from '../duration';
 
 /** Why a start was refused, in the shape admission's refusals have (HTTP 429). */
 export interface FleetRefusal {

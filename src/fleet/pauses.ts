@@ -2,7 +2,7 @@
 // at most one exists per scope, and every coordinator reads it by id (strongly consistent). A
 // coordinator remembers each answer for PAUSE_CACHE_MS, so a change reaches every replica within a second.
 import type { Client } from '@temporalio/client';
-import type { Target } from '../temporal/task-queues';
+import type { Target } from '../naming/task-queues';
 import { claimMarker, endMarker, MARKER_TYPES, readMarker, type Marker } from './markers';
 import { coveringPauseScopes, pauseId, type PauseScope } from './policy';
 

@@ -2,7 +2,7 @@
 // freeze windows in a time zone, the circuit breaker's window, pause scopes and their ids.
 import type { BudgetConfig, FreezeConfig, Weekday } from '../config/fleet-safety';
 import { WEEKDAYS } from '../config/fleet-safety';
-import type { Target } from '../temporal/task-queues';
+import type { Target } from '../naming/task-queues';
 
 /** A fleet-size answer: a number, or why it is not known (percentage budgets then refuse). */
 export type SizeReading = { size: number } | { unknown: string };

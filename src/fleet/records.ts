@@ -1,7 +1,7 @@
 // Reads from Temporal visibility what stats and `medic list --shadow` show: executions of the
 // configured workflows over the stats window, and the recorded shadow admissions.
 import type { Client } from '@temporalio/client';
-import { queryValue } from '../temporal/search-attributes';
+import { queryValue } from '../naming/search-attributes';
 import { MARKER_TYPES } from './markers';
 import { STATS_WINDOW_MS, type ExecutionRecord } from './stats';
 

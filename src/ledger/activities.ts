@@ -5,7 +5,7 @@
 // existed still count. sweepLedger: admissions older than the orphan grace whose execution
 // visibility does not show were abandoned by their coordinator; they free their place.
 import type { Client } from '@temporalio/client';
-import { queryValue } from '../temporal/search-attributes';
+import { queryValue } from '../naming/search-attributes';
 import { windowKey, type Where } from './state';
 
 /** Memo field of every execution admission starts: the nonce of its admission (the ledger's id for it). */

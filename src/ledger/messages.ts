@@ -3,7 +3,7 @@
 // keep shared.ts); a name here is part of running ledgers' histories and never changes.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { AdmitAnswer, AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal, LedgerState } from './state';
-import type { Claim, ClaimRefusal, FleetLedgerState } from '../fleet/ledger/state';
+import type { Claim, ClaimRefusal, FleetLedgerState } from './fleet/state';
 
 /** What the admission ledger answers one admission. */
 export type LedgerAnswer = { ok: true; answer: AdmitAnswer } | { ok: false; refusal: LedgerRefusal };

@@ -1,6 +1,6 @@
 // Per-type checks of one param value: what is wrong with it, in words that never repeat a secret value.
 // Pure (no Node APIs): the coordinator checks requests with it and the worker re-checks before any command runs.
-import { parseDuration } from '../config/duration';
+import { parseDuration } from '../duration';
 import type { ParamSpec, ParamType } from './schema';
 
 /** Longest value of any param, and of a path (PATH_MAX). */

@@ -17,7 +17,7 @@ export function workflowBundlePath(): string {
   return path.join(packageRoot(), 'dist', 'workflow-bundle.js');
 }
 
-/** The ledger bundle (src/ledger/workflows.ts): dist/ledger-bundle.js, or the embedded copy. */
+/** The ledger bundle (src/coordinator/workflows.ts): dist/ledger-bundle.js, or the embedded copy. */
 export function ledgerBundlePath(): string {
   if (isSingleExecutable()) return embeddedLedgerBundle();
   return path.join(packageRoot(), 'dist', 'ledger-bundle.js');
@@ -53,11 +53,11 @@ export async function buildWorkflowBundle(out = workflowBundlePath()): Promise<s
   return out;
 }
 
-/** Bundles the ledger workflows (src/ledger/workflows.ts) into `out`: the coordinators' ledger workers run it. */
+/** Bundles the ledger workflows (src/coordinator/workflows.ts) into `out`: the coordinators' ledger workers run it. */
 export async function buildLedgerBundle(out = ledgerBundlePath()): Promise<string> {
   const { bundleWorkflowCode } = await import('@temporalio/worker');
   const { code } = await bundleWorkflowCode({
-    workflowsPath: path.join(packageRoot(), 'src', 'ledger', 'workflows.ts'),
+    workflowsPath: path.join(packageRoot(), 'src', 'coordinator', 'workflows.ts'),
     logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
   });
   fs.mkdirSync(path.dirname(out), { recursive: true });

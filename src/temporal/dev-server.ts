@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTE_TYPES } from './search-attributes';
+import { SEARCH_ATTRIBUTE_TYPES } from '../naming/search-attributes';
 
 export interface DevServerOptions {
   binary: string;

@@ -4,8 +4,8 @@
 import { Connection, isGrpcServiceError } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
 import type { TemporalConfig } from '../config/temporal';
-import { formatDuration } from '../config/duration';
-import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { formatDuration } from '../duration';
+import { SEARCH_ATTRIBUTES } from '../naming/search-attributes';
 import { checkTlsFiles, diagnoseTemporalTls } from './tls-diagnosis';
 import { temporalConnection } from './tls';
 

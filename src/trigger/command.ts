@@ -2,10 +2,10 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorClient } from '../client/coordinator-client';
-import { CONFIG_OPTION, EXIT, type Command } from '../cli/command';
-import { WORKFLOW_TYPES } from '../cli/validate';
+import { CONFIG_OPTION, EXIT, type Command } from '../command/command';
+import { WORKFLOW_TYPES } from '../temporal/workflow-types';
 import { formatDiagnostic } from '../config/diagnostics';
-import { parseDuration } from '../config/duration';
+import { parseDuration } from '../duration';
 import { loadConfigDir, type TriggerConfig } from '../config/load';
 import { defaultConfigDir, stateDir } from '../paths';
 import { createLogger, type Logger } from '../telemetry/logger';

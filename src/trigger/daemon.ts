@@ -15,7 +15,7 @@ import type { CoordinatorClient, TriggerOutcome, TriggerRequest } from '../clien
 import type { Logger } from '../telemetry/logger';
 import { backoffMs } from './backoff';
 import type { TriggerMetrics } from './metrics';
-import { PrometheusError, queryInstant, queryRange } from './prometheus';
+import { PrometheusError, queryInstant, queryRange } from '../prometheus/client';
 import {
   episodeKey,
   evaluateRule,
@@ -31,7 +31,14 @@ import { SendLoop } from './send-loop';
 import { HttpWatch } from './sources/http-watch';
 import { LogWatch } from './sources/log-watch';
 import type { FiringEpisode, SavedWatch, Watch, WatchHost } from './sources/watch';
-import { nodeFromLabel, parseTemplate, renderAll, renderTemplate, TemplateError, type TemplatePart } from './template';
+import {
+  nodeFromLabel,
+  parseTemplate,
+  renderAll,
+  renderTemplate,
+  TemplateError,
+  type TemplatePart,
+} from '../config/rule-template';
 
 /** The two questions the daemon asks Prometheus. */
 export interface PrometheusApi {

@@ -4,17 +4,9 @@
 // Pure: time comes in as `now`, always a point of the rule's evaluation grid, so replaying the
 // series' history from Prometheus gives every daemon the same episodes and the same keys.
 import { createHash } from 'node:crypto';
+import type { Series, SeriesHistory } from '../prometheus/client';
 
-export interface Series {
-  labels: Record<string, string>;
-  value: string;
-}
-
-/** A series over a range of grid points: its value at each point where it was returned. */
-export interface SeriesHistory {
-  labels: Record<string, string>;
-  points: Array<[number, string]>;
-}
+export type { Series, SeriesHistory };
 
 export interface SeriesState {
   key: string;

@@ -5,9 +5,9 @@ import type { temporal } from '@temporalio/proto';
 import { Counter } from 'prom-client';
 import type { PageRequest } from '../../activities';
 import { dedupKeyOf } from '../../workflows/escalation';
-import { historySummary, startInput } from '../coordinator/execution-status';
+import { historySummary, startInput } from '../temporal/execution-history';
 import { maskSecretValues } from '../params/resolve';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../naming/search-attributes';
 import { UNPAGED_STATUSES, type ClosedRun, type ClosedStatus, type ListAnswer, type ListRequest } from './state';
 
 /**

@@ -2,9 +2,9 @@
 // workflow (USE_EXISTING), so exactly one runs whichever coordinators are up, and asks again
 // now and then, so a watcher that was terminated comes back. The ledger worker runs it.
 import type { Registry } from 'prom-client';
-import { LEDGER_QUEUE } from '../temporal/task-queues';
-import type { TemporalGateway } from '../coordinator/temporal-gateway';
-import { backoffDelay } from '../worker/connect';
+import { LEDGER_QUEUE } from '../naming/task-queues';
+import type { TemporalGateway } from '../temporal/gateway';
+import { backoffDelay } from '../temporal/connect';
 import { UNPAGED_CLOSES_METRIC, unpagedClosesTotal } from './activities';
 import type { WatcherOptions } from './state';
 

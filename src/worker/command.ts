@@ -1,7 +1,7 @@
 // `medic worker`: the Temporal worker of one server.
-import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, type Command } from '../cli/command';
+import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, type Command } from '../command/command';
 import { defaultConfigDir } from '../paths';
-import { lineLog } from './log';
+import { lineLog } from '../telemetry/line-log';
 
 export const workerCommand: Command = {
   name: 'worker',

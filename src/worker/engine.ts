@@ -3,7 +3,7 @@
 // way: connect (retrying), start polling, reload, drain.
 import type { WorkerConfig } from '../config/worker';
 import type { Activities } from '../../activities';
-import type { Log } from './log';
+import type { Log } from '../telemetry/line-log';
 import type { MedicWorker } from './role-queues';
 
 export interface WorkerEngine {

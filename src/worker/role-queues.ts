@@ -1,7 +1,7 @@
 // What a worker of each role polls and how it names itself, shared by the SDK worker
 // (medic-worker.ts, roles general and both) and the lean one (lean/, role node), which must not
 // load the SDK to learn it.
-import { generalQueue, nodeQueue, nodeTypeQueue } from '../temporal/task-queues';
+import { generalQueue, nodeQueue, nodeTypeQueue } from '../naming/task-queues';
 import type { WorkerRole } from '../config/worker';
 
 export interface MedicWorker {

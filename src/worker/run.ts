@@ -9,13 +9,13 @@ import * as v8 from 'node:v8';
 import { ConfigError } from '../config/diagnostics';
 import { loadConfigInChild } from './config-process';
 import { WORKER_DEFAULTS, WORKER_ROLES, type WorkerConfig } from '../config/worker';
-import { invalidName } from '../temporal/task-queues';
+import { invalidName } from '../naming/task-queues';
 import { parseListen } from '../config/coordinator';
 import { diagnoseTemporalTls, refusedCredentials, TemporalTlsError } from '../temporal/tls-diagnosis';
 import { workflowBundlePath } from '../temporal/bundle-workflows';
-import { ConnectAbortedError, connectWithRetry, type RetryPolicy } from './connect';
+import { ConnectAbortedError, connectWithRetry, type RetryPolicy } from '../temporal/connect';
 import { readManifest, registrationProblems, RegistrationError } from './registration';
-import type { Log } from './log';
+import type { Log } from '../telemetry/line-log';
 import type { CreateEngine, WorkerEngine } from './engine';
 
 export interface WorkerRunOptions {

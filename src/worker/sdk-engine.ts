@@ -4,7 +4,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel as SdkLevel } f
 import type { WorkerConfig } from '../config/worker';
 import { temporalConnection } from '../temporal/tls';
 import type { CreateEngine } from './engine';
-import type { Log, LogLevel } from './log';
+import type { Log, LogLevel } from '../telemetry/line-log';
 import { createMedicWorker } from './medic-worker';
 
 const SDK_LEVELS: Record<SdkLevel, LogLevel> = { TRACE: 'debug', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };

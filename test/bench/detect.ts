@@ -5,7 +5,7 @@
 // episode, then the summary, and checks that each episode started exactly one execution.
 import * as path from 'node:path';
 import { Client } from '@temporalio/client';
-import { queryValue } from '../../src/temporal/search-attributes';
+import { queryValue } from '../../src/naming/search-attributes';
 import { metricSample } from '../helpers/metrics-text';
 import { startExporter, startPrometheus } from '../helpers/prometheus';
 import { buildStack } from '../helpers/stack';

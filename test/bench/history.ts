@@ -8,8 +8,8 @@ import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import { ledgerWorkflowId } from '../../src/ledger/client';
 import { stateQuery } from '../../src/ledger/messages';
-import { startSearchAttributes } from '../../src/temporal/search-attributes';
-import { nodeQueue } from '../../src/temporal/task-queues';
+import { startSearchAttributes } from '../../src/naming/search-attributes';
+import { nodeQueue } from '../../src/naming/task-queues';
 import {
   benchCertificates,
   byMethod,

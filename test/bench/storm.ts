@@ -15,7 +15,7 @@
 import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SEARCH_ATTRIBUTES, queryValue } from '../../src/temporal/search-attributes';
+import { SEARCH_ATTRIBUTES, queryValue } from '../../src/naming/search-attributes';
 import {
   benchCertificates,
   benchDir,

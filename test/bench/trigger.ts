@@ -7,10 +7,10 @@
 import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FLEET_LEDGER_ID } from '../../src/fleet/ledger/client';
+import { FLEET_LEDGER_ID } from '../../src/ledger/fleet/client';
 import { releaseHoldsUpdate } from '../../src/ledger/messages';
-import { startSearchAttributes } from '../../src/temporal/search-attributes';
-import { nodeQueue } from '../../src/temporal/task-queues';
+import { startSearchAttributes } from '../../src/naming/search-attributes';
+import { nodeQueue } from '../../src/naming/task-queues';
 import {
   benchCertificates,
   byMethod,

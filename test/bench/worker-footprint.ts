@@ -18,8 +18,8 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { ensureTemporalBinary } from '../../src/temporal/binary';
 import { startDevServer } from '../../src/temporal/dev-server';
-import { generalQueue, nodeQueue, nodeTypeQueue, workerQueues } from '../../src/temporal/task-queues';
-import type { WorkflowInput } from '../../workflows/input';
+import { generalQueue, nodeQueue, nodeTypeQueue, workerQueues } from '../../src/naming/task-queues';
+import type { WorkflowInput } from '../../workflows/shared/input';
 
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 60_000);
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 1000);

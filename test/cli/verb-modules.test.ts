@@ -42,7 +42,7 @@ function medic(args: string[]): Promise<Run> {
   });
 }
 
-const TABLE = ['dist/cmd/medic.js', 'dist/src/cli/command.js', 'dist/src/cli/commands.js'];
+const TABLE = ['dist/cmd/medic.js', 'dist/src/command/command.js', 'dist/src/cli/commands.js'];
 const CLIENT = [
   'dist/src/cli/client-options.js',
   'dist/src/client/coordinator-client.js',
@@ -50,7 +50,7 @@ const CLIENT = [
   'dist/src/single-executable/embedded.js',
   'dist/src/cli/output.js',
 ];
-const QUERIES = [...TABLE, 'dist/src/cli/queries.js', 'dist/src/temporal/execution-filters.js', ...CLIENT, 'dist/src/cli/run.js'];
+const QUERIES = [...TABLE, 'dist/src/cli/queries.js', 'dist/src/naming/execution-filters.js', ...CLIENT, 'dist/src/cli/run.js'];
 
 describe('the modules a quick verb loads', () => {
   it('medic version: the table, its own module and the package root finder', async () => {
@@ -58,7 +58,13 @@ describe('the modules a quick verb loads', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^medic \d+\.\d+\.\d+ \(Temporal SDK /);
     expect(run.loaded.sort()).toEqual(
-      [...TABLE, 'dist/src/cli/version.js', 'dist/src/paths.js', 'dist/src/single-executable/embedded.js'].sort(),
+      [
+        ...TABLE,
+        'dist/src/cli/version.js',
+        'dist/src/version.js',
+        'dist/src/paths.js',
+        'dist/src/single-executable/embedded.js',
+      ].sort(),
     );
   });
 

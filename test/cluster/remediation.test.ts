@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { queryValue } from '../../src/temporal/search-attributes';
+import { queryValue } from '../../src/naming/search-attributes';
 import type { RunbookResult } from '../../workflows/runbook';
 import { spawnNodeWorker } from './node-worker';
 import { clusterEnv, temporalBlock } from '../helpers/cluster';

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../src/naming/search-attributes';
 import { spawnNodeWorker } from './node-worker';
 import { clusterEnv, temporalBlock, type ClusterEnv } from '../helpers/cluster';
 import { spawnMedic, type MedicProcess } from '../helpers/medic-process';

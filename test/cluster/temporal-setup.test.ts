@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../src/naming/search-attributes';
 import { createCertificateAuthority, issueClientCertificate, writeKeyPair } from '../../src/tls/certificates';
 import { clusterEnv, temporalBlock, type ClusterEnv } from '../helpers/cluster';
 import { spawnMedic } from '../helpers/medic-process';

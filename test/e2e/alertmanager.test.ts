@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { queryValue } from '../../src/temporal/search-attributes';
+import { queryValue } from '../../src/naming/search-attributes';
 import { startAlertmanager, type RunningAlertmanager } from '../helpers/alertmanager';
 import { request, tlsAgent } from '../helpers/https';
 import { metricSample } from '../helpers/metrics-text';

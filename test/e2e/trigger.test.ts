@@ -2,7 +2,7 @@
 // built `medic trigger` polls it and asks a real coordinator (mTLS) to start a workflow on the
 // run's real Temporal server.
 import type { Client } from '@temporalio/client';
-import { queryValue } from '../../src/temporal/search-attributes';
+import { queryValue } from '../../src/naming/search-attributes';
 import { startExporter, startPrometheus, type RunningPrometheus } from '../helpers/prometheus';
 import type { Proc } from '../helpers/medic-process';
 import { metricSample } from '../helpers/metrics-text';

@@ -6,12 +6,12 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { DEFAULT_ALERTMANAGER } from '../../src/config/callers';
 import type { CoordinatorConfig, RouteRule } from '../../src/config/coordinator';
 import type { Constraint, WorkflowConfig } from '../../src/config/workflow';
-import type { QueueTarget } from '../../src/temporal/task-queues';
+import type { QueueTarget } from '../../src/naming/task-queues';
 import { buildCoordinator, type CoordinatorDeps } from '../../src/coordinator/app';
-import type { AuditEntry } from '../../src/coordinator/audit';
+import type { AuditEntry } from '../../src/telemetry/audit';
 import { LiveConfig } from '../../src/coordinator/live-config';
 import { createMetrics } from '../../src/coordinator/metrics';
-import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
+import { TemporalGateway } from '../../src/temporal/gateway';
 import { connectClient, temporalAddress } from './temporal';
 
 export const ADMIN = 'spiffe://medic.test/sre-admin';

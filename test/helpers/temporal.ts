@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { clientTls } from '../setup/cluster/temporal-server';
-import { nodeQueue } from '../../src/temporal/task-queues';
+import { nodeQueue } from '../../src/naming/task-queues';
 import { waitFor } from './wait';
 
 export function temporalAddress(): string {

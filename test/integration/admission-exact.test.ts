@@ -7,7 +7,7 @@ import type { Constraint, WorkflowConfig } from '../../src/config/workflow';
 import { LEASE_WORKFLOW_TYPE } from '../../src/coordinator/leases';
 import { ledgerWorkflowId } from '../../src/ledger/client';
 import { LiveConfig } from '../../src/coordinator/live-config';
-import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
+import { TemporalGateway } from '../../src/temporal/gateway';
 import {
   ADMIN,
   TRIGGER_DC1,
@@ -20,8 +20,8 @@ import {
   type TestCoordinator,
 } from '../helpers/coordinator';
 import { eventually, settledCount, unique } from '../helpers/temporal';
-import { startSearchAttributes } from '../../src/temporal/search-attributes';
-import { nodeQueue } from '../../src/temporal/task-queues';
+import { startSearchAttributes } from '../../src/naming/search-attributes';
+import { nodeQueue } from '../../src/naming/task-queues';
 
 const MIN = 60_000;
 const file = coordinatorTestFile();

@@ -9,7 +9,7 @@ import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
 import type { WorkflowConfig } from '../../src/config/workflow';
 import { MARKER_PREFIX } from '../../src/coordinator/config-markers';
 import { LiveConfig } from '../../src/coordinator/live-config';
-import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
+import { TemporalGateway } from '../../src/temporal/gateway';
 import { ledgerWorkflowId } from '../../src/ledger/client';
 import { windowKey } from '../../src/ledger/state';
 import { stateQuery } from '../../src/ledger/messages';

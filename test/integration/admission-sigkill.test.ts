@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { CoordinatorClient } from '../../src/client/coordinator-client';
 import type { FailpointName } from '../../src/failpoints';
-import { FLEET_LEDGER_ID } from '../../src/fleet/ledger/client';
+import { FLEET_LEDGER_ID } from '../../src/ledger/fleet/client';
 import { NONCE_MEMO } from '../../src/ledger/activities';
 import { ledgerWorkflowId } from '../../src/ledger/client';
 import { fleetStateQuery, stateQuery } from '../../src/ledger/messages';

@@ -6,7 +6,7 @@
 // malformed payloads are 400.
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../src/naming/search-attributes';
 import { alertEpisodeKey } from '../../src/coordinator/alertmanager-payload';
 import { idempotentExecutionId } from '../../src/coordinator/admission';
 import { ALERTMANAGER_BODY_LIMIT } from '../../src/coordinator/routes/alertmanager';

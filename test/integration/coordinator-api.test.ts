@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
-import { workerQueues } from '../../src/temporal/task-queues';
+import { SEARCH_ATTRIBUTES } from '../../src/naming/search-attributes';
+import { workerQueues } from '../../src/naming/task-queues';
 import { packageRoot } from '../../src/paths';
 import {
   ADMIN,

@@ -5,8 +5,8 @@
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import type { LightMyRequestResponse } from 'fastify';
-import { startSearchAttributes } from '../../src/temporal/search-attributes';
-import { nodeQueue } from '../../src/temporal/task-queues';
+import { startSearchAttributes } from '../../src/naming/search-attributes';
+import { nodeQueue } from '../../src/naming/task-queues';
 import type { WorkflowConfig } from '../../src/config/workflow';
 import { constraint, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { connectClient, connectWorkerConnection, eventually, settledCount, unique, workflowBundle } from '../helpers/temporal';

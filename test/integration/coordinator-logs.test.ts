@@ -3,7 +3,7 @@
 // JSON log lines.
 import { Client } from '@temporalio/client';
 import { emptyState, LEDGER_STATE_VERSION } from '../../src/ledger/state';
-import { LEDGER_QUEUE } from '../../src/temporal/task-queues';
+import { LEDGER_QUEUE } from '../../src/naming/task-queues';
 import {
   benchCertificates,
   benchDir,

@@ -12,7 +12,7 @@ import {
   type CertificateAuthority,
 } from '../../src/tls/certificates';
 import { runCoordinator } from '../../src/coordinator/server';
-import type { AuditEntry } from '../../src/coordinator/audit';
+import type { AuditEntry } from '../../src/telemetry/audit';
 import {
   ADMIN,
   STRANGER,

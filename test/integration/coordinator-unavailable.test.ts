@@ -2,7 +2,7 @@
 // /readyz says not ready, and it connects by itself once Temporal is there.
 import { ensureTemporalBinary } from '../../src/temporal/binary';
 import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
-import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
+import { TemporalGateway } from '../../src/temporal/gateway';
 import { ADMIN, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { eventually, unique } from '../helpers/temporal';
 

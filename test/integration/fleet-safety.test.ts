@@ -8,10 +8,10 @@ import type { FleetSafetyConfig } from '../../src/config/fleet-safety';
 import { emptyFleetSafety } from '../../src/config/fleet-safety';
 import type { WorkflowConfig } from '../../src/config/workflow';
 import type { CoordinatorDeps } from '../../src/coordinator/app';
-import { FleetLedgerClient } from '../../src/fleet/ledger/client';
+import { FleetLedgerClient } from '../../src/ledger/fleet/client';
 import { fleetStateQuery } from '../../src/ledger/messages';
 import { ADMIN, TRIGGER_DC1, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
-import { TemporalGateway } from '../../src/coordinator/temporal-gateway';
+import { TemporalGateway } from '../../src/temporal/gateway';
 import { coordinatorConfig, coordinatorTestFile } from '../helpers/coordinator';
 import { eventually, unique, visibilityCaughtUp } from '../helpers/temporal';
 

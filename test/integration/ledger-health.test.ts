@@ -4,7 +4,7 @@
 // ledger's size and holds are gauges.
 import { ledgerWorkflowId } from '../../src/ledger/client';
 import { emptyState, LEDGER_STATE_VERSION } from '../../src/ledger/state';
-import { LEDGER_QUEUE } from '../../src/temporal/task-queues';
+import { LEDGER_QUEUE } from '../../src/naming/task-queues';
 import { metricSample as metricValue } from '../helpers/metrics-text';
 import { constraint, coordinatorTestFile, testCoordinator, trigger, workflowConfig } from '../helpers/coordinator';
 import { eventually, unique } from '../helpers/temporal';

@@ -24,7 +24,7 @@ import {
 import { buildRelease } from '../helpers/release';
 import type { HttpsResponse } from '../helpers/https';
 import { waitFor } from '../helpers/wait';
-import { queryValue } from '../../src/temporal/search-attributes';
+import { queryValue } from '../../src/naming/search-attributes';
 
 const WORKFLOWS = {
   // A global window: 3 in an hour, whoever admits them.

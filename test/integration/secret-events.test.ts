@@ -12,7 +12,7 @@ import type { Payload } from '@temporalio/common';
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow';
 import { MASK } from '../../src/params/schema';
 import { medicDataConverter } from '../../src/temporal/data-converter';
-import type { RunbookStep } from '../../workflows/input';
+import type { RunbookStep } from '../../workflows/shared/input';
 import { testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';
 import { tempDir } from '../helpers/medic-worker';

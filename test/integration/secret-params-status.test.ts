@@ -7,7 +7,7 @@ import { MASK } from '../../src/params/schema';
 import { ADMIN, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { startTestWorker, type TestWorker } from '../helpers/medic-worker';
 import { eventually } from '../helpers/temporal';
-import type { RunbookStep } from '../../workflows/input';
+import type { RunbookStep } from '../../workflows/shared/input';
 
 const MARKER = `tok${Date.now().toString(36)}x${Math.random().toString(36).slice(2, 10)}`;
 const TERMINAL = ['COMPLETED', 'FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED'];
@@ -80,7 +80,8 @@ describe('secret params in execution status', () => {
     expect(retrying?.json.progress).toMatchObject({ detail: expect.stringContaining(`token=${MASK}`) });
 
     const list = await eventually(async () => {
-      const res = await get('/v1/executions?limit=1000');
+      // This node's runs only: other test files start thousands of executions meanwhile.
+      const res = await get(`/v1/executions?node=${encodeURIComponent(worker.node)}&limit=1000`);
       // Visibility may answer 503 under load: ask again.
       if (res.statusCode !== 200) return undefined;
       const ids = (res.json().executions as Array<{ workflow_id: string }>).map((e) => e.workflow_id);

@@ -12,7 +12,7 @@ import { pagerdutyEvent, slackMessage, type PageRequest } from '../../activities
 import { statusText, type StatusBody } from '../../src/cli/queries';
 import { colours } from '../../src/cli/output';
 import { MASK } from '../../src/params/schema';
-import type { RunbookStep } from '../../workflows/input';
+import type { RunbookStep } from '../../workflows/shared/input';
 import { startCaptureServer, type CaptureServer } from '../helpers/capture-server';
 import { ADMIN, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';

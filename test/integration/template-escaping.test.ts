@@ -3,7 +3,7 @@
 // selector, move an HTTP check to another path or host, or add query params; a value that
 // would make a ".." path segment is refused before any request goes out.
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import type { RunbookStep } from '../../workflows/input';
+import type { RunbookStep } from '../../workflows/shared/input';
 import type { ParamSpec } from '../../src/params/schema';
 import { startCaptureServer, type CaptureServer } from '../helpers/capture-server';
 import { testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';

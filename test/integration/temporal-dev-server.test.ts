@@ -1,6 +1,6 @@
 import { Worker } from '@temporalio/worker';
-import { nodeQueue } from '../../src/temporal/task-queues';
-import { startSearchAttributes, queryValue } from '../../src/temporal/search-attributes';
+import { nodeQueue } from '../../src/naming/task-queues';
+import { startSearchAttributes, queryValue } from '../../src/naming/search-attributes';
 import { connectClient, connectWorkerConnection, eventually, unique, workflowBundle } from '../helpers/temporal';
 
 describe('the real Temporal dev server of the test run', () => {

@@ -8,14 +8,14 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import type { WorkflowHandle } from '@temporalio/client';
-import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
+import { generalQueue, nodeQueue } from '../../src/naming/task-queues';
 import {
   createCertificateAuthority,
   issueClientCertificate,
   issueServerCertificate,
   writeKeyPair,
 } from '../../src/tls/certificates';
-import type { RunbookStep } from '../../workflows/input';
+import type { RunbookStep } from '../../workflows/shared/input';
 import { metricsUrlOf, spawnMedic, writeWorkerConfig, type MedicProcess } from '../helpers/medic-process';
 import { activityRunning, leanTestBed, startGeneralWorker } from '../helpers/lean-worker';
 import { eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';

@@ -16,13 +16,13 @@ import { createLeanWorker } from '../../src/worker/lean/worker';
 import { WorkflowServiceClient, type LeanMethod } from '../../src/worker/lean/api';
 import { leanConverter } from '../../src/worker/lean/converter';
 import { LeanMetrics } from '../../src/worker/lean/metrics';
-import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
+import { generalQueue, nodeQueue } from '../../src/naming/task-queues';
 import { EncryptionCodec, readPayloadKey } from '../../src/temporal/data-converter';
-import type { RunbookStep } from '../../workflows/input';
+import type { RunbookStep } from '../../workflows/shared/input';
 import { testSettings } from '../helpers/medic-worker';
 import { activityRunning, leanTestBed, startGeneralWorker } from '../helpers/lean-worker';
 import { eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';
-import type { Log } from '../../src/worker/log';
+import type { Log } from '../../src/telemetry/line-log';
 
 type History = temporal.api.history.v1.IHistoryEvent[];
 

@@ -4,7 +4,7 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { Activities } from '../../activities';
-import type { WorkflowInput } from '../../workflows/input';
+import type { WorkflowInput } from '../../workflows/shared/input';
 import type { ParamSchema } from '../../src/params/schema';
 import { startTestWorker, type TestWorker } from '../helpers/medic-worker';
 import { connectClient, unique } from '../helpers/temporal';

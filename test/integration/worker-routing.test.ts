@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadConfigOrThrow } from '../../src/config/load';
-import { generalQueue, nodeQueue, nodeTypeQueue } from '../../src/temporal/task-queues';
+import { generalQueue, nodeQueue, nodeTypeQueue } from '../../src/naming/task-queues';
 import { WORKFLOW_TYPES } from '../../src/temporal/workflow-types';
 import { startTestWorker, type TestWorker } from '../helpers/medic-worker';
 import { connectClient, unique } from '../helpers/temporal';

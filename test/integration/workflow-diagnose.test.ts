@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
-import type { DiagnoseStep, RunbookStep, WorkflowInput } from '../../workflows/input';
+import { generalQueue, nodeQueue } from '../../src/naming/task-queues';
+import type { DiagnoseStep, RunbookStep, WorkflowInput } from '../../workflows/shared/input';
 import { startCaptureServer, vector, type CaptureServer } from '../helpers/capture-server';
 import { recordHistory } from '../helpers/histories';
 import { startTestWorker, tempDir, type TestWorker } from '../helpers/medic-worker';

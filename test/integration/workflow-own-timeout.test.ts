@@ -10,9 +10,9 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Hook } from '../../src/config/worker';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
-import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
-import type { RunbookStep, WorkflowInput } from '../../workflows/input';
+import { SEARCH_ATTRIBUTES } from '../../src/naming/search-attributes';
+import { generalQueue, nodeQueue } from '../../src/naming/task-queues';
+import type { RunbookStep, WorkflowInput } from '../../workflows/shared/input';
 import type { Progress } from '../../workflows/progress';
 import { startCaptureServer, type CaptureServer } from '../helpers/capture-server';
 import { recordHistory } from '../helpers/histories';

@@ -3,7 +3,7 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Activities, UnitStatus } from '../../activities';
-import type { WorkflowInput } from '../../workflows/input';
+import type { WorkflowInput } from '../../workflows/shared/input';
 import type { Progress } from '../../workflows/progress';
 import { startCaptureServer, type CaptureServer } from '../helpers/capture-server';
 import { startTestWorker, type TestWorker } from '../helpers/medic-worker';

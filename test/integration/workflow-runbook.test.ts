@@ -6,7 +6,7 @@ import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { loadConfigOrThrow } from '../../src/config/load';
 import { WORKFLOW_TYPES } from '../../src/temporal/workflow-types';
-import type { RunbookStep, WorkflowInput } from '../../workflows/input';
+import type { RunbookStep, WorkflowInput } from '../../workflows/shared/input';
 import type { Progress } from '../../workflows/progress';
 import type { RunbookResult } from '../../workflows/runbook';
 import { startCaptureServer, type CaptureServer } from '../helpers/capture-server';

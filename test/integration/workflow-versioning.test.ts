@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities, type Activities, type UnitStatus } from '../../activities';
-import type { WorkflowInput } from '../../workflows/input';
+import type { WorkflowInput } from '../../workflows/shared/input';
 import type { Progress } from '../../workflows/progress';
 import { testSettings } from '../helpers/medic-worker';
 import { connectClient, connectWorkerConnection, eventually, unique, workflowBundle } from '../helpers/temporal';

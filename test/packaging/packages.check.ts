@@ -9,8 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { toolPath } from '../../packaging/tools';
-import { generalQueue, nodeQueue } from '../../src/temporal/task-queues';
-import type { RunbookStep } from '../../workflows/input';
+import { generalQueue, nodeQueue } from '../../src/naming/task-queues';
+import type { RunbookStep } from '../../workflows/shared/input';
 import { connectClient, temporalAddress, unique } from '../helpers/temporal';
 
 const ROOT = path.join(__dirname, '..', '..');

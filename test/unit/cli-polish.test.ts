@@ -2,7 +2,7 @@
 // `medic completion bash|zsh` made from the command table.
 import { execFileSync } from 'node:child_process';
 import { bashCompletion, zshCompletion } from '../../src/cli/completion';
-import type { Command } from '../../src/cli/command';
+import type { Command } from '../../src/command/command';
 import { loadCommands } from '../../src/cli/commands';
 import { colours } from '../../src/cli/output';
 import { statusText, type StatusBody } from '../../src/cli/queries';

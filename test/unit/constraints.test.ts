@@ -1,8 +1,7 @@
-import type { Constraint } from '../../src/config/workflow';
+import { constraintKey, type Constraint } from '../../src/config/workflow';
 import {
   admissionOrder,
   describeConstraint,
-  constraintKey,
   leaseWorkflowId,
   retryAfterSeconds,
   scopeOf,
@@ -10,7 +9,7 @@ import {
   unusedTargetField,
   visibilityQuery,
 } from '../../src/coordinator/constraints';
-import type { QueueTarget } from '../../src/temporal/task-queues';
+import type { QueueTarget } from '../../src/naming/task-queues';
 import { TokenBucket } from '../../src/coordinator/admission';
 
 const c = (kind: Constraint['kind'], value: number, periodMs: number, isGlobal = false): Constraint => ({

@@ -1,4 +1,7 @@
 import * as fs from 'node:fs';
+import { DEFAULT_ORPHAN_GRACE_MS } from '../../src/config/coordinator';
+import { ORPHAN_GRACE_MS as LEDGER_ORPHAN_GRACE_MS } from '../../src/ledger/state';
+import { ORPHAN_GRACE_MS as FLEET_ORPHAN_GRACE_MS } from '../../src/ledger/fleet/state';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfigDir } from '../../src/config/load';
@@ -54,6 +57,11 @@ describe('coordinator.hcl admission block', () => {
     expect(r.ok).toBe(false);
     const paths = r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.path);
     expect(paths).toEqual(expect.arrayContaining(['admission.visibility_qps', 'admission.burst']));
+  });
+
+  it('has the ledgers own orphan grace as its default', () => {
+    expect(DEFAULT_ORPHAN_GRACE_MS).toBe(LEDGER_ORPHAN_GRACE_MS);
+    expect(DEFAULT_ORPHAN_GRACE_MS).toBe(FLEET_ORPHAN_GRACE_MS);
   });
 
   it('reads orphan_grace (unset: the ledgers keep their 1m default), warns below 1m and refuses outside 1s-24h', async () => {

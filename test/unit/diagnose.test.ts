@@ -7,7 +7,7 @@ import { pageDiagnostics } from '../../src/dev/escalation-sink';
 import { DIAGNOSIS_MAX_BYTES, capOutput, diagnose } from '../../activities/diagnose';
 import { jsonEvent, pagerdutyEvent, slackMessage, type PageRequest } from '../../activities/escalation';
 import { renderDiagnose } from '../../workflows/diagnose';
-import type { WorkflowInput } from '../../workflows/input';
+import type { WorkflowInput } from '../../workflows/shared/input';
 import { startCaptureServer, vector } from '../helpers/capture-server';
 import { testSettings } from '../helpers/activity-settings';
 import { decode } from '../helpers/hcl';

@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from '../../src/config/duration';
+import { formatDuration, parseDuration } from '../../src/duration';
 
 describe('parseDuration', () => {
   it.each([

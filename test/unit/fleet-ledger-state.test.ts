@@ -1,5 +1,6 @@
 // The fleet ledger's arithmetic: one holder per node, budgets never above their limit, releases, retries, hold_max.
 import * as fc from 'fast-check';
+import { restore as restoreFleet, FLEET_STATE_VERSION as V } from '../../src/ledger/fleet/state';
 import {
   carry,
   check,
@@ -15,7 +16,7 @@ import {
   sweepable,
   take,
   type Claim,
-} from '../../src/fleet/ledger/state';
+} from '../../src/ledger/fleet/state';
 
 const HOUR = 3_600_000;
 let n = 0;
@@ -177,7 +178,7 @@ describe('fleet ledger size', () => {
     claim(s, a, 10);
     take(s, 'seeded', { workflow: 'reboot', trigger: 't', node: 'z', budgets: [] }, 5, HOUR);
     const carried = JSON.parse(JSON.stringify(carry(s)));
-    expect(Object.keys(carried).sort()).toEqual(['holds', 'orphanGraceMs', 'seeded']);
+    expect(Object.keys(carried).sort()).toEqual(['holds', 'orphanGraceMs', 'seeded', 'version']);
     const next = restore(carried);
     expect(next.nodes).toEqual(s.nodes);
     expect(next.places['dc|dc1']).toEqual([a.id, b.id]);
@@ -212,5 +213,14 @@ describe('fleet ledger sweep', () => {
     expect(Object.keys(s.holds)).toEqual([a.id]);
     expect(sweepable(s, 6_000, 3_000)).toMatchObject({ unseen: [], seen: [] });
     expect(sweepable(s, 3_000 + RECHECK_MS, 3_000).seen).toEqual([a.id]);
+  });
+});
+
+describe('the carried fleet state across releases', () => {
+  it('migrates holds carried by the release before versions, and refuses a newer state', () => {
+    const hold = { workflow: 'w', trigger: 't', node: 'n', budgets: ['b|x'], at: 1, until: 2, checkedAt: 1 };
+    const next = restoreFleet({ holds: { e: hold }, seeded: true, orphanGraceMs: 1 });
+    expect([next.version, next.nodes, next.places]).toEqual([V, { n: 'e' }, { 'b|x': ['e'] }]);
+    expect(() => restoreFleet({ holds: {}, seeded: true, orphanGraceMs: 1, version: V + 1 })).toThrow(`version ${V + 1}`);
   });
 });

@@ -34,7 +34,7 @@ test('every module of the ledger bundle is checked by the workflow-sandbox lint'
   await buildLedgerBundle(out);
   const modules = bundledModules(fs.readFileSync(out, 'utf8'));
   expect(modules).toEqual(
-    expect.arrayContaining(['src/ledger/workflows.ts', 'src/ledger/state.ts', 'src/fleet/ledger/state.ts']),
+    expect.arrayContaining(['src/coordinator/workflows.ts', 'src/ledger/state.ts', 'src/ledger/fleet/state.ts']),
   );
   const linted = sandboxLinted(modules);
   expect(modules.filter((m) => !linted[m])).toEqual([]);

@@ -1,5 +1,6 @@
 // The admission ledger's arithmetic: windows in ledger time, the strictest config in use, high water, dedupe, orphans, pruning.
 import * as fc from 'fast-check';
+import { emptyState as empty, restore as restoreState, LEDGER_STATE_VERSION as V } from '../../src/ledger/state';
 import {
   admit,
   announce,
@@ -211,5 +212,21 @@ describe('ledger pruning keeps the state small without losing a decision', () =>
     settle(small, [one.id], []);
     prune(small, now);
     expect(small.windows[windowKey('maxExecution.0', 'node=n1')]).toHaveLength(1);
+  });
+});
+
+describe('the carried state across releases', () => {
+  it('migrates a state of the release before versions (no version field) to this version, unchanged otherwise', () => {
+    const { version: _, ...old } = {
+      ...empty(),
+      windows: { 'maxExecution.0|node=a': [[5, 'x']] as Array<[number, string]> },
+      seeded: true,
+    };
+    const next = restoreState(old);
+    expect(next.version).toBe(V);
+    expect(next.windows).toEqual({ 'maxExecution.0|node=a': [[5, 'x']] });
+  });
+  it('refuses a state of a newer release (its workflow task fails until a newer coordinator takes it)', () => {
+    expect(() => restoreState({ ...empty(), version: V + 1 })).toThrow(`version ${V + 1}, newer than this release's ${V}`);
   });
 });

@@ -1,4 +1,4 @@
-import { generalQueue, invalidName, nodeQueue, nodeTypeQueue, queueFor, workerQueues } from '../../src/temporal/task-queues';
+import { generalQueue, invalidName, nodeQueue, nodeTypeQueue, queueFor, workerQueues } from '../../src/naming/task-queues';
 
 describe('task-queue names', () => {
   it('names the general, node-type and node queues as DESIGN.md says', () => {

@@ -3,7 +3,7 @@
 // short secrets included.
 import { MASK, type ParamSpec } from '../../src/params/schema';
 import { SHORT_SECRET, maskValues, secretValues } from '../../src/params/resolve';
-import { TemplateError, fillTemplate, promqlQuote, urlPart } from '../../workflows/template';
+import { TemplateError, fillTemplate, promqlQuote, urlPart } from '../../workflows/shared/template';
 import { readWorkflow } from '../../src/config/workflow';
 import { decode } from '../helpers/hcl';
 

@@ -10,7 +10,7 @@ import type { TriggerConfig } from '../../src/config/load';
 import type { CoordinatorClient, PrometheusRule } from '../../src/config/trigger';
 import { MAX_REFUSALS, TriggerDaemon, type PrometheusApi } from '../../src/trigger/daemon';
 import { createTriggerMetrics } from '../../src/trigger/metrics';
-import { PrometheusError } from '../../src/trigger/prometheus';
+import { PrometheusError } from '../../src/prometheus/client';
 import type { Series, SeriesHistory } from '../../src/trigger/rule-state';
 import { memoryLogger } from '../../src/telemetry/logger';
 import { waitFor } from '../helpers/wait';

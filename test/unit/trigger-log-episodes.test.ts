@@ -10,7 +10,7 @@ import {
   type LogGroups,
   type LogTiming,
 } from '../../src/trigger/sources/log-episodes';
-import { compileLogPattern, LogPatternError } from '../../src/trigger/sources/log-pattern';
+import { compileLogPattern, LogPatternError } from '../../src/config/log-pattern';
 
 const T: LogTiming = { count: 3, windowMs: 60_000, keepFiringForMs: 0 };
 

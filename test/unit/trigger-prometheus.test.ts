@@ -1,4 +1,4 @@
-import { parseInstantVector, PrometheusError } from '../../src/trigger/prometheus';
+import { parseInstantVector, PrometheusError } from '../../src/prometheus/client';
 import { backoffMs } from '../../src/trigger/backoff';
 import { classify, retryAfterMs } from '../../src/client/coordinator-client';
 

@@ -1,4 +1,4 @@
-import { parseTemplate, renderAll, renderTemplate, TemplateError } from '../../src/trigger/template';
+import { parseTemplate, renderAll, renderTemplate, TemplateError } from '../../src/config/rule-template';
 
 describe('trigger templates', () => {
   const labels = { instance: 'host1:9100', dc: 'ams1' };

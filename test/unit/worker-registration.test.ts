@@ -1,10 +1,10 @@
 import { applyOverrides } from '../../src/worker/run';
-import { backoffDelay, ConnectAbortedError, connectWithRetry } from '../../src/worker/connect';
+import { backoffDelay, ConnectAbortedError, connectWithRetry } from '../../src/temporal/connect';
 import { assertSharedRegistration, registrationProblems } from '../../src/worker/registration';
 import { WORKFLOW_TYPES } from '../../src/temporal/workflow-types';
 import type { WorkerConfig } from '../../src/config/worker';
-import type { Log } from '../../src/worker/log';
-import { fillTemplate, unknownPlaceholders } from '../../workflows/template';
+import type { Log } from '../../src/telemetry/line-log';
+import { fillTemplate, unknownPlaceholders } from '../../workflows/shared/template';
 
 describe('the startup registration check', () => {
   const code = new Set(['ping', 'restartService', 'runbook']);

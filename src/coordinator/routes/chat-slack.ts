@@ -22,7 +22,7 @@ import {
   verifySlackSignature,
   type ChatCommand,
 } from '../slack-command';
-import type { TemporalGateway } from '../temporal-gateway';
+import type { TemporalGateway } from '../../temporal/gateway';
 import { COMMON_ERRORS, errorResponses } from './schemas';
 
 export const CHAT_ROUTE = '/v1/chat/slack';

@@ -7,9 +7,9 @@ import type { Admission, TriggerOutcome } from '../admission';
 import { IDEMPOTENCY_KEY } from '../admission';
 import { sendError } from '../errors';
 import { describeExecution, listExecutions } from '../execution-status';
-import { OUTCOMES } from '../../temporal/search-attributes';
+import { OUTCOMES } from '../../naming/search-attributes';
 import type { CoordinatorMetrics } from '../metrics';
-import { isTemporalUnavailable, type TemporalGateway } from '../temporal-gateway';
+import { isTemporalUnavailable, type TemporalGateway } from '../../temporal/gateway';
 import { COMMON_ERRORS, CONSTRAINT_SCHEMA, errorResponses, TARGET_NAME, TARGET_SCHEMA } from './schemas';
 
 export const TRIGGER_ROUTE = '/v1/workflows/:name/executions';

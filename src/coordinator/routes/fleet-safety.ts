@@ -1,7 +1,7 @@
 // Fleet-safety routes: POST/DELETE/GET /v1/pauses (the pause switch), GET /v1/stats
 // (effectiveness per workflow) and GET /v1/shadow-admissions. The ACL governs each like any route.
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { parseDuration } from '../../config/duration';
+import { parseDuration } from '../../duration';
 import { WORKFLOW_NAME } from '../../config/workflow';
 import type { FleetSafety } from '../../fleet/gate';
 import type { FleetMetrics } from '../../fleet/metrics';
@@ -9,11 +9,11 @@ import { endPause, listPauses, setPause } from '../../fleet/pauses';
 import { describePauseScope, type PauseScope } from '../../fleet/policy';
 import { listShadowAdmissions, readExecutionRecords } from '../../fleet/records';
 import { computeStats, type WorkflowStats } from '../../fleet/stats';
-import type { AuditSink } from '../audit';
+import type { AuditSink } from '../../telemetry/audit';
 import { sendError } from '../errors';
 import type { LiveConfig } from '../live-config';
 import type { CoordinatorMetrics } from '../metrics';
-import { isTemporalUnavailable, type TemporalGateway } from '../temporal-gateway';
+import { isTemporalUnavailable, type TemporalGateway } from '../../temporal/gateway';
 import { COMMON_ERRORS, errorResponses, TARGET_NAME } from './schemas';
 
 const SCOPE_PROPERTIES = {

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { LiveConfig } from '../live-config';
 import type { CoordinatorMetrics } from '../metrics';
-import type { TemporalGateway } from '../temporal-gateway';
+import type { TemporalGateway } from '../../temporal/gateway';
 import type { LedgerHealth } from '../../ledger/health';
 import { COMMON_ERRORS, errorResponses } from './schemas';
 

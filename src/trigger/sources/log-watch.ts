@@ -16,7 +16,7 @@ import {
   type LogMatch,
   type LogTiming,
 } from './log-episodes';
-import { compileLogPattern, type LogPattern } from './log-pattern';
+import { compileLogPattern, type LogPattern } from '../../config/log-pattern';
 import type { FiringEpisode, SavedWatch, Watch, WatchHost } from './watch';
 
 /** The longest line matched whole; the rest of a longer line is dropped (files) or the entry skipped (journal). */

@@ -8,8 +8,8 @@ import { ActivityCancellationDetails, CancelledFailure, ApplicationFailure } fro
 import type { ActivityCancellationDetailsHolder } from '@temporalio/common/lib/activity-cancellation-details';
 import { isAbortError } from '@temporalio/common/lib/type-helpers';
 import { noopMetricMeter } from '@temporalio/common/lib/metrics';
-import type { Log } from '../log';
-import { backoffDelay } from '../connect';
+import type { Log } from '../../telemetry/line-log';
+import { backoffDelay } from '../../temporal/connect';
 import { STATUS, type CallError, type Message, type WorkflowServiceClient } from './api';
 import type { LeanConverter, Payloads } from './converter';
 

@@ -3,8 +3,8 @@
 // them, poll errors retried with jittered backoff, and a drain on shutdown: polling stops,
 // running activities get the grace period, then are cancelled, then run() resolves.
 import type { WorkerConfig } from '../../config/worker';
-import type { Log } from '../log';
-import { backoffDelay, pause, type RetryPolicy } from '../connect';
+import type { Log } from '../../telemetry/line-log';
+import { backoffDelay, pause, type RetryPolicy } from '../../temporal/connect';
 import { roleQueues, workerIdentity, type MedicWorker } from '../role-queues';
 import { RegistrationError } from '../registration';
 import { STATUS, type CallError, type WorkflowServiceClient } from './api';

@@ -2,7 +2,7 @@
 // coordinator serves (and answers 503 to triggers) while Temporal is down instead of crashing;
 // after the first connection gRPC reconnects by itself and each call has a deadline.
 import { InterceptingCall } from '@grpc/grpc-js';
-import { medicDataConverter } from '../temporal/data-converter';
+import { medicDataConverter } from './data-converter';
 import {
   Client,
   Connection,
@@ -13,8 +13,8 @@ import {
   type ConnectionOptions,
 } from '@temporalio/client';
 import type { TemporalConfig } from '../config/temporal';
-import { diagnoseTemporalTls, refusedCredentials, TemporalTlsError } from '../temporal/tls-diagnosis';
-import { temporalConnection } from '../temporal/tls';
+import { diagnoseTemporalTls, refusedCredentials, TemporalTlsError } from './tls-diagnosis';
+import { temporalConnection } from './tls';
 
 /** Thrown when a trigger needs Temporal and there is no connection (yet), or it did not answer in time. */
 export class TemporalUnavailableError extends Error {

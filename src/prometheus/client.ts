@@ -1,6 +1,17 @@
 // Prometheus HTTP API: instant and range queries at times the daemon chooses (points of its
 // evaluation grid), with the answer checked before it is believed.
-import type { Series, SeriesHistory } from './rule-state';
+
+/** One series of an instant query: its labels and value. */
+export interface Series {
+  labels: Record<string, string>;
+  value: string;
+}
+
+/** A series over a range of grid points: its value at each point where it was returned. */
+export interface SeriesHistory {
+  labels: Record<string, string>;
+  points: Array<[number, string]>;
+}
 
 export type PrometheusErrorKind = 'unreachable' | 'timeout' | 'http_status' | 'bad_response' | 'query_error';
 

@@ -7,7 +7,7 @@
 // describe (exact, where visibility may lag) settles the rest.
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import { queryValue } from '../../temporal/search-attributes';
+import { queryValue } from '../../naming/search-attributes';
 import type { SweepRequest } from './state';
 
 /** Memo field of a disruptive execution: JSON of what it holds ({node, budgets}), so a new fleet ledger knows. */

@@ -24,7 +24,7 @@ import {
   releaseHoldsUpdate,
   capacityQuery,
   type ClaimAnswer,
-} from '../../ledger/messages';
+} from '../messages';
 
 /** A new run after this many history events (each claim adds two, each batch three more). */
 const MAX_HISTORY_EVENTS = 2_000;

@@ -1,15 +1,15 @@
 // Builds fleet safety for one coordinator: the admission hook, its metrics on the coordinator's
 // registry, and the cached effectiveness figures that /v1/stats and the gauges share.
 import type { Registry } from 'prom-client';
-import type { AuditSink } from '../coordinator/audit';
-import type { LiveConfig } from '../coordinator/live-config';
-import type { CoordinatorMetrics } from '../coordinator/metrics';
-import type { TemporalGateway } from '../coordinator/temporal-gateway';
-import { FleetSafety } from './gate';
-import type { FleetLedgerClient } from './ledger/client';
-import { createFleetMetrics, registerEffectivenessGauges, type FleetMetrics } from './metrics';
-import { readExecutionRecords } from './records';
-import { computeStats, type WorkflowStats } from './stats';
+import type { AuditSink } from '../telemetry/audit';
+import type { LiveConfig } from './live-config';
+import type { CoordinatorMetrics } from './metrics';
+import type { TemporalGateway } from '../temporal/gateway';
+import { FleetSafety } from '../fleet/gate';
+import type { FleetLedgerClient } from '../ledger/fleet/client';
+import { createFleetMetrics, registerEffectivenessGauges, type FleetMetrics } from '../fleet/metrics';
+import { readExecutionRecords } from '../fleet/records';
+import { computeStats, type WorkflowStats } from '../fleet/stats';
 
 /** How long computed stats are reused (visibility is not queried on every scrape). */
 export const STATS_CACHE_MS = 60_000;

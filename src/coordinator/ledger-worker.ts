@@ -10,11 +10,11 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { TemporalConfig } from '../config/temporal';
 import { medicDataConverter } from '../temporal/data-converter';
 import { ledgerBundlePath } from '../temporal/bundle-workflows';
-import { LEDGER_QUEUE } from '../temporal/task-queues';
+import { LEDGER_QUEUE } from '../naming/task-queues';
 import { temporalConnection } from '../temporal/tls';
-import { backoffDelay } from '../worker/connect';
-import { createFleetLedgerActivities } from '../fleet/ledger/activities';
-import { createLedgerActivities } from './activities';
+import { backoffDelay } from '../temporal/connect';
+import { createFleetLedgerActivities } from '../ledger/fleet/activities';
+import { createLedgerActivities } from '../ledger/activities';
 import { createLogger } from '../telemetry/logger';
 import { createWatcherActivities } from '../watcher/activities';
 

@@ -2,19 +2,12 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
-import { Batcher, sendUpdate } from '../../ledger/batcher';
-import type { LedgerHealth } from '../../ledger/health';
-import { LEDGER_QUEUE } from '../../temporal/task-queues';
+import { Batcher, sendUpdate } from '../batcher';
+import type { LedgerHealth } from '../health';
+import { LEDGER_QUEUE } from '../../naming/task-queues';
 import { spentHolds, type FleetSeedRequest } from './activities';
 import type { Claim, ClaimRefusal } from './state';
-import {
-  checkQuery,
-  claimUpdate,
-  FLEET_REFUSAL,
-  FLEET_SEEDING,
-  releaseHoldsUpdate,
-  type ClaimAnswer,
-} from '../../ledger/messages';
+import { checkQuery, claimUpdate, FLEET_REFUSAL, FLEET_SEEDING, releaseHoldsUpdate, type ClaimAnswer } from '../messages';
 import type { medicFleetLedger } from './workflow';
 
 /** The one fleet ledger of a namespace. */

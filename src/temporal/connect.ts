@@ -1,7 +1,7 @@
 // Connecting to Temporal at start: a worker whose Temporal is down (network blip, cluster
 // upgrade, a server booting before the frontend) keeps retrying with capped exponential backoff
 // and says so, instead of exiting and being restarted in a crash loop by systemd.
-import type { Log } from './log';
+import type { Log } from '../telemetry/line-log';
 
 export interface RetryPolicy {
   initialDelayMs: number;

@@ -1,7 +1,7 @@
 // The one argument every medic workflow takes. The coordinator builds it from the workflow's
 // config and the trigger request; workers and tests pass the same shape.
-import type { Target } from '../src/temporal/task-queues';
-import type { ParamSchema } from '../src/params/schema';
+import type { Target } from '../../src/naming/task-queues';
+import type { ParamSchema } from '../../src/params/schema';
 
 export type { Target };
 

@@ -1,5 +1,5 @@
 // One structured line per access or trigger decision: who asked for what, and what medic did.
-import type { Target } from '../temporal/task-queues';
+import type { Target } from '../naming/task-queues';
 
 export interface AuditEntry {
   /** allowed | denied (ACL), or the trigger result: started, duplicate, dry_run, refused, invalid, error. */

@@ -1,4 +1,4 @@
 // The ledger bundle's entry: every workflow the coordinators' ledger workers run, and nothing else.
-export { medicAdmissionLedger } from './workflow';
-export { medicFleetLedger } from '../fleet/ledger/workflow';
+export { medicAdmissionLedger } from '../ledger/workflow';
+export { medicFleetLedger } from '../ledger/fleet/workflow';
 export { medicCloseWatcher } from '../watcher/workflow';
