@@ -754,20 +754,23 @@ export class Admission {
     return found;
   }
 
-  /** Runs reconcileNow every `intervalMs` until the returned function is called. */
-  startReconciliation(intervalMs: number): () => void {
-    let running = false;
+  /** Runs reconcileNow every `intervalMs` until the returned function is called (it resolves once no round is in flight). */
+  startReconciliation(intervalMs: number): () => Promise<void> {
+    let running: Promise<unknown> | undefined;
     const timer = setInterval(() => {
       if (running) return;
-      running = true;
-      this.reconcileNow()
+      running = this.reconcileNow()
         .catch((err: unknown) => {
           if (!isTemporalUnavailable(err)) this.deps.log(`reconciliation failed: ${(err as Error).message}`);
         })
-        .finally(() => (running = false));
+        .finally(() => (running = undefined));
     }, intervalMs);
     timer.unref();
-    return () => clearInterval(timer);
+    // Stopping waits for a round in flight: no call may outlive the coordinator's connection.
+    return async () => {
+      clearInterval(timer);
+      await running;
+    };
   }
 
   /** Records a trigger refused before admission because its caller may not run the workflow (chat allow rules). */

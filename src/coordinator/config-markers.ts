@@ -117,7 +117,7 @@ export class ConfigMarkers {
   }
 
   /** Starts publishing and reading markers in the background (every refreshMs). */
-  start(): () => void {
+  start(): () => Promise<void> {
     let failing = false;
     // Announce the configs at once (admission also waits for it before its first decision).
     this.syncOnce().catch(() => undefined);
@@ -136,7 +136,11 @@ export class ConfigMarkers {
       );
     }, this.refreshMs);
     this.timer.unref();
-    return () => clearInterval(this.timer);
+    // Stopping waits for a sync in flight: no call may outlive the coordinator's connection.
+    return async () => {
+      clearInterval(this.timer);
+      await this.inflight?.catch(() => undefined);
+    };
   }
 
   /**

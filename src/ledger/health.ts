@@ -117,19 +117,25 @@ export class LedgerHealth {
     }
   }
 
-  /** Checks `ledgers()` every `intervalMs` until the returned function is called. */
-  start(client: () => Client, ledgers: () => string[], intervalMs: number, log: (m: string) => void): () => void {
-    let running = false;
+  /**
+   * Checks `ledgers()` every `intervalMs` until the returned function is called; it resolves once
+   * no check is in flight (a call that outlived the coordinator's Temporal connection would fail
+   * inside the gRPC library, out of any caller's reach).
+   */
+  start(client: () => Client, ledgers: () => string[], intervalMs: number, log: (m: string) => void): () => Promise<void> {
+    let running: Promise<unknown> | undefined;
     const timer = setInterval(() => {
       if (running) return;
-      running = true;
-      Promise.all(
+      running = Promise.all(
         ledgers().map((l) =>
           this.check(client(), l).catch((err: unknown) => log(`ledger check of ${l} failed: ${(err as Error).message}`)),
         ),
-      ).finally(() => (running = false));
+      ).finally(() => (running = undefined));
     }, intervalMs);
     timer.unref();
-    return () => clearInterval(timer);
+    return async () => {
+      clearInterval(timer);
+      await running;
+    };
   }
 }

@@ -28,13 +28,14 @@ export interface CloseWatcherSettings {
   options?: WatcherOptions;
 }
 
-/** Keeps the watcher running until the returned function is called. */
-export function startCloseWatcher(deps: CloseWatcherDeps, settings: CloseWatcherSettings = {}): () => void {
+/** Keeps the watcher running until the returned function is called (it resolves once no start is in flight). */
+export function startCloseWatcher(deps: CloseWatcherDeps, settings: CloseWatcherSettings = {}): () => Promise<void> {
   if (deps.registry && !deps.registry.getSingleMetric(UNPAGED_CLOSES_METRIC)) deps.registry.registerMetric(unpagedClosesTotal);
   deps.ensureWorker();
   const workflowId = settings.workflowId ?? CLOSE_WATCHER_ID;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let inflight: Promise<void> | undefined;
   const attempt = async (n: number): Promise<void> => {
     if (stopped) return;
     let next = RECHECK_MS;
@@ -54,11 +55,13 @@ export function startCloseWatcher(deps: CloseWatcherDeps, settings: CloseWatcher
       if (n === 1 || n % 10 === 0)
         deps.log(`cannot start the close watcher (attempt ${n}), retrying: ${(err as Error).message.split('\n')[0]}`);
     }
-    if (!stopped) timer = setTimeout(() => void attempt(n), next);
+    if (!stopped) timer = setTimeout(() => void (inflight = attempt(n)), next);
   };
-  void attempt(0);
-  return () => {
+  inflight = attempt(0);
+  // Stopping waits for a start in flight: no call may outlive the coordinator's connection.
+  return async () => {
     stopped = true;
     clearTimeout(timer);
+    await inflight;
   };
 }
