@@ -48,6 +48,7 @@ import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway }
 import { isUnknownOutcome } from '../temporal/call-errors';
 import { LedgerFailedError } from '../ledger/health';
 import { failpoint } from '../failpoints';
+import { settledWithin, STOP_WAIT_MS } from '../temporal/connect';
 
 export interface TriggerRequest {
   /** The configured workflow name (config/workflows/<name>.hcl). */
@@ -769,7 +770,7 @@ export class Admission {
     // Stopping waits for a round in flight: no call may outlive the coordinator's connection.
     return async () => {
       clearInterval(timer);
-      await running;
+      await settledWithin(running, STOP_WAIT_MS);
     };
   }
 

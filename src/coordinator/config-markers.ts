@@ -12,6 +12,7 @@ import type { Constraint, WorkflowConfig } from '../config/workflow';
 import { constraintKey } from '../config/workflow';
 import { startLease } from './leases';
 import type { LedgerClient } from '../ledger/client';
+import { settledWithin, STOP_WAIT_MS } from '../temporal/connect';
 
 /** Prefix of every marker's workflow id. */
 export const MARKER_PREFIX = 'medic-config:';
@@ -139,7 +140,7 @@ export class ConfigMarkers {
     // Stopping waits for a sync in flight: no call may outlive the coordinator's connection.
     return async () => {
       clearInterval(this.timer);
-      await this.inflight?.catch(() => undefined);
+      await settledWithin(this.inflight, STOP_WAIT_MS);
     };
   }
 

@@ -5,6 +5,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { capacityQuery, type LedgerCapacity } from './messages';
+import { settledWithin, STOP_WAIT_MS } from '../temporal/connect';
 
 /**
  * A ledger's workflow tasks keep failing: updates to it are refused until it is fixed (a newer
@@ -135,7 +136,7 @@ export class LedgerHealth {
     timer.unref();
     return async () => {
       clearInterval(timer);
-      await running;
+      await settledWithin(running, STOP_WAIT_MS);
     };
   }
 }

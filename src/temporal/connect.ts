@@ -76,3 +76,17 @@ export async function connectWithRetry<T>(
     }
   }
 }
+
+/** How long a stopping coordinator waits for a call in flight (a Temporal call's own deadline is longer only in tests). */
+export const STOP_WAIT_MS = 5_000;
+
+/**
+ * Waits for `p` to settle, but at most `ms`: a coordinator stopping waits for its calls in flight
+ * (no call may outlive its connection), and never hangs on one that does not end.
+ */
+export async function settledWithin(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!p) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}

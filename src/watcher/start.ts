@@ -4,7 +4,7 @@
 import type { Registry } from 'prom-client';
 import { LEDGER_QUEUE } from '../naming/task-queues';
 import type { TemporalGateway } from '../temporal/gateway';
-import { backoffDelay } from '../temporal/connect';
+import { backoffDelay, settledWithin, STOP_WAIT_MS } from '../temporal/connect';
 import { UNPAGED_CLOSES_METRIC, unpagedClosesTotal } from './activities';
 import type { WatcherOptions } from './state';
 
@@ -62,6 +62,6 @@ export function startCloseWatcher(deps: CloseWatcherDeps, settings: CloseWatcher
   return async () => {
     stopped = true;
     clearTimeout(timer);
-    await inflight;
+    await settledWithin(inflight, STOP_WAIT_MS);
   };
 }
