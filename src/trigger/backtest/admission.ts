@@ -208,7 +208,7 @@ export class OfflineAdmission {
       return {
         control: 'freeze',
         description: `freeze ${f.name} (${window})`,
-        scope: f.workflows.join(','),
+        scope: `workflows=${f.workflows.join(',')}`,
         holders: [],
         retryAt: a.at + RETRY_MS.freeze,
         message: `change freeze "${f.name}" is in force (${window})`,

@@ -111,7 +111,14 @@ function describeLabels(labels: Record<string, string>): string {
     .join(',')}}`;
 }
 
-function describeDecision(t: TimelineEntry): string {
+/** A holder as people know it: the node and rule of the would-be execution, and when it started. */
+function describeHolder(id: string, byKey: ReadonlyMap<string, EpisodeReport>): string {
+  const e = byKey.get(id);
+  if (!e?.startedAt) return id;
+  return `${e.target?.node ?? e.target?.datacenter ?? id} (${e.rule}, since ${iso(e.startedAt)})`;
+}
+
+function describeDecision(t: TimelineEntry, byKey: ReadonlyMap<string, EpisodeReport>): string {
   const attempt = t.attempt > 1 ? ` (attempt ${t.attempt})` : '';
   switch (t.decision) {
     case 'start':
@@ -121,7 +128,7 @@ function describeDecision(t: TimelineEntry): string {
     case 'rejected':
       return `would be rejected (400): ${t.message}`;
     case 'refused': {
-      const holders = t.holders?.length ? ` (held by ${t.holders.join(', ')})` : '';
+      const holders = t.holders?.length ? ` (held by ${t.holders.map((h) => describeHolder(h, byKey)).join(', ')})` : '';
       return `would be refused by ${t.control} ${t.scope}${holders}${attempt}: ${t.message}`;
     }
   }
@@ -140,10 +147,13 @@ export function reportText(r: BacktestReport): string {
     ...UNKNOWN_THEN.map((u) => `Unknown: ${u}.`),
   ];
   for (const n of r.notBacktestable) lines.push(`Not backtestable: rule ${n.rule} (source = "${n.source}"): ${n.why}.`);
+  const byKey = new Map(r.episodes.map((e) => [e.key, e]));
   lines.push('', 'Timeline');
   if (r.timeline.length === 0) lines.push('  (no episode fired within the window)');
   for (const t of r.timeline)
-    lines.push(`  ${iso(t.at)}  ${t.rule}  ${describeTarget(t.target)} ${describeLabels(t.labels)}  ${describeDecision(t)}`);
+    lines.push(
+      `  ${iso(t.at)}  ${t.rule}  ${describeTarget(t.target)} ${describeLabels(t.labels)}  ${describeDecision(t, byKey)}`,
+    );
   const invalid = r.episodes.filter((e) => e.outcome === 'invalid');
   for (const e of invalid) lines.push(`  ${iso(e.firedAt)}  ${e.rule}  ${describeLabels(e.labels)}  invalid: ${e.message}`);
 
