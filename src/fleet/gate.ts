@@ -24,6 +24,7 @@ import {
   executionOutcome,
   freezeActive,
   freezeApplies,
+  freezeWindow,
   mayForce,
   type Outcome,
 } from './policy';
@@ -186,7 +187,7 @@ export class FleetSafety {
   }
 
   private freezeRefusal(req: FleetRequest, f: FreezeConfig): FleetDecision {
-    const window = `${f.from}-${f.to}${f.from.includes('T') ? '' : ` on ${f.weekdays.join(',')}`} ${f.timezone}`;
+    const window = freezeWindow(f);
     const force = f.forceUris.length
       ? req.force
         ? `; ${req.identity ?? 'this caller'} may not force it`

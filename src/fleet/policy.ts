@@ -105,6 +105,11 @@ export function matchesName(pattern: string, value: string): boolean {
   return pattern === value;
 }
 
+/** "2026-12-20T00:00-2026-12-27T00:00 UTC", "18:00-08:00 on mon,tue UTC": a freeze window as refusals word it. */
+export function freezeWindow(f: FreezeConfig): string {
+  return `${f.from}-${f.to}${f.from.includes('T') ? '' : ` on ${f.weekdays.join(',')}`} ${f.timezone}`;
+}
+
 export function freezeApplies(f: FreezeConfig, workflow: string): boolean {
   return f.workflows.some((p) => matchesName(p, workflow));
 }

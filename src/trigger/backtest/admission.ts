@@ -8,7 +8,7 @@ import { constraintKey, type Constraint, type WorkflowConfig } from '../../confi
 import { admissionOrder, describeConstraint as describe, scopeOf } from '../../coordinator/constraints';
 import { formatDuration } from '../../duration';
 import { FleetSize } from '../../fleet/fleet-size';
-import { budgetPlaces, freezeActive, freezeApplies, type SizeReading } from '../../fleet/policy';
+import { budgetPlaces, freezeActive, freezeApplies, freezeWindow, type SizeReading } from '../../fleet/policy';
 import * as fleetLedger from '../../ledger/fleet/state';
 import * as ledger from '../../ledger/state';
 import { queueFor, type Target } from '../../naming/task-queues';
@@ -204,7 +204,7 @@ export class OfflineAdmission {
     for (const f of this.fleetCfg?.freezes ?? []) {
       if (!freezeApplies(f, a.workflow.name) || !freezeActive(f, new Date(a.at))) continue;
       // Triggers never force a freeze.
-      const window = `${f.from}-${f.to}${f.from.includes('T') ? '' : ` on ${f.weekdays.join(',')}`} ${f.timezone}`;
+      const window = freezeWindow(f);
       return {
         control: 'freeze',
         description: `freeze ${f.name} (${window})`,
@@ -247,7 +247,7 @@ export class OfflineAdmission {
       return {
         control: 'budget',
         description: `budget ${budget.name}`,
-        scope: scopeValue === undefined ? budget.per : `${budget.per}=${scopeValue}`,
+        scope: scopeValue === undefined || budget.per === 'global' ? budget.per : `${budget.per}=${scopeValue}`,
         holders: [],
         retryAt: a.at + RETRY_MS.budget_plan,
         message,
