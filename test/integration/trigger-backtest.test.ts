@@ -206,6 +206,14 @@ function episode(
   };
 }
 
+interface EpisodeJson {
+  labels: Record<string, string>;
+  outcome: string;
+  started_at?: string;
+  refusals: number;
+  refused_by?: string;
+}
+
 let prometheus: RunningPrometheus;
 let dir: string;
 
@@ -392,6 +400,60 @@ describe('medic trigger backtest on a real Prometheus with a backfilled week', (
     expect(text.stdout).toMatch(/^ {2}budget per_dc\|dc1: 2 of 2 at /m);
   });
 
+  it('sizes a percentage budget by the fleet of then: fleet_size queried over the same window', async () => {
+    const measured = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-backtest-'));
+    writeConfig(measured, prometheus.address);
+    // dc1 counts 4 nodes (50%: 2 at once), dc2 one (50%: none).
+    fs.writeFileSync(
+      path.join(measured, 'coordinator.hcl'),
+      `server_config {
+  listen     = "127.0.0.1:8443"
+  enable_tls = false
+}
+budget "half_dc" {
+  per         = "datacenter"
+  max_percent = 50
+}
+fleet_size {
+  prometheus       = "${prometheus.address}"
+  query            = "count by (dc) (backtest_node_down)"
+  datacenter_label = "dc"
+}
+`,
+    );
+    const { code, stdout } = await medic([
+      'trigger',
+      'backtest',
+      '--config',
+      measured,
+      '--from',
+      '7d',
+      '--rule',
+      'node_down',
+      '--json',
+    ]);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(
+      report.episodes.map((e: EpisodeJson) => [
+        e.labels.instance,
+        e.outcome,
+        e.started_at ?? null,
+        e.refusals,
+        e.refused_by ?? null,
+      ]),
+    ).toEqual([
+      ['db-1', 'started', iso(60), 0, null],
+      ['db-2', 'started', iso(61), 0, null],
+      ['db-3', 'refused', null, 4, 'budget'],
+      ['db-4', 'refused', null, 4, 'budget'],
+      ['db-1', 'refused', null, 2, 'disruptive_lock'],
+      ['db-5', 'started', iso(65), 4, 'budget'],
+    ]);
+    expect(report.summary[0]).toMatchObject({ episodes: 6, would_start: 3, refused: { budget: 2, disruptive_lock: 1 } });
+    expect(report.peaks.budgets).toEqual({ 'half_dc|dc1': { peak: 2, at: iso(61), limit: 2 } });
+  });
+
   it('names an unknown rule, an unreachable Prometheus with its URL, and a bad --from', async () => {
     const unknown = await medic(['trigger', 'backtest', '--config', dir, '--from', '7d', '--rule', 'nope']);
     expect(unknown).toEqual({
@@ -412,7 +474,9 @@ describe('medic trigger backtest on a real Prometheus with a backfilled week', (
     ]);
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(
-      new RegExp(`^medic trigger backtest: cannot read history: cannot reach http://127\\.0\\.0\\.1:${closed}: .*ECONNREFUSED`),
+      new RegExp(
+        `^medic trigger backtest: cannot read the history of rule disk_full from Prometheus at http://127\\.0\\.0\\.1:${closed}: cannot reach .*ECONNREFUSED`,
+      ),
     );
     const bad = await medic(['trigger', 'backtest', '--config', dir, '--from', 'last week']);
     expect(bad).toEqual({

@@ -6,9 +6,11 @@ import type { MedicConfig } from '../../config/load';
 import type { PrometheusRule, TriggerRule } from '../../config/trigger';
 import type { WorkflowConfig } from '../../config/workflow';
 import type { Target } from '../../naming/task-queues';
+import { PrometheusError } from '../../prometheus/client';
 import { buildRequest, compileRule, MAX_REFUSALS, timingOf, type PrometheusApi } from '../daemon';
 import { OfflineAdmission, type Control, type Decision, type Peak } from './admission';
 import { ruleEpisodes, type Episode } from './episodes';
+import { fleetSizeHistory } from './fleet-size';
 import { gridPoints, type Grid } from './grid';
 import { stateBefore, windowHistory } from './history';
 
@@ -24,6 +26,8 @@ export interface BacktestOptions {
   node: string;
   /** The largest range query, in points (the daemon's MAX_REPLAY_POINTS unless a test sets it). */
   maxPoints?: number;
+  /** How long a range query of the fleet size may take (the rules' go through the given api). */
+  queryTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -139,17 +143,51 @@ export function selectRules(
   };
 }
 
-/** Reads each rule's episodes from Prometheus, then decides them offline. */
-export async function runBacktest(config: MedicConfig, api: PrometheusApi, opts: BacktestOptions): Promise<BacktestReport> {
+/** Prometheus failed to answer a history query: which one, and where. */
+export class HistoryError extends Error {
+  override name = 'HistoryError';
+  constructor(
+    readonly address: string,
+    what: string,
+    override readonly cause: PrometheusError,
+  ) {
+    super(`cannot read ${what} from Prometheus at ${address}: ${cause.message}`);
+  }
+}
+
+async function reading<T>(address: string, what: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    throw err instanceof PrometheusError ? new HistoryError(address, what, err) : err;
+  }
+}
+
+/** Reads each rule's episodes from Prometheus (at `address`, through `api`), then decides them offline. */
+export async function runBacktest(
+  config: MedicConfig,
+  api: PrometheusApi,
+  opts: BacktestOptions & { address?: string },
+): Promise<BacktestReport> {
   const { prometheus, notBacktestable } = selectRules(config.triggers.rules, opts.rule);
+  const address = opts.address ?? config.triggers.prometheus?.address ?? '';
   const found: Episode[][] = [];
   for (const rule of prometheus) {
-    const initial = await stateBefore(api, rule, opts.grid, opts.signal);
-    const history = await windowHistory(api, rule.query, opts.grid, opts.signal, opts.maxPoints);
-    found.push(ruleEpisodes(rule.name, timingOf(rule), history, opts.grid, initial));
+    const history = await reading(address, `the history of rule ${rule.name}`, async () => ({
+      initial: await stateBefore(api, rule, opts.grid, opts.signal),
+      window: await windowHistory(api, rule.query, opts.grid, opts.signal, opts.maxPoints),
+    }));
+    found.push(ruleEpisodes(rule.name, timingOf(rule), history.window, opts.grid, history.initial));
   }
   const durationMs = (wf: WorkflowConfig): number => (opts.assumeDuration === 'timeout' ? wf.timeoutMs : opts.assumeDuration.ms);
-  const admission = new OfflineAdmission(config.coordinator?.fleet, { durationMs });
+  const fleet = config.coordinator?.fleet;
+  // Percentage budgets divide by the fleet of then: fleet_size's query over the same window.
+  const fleetSize = fleet?.budgets.some((b) => b.maxPercent !== undefined)
+    ? await reading(fleet.fleetSize.prometheus ?? '', 'the fleet size', () =>
+        fleetSizeHistory(fleet.fleetSize, opts.grid, opts.queryTimeoutMs ?? 60_000, opts.signal),
+      )
+    : undefined;
+  const admission = new OfflineAdmission(fleet, { durationMs, ...(fleetSize && { fleetSize }) });
   const decided = decideEpisodes(prometheus, found, config.workflows, admission, opts);
   return {
     from: opts.grid.first,

@@ -6,10 +6,9 @@ import { formatDiagnostic } from '../../config/diagnostics';
 import { displayPath, loadConfigDir } from '../../config/load';
 import { parseDuration } from '../../duration';
 import { defaultConfigDir } from '../../paths';
-import { PrometheusError } from '../../prometheus/client';
 import { WORKFLOW_TYPES } from '../../temporal/workflow-types';
 import { prometheusApi } from '../daemon';
-import { runBacktest, UnknownRuleError, type AssumedDuration } from './backtest';
+import { HistoryError, runBacktest, UnknownRuleError, type AssumedDuration } from './backtest';
 import { parseTimeSpec, TimeSpecError, windowGrid } from './grid';
 import { reportJson, reportText } from './report';
 
@@ -109,18 +108,15 @@ export const triggerBacktestCommand: Command = {
         rule: ctx.values.rule as string | undefined,
         assumeDuration,
         node: (ctx.values.node as string | undefined) ?? config.triggers.node ?? os.hostname(),
+        address,
+        queryTimeoutMs,
         signal: ctx.signal,
       });
       ctx.stdout.write(ctx.values.json ? `${JSON.stringify(reportJson(report), null, 2)}\n` : reportText(report));
       return EXIT.ok;
     } catch (err) {
       if (err instanceof UnknownRuleError) return fail(EXIT.usage, err.message);
-      if (err instanceof PrometheusError) {
-        return fail(
-          EXIT.unavailable,
-          `cannot read history: ${err.message.includes(address) ? err.message : `Prometheus at ${address}: ${err.message}`}`,
-        );
-      }
+      if (err instanceof HistoryError) return fail(EXIT.unavailable, err.message);
       throw err;
     }
   },
