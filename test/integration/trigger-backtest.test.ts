@@ -298,6 +298,7 @@ describe('medic trigger backtest on a real Prometheus with a backfilled week', (
         shadow: 0,
         rejected: 0,
         invalid: 0,
+        coalesced: 0,
         still_firing: 0,
       },
       {
@@ -311,6 +312,7 @@ describe('medic trigger backtest on a real Prometheus with a backfilled week', (
         shadow: 0,
         rejected: 0,
         invalid: 0,
+        coalesced: 0,
         still_firing: 0,
       },
     ]);

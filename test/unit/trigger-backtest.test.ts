@@ -405,6 +405,7 @@ describe('would-be starts and their retries', () => {
         shadow: 0,
         rejected: 0,
         invalid: 0,
+        coalesced: 0,
         stillFiring: 3,
       },
       {
@@ -418,8 +419,32 @@ describe('would-be starts and their retries', () => {
         shadow: 0,
         rejected: 0,
         invalid: 1,
+        coalesced: 0,
         stillFiring: 1,
       },
+    ]);
+  });
+
+  it('sends identical requests due at once as one, as the send loop coalesces them, also when refused', () => {
+    const wf = workflow({ constraints: [constraint('concurrency', 1, 600 * MIN)] });
+    const rules = [rule('r', 'cleanDisk'), rule('s', 'cleanDisk', { target: { node: 'n1' } })];
+    const { episodes, timeline } = decideEpisodes(
+      rules,
+      [[episode('n1', 0), episode('n1', 2 * MIN, 10 * MIN)], [episode('x', 0), episode('x', 2 * MIN, 10 * MIN)]],
+      new Map([['cleanDisk', wf]]),
+      new OfflineAdmission(undefined, fiveMinutes),
+      { grid, node: 'me' },
+    );
+    expect(episodes.map((e) => [e.key, e.outcome, e.refusals, e.coalescedWith ?? null])).toEqual([
+      ['k-n1-0', 'started', 0, null],
+      ['k-n1-120000', 'started', 1, null],
+      ['k-x-0', 'coalesced', 0, 'k-n1-0'],
+      ['k-x-120000', 'coalesced', 0, 'k-n1-120000'],
+    ]);
+    expect(timeline.map((t) => [t.at / MIN, t.episode, t.decision, t.coalesced])).toEqual([
+      [0, 'k-n1-0', 'start', ['k-x-0']],
+      [2, 'k-n1-120000', 'refused', ['k-x-120000']],
+      [5, 'k-n1-120000', 'start', ['k-x-120000']],
     ]);
   });
 

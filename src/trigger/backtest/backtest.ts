@@ -38,6 +38,8 @@ export interface TimelineEntry {
   rule: string;
   workflow: string;
   episode: string;
+  /** Episodes whose identical requests went with this one (the send loop coalesces them). */
+  coalesced?: string[];
   labels: Record<string, string>;
   target: Target;
   /** 1 for the first attempt of the episode, then one more per retry after a refusal. */
@@ -62,7 +64,9 @@ export type EpisodeOutcome =
   /** The rule's templates cannot be filled from the series: the daemon never sends it. */
   | 'invalid'
   /** Firing already at the window's first point: started (or not) before the window. */
-  | 'firing_at_from';
+  | 'firing_at_from'
+  /** Its request was identical to another episode's due at once: sent as one, answered by that one's (coalescedWith). */
+  | 'coalesced';
 
 export interface EpisodeReport {
   rule: string;
@@ -78,6 +82,8 @@ export interface EpisodeReport {
   refusals: number;
   /** The control of the last refusal. */
   refusedBy?: Control;
+  /** The episode whose identical request answered this one's. */
+  coalescedWith?: string;
   /** Why a refused episode was not tried again: it ended, the daemon gave up (MAX_REFUSALS), or the window ended. */
   stoppedBecause?: 'episode_ended' | 'gave_up' | 'window_ended';
   message?: string;
@@ -97,6 +103,7 @@ export interface RuleSummary {
   shadow: number;
   rejected: number;
   invalid: number;
+  coalesced: number;
   /** Episodes still firing at the window's last point. */
   stillFiring: number;
 }
@@ -207,11 +214,11 @@ export async function runBacktest(
 
 interface Pending {
   at: number;
-  /** Ties at one time go in rule order, then in the order the rule's episodes fired. */
-  order: number;
   report: EpisodeReport;
   workflow: WorkflowConfig;
   target: Target;
+  /** Workflow, target and params: the send loop coalesces identical requests due together. */
+  request: string;
   endedAt?: number;
 }
 
@@ -220,10 +227,24 @@ function retryTime(at: number, retryAt: number): number {
   return at + Math.max(1, Math.ceil((retryAt - at) / 1000)) * 1000;
 }
 
+/** The send loop's order: the oldest due first; among equals the episode that began first, then the key. */
+const earlier = (a: Pending, b: Pending): boolean =>
+  a.at !== b.at
+    ? a.at < b.at
+    : a.report.activeSince !== b.report.activeSince
+      ? a.report.activeSince < b.report.activeSince
+      : a.report.key < b.report.key;
+
+function enqueue(queue: Pending[], p: Pending): void {
+  const i = queue.findIndex((q) => earlier(p, q));
+  queue.splice(i < 0 ? queue.length : i, 0, p);
+}
+
 /**
- * Every episode that fired within the window, through admission in time order; a refused one
- * is tried again at its Retry-After while it still fires, at most MAX_REFUSALS refusals (as
- * the daemon's send loop does). Pure apart from the admission model it drives.
+ * Every episode that fired within the window, through admission in time order, as the daemon's
+ * send loop sends them: identical requests due at once (one node's disk seen through two
+ * devices) go as one, answered for all; a refused one is tried again at its Retry-After while it
+ * still fires, at most MAX_REFUSALS refusals. Pure apart from the admission model it drives.
  */
 export function decideEpisodes(
   rules: readonly PrometheusRule[],
@@ -237,7 +258,7 @@ export function decideEpisodes(
   rules.forEach((rule, r) => {
     const compiled = compileRule(rule);
     const workflow = workflows.get(rule.workflow)!;
-    episodes[r]!.forEach((e, i) => {
+    for (const e of episodes[r]!) {
       const report: EpisodeReport = {
         rule: rule.name,
         workflow: rule.workflow,
@@ -250,21 +271,22 @@ export function decideEpisodes(
         refusals: 0,
       };
       reports.push(report);
-      if (e.firedAt === undefined) return;
+      if (e.firedAt === undefined) continue;
+      let built: ReturnType<typeof buildRequest>;
       try {
-        report.target = buildRequest(compiled, e.series, e.key, opts.node).target;
+        built = buildRequest(compiled, e.series, e.key, opts.node);
       } catch (err) {
         report.outcome = 'invalid';
         report.message = (err as Error).message;
-        return;
+        continue;
       }
-      queue.push({ at: e.firedAt, order: r * 1e9 + i, report, workflow, target: report.target, endedAt: e.endedAt });
-    });
+      report.target = built.target;
+      const request = JSON.stringify([rule.workflow, built.target, built.params]);
+      enqueue(queue, { at: e.firedAt, report, workflow, target: built.target, request, endedAt: e.endedAt });
+    }
   });
 
   const timeline: TimelineEntry[] = [];
-  const earlier = (a: Pending, b: Pending): boolean => a.at < b.at || (a.at === b.at && a.order < b.order);
-  queue.sort((a, b) => (earlier(a, b) ? -1 : 1));
   while (queue.length) {
     const p = queue.shift()!;
     const { report } = p;
@@ -276,18 +298,22 @@ export function decideEpisodes(
       report.stoppedBecause = 'window_ended';
       continue;
     }
+    const peers = queue.filter((q) => q.at === p.at && q.request === p.request && (q.endedAt === undefined || q.at < q.endedAt));
+    for (const q of peers) queue.splice(queue.indexOf(q), 1);
     const d: Decision = admission.decide({ id: report.key, at: p.at, workflow: p.workflow, target: p.target });
     const entry: TimelineEntry = {
       at: p.at,
       rule: report.rule,
       workflow: report.workflow,
       episode: report.key,
+      ...(peers.length && { coalesced: peers.map((q) => q.report.key) }),
       labels: report.labels,
       target: p.target,
       attempt: report.refusals + 1,
       decision: d.kind,
     };
     timeline.push(entry);
+    let next: number | undefined;
     switch (d.kind) {
       case 'start':
         entry.until = d.until;
@@ -308,14 +334,20 @@ export function decideEpisodes(
         report.refusedBy = control;
         report.message = message;
         report.refusals += 1;
-        if (report.refusals > MAX_REFUSALS) {
-          report.stoppedBecause = 'gave_up';
-          break;
-        }
-        const next: Pending = { ...p, at: retryTime(p.at, retryAt) };
-        const i = queue.findIndex((q) => earlier(next, q));
-        queue.splice(i < 0 ? queue.length : i, 0, next);
+        next = retryTime(p.at, retryAt);
+        if (report.refusals > MAX_REFUSALS) report.stoppedBecause = 'gave_up';
+        else enqueue(queue, { ...p, at: next });
         break;
+      }
+    }
+    // The leader's answer is theirs: done with it, or waiting as long as it waits.
+    for (const q of peers) {
+      q.report.coalescedWith = report.key;
+      if (d.kind === 'start' || d.kind === 'rejected') q.report.outcome = 'coalesced';
+      else if (d.kind === 'shadow') q.report.outcome = 'shadow';
+      else {
+        Object.assign(q.report, { outcome: 'refused', refusedBy: report.refusedBy, message: report.message });
+        enqueue(queue, { ...q, at: next! });
       }
     }
   }
@@ -340,6 +372,7 @@ export function summarise(rules: readonly PrometheusRule[], episodes: readonly E
       shadow: count('shadow'),
       rejected: count('rejected'),
       invalid: count('invalid'),
+      coalesced: count('coalesced'),
       stillFiring: mine.filter((e) => e.endedAt === undefined).length,
     };
   });

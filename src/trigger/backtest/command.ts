@@ -69,6 +69,8 @@ export const triggerBacktestCommand: Command = {
       if (err instanceof TimeSpecError) return fail(EXIT.usage, err.message);
       throw err;
     }
+    // The future has no history: a window reaching past now ends now.
+    to = Math.min(to, now);
     if (from >= to)
       return fail(EXIT.usage, `--from (${new Date(from).toISOString()}) must be before --to (${new Date(to).toISOString()})`);
     const durationText = (ctx.values['assume-duration'] as string | undefined) ?? `${DEFAULT_DURATION_MS}ms`;

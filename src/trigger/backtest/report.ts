@@ -41,6 +41,7 @@ function episodeJson(e: EpisodeReport): Record<string, unknown> {
     refusals: e.refusals,
     ...(e.refusedBy && { refused_by: e.refusedBy }),
     ...(e.stoppedBecause && { stopped_because: e.stoppedBecause }),
+    ...(e.coalescedWith && { coalesced_with: e.coalescedWith }),
     ...(e.message && { message: e.message }),
   };
 }
@@ -51,6 +52,7 @@ function entryJson(t: TimelineEntry): Record<string, unknown> {
     rule: t.rule,
     workflow: t.workflow,
     episode: t.episode,
+    ...(t.coalesced && { coalesced: t.coalesced }),
     labels: t.labels,
     target: t.target,
     attempt: t.attempt,
@@ -73,6 +75,7 @@ function summaryJson(s: RuleSummary): Record<string, unknown> {
     shadow: s.shadow,
     rejected: s.rejected,
     invalid: s.invalid,
+    coalesced: s.coalesced,
     still_firing: s.stillFiring,
   };
 }
@@ -119,7 +122,8 @@ function describeHolder(id: string, byKey: ReadonlyMap<string, EpisodeReport>): 
 }
 
 function describeDecision(t: TimelineEntry, byKey: ReadonlyMap<string, EpisodeReport>): string {
-  const attempt = t.attempt > 1 ? ` (attempt ${t.attempt})` : '';
+  const attempt =
+    (t.attempt > 1 ? ` (attempt ${t.attempt})` : '') + (t.coalesced ? ` (one request with ${t.coalesced.join(', ')})` : '');
   switch (t.decision) {
     case 'start':
       return `would start ${t.workflow}${attempt}, holding its places until ${iso(t.until)}`;
@@ -184,6 +188,7 @@ export function reportText(r: BacktestReport): string {
         String(s.wouldStart),
         String(s.startedAfterRefusal),
         refused(s),
+        String(s.coalesced),
         String(s.shadow),
         String(s.rejected),
         String(s.invalid),
