@@ -430,7 +430,10 @@ describe('would-be starts and their retries', () => {
     const rules = [rule('r', 'cleanDisk'), rule('s', 'cleanDisk', { target: { node: 'n1' } })];
     const { episodes, timeline } = decideEpisodes(
       rules,
-      [[episode('n1', 0), episode('n1', 2 * MIN, 10 * MIN)], [episode('x', 0), episode('x', 2 * MIN, 10 * MIN)]],
+      [
+        [episode('n1', 0), episode('n1', 2 * MIN, 10 * MIN)],
+        [episode('x', 0), episode('x', 2 * MIN, 10 * MIN)],
+      ],
       new Map([['cleanDisk', wf]]),
       new OfflineAdmission(undefined, fiveMinutes),
       { grid, node: 'me' },
