@@ -106,13 +106,13 @@ export class OfflineAdmission {
     const constraints = admissionOrder(wf.constraints);
     const ledgerReq = this.ledgerRequest(a, constraints);
 
-    const refusal =
-      this.checkWindows(a, ledgerReq) ??
-      this.checkConcurrency(a, constraints) ??
-      this.checkFreezes(a) ??
-      this.checkFlapping(a) ??
-      this.planDisruptive(a, durationMs);
-    if (refusal && 'control' in refusal) return { kind: 'refused', refusal };
+    this.forgetEnded(a.at);
+
+    const refused =
+      this.checkWindows(a, ledgerReq) ?? this.checkConcurrency(a, constraints) ?? this.checkFreezes(a) ?? this.checkFlapping(a);
+    if (refused) return { kind: 'refused', refusal: refused };
+    const disruptive = this.planDisruptive(a, durationMs);
+    if (disruptive && 'control' in disruptive) return { kind: 'refused', refusal: disruptive };
     if (wf.mode === 'shadow') return { kind: 'shadow' };
 
     const until = a.at + durationMs;
@@ -124,7 +124,7 @@ export class OfflineAdmission {
       places.push({ id: a.id, until: a.at + Math.min(durationMs, c.periodMs) });
       this.concurrency.set(this.concurrencyKey(a, c, wf.constraints), places);
     }
-    if (refusal) fleetLedger.claim(this.fleet, refusal.claim, a.at);
+    if (disruptive) fleetLedger.claim(this.fleet, disruptive.claim, a.at);
     this.started.push({
       id: a.id,
       workflow: wf.name,
@@ -133,8 +133,15 @@ export class OfflineAdmission {
       at: a.at,
       until,
     });
-    this.notePeaks(a, refusal?.claim);
+    this.notePeaks(a, disruptive?.claim);
     return { kind: 'start', until };
+  }
+
+  /** Drops the starts that neither run any more nor count for flapping: the model stays as small as what is live. */
+  private forgetEnded(now: number): void {
+    const flappingMs = this.fleetCfg?.flapping?.windowMs ?? 0;
+    const kept = this.started.filter((s) => s.until > now || s.at > now - flappingMs);
+    if (kept.length !== this.started.length) this.started.splice(0, this.started.length, ...kept);
   }
 
   private ledgerOf(workflow: string): ledger.LedgerState {

@@ -28,6 +28,8 @@ export interface BacktestOptions {
   maxPoints?: number;
   /** How long a range query of the fleet size may take (the rules' go through the given api). */
   queryTimeoutMs?: number;
+  /** Where `api` asks, for messages (default: the prometheus block's address). */
+  address?: string;
   signal?: AbortSignal;
 }
 
@@ -171,11 +173,7 @@ async function reading<T>(address: string, what: string, read: () => Promise<T>)
 }
 
 /** Reads each rule's episodes from Prometheus (at `address`, through `api`), then decides them offline. */
-export async function runBacktest(
-  config: MedicConfig,
-  api: PrometheusApi,
-  opts: BacktestOptions & { address?: string },
-): Promise<BacktestReport> {
+export async function runBacktest(config: MedicConfig, api: PrometheusApi, opts: BacktestOptions): Promise<BacktestReport> {
   const { prometheus, notBacktestable } = selectRules(config.triggers.rules, opts.rule);
   const address = opts.address ?? config.triggers.prometheus?.address ?? '';
   const found: Episode[][] = [];
