@@ -27,7 +27,7 @@ import {
   unusedTargetField,
   visibilityQuery,
   type Scope,
-} from './constraints';
+} from '../admission/constraints';
 import {
   claimSlot,
   inspectSlots,

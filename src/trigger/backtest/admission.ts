@@ -5,7 +5,7 @@
 // the circuit breaker depend on what happened then (who paused, how executions ended): unknown here.
 import type { BudgetScope, FleetSafetyConfig } from '../../config/fleet-safety';
 import { constraintKey, type Constraint, type WorkflowConfig } from '../../config/workflow';
-import { admissionOrder, describeConstraint as describe, scopeOf } from '../../coordinator/constraints';
+import { admissionOrder, describeConstraint as describe, scopeOf } from '../../admission/constraints';
 import { formatDuration } from '../../duration';
 import { FleetSize } from '../../fleet/fleet-size';
 import { budgetPlaces, freezeActive, freezeApplies, freezeWindow, type SizeReading } from '../../fleet/policy';
