@@ -573,6 +573,7 @@
   function show(key) {
     current = key;
     generation++;
+    say('');
     if (timer) clearInterval(timer);
     view.removeAttribute('data-loaded');
     if (location.hash !== '#' + key) history.replaceState(null, '', '#' + key);
