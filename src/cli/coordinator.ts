@@ -6,20 +6,8 @@ import { defaultConfigDir } from '../paths';
 import { runCoordinator, type LoadedConfig } from '../coordinator/server';
 import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, EXIT, type Command } from '../command/command';
 import { WORKFLOW_TYPES } from './validate';
-import { createConsole, type ConsoleOptions } from '../console/console';
+import { createConsole, devSignInFromEnv } from '../console/console';
 import { DEFAULT_SESSION_TTL_MS } from '../config/console';
-
-/** Set by medic dev only: the console's one-time sign-in link and the Temporal UI (JSON). */
-export const DEV_CONSOLE_ENV = 'MEDIC_DEV_CONSOLE';
-
-function devConsole(): ConsoleOptions['dev'] {
-  const text = process.env[DEV_CONSOLE_ENV];
-  if (!text) return undefined;
-  const v = JSON.parse(text) as { token?: unknown; identity?: unknown; temporal_ui?: unknown };
-  if (typeof v.token !== 'string' || v.token.length < 16 || typeof v.identity !== 'string')
-    throw new Error(`${DEV_CONSOLE_ENV} must be {"token": "...", "identity": "spiffe://..."} (set by medic dev)`);
-  return { token: v.token, identity: v.identity, ...(typeof v.temporal_ui === 'string' && { temporalUiUrl: v.temporal_ui }) };
-}
 
 /** Command-line values that win over coordinator.hcl (medic dev uses them to pick ports). */
 interface Overrides {
@@ -79,7 +67,7 @@ export const coordinatorCommand: Command = {
     const config = await load(dir, overrides, log);
     const webConsole = createConsole({
       config: config.coordinator.console ?? { sessionTtlMs: DEFAULT_SESSION_TTL_MS },
-      dev: devConsole(),
+      dev: devSignInFromEnv(),
       log,
     });
     await runCoordinator({

@@ -29,6 +29,25 @@ export interface WebConsole {
   plugin: CoordinatorPlugin;
 }
 
+/** Set by medic dev only, for its coordinator: the one-time sign-in link's token, its identity and the Temporal UI (JSON). */
+export const DEV_CONSOLE_ENV = 'MEDIC_DEV_CONSOLE';
+
+export interface DevConsoleSettings {
+  token: string;
+  identity: string;
+  temporal_ui?: string;
+}
+
+/** medic dev's settings from the environment, or undefined outside medic dev. */
+export function devSignInFromEnv(env: NodeJS.ProcessEnv = process.env): ConsoleOptions['dev'] {
+  const text = env[DEV_CONSOLE_ENV];
+  if (!text) return undefined;
+  const v = JSON.parse(text) as Partial<DevConsoleSettings>;
+  if (typeof v.token !== 'string' || v.token.length < 16 || typeof v.identity !== 'string')
+    throw new ConsoleSetupError(`${DEV_CONSOLE_ENV} must be {"token": "...", "identity": "spiffe://..."} (set by medic dev)`);
+  return { token: v.token, identity: v.identity, ...(typeof v.temporal_ui === 'string' && { temporalUiUrl: v.temporal_ui }) };
+}
+
 function sealerFor(config: ConsoleConfig): CookieSealer {
   if (!config.sessionKeyFile) return CookieSealer.random();
   let key: Buffer;
