@@ -15,25 +15,18 @@ import { createConsole } from '../../src/console/console';
 import { tlsCallerIdentity } from '../../src/coordinator/identity';
 import { writeDevCertificates } from '../../src/tls/certificates';
 import { coordinatorTestFile, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
+import { describeInBrowser, launchChromium } from '../helpers/browser';
 import { OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, startOidcProvider, type OidcProvider } from '../helpers/oidc';
 import { connectWorkerConnection, unique, workflowBundle } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
 
-const CHROMIUM = process.env.MEDIC_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '..', 'artifacts', 'console');
 const SRE = 'spiffe://medic.test/sre/oncall';
 const GUEST = 'spiffe://medic.test/guests';
 const CERT_SRE = 'spiffe://medic.test/sre/cert-user';
 const HOSTILE = '<img src=x onerror=alert(1)>';
-
-const available = fs.existsSync(CHROMIUM);
-if (!available)
-  process.stderr.write(
-    `console browser tests SKIPPED: ${CHROMIUM} does not exist (apt-get install chromium, or set MEDIC_CHROMIUM)\n`,
-  );
-const suite = available ? describe : describe.skip;
 
 const RULES: RouteRule[] = [
   {
@@ -118,7 +111,7 @@ async function tab(page: Page, view: string): Promise<void> {
   await page.locator(`#view[data-loaded="${view}"]`).waitFor();
 }
 
-suite('the console in Chromium', () => {
+describeInBrowser('the console in Chromium', () => {
   beforeAll(async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-console-'));
     certs = writeDevCertificates(path.join(dir, 'tls'), { sre: CERT_SRE });
@@ -156,8 +149,7 @@ suite('the console in Chromium', () => {
     await c.app.listen({ host: '127.0.0.1', port: 0 });
     url = `https://127.0.0.1:${(c.app.server.address() as { port: number }).port}`;
     await provider.configure([`${url}/ui/auth/callback`]);
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
