@@ -39,7 +39,13 @@ export default tseslint.config(
     files: ['src/console/assets/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { document: 'readonly', location: 'readonly', history: 'readonly', URLSearchParams: 'readonly' },
+      globals: {
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        performance: 'readonly',
+        URLSearchParams: 'readonly',
+      },
     },
   },
   {
