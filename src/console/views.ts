@@ -9,7 +9,10 @@ import { budgetLimit } from '../fleet/policy';
 import { fleetStateQuery } from '../ledger/messages';
 import type { FleetLedgerState } from '../ledger/fleet/state';
 import type { AuditQuery, TimedAuditEntry } from '../telemetry/audit';
-import { progressQuery, type Progress } from '../../workflows/progress';
+import type { Progress } from '../../workflows/progress';
+
+/** The query every medic workflow answers (workflows/progress.ts); by name, so no workflow code is imported here. */
+const PROGRESS_QUERY = 'progress';
 
 /** Rows the running and outcome lists show; the totals are counted. */
 export const LIST_ROWS = 100;
@@ -62,7 +65,7 @@ export async function outcomesView(parts: CoordinatorParts, uiBase?: string): Pr
 /** The `progress` query of one run; undefined when no worker answers in time. */
 export async function progressOf(client: Client, workflowId: string): Promise<Progress | undefined> {
   try {
-    return await client.workflow.getHandle(workflowId).query(progressQuery);
+    return await client.workflow.getHandle(workflowId).query<Progress>(PROGRESS_QUERY);
   } catch {
     return undefined;
   }

@@ -16,6 +16,7 @@ import { tlsCallerIdentity } from '../../src/coordinator/identity';
 import { writeDevCertificates } from '../../src/tls/certificates';
 import { coordinatorTestFile, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { describeInBrowser, launchChromium } from '../helpers/browser';
+import { consoleRules } from '../helpers/console';
 import { OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, startOidcProvider, type OidcProvider } from '../helpers/oidc';
 import { connectWorkerConnection, unique, workflowBundle } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
@@ -29,30 +30,7 @@ const CERT_SRE = 'spiffe://medic.test/sre/cert-user';
 const HOSTILE = '<img src=x onerror=alert(1)>';
 
 const RULES: RouteRule[] = [
-  {
-    name: 'console-public',
-    method: 'GET',
-    routePatterns: ['/ui/assets/*', '/ui/auth/*'],
-    uris: [],
-    allowPublic: true,
-    skipLogMatch: false,
-  },
-  {
-    name: 'console-logout',
-    method: 'POST',
-    routePatterns: ['/ui/auth/logout'],
-    uris: [],
-    allowPublic: true,
-    skipLogMatch: false,
-  },
-  {
-    name: 'console',
-    method: 'GET',
-    routePatterns: ['/ui/', '/ui/api/*'],
-    uris: [SRE, CERT_SRE],
-    allowPublic: false,
-    skipLogMatch: false,
-  },
+  ...consoleRules([SRE, CERT_SRE]),
   { name: 'pauses', method: '*', routePatterns: ['/v1/pauses'], uris: [SRE], allowPublic: false, skipLogMatch: false },
   // The test itself starts executions through app.inject, which carries no certificate.
   {

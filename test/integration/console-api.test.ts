@@ -6,7 +6,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FastifyRequest } from 'fastify';
-import type { RouteRule } from '../../src/config/coordinator';
 import { createConsole } from '../../src/console/console';
 import { CSRF_HEADER } from '../../src/console/guard';
 import { CONTENT_SECURITY_POLICY } from '../../src/console/page';
@@ -21,36 +20,12 @@ import {
   workflowConfig,
   type TestCoordinator,
 } from '../helpers/coordinator';
+import { consoleRules } from '../helpers/console';
 import { unique } from '../helpers/temporal';
 
 const file = coordinatorTestFile();
 
-export const CONSOLE_RULES: RouteRule[] = [
-  {
-    name: 'console-public',
-    method: 'GET',
-    routePatterns: ['/ui/assets/*', '/ui/auth/*'],
-    uris: [],
-    allowPublic: true,
-    skipLogMatch: false,
-  },
-  {
-    name: 'console-logout',
-    method: 'POST',
-    routePatterns: ['/ui/auth/logout'],
-    uris: [],
-    allowPublic: true,
-    skipLogMatch: false,
-  },
-  {
-    name: 'console',
-    method: 'GET',
-    routePatterns: ['/ui/', '/ui/api/*'],
-    uris: [ADMIN],
-    allowPublic: false,
-    skipLogMatch: false,
-  },
-];
+const CONSOLE_RULES = consoleRules([ADMIN]);
 
 const headerIdentity = (request: FastifyRequest): { identity: string | null } => {
   const id = request.headers['x-test-identity'];
@@ -62,16 +37,25 @@ let workflow: string;
 const ORIGIN = 'http://localhost:80';
 const KEY = randomBytes(32);
 
+/** A coordinator with the console, callers identified by the x-test-identity header (as TLS would). */
+async function consoleCoordinator(workflows: string[], sessionKeyFile?: string): Promise<TestCoordinator> {
+  const web = createConsole({ config: { sessionTtlMs: 3_600_000, ...(sessionKeyFile && { sessionKeyFile }) }, log: () => {} });
+  const coordinator = await testCoordinator(
+    workflows.map((w) => workflowConfig(w)),
+    {
+      config: { routeRules: [...TEST_RULES, ...CONSOLE_RULES] },
+      deps: { identify: web.identify(headerIdentity), plugins: [web.plugin] },
+    },
+  );
+  file.coordinators.push(coordinator);
+  return coordinator;
+}
+
 beforeAll(async () => {
   workflow = unique('consoleWf');
   const keyFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'medic-console-')), 'session.key');
   fs.writeFileSync(keyFile, KEY);
-  const web = createConsole({ config: { sessionTtlMs: 3_600_000, sessionKeyFile: keyFile }, log: () => {} });
-  c = await testCoordinator([workflowConfig(workflow)], {
-    config: { routeRules: [...TEST_RULES, ...CONSOLE_RULES] },
-    deps: { identify: web.identify(headerIdentity), plugins: [web.plugin] },
-  });
-  file.coordinators.push(c);
+  c = await consoleCoordinator([workflow], keyFile);
 });
 
 /** Loads the page as `identity`: its session cookie and CSRF token. */
@@ -213,14 +197,7 @@ describe('session cookies', () => {
 describe('views', () => {
   it('shows a refusal with its control and the audit trail searchable by workflow, node and identity', async () => {
     const wf = unique('consolePaused');
-    const d = await testCoordinator([workflowConfig(wf)], {
-      config: { routeRules: [...TEST_RULES, ...CONSOLE_RULES] },
-      deps: (() => {
-        const web = createConsole({ config: { sessionTtlMs: 3_600_000 }, log: () => {} });
-        return { identify: web.identify(headerIdentity), plugins: [web.plugin] };
-      })(),
-    });
-    file.coordinators.push(d);
+    const d = await consoleCoordinator([wf]);
     const node = unique('node');
     expect(
       (
