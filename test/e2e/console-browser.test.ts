@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { RouteRule } from '../../src/config/coordinator';
+import type { CoordinatorPlugin } from '../../src/coordinator/app';
 import { createConsole } from '../../src/console/console';
 import { tlsCallerIdentity } from '../../src/coordinator/identity';
 import { writeDevCertificates } from '../../src/tls/certificates';
@@ -280,5 +281,94 @@ describeInBrowser('the console in Chromium', () => {
     await page.locator('#view[data-loaded="now"]').waitFor();
     await expect(page.locator('#who').textContent()).resolves.toBe(`${CERT_SRE} (certificate)`);
     await context.close();
+  });
+});
+
+describeInBrowser('the approvals view in Chromium', () => {
+  // The approvals API (GET /v1/approvals, POST /v1/approvals/{id}) as its contract says, served
+  // here by a stand-in plugin: the view must light up and post decisions with the CSRF token.
+  const decisions: Array<{ id: string; body: unknown; identity: string | null }> = [];
+  const requestedAt = new Date().toISOString();
+  const approvalsApi: CoordinatorPlugin = async (app) => {
+    app.get('/v1/approvals', async () => ({
+      approvals: [
+        {
+          approval_id: 'a-1',
+          workflow,
+          target: { node: 'node-7' },
+          params: { unit: HOSTILE },
+          reason: 'disk full',
+          requester: 'spiffe://medic.test/trigger/dc1',
+          approvers: [SRE],
+          why: 'beyond budget',
+          requested_at: requestedAt,
+          expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+        },
+      ],
+    }));
+    app.post<{ Params: { id: string } }>('/v1/approvals/:id', async (request) => {
+      decisions.push({ id: request.params.id, body: request.body, identity: request.caller.identity });
+      return { status: 'denied', approval_id: request.params.id, workflow, approver: request.caller.identity };
+    });
+  };
+  let d: TestCoordinator;
+  let base: string;
+  let chromium: Browser;
+
+  beforeAll(async () => {
+    const web = createConsole({ config: { sessionTtlMs: 3_600_000 }, log: () => {} });
+    d = await testCoordinator([workflowConfig(workflow)], {
+      config: {
+        routeRules: [
+          ...consoleRules([SRE]),
+          {
+            name: 'approvals',
+            method: '*',
+            routePatterns: ['/v1/approvals', '/v1/approvals/*'],
+            uris: [SRE],
+            allowPublic: false,
+            skipLogMatch: false,
+          },
+        ],
+      },
+      deps: {
+        // Plain HTTP on loopback; the caller's identity from a header the browser adds, as a certificate would give it.
+        identify: web.identify((request) => {
+          const id = request.headers['x-test-identity'];
+          return { identity: typeof id === 'string' ? id : null };
+        }),
+        plugins: [approvalsApi, web.plugin],
+      },
+    });
+    file.coordinators.push(d);
+    await d.app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(d.app.server.address() as { port: number }).port}`;
+    chromium = await launchChromium();
+  });
+
+  it('shows a pending request with its params as text and approves it as the signed-in identity', async () => {
+    const context = await chromium.newContext({
+      extraHTTPHeaders: { 'x-test-identity': SRE },
+      viewport: { width: 1280, height: 900 },
+    });
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => void (dialogs.push(dialog.message()), dialog.dismiss()));
+    await page.goto(`${base}/ui/#approvals`);
+    const row = page.locator('#view tr[data-approval-id="a-1"]');
+    await row.waitFor();
+    await expect(row.locator('td').nth(2).textContent()).resolves.toBe(`unit=${HOSTILE}`);
+    await expect(row.locator('td').nth(4).textContent()).resolves.toBe('disk full — beyond budget');
+    await shot(page, 'approvals');
+    await row.locator('input.reason').fill('looks right');
+    await row.locator('button.approve').click();
+    await page.locator('#status.ok', { hasText: 'Approved.' }).waitFor();
+    expect(decisions).toEqual([{ id: 'a-1', body: { decision: 'approve', reason: 'looks right' }, identity: SRE }]);
+    expect(await page.locator('#view img').count()).toBe(0);
+    expect(dialogs).toEqual([]);
+    await context.close();
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
   });
 });
