@@ -586,7 +586,10 @@
     // Views with forms are refreshed after each action, not under the person typing.
     if (views[key].poll !== false)
       timer = setInterval(() => {
-        if (!document.hidden) refresh();
+        // Not under someone typing (an approval's reason): a new table would drop what they typed.
+        const a = document.activeElement;
+        const typing = a && view.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName);
+        if (!document.hidden && !typing) refresh();
       }, POLL_MS);
   }
 
