@@ -273,6 +273,24 @@ describeInBrowser('the console in Chromium', () => {
     await context.close();
   });
 
+  it('signs nobody in from a forged answer at the callback, or one without a sign-in started', async () => {
+    const context = await newContext();
+    const page = await context.newPage();
+    const none = await page.goto(`${url}/ui/auth/callback?code=forged&state=forged`);
+    expect(none!.status()).toBe(403);
+    await expect(page.locator('#message').textContent()).resolves.toBe(
+      'No sign-in was started in this browser (or it expired); start again.',
+    );
+    // A sign-in started (the flow cookie is set), then an answer the provider never gave.
+    await page.goto(`${url}/ui/auth/login`);
+    await page.locator('input[name="login"]').waitFor();
+    const forged = await page.goto(`${url}/ui/auth/callback?code=forged&state=forged`);
+    expect(forged!.status()).toBe(403);
+    await expect(page.locator('#message').textContent()).resolves.toMatch(/^the provider's answer was refused: /);
+    expect((await page.goto(`${url}/ui/api/session`))!.status()).toBe(403);
+    await context.close();
+  });
+
   it('signs in with a client certificate as before', async () => {
     const context = await newContext({ certificate: true });
     const page = await context.newPage();
