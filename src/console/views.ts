@@ -62,7 +62,11 @@ export async function outcomesView(parts: CoordinatorParts, uiBase?: string): Pr
   return { executions: list.map((e) => row(e, uiBase, ns)) };
 }
 
-/** The `progress` query of one run; undefined when no worker answers in time. */
+/**
+ * The `progress` query of one run; undefined when no worker answers in time. The run masks its
+ * own secret values in what it records (workflows/progress.ts), so the answer is shown as it is;
+ * the console does not fetch each run's history (describeExecution) on every poll.
+ */
 export async function progressOf(client: Client, workflowId: string): Promise<Progress | undefined> {
   try {
     return await client.workflow.getHandle(workflowId).query<Progress>(PROGRESS_QUERY);

@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FastifyRequest } from 'fastify';
+import { emptyFleetSafety, type FleetSafetyConfig } from '../../src/config/fleet-safety';
+import type { WorkflowConfig } from '../../src/config/workflow';
 import { createConsole } from '../../src/console/console';
 import { CSRF_HEADER } from '../../src/console/guard';
 import { CONTENT_SECURITY_POLICY } from '../../src/console/page';
@@ -38,13 +40,21 @@ const ORIGIN = 'http://localhost:80';
 const KEY = randomBytes(32);
 
 /** A coordinator with the console, callers identified by the x-test-identity header (as TLS would). */
-async function consoleCoordinator(workflows: string[], sessionKeyFile?: string): Promise<TestCoordinator> {
+async function consoleCoordinator(
+  workflows: Array<string | WorkflowConfig>,
+  opts: { sessionKeyFile?: string; fleet?: Partial<FleetSafetyConfig> } = {},
+): Promise<TestCoordinator> {
+  const { sessionKeyFile } = opts;
   const web = createConsole({ config: { sessionTtlMs: 3_600_000, ...(sessionKeyFile && { sessionKeyFile }) }, log: () => {} });
   const coordinator = await testCoordinator(
-    workflows.map((w) => workflowConfig(w)),
+    workflows.map((w) => (typeof w === 'string' ? workflowConfig(w) : w)),
     {
-      config: { routeRules: [...TEST_RULES, ...CONSOLE_RULES] },
-      deps: { identify: web.identify(headerIdentity), plugins: [web.plugin] },
+      config: {
+        routeRules: [...TEST_RULES, ...CONSOLE_RULES],
+        ...(opts.fleet && { fleet: { ...emptyFleetSafety(), ...opts.fleet } }),
+      },
+      // Each its own fleet ledger: the holds view shows exactly this test's holds.
+      deps: { identify: web.identify(headerIdentity), plugins: [web.plugin], fleetLedgerId: unique('console-fleet') },
     },
   );
   file.coordinators.push(coordinator);
@@ -55,7 +65,7 @@ beforeAll(async () => {
   workflow = unique('consoleWf');
   const keyFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'medic-console-')), 'session.key');
   fs.writeFileSync(keyFile, KEY);
-  c = await consoleCoordinator([workflow], keyFile);
+  c = await consoleCoordinator([workflow], { sessionKeyFile: keyFile });
 });
 
 /** Loads the page as `identity`: its session cookie and CSRF token. */
@@ -230,6 +240,25 @@ describe('views', () => {
     ).json();
     expect(byIdentity.entries.map((e: { decision: string }) => e.decision)).toEqual(['refused', 'paused']);
     await d.app.inject({ method: 'DELETE', url: `/v1/pauses?workflow=${wf}`, headers: { 'x-test-identity': ADMIN } });
+  });
+
+  it('shows the node a disruptive execution holds and its budget use against the limit', async () => {
+    const wf = unique('consoleReboot');
+    const dc = unique('dc');
+    const d = await consoleCoordinator([workflowConfig(wf, { disruptive: true })], {
+      fleet: { budgets: [{ name: 'per-dc', per: 'datacenter', max: 2 }] },
+    });
+    const node = unique('node');
+    const res = await trigger(d.app, wf, { target: { node, datacenter: dc } });
+    expect(res.statusCode).toBe(202);
+    const id = res.json().workflow_id as string;
+    file.started.push(id);
+    const r = (await d.app.inject({ url: '/ui/api/holds', headers: { 'x-test-identity': ADMIN } })).json();
+    expect(r.ledger).toBe(true);
+    expect(r.holds).toEqual([{ node, execution: id, workflow: wf, trigger: ADMIN, since: expect.any(String) }]);
+    expect(r.budgets).toEqual([
+      { budget: 'per-dc', per: 'datacenter', scope: `datacenter=${dc}`, used: 1, limit: 2, holders: [id] },
+    ]);
   });
 
   it('answers the session view with the identity and whether approvals exist', async () => {
