@@ -71,6 +71,8 @@ export function createConsole(opts: ConsoleOptions): WebConsole {
     throw new ConsoleSetupError((err as Error).message);
   }
   const assets = loadConsoleAssets();
+  if (opts.dev)
+    opts.log(`console: a one-time sign-in link as ${opts.dev.identity} is enabled (${DEV_CONSOLE_ENV}, set by medic dev)`);
   return {
     identify: (inner) => consoleIdentify(inner, sealer, opts.config.url),
     plugin: (app, parts) =>
