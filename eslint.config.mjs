@@ -36,7 +36,7 @@ export default tseslint.config(
   },
   {
     // The web console's browser script: plain JavaScript that runs in the browser, not in Node.
-    files: ['src/console/assets/**/*.js'],
+    files: ['src/coordinator/console/assets/**/*.js'],
     languageOptions: {
       sourceType: 'script',
       globals: {

@@ -6,7 +6,7 @@ import { defaultConfigDir } from '../paths';
 import { runCoordinator, type LoadedConfig } from '../coordinator/server';
 import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, EXIT, type Command } from '../command/command';
 import { WORKFLOW_TYPES } from './validate';
-import { createConsole, devSignInFromEnv } from '../console/console';
+import { createConsole, devSignInFromEnv } from '../coordinator/console/console';
 import { DEFAULT_SESSION_TTL_MS } from '../config/console';
 
 /** Command-line values that win over coordinator.hcl (medic dev uses them to pick ports). */

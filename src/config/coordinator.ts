@@ -37,7 +37,7 @@ export interface CoordinatorConfig {
   chat?: ChatConfig;
   /** `budget`, `fleet_size`, `freeze`, `circuit_breaker`, `flapping`, `disruptive`: fleet safety (src/fleet/). */
   fleet?: FleetSafetyConfig;
-  /** `console { ... }`: the web console at /ui/ (src/console/); defaults when the block is absent. */
+  /** `console { ... }`: the web console at /ui/ (src/coordinator/console/); defaults when the block is absent. */
   console?: ConsoleConfig;
 }
 

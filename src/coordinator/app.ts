@@ -62,7 +62,7 @@ export interface CoordinatorDeps {
   ledgerCheckIntervalMs?: number;
   /** Run the close watcher (src/watcher/): `medic coordinator` does; tests give it an id and scope of their own. */
   closeWatcher?: CloseWatcherSettings;
-  /** Route sets built on the coordinator's parts (the web console, src/console/), registered after the API's routes. */
+  /** Route sets built on the coordinator's parts (the web console, src/coordinator/console/), registered after the API's routes. */
   plugins?: CoordinatorPlugin[];
 }
 

@@ -35,7 +35,7 @@ export interface RunOptions {
   log: (message: string) => void;
   /** Called once listening, with the bound address (tests listen on port 0). */
   onListening?: (address: { host: string; port: number }) => void;
-  /** Served on the same listener: the web console (src/console/). */
+  /** Served on the same listener: the web console (src/coordinator/console/). */
   extensions?: CoordinatorExtension[];
 }
 

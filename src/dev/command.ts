@@ -24,7 +24,7 @@ import { devPrometheusArgs, devPrometheusConfig, ensurePrometheusBinary, medicRu
 import { startWatchdog } from './reaper';
 import { Supervisor } from './supervisor';
 import { isSingleExecutable } from '../single-executable/embedded';
-import { DEV_CONSOLE_ENV, type DevConsoleSettings } from '../console/console';
+import { DEV_CONSOLE_ENV, type DevConsoleSettings } from '../coordinator/console/console';
 
 /** Who medic dev's console link signs in as: the identity the shipped coordinator.hcl admits to everything. */
 export const DEV_CONSOLE_IDENTITY = 'spiffe://medic.dev/sre-admin';

@@ -8,7 +8,7 @@ import { isMainThread } from 'node:worker_threads';
 /** Names of the assets packaging/sea.ts embeds; the one list both sides use. */
 export const EMBEDDED = {
   buildInfo: 'build-info.json',
-  /** The web console's script and style sheet (src/console/assets/). */
+  /** The web console's script and style sheet (src/coordinator/console/assets/). */
   consoleScript: 'console.js',
   consoleStyle: 'console.css',
   coreBridge: 'core-bridge.node',

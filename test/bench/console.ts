@@ -10,7 +10,7 @@ import { Client } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CookieSealer, SESSION_COOKIE } from '../../src/console/session';
+import { CookieSealer, SESSION_COOKIE } from '../../src/coordinator/console/session';
 import { startSearchAttributes } from '../../src/naming/search-attributes';
 import { nodeQueue } from '../../src/naming/task-queues';
 import { CHROMIUM, launchChromium } from '../helpers/browser';

@@ -12,7 +12,7 @@ import { Worker } from '@temporalio/worker';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { RouteRule } from '../../src/config/coordinator';
 import type { CoordinatorPlugin } from '../../src/coordinator/app';
-import { createConsole } from '../../src/console/console';
+import { createConsole } from '../../src/coordinator/console/console';
 import { tlsCallerIdentity } from '../../src/coordinator/identity';
 import { writeDevCertificates } from '../../src/tls/certificates';
 import { coordinatorTestFile, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';

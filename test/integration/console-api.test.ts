@@ -8,10 +8,10 @@ import * as path from 'node:path';
 import type { FastifyRequest } from 'fastify';
 import { emptyFleetSafety, type FleetSafetyConfig } from '../../src/config/fleet-safety';
 import type { WorkflowConfig } from '../../src/config/workflow';
-import { createConsole } from '../../src/console/console';
-import { CSRF_HEADER } from '../../src/console/guard';
-import { CONTENT_SECURITY_POLICY } from '../../src/console/page';
-import { CookieSealer, SESSION_COOKIE } from '../../src/console/session';
+import { createConsole } from '../../src/coordinator/console/console';
+import { CSRF_HEADER } from '../../src/coordinator/console/guard';
+import { CONTENT_SECURITY_POLICY } from '../../src/coordinator/console/page';
+import { CookieSealer, SESSION_COOKIE } from '../../src/coordinator/console/session';
 import {
   ADMIN,
   STRANGER,

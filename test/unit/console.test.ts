@@ -1,9 +1,9 @@
 // The web console's pure parts: the console block of coordinator.hcl, the claim -> identity
 // mapping, sealed cookies, the audit trail ring, and HTML escaping.
 import { readConsole } from '../../src/config/console';
-import { identityFromClaims } from '../../src/console/oidc';
-import { escapeHtml, messagePage } from '../../src/console/page';
-import { CookieSealer, readCookie, setCookie } from '../../src/console/session';
+import { identityFromClaims } from '../../src/coordinator/console/oidc';
+import { escapeHtml, messagePage } from '../../src/coordinator/console/page';
+import { CookieSealer, readCookie, setCookie } from '../../src/coordinator/console/session';
 import { AuditTrail } from '../../src/telemetry/audit';
 import { decode } from '../helpers/hcl';
 

@@ -2,9 +2,9 @@
 // CSRF) wrapped around the certificate one, and a plugin with the /ui/ routes. Built from
 // coordinator.hcl's console block once at start.
 import * as fs from 'node:fs';
-import type { ConsoleConfig } from '../config/console';
-import type { CoordinatorPlugin } from '../coordinator/app';
-import type { IdentifyCaller } from '../coordinator/identity';
+import type { ConsoleConfig } from '../../config/console';
+import type { CoordinatorPlugin } from '../app';
+import type { IdentifyCaller } from '../identity';
 import { loadConsoleAssets } from './assets';
 import { consoleIdentify } from './guard';
 import { RelyingParty } from './oidc';

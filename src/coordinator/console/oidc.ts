@@ -3,8 +3,8 @@
 // the provider's answer is kept. openid-client is loaded on first use (an ES module; only a
 // coordinator with an oidc block needs it).
 import type * as OpenId from 'openid-client';
-import type { OidcConfig } from '../config/console';
-import { readSecretFile, type Secret } from '../config/secret';
+import type { OidcConfig } from '../../config/console';
+import { readSecretFile, type Secret } from '../../config/secret';
 
 /** Why a sign-in did not give an identity; the message is safe to show the person signing in. */
 export class SignInError extends Error {

@@ -2,8 +2,8 @@
 // identity (the route rules then decide, as for a certificate), and every state-changing request
 // that a browser makes must come from the console's own origin with the session's CSRF token.
 import type { FastifyRequest } from 'fastify';
-import type { CallerIdentity, IdentifyCaller } from '../coordinator/identity';
-import { isSpiffeId } from '../naming/spiffe';
+import type { CallerIdentity, IdentifyCaller } from '../identity';
+import { isSpiffeId } from '../../naming/spiffe';
 import { SESSION_COOKIE, readCookie, type CookieSealer, type Session } from './session';
 
 /** The header the console's script sends the CSRF token in. */

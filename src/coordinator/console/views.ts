@@ -2,14 +2,14 @@
 // Temporal: running remediations, recent outcomes, holds and budgets, refusals and the audit trail.
 // Bounded reads only: the first view must render fast with thousands of executions.
 import type { Client } from '@temporalio/client';
-import type { CoordinatorParts } from '../coordinator/app';
-import { listExecutions, listExecutionsByQuery, type ExecutionSummary } from '../coordinator/execution-status';
-import { executionListQuery } from '../coordinator/execution-list';
-import { budgetLimit } from '../fleet/policy';
-import { fleetStateQuery } from '../ledger/messages';
-import type { FleetLedgerState } from '../ledger/fleet/state';
-import type { AuditQuery, TimedAuditEntry } from '../telemetry/audit';
-import type { Progress } from '../../workflows/progress';
+import type { CoordinatorParts } from '../app';
+import { listExecutions, listExecutionsByQuery, type ExecutionSummary } from '../execution-status';
+import { executionListQuery } from '../execution-list';
+import { budgetLimit } from '../../fleet/policy';
+import { fleetStateQuery } from '../../ledger/messages';
+import type { FleetLedgerState } from '../../ledger/fleet/state';
+import type { AuditQuery, TimedAuditEntry } from '../../telemetry/audit';
+import type { Progress } from '../../../workflows/progress';
 
 /** The query every medic workflow answers (workflows/progress.ts); by name, so no workflow code is imported here. */
 const PROGRESS_QUERY = 'progress';

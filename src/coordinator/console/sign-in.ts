@@ -3,7 +3,7 @@
 // decide what that identity may see and do.
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuditSink } from '../telemetry/audit';
+import type { AuditSink } from '../../telemetry/audit';
 import { consoleOrigin, csrfProblem, requestSession } from './guard';
 import { SignInError, type RelyingParty, type SignInFlow } from './oidc';
 import { messagePage } from './page';

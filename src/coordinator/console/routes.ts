@@ -2,12 +2,12 @@
 // (/ui/api/*), and sign-in (/ui/auth/*). The coordinator's route rules govern every one of them
 // like any route; actions (pause, resume, approve) go to the /v1 API itself, with the CSRF token.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CoordinatorParts } from '../coordinator/app';
-import { sendError } from '../coordinator/errors';
-import { pauseJson } from '../coordinator/routes/fleet-safety';
-import { listShadowAdmissions } from '../fleet/records';
-import { listPauses } from '../fleet/pauses';
-import { isTemporalUnavailable } from '../temporal/gateway';
+import type { CoordinatorParts } from '../app';
+import { sendError } from '../errors';
+import { pauseJson } from '../routes/fleet-safety';
+import { listShadowAdmissions } from '../../fleet/records';
+import { listPauses } from '../../fleet/pauses';
+import { isTemporalUnavailable } from '../../temporal/gateway';
 import type { ConsoleAsset } from './assets';
 import { requestSession } from './guard';
 import { consolePage, messagePage, SECURITY_HEADERS } from './page';

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EMBEDDED, embeddedAsset, isSingleExecutable } from '../single-executable/embedded';
+import { EMBEDDED, embeddedAsset, isSingleExecutable } from '../../single-executable/embedded';
 
 export interface ConsoleAsset {
   body: Buffer;
