@@ -10,7 +10,7 @@ import { generalQueue, nodeQueue } from '../../src/naming/task-queues';
 import { WATCHER_MEMO, type WatcherState } from '../../src/watcher/state';
 import type { RunbookStep, WorkflowInput } from '../../workflows/shared/input';
 import { startCaptureServer, type CaptureServer } from '../helpers/capture-server';
-import { testCoordinator, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
+import { testCoordinator, type TestCoordinator } from '../helpers/coordinator';
 import { startTestWorker, tempDir, type TestWorker } from '../helpers/medic-worker';
 import { testNamespace, type TestNamespace } from '../helpers/namespace';
 import { activityRunning } from '../helpers/lean-worker';
