@@ -202,6 +202,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     createLadderActivities(
       (req) => admission.admitTrigger(req),
       () => deps.temporal.client(),
+      () => deps.config.current.workflows,
     ),
   );
   if ([...deps.config.current.workflows.values()].some((w) => w.onUnhealed)) ledgerWorker.ensure();

@@ -7,6 +7,9 @@ import type { Client } from '@temporalio/client';
 import type { LadderActivities } from '../../workflows/ladder';
 import { climbKey, type ClimbAnswer } from '../../workflows/shared/ladder';
 import { idempotentExecutionId, type TriggerOutcome, type TriggerRequest } from './admission';
+import type { WorkflowConfig } from '../config/workflow';
+import type { Target } from '../naming/task-queues';
+import { unusedTargetField } from './constraints';
 
 /** Who asks for a ladder's next step, in audit lines and MedicTrigger. */
 export const LADDER_IDENTITY = 'medic:ladder';
@@ -56,16 +59,24 @@ async function startedBefore(client: Client, workflow: string, key: string): Pro
   }
 }
 
+/** The escalated run's target as the next workflow takes it: without a node a workflow of another queue does not use. */
+export function nextTarget(wf: WorkflowConfig | undefined, target: Target): Target {
+  if (!wf || !unusedTargetField(wf.workflowType, wf.taskQueueTarget, target)) return target;
+  const { node: _unused, ...rest } = target;
+  return rest;
+}
+
 export function createLadderActivities(
   admit: (req: TriggerRequest) => Promise<TriggerOutcome>,
   client: () => Client,
+  workflows: () => ReadonlyMap<string, WorkflowConfig>,
 ): LadderActivities {
   return {
     async climbLadder(req) {
       const key = climbKey(req.fromRunId);
       const outcome = await admit({
         workflow: req.workflow,
-        target: req.target,
+        target: nextTarget(workflows().get(req.workflow), req.target),
         params: req.params,
         reason: req.reason,
         idempotencyKey: key,

@@ -57,9 +57,11 @@ export class LedgerWorker {
       // stdout, which carries the audit lines).
       const sdk = createLogger({ component: 'coordinator.ledger-worker', level: 'warn' });
       Runtime.install({
-        logger: new DefaultLogger('WARN', (e) =>
-          (e.level === 'ERROR' ? sdk.error : sdk.warn)(e.message, { sdk: true, ...(e.meta as Record<string, unknown>) }),
-        ),
+        logger: new DefaultLogger('WARN', (e) => {
+          // The ladder queue has activities only, by design: the SDK's warning about it is no news.
+          if (e.meta?.taskQueue === LADDER_QUEUE && e.message.startsWith('No workflows registered')) return;
+          (e.level === 'ERROR' ? sdk.error : sdk.warn)(e.message, { sdk: true, ...(e.meta as Record<string, unknown>) });
+        }),
         // The SDK core's lines too: by default it prints them on stdout, among the audit lines.
         telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
       });

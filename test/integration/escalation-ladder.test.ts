@@ -251,6 +251,7 @@ describe('escalation ladders', () => {
       createLadderActivities(
         (r) => c.app.admission.admitTrigger(r),
         () => file.client,
+        () => c.live.current.workflows,
       ).climbLadder;
     for (const c of [a!, b]) {
       expect(await climbOn(c)(request(first!.runId, first!.workflowId))).toEqual({

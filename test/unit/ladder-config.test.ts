@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { formatDiagnostic } from '../../src/config/diagnostics';
 import { loadConfigDir } from '../../src/config/load';
 import { readWorkflow } from '../../src/config/workflow';
-import { climbAnswer } from '../../src/coordinator/ladder';
+import { climbAnswer, nextTarget } from '../../src/coordinator/ladder';
+import { workflowConfig } from '../helpers/coordinator';
 import { IDEMPOTENCY_KEY } from '../../src/coordinator/admission';
 import { climbKey, depthOf, episodeMaxDepth, ladderLines, nextParams } from '../../workflows/shared/ladder';
 import { jsonEvent, pagerdutyEvent, slackMessage, type PageRequest } from '../../activities/escalation';
@@ -180,6 +181,16 @@ describe('the rules of a climb', () => {
       code: 'shadow',
     });
     expect(() => climbAnswer({ result: 'error', code: 'temporal_unavailable', message: 'down' })).toThrow('down');
+  });
+
+  it("gives the next step the run's target, without a node a workflow of another queue does not use", () => {
+    const target = { node: 'n1', datacenter: 'dc1' };
+    expect(nextTarget(workflowConfig('r', { workflowType: 'runbook', taskQueueTarget: 'node' }), target)).toEqual(target);
+    expect(nextTarget(workflowConfig('r', { workflowType: 'runbook', taskQueueTarget: 'general' }), target)).toEqual({
+      datacenter: 'dc1',
+    });
+    // rebootNode uses the node whatever its queue.
+    expect(nextTarget(workflowConfig('r', { workflowType: 'rebootNode', taskQueueTarget: 'general' }), target)).toEqual(target);
   });
 
   it('lists a ladder one line per step', () => {
