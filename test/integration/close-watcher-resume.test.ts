@@ -3,25 +3,17 @@
 // (medic-watcher-resume-v1): what closed while none ran is paged, once. Real dev server (a
 // namespace of this file's own), in-process coordinators and a real medic worker running real
 // commands, a capture server as the JSON escalation sink.
-import * as fs from 'node:fs';
 import type { Client } from '@temporalio/client';
 import { startSearchAttributes } from '../../src/naming/search-attributes';
 import { generalQueue, nodeQueue } from '../../src/naming/task-queues';
 import { WATCHER_MEMO, type WatcherState } from '../../src/watcher/state';
 import type { RunbookStep, WorkflowInput } from '../../workflows/shared/input';
-import { startCaptureServer, type CaptureServer } from '../helpers/capture-server';
 import { testCoordinator, type TestCoordinator } from '../helpers/coordinator';
-import { startTestWorker, tempDir, type TestWorker } from '../helpers/medic-worker';
+import { startPaging, type JsonPage, type Paging } from '../helpers/paging';
+import type { TestWorker } from '../helpers/medic-worker';
 import { testNamespace, type TestNamespace } from '../helpers/namespace';
 import { activityRunning } from '../helpers/lean-worker';
 import { eventually, temporalAddress, unique } from '../helpers/temporal';
-
-interface JsonPage {
-  event_action: string;
-  run_id: string;
-  outcome: string;
-  diagnostics?: Array<{ name: string; output: string; truncated: boolean }>;
-}
 
 const SECRET = 'resume-secret-31337';
 const HANG: RunbookStep = { name: 'hang', kind: 'command', command: '/usr/bin/sleep', args: ['300'] };
@@ -29,9 +21,8 @@ const HANG: RunbookStep = { name: 'hang', kind: 'command', command: '/usr/bin/sl
 describe('the close watcher: diagnostics in its pages, and a restart that resumes', () => {
   let ns: TestNamespace;
   let client: Client;
-  let sink: CaptureServer;
+  let paging: Paging;
   let worker: TestWorker;
-  let dir: string;
   const coordinators: TestCoordinator[] = [];
   const watcherId = unique('watcher');
   // No look-back and a short overlap: without its resume point, a new watcher would miss what closed before it.
@@ -45,8 +36,7 @@ describe('the close watcher: diagnostics in its pages, and a restart that resume
     coordinators.push(c);
     return c;
   };
-  const pages = (runId: string): JsonPage[] =>
-    sink.posted<JsonPage>('/pages').filter((p) => p.event_action === 'trigger' && p.run_id === runId);
+  const pages = (runId: string): JsonPage[] => paging.pages(runId);
   const pageOf = (runId: string): Promise<JsonPage> =>
     eventually(async () => pages(runId)[0], 60_000, `a page about run ${runId}`);
 
@@ -78,15 +68,8 @@ describe('the close watcher: diagnostics in its pages, and a restart that resume
   beforeAll(async () => {
     ns = await testNamespace('resume');
     client = ns.client;
-    sink = await startCaptureServer(() => ({ status: 202, body: { status: 'success' } }));
-    dir = tempDir('resume');
-    worker = await startTestWorker({
-      namespace: ns.namespace,
-      settings: {
-        allowedCommands: ['/usr/bin/sleep', '/usr/bin/printf'],
-        escalation: { url: `${sink.url}/pages`, format: 'json', headers: {}, timeoutMs: 5000 },
-      },
-    });
+    paging = await startPaging('resume', ['/usr/bin/sleep', '/usr/bin/printf'], ns.namespace);
+    worker = paging.worker;
     await coordinator();
     // The watcher looks back nothing: it must have started (its watermark set) before the first close.
     await eventually(
@@ -100,14 +83,13 @@ describe('the close watcher: diagnostics in its pages, and a restart that resume
     );
   }, 90_000);
   afterAll(async () => {
-    await worker?.stop();
+    await paging?.close();
     for (const c of coordinators) await c.close();
     await client.workflow
       .getHandle(watcherId)
       .terminate('test done')
       .catch(() => undefined);
-    await Promise.all([sink?.close(), ns?.close()]);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await ns?.close();
   });
 
   it("a watcher's page carries what the run's diagnose steps see on its node, secrets masked; a dead node's says why there are none", async () => {
@@ -124,7 +106,7 @@ describe('the close watcher: diagnostics in its pages, and a restart that resume
       { name: 'where', output: 'diagnostics unavailable: activity ScheduleToStart timeout', truncated: false },
       { name: 'token', output: 'diagnostics unavailable: activity ScheduleToStart timeout', truncated: false },
     ]);
-    expect(JSON.stringify(sink.requests.map((r) => r.body))).not.toContain(SECRET);
+    expect(JSON.stringify(paging.sink.requests.map((r) => r.body))).not.toContain(SECRET);
   }, 90_000);
 
   it('a watcher started after the last one was terminated pages what closed while none ran, once, and nothing it paged before', async () => {

@@ -3,7 +3,6 @@
 // MedicLadder and the memo; only the last step pages, listing the whole ladder. Real dev server,
 // in-process coordinators (their ledger workers serve the ladder activity), a real medic worker
 // running real commands, a capture server as the JSON escalation sink.
-import * as fs from 'node:fs';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../src/naming/search-attributes';
@@ -13,22 +12,11 @@ import { createLadderActivities, LADDER_IDENTITY } from '../../src/coordinator/l
 import { fleetStateQuery } from '../../src/ledger/messages';
 import { LADDER_MEMO, type ClimbRequest, type LadderStep } from '../../workflows/shared/ladder';
 import type { RunbookStep } from '../../workflows/shared/input';
-import { startCaptureServer, type CaptureServer } from '../helpers/capture-server';
 import { recordHistory } from '../helpers/histories';
 import { coordinatorTestFile, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
-import { startTestWorker, tempDir, type TestWorker } from '../helpers/medic-worker';
+import type { TestWorker } from '../helpers/medic-worker';
+import { startPaging, type JsonPage, type Paging } from '../helpers/paging';
 import { eventually, settledCount, unique } from '../helpers/temporal';
-
-interface JsonPage {
-  event_action: string;
-  dedup_key: string;
-  summary: string;
-  outcome: string;
-  workflow: string;
-  workflow_id: string;
-  run_id: string;
-  ladder?: LadderStep[];
-}
 
 const FAILS: RunbookStep = { name: 'fix', kind: 'command', command: '/usr/bin/false', args: [] };
 const HEALS: RunbookStep = { name: 'fix', kind: 'command', command: '/usr/bin/true', args: [] };
@@ -37,9 +25,8 @@ const HANGS: RunbookStep = { name: 'hang', kind: 'command', command: '/usr/bin/s
 const file = coordinatorTestFile();
 
 describe('escalation ladders', () => {
-  let sink: CaptureServer;
+  let paging: Paging;
   let worker: TestWorker;
-  let dir: string;
   // Names of this file's own: visibility counts of one test never see another's runs.
   const names = {
     restart: unique('restart'),
@@ -72,7 +59,7 @@ describe('escalation ladders', () => {
     return c;
   };
 
-  const pages = (): JsonPage[] => sink.posted<JsonPage>('/pages').filter((p) => p.event_action === 'trigger');
+  const pages = (): JsonPage[] => paging.pages();
   const client = (): Client => file.client;
 
   /** Triggers `name` on the worker's node and waits for the run to end; its ids and failure. */
@@ -94,23 +81,15 @@ describe('escalation ladders', () => {
     JSON.parse(String((await client().workflow.getHandle(workflowId).describe()).memo?.[LADDER_MEMO])) as LadderStep[];
 
   beforeAll(async () => {
-    sink = await startCaptureServer(() => ({ status: 202, body: { status: 'success' } }));
-    dir = tempDir('ladder');
-    worker = await startTestWorker({
-      settings: {
-        allowedCommands: ['/usr/bin/false', '/usr/bin/true', '/usr/bin/sleep'],
-        escalation: { url: `${sink.url}/pages`, format: 'json', headers: {}, timeoutMs: 5000 },
-      },
-    });
+    paging = await startPaging('ladder', ['/usr/bin/false', '/usr/bin/true', '/usr/bin/sleep']);
+    worker = paging.worker;
     await coordinator();
   }, 60_000);
   beforeEach(() => {
-    sink.requests.length = 0;
+    paging.sink.requests.length = 0;
   });
   afterAll(async () => {
-    await worker?.stop();
-    await sink?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await paging?.close();
   });
 
   it('climbs restart → reboot → page when a fleet budget refuses the reboot: 1 restart run, 0 reboot runs, 1 page listing both steps and the refusal', async () => {
