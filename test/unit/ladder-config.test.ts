@@ -11,6 +11,7 @@ import { workflowConfig } from '../helpers/coordinator';
 import { IDEMPOTENCY_KEY } from '../../src/coordinator/admission';
 import { climbKey, depthOf, episodeMaxDepth, ladderLines, nextParams } from '../../workflows/shared/ladder';
 import { jsonEvent, pagerdutyEvent, slackMessage, type PageRequest } from '../../activities/escalation';
+import { outcomeWords } from '../../src/cli/run';
 import { decode } from '../helpers/hcl';
 
 const TYPES = new Set(['ping', 'restartService', 'rebootNode', 'cleanDisk', 'runbook']);
@@ -191,6 +192,14 @@ describe('the rules of a climb', () => {
     });
     // rebootNode uses the node whatever its queue.
     expect(nextTarget(workflowConfig('r', { workflowType: 'rebootNode', taskQueueTarget: 'general' }), target)).toEqual(target);
+  });
+
+  it('medic run --wait says a run that handed over went to the next step, not to a human', () => {
+    const ended = (failure: string) => outcomeWords({ status: 'FAILED', outcome: 'escalated', failure });
+    expect(ended('restart: nginx still down [escalated: handed over to rebootNode (rebootNode:key-ab12)]')).toBe(
+      'escalated to the next step of its ladder, rebootNode (rebootNode:key-ab12): restart: nginx still down',
+    );
+    expect(ended('restart: nginx still down [escalated: notified]')).toBe('escalated to a human: restart: nginx still down');
   });
 
   it('lists a ladder one line per step', () => {
