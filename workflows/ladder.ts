@@ -57,7 +57,7 @@ export async function climb(progress: ProgressTracker, message: string, withinMs
   const maxDepth = episodeMaxDepth(input.ladder, next.maxDepth);
   const notAsked = (why: string): Climb => ({
     handed: false,
-    why,
+    why: `not asked: ${why}`,
     episode,
     steps: [...steps, { workflow: next.start, outcome: 'not_asked', summary: why }],
   });

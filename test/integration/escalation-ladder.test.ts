@@ -5,17 +5,19 @@
 // running real commands, a capture server as the JSON escalation sink.
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
-import { SEARCH_ATTRIBUTES } from '../../src/naming/search-attributes';
+import { SEARCH_ATTRIBUTES, startSearchAttributes } from '../../src/naming/search-attributes';
+import { generalQueue, nodeQueue } from '../../src/naming/task-queues';
 import { emptyFleetSafety } from '../../src/config/fleet-safety';
 import type { WorkflowConfig } from '../../src/config/workflow';
 import { createLadderActivities, LADDER_IDENTITY } from '../../src/coordinator/ladder';
 import { fleetStateQuery } from '../../src/ledger/messages';
 import { LADDER_MEMO, type ClimbRequest, type LadderStep } from '../../workflows/shared/ladder';
-import type { RunbookStep } from '../../workflows/shared/input';
+import type { RunbookStep, WorkflowInput } from '../../workflows/shared/input';
 import { recordHistory } from '../helpers/histories';
 import { coordinatorTestFile, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import type { TestWorker } from '../helpers/medic-worker';
 import { startPaging, type JsonPage, type Paging } from '../helpers/paging';
+import { testNamespace, type TestNamespace } from '../helpers/namespace';
 import { eventually, settledCount, unique } from '../helpers/temporal';
 
 const FAILS: RunbookStep = { name: 'fix', kind: 'command', command: '/usr/bin/false', args: [] };
@@ -200,7 +202,9 @@ describe('escalation ladders', () => {
       [names.loop, undefined, 'not_asked'],
     ]);
     expect(all[0]!.ladder![2]!.summary).toBe("the ladder's max_depth of 2 steps is reached");
-    expect(all[0]!.summary).toContain(`; ladder: next step ${names.loop} the ladder's max_depth of 2 steps is reached`);
+    expect(all[0]!.summary).toContain(
+      `; ladder: next step ${names.loop} not asked: the ladder's max_depth of 2 steps is reached`,
+    );
   });
 
   it('with two coordinators the next step starts exactly once per escalated run, also when a climb is asked again on the other coordinator', async () => {
@@ -248,4 +252,50 @@ describe('escalation ladders', () => {
     expect(await settledCount(client(), `MedicWorkflow = '${names.verify}'`)).toBe(5);
     expect(pages()).toEqual([]);
   }, 120_000);
+});
+
+describe('an escalation ladder where no coordinator polls the ladder queue (older coordinators only)', () => {
+  let ns: TestNamespace;
+  let paging: Paging;
+
+  beforeAll(async () => {
+    ns = await testNamespace('no-ladder');
+    paging = await startPaging('no-ladder', ['/usr/bin/false'], ns.namespace);
+  }, 90_000);
+  afterAll(async () => {
+    await paging?.close();
+    await ns?.close();
+  });
+
+  it('the run waits 15 s for the ask to be taken, then pages as it would without a ladder, saying why it did not climb', async () => {
+    const { worker } = paging;
+    const input: WorkflowInput = {
+      workflow: 'restart',
+      target: { node: worker.node, datacenter: worker.datacenter },
+      params: {},
+      steps: [FAILS],
+      activityQueue: nodeQueue(worker.node),
+      onUnhealed: { start: 'reboot', params: {}, maxDepth: 3 },
+    };
+    const handle = await ns.client.workflow.start('runbook', {
+      taskQueue: generalQueue(worker.datacenter),
+      workflowId: unique('restart'),
+      args: [input],
+      typedSearchAttributes: startSearchAttributes({ workflow: 'restart', node: worker.node, datacenter: worker.datacenter }),
+    });
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(((err as WorkflowFailedError).cause as ApplicationFailure).type).toBe('Escalated');
+    const [page, ...more] = paging.pages();
+    expect(more).toEqual([]);
+    expect(page!.ladder).toEqual([
+      expect.objectContaining({ workflow: 'restart', workflowId: handle.workflowId, outcome: 'escalated' }),
+      { workflow: 'reboot', outcome: 'not_asked', summary: 'no coordinator answered: activity ScheduleToStart timeout' },
+    ]);
+    expect(page!.summary).toMatch(
+      /; ladder: next step reboot not asked: no coordinator answered: activity ScheduleToStart timeout$/,
+    );
+  }, 60_000);
 });
