@@ -23,6 +23,8 @@ export interface StatusBody extends ExecutionView {
   start_time?: string;
   close_time?: string;
   history?: { events: number; activities: Array<{ activity_type: string; status: string }> };
+  /** A step of an escalation ladder (workflows/ladder.ts). */
+  ladder?: { episode: string; steps: Array<{ workflow: string; workflowId?: string; outcome: string; summary: string }> };
 }
 
 /** One table cell: one line, at most `max` characters. */
@@ -74,6 +76,15 @@ export function statusText(e: StatusBody, c: Colours): string {
     .map(([k, v]) => `${c.dim(k.padEnd(13))}${v}\n`)
     .join('');
   if (steps) out += '\n' + table(['STEP', 'NAME', 'STATE'], steps);
+  if (e.ladder) {
+    out += `\n${c.dim('ladder'.padEnd(13))}${e.ladder.episode}\n`;
+    out +=
+      '\n' +
+      table(
+        ['#', 'WORKFLOW', 'ID', 'OUTCOME', 'SUMMARY'],
+        e.ladder.steps.map((l, i) => [String(i + 1), l.workflow, l.workflowId ?? '-', l.outcome, cell(l.summary, 60)]),
+      );
+  }
   const acts = e.history?.activities ?? [];
   if (acts.length) {
     const colour = (s: string): string => (s === 'completed' ? c.green(s) : s === 'failed' || s === 'timed_out' ? c.red(s) : s);

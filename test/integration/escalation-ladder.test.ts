@@ -14,7 +14,14 @@ import { fleetStateQuery } from '../../src/ledger/messages';
 import { LADDER_MEMO, type ClimbRequest, type LadderStep } from '../../workflows/shared/ladder';
 import type { RunbookStep, WorkflowInput } from '../../workflows/shared/input';
 import { recordHistory } from '../helpers/histories';
-import { coordinatorTestFile, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
+import {
+  ADMIN,
+  coordinatorTestFile,
+  testCoordinator,
+  trigger,
+  workflowConfig,
+  type TestCoordinator,
+} from '../helpers/coordinator';
 import type { TestWorker } from '../helpers/medic-worker';
 import { startPaging, type JsonPage, type Paging } from '../helpers/paging';
 import { testNamespace, type TestNamespace } from '../helpers/namespace';
@@ -177,6 +184,13 @@ describe('escalation ladders', () => {
     // The next run's memo: the steps before it.
     expect(JSON.parse(String(d.memo?.[LADDER_MEMO]))).toEqual([ladder[0]]);
     expect(await settledCount(client(), `MedicLadder = '${run.workflowId}'`)).toBe(2);
+    // GET /v1/executions/{id} (medic status) shows the episode and the steps before the run.
+    const status = await c!.app.inject({
+      method: 'GET',
+      url: `/v1/executions/${encodeURIComponent(next.workflowId)}`,
+      headers: { 'x-test-identity': ADMIN },
+    });
+    expect(status.json<{ ladder: unknown }>().ladder).toEqual({ episode: run.workflowId, steps: [ladder[0]] });
     expect(pages()).toEqual([]);
     await recordHistory('runbook-ladder-handed', run.handle);
     await recordHistory('runbook-ladder-last-step-healed', next);

@@ -12,6 +12,8 @@ import { IDEMPOTENCY_KEY } from '../../src/coordinator/admission';
 import { climbKey, depthOf, episodeMaxDepth, ladderLines, nextParams } from '../../workflows/shared/ladder';
 import { jsonEvent, pagerdutyEvent, slackMessage, type PageRequest } from '../../activities/escalation';
 import { outcomeWords } from '../../src/cli/run';
+import { statusText } from '../../src/cli/queries';
+import { colours } from '../../src/cli/output';
 import { decode } from '../helpers/hcl';
 
 const TYPES = new Set(['ping', 'restartService', 'rebootNode', 'cleanDisk', 'runbook']);
@@ -200,6 +202,32 @@ describe('the rules of a climb', () => {
       'escalated to the next step of its ladder, rebootNode (rebootNode:key-ab12): restart: nginx still down',
     );
     expect(ended('restart: nginx still down [escalated: notified]')).toBe('escalated to a human: restart: nginx still down');
+  });
+
+  it('medic status shows the episode and its steps', () => {
+    const plain = colours({ isTTY: false } as unknown as NodeJS.WritableStream);
+    const text = statusText(
+      {
+        workflow_id: 'rebootNode:key-ab12',
+        run_id: 'r2',
+        workflow: 'rebootNode',
+        status: 'RUNNING',
+        ladder: {
+          episode: 'restartService:1',
+          steps: [
+            { workflow: 'restartService', workflowId: 'restartService:1', outcome: 'escalated', summary: 'nginx still down' },
+          ],
+        },
+      },
+      plain,
+    );
+    expect(text.split('\n').slice(-5)).toEqual([
+      'ladder       restartService:1',
+      '',
+      '#  WORKFLOW        ID                OUTCOME    SUMMARY',
+      '1  restartService  restartService:1  escalated  nginx still down',
+      '',
+    ]);
   });
 
   it('lists a ladder one line per step', () => {

@@ -120,6 +120,26 @@ const EXECUTION_SCHEMA = {
     result: { description: 'the workflow result, when it completed' },
     failure: { type: 'string', description: 'why it failed, when it failed' },
     progress: PROGRESS_SCHEMA,
+    ladder: {
+      type: 'object',
+      description: 'the escalation ladder the run is a step of: its episode (the first run) and the steps as the run knew them',
+      properties: {
+        episode: { type: 'string' },
+        steps: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              workflow: { type: 'string' },
+              workflowId: { type: 'string' },
+              runId: { type: 'string' },
+              outcome: { type: 'string', description: 'escalated, started, refused, not_asked' },
+              summary: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
     history: {
       type: 'object',
       properties: {
