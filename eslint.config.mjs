@@ -35,6 +35,20 @@ export default tseslint.config(
     },
   },
   {
+    // The web console's browser script: plain JavaScript that runs in the browser, not in Node.
+    files: ['src/console/assets/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        performance: 'readonly',
+        URLSearchParams: 'readonly',
+      },
+    },
+  },
+  {
     // The ledger bundle (src/coordinator/workflows.ts and what it imports) runs in the sandbox too;
     // test/unit/ledger-sandbox.test.ts checks that every module of the built bundle is listed here.
     files: [

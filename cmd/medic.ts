@@ -3,7 +3,7 @@
 // the command's result -> exit code. Nothing else lives here.
 import { parseArgs } from 'node:util';
 import { EXIT, helpText, type Command } from '../src/command/command';
-import { COMMANDS, findCommand } from '../src/cli/commands';
+import { COMMANDS, findCommand, findSubcommand } from '../src/cli/commands';
 
 /** `medic --help`: from the command table alone, so it loads no command. */
 function overview(): string {
@@ -29,16 +29,21 @@ async function main(argv: string[]): Promise<number> {
     if (name === child.CONFIG_CHILD_COMMAND) return new Promise(() => child.runConfigChild(rest[0]!));
   }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    const entry = name === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
+    const top = name === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
+    const entry = top && (findSubcommand(top, rest[1]) ?? top);
     process.stdout.write(entry ? helpText(await entry.load()) : overview());
     return EXIT.ok;
   }
   if (name === '--version' || name === '-v') return main(['version']);
-  const entry = findCommand(name);
-  if (!entry) {
+  const top = findCommand(name);
+  if (!top) {
     process.stderr.write(`medic: unknown command ${JSON.stringify(name)}\n\n${overview()}`);
     return EXIT.usage;
   }
+  // `medic trigger backtest ...`: a verb under a verb, with flags of its own.
+  const sub = findSubcommand(top, rest[0]);
+  const entry = sub ?? top;
+  if (sub) rest.shift();
   // Only this verb's module: the others (and what they import) are never read.
   const cmd: Command = await entry.load();
   let parsed: ReturnType<typeof parseArgs>;

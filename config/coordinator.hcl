@@ -48,6 +48,32 @@ server_config {
     allow_public   = true
   }
 
+  # The web console (/ui/, docs/console.md): sign-in pages and the page's script and style are
+  # public; the page and its views need this rule; its actions (pause, resume, approve) are the
+  # /v1 routes themselves, under their own rules.
+  route_rule {
+    name           = "console_sign_in"
+    method         = "GET"
+    route_patterns = ["/ui/auth/*", "/ui/assets/*"]
+    uris           = []
+    allow_public   = true
+  }
+
+  route_rule {
+    name           = "console_sign_out"
+    method         = "POST"
+    route_patterns = ["/ui/auth/logout"]
+    uris           = []
+    allow_public   = true
+  }
+
+  route_rule {
+    name           = "console"
+    method         = "GET"
+    route_patterns = ["/ui/", "/ui/api/*"]
+    uris           = ["spiffe://medic.dev/sre-admin", "spiffe://medic.dev/cli/*"]
+  }
+
   route_rule {
     name           = "public_access"
     method         = "GET"

@@ -158,6 +158,8 @@ export async function buildSingleExecutable(progress: (line: string) => void): P
         useCodeCache: true,
         assets: {
           [EMBEDDED.buildInfo]: info,
+          [EMBEDDED.consoleScript]: path.join(ROOT, 'dist', 'src', 'console', 'assets', EMBEDDED.consoleScript),
+          [EMBEDDED.consoleStyle]: path.join(ROOT, 'dist', 'src', 'console', 'assets', EMBEDDED.consoleStyle),
           [EMBEDDED.coreBridge]: coreBridgeAddon(),
           [EMBEDDED.hclWasm]: pkgFile('@cdktn', 'hcl2json', 'main.wasm.gz'),
           [EMBEDDED.leanApi]: path.join(ROOT, 'dist', EMBEDDED.leanApi),

@@ -8,6 +8,8 @@ export interface CommandEntry {
   name: string;
   summary: string;
   load(): Promise<Command>;
+  /** Verbs under this one (`medic trigger backtest`): `name` is the full name, loaded alike. */
+  subcommands?: readonly CommandEntry[];
 }
 
 export const COMMANDS: readonly CommandEntry[] = [
@@ -25,6 +27,13 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'trigger',
     summary: 'Run the trigger daemon: Prometheus rules, log rules and health checks ask the coordinator to start workflows.',
     load: async () => (await import('../trigger/command')).triggerCommand,
+    subcommands: [
+      {
+        name: 'trigger backtest',
+        summary: 'What the trigger rules and admission would have done over a past window of Prometheus history.',
+        load: async () => (await import('../trigger/backtest/command')).triggerBacktestCommand,
+      },
+    ],
   },
   {
     name: 'dev',
@@ -101,6 +110,11 @@ export const COMMANDS: readonly CommandEntry[] = [
 /** The entry named `name`, or undefined (not a command). */
 export function findCommand(name: string): CommandEntry | undefined {
   return COMMANDS.find((c) => c.name === name);
+}
+
+/** The subcommand of `entry` that `word` names (`backtest` of `trigger`), or undefined. */
+export function findSubcommand(entry: CommandEntry, word: string | undefined): CommandEntry | undefined {
+  return word === undefined ? undefined : entry.subcommands?.find((s) => s.name === `${entry.name} ${word}`);
 }
 
 /** Every command, loaded: for what needs all their flags (shell completion). Loads every role's code. */

@@ -10,7 +10,7 @@ interface Spec {
 }
 
 /** Positional words some commands take, completed like subcommands. */
-const VERBS: Record<string, string[]> = { demo: ['break', 'fix', 'serve'], completion: ['bash', 'zsh'] };
+const VERBS: Record<string, string[]> = { demo: ['break', 'fix', 'serve'], completion: ['bash', 'zsh'], trigger: ['backtest'] };
 
 function specs(commands: Command[]): Spec[] {
   return commands.map((c) => ({

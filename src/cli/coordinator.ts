@@ -6,6 +6,8 @@ import { defaultConfigDir } from '../paths';
 import { runCoordinator, type LoadedConfig } from '../coordinator/server';
 import { CONFIG_OPTION, TEMPORAL_ADDRESS_OPTION, EXIT, type Command } from '../command/command';
 import { WORKFLOW_TYPES } from './validate';
+import { createConsole, devSignInFromEnv } from '../console/console';
+import { DEFAULT_SESSION_TTL_MS } from '../config/console';
 
 /** Command-line values that win over coordinator.hcl (medic dev uses them to pick ports). */
 interface Overrides {
@@ -63,7 +65,13 @@ export const coordinatorCommand: Command = {
     const log = (m: string): void => void ctx.stderr.write(`medic coordinator: ${m}\n`);
     const overrides = readOverrides(ctx.values);
     const config = await load(dir, overrides, log);
+    const webConsole = createConsole({
+      config: config.coordinator.console ?? { sessionTtlMs: DEFAULT_SESSION_TTL_MS },
+      dev: devSignInFromEnv(),
+      log,
+    });
     await runCoordinator({
+      extensions: [webConsole],
       config,
       insecureNoTls: ctx.values['insecure-no-tls'] === true,
       signal: ctx.signal,

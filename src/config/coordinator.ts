@@ -2,6 +2,7 @@
 import { readAlertmanager, readChat, type AlertmanagerConfig, type ChatConfig } from './callers';
 import type { Decoder } from './decoder';
 import { formatDuration } from '../duration';
+import { readConsole, type ConsoleConfig } from './console';
 import { readFleetSafety, type FleetSafetyConfig } from './fleet-safety';
 import { configPath, readTemporal, type TemporalConfig } from './temporal';
 
@@ -36,6 +37,8 @@ export interface CoordinatorConfig {
   chat?: ChatConfig;
   /** `budget`, `fleet_size`, `freeze`, `circuit_breaker`, `flapping`, `disruptive`: fleet safety (src/fleet/). */
   fleet?: FleetSafetyConfig;
+  /** `console { ... }`: the web console at /ui/ (src/console/); defaults when the block is absent. */
+  console?: ConsoleConfig;
 }
 
 /** `admission { ... }`: how the coordinator checks constraints. */
@@ -158,6 +161,7 @@ export function readCoordinator(d: Decoder): CoordinatorConfig {
   const alertmanager = readAlertmanager(d.block('alertmanager'));
   const chat = readChat(d.block('chat'));
   const fleet = readFleetSafety(d);
+  const consoleConfig = readConsole(d.block('console'));
   d.finish();
   return {
     file: d.file,
@@ -173,5 +177,6 @@ export function readCoordinator(d: Decoder): CoordinatorConfig {
     alertmanager,
     ...(chat ? { chat } : {}),
     ...(fleet ? { fleet } : {}),
+    console: consoleConfig,
   };
 }

@@ -28,7 +28,7 @@ import {
   unusedTargetField,
   visibilityQuery,
   type Scope,
-} from './constraints';
+} from '../admission/constraints';
 import {
   claimSlot,
   inspectSlots,
@@ -84,6 +84,17 @@ export interface Refusal {
   constraint: Record<string, unknown>;
   count: number;
   retryAfterSeconds: number;
+}
+
+/** What an audit line says about a refusal besides its constraint: the control, and who holds what was asked for. */
+function refusalAudit(r: Refusal): { control?: string; holders?: string[]; message?: string } {
+  const heldBy = r.constraint.held_by;
+  const holders = typeof heldBy === 'string' ? [heldBy] : Array.isArray(heldBy) ? heldBy.map(String) : [];
+  return {
+    ...(typeof r.constraint.kind === 'string' && { control: r.constraint.kind }),
+    ...(holders.length > 0 && { holders }),
+    ...(r.message !== undefined && { message: r.message }),
+  };
 }
 
 export type TriggerOutcome =
@@ -822,6 +833,7 @@ export class Admission {
       run_id: 'runId' in outcome ? outcome.runId : undefined,
       task_queue: 'taskQueue' in outcome ? outcome.taskQueue : undefined,
       constraint: outcome.result === 'refused' ? String(outcome.refusal.constraint.description) : undefined,
+      ...(outcome.result === 'refused' && refusalAudit(outcome.refusal)),
       count: outcome.result === 'refused' ? outcome.refusal.count : undefined,
       reason: outcome.result === 'invalid' || outcome.result === 'error' ? outcome.message : req.reason,
     });

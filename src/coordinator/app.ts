@@ -7,7 +7,7 @@ import { medicVersion } from '../version';
 import { DEFAULT_RECONCILE_INTERVAL_MS } from '../config/coordinator';
 import { authorize, refusedPathProblem, type AccessDecision } from './acl';
 import { Admission, type AdmissionDeps } from './admission';
-import { jsonAuditSink, type AuditSink } from '../telemetry/audit';
+import { AuditTrail, auditWithTrail, jsonAuditSink, type AuditSink } from '../telemetry/audit';
 import { sendError } from './errors';
 import { identityPlugin, tlsCallerIdentity, type IdentifyCaller } from './identity';
 import type { LiveConfig } from './live-config';
@@ -29,6 +29,8 @@ import { createLadderActivities } from './ladder';
 import { startCloseWatcher, type CloseWatcherSettings } from '../watcher/start';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { Target } from '../naming/task-queues';
+import type { FleetSafety } from '../fleet/gate';
+import type { WorkflowStats } from '../fleet/stats';
 import { describeSchemaError, type SchemaError } from './validation-errors';
 
 export interface CoordinatorDeps {
@@ -61,6 +63,34 @@ export interface CoordinatorDeps {
   ledgerCheckIntervalMs?: number;
   /** Run the close watcher (src/watcher/): `medic coordinator` does; tests give it an id and scope of their own. */
   closeWatcher?: CloseWatcherSettings;
+  /** Route sets built on the coordinator's parts (the web console, src/console/), registered after the API's routes. */
+  plugins?: CoordinatorPlugin[];
+}
+
+/** What a plugin of the coordinator may use: the running coordinator's own objects, no copies. */
+export interface CoordinatorParts {
+  config: LiveConfig;
+  temporal: TemporalGateway;
+  metrics: CoordinatorMetrics;
+  admission: Admission;
+  fleet: FleetSafety;
+  fleetLedger: FleetLedgerClient;
+  /** Effectiveness per workflow (cached; what GET /v1/stats answers). */
+  stats(): Promise<WorkflowStats[]>;
+  /** This process's latest audit lines. */
+  auditTrail: AuditTrail;
+  /** Writes an audit line (and keeps it in auditTrail). */
+  audit: AuditSink;
+  log(message: string): void;
+}
+
+export type CoordinatorPlugin = (app: FastifyInstance, parts: CoordinatorParts) => Promise<void>;
+
+/** A feature served on the coordinator's listener (the web console): how it identifies callers, and its routes. */
+export interface CoordinatorExtension {
+  /** Wraps the coordinator's identify function (the TLS certificate's). */
+  identify(inner: IdentifyCaller): IdentifyCaller;
+  plugin: CoordinatorPlugin;
 }
 
 declare module 'fastify' {
@@ -88,7 +118,8 @@ const refusedPaths = new WeakMap<object, { problem: string; url: string }>();
 
 export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? createMetrics();
-  const audit = deps.audit ?? jsonAuditSink();
+  const auditTrail = new AuditTrail();
+  const audit = auditWithTrail(deps.audit ?? jsonAuditSink(), auditTrail);
   const log = deps.log ?? ((m: string) => process.stderr.write(`medic coordinator: ${m}\n`));
   const { coordinator } = deps.config.current;
   // The orphan grace of the ledgers this coordinator starts (admission.orphan_grace; tests pass it directly).
@@ -136,15 +167,16 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     const stopWatcher = startCloseWatcher(watcher, deps.closeWatcher);
     app.addHook('onClose', async () => stopWatcher());
   }
+  const fleetLedger = new FleetLedgerClient(
+    () => ledgerWorker.ensure(),
+    () => [...deps.config.current.workflows.values()].filter((w) => w.disruptive).map((w) => w.name),
+    deps.temporal.callTimeoutMs,
+    fleetLedgerId,
+    { orphanGraceMs, maxHoldBytes: deps.fleetLedgerMaxHoldBytes },
+    ledgerHealth,
+  );
   const fleet = createFleetSafety({
-    ledger: new FleetLedgerClient(
-      () => ledgerWorker.ensure(),
-      () => [...deps.config.current.workflows.values()].filter((w) => w.disruptive).map((w) => w.name),
-      deps.temporal.callTimeoutMs,
-      fleetLedgerId,
-      { orphanGraceMs, maxHoldBytes: deps.fleetLedgerMaxHoldBytes },
-      ledgerHealth,
-    ),
+    ledger: fleetLedger,
     config: deps.config,
     temporal: deps.temporal,
     registry: metrics.registry,
@@ -363,5 +395,18 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   await app.register(fleetSafetyRoutes, { ...fleet, config: deps.config, temporal: deps.temporal, metrics, audit });
   app.addHook('onClose', async () => fleet.gate.stop());
   await app.register(openapiRoutes);
+  const parts: CoordinatorParts = {
+    config: deps.config,
+    temporal: deps.temporal,
+    metrics,
+    admission,
+    fleet: fleet.gate,
+    fleetLedger,
+    stats: fleet.stats,
+    auditTrail,
+    audit,
+    log,
+  };
+  for (const plugin of deps.plugins ?? []) await plugin(app, parts);
   return app;
 }

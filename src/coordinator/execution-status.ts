@@ -103,8 +103,13 @@ export interface ExecutionSummary {
  * The query is built by executionListQuery, every value through queryValue.
  */
 export async function listExecutions(client: Client, filter: ListFilter, limit: number): Promise<ExecutionSummary[]> {
+  return listExecutionsByQuery(client, executionListQuery(filter), limit);
+}
+
+/** The same, for a visibility query built by executionListQuery (and clauses added to it, values through queryValue). */
+export async function listExecutionsByQuery(client: Client, query: string, limit: number): Promise<ExecutionSummary[]> {
   const out: ExecutionSummary[] = [];
-  for await (const e of client.workflow.list({ query: executionListQuery(filter), pageSize: Math.min(limit, 100) })) {
+  for await (const e of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
     const sa = e.typedSearchAttributes;
     out.push({
       workflow_id: e.workflowId,

@@ -3,6 +3,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { isSpiffeId } from '../naming/spiffe';
 
 export interface PeerCertificate {
   /** The TLS stack verified the chain against the client CA (socket.authorized). */
@@ -22,13 +23,7 @@ export interface CallerIdentity {
   problem?: string;
 }
 
-// SPIFFE IDs as the SPIFFE spec allows them: a lower-case trust domain, path segments of
-// letters, digits, '.', '-', '_' and no "." or ".." segment.
-const SPIFFE_ID = /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
-
-export function isSpiffeId(s: string): boolean {
-  return SPIFFE_ID.test(s) && !/\/\.\.?(\/|$)/.test(s);
-}
+export { isSpiffeId };
 
 /** The identity a peer certificate establishes; pure, so the rules are table-tested. */
 export function identityFromCertificate(peer: PeerCertificate | undefined, now = new Date()): CallerIdentity {

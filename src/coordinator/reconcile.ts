@@ -5,7 +5,7 @@
 import type { Client } from '@temporalio/client';
 import type { WorkflowConfig } from '../config/workflow';
 import { SEARCH_ATTRIBUTES, queryValue } from '../naming/search-attributes';
-import { describeConstraint } from './constraints';
+import { describeConstraint } from '../admission/constraints';
 import { NONCE_MEMO } from './leases';
 
 export interface Discrepancy {

@@ -6,7 +6,8 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { CoordinatorConfig } from '../config/coordinator';
 import type { WorkflowConfig } from '../config/workflow';
-import { buildCoordinator } from './app';
+import { buildCoordinator, type CoordinatorExtension } from './app';
+import { tlsCallerIdentity } from './identity';
 import type { AuditSink } from '../telemetry/audit';
 import { LiveConfig } from './live-config';
 import { createMetrics } from './metrics';
@@ -34,6 +35,8 @@ export interface RunOptions {
   log: (message: string) => void;
   /** Called once listening, with the bound address (tests listen on port 0). */
   onListening?: (address: { host: string; port: number }) => void;
+  /** Served on the same listener: the web console (src/console/). */
+  extensions?: CoordinatorExtension[];
 }
 
 export function readTlsMaterial(c: CoordinatorConfig): { key: Buffer; cert: Buffer; ca: Buffer } {
@@ -101,7 +104,18 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
   // handshake established, so a CA rotation must close the ones made under the old CA.
   const tlsConnections = new Set<TLSSocket>();
   try {
-    app = await buildCoordinator({ config: live, temporal, metrics, audit: opts.audit, log: opts.log, https, closeWatcher: {} });
+    const extensions = opts.extensions ?? [];
+    app = await buildCoordinator({
+      config: live,
+      temporal,
+      metrics,
+      audit: opts.audit,
+      log: opts.log,
+      https,
+      closeWatcher: {},
+      identify: extensions.reduce((inner, e) => e.identify(inner), tlsCallerIdentity),
+      plugins: extensions.map((e) => e.plugin),
+    });
     if (https) {
       app.server.on('secureConnection', (socket: TLSSocket) => {
         tlsConnections.add(socket);
@@ -141,6 +155,7 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
         before.enableTls !== after.enableTls ? 'enable_tls' : '',
         before.bodyLimit !== after.bodyLimit ? 'body_limit_bytes' : '',
         JSON.stringify(before.temporal) !== JSON.stringify(after.temporal) ? 'temporal' : '',
+        JSON.stringify(before.console) !== JSON.stringify(after.console) ? 'console' : '',
       ].filter(Boolean);
       if (tls) (a.server as HttpsServer).setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
       current.swap(state);

@@ -3,6 +3,7 @@
 // trigger daemon, as supervised child processes, plus a local escalation sink that prints pages.
 // Ports are chosen by flags and handed to the children as flags (`--listen`, ...), so config/ is
 // used as it is. A watchdog process stops the children if `medic dev` itself is killed.
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,6 +24,10 @@ import { devPrometheusArgs, devPrometheusConfig, ensurePrometheusBinary, medicRu
 import { startWatchdog } from './reaper';
 import { Supervisor } from './supervisor';
 import { isSingleExecutable } from '../single-executable/embedded';
+import { DEV_CONSOLE_ENV, type DevConsoleSettings } from '../console/console';
+
+/** Who medic dev's console link signs in as: the identity the shipped coordinator.hcl admits to everything. */
+export const DEV_CONSOLE_IDENTITY = 'spiffe://medic.dev/sre-admin';
 
 const HOST = '127.0.0.1';
 
@@ -172,7 +177,12 @@ export function executionUrl(uiUrl: string, workflowId: string): string {
   return `${uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-function banner(p: DevPlan, urls: { ui: string; escalations: string }, medic: string, paging: boolean): string {
+/** The console's one-time sign-in link, as the banner prints it. */
+export function consoleSignInUrl(coordinator: string, token: string): string {
+  return `${coordinator}/ui/auth/dev?token=${token}`;
+}
+
+function banner(p: DevPlan, urls: { ui: string; escalations: string; console: string }, medic: string, paging: boolean): string {
   const coordinator = `https://${HOST}:${p.ports['coordinator-port']}`;
   const prometheus = `http://${HOST}:${p.ports['prometheus-port']}`;
   const demoUrl = `http://${HOST}:${p.ports['demo-port']}/health`;
@@ -184,6 +194,8 @@ function banner(p: DevPlan, urls: { ui: string; escalations: string }, medic: st
     '',
     `medic dev is up (data in ${displayPath(p.dataDir)}, kept for the next run; Ctrl-C stops everything)`,
     `  coordinator   ${coordinator}  (mTLS; certificates in ${displayPath(p.tlsDir)})`,
+    `  console       ${urls.console}`,
+    `                (signs this browser in once as ${DEV_CONSOLE_IDENTITY}; accept the dev certificate's warning)`,
     `  Temporal UI   ${urls.ui}`,
     `  Prometheus    ${prometheus}  (scrapes the demo and medic every 1s; medic's alert rules loaded)`,
     `  trigger       ${p.trigger.run ? `running: ${p.trigger.why}` : `skipped: ${p.trigger.why}`}`,
@@ -282,10 +294,12 @@ export const devCommand: Command = {
     const log = (name: string, line: string): void => void ctx.stderr.write(`${name.padEnd(11)} | ${line}\n`);
     const supervisor = new Supervisor((line) => void ctx.stderr.write(line + '\n'), startWatchdog());
     const medicScript = path.resolve(process.argv[1]!);
-    const medic = (name: string, args: string[]): void => {
+    const medic = (name: string, args: string[], env?: NodeJS.ProcessEnv): void => {
       // The packaged executable is medic itself; from a checkout, node runs the medic script.
-      supervisor.start({ name, command: process.execPath, args: isSingleExecutable() ? args : [medicScript, ...args] });
+      supervisor.start({ name, command: process.execPath, args: isSingleExecutable() ? args : [medicScript, ...args], env });
     };
+    // The console signs the local user in with a link printed in the banner, good once.
+    const consoleToken = randomBytes(24).toString('base64url');
     const temporalAddress = `${HOST}:${p.ports['temporal-port']}`;
     const coordinatorUrl = `https://${HOST}:${p.ports['coordinator-port']}`;
     const prometheusUrl = `http://${HOST}:${p.ports['prometheus-port']}`;
@@ -350,15 +364,25 @@ export const devCommand: Command = {
         command: prometheusBinary,
         args: devPrometheusArgs(path.join(p.dataDir, 'prometheus'), `${HOST}:${p.ports['prometheus-port']}`, promConfig),
       });
-      medic('coordinator', [
+      medic(
         'coordinator',
-        '--config',
-        p.configDir,
-        '--listen',
-        `${HOST}:${p.ports['coordinator-port']}`,
-        '--temporal-address',
-        temporalAddress,
-      ]);
+        [
+          'coordinator',
+          '--config',
+          p.configDir,
+          '--listen',
+          `${HOST}:${p.ports['coordinator-port']}`,
+          '--temporal-address',
+          temporalAddress,
+        ],
+        {
+          [DEV_CONSOLE_ENV]: JSON.stringify({
+            token: consoleToken,
+            identity: DEV_CONSOLE_IDENTITY,
+            temporal_ui: uiUrl,
+          } satisfies DevConsoleSettings),
+        },
+      );
       const polling = supervisor.lineFrom('worker', /\bpolling\b/);
       medic('worker', [
         'worker',
@@ -408,7 +432,8 @@ export const devCommand: Command = {
         signal,
         supervisor.failed,
       );
-      ctx.stdout.write(banner(p, { ui: uiUrl, escalations: sink.url }, medicInvocation(medicScript), paging) + '\n');
+      const urls = { ui: uiUrl, escalations: sink.url, console: consoleSignInUrl(coordinatorUrl, consoleToken) };
+      ctx.stdout.write(banner(p, urls, medicInvocation(medicScript), paging) + '\n');
 
       const why = await Promise.race([
         supervisor.failed,

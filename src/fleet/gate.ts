@@ -13,18 +13,18 @@ import type { TemporalGateway } from '../temporal/gateway';
 import { FleetSize } from './fleet-size';
 import { FLEET_MEMO } from '../ledger/fleet/activities';
 import type { FleetLedgerClient } from '../ledger/fleet/client';
-import type { BudgetPlace, Claim, ClaimRefusal } from '../ledger/fleet/state';
+import type { Claim, ClaimRefusal } from '../ledger/fleet/state';
 import { claimMarker } from './markers';
 import type { FleetMetrics } from './metrics';
 import { BREAKER_IDENTITY, PauseCheck, setPause, type Pause } from './pauses';
 import {
   breakerState,
-  budgetLimit,
-  budgetScopeValue,
+  budgetPlaces,
   describePauseScope,
   executionOutcome,
   freezeActive,
   freezeApplies,
+  freezeWindow,
   mayForce,
   type Outcome,
 } from './policy';
@@ -187,7 +187,7 @@ export class FleetSafety {
   }
 
   private freezeRefusal(req: FleetRequest, f: FreezeConfig): FleetDecision {
-    const window = `${f.from}-${f.to}${f.from.includes('T') ? '' : ` on ${f.weekdays.join(',')}`} ${f.timezone}`;
+    const window = freezeWindow(f);
     const force = f.forceUris.length
       ? req.force
         ? `; ${req.identity ?? 'this caller'} may not force it`
@@ -320,34 +320,21 @@ export class FleetSafety {
 
   /** What a disruptive start claims at the fleet ledger: its node and a place in every budget covering it, or a refusal. */
   private plan(req: FleetRequest, cfg: FleetSafetyConfig): Claim | FleetDecision {
-    const budgets: BudgetPlace[] = [];
-    const rank = { node_type: 0, datacenter: 1, global: 2 } as const;
-    for (const b of [...cfg.budgets].sort((a, c) => rank[a.per] - rank[c.per])) {
-      const scope = budgetScopeValue(b, req.target);
-      if ('refuse' in scope)
-        return this.refuse(req, 'budget', {
-          constraint: { description: `budget ${b.name}`, scope: b.per, budget: b.name },
-          count: 0,
-          retryAfterSeconds: 60,
-          message: scope.refuse,
-        });
-      const limit = budgetLimit(b, scope.value, this.fleetSize(cfg).reading(b.per, scope.value));
-      if ('refuse' in limit)
-        return this.refuse(req, 'budget', {
-          constraint: {
-            description: `budget ${b.name} (${b.maxPercent}% per ${b.per})`,
-            scope: `${b.per}=${scope.value}`,
-            budget: b.name,
-          },
-          count: 0,
-          retryAfterSeconds: 60,
-          message: `refused (fail safe): ${limit.refuse}`,
-        });
-      budgets.push({
-        key: `${b.name}|${scope.value}`,
-        budget: b.name,
-        scope: b.per === 'global' ? 'global' : `${b.per}=${scope.value}`,
-        limit: limit.limit,
+    const planned = budgetPlaces(cfg.budgets, req.target, (per, value) => this.fleetSize(cfg).reading(per, value));
+    if ('refuse' in planned) {
+      const { budget: b, scopeValue, message } = planned.refuse;
+      return this.refuse(req, 'budget', {
+        constraint:
+          scopeValue === undefined
+            ? { description: `budget ${b.name}`, scope: b.per, budget: b.name }
+            : {
+                description: `budget ${b.name} (${b.maxPercent}% per ${b.per})`,
+                scope: `${b.per}=${scopeValue}`,
+                budget: b.name,
+              },
+        count: 0,
+        retryAfterSeconds: 60,
+        message,
       });
     }
     return {
@@ -355,7 +342,7 @@ export class FleetSafety {
       workflow: req.workflow.name,
       trigger: req.trigger,
       ...(req.target.node ? { node: req.target.node } : {}),
-      budgets,
+      budgets: planned.places,
       holdMaxMs: cfg.holdMaxMs,
     };
   }

@@ -1,7 +1,8 @@
 // Fleet-safety policy as pure functions: budget limits from the live fleet size (failing safe),
 // freeze windows in a time zone, the circuit breaker's window, pause scopes and their ids.
-import type { BudgetConfig, FreezeConfig, Weekday } from '../config/fleet-safety';
+import type { BudgetConfig, BudgetScope, FreezeConfig, Weekday } from '../config/fleet-safety';
 import { WEEKDAYS } from '../config/fleet-safety';
+import type { BudgetPlace } from '../ledger/fleet/state';
 import type { Target } from '../naming/task-queues';
 
 /** A fleet-size answer: a number, or why it is not known (percentage budgets then refuse). */
@@ -26,6 +27,42 @@ export function budgetLimit(b: BudgetConfig, scopeValue: string, size: SizeReadi
   const where = b.per === 'global' ? 'the fleet' : `${b.per} ${scopeValue}`;
   if ('unknown' in size) return { refuse: `budget "${b.name}" is ${pct}% of ${where}, whose size is unknown: ${size.unknown}` };
   return { limit: Math.floor((size.size * pct) / 100) };
+}
+
+/** A budget a disruptive start cannot be placed in: no scope value, or a percentage of an unknown fleet size. */
+export interface BudgetPlanRefusal {
+  budget: BudgetConfig;
+  /** The scope value, when the target has one (else the refusal is about the missing field). */
+  scopeValue?: string;
+  message: string;
+}
+
+/**
+ * The places a disruptive start on `target` takes, one per budget covering it, narrowest scope
+ * first (node type, datacenter, global: the order the fleet ledger checks them), or the first
+ * budget that cannot place it. Percentages are resolved with `size`.
+ */
+export function budgetPlaces(
+  budgets: readonly BudgetConfig[],
+  target: Target,
+  size: (per: BudgetScope, value: string) => SizeReading,
+): { places: BudgetPlace[] } | { refuse: BudgetPlanRefusal } {
+  const places: BudgetPlace[] = [];
+  const rank = { node_type: 0, datacenter: 1, global: 2 } as const;
+  for (const b of [...budgets].sort((a, c) => rank[a.per] - rank[c.per])) {
+    const scope = budgetScopeValue(b, target);
+    if ('refuse' in scope) return { refuse: { budget: b, message: scope.refuse } };
+    const limit = budgetLimit(b, scope.value, size(b.per, scope.value));
+    if ('refuse' in limit)
+      return { refuse: { budget: b, scopeValue: scope.value, message: `refused (fail safe): ${limit.refuse}` } };
+    places.push({
+      key: `${b.name}|${scope.value}`,
+      budget: b.name,
+      scope: b.per === 'global' ? 'global' : `${b.per}=${scope.value}`,
+      limit: limit.limit,
+    });
+  }
+  return { places };
 }
 
 /** Wall-clock date, time and weekday of `now` in a time zone. */
@@ -66,6 +103,11 @@ export function matchesName(pattern: string, value: string): boolean {
   if (pattern === '*') return true;
   if (pattern.endsWith('/*')) return value.startsWith(pattern.slice(0, -1));
   return pattern === value;
+}
+
+/** "2026-12-20T00:00-2026-12-27T00:00 UTC", "18:00-08:00 on mon,tue UTC": a freeze window as refusals word it. */
+export function freezeWindow(f: FreezeConfig): string {
+  return `${f.from}-${f.to}${f.from.includes('T') ? '' : ` on ${f.weekdays.join(',')}`} ${f.timezone}`;
 }
 
 export function freezeApplies(f: FreezeConfig, workflow: string): boolean {

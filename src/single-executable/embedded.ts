@@ -8,6 +8,9 @@ import { isMainThread } from 'node:worker_threads';
 /** Names of the assets packaging/sea.ts embeds; the one list both sides use. */
 export const EMBEDDED = {
   buildInfo: 'build-info.json',
+  /** The web console's script and style sheet (src/console/assets/). */
+  consoleScript: 'console.js',
+  consoleStyle: 'console.css',
   coreBridge: 'core-bridge.node',
   hclWasm: 'hcl2json.wasm.gz',
   /** The lean (role node) worker's trimmed Temporal API descriptor (src/worker/lean/build-descriptor.ts). */

@@ -60,7 +60,8 @@ export const triggerCommand: Command = {
     "fires once per episode and starts the rule's workflow through the coordinator (mTLS, ACL and\n" +
     'constraints apply). Rules with source = "log" follow a file or a journal and fire on `count`\n' +
     'matches within `window`; source = "http" fires on `failures` failed checks in a row; both watch\n' +
-    'this node ({{ $node }}). SIGHUP reloads triggers/*.hcl, keeping the old rules if the new ones are invalid.',
+    'this node ({{ $node }}). SIGHUP reloads triggers/*.hcl, keeping the old rules if the new ones are invalid.\n' +
+    'medic trigger backtest --from 7d: what the rules and admission would have done over past history.',
   options: {
     config: CONFIG_OPTION,
     node: {

@@ -125,7 +125,7 @@ const DEFAULT_MAX_QUEUE = 10_000;
 /** A refused episode is retried after each Retry-After at most this many times. */
 export const MAX_REFUSALS = 20;
 /** Prometheus refuses range queries of more than 11,000 points per series. */
-const MAX_REPLAY_POINTS = 10_000;
+export const MAX_REPLAY_POINTS = 10_000;
 /** Read positions and check results are written at most this often (episodes at once). */
 const PROGRESS_SAVE_MS = 1000;
 
@@ -175,11 +175,35 @@ export function buildRequest(c: CompiledRule, series: SeriesState, key: string, 
   return { target, params, reason, idempotency_key: key };
 }
 
-const timingOf = (rule: PrometheusRule): RuleTiming => ({ forMs: rule.forMs, keepFiringForMs: rule.keepFiringForMs ?? 0 });
+export const timingOf = (rule: PrometheusRule): RuleTiming => ({ forMs: rule.forMs, keepFiringForMs: rule.keepFiringForMs ?? 0 });
 
 /** What of a rule's state is worth writing down: not `lastSeen` or the value, which change every time. */
 const transitionsOf = (series: Map<string, SeriesState>) =>
   [...series.values()].map((s) => `${s.key}|${s.state}|${s.activeSince}|${s.missingSince ?? ''}`).join('\n');
+
+/**
+ * A rule's state at grid point `t` rebuilt from Prometheus' history alone: a replay of `for` +
+ * `keep_firing_for` + 16 points, four times longer while a series may have been active since
+ * before the replay, up to MAX_REPLAY_POINTS points. `uncertain`: the series still undecided then.
+ */
+export async function rebuildState(
+  api: PrometheusApi,
+  rule: PrometheusRule,
+  t: number,
+  step: number,
+  signal?: AbortSignal,
+): Promise<{ state: Map<string, SeriesState>; uncertain: Set<string> }> {
+  const timing = timingOf(rule);
+  const longest = MAX_REPLAY_POINTS * step;
+  let window = Math.min(longest, Math.ceil((timing.forMs + timing.keepFiringForMs) / step) * step + 16 * step);
+  for (;;) {
+    const from = t - window;
+    const history = await api.range(rule.query, { start: from, end: t, step }, signal);
+    const replayed = replayHistory(history, from, t, step, timing);
+    if (replayed.uncertain.size === 0 || window >= longest) return replayed;
+    window = Math.min(longest, window * 4);
+  }
+}
 
 export class TriggerDaemon {
   private rules = new Map<string, RuleRuntime>();
@@ -519,26 +543,14 @@ export class TriggerDaemon {
    */
   private async replay(rt: RuleRuntime, t: number, signal?: AbortSignal): Promise<Map<string, SeriesState>> {
     const { rule } = rt.compiled;
-    const step = this.source!.pollIntervalMs;
-    const timing = timingOf(rule);
-    const longest = MAX_REPLAY_POINTS * step;
-    let window = Math.min(longest, Math.ceil((timing.forMs + timing.keepFiringForMs) / step) * step + 16 * step);
-    for (;;) {
-      const from = t - window;
-      const history = await this.api!.range(rule.query, { start: from, end: t, step }, signal);
-      const { state, uncertain } = replayHistory(history, from, t, step, timing);
-      if (uncertain.size > 0 && window < longest) {
-        window = Math.min(longest, window * 4);
-        continue;
-      }
-      for (const key of uncertain) {
-        const known = rt.series.get(key);
-        const s = state.get(key);
-        if (s && known && known.activeSince < s.activeSince)
-          state.set(key, { ...s, activeSince: known.activeSince, state: known.state === 'firing' ? 'firing' : s.state });
-      }
-      return state;
+    const { state, uncertain } = await rebuildState(this.api!, rule, t, this.source!.pollIntervalMs, signal);
+    for (const key of uncertain) {
+      const known = rt.series.get(key);
+      const s = state.get(key);
+      if (s && known && known.activeSince < s.activeSince)
+        state.set(key, { ...s, activeSince: known.activeSince, state: known.state === 'firing' ? 'firing' : s.state });
     }
+    return state;
   }
 
   /**

@@ -82,6 +82,18 @@ export function evaluateRule(
   return { next, events };
 }
 
+/** The series of a range query's answer by grid point, as an instant query at each point returns them. */
+export function pointsByTime(history: readonly SeriesHistory[]): Map<number, Series[]> {
+  const byTime = new Map<number, Series[]>();
+  for (const h of history)
+    for (const [t, value] of h.points) {
+      const at = byTime.get(t) ?? [];
+      at.push({ labels: h.labels, value });
+      byTime.set(t, at);
+    }
+  return byTime;
+}
+
 /**
  * Replays the rule over the grid points `from`, `from + step`, ... `to` of a range query, starting
  * from no state. Returns the state at `to`, and the keys of the series the replay cannot vouch
@@ -95,17 +107,11 @@ export function replayHistory(
   step: number,
   timing: RuleTiming,
 ): { state: Map<string, SeriesState>; uncertain: Set<string> } {
-  const byTime = new Map<number, Series[]>();
+  const byTime = pointsByTime(history);
   const uncertain = new Set<string>();
   const resetPoints = Math.ceil(timing.keepFiringForMs / step) + 1;
   for (const h of history) {
-    const present = new Set<number>();
-    for (const [t, value] of h.points) {
-      present.add(t);
-      const at = byTime.get(t) ?? [];
-      at.push({ labels: h.labels, value });
-      byTime.set(t, at);
-    }
+    const present = new Set(h.points.map(([t]) => t));
     let missing = 0;
     let reset = false;
     for (let t = from; t <= to && !reset; t += step) {

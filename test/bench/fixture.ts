@@ -86,13 +86,14 @@ function admissionBlock(): string {
   return lines.length ? `admission {\n${lines.join('\n')}\n}\n` : '';
 }
 
-/** Writes coordinator.hcl (listening on port 0) and one workflows/<name>.hcl per entry; `budgets` adds BENCH_BUDGETS. */
+/** Writes coordinator.hcl (listening on port 0) and one workflows/<name>.hcl per entry; `budgets` adds BENCH_BUDGETS; `rules`: more route_rule blocks. */
 export function writeConfig(
   dir: string,
   certs: DevCertificates,
   temporal: BenchTemporal,
   workflows: Record<string, string>,
   budgets = process.env.BENCH_BUDGETS === '1',
+  rules = '',
 ): string {
   const config = path.join(dir, 'config');
   fs.mkdirSync(path.join(config, 'workflows'), { recursive: true });
@@ -117,7 +118,7 @@ export function writeConfig(
     allow_public   = true
     skip_log_match = true
   }
-}
+${rules}}
 ${admissionBlock()}${budgets ? BENCH_BUDGETS : ''}${temporal.block}`,
   );
   for (const [name, body] of Object.entries(workflows)) fs.writeFileSync(path.join(config, 'workflows', `${name}.hcl`), body);

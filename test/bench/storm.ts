@@ -195,9 +195,20 @@ async function main(): Promise<void> {
         `in Temporal ${total} on ${perNode.size} nodes\n`,
     );
     if (total < 10) {
-      // Leases the killed coordinator took without starting their execution hold until the orphan
-      // grace (60 s) has passed; then they are freed, and a late wave takes the remaining room.
-      await new Promise((r) => setTimeout(r, Math.max(0, killedAt + 65_000 - Date.now())));
+      // Admissions the killed coordinator (or a give-back lost in the storm) left without an
+      // execution count until the orphan sweep has judged them, one grace (60 s) after each was
+      // made: wait until the ledger holds none unjudged, then a late wave takes the remaining room.
+      const ledger = client.workflow.getHandle('medic-ledger:stormChange');
+      await waitFor(
+        'the orphan sweep to judge every admission',
+        async () => {
+          const s = await ledger.query<{ unconfirmed: Record<string, unknown> }>('state');
+          return Object.keys(s.unconfirmed).length === 0 ? true : undefined;
+        },
+        180_000,
+        1_000,
+      );
+      process.stdout.write(`phase 3: every admission judged ${Math.round((Date.now() - killedAt) / 1000)} s after the kill\n`);
       const late = await Promise.all(Array.from({ length: 30 }, (_, i) => post(coordinators[i % COORDINATORS]!, i)));
       ({ total, perNode } = await settle(total + late.filter((a) => a.status === 202).length));
       process.stdout.write(

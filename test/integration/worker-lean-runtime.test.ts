@@ -103,6 +103,47 @@ function startRunbook(w: { node: string; dc: string }, steps: RunbookStep[], id 
   });
 }
 
+/** Waits for the lean worker's run() to resolve, or fails saying what still ran and what it logged. */
+async function stopsWithin(w: Lean, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the lean worker did not stop within ${ms} ms; its log:\n${w.logs.join('\n')}`)),
+      ms,
+    );
+  });
+  try {
+    await Promise.race([w.running, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The workflow's result, or a failure that shows its pending activities and last events. */
+async function resultWithin(h: WorkflowHandle, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void Promise.all([h.describe(), history(h)]).then(([d, events]) =>
+        reject(
+          new Error(
+            `no result within ${ms} ms: pending ${JSON.stringify(d.raw.pendingActivities ?? [])}; ` +
+              `last events ${events
+                .slice(-5)
+                .map((e) => e.eventType)
+                .join(', ')}`,
+          ),
+        ),
+      );
+    }, ms);
+  });
+  try {
+    return await Promise.race([h.result(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const history = async (h: WorkflowHandle): Promise<History> => (await h.fetchHistory()).events ?? [];
 
 /** Terminates `h` unless it has ended already. */
@@ -408,10 +449,11 @@ it('drains on shutdown: a running activity finishes within the grace period', as
   const h = await startRunbook(w, commandStep('/usr/bin/sleep', ['2']));
   await activityRunning(h);
   w.worker.shutdown();
-  await w.running;
+  // Each wait is bounded and named, so a hang (seen once in CI, under load) says where it was.
+  await stopsWithin(w, 45_000);
   expect((await history(h)).some((e) => e.activityTaskCompletedEventAttributes)).toBe(true);
-  await expect(h.result()).resolves.toMatchObject({ outcome: 'healed' });
-});
+  await expect(resultWithin(h, 30_000)).resolves.toMatchObject({ outcome: 'healed' });
+}, 120_000);
 
 it('cancels what still runs when the grace period is over, as a retryable WorkerShutdown failure', async () => {
   let shutdownSeen: boolean | undefined;

@@ -230,6 +230,46 @@ describe('the Helm chart', () => {
   });
 });
 
+describe('the executable as a coordinator', () => {
+  it('serves the web console from its embedded script and style sheet', async () => {
+    const config = path.join(tmp, unique('sea-console'));
+    fs.mkdirSync(config);
+    fs.writeFileSync(
+      path.join(config, 'coordinator.hcl'),
+      `server_config {\n  listen = "127.0.0.1:0"\n  enable_tls = false\n  route_rule {\n    name = "console_sign_in"\n` +
+        `    method = "GET"\n    route_patterns = ["/ui/assets/*"]\n    allow_public = true\n  }\n}\n` +
+        `temporal {\n  address = "${temporalAddress()}"\n}\n`,
+    );
+    const { spawn } = await import('node:child_process');
+    const child = spawn(path.join(PKG, 'medic'), ['coordinator', '--config', config, '--insecure-no-tls'], {
+      env: { PATH: '/nonexistent', MEDIC_EXTRACT_DIR: tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        const look = (): void => {
+          const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+          if (m) resolve(m[1]!);
+          else if (child.exitCode !== null) reject(new Error(`coordinator exited ${child.exitCode}:\n${out}`));
+          else setTimeout(look, 100);
+        };
+        look();
+      });
+      for (const name of ['console.js', 'console.css']) {
+        const res = await fetch(`http://127.0.0.1:${port}/ui/assets/${name}`);
+        expect([name, res.status]).toEqual([name, 200]);
+        expect(await res.text()).toBe(fs.readFileSync(path.join(ROOT, 'src', 'console', 'assets', name), 'utf8'));
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  }, 60_000);
+});
+
 describe('the executable as a worker', () => {
   let client: Client;
   let close: () => Promise<void>;

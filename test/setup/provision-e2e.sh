@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end tests run Debian's prometheus, prometheus-alertmanager and systemd-journal-remote. Install them when
+# The end-to-end tests run Debian's prometheus, prometheus-alertmanager, systemd-journal-remote and chromium. Install them when
 # missing and this is a Debian machine where we may (root); otherwise say what to install.
 # The tests start their own instances on free loopback ports: the install must not start the
 # packages' services, and nothing here may stop a Prometheus the user already runs.
@@ -9,6 +9,8 @@ command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=
 command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
 # The trigger daemon's journal source is tested with journalctl on a journal this tool writes.
 [ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] || missing+=(systemd-journal-remote)
+# The web console's browser tests drive Debian's Chromium (playwright-core, test/helpers/browser.ts).
+[ -n "${MEDIC_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 # Pids of the packages' executables running as services (their parent is init), read from /proc:

@@ -36,6 +36,9 @@ describe('loadConfigDir', () => {
       'alertmanager',
       'pauses',
       'chat',
+      'console_sign_in',
+      'console_sign_out',
+      'console',
       'public_access',
     ]);
     expect(config.coordinator?.alertmanager.routes.map((r) => [r.alertname, r.workflow])).toEqual([

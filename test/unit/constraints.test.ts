@@ -8,7 +8,7 @@ import {
   slotWorkflowId,
   unusedTargetField,
   visibilityQuery,
-} from '../../src/coordinator/constraints';
+} from '../../src/admission/constraints';
 import type { QueueTarget } from '../../src/naming/task-queues';
 import { TokenBucket } from '../../src/coordinator/admission';
 

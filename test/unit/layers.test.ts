@@ -88,3 +88,17 @@ test('no import cycle between folders, apart from a folder and its subfolder', (
   });
   expect(explained).toEqual([]);
 });
+
+/** The roles' folders; only the launchers (cmd/, src/cli, src/dev) and the role itself import from them. */
+const ROLES = ['src/coordinator', 'src/trigger', 'src/worker'];
+const LAUNCHERS = ['cmd', 'src/cli', 'src/dev'];
+const within = (folder: string, root: string): boolean => folder === root || folder.startsWith(`${root}/`);
+
+test("no folder imports a role's folder, apart from the role itself and the launchers", () => {
+  const sideways = [...folderGraph()].flatMap(([from, tos]) =>
+    [...tos]
+      .filter(([to]) => ROLES.some((r) => within(to, r) && !within(from, r)) && !LAUNCHERS.some((l) => within(from, l)))
+      .map(([to, example]) => `${from} -> ${to} (${example})`),
+  );
+  expect(sideways).toEqual([]);
+});

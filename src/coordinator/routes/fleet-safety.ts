@@ -52,7 +52,7 @@ function scopeOf(b: ScopeBody): PauseScope {
   };
 }
 
-function pauseJson(p: {
+export function pauseJson(p: {
   id: string;
   scope: PauseScope;
   reason: string;

@@ -1,7 +1,7 @@
 // GET /v1/workflows: the configured workflows, what they run, where, under which constraints.
 import type { FastifyPluginAsync } from 'fastify';
 import type { LiveConfig } from '../live-config';
-import { constraintJson } from '../constraints';
+import { constraintJson } from '../../admission/constraints';
 import { paramSchemaOf } from '../../config/workflow';
 import { maskParams } from '../../params/resolve';
 import { PARAM_TYPES, publicSchema } from '../../params/schema';

@@ -1,6 +1,6 @@
 // Constraint arithmetic: scopes, the visibility query that counts executions in a scope,
 // the IDs of the slots that make admission race-free, and when a refusal may pass.
-// Pure: no I/O, table-tested. The I/O lives in leases.ts and admission.ts.
+// Pure: no I/O, table-tested; shared by admission (src/coordinator) and the trigger backtest.
 import type { Constraint } from '../config/workflow';
 import { formatDuration } from '../duration';
 import { queryValue } from '../naming/search-attributes';
