@@ -9,7 +9,7 @@ import { climbKey, type ClimbAnswer } from '../../workflows/shared/ladder';
 import { idempotentExecutionId, type TriggerOutcome, type TriggerRequest } from './admission';
 import type { WorkflowConfig } from '../config/workflow';
 import type { Target } from '../naming/task-queues';
-import { unusedTargetField } from './constraints';
+import { unusedTargetField } from '../admission/constraints';
 
 /** Who asks for a ladder's next step, in audit lines and MedicTrigger. */
 export const LADDER_IDENTITY = 'medic:ladder';
