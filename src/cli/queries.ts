@@ -167,13 +167,18 @@ async function watchList(ctx: CommandContext, path: string, what: string): Promi
 export const listCommand: Command = {
   name: 'list',
   summary: 'List recent workflow executions (from Temporal visibility); --watch for a live table.',
-  usage: 'list [--workflow W] [--node N] [--status S] [--outcome O] [--limit N] [--watch] [--shadow] [--json]',
+  usage: 'list [--workflow W] [--node N] [--status S] [--outcome O] [--ladder ID] [--limit N] [--watch] [--shadow] [--json]',
   details: `--status is one of ${LIST_STATUSES.join(', ')}. --watch shows the running ones unless --status says otherwise.\n\n${CLIENT_DETAILS}`,
   options: {
     workflow: { type: 'string', valueName: 'W', description: 'only this workflow' },
     node: { type: 'string', valueName: 'N', description: 'only this target node' },
     status: { type: 'string', valueName: 'S', description: 'only this status' },
     outcome: { type: 'string', valueName: 'O', description: `only this outcome (${OUTCOMES.join(', ')})` },
+    ladder: {
+      type: 'string',
+      valueName: 'ID',
+      description: "only the steps of this escalation ladder (its first run's workflow id)",
+    },
     limit: { type: 'string', valueName: 'N', description: 'at most N executions (default 50)' },
     watch: { type: 'boolean', short: 'w', description: 'refresh a live table of running remediations until Ctrl-C' },
     shadow: { type: 'boolean', description: 'what shadow-mode workflows would have started, instead of executions' },
@@ -187,7 +192,7 @@ export const listCommand: Command = {
       return EXIT.usage;
     }
     const q = new URLSearchParams();
-    for (const key of ['workflow', 'node', 'status', 'outcome', 'limit']) {
+    for (const key of ['workflow', 'node', 'status', 'outcome', 'ladder', 'limit']) {
       const val = ctx.values[key];
       if (typeof val === 'string') q.set(key, val);
     }

@@ -191,6 +191,18 @@ describe('escalation ladders', () => {
       headers: { 'x-test-identity': ADMIN },
     });
     expect(status.json<{ ladder: unknown }>().ladder).toEqual({ episode: run.workflowId, steps: [ladder[0]] });
+    // GET /v1/executions?ladder= (medic list --ladder) lists the episode.
+    const listed = await c!.app.inject({
+      method: 'GET',
+      url: `/v1/executions?ladder=${encodeURIComponent(run.workflowId)}`,
+      headers: { 'x-test-identity': ADMIN },
+    });
+    expect(
+      listed
+        .json<{ executions: Array<{ workflow_id: string }> }>()
+        .executions.map((e) => e.workflow_id)
+        .sort(),
+    ).toEqual([run.workflowId, next.workflowId].sort());
     expect(pages()).toEqual([]);
     await recordHistory('runbook-ladder-handed', run.handle);
     await recordHistory('runbook-ladder-last-step-healed', next);

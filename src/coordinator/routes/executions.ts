@@ -324,7 +324,7 @@ export const executionRoutes: FastifyPluginAsync<{
       schema: {
         summary: 'Recent executions',
         description:
-          "medic's executions from Temporal visibility, newest first, filtered by workflow, node, status and outcome. " +
+          "medic's executions from Temporal visibility, newest first, filtered by workflow, node, status, outcome and escalation ladder. " +
           'Visibility is eventually consistent: a start can take a moment to appear.',
         querystring: {
           type: 'object',
@@ -334,6 +334,13 @@ export const executionRoutes: FastifyPluginAsync<{
             node: { ...TARGET_NAME, pattern: NO_QUOTES, description: 'target node' },
             status: { type: 'string', enum: [...LIST_STATUSES] },
             outcome: { type: 'string', enum: [...OUTCOMES] },
+            ladder: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 256,
+              pattern: NO_QUOTES,
+              description: "an escalation ladder's episode: its first run's workflow id",
+            },
             limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$', description: 'at most this many (1-1000, default 50)' },
           },
         },
