@@ -8,6 +8,7 @@ import type { Target } from '../src/naming/task-queues';
 import { HookFailedError, InvalidRequestError, NotConfiguredError } from './errors';
 import { postJson, runHook, type HookIdentity } from './hooks';
 import type { Diagnosis } from './diagnose';
+import { ladderLines, type LadderStep } from '../workflows/shared/ladder';
 
 export interface PageRequest {
   /** trigger: open (or add to) the incident; resolve: a later run healed the target. */
@@ -23,6 +24,8 @@ export interface PageRequest {
   tried: string[];
   /** What the workflow's `diagnose` steps saw, in the order declared (capped, masked). */
   diagnostics?: Diagnosis[];
+  /** The escalation ladder this page ends (workflows/ladder.ts): every step, oldest first, this run's and a refused next one included. */
+  ladder?: LadderStep[];
 }
 
 export interface PageResult {
@@ -53,6 +56,7 @@ export function pagerdutyEvent(req: PageRequest, routingKey: string): Record<str
         target: req.target,
         tried: req.tried,
         ...(req.diagnostics?.length && { diagnostics: Object.fromEntries(req.diagnostics.map((d) => [d.name, d.output])) }),
+        ...(req.ladder?.length && { ladder: req.ladder }),
       },
     },
     client: 'medic',
@@ -71,6 +75,7 @@ export function slackMessage(req: PageRequest): Record<string, unknown> {
       `:rotating_light: *medic ${req.outcome === 'failed' ? 'failed' : 'escalated'}*: ${req.workflow} on ${where}`,
       req.summary,
       `workflow \`${req.workflowId}\` · key \`${req.dedupKey}\``,
+      ...(req.ladder?.length ? ['*escalation ladder:*', ...ladderLines(req.ladder)] : []),
       ...(tried.length ? ['*what was tried:*', ...tried] : []),
       ...(req.diagnostics?.length ? ['*diagnostics:*', ...req.diagnostics.map(slackDiagnosis)] : []),
     ].join('\n'),
@@ -96,6 +101,7 @@ export function jsonEvent(req: PageRequest): Record<string, unknown> {
     target: req.target,
     tried: req.tried,
     ...(req.diagnostics?.length && { diagnostics: req.diagnostics }),
+    ...(req.ladder?.length && { ladder: req.ladder }),
   };
 }
 

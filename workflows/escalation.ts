@@ -3,15 +3,25 @@
 // PagerDuty Events v2 or Slack), retried durably as an activity, with one dedup key per workflow
 // and target, carrying what the workflow's `diagnose` steps saw (workflows/diagnose.ts); then
 // the workflow fails so it shows as failed wherever it is watched.
-import { ApplicationFailure, isCancellation, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  isCancellation,
+  log,
+  patched,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES } from '../src/naming/search-attributes';
 import type { Diagnosis, PageRequest } from '../activities';
 import type { ProgressTracker } from './progress';
 import type { WorkflowInput } from './shared/input';
 import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
-import { DIAGNOSE_PATCH, OUTCOMES_PATCH } from './patches';
+import { DIAGNOSE_PATCH, LADDER_PATCH, OUTCOMES_PATCH } from './patches';
 import { diagnoseBoundMs, pageBoundMs } from './deadline';
 import { runDiagnostics } from './diagnose';
+import { climb, ladderSoFar } from './ladder';
+import { LADDER_MEMO, type LadderStep } from './shared/ladder';
 
 /** Failure type of a workflow that gave up and handed over to a human. */
 export const ESCALATED = 'Escalated';
@@ -46,6 +56,7 @@ function pageRequest(
   summary: string,
   outcome: string,
   diagnostics?: Diagnosis[],
+  ladder?: LadderStep[],
 ): PageRequest {
   const info = workflowInfo();
   return {
@@ -59,6 +70,7 @@ function pageRequest(
     target: progress.input?.target ?? {},
     tried: progress.tried(),
     ...(diagnostics && { diagnostics }),
+    ...(ladder && { ladder }),
   };
 }
 
@@ -76,6 +88,33 @@ export async function escalate(
   // logged, or thrown (the worker logs a failed workflow's failure).
   message = progress.mask(message);
   progress.step('escalate', message);
+  // An escalation ladder: ask for the next step first (it should start within seconds); a run
+  // that hands over pages no one, the last step's page lists the whole ladder.
+  let ladder: LadderStep[] | undefined;
+  if (current && outcome === 'escalated' && progress.input?.onUnhealed && patched(LADDER_PATCH)) {
+    const within = progress.deadline ? pageBoundMs(progress.deadline, Date.now()) / 2 : 60_000;
+    const climbed = await climb(progress, message, within);
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.ladder, value: climbed.episode }]);
+    upsertMemo({ [LADDER_MEMO]: JSON.stringify(climbed.steps) });
+    if (climbed.handed) {
+      const handed = `handed over to ${climbed.next.workflow} (${climbed.next.workflowId})`;
+      progress.note(handed);
+      progress.finish('escalated', handed);
+      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.outcome, value: outcome }]);
+      throw ApplicationFailure.create({
+        message: `${message} [escalated: ${handed}]`,
+        type: ESCALATED,
+        nonRetryable: true,
+        details: [{ outcome, summary: message, tried: progress.tried(), ladder: climbed.steps }],
+      });
+    }
+    ladder = climbed.steps;
+    message = progress.mask(`${message}; ladder: next step ${climbed.steps.at(-1)!.workflow} ${climbed.why}`);
+    progress.note(`ladder: ${climbed.why}`);
+  } else if (current && progress.input?.ladder) {
+    // The last step of a ladder that climbed this far (its own config has no next step).
+    ladder = ladderSoFar(progress, message, outcome).steps;
+  }
   // What the workflow's diagnose steps see goes in the page (masked like everything else).
   const diagnose = current && progress.input?.diagnose?.length ? patched(DIAGNOSE_PATCH) : false;
   const diagnostics = diagnose
@@ -85,7 +124,7 @@ export async function escalate(
   try {
     // Near the run's own deadline the page gets only the time left before Temporal's backstop.
     const within = progress.deadline ? pageBoundMs(progress.deadline, Date.now()) : undefined;
-    if (current) await pager(within).page(pageRequest(progress, 'trigger', message, outcome, diagnostics));
+    if (current) await pager(within).page(pageRequest(progress, 'trigger', message, outcome, diagnostics, ladder));
     // Before the patch: the worker's notify hook, on the workflow's own queue.
     else await activities({ startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } }).notify({ message, severity: 'critical' });
   } catch (err) {

@@ -21,7 +21,14 @@ export const OWN_TIMEOUT_PATCH = 'medic-own-timeout-v1';
 export const DIAGNOSE_PATCH = 'medic-diagnose-v1';
 
 /**
+ * An escalated run whose config has `on_unhealed` asks for the next step of its ladder
+ * (workflows/ladder.ts) and pages only when it is not started; it records the ladder in its memo
+ * and the MedicLadder search attribute.
+ */
+export const LADDER_PATCH = 'medic-ladder-v1';
+
+/**
  * The workflow code level: the newest patch id. Recorded histories go under
  * test/fixtures/histories/<level>/, so each level's histories stay and CI replays them all.
  */
-export const WORKFLOW_CODE_LEVEL = DIAGNOSE_PATCH;
+export const WORKFLOW_CODE_LEVEL = LADDER_PATCH;

@@ -77,3 +77,11 @@ diagnose {
   args    = ["-u", "{{params.unit}}", "-n", "50", "--no-pager"]
   timeout = "10s"
 }
+
+# An escalation ladder: when the restarts do not heal, ask for a reboot of the node (through the
+# same admission: its constraints and fleet budgets apply) before paging a human. rebootNode runs
+# on the datacenter's queue, so the triggers must set target.datacenter.
+# on_unhealed {
+#   start     = "rebootNode"
+#   max_depth = 2
+# }

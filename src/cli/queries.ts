@@ -23,6 +23,8 @@ export interface StatusBody extends ExecutionView {
   start_time?: string;
   close_time?: string;
   history?: { events: number; activities: Array<{ activity_type: string; status: string }> };
+  /** A step of an escalation ladder (workflows/ladder.ts). */
+  ladder?: { episode: string; steps: Array<{ workflow: string; workflowId?: string; outcome: string; summary: string }> };
 }
 
 /** One table cell: one line, at most `max` characters. */
@@ -74,6 +76,15 @@ export function statusText(e: StatusBody, c: Colours): string {
     .map(([k, v]) => `${c.dim(k.padEnd(13))}${v}\n`)
     .join('');
   if (steps) out += '\n' + table(['STEP', 'NAME', 'STATE'], steps);
+  if (e.ladder) {
+    out += `\n${c.dim('ladder'.padEnd(13))}${e.ladder.episode}\n`;
+    out +=
+      '\n' +
+      table(
+        ['#', 'WORKFLOW', 'ID', 'OUTCOME', 'SUMMARY'],
+        e.ladder.steps.map((l, i) => [String(i + 1), l.workflow, l.workflowId ?? '-', l.outcome, cell(l.summary, 60)]),
+      );
+  }
   const acts = e.history?.activities ?? [];
   if (acts.length) {
     const colour = (s: string): string => (s === 'completed' ? c.green(s) : s === 'failed' || s === 'timed_out' ? c.red(s) : s);
@@ -156,13 +167,18 @@ async function watchList(ctx: CommandContext, path: string, what: string): Promi
 export const listCommand: Command = {
   name: 'list',
   summary: 'List recent workflow executions (from Temporal visibility); --watch for a live table.',
-  usage: 'list [--workflow W] [--node N] [--status S] [--outcome O] [--limit N] [--watch] [--shadow] [--json]',
+  usage: 'list [--workflow W] [--node N] [--status S] [--outcome O] [--ladder ID] [--limit N] [--watch] [--shadow] [--json]',
   details: `--status is one of ${LIST_STATUSES.join(', ')}. --watch shows the running ones unless --status says otherwise.\n\n${CLIENT_DETAILS}`,
   options: {
     workflow: { type: 'string', valueName: 'W', description: 'only this workflow' },
     node: { type: 'string', valueName: 'N', description: 'only this target node' },
     status: { type: 'string', valueName: 'S', description: 'only this status' },
     outcome: { type: 'string', valueName: 'O', description: `only this outcome (${OUTCOMES.join(', ')})` },
+    ladder: {
+      type: 'string',
+      valueName: 'ID',
+      description: "only the steps of this escalation ladder (its first run's workflow id)",
+    },
     limit: { type: 'string', valueName: 'N', description: 'at most N executions (default 50)' },
     watch: { type: 'boolean', short: 'w', description: 'refresh a live table of running remediations until Ctrl-C' },
     shadow: { type: 'boolean', description: 'what shadow-mode workflows would have started, instead of executions' },
@@ -176,7 +192,7 @@ export const listCommand: Command = {
       return EXIT.usage;
     }
     const q = new URLSearchParams();
-    for (const key of ['workflow', 'node', 'status', 'outcome', 'limit']) {
+    for (const key of ['workflow', 'node', 'status', 'outcome', 'ladder', 'limit']) {
       const val = ctx.values[key];
       if (typeof val === 'string') q.set(key, val);
     }

@@ -28,8 +28,12 @@ export function outcomeWords(e: Pick<ExecutionView, 'status' | 'outcome' | 'fail
       return said?.startsWith('healed') ? said : `healed${said ? `: ${said}` : ''}`;
     case 'nothing_to_heal':
       return said?.startsWith('nothing to heal') ? said : `nothing to heal${said ? `: ${said}` : ''}`;
-    case 'escalated':
+    case 'escalated': {
+      // A step of an escalation ladder that handed over pages no human (workflows/ladder.ts).
+      const handed = / \[escalated: handed over to ([^\]]+)\]$/.exec(why);
+      if (handed) return `escalated to the next step of its ladder, ${handed[1]}: ${why.slice(0, handed.index)}`;
       return `escalated to a human${why ? `: ${why}` : ''}`;
+    }
     case 'failed':
       return `failed and escalated${why ? `: ${why}` : ''}`;
   }

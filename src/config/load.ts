@@ -9,6 +9,8 @@ import { parseHcl } from './hcl';
 import { readCoordinator, type CoordinatorConfig } from './coordinator';
 import { readWorker, type WorkerConfig } from './worker';
 import { paramSchemaOf, readWorkflow, type WorkflowConfig } from './workflow';
+import { valueProblem } from '../params/values';
+import { REQUIRED_FIELDS } from '../naming/task-queues';
 import { readTriggerFile, type PrometheusSource, type CoordinatorClient, type TriggerRule } from './trigger';
 
 export interface TriggerConfig {
@@ -127,6 +129,8 @@ export async function loadConfigDir(dir: string, opts: LoadOptions = {}): Promis
     }
   }
 
+  for (const wf of config.workflows.values()) checkLadder(wf, config.workflows, diag);
+
   // Chat allow rules name configured workflows; a typo would silently allow nothing.
   config.coordinator?.chat?.allow.forEach((rule, i) => {
     for (const name of rule.workflows) {
@@ -216,6 +220,53 @@ function callerParamProblem(wf: WorkflowConfig, name: string): string | undefine
   if (!spec) return `workflow ${JSON.stringify(wf.name)} has no param ${JSON.stringify(name)}`;
   if (!spec.settable) return `param ${JSON.stringify(name)} of ${JSON.stringify(wf.name)} is not settable by callers`;
   return undefined;
+}
+
+/**
+ * An `on_unhealed` block against the workflow it names: that workflow exists, each mapped param is
+ * one callers may set there (the next step goes through the same admission as a trigger), a
+ * literal value fits its schema, a {{params.NAME}} names a param of this workflow, and the next
+ * workflow's queue needs no target field this one's runs may lack.
+ */
+function checkLadder(wf: WorkflowConfig, workflows: ReadonlyMap<string, WorkflowConfig>, diag: Diagnostics): void {
+  const ladder = wf.onUnhealed;
+  if (!ladder) return;
+  const next = workflows.get(ladder.start);
+  if (!next) {
+    diag.error(wf.file, 'on_unhealed.start', `workflow ${JSON.stringify(ladder.start)} has no config in workflows/`);
+    return;
+  }
+  const own = paramSchemaOf(wf);
+  const schema = paramSchemaOf(next);
+  for (const [name, template] of Object.entries(ladder.params)) {
+    const at = `on_unhealed.params.${name}`;
+    const problem = callerParamProblem(next, name);
+    if (problem) {
+      diag.error(wf.file, at, problem);
+      continue;
+    }
+    for (const m of template.matchAll(/\{\{\s*params\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g)) {
+      if (!Object.hasOwn(own, m[1]!))
+        diag.error(wf.file, at, `{{params.${m[1]}}}: workflow ${JSON.stringify(wf.name)} has no param ${JSON.stringify(m[1])}`);
+    }
+    if (!template.includes('{{')) {
+      const bad = valueProblem(schema[name]!, template);
+      if (bad)
+        diag.error(
+          wf.file,
+          at,
+          `${JSON.stringify(template)} ${bad} (param ${JSON.stringify(name)} of ${JSON.stringify(next.name)})`,
+        );
+    }
+  }
+  const needs = REQUIRED_FIELDS[next.taskQueueTarget].filter((f) => !REQUIRED_FIELDS[wf.taskQueueTarget].includes(f));
+  if (needs.length) {
+    diag.warning(
+      wf.file,
+      'on_unhealed.start',
+      `${JSON.stringify(next.name)} (task_queue_target "${next.taskQueueTarget}") needs target.${needs.join(' and target.')}, which runs of ${JSON.stringify(wf.name)} need not have: a run started without it pages instead of climbing`,
+    );
+  }
 }
 
 /** Loads and throws ConfigError on any error: for daemons, which must not run half-configured. */

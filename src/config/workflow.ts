@@ -10,6 +10,7 @@ import {
   type RunbookStepKind,
 } from '../../workflows/shared/input';
 import { placementProblems, unknownPlaceholders, type TemplateContext } from '../../workflows/shared/template';
+import { DEFAULT_MAX_DEPTH, MAX_MAX_DEPTH, type OnUnhealed } from '../../workflows/shared/ladder';
 import { invalidAbsolutePath } from './worker';
 import {
   PARAM_NAME,
@@ -57,6 +58,8 @@ export interface WorkflowConfig {
   steps?: RunbookStep[];
   /** `diagnose { ... }` blocks: run when the workflow escalates, their output in the page. */
   diagnose?: DiagnoseStep[];
+  /** `on_unhealed { start = "..." }`: the workflow asked for when a run ends escalated (an escalation ladder). */
+  onUnhealed?: OnUnhealed;
   /** `disruptive = true`: takes the per-node lock and counts against fleet budgets (src/fleet/). */
   disruptive?: boolean;
   /** `mode = "shadow"`: admission runs in full but answers what would start, and starts nothing. */
@@ -108,6 +111,7 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
   const timeoutMs = d.duration('timeout', { positive: true }) ?? DEFAULT_WORKFLOW_TIMEOUT_MS;
   const steps = readSteps(d, workflowType);
   const diagnose = readDiagnose(d);
+  const onUnhealed = readOnUnhealed(d);
   const disruptive = d.bool('disruptive', false);
   const mode = (d.string('mode', { oneOf: ['active', 'shadow'] }) ?? 'active') as 'active' | 'shadow';
   d.finish();
@@ -122,6 +126,7 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     paramSchema,
     steps,
     ...(diagnose?.length && { diagnose }),
+    ...(onUnhealed && { onUnhealed }),
     timeoutMs,
     ...(disruptive && { disruptive }),
     ...(mode === 'shadow' && { mode }),
@@ -218,6 +223,24 @@ function readParams(d: Decoder): ParamSchema {
     else Object.assign(schema, lockedDefaults({ [name]: value }));
   }
   return schema;
+}
+
+/**
+ * `on_unhealed { start = "rebootNode" params = { ... } max_depth = 3 }`: the next rung of an
+ * escalation ladder. What `start` and `params` name is checked across files (src/config/load.ts).
+ */
+function readOnUnhealed(d: Decoder): OnUnhealed | undefined {
+  const b = d.block('on_unhealed');
+  if (!b) return undefined;
+  const start = b.string('start', { required: true, nonEmpty: true });
+  if (start !== undefined && !WORKFLOW_NAME.test(start)) b.error('start', `${JSON.stringify(start)} is not a workflow name`);
+  const params = b.stringMap('params') ?? {};
+  for (const [name, template] of Object.entries(params)) checkPlaceholders(b, `params.${name}`, template, 'text');
+  const maxDepth = b.number('max_depth', { positive: true, integer: true }) ?? DEFAULT_MAX_DEPTH;
+  if (maxDepth < 2 || maxDepth > MAX_MAX_DEPTH)
+    b.error('max_depth', `must be between 2 (this run and one more) and ${MAX_MAX_DEPTH}, got ${maxDepth}`);
+  b.finish();
+  return start === undefined ? undefined : { start, params, maxDepth };
 }
 
 /** The workflow type that runs `step` blocks. */

@@ -12,6 +12,7 @@ import { DEFAULT_VISIBILITY_QPS } from '../config/coordinator';
 import { startSearchAttributes } from '../naming/search-attributes';
 import { invalidName, queueFor, workflowQueue, type Target } from '../naming/task-queues';
 import type { WorkflowInput } from '../../workflows/shared/input';
+import { LADDER_MEMO, type LadderContext } from '../../workflows/shared/ladder';
 import { TIMEOUT_BACKSTOP_MS } from '../../workflows/deadline';
 import type { AuditSink } from '../telemetry/audit';
 import type { FleetOutcome, FleetSafety } from '../fleet/gate';
@@ -66,6 +67,8 @@ export interface TriggerRequest {
   dryRun?: boolean;
   /** Pass a change freeze (only for identities the freeze allows to force). */
   force?: boolean;
+  /** A step of an escalation ladder (src/coordinator/ladder.ts): the episode and the steps before it. */
+  ladder?: LadderContext;
 }
 
 export interface ConstraintCheck {
@@ -429,6 +432,8 @@ export class Admission {
       // Machine steps run on the target's queue; the workflow itself off the machine (workflowQueue).
       activityQueue: taskQueue,
       timeoutMs: wf.timeoutMs,
+      ...(wf.onUnhealed && { onUnhealed: wf.onUnhealed }),
+      ...(req.ladder && { ladder: req.ladder }),
     };
 
     const viaLedger = usesLedger(wf) ? this.deps.ledger : undefined;
@@ -448,12 +453,14 @@ export class Admission {
             node: req.target.node,
             datacenter: req.target.datacenter,
             trigger,
+            ladder: req.ladder?.episode,
           }),
           memo: {
             [NONCE_MEMO]: nonce,
             ...(viaLedger && { [SCOPES_MEMO]: JSON.stringify(scopes) }),
             ...fleetMemo,
             ...(req.reason ? { reason: req.reason } : {}),
+            ...(req.ladder && { [LADDER_MEMO]: JSON.stringify(req.ladder.steps) }),
           },
         });
         return handle.firstExecutionRunId;

@@ -25,6 +25,7 @@ import { createFleetSafety } from './fleet-wiring';
 import { LedgerClient, ledgerWorkflowId, usesLedger } from '../ledger/client';
 import { LedgerHealth } from '../ledger/health';
 import { LedgerWorker } from './ledger-worker';
+import { createLadderActivities } from './ladder';
 import { startCloseWatcher, type CloseWatcherSettings } from '../watcher/start';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { Target } from '../naming/task-queues';
@@ -228,6 +229,15 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     visibilityQps: coordinator.admission.visibilityQps,
     ...deps.admission,
   });
+  // Escalated runs ask for their ladder's next step here (the ledger worker serves LADDER_QUEUE).
+  ledgerWorker.serveLadder(
+    createLadderActivities(
+      (req) => admission.admitTrigger(req),
+      () => deps.temporal.client(),
+      () => deps.config.current.workflows,
+    ),
+  );
+  if ([...deps.config.current.workflows.values()].some((w) => w.onUnhealed)) ledgerWorker.ensure();
   const reconcileEvery = deps.reconcileIntervalMs ?? coordinator.admission.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS;
   if (reconcileEvery > 0) {
     const stop = admission.startReconciliation(reconcileEvery);

@@ -24,6 +24,8 @@ export interface ListFilter {
   status?: ListStatus;
   /** How the run ended (MedicOutcome). */
   outcome?: Outcome;
+  /** The escalation ladder episode (MedicLadder: its first run's workflow id). */
+  ladder?: string;
   /** 1-1000, as the query string carries it. */
   limit?: string;
 }
@@ -35,5 +37,6 @@ export function executionListQuery(filter: ListFilter): string {
   if (filter.node) clauses.push(`${SEARCH_ATTRIBUTES.node.name} = ${queryValue(filter.node)}`);
   if (filter.status) clauses.push(`ExecutionStatus = ${queryValue(EXECUTION_STATUS[filter.status])}`);
   if (filter.outcome) clauses.push(`${SEARCH_ATTRIBUTES.outcome.name} = ${queryValue(filter.outcome)}`);
+  if (filter.ladder) clauses.push(`${SEARCH_ATTRIBUTES.ladder.name} = ${queryValue(filter.ladder)}`);
   return clauses.join(' AND ');
 }

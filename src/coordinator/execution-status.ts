@@ -6,6 +6,7 @@ import { maskSecretValues } from '../params/resolve';
 import { SEARCH_ATTRIBUTES } from '../naming/search-attributes';
 import { executionListQuery, type ListFilter } from './execution-list';
 import { historySummary, startInput, type HistorySummary } from '../temporal/execution-history';
+import { LADDER_MEMO, type LadderStep } from '../../workflows/shared/ladder';
 
 /** One execution in full: what a list shows, plus its type, result and history summary. */
 export interface ExecutionStatus extends ExecutionSummary {
@@ -15,7 +16,19 @@ export interface ExecutionStatus extends ExecutionSummary {
   failure?: string;
   /** The workflow's `progress` query, when the caller asked for it and a worker answered. */
   progress?: object;
+  /** A step of an escalation ladder: the episode (MedicLadder) and the steps as its memo has them. */
+  ladder?: { episode: string; steps: LadderStep[] };
   history: HistorySummary;
+}
+
+/** The memo's ladder, when it holds one this code can read. */
+function ladderSteps(memo: Record<string, unknown> | undefined): LadderStep[] {
+  try {
+    const steps = JSON.parse(String(memo?.[LADDER_MEMO] ?? '[]')) as unknown;
+    return Array.isArray(steps) ? (steps as LadderStep[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -54,6 +67,8 @@ export async function describeExecution(
     ...(d.closeTime ? { close_time: d.closeTime.toISOString() } : {}),
     history: { events: 0, activities: [] },
   };
+  const episode = sa.get(SEARCH_ATTRIBUTES.ladder);
+  if (episode !== undefined) status.ladder = { episode, steps: ladderSteps(d.memo) };
   if (d.status.name === 'COMPLETED' || d.status.name === 'FAILED') {
     try {
       status.result = await client.workflow.getHandle(id, d.runId).result();

@@ -1,4 +1,5 @@
-// The ledger worker every coordinator runs: polls the admission ledger queue, so ledgers run wherever a coordinator does.
+// The ledger worker every coordinator runs: polls the admission ledger queue, so ledgers run wherever a coordinator does,
+// and the ladder queue (the ladder activity, src/coordinator/ladder.ts) on the same connection.
 //
 // It starts with the first admission that needs a ledger, reconnects with backoff when Temporal
 // goes away, and stops with the coordinator. Any coordinator's worker can run any ledger: when
@@ -10,7 +11,8 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { TemporalConfig } from '../config/temporal';
 import { medicDataConverter } from '../temporal/data-converter';
 import { ledgerBundlePath } from '../temporal/bundle-workflows';
-import { LEDGER_QUEUE } from '../naming/task-queues';
+import { LADDER_QUEUE, LEDGER_QUEUE } from '../naming/task-queues';
+import type { LadderActivities } from '../../workflows/ladder';
 import { temporalConnection } from '../temporal/tls';
 import { backoffDelay } from '../temporal/connect';
 import { createFleetLedgerActivities } from '../ledger/fleet/activities';
@@ -21,6 +23,8 @@ import { createWatcherActivities } from '../watcher/activities';
 export class LedgerWorker {
   private running?: Promise<void>;
   private worker?: Worker;
+  private ladderWorker?: Worker;
+  private ladder?: LadderActivities;
   private stopped = false;
   private wake?: () => void;
   /**
@@ -36,6 +40,11 @@ export class LedgerWorker {
     private readonly bundlePath = ledgerBundlePath(),
   ) {}
 
+  /** The ladder activity this worker serves on LADDER_QUEUE (set before the first ensure()). */
+  serveLadder(activities: LadderActivities): void {
+    this.ladder = activities;
+  }
+
   /** Starts polling in the background, once; returns at once. */
   ensure(): void {
     this.running ??= this.context.runInAsyncScope(() => this.loop());
@@ -48,9 +57,11 @@ export class LedgerWorker {
       // stdout, which carries the audit lines).
       const sdk = createLogger({ component: 'coordinator.ledger-worker', level: 'warn' });
       Runtime.install({
-        logger: new DefaultLogger('WARN', (e) =>
-          (e.level === 'ERROR' ? sdk.error : sdk.warn)(e.message, { sdk: true, ...(e.meta as Record<string, unknown>) }),
-        ),
+        logger: new DefaultLogger('WARN', (e) => {
+          // The ladder queue has activities only, by design: the SDK's warning about it is no news.
+          if (e.meta?.taskQueue === LADDER_QUEUE && e.message.startsWith('No workflows registered')) return;
+          (e.level === 'ERROR' ? sdk.error : sdk.warn)(e.message, { sdk: true, ...(e.meta as Record<string, unknown>) });
+        }),
         // The SDK core's lines too: by default it prints them on stdout, among the audit lines.
         telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
       });
@@ -82,10 +93,22 @@ export class LedgerWorker {
           maxConcurrentActivityTaskExecutions: 2,
           shutdownGraceTime: '5s',
         });
+        if (this.ladder) {
+          this.ladderWorker = await Worker.create({
+            connection,
+            namespace: this.config.namespace,
+            taskQueue: LADDER_QUEUE,
+            activities: { ...this.ladder },
+            dataConverter: medicDataConverter(this.config.payloadKeyFile),
+            identity: `coordinator-${process.pid}@${os.hostname()}`,
+            maxConcurrentActivityTaskExecutions: 4,
+            shutdownGraceTime: '5s',
+          });
+        }
         if (this.stopped) break;
         if (attempt > 1) this.log('admission ledger worker polling again');
         attempt = 0;
-        await this.worker.run();
+        await runTogether([this.worker, ...(this.ladderWorker ? [this.ladderWorker] : [])]);
       } catch (err) {
         if (this.stopped) break;
         if (attempt === 1 || attempt % 10 === 0)
@@ -99,6 +122,7 @@ export class LedgerWorker {
         });
       } finally {
         this.worker = undefined;
+        this.ladderWorker = undefined;
         await connection?.close().catch(() => undefined);
       }
     }
@@ -107,7 +131,21 @@ export class LedgerWorker {
   async close(): Promise<void> {
     this.stopped = true;
     this.wake?.();
-    if (this.worker?.getState() === 'RUNNING') this.worker.shutdown();
+    for (const w of [this.worker, this.ladderWorker]) if (w?.getState() === 'RUNNING') w.shutdown();
     await this.running?.catch(() => undefined);
   }
+}
+
+/** Runs workers until all have stopped; when one fails, the others are shut down and its error is thrown. */
+async function runTogether(workers: Worker[]): Promise<void> {
+  let failure: unknown;
+  await Promise.all(
+    workers.map((w) =>
+      w.run().catch((err: unknown) => {
+        failure ??= err;
+        for (const other of workers) if (other !== w && other.getState() === 'RUNNING') other.shutdown();
+      }),
+    ),
+  );
+  if (failure !== undefined) throw failure;
 }

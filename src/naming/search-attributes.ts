@@ -8,6 +8,8 @@ export const SEARCH_ATTRIBUTES = {
   trigger: defineSearchAttributeKey('MedicTrigger', SearchAttributeType.KEYWORD),
   /** Set by the workflow when it ends: healed, nothing_to_heal, escalated or failed (workflows/outcome.ts). */
   outcome: defineSearchAttributeKey('MedicOutcome', SearchAttributeType.KEYWORD),
+  /** The escalation ladder a run belongs to: its first run's workflow id (workflows/ladder.ts). */
+  ladder: defineSearchAttributeKey('MedicLadder', SearchAttributeType.KEYWORD),
 } as const;
 
 export { OUTCOMES, type Outcome } from './execution-filters';
@@ -23,6 +25,8 @@ export interface StartLabels {
   datacenter?: string;
   /** Who or what asked for the start: a SPIFFE ID, "alertmanager", "slack:<user>", a rule name. */
   trigger?: string;
+  /** The escalation ladder episode the run is a step of (its first run's workflow id). */
+  ladder?: string;
 }
 
 /** The search attributes of one start; absent values are left out rather than set empty. */
@@ -31,6 +35,7 @@ export function startSearchAttributes(labels: StartLabels): SearchAttributePair[
   if (labels.node) pairs.push({ key: SEARCH_ATTRIBUTES.node, value: labels.node });
   if (labels.datacenter) pairs.push({ key: SEARCH_ATTRIBUTES.datacenter, value: labels.datacenter });
   if (labels.trigger) pairs.push({ key: SEARCH_ATTRIBUTES.trigger, value: labels.trigger });
+  if (labels.ladder) pairs.push({ key: SEARCH_ATTRIBUTES.ladder, value: labels.ladder });
   return pairs;
 }
 

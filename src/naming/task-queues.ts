@@ -34,6 +34,12 @@ export const ADMISSION_LEASE_QUEUE = 'medic-admission-leases';
 /** The queue of the admission ledgers (src/ledger/): every coordinator's ledger worker polls it. */
 export const LEDGER_QUEUE = 'medic-admission-ledger';
 
+/**
+ * The queue of the ladder activity (workflows/ladder.ts): every coordinator that knows escalation
+ * ladders polls it; older ones do not, so a run never waits on a coordinator that cannot answer.
+ */
+export const LADDER_QUEUE = 'medic-ladder';
+
 export function generalQueue(datacenter: string): string {
   return `medic:${datacenter}`;
 }

@@ -1,14 +1,26 @@
 // The close watcher's activities, run by the coordinators' ledger workers: list the medic runs
-// that closed unhealed without a page (visibility), and say what to page about one (its history).
+// that closed unhealed without a page (visibility), say what to page about one (its history) and
+// which diagnose steps to run for it, and read where an earlier watcher left off (its memo).
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { Counter } from 'prom-client';
-import type { PageRequest } from '../../activities';
+import type { DiagnoseRequest, PageRequest } from '../../activities';
+import type { WorkflowInput } from '../../workflows/shared/input';
 import { dedupKeyOf } from '../../workflows/escalation';
+import { renderDiagnose } from '../../workflows/diagnose';
+import { nodeQueue } from '../naming/task-queues';
 import { historySummary, startInput } from '../temporal/execution-history';
-import { maskSecretValues } from '../params/resolve';
-import { SEARCH_ATTRIBUTES } from '../naming/search-attributes';
-import { UNPAGED_STATUSES, type ClosedRun, type ClosedStatus, type ListAnswer, type ListRequest } from './state';
+import { maskSecretValues, secretValues } from '../params/resolve';
+import { SEARCH_ATTRIBUTES, queryValue } from '../naming/search-attributes';
+import {
+  UNPAGED_STATUSES,
+  WATCHER_MEMO,
+  type ClosedRun,
+  type ClosedStatus,
+  type ListAnswer,
+  type ListRequest,
+  type ResumePoint,
+} from './state';
 
 /**
  * medic_unpaged_closes_total{status}: runs the watcher caught, counted where their page is
@@ -23,9 +35,40 @@ export const unpagedClosesTotal = new Counter({
   registers: [],
 });
 
+/** A page about an unpaged close, and the run's diagnose steps to run on its node first. */
+export interface PreparedPage {
+  page: PageRequest;
+  /** Rendered from the run's input (each request carries the run's secrets as `redact`); absent without diagnose steps. */
+  diagnose?: { taskQueue: string; steps: DiagnoseRequest[] };
+  /** Why the diagnose steps cannot run at all (their templates cannot be filled). */
+  unavailable?: string;
+}
+
 export interface WatcherActivities {
   listUnpagedCloses(req: ListRequest): Promise<ListAnswer>;
+  /** Before WATCHER_DIAGNOSE_PATCH: the page alone. */
   describeUnpagedClose(run: ClosedRun): Promise<PageRequest>;
+  prepareUnpagedPage(run: ClosedRun): Promise<PreparedPage>;
+  /** Where the last watcher of `workflowId` that closed left off (its memo), if one did. */
+  lastResumePoint(workflowId: string): Promise<ResumePoint | undefined>;
+}
+
+/** The diagnose steps of a closed run, rendered as its own escalation would, for its node's queue. */
+export function diagnoseRequests(input: Partial<WorkflowInput>): Pick<PreparedPage, 'diagnose' | 'unavailable'> {
+  if (!input.diagnose?.length || !input.target) return {};
+  const taskQueue = input.target.node ? nodeQueue(input.target.node) : input.activityQueue;
+  if (!taskQueue) return {};
+  const full = { params: {}, ...input } as WorkflowInput;
+  const secrets = secretValues(input.paramSchema, input.params);
+  try {
+    const steps = input.diagnose.map((step) => ({
+      ...renderDiagnose(step, full),
+      ...(secrets.length && { redact: secrets }),
+    }));
+    return { diagnose: { taskQueue, steps } };
+  } catch (err) {
+    return { unavailable: (err as Error).message };
+  }
 }
 
 /**
@@ -100,41 +143,70 @@ export function createWatcherActivities(visibility: () => Client): WatcherActivi
       return { runs, complete, ...(newest !== undefined && { newestCloseMs: newest }) };
     },
 
-    async describeUnpagedClose(run) {
-      const client = visibility();
-      let events: HistoryEvent[] = [];
-      try {
-        events = (await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).events ?? [];
-      } catch {
-        // Past retention: page with what visibility said.
+    describeUnpagedClose: async (run) => (await describe(run)).page,
+
+    async prepareUnpagedPage(run) {
+      const { page, input } = await describe(run);
+      const found = input ? diagnoseRequests(input) : {};
+      return {
+        page,
+        ...found,
+        ...(found.unavailable && { unavailable: maskSecretValues(found.unavailable, input?.paramSchema, input?.params ?? {}) }),
+      };
+    },
+
+    async lastResumePoint(workflowId) {
+      let newest: { closeMs: number; point: ResumePoint } | undefined;
+      const query = `WorkflowId = ${queryValue(workflowId)} AND ExecutionStatus != 'Running'`;
+      for await (const e of visibility().workflow.list({ query, pageSize: 100 })) {
+        const raw = e.memo?.[WATCHER_MEMO];
+        if (typeof raw !== 'string' || !e.closeTime) continue;
+        try {
+          const point = JSON.parse(raw) as ResumePoint;
+          if (typeof point.watermarkMs !== 'number' || typeof point.handled !== 'object') continue;
+          if (!newest || e.closeTime.getTime() > newest.closeMs) newest = { closeMs: e.closeTime.getTime(), point };
+        } catch {
+          // Not a memo this code wrote: look further.
+        }
       }
-      const input = events.length ? await startInput(client, { events }) : undefined;
-      const workflow = input?.workflow ?? run.workflow ?? 'unknown';
-      const target = input?.target ?? {
-        ...(run.node && { node: run.node }),
-        ...(run.datacenter && { datacenter: run.datacenter }),
-      };
-      const where = target.node ?? target.datacenter ?? 'any target';
-      const tried = historySummary({ events })
-        // History records an activity's start only once it ends: one still open at the close did not finish.
-        .activities.map(
-          (a) => `${a.activity_type}: ${a.status === 'scheduled' || a.status === 'started' ? 'unfinished' : a.status}`,
-        )
-        .slice(-20);
-      const req: PageRequest = {
-        action: 'trigger',
-        dedupKey: dedupKeyOf(workflow, target),
-        summary: `${workflow} on ${where} ended without healing and without a page: ${howItEnded(run, events)}`,
-        outcome: run.status.toLowerCase(),
-        workflow,
-        workflowId: run.workflowId,
-        runId: run.runId,
-        target,
-        tried: [...tried, `closed ${run.status} at ${new Date(run.closeTimeMs).toISOString()}`],
-      };
-      unpagedClosesTotal.inc({ status: run.status.toLowerCase() });
-      // A termination reason or failure message may quote a secret param's value.
-      return maskSecretValues(req, input?.paramSchema, input?.params ?? {});
+      return newest?.point;
     },
   };
+
+  async function describe(run: ClosedRun): Promise<{ page: PageRequest; input?: Partial<WorkflowInput> }> {
+    const client = visibility();
+    let events: HistoryEvent[] = [];
+    try {
+      events = (await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).events ?? [];
+    } catch {
+      // Past retention: page with what visibility said.
+    }
+    const input = events.length ? await startInput(client, { events }) : undefined;
+    const workflow = input?.workflow ?? run.workflow ?? 'unknown';
+    const target = input?.target ?? {
+      ...(run.node && { node: run.node }),
+      ...(run.datacenter && { datacenter: run.datacenter }),
+    };
+    const where = target.node ?? target.datacenter ?? 'any target';
+    const tried = historySummary({ events })
+      // History records an activity's start only once it ends: one still open at the close did not finish.
+      .activities.map(
+        (a) => `${a.activity_type}: ${a.status === 'scheduled' || a.status === 'started' ? 'unfinished' : a.status}`,
+      )
+      .slice(-20);
+    const req: PageRequest = {
+      action: 'trigger',
+      dedupKey: dedupKeyOf(workflow, target),
+      summary: `${workflow} on ${where} ended without healing and without a page: ${howItEnded(run, events)}`,
+      outcome: run.status.toLowerCase(),
+      workflow,
+      workflowId: run.workflowId,
+      runId: run.runId,
+      target,
+      tried: [...tried, `closed ${run.status} at ${new Date(run.closeTimeMs).toISOString()}`],
+    };
+    unpagedClosesTotal.inc({ status: run.status.toLowerCase() });
+    // A termination reason or failure message may quote a secret param's value.
+    return { page: maskSecretValues(req, input?.paramSchema, input?.params ?? {}), ...(input && { input }) };
+  }
 }

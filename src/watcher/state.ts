@@ -2,6 +2,16 @@
 // runs are new, how far the watermark may advance, what is forgotten. The watcher workflow
 // (./workflow.ts) carries the state across continue-as-new; its `version` says how to read it.
 
+/** The watcher's pages carry what the run's `diagnose` steps see on its node now. */
+export const WATCHER_DIAGNOSE_PATCH = 'medic-watcher-diagnose-v1';
+/**
+ * The watcher keeps its watermark in its memo, and a watcher started anew (the last one was
+ * terminated) resumes from the last one's, so it pages the closes of the time nobody watched.
+ */
+export const WATCHER_RESUME_PATCH = 'medic-watcher-resume-v1';
+/** The memo key of what a new watcher resumes from (JSON of ResumePoint). */
+export const WATCHER_MEMO = 'closeWatcher';
+
 /** The state's layout; a carried state of another version is refused, not guessed at. */
 export const WATCHER_STATE_VERSION = 1;
 
@@ -20,8 +30,12 @@ export const WATCHER_DEFAULTS = {
    * are remembered (by run id) so they are not paged twice.
    */
   overlapMs: 2 * 60_000,
-  /** A new watcher (no carried state) pages closes from this long before it started. */
+  /** A new watcher (no carried state) pages closes from this long before it started, when no earlier watcher left a watermark. */
   lookbackMs: 60_000,
+  /** A new watcher resumes from an earlier watcher's watermark at most this far back (closes older than it are not paged). */
+  resumeMaxMs: 24 * 3_600_000,
+  /** How long a node may take to answer the diagnose steps of a watcher's page. */
+  diagnoseWithinMs: 30_000,
   /** Closed runs one poll hands over at most; the rest come with the next polls. */
   batch: 200,
   /** Remembered runs at most; beyond it the oldest are forgotten (only a storm of closes gets there). */
@@ -37,6 +51,8 @@ export interface WatcherOptions {
   pollMs?: number;
   overlapMs?: number;
   lookbackMs?: number;
+  resumeMaxMs?: number;
+  diagnoseWithinMs?: number;
   batch?: number;
   maxHistoryEvents?: number;
 }
@@ -133,4 +149,39 @@ export function takeAnswer(
   kept.sort((a, b) => b[1] - a[1]);
   state.handled = Object.fromEntries(kept.slice(0, rememberedMax));
   return fresh;
+}
+
+/**
+ * Where a new watcher starts: every unpaged close after `watermarkMs` is still to page, except
+ * the runs in `handled` (paged already, within the overlap). Kept in each watcher run's memo.
+ */
+export interface ResumePoint {
+  watermarkMs: number;
+  handled: Record<string, number>;
+}
+
+/**
+ * The resume point of a running watcher: its watermark, held back to the oldest close whose page
+ * is still in flight (a watcher terminated now must page it again), and only the runs paged.
+ */
+export function resumePoint(state: WatcherState, inFlight: ReadonlyMap<string, number>): ResumePoint {
+  const handled = Object.fromEntries(Object.entries(state.handled).filter(([runId]) => !inFlight.has(runId)));
+  const watermarkMs = Math.min(state.watermarkMs, ...[...inFlight.values()].map((closed) => closed - 1));
+  return { watermarkMs, handled };
+}
+
+/**
+ * The state of a watcher started anew: from the last watcher's resume point when it left one
+ * (covering the time nobody watched, at most `resumeMaxMs` back), else `lookbackMs` back.
+ */
+export function resumedState(
+  previous: ResumePoint | undefined,
+  nowMs: number,
+  lookbackMs: number = WATCHER_DEFAULTS.lookbackMs,
+  resumeMaxMs: number = WATCHER_DEFAULTS.resumeMaxMs,
+): WatcherState {
+  const fresh = initialState(nowMs, lookbackMs);
+  if (!previous || !Number.isFinite(previous.watermarkMs)) return fresh;
+  const watermarkMs = Math.max(nowMs - resumeMaxMs, Math.min(previous.watermarkMs, fresh.watermarkMs));
+  return { ...fresh, watermarkMs, handled: { ...previous.handled } };
 }

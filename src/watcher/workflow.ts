@@ -4,15 +4,33 @@
 // terminated, cancelled, or failed before its catch-all), once, through the same sink and with
 // the same dedup_key as the run itself would have: the `page` activity of the general workers,
 // on the run's own workflow task queue. Its watermark and the runs it paged are durable state,
-// carried across continue-as-new, so a restart never pages twice.
-import { continueAsNew, defineQuery, log, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
-import type { PageRequest, PageResult } from '../../activities';
-import type { WatcherActivities } from './activities';
+// carried across continue-as-new, so a restart never pages twice; its resume point is in its memo
+// too, so a watcher started after one was terminated pages what closed while none ran. A page
+// carries what the run's diagnose steps see on its node at that moment.
+import {
+  ActivityFailure,
+  continueAsNew,
+  defineQuery,
+  log,
+  patched,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertMemo,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { DiagnoseRequest, Diagnosis, PageRequest, PageResult } from '../../activities';
+import type { PreparedPage, WatcherActivities } from './activities';
 import {
   WATCHER_DEFAULTS,
+  WATCHER_DIAGNOSE_PATCH,
+  WATCHER_MEMO,
+  WATCHER_RESUME_PATCH,
   carriedState,
   initialState,
   nextList,
+  resumePoint,
+  resumedState,
   takeAnswer,
   type ClosedRun,
   type WatcherOptions,
@@ -28,18 +46,40 @@ export async function medicCloseWatcher(options: WatcherOptions = {}, carried?: 
   const pollMs = options.pollMs ?? WATCHER_DEFAULTS.pollMs;
   const overlapMs = options.overlapMs ?? WATCHER_DEFAULTS.overlapMs;
   const maxHistoryEvents = options.maxHistoryEvents ?? WATCHER_DEFAULTS.maxHistoryEvents;
-  const state = carried ? carriedState(carried) : initialState(Date.now(), options.lookbackMs);
-  setHandler(watcherStateQuery, () => state);
-
   const ledger = proxyActivities<WatcherActivities>({
     startToCloseTimeout: '60s',
     retry: { initialInterval: '1s', maximumInterval: '10s' },
   });
+  const resuming = patched(WATCHER_RESUME_PATCH);
+  const state = carried
+    ? carriedState(carried)
+    : resuming
+      ? resumedState(await ledger.lastResumePoint(workflowInfo().workflowId), Date.now(), options.lookbackMs, options.resumeMaxMs)
+      : initialState(Date.now(), options.lookbackMs);
+  setHandler(watcherStateQuery, () => state);
+  const diagnosing = patched(WATCHER_DIAGNOSE_PATCH);
+
   // Pages run beside the polling: a sink that is down for a while must not delay the next catch.
   const inFlight = new Set<Promise<void>>();
+  // The close times of the runs whose page is in flight: the resume point stays before them.
+  const paging = new Map<string, number>();
+  let remembered = '';
+  const remember = (): void => {
+    if (!resuming) return;
+    const point = JSON.stringify(resumePoint(state, paging));
+    if (point === remembered) return;
+    remembered = point;
+    upsertMemo({ [WATCHER_MEMO]: point });
+  };
+  remember();
   const page = async (run: ClosedRun): Promise<void> => {
     try {
-      const req = await ledger.describeUnpagedClose(run);
+      const req = diagnosing
+        ? await withDiagnostics(
+            await ledger.prepareUnpagedPage(run),
+            options.diagnoseWithinMs ?? WATCHER_DEFAULTS.diagnoseWithinMs,
+          )
+        : await ledger.describeUnpagedClose(run);
       // The general workers' page activity, on the run's own queue: its sink, its dedup_key.
       const sink = proxyActivities<{ page(req: PageRequest): Promise<PageResult> }>({
         taskQueue: run.taskQueue,
@@ -74,11 +114,51 @@ export async function medicCloseWatcher(options: WatcherOptions = {}, carried?: 
         nextList(state, overlapMs, options.batch ?? WATCHER_DEFAULTS.batch, options.scope),
       );
       for (const run of takeAnswer(state, answer, overlapMs)) {
-        const p: Promise<void> = page(run).finally(() => inFlight.delete(p));
+        paging.set(run.runId, run.closeTimeMs);
+        const p: Promise<void> = page(run).finally(() => {
+          inFlight.delete(p);
+          paging.delete(run.runId);
+          remember();
+        });
         inFlight.add(p);
       }
+      remember();
     }
     await sleep(pollMs);
   }
   await continueAsNew<typeof medicCloseWatcher>(options, state);
+}
+
+/**
+ * The prepared page with what the run's diagnose steps see on its node now: each step on the
+ * node's queue, bounded, side by side (the worker masks the run's secrets in what they answer).
+ * A node that does not answer makes each step say "diagnostics unavailable: <why>".
+ */
+async function withDiagnostics(prepared: PreparedPage, withinMs: number): Promise<PageRequest> {
+  const unavailable = (name: string, why: string): Diagnosis => ({
+    name,
+    output: `diagnostics unavailable: ${why}`,
+    truncated: false,
+  });
+  if (prepared.unavailable) return { ...prepared.page, diagnostics: [unavailable('diagnose', prepared.unavailable)] };
+  if (!prepared.diagnose) return prepared.page;
+  const { taskQueue, steps } = prepared.diagnose;
+  const diagnostics = await Promise.all(
+    steps.map(async (step: DiagnoseRequest): Promise<Diagnosis> => {
+      const node = proxyActivities<{ diagnose(req: DiagnoseRequest): Promise<Diagnosis> }>({
+        taskQueue,
+        scheduleToStartTimeout: Math.min(10_000, withinMs),
+        startToCloseTimeout: (step.timeoutMs ?? 10_000) + 5_000,
+        scheduleToCloseTimeout: withinMs,
+        retry: { maximumAttempts: 1 },
+      });
+      try {
+        return await node.diagnose(step);
+      } catch (err) {
+        const why = err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+        return unavailable(step.name, why);
+      }
+    }),
+  );
+  return { ...prepared.page, diagnostics };
 }

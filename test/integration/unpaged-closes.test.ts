@@ -4,7 +4,6 @@
 // a coordinator that stops and continue-as-new. Real dev server (a namespace of this file's own,
 // so no other file's watcher or runs mix in), in-process coordinators and worker, a real
 // `medic worker` process, a capture server as the JSON escalation sink.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -14,26 +13,13 @@ import { CLOSE_WATCHER_ID } from '../../src/watcher/start';
 import type { WatcherState } from '../../src/watcher/state';
 import { createWatcherActivities, UNPAGED_CLOSES_METRIC } from '../../src/watcher/activities';
 import type { WorkflowInput } from '../../workflows/shared/input';
-import { startCaptureServer, type CaptureServer } from '../helpers/capture-server';
 import { testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { spawnMedic, writeWorkerConfig } from '../helpers/medic-process';
-import { startTestWorker, tempDir, type TestWorker } from '../helpers/medic-worker';
+import type { TestWorker } from '../helpers/medic-worker';
+import { startPaging, type JsonPage, type Paging } from '../helpers/paging';
 import { testNamespace, type TestNamespace } from '../helpers/namespace';
 import { activityRunning } from '../helpers/lean-worker';
 import { eventually, temporalAddress, unique, workflowBundle } from '../helpers/temporal';
-
-interface JsonPage {
-  event_action: string;
-  diagnostics?: Array<{ name: string; output: string; truncated: boolean }>;
-  dedup_key: string;
-  summary: string;
-  outcome: string;
-  workflow: string;
-  workflow_id: string;
-  run_id: string;
-  target: { node?: string; datacenter?: string };
-  tried: string[];
-}
 
 const SECRET = 'hunter2-secret-value';
 const HANG = { name: 'hang', kind: 'command' as const, command: '/usr/bin/sleep', args: ['300'] };
@@ -43,7 +29,7 @@ const WATCHER = { options: { pollMs: 500, overlapMs: 30_000, maxHistoryEvents: 6
 describe('every unhealed end pages, once', () => {
   let ns: TestNamespace;
   let client: Client;
-  let sink: CaptureServer;
+  let paging: Paging;
   let worker: TestWorker;
   let dir: string;
   const coordinators: TestCoordinator[] = [];
@@ -70,8 +56,7 @@ describe('every unhealed end pages, once', () => {
     coordinators.push(c);
     return c;
   };
-  const pages = (runId?: string): JsonPage[] =>
-    sink.posted<JsonPage>('/pages').filter((p) => p.event_action === 'trigger' && (!runId || p.run_id === runId));
+  const pages = (runId?: string): JsonPage[] => paging.pages(runId);
   const pageOf = (runId: string): Promise<JsonPage> =>
     eventually(async () => pages(runId)[0], 60_000, `a page about run ${runId}`);
   const watcher = () => client.workflow.getHandle(CLOSE_WATCHER_ID);
@@ -87,25 +72,17 @@ describe('every unhealed end pages, once', () => {
   beforeAll(async () => {
     ns = await testNamespace('pages');
     client = ns.client;
-    sink = await startCaptureServer(() => ({ status: 202, body: { status: 'success' } }));
-    dir = tempDir('pages');
-    worker = await startTestWorker({
-      namespace: ns.namespace,
-      settings: {
-        allowedCommands: ['/usr/bin/sleep'],
-        escalation: { url: `${sink.url}/pages`, format: 'json', headers: {}, timeoutMs: 5000 },
-      },
-    });
+    paging = await startPaging('pages', ['/usr/bin/sleep'], ns.namespace);
+    ({ worker, dir } = paging);
     await coordinator();
   }, 90_000);
   afterAll(async () => {
-    await worker?.stop();
+    await paging?.close();
     for (const c of coordinators) await c.close();
     await watcher()
       .terminate('test done')
       .catch(() => undefined);
-    await Promise.all([sink?.close(), ns?.close()]);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await ns?.close();
   });
 
   it('a run that reaches its timeout escalates by itself before the backstop, pages once, and the watcher adds no page', async () => {
@@ -166,7 +143,7 @@ describe('every unhealed end pages, once', () => {
     expect(page.summary).toMatch(
       /^hangs on .+ ended without healing and without a page: terminated by .+: operator gave up on \*{8}$/,
     );
-    expect(JSON.stringify(sink.requests.map((r) => r.body))).not.toContain(SECRET);
+    expect(JSON.stringify(paging.sink.requests.map((r) => r.body))).not.toContain(SECRET);
     expect(page.tried).toEqual(['runCommand: unfinished', expect.stringMatching(/^closed TERMINATED at /)]);
   });
 
@@ -219,7 +196,7 @@ describe('every unhealed end pages, once', () => {
       '--workflow-bundle',
       workflowBundle().codePath,
       '--escalation-url',
-      `${sink.url}/pages`,
+      `${paging.sink.url}/pages`,
     ];
     const first = spawnMedic(argv);
     await first.waitFor(/msg="polling"/, 60_000);

@@ -5,6 +5,8 @@ import {
   carriedState,
   initialState,
   nextList,
+  resumePoint,
+  resumedState,
   takeAnswer,
   type ClosedRun,
   type WatcherState,
@@ -21,6 +23,28 @@ const run = (runId: string, closeTimeMs: number): ClosedRun => ({
 });
 
 describe('close watcher state', () => {
+  it('a watcher started anew resumes from the resume point the last watcher left, covering the time none ran, at most resumeMaxMs back', () => {
+    const now = 10 * 3_600_000;
+    const previous = { watermarkMs: now - 3_600_000, handled: { paged: now - 3_600_100 } };
+    expect(resumedState(previous, now, 60_000, 24 * 3_600_000)).toMatchObject({
+      watermarkMs: now - 3_600_000,
+      handled: { paged: now - 3_600_100 },
+      caught: 0,
+    });
+    // Down longer than resumeMaxMs: it resumes that far back only.
+    expect(resumedState(previous, now, 60_000, 1_800_000).watermarkMs).toBe(now - 1_800_000);
+    // A resume point newer than the look-back (a watcher that just went): the look-back still applies.
+    expect(resumedState({ watermarkMs: now - 1_000, handled: {} }, now, 60_000).watermarkMs).toBe(now - 60_000);
+    // No earlier watcher left one: the look-back.
+    expect(resumedState(undefined, now, 60_000)).toEqual(initialState(now, 60_000));
+  });
+
+  it('the resume point stays before every page in flight, and lists only the runs paged', () => {
+    const s: WatcherState = { ...initialState(0, 0), watermarkMs: 100_000, handled: { done: 90_000, flying: 80_000 } };
+    expect(resumePoint(s, new Map([['flying', 80_000]]))).toEqual({ watermarkMs: 79_999, handled: { done: 90_000 } });
+    expect(resumePoint(s, new Map())).toEqual({ watermarkMs: 100_000, handled: { done: 90_000, flying: 80_000 } });
+  });
+
   it('a new watcher looks back lookbackMs before it started, and remembers nothing', () => {
     expect(initialState(100_000, 60_000)).toEqual({
       version: WATCHER_STATE_VERSION,

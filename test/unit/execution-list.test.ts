@@ -9,6 +9,7 @@ describe('executionListQuery', () => {
       "MedicWorkflow IS NOT NULL AND MedicWorkflow = 'w' AND MedicNode = 'host1' AND ExecutionStatus = 'TimedOut'",
     ],
     [{ status: 'cancelled' as const }, "MedicWorkflow IS NOT NULL AND ExecutionStatus = 'Canceled'"],
+    [{ ladder: 'restartService:1a2b' }, "MedicWorkflow IS NOT NULL AND MedicLadder = 'restartService:1a2b'"],
   ])('%j -> %s', (filter, query) => {
     expect(executionListQuery(filter)).toBe(query);
   });

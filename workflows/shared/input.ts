@@ -2,6 +2,7 @@
 // config and the trigger request; workers and tests pass the same shape.
 import type { Target } from '../../src/naming/task-queues';
 import type { ParamSchema } from '../../src/params/schema';
+import type { LadderContext, OnUnhealed } from './ladder';
 
 export type { Target };
 
@@ -72,4 +73,8 @@ export interface WorkflowInput {
   timeoutMs?: number;
   /** The config's `diagnose` blocks: run on escalation, their output in the page. */
   diagnose?: DiagnoseStep[];
+  /** The config's `on_unhealed` block: the workflow asked for when this run ends escalated (workflows/ladder.ts). */
+  onUnhealed?: OnUnhealed;
+  /** When this run is a later step of an escalation ladder: the episode and the steps before it. */
+  ladder?: LadderContext;
 }

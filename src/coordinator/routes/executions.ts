@@ -120,6 +120,26 @@ const EXECUTION_SCHEMA = {
     result: { description: 'the workflow result, when it completed' },
     failure: { type: 'string', description: 'why it failed, when it failed' },
     progress: PROGRESS_SCHEMA,
+    ladder: {
+      type: 'object',
+      description: 'the escalation ladder the run is a step of: its episode (the first run) and the steps as the run knew them',
+      properties: {
+        episode: { type: 'string' },
+        steps: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              workflow: { type: 'string' },
+              workflowId: { type: 'string' },
+              runId: { type: 'string' },
+              outcome: { type: 'string', description: 'escalated, started, refused, not_asked' },
+              summary: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
     history: {
       type: 'object',
       properties: {
@@ -304,7 +324,7 @@ export const executionRoutes: FastifyPluginAsync<{
       schema: {
         summary: 'Recent executions',
         description:
-          "medic's executions from Temporal visibility, newest first, filtered by workflow, node, status and outcome. " +
+          "medic's executions from Temporal visibility, newest first, filtered by workflow, node, status, outcome and escalation ladder. " +
           'Visibility is eventually consistent: a start can take a moment to appear.',
         querystring: {
           type: 'object',
@@ -314,6 +334,13 @@ export const executionRoutes: FastifyPluginAsync<{
             node: { ...TARGET_NAME, pattern: NO_QUOTES, description: 'target node' },
             status: { type: 'string', enum: [...LIST_STATUSES] },
             outcome: { type: 'string', enum: [...OUTCOMES] },
+            ladder: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 256,
+              pattern: NO_QUOTES,
+              description: "an escalation ladder's episode: its first run's workflow id",
+            },
             limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$', description: 'at most this many (1-1000, default 50)' },
           },
         },
