@@ -29,6 +29,10 @@ import { startCloseWatcher, type CloseWatcherSettings } from '../watcher/start';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { Target } from '../naming/task-queues';
 import { describeSchemaError, type SchemaError } from './validation-errors';
+import { Approvals } from './approvals';
+import { approvalRoutes } from './routes/approvals';
+import { slackInteractionRoutes } from './routes/slack-interactions';
+import { createApprovalActivities } from '../approval/activities';
 
 export interface CoordinatorDeps {
   config: LiveConfig;
@@ -126,7 +130,13 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   });
 
   // The admission ledgers run in every coordinator's ledger worker, started with the first ledger call.
-  const ledgerWorker = new LedgerWorker(deps.temporal.config, () => deps.temporal.client(), log, deps.ledgerBundle);
+  const ledgerWorker = new LedgerWorker(
+    deps.temporal.config,
+    () => deps.temporal.client(),
+    log,
+    deps.ledgerBundle,
+    createApprovalActivities({ audit, count: (workflow, outcome) => metrics.approvals.inc({ workflow, outcome }) }),
+  );
   app.addHook('onClose', async () => ledgerWorker.close());
   const ledgerHealth = new LedgerHealth(metrics.registry);
   const fleetLedgerId = deps.fleetLedgerId ?? FLEET_LEDGER_ID;
@@ -184,7 +194,19 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   );
   const stopMarkers = markers.start();
   app.addHook('onClose', async () => stopMarkers());
+  const approvals = new Approvals({
+    config: deps.config,
+    temporal: deps.temporal,
+    metrics,
+    audit,
+    log,
+    ensureWorker: () => ledgerWorker.ensure(),
+  });
+  app.addHook('onClose', async () => approvals.close());
+  // Pending requests expire by a timer in their workflow: some ledger worker must poll for it.
+  if ([...deps.config.current.workflows.values()].some((w) => w.approval)) ledgerWorker.ensure();
   const admission = new Admission({
+    approvals,
     fleet: fleet.gate,
     markers,
     ledger,
@@ -196,6 +218,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     visibilityQps: coordinator.admission.visibilityQps,
     ...deps.admission,
   });
+  approvals.admit = (req) => admission.admitTrigger(req);
   const reconcileEvery = deps.reconcileIntervalMs ?? coordinator.admission.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS;
   if (reconcileEvery > 0) {
     const stop = admission.startReconciliation(reconcileEvery);
@@ -350,6 +373,8 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     log,
     ...(deps.chatAnswerWithinMs !== undefined ? { answerWithinMs: deps.chatAnswerWithinMs } : {}),
   });
+  await app.register(approvalRoutes, { approvals, metrics });
+  await app.register(slackInteractionRoutes, { approvals, config: deps.config, log });
   await app.register(fleetSafetyRoutes, { ...fleet, config: deps.config, temporal: deps.temporal, metrics, audit });
   app.addHook('onClose', async () => fleet.gate.stop());
   await app.register(openapiRoutes);

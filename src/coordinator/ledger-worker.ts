@@ -1,4 +1,5 @@
-// The ledger worker every coordinator runs: polls the admission ledger queue, so ledgers run wherever a coordinator does.
+// The ledger worker every coordinator runs: polls the admission ledger queue, so ledgers run wherever a coordinator does,
+// and the approvals queue (approval requests, src/approval/), with a Worker of its own on the same connection.
 //
 // It starts with the first admission that needs a ledger, reconnects with backoff when Temporal
 // goes away, and stops with the coordinator. Any coordinator's worker can run any ledger: when
@@ -10,7 +11,8 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { TemporalConfig } from '../config/temporal';
 import { medicDataConverter } from '../temporal/data-converter';
 import { ledgerBundlePath } from '../temporal/bundle-workflows';
-import { LEDGER_QUEUE } from '../naming/task-queues';
+import { APPROVAL_QUEUE, LEDGER_QUEUE } from '../naming/task-queues';
+import type { ApprovalActivities } from '../approval/activities';
 import { temporalConnection } from '../temporal/tls';
 import { backoffDelay } from '../temporal/connect';
 import { createFleetLedgerActivities } from '../ledger/fleet/activities';
@@ -20,7 +22,7 @@ import { createWatcherActivities } from '../watcher/activities';
 
 export class LedgerWorker {
   private running?: Promise<void>;
-  private worker?: Worker;
+  private workers: Worker[] = [];
   private stopped = false;
   private wake?: () => void;
   /**
@@ -34,6 +36,8 @@ export class LedgerWorker {
     private readonly visibility: () => Client,
     private readonly log: (message: string) => void,
     private readonly bundlePath = ledgerBundlePath(),
+    /** The approval workflow's activities (audit lines and metrics of this coordinator). */
+    private readonly approvalActivities?: ApprovalActivities,
   ) {}
 
   /** Starts polling in the background, once; returns at once. */
@@ -62,7 +66,7 @@ export class LedgerWorker {
       try {
         const { apiKey, ...conn } = temporalConnection(this.config);
         connection = await NativeConnection.connect({ ...conn, ...(apiKey && { apiKey: apiKey() }) });
-        this.worker = await Worker.create({
+        const ledgers = await Worker.create({
           connection,
           namespace: this.config.namespace,
           taskQueue: LEDGER_QUEUE,
@@ -82,10 +86,37 @@ export class LedgerWorker {
           maxConcurrentActivityTaskExecutions: 2,
           shutdownGraceTime: '5s',
         });
+        // Approval requests: a queue of their own, which coordinators of an earlier release do not poll.
+        const approvals = this.approvalActivities
+          ? await Worker.create({
+              connection,
+              namespace: this.config.namespace,
+              taskQueue: APPROVAL_QUEUE,
+              workflowBundle: { codePath: this.bundlePath },
+              activities: { ...this.approvalActivities },
+              dataConverter: medicDataConverter(this.config.payloadKeyFile),
+              identity: `coordinator-${process.pid}@${os.hostname()}`,
+              stickyQueueScheduleToStartTimeout: '2s',
+              maxCachedWorkflows: 100,
+              maxConcurrentWorkflowTaskExecutions: 2,
+              maxConcurrentActivityTaskExecutions: 2,
+              shutdownGraceTime: '5s',
+            })
+          : undefined;
+        this.workers = approvals ? [ledgers, approvals] : [ledgers];
         if (this.stopped) break;
         if (attempt > 1) this.log('admission ledger worker polling again');
         attempt = 0;
-        await this.worker.run();
+        // One stopping (shutdown, or a failure) stops the other: they reconnect together.
+        const ends = await Promise.allSettled(
+          this.workers.map((w) =>
+            w.run().finally(() => {
+              for (const other of this.workers) if (other !== w && other.getState() === 'RUNNING') other.shutdown();
+            }),
+          ),
+        );
+        const failed = ends.find((e) => e.status === 'rejected');
+        if (failed) throw failed.reason;
       } catch (err) {
         if (this.stopped) break;
         if (attempt === 1 || attempt % 10 === 0)
@@ -98,7 +129,7 @@ export class LedgerWorker {
           };
         });
       } finally {
-        this.worker = undefined;
+        this.workers = [];
         await connection?.close().catch(() => undefined);
       }
     }
@@ -107,7 +138,7 @@ export class LedgerWorker {
   async close(): Promise<void> {
     this.stopped = true;
     this.wake?.();
-    if (this.worker?.getState() === 'RUNNING') this.worker.shutdown();
+    for (const w of this.workers) if (w.getState() === 'RUNNING') w.shutdown();
     await this.running?.catch(() => undefined);
   }
 }
