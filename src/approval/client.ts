@@ -17,7 +17,7 @@ export type ApprovalSummary = Omit<ApprovalRequest, 'params'>;
 const BACKSTOP_MS = 10 * 60_000;
 
 export type DecideAnswer =
-  | { ok: true; state: ApprovalState }
+  | { ok: true; state: ApprovalState; applied: boolean }
   | { ok: false; kind: 'forbidden'; message: string; workflow: string }
   | { ok: false; kind: 'unknown' };
 
@@ -26,11 +26,11 @@ export function summaryOf(request: ApprovalRequest): ApprovalSummary {
   return shown;
 }
 
-/** Starts the request's workflow (a repeat of a keyed request finds the first one): its id. */
-export async function requestApproval(client: Client, request: ApprovalRequest): Promise<void> {
+/** Starts the request's workflow (a repeat of a keyed request finds the first one). */
+export async function requestApproval(client: Client, request: ApprovalRequest, taskQueue = APPROVAL_QUEUE): Promise<void> {
   try {
     await client.workflow.start(APPROVAL_WORKFLOW_TYPE, {
-      taskQueue: APPROVAL_QUEUE,
+      taskQueue,
       workflowId: approvalWorkflowId(request.id),
       args: [request],
       workflowIdConflictPolicy: 'USE_EXISTING',
@@ -66,7 +66,7 @@ export async function decideApproval(client: Client, id: string, d: DecideReques
   const handle = client.workflow.getHandle(approvalWorkflowId(id));
   for (let attempt = 1; ; attempt++) {
     try {
-      return { ok: true, state: await handle.executeUpdate(decideUpdate, { args: [d] }) };
+      return { ok: true, ...(await handle.executeUpdate(decideUpdate, { args: [d] })) };
     } catch (err) {
       const failure = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
       if (failure instanceof ApplicationFailure && failure.type === APPROVAL_FORBIDDEN)
@@ -77,7 +77,7 @@ export async function decideApproval(client: Client, id: string, d: DecideReques
         const problem = decisionProblem(state.request, d);
         return problem
           ? { ok: false, kind: 'forbidden', message: problem, workflow: state.request.workflow }
-          : { ok: true, state };
+          : { ok: true, state, applied: false };
       }
       if (err instanceof WorkflowNotFoundError) return { ok: false, kind: 'unknown' };
       if (attempt >= 3) throw err;

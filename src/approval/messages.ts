@@ -4,14 +4,20 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { ApprovalState, DecideRequest } from './state';
 
+/** What a decision answers: the request as decided, and whether this decision was the one applied (the first). */
+export interface DecideAnswer {
+  state: ApprovalState;
+  applied: boolean;
+}
+
 /** The workflow type of an approval request (its own task queue, APPROVAL_QUEUE). */
 export const APPROVAL_WORKFLOW_TYPE = 'medicApproval';
 
 /** ApplicationFailure type of a decision refused by the validator (four eyes, not an approver): nothing is written. */
 export const APPROVAL_FORBIDDEN = 'MedicApprovalForbidden';
 
-/** Decides a request: the first decision wins; a later one gets the state as decided. */
-export const decideUpdate = defineUpdate<ApprovalState, [DecideRequest]>('decide');
+/** Decides a request: the first decision wins; a later one gets the state as decided (applied: false). */
+export const decideUpdate = defineUpdate<DecideAnswer, [DecideRequest]>('decide');
 export const approvalStateQuery = defineQuery<ApprovalState>('state');
 
 /** The workflow id of approval `id`. */

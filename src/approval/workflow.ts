@@ -16,10 +16,7 @@ export async function medicApproval(request: ApprovalRequest): Promise<ApprovalS
   setHandler(approvalStateQuery, () => state);
   setHandler(
     decideUpdate,
-    (d) => {
-      applyDecision(state, d, new Date().toISOString());
-      return state;
-    },
+    (d) => ({ applied: applyDecision(state, d, new Date().toISOString()), state }),
     {
       validator(d) {
         const problem = decisionProblem(state.request, d);

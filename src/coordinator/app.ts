@@ -62,6 +62,8 @@ export interface CoordinatorDeps {
   chatAnswerWithinMs?: number;
   /** How often each ledger's health and size are looked at (gauges, /readyz); default 30 s. */
   ledgerCheckIntervalMs?: number;
+  /** The approvals task queue (src/approval/); tests give each file its own. */
+  approvalQueue?: string;
   /** Run the close watcher (src/watcher/): `medic coordinator` does; tests give it an id and scope of their own. */
   closeWatcher?: CloseWatcherSettings;
 }
@@ -136,6 +138,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     log,
     deps.ledgerBundle,
     createApprovalActivities({ audit, count: (workflow, outcome) => metrics.approvals.inc({ workflow, outcome }) }),
+    deps.approvalQueue,
   );
   app.addHook('onClose', async () => ledgerWorker.close());
   const ledgerHealth = new LedgerHealth(metrics.registry);
@@ -201,6 +204,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     audit,
     log,
     ensureWorker: () => ledgerWorker.ensure(),
+    taskQueue: deps.approvalQueue,
   });
   app.addHook('onClose', async () => approvals.close());
   // Pending requests expire by a timer in their workflow: some ledger worker must poll for it.

@@ -24,6 +24,8 @@ export interface ApprovalsDeps {
   log(message: string): void;
   /** Makes sure this coordinator's ledger worker (which runs approval workflows) polls. */
   ensureWorker(): void;
+  /** The approvals task queue (APPROVAL_QUEUE; tests give each coordinator set its own). */
+  taskQueue?: string;
   now?: () => number;
 }
 
@@ -89,7 +91,7 @@ export class Approvals implements ApprovalRequester {
       timeoutMs: approval.timeoutMs,
     };
     this.deps.ensureWorker();
-    await this.deps.temporal.withDeadline((client) => requestApproval(client, request));
+    await this.deps.temporal.withDeadline((client) => requestApproval(client, request, this.deps.taskQueue));
     this.count(wf.name, 'requested');
     this.post(approvalRequestMessage(request));
     return { id: request.id, expiresAt: request.expiresAt };
@@ -136,7 +138,7 @@ export class Approvals implements ApprovalRequester {
     }
     const { state } = answer;
     const r = state.request;
-    const mine = state.decision?.by === d.identity && state.decision.verdict === d.verdict;
+    const mine = answer.applied;
     if (state.status === 'denied' && d.verdict === 'deny' && mine) {
       this.count(r.workflow, 'denied');
       this.deps.audit({

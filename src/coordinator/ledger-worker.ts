@@ -38,6 +38,7 @@ export class LedgerWorker {
     private readonly bundlePath = ledgerBundlePath(),
     /** The approval workflow's activities (audit lines and metrics of this coordinator). */
     private readonly approvalActivities?: ApprovalActivities,
+    private readonly approvalQueue = APPROVAL_QUEUE,
   ) {}
 
   /** Starts polling in the background, once; returns at once. */
@@ -91,7 +92,7 @@ export class LedgerWorker {
           ? await Worker.create({
               connection,
               namespace: this.config.namespace,
-              taskQueue: APPROVAL_QUEUE,
+              taskQueue: this.approvalQueue,
               workflowBundle: { codePath: this.bundlePath },
               activities: { ...this.approvalActivities },
               dataConverter: medicDataConverter(this.config.payloadKeyFile),
