@@ -9,6 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { parseArgs } from 'node:util';
+import { approveCommand, approvalsCommand, denyCommand } from '../../src/cli/approvals';
+import type { Command } from '../../src/command/command';
 import { emptyFleetSafety, type FleetSafetyConfig } from '../../src/config/fleet-safety';
 import type { WorkflowConfig } from '../../src/config/workflow';
 import type { RouteRule } from '../../src/config/coordinator';
@@ -439,5 +442,72 @@ describe('Slack buttons', () => {
     started.push(workflowId);
     expect(await executions(name)).toBe(1);
     expect(audits(rs, 'approval_approved', id)).toEqual([expect.objectContaining({ approver: BOB, source: 'slack' })]);
+  });
+});
+
+describe('the CLI verbs', () => {
+  /** Runs a verb in-process against replica `r` as `who` (certificate files written by the test). */
+  async function medic(
+    cmd: Command,
+    r: Replica,
+    who: string,
+    args: string[],
+  ): Promise<{ code: number; out: string; err: string }> {
+    const ids: Record<string, string> = { alice: ALICE, bob: BOB };
+    const files = path.join(dir, who);
+    if (!fs.existsSync(files)) {
+      fs.mkdirSync(files);
+      const pair = issueClientCertificate(ca, ids[who]!);
+      fs.writeFileSync(path.join(files, 'cert.pem'), pair.cert);
+      fs.writeFileSync(path.join(files, 'key.pem'), pair.key);
+      fs.writeFileSync(path.join(files, 'ca.pem'), ca.cert);
+    }
+    let out = '';
+    let err = '';
+    const sink = (write: (s: string) => void) => ({ write: (s: string) => (write(s), true) }) as unknown as NodeJS.WritableStream;
+    const { values, positionals } = parseArgs({ args, options: cmd.options, allowPositionals: cmd.allowPositionals ?? false });
+    const code = await cmd.run({
+      values: {
+        ...values,
+        coordinator: r.base,
+        cert: path.join(files, 'cert.pem'),
+        key: path.join(files, 'key.pem'),
+        ca: path.join(files, 'ca.pem'),
+      },
+      positionals,
+      signal: new AbortController().signal,
+      onReload: () => {},
+      stdout: sink((s) => (out += s)),
+      stderr: sink((s) => (err += s)),
+    });
+    return { code, out, err };
+  }
+
+  it('medic approvals lists a request; medic approve refuses the requester and starts it for another approver; medic deny', async () => {
+    const name = unique('cliApprove');
+    const [a, b] = (await replicas([approvalWorkflow(name)])) as [Replica, Replica];
+    const node = unique('node');
+    const id = (await ask(a, 'alice', name, { node })).json<{ approval_id: string }>().approval_id;
+    const listed = await eventually(async () => {
+      const r = await medic(approvalsCommand, b, 'bob', []);
+      return r.out.includes(id) ? r : undefined;
+    });
+    expect(listed.code).toBe(0);
+    expect(listed.out).toContain(`${id}  ${name}  node=${node}  ${ALICE}`);
+    const self = await medic(approveCommand, b, 'alice', [id]);
+    expect(self).toEqual({
+      code: 1,
+      out: '',
+      err: `medic approve: four eyes: ${ALICE} asked for this start and may not decide it; another approver must (HTTP 403)\n`,
+    });
+    const ok = await medic(approveCommand, a, 'bob', [id, '--reason', 'checked']);
+    const workflowId = idempotentExecutionId(name, ALICE, 'approval', id);
+    started.push(workflowId);
+    expect(ok).toEqual({ code: 0, out: `approved and started: ${workflowId} (${name}) on medic:node:${node}\n`, err: '' });
+    expect(audits([a], 'approval_approved', id).map((e) => e.reason)).toEqual(['checked']);
+
+    const other = (await ask(b, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
+    expect(await medic(denyCommand, a, 'bob', [other])).toEqual({ code: 0, out: `denied: ${other} (${name})\n`, err: '' });
+    expect(await executions(name)).toBe(1);
   });
 });
