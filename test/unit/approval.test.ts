@@ -189,3 +189,23 @@ describe('Slack approval buttons', () => {
     expect(value?.approvalsWebhookUrlFile).toBe('/etc/medic/hook');
   });
 });
+
+describe('the documented examples', () => {
+  it('the approval block of docs/approvals.md reads without an error or warning', async () => {
+    const { documentationFiles, readDocumentation, splitMarkdown } = await import('../helpers/docs');
+    expect(documentationFiles()).toContain('docs/approvals.md');
+    const [first] = splitMarkdown(readDocumentation('docs/approvals.md')).blocks.filter((b) => b.lang === 'hcl');
+    const { value, errors, warnings } = await decode(first!.text, (d) => readWorkflow('rebootNode', d), 'docs/approvals.md');
+    expect([...errors, ...warnings]).toEqual([]);
+    expect(value.approval).toEqual({ when: 'always', approvers: ['spiffe://example.com/sre/*'], timeoutMs: 1_800_000 });
+  });
+
+  it('the chat block of docs/approvals.md reads without an error', async () => {
+    const { readDocumentation, splitMarkdown } = await import('../helpers/docs');
+    const chat = splitMarkdown(readDocumentation('docs/approvals.md')).blocks.filter((b) => b.lang === 'hcl')[1]!;
+    const body = chat.text.replace(/^chat \{/, '').replace(/\}\s*$/, '');
+    const { value, errors } = await decode(body, (d) => readChat(d), 'docs/approvals.md');
+    expect(errors).toEqual([]);
+    expect(value?.identities).toEqual({ U0ALICE: 'spiffe://example.com/sre/alice', U0BOB: 'spiffe://example.com/sre/bob' });
+  });
+});
