@@ -14,22 +14,18 @@ export async function medicApproval(request: ApprovalRequest): Promise<ApprovalS
     retry: { initialInterval: '1s', maximumInterval: '10s' },
   });
   setHandler(approvalStateQuery, () => state);
-  setHandler(
-    decideUpdate,
-    (d) => ({ applied: applyDecision(state, d, new Date().toISOString()), state }),
-    {
-      validator(d) {
-        const problem = decisionProblem(state.request, d);
-        if (problem)
-          throw ApplicationFailure.create({
-            type: APPROVAL_FORBIDDEN,
-            message: problem,
-            details: [state.request.workflow],
-            nonRetryable: true,
-          });
-      },
+  setHandler(decideUpdate, (d) => ({ applied: applyDecision(state, d, new Date().toISOString()), state }), {
+    validator(d) {
+      const problem = decisionProblem(state.request, d);
+      if (problem)
+        throw ApplicationFailure.create({
+          type: APPROVAL_FORBIDDEN,
+          message: problem,
+          details: [state.request.workflow],
+          nonRetryable: true,
+        });
     },
-  );
+  });
   const decided = await condition(() => state.status !== 'pending', request.timeoutMs);
   if (!decided) {
     state.status = 'expired';

@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { WorkflowConfig } from '../config/workflow';
 import { paramSchemaOf } from '../config/workflow';
 import { maskParams } from '../params/resolve';
-import type { AuditSink } from '../telemetry/audit';
+import type { AuditEntry, AuditSink } from '../telemetry/audit';
 import type { TemporalGateway } from '../temporal/gateway';
 import { decideApproval, pendingApprovals, requestApproval, type ApprovalSummary } from '../approval/client';
 import type { ApprovalRequest, ApprovalState, ApprovalVerdict } from '../approval/state';
@@ -58,6 +58,16 @@ export class Approvals implements ApprovalRequester {
   private count(workflow: string, outcome: string): void {
     const known = this.deps.config.current.workflows.has(workflow);
     this.deps.metrics.approvals.inc({ workflow: known ? workflow : '_unknown', outcome });
+  }
+
+  /** One approval step: its count and its audit line (who asked, what, which request). */
+  private step(
+    r: ApprovalRequest,
+    outcome: string,
+    entry: Omit<AuditEntry, 'identity' | 'workflow' | 'target' | 'approval_id'>,
+  ): void {
+    this.count(r.workflow, outcome);
+    this.deps.audit({ identity: r.requester, workflow: r.workflow, target: r.target, approval_id: r.id, ...entry });
   }
 
   private post(message: Record<string, unknown>): void {
@@ -140,34 +150,18 @@ export class Approvals implements ApprovalRequester {
     const r = state.request;
     const mine = answer.applied;
     if (state.status === 'denied' && d.verdict === 'deny' && mine) {
-      this.count(r.workflow, 'denied');
-      this.deps.audit({
-        decision: 'approval_denied',
-        identity: r.requester,
-        source: d.via,
-        workflow: r.workflow,
-        target: r.target,
-        approval_id: id,
-        approver: d.identity,
-        reason: d.reason ?? 'denied',
-      });
+      this.step(r, 'denied', { decision: 'approval_denied', source: d.via, approver: d.identity, reason: d.reason ?? 'denied' });
       this.post(approvalOutcomeMessage(r, `denied by ${d.identity}${d.reason ? `: ${d.reason}` : ''}`));
       return { kind: 'denied', state };
     }
     if (state.status !== 'approved' || d.verdict !== 'approve') return { kind: 'decided', state };
-    if (mine) {
-      this.count(r.workflow, 'approved');
-      this.deps.audit({
+    if (mine)
+      this.step(r, 'approved', {
         decision: 'approval_approved',
-        identity: r.requester,
         source: d.via,
-        workflow: r.workflow,
-        target: r.target,
-        approval_id: id,
         approver: d.identity,
         reason: d.reason ?? 'approved',
       });
-    }
     return { kind: 'approved', state, outcome: await this.start(state) };
   }
 
@@ -202,13 +196,8 @@ export class Approvals implements ApprovalRequester {
         });
       this.post(approvalOutcomeMessage(r, `approved by ${by}: started ${outcome.workflowId}`));
     } else if (outcome.result === 'refused') {
-      this.count(r.workflow, 'refused');
-      this.deps.audit({
+      this.step(r, 'refused', {
         decision: 'approval_refused',
-        identity: r.requester,
-        workflow: r.workflow,
-        target: r.target,
-        approval_id: r.id,
         approver: by,
         constraint: String(outcome.refusal.constraint.description),
         reason: 'approved, but admission refused the start now; approve again to retry',

@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as https from 'node:https';
-import type { IncomingMessage } from 'node:http';
 import { parseArgs } from 'node:util';
 import { approveCommand, approvalsCommand, denyCommand } from '../../src/cli/approvals';
 import type { Command } from '../../src/command/command';
@@ -383,31 +382,13 @@ describe('Slack buttons', () => {
     };
     const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
     const ts = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
-    return new Promise((resolve, reject) => {
-      const url = new URL(`${r.base}/v1/chat/slack/interactions`);
-      const req = https.request(
-        url,
-        {
-          method: 'POST',
-          agent: agents.slack,
-          headers: {
-            'content-type': 'application/x-www-form-urlencoded',
-            'content-length': Buffer.byteLength(body),
-            'x-slack-request-timestamp': ts,
-            'x-slack-signature': signSlackRequest(opts.secret ?? SECRET, ts, body),
-          },
-        },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json: () => JSON.parse(text) });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
+    return httpsRequest(agents.slack!, 'POST', `${r.base}/v1/chat/slack/interactions`, undefined, {
+      body,
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-slack-request-timestamp': ts,
+        'x-slack-signature': signSlackRequest(opts.secret ?? SECRET, ts, body),
+      },
     });
   }
 
@@ -493,7 +474,15 @@ describe('the CLI verbs', () => {
       return r.out.includes(id) ? r : undefined;
     });
     expect(listed.code).toBe(0);
-    expect(listed.out).toContain(`${id}  ${name}  node=${node}  ${ALICE}`);
+    const row = listed.out.split('\n').find((l) => l.startsWith(id))!;
+    expect(row.trim().split(/\s{2,}/)).toEqual([
+      id,
+      name,
+      `node=${node}`,
+      ALICE,
+      'this workflow is always approved by a human first',
+      expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    ]);
     const self = await medic(approveCommand, b, 'alice', [id]);
     expect(self).toEqual({
       code: 1,

@@ -56,6 +56,16 @@ declare module 'fastify' {
 const ephemeral = (text: string): SlackMessage => ({ response_type: 'ephemeral', text });
 const code = (text: string): string => `\`${slackEscape(text).replace(/`/g, "'")}\``;
 
+/** What a Slack route can answer besides 200: the signature's 401, no chat block's 404, bad forms. */
+export const SLACK_ERRORS = errorResponses(
+  ...COMMON_ERRORS,
+  'invalid_request',
+  'unauthorized',
+  'not_found',
+  'payload_too_large',
+  'unsupported_media_type',
+);
+
 /** This plugin context only: Slack posts forms, and the signature needs the exact bytes. */
 export function acceptSlackForms(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
@@ -312,14 +322,7 @@ export const chatSlackRoutes: FastifyPluginAsync<{
             required: ['response_type', 'text'],
             properties: { response_type: { type: 'string', enum: ['ephemeral', 'in_channel'] }, text: { type: 'string' } },
           },
-          ...errorResponses(
-            ...COMMON_ERRORS,
-            'invalid_request',
-            'unauthorized',
-            'not_found',
-            'payload_too_large',
-            'unsupported_media_type',
-          ),
+          ...SLACK_ERRORS,
         },
       },
       // Before the body is read: without a chat block there is nothing here.

@@ -9,9 +9,15 @@ import { sendError } from '../errors';
 import type { LiveConfig } from '../live-config';
 import { chatIdentity, slackEscape } from '../slack-command';
 import { readApprovalAction } from '../slack-approvals';
-import { acceptSlackForms, CHAT_BODY_LIMIT, configuredWorkspace, refuseUnconfigured, refuseUnsigned } from './chat-slack';
+import {
+  acceptSlackForms,
+  CHAT_BODY_LIMIT,
+  configuredWorkspace,
+  refuseUnconfigured,
+  refuseUnsigned,
+  SLACK_ERRORS,
+} from './chat-slack';
 import { decisionAnswer } from './approvals';
-import { COMMON_ERRORS, errorResponses } from './schemas';
 
 export const INTERACTIONS_ROUTE = '/v1/chat/slack/interactions';
 
@@ -47,14 +53,7 @@ export const slackInteractionRoutes: FastifyPluginAsync<{
             required: ['response_type', 'text'],
             properties: { response_type: { type: 'string', enum: ['ephemeral'] }, text: { type: 'string' } },
           },
-          ...errorResponses(
-            ...COMMON_ERRORS,
-            'invalid_request',
-            'unauthorized',
-            'not_found',
-            'payload_too_large',
-            'unsupported_media_type',
-          ),
+          ...SLACK_ERRORS,
         },
       },
       onRequest: async (_request, reply) => refuseUnconfigured(config, reply),
