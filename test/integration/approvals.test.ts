@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as https from 'node:https';
 import { parseArgs } from 'node:util';
 import { approveCommand, approvalsCommand, denyCommand } from '../../src/cli/approvals';
+import { runCommand } from '../../src/cli/run';
 import type { Command } from '../../src/command/command';
 import { emptyFleetSafety, type FleetSafetyConfig } from '../../src/config/fleet-safety';
 import type { WorkflowConfig } from '../../src/config/workflow';
@@ -495,7 +496,13 @@ describe('the CLI verbs', () => {
     expect(ok).toEqual({ code: 0, out: `approved and started: ${workflowId} (${name}) on medic:node:${node}\n`, err: '' });
     expect(audits([a], 'approval_approved', id).map((e) => e.reason)).toEqual(['checked']);
 
-    const other = (await ask(b, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
+    const asked = await medic(runCommand, b, 'alice', [name, '--node', unique('node')]);
+    expect(asked.code).toBe(0);
+    const other = /approval (\S+), expires/.exec(asked.out)![1]!;
+    expect(asked.out).toBe(
+      `${name} waits for an approver (this workflow is always approved by a human first): approval ${other}, ` +
+        `expires ${/expires (\S+);/.exec(asked.out)![1]}; another approver runs: medic approve ${other}\n`,
+    );
     expect(await medic(denyCommand, a, 'bob', [other])).toEqual({ code: 0, out: `denied: ${other} (${name})\n`, err: '' });
     expect(await executions(name)).toBe(1);
   });
