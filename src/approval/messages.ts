@@ -10,6 +10,12 @@ export interface DecideAnswer {
   applied: boolean;
 }
 
+/**
+ * The approval workflow's code level: its recorded histories (test/fixtures/ledger-histories/<level>/)
+ * replay in CI. A change to what the workflow does goes behind `patched()` and keeps them replaying.
+ */
+export const APPROVAL_CODE_LEVEL = 'approval-v1';
+
 /** The workflow type of an approval request (its own task queue, APPROVAL_QUEUE). */
 export const APPROVAL_WORKFLOW_TYPE = 'medicApproval';
 

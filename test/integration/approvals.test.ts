@@ -16,6 +16,7 @@ import { emptyFleetSafety, type FleetSafetyConfig } from '../../src/config/fleet
 import type { WorkflowConfig } from '../../src/config/workflow';
 import type { RouteRule } from '../../src/config/coordinator';
 import { idempotentExecutionId } from '../../src/coordinator/admission';
+import { approvalWorkflowId } from '../../src/approval/messages';
 import { tlsCallerIdentity } from '../../src/coordinator/identity';
 import { APPROVE_ACTION, DENY_ACTION } from '../../src/coordinator/slack-approvals';
 import { signSlackRequest } from '../../src/coordinator/slack-command';
@@ -207,6 +208,11 @@ describe('who may decide', () => {
     const rs = await replicas([approvalWorkflow(name)]);
     const [a, b] = rs as [Replica, Replica];
     const id = (await ask(a, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
+    const handle = file.client.workflow.getHandle(approvalWorkflowId(id));
+    // Its first workflow task has completed (started, task scheduled, started, completed, the expiry
+    // timer): measure the history then.
+    await eventually(async () => ((await handle.describe()).historyLength >= 5 ? true : undefined));
+    const before = (await handle.describe()).historyLength;
     const self = await decide(b, 'alice', id, 'approve');
     expect(self.status).toBe(403);
     expect(self.json()).toEqual({
@@ -220,6 +226,8 @@ describe('who may decide', () => {
     // A refused decision decides nothing: the request is still pending, and a real approver can still deny it.
     expect(audits([b], 'approval_forbidden', id).map((e) => e.identity)).toEqual([ALICE]);
     expect(audits([a], 'approval_forbidden', id).map((e) => e.identity)).toEqual([DAVE]);
+    // The validator refused both: not one event was written to the request's history.
+    expect((await handle.describe()).historyLength).toBe(before);
     expect(await executions(name)).toBe(0);
     const deny = await decide(a, 'carol', id, 'deny', 'not now');
     expect(deny.status).toBe(200);
