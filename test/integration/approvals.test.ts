@@ -295,6 +295,35 @@ describe('approving', () => {
   });
 });
 
+describe('a refusal at approval time', () => {
+  it('a pause set after the request refuses the approved start (429, still approved); approving again after resume starts it once', async () => {
+    const name = unique('approvePaused');
+    const rs = await replicas([approvalWorkflow(name)]);
+    const [a, b] = rs as [Replica, Replica];
+    const id = (await ask(a, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
+    const paused = await call(b, 'bob', 'POST', '/v1/pauses', { workflow: name, reason: 'investigating' });
+    expect(paused.status).toBe(201);
+    const refused = await decide(a, 'bob', id, 'approve');
+    expect(refused.status).toBe(429);
+    expect(refused.json()).toMatchObject({
+      error: 'constraint_refused',
+      details: { constraint: { kind: 'pause' }, approval_id: id, approval_status: 'approved', approver: BOB },
+    });
+    expect(audits(rs, 'approval_refused', id)).toHaveLength(1);
+    expect(await executions(name)).toBe(0);
+    expect((await call(a, 'bob', 'DELETE', `/v1/pauses?workflow=${name}&reason=done`)).status).toBe(200);
+    // Pauses are cached for a second at most: the retry passes once both replicas see the resume.
+    const started1 = await eventually(async () => {
+      const r = await decide(b, 'carol', id, 'approve');
+      return r.status === 202 ? r : undefined;
+    });
+    const workflowId = keep(started1);
+    expect(started1.json()).toMatchObject({ status: 'started', approver: BOB });
+    expect((await decide(a, 'bob', id, 'approve')).json()).toMatchObject({ status: 'duplicate', workflow_id: workflowId });
+    expect(await executions(name)).toBe(1);
+  });
+});
+
 describe('denying and expiring', () => {
   it('a denial starts nothing, is final, and is counted', async () => {
     const name = unique('deny');
