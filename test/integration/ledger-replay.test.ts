@@ -20,7 +20,7 @@ import { connectClient, connectWorkerConnection, eventually, unique } from '../h
 import { createApprovalActivities } from '../../src/approval/activities';
 import { requestApproval, decideApproval } from '../../src/approval/client';
 import { APPROVAL_CODE_LEVEL, approvalWorkflowId } from '../../src/approval/messages';
-import type { ApprovalRequest } from '../../src/approval/state';
+import { approvalRequest } from '../helpers/approval';
 
 const MIN = 60_000;
 const recording = process.env.MEDIC_RECORD_HISTORIES === '1';
@@ -175,29 +175,15 @@ function ledgerBundle(): { codePath: string } {
     });
     const done = approvalWorker.run();
     try {
-      const request = (id: string, timeoutMs: number): ApprovalRequest => ({
-        id,
-        workflow: 'recordedReboot',
-        target: { node: 'node-a' },
-        params: { token: 'secret' },
-        shownParams: { token: '***' },
-        requester: 'spiffe://medic.test/sre/alice',
-        trigger: 'spiffe://medic.test/sre/alice',
-        source: 'api',
-        approvers: ['spiffe://medic.test/sre/*'],
-        when: 'beyond_budget',
-        why: 'budget "b" allows 1',
-        requestedAt: new Date().toISOString(),
-        expiresAt: new Date(Date.now() + timeoutMs).toISOString(),
-        timeoutMs,
-      });
+      const request = (id: string, timeoutMs: number) =>
+        approvalRequest({ id, timeoutMs, when: 'beyond_budget', approvers: ['spiffe://example.com/sre/*'] });
       const decided = unique('decided');
       await requestApproval(client, request(decided, 600_000), queue);
       const as = (identity: string, verdict: 'approve' | 'deny' = 'approve') =>
         decideApproval(client, decided, { identity, verdict, via: 'api' });
-      expect((await as('spiffe://medic.test/sre/alice')).ok).toBe(false);
-      expect((await as('spiffe://medic.test/dev/dave')).ok).toBe(false);
-      expect(await as('spiffe://medic.test/sre/bob')).toMatchObject({ ok: true, applied: true });
+      expect((await as('spiffe://example.com/sre/alice')).ok).toBe(false);
+      expect((await as('spiffe://example.com/dev/dave')).ok).toBe(false);
+      expect(await as('spiffe://example.com/sre/bob')).toMatchObject({ ok: true, applied: true });
       await client.workflow.getHandle(approvalWorkflowId(decided)).result();
       await recordLedgerHistory('approval-decided', client.workflow.getHandle(approvalWorkflowId(decided)), APPROVAL_CODE_LEVEL);
       const expired = unique('expired');

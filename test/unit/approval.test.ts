@@ -2,31 +2,14 @@
 // approvers), the first decision winning, and the Slack buttons read back.
 import { readWorkflow } from '../../src/config/workflow';
 import { readChat } from '../../src/config/callers';
-import { applyDecision, approverMatches, decisionProblem, initialState, type ApprovalRequest } from '../../src/approval/state';
+import { applyDecision, approverMatches, decisionProblem, initialState } from '../../src/approval/state';
+import { approvalRequest } from '../helpers/approval';
 import { APPROVE_ACTION, DENY_ACTION, approvalRequestMessage, readApprovalAction } from '../../src/coordinator/slack-approvals';
 import { decode } from '../helpers/hcl';
 
 const HEAD = 'workflow = "rebootNode"\ntask_queue_target = "node"\n';
 
-function request(over: Partial<ApprovalRequest> = {}): ApprovalRequest {
-  return {
-    id: 'a1',
-    workflow: 'rebootNode',
-    target: { node: 'web-1' },
-    params: { token: 's3cret' },
-    shownParams: { token: '***' },
-    requester: 'spiffe://example.com/sre/alice',
-    trigger: 'spiffe://example.com/sre/alice',
-    source: 'api',
-    approvers: ['spiffe://example.com/sre/*', 'spiffe://example.com/oncall'],
-    when: 'always',
-    why: 'always',
-    requestedAt: '2026-01-01T00:00:00.000Z',
-    expiresAt: '2026-01-01T00:30:00.000Z',
-    timeoutMs: 1_800_000,
-    ...over,
-  };
-}
+const request = approvalRequest;
 
 describe('the approval block of a workflow file', () => {
   it('reads when, approvers and timeout', async () => {
