@@ -32,6 +32,8 @@ const ALICE = `${TD}/sre/alice`;
 const BOB = `${TD}/sre/bob`;
 const CAROL = `${TD}/sre/carol`;
 const DAVE = `${TD}/dev/dave`;
+/** No route rule names her: the ACL refuses her before any approval logic. */
+const EVE = `${TD}/ops/eve`;
 const SECRET = 'approvals-test-signing-secret';
 const TEAM = 'T0MEDIC';
 
@@ -70,7 +72,7 @@ interface Replica {
 beforeAll(async () => {
   ca = createCertificateAuthority('medic approvals test CA');
   server = issueServerCertificate(ca);
-  for (const [name, id] of Object.entries({ alice: ALICE, bob: BOB, carol: CAROL, dave: DAVE }))
+  for (const [name, id] of Object.entries({ alice: ALICE, bob: BOB, carol: CAROL, dave: DAVE, eve: EVE }))
     agents[name] = tlsAgent({ ca: ca.cert, ...issueClientCertificate(ca, id) });
   agents.slack = tlsAgent({ ca: ca.cert });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medic-approvals-'));
@@ -189,6 +191,15 @@ describe('asking', () => {
     });
     expect(a!.c.audit.filter((e) => e.approval_id === body.approval_id).map((e) => e.decision)).toEqual(['awaiting_approval']);
     expect(await executions(name)).toBe(0);
+    // The approval routes are governed by route rules like any other: deny by default.
+    for (const [method, url] of [
+      ['GET', '/v1/approvals'],
+      ['POST', `/v1/approvals/${body.approval_id}`],
+    ] as const) {
+      const refused = await call(a!, 'eve', method, url, method === 'POST' ? { decision: 'approve' } : undefined);
+      expect(refused.status).toBe(403);
+      expect(refused.json()).toMatchObject({ error: 'forbidden', details: { identity: EVE, rules_consulted: ['people'] } });
+    }
     // The Slack post carries both buttons for this request.
     const posted = await eventually(async () =>
       sink.requests.find((r) => r.path === '/slack-hook' && r.body.includes(body.approval_id!)),
