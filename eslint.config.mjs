@@ -62,6 +62,9 @@ export default tseslint.config(
       'src/ledger/fleet/state.ts',
       'src/watcher/workflow.ts',
       'src/watcher/state.ts',
+      'src/approval/workflow.ts',
+      'src/approval/state.ts',
+      'src/approval/messages.ts',
     ],
     rules: {
       'no-restricted-imports': [

@@ -81,6 +81,21 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./fleet')).pausesCommand,
   },
   {
+    name: 'approvals',
+    summary: 'List the starts waiting for an approver: who asked, what, why, until when.',
+    load: async () => (await import('./approvals')).approvalsCommand,
+  },
+  {
+    name: 'approve',
+    summary: 'Approve a waiting start: admission runs again now and starts it once.',
+    load: async () => (await import('./approvals')).approveCommand,
+  },
+  {
+    name: 'deny',
+    summary: 'Deny a waiting start: nothing starts.',
+    load: async () => (await import('./approvals')).denyCommand,
+  },
+  {
     name: 'stats',
     summary: 'Effectiveness per workflow over 7 days: outcomes, time to heal, recurrence within 24 h.',
     load: async () => (await import('./fleet')).statsCommand,

@@ -220,6 +220,16 @@ export const runCommand: Command = {
             else ctx.stdout.write(`shadow mode: ${workflow} would have started on ${body.task_queue}; nothing was started\n`);
             return EXIT.ok;
           }
+          if (body.status === 'awaiting_approval') {
+            const a = body as { approval_id?: string; why?: string; expires_at?: string };
+            if (v.json) ctx.stdout.write(JSON.stringify(body, null, 2) + '\n');
+            else
+              ctx.stdout.write(
+                `${workflow} waits for an approver (${a.why}): approval ${a.approval_id}, expires ${a.expires_at}; ` +
+                  `another approver runs: medic approve ${a.approval_id}\n`,
+              );
+            return EXIT.ok;
+          }
           if (v.json && !v.wait) ctx.stdout.write(JSON.stringify(body, null, 2) + '\n');
           else if (!v.json) {
             const again = body.status === 'duplicate' ? ' (already started with this idempotency key)' : '';

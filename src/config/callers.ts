@@ -57,6 +57,13 @@ export interface ChatConfig {
   /** Requests older than this are refused (replay protection). */
   maxSkewMs: number;
   allow: ChatAllow[];
+  /**
+   * `identities = { U0123 = "spiffe://..." }`: who a Slack user is when they press Approve or
+   * Deny (POST /v1/chat/slack/interactions); a user not listed may not decide.
+   */
+  identities?: Record<string, string>;
+  /** File holding the Slack incoming-webhook URL that approval requests are posted to (with Approve/Deny buttons). */
+  approvalsWebhookUrlFile?: string;
 }
 
 const LABEL = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -138,6 +145,21 @@ export function readChat(d: Decoder | undefined): ChatConfig | undefined {
     return rule;
   });
   if (allow.length === 0) d.warning(undefined, 'no allow { ... } rules: every chat command that runs a workflow will be refused');
+  const identities = d.stringMap('identities') ?? {};
+  for (const [user, id] of Object.entries(identities)) {
+    if (!/^[A-Z0-9]{2,32}$/.test(user)) d.error(`identities.${user}`, 'is not a Slack user id (U0123ABC)');
+    if (!/^spiffe:\/\/[^/\s*]+(\/[^\s*]*)?$/.test(id))
+      d.error(`identities.${user}`, `${JSON.stringify(id)} is not a SPIFFE ID (spiffe://trust-domain/path, no "*")`);
+  }
+  const approvalsWebhookUrlFile = configPath(d.file, d.string('approvals_webhook_url_file', { nonEmpty: true }));
   d.finish();
-  return { signingSecretFile, teamId, ...(enterpriseId !== undefined && { enterpriseId }), maxSkewMs, allow };
+  return {
+    signingSecretFile,
+    teamId,
+    ...(enterpriseId !== undefined && { enterpriseId }),
+    maxSkewMs,
+    allow,
+    identities,
+    ...(approvalsWebhookUrlFile && { approvalsWebhookUrlFile }),
+  };
 }

@@ -64,8 +64,44 @@ export interface WorkflowConfig {
   disruptive?: boolean;
   /** `mode = "shadow"`: admission runs in full but answers what would start, and starts nothing. */
   mode?: 'active' | 'shadow';
+  /** `approval { ... }`: a human decides before the start (src/approval/). */
+  approval?: ApprovalConfig;
   /** `timeout`: the whole execution's bound; the run escalates by then (workflows/deadline.ts), Temporal's execution timeout is a backstop later. */
   timeoutMs: number;
+}
+
+/** When a start waits for a human: always, or only when a constraint or budget would refuse it. */
+export const APPROVAL_WHEN = ['always', 'beyond_budget'] as const;
+export type ApprovalWhen = (typeof APPROVAL_WHEN)[number];
+
+export interface ApprovalConfig {
+  when: ApprovalWhen;
+  /** SPIFFE IDs that may decide, exact or under a final "/*" (the requester never may: four eyes). */
+  approvers: string[];
+  /** A request nobody decided within this long expires (nothing starts). */
+  timeoutMs: number;
+}
+
+/** An approval block without `timeout` expires after this long. */
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 30 * 60_000;
+/** The longest an approval may wait (its workflow's timer; a request older than this is stale). */
+const MAX_APPROVAL_TIMEOUT_MS = 7 * 24 * 3_600_000;
+
+/** `approval { when, approvers, timeout }`: read once per file. */
+function readApproval(a: Decoder): ApprovalConfig | undefined {
+  const when = (a.string('when', { oneOf: APPROVAL_WHEN }) ?? 'always') as ApprovalWhen;
+  const approvers = a.strings('approvers', { required: true }) ?? [];
+  if (a.has('approvers') && approvers.length === 0) a.error('approvers', 'is empty: nobody could approve a request');
+  approvers.forEach((u, i) => {
+    if (!/^spiffe:\/\/[^/\s*]+(\/\S*)?$/.test(u))
+      a.diag.error(a.file, `${a.at('approvers')}[${i}]`, `${JSON.stringify(u)} is not a SPIFFE ID (spiffe://trust-domain/path)`);
+    else if (u.includes('*') && !(u.endsWith('/*') && !u.slice(0, -2).includes('*')))
+      a.diag.error(a.file, `${a.at('approvers')}[${i}]`, `${JSON.stringify(u)}: "*" is allowed only as a final "/*"`);
+  });
+  const timeoutMs = a.duration('timeout', { positive: true }) ?? DEFAULT_APPROVAL_TIMEOUT_MS;
+  if (timeoutMs > MAX_APPROVAL_TIMEOUT_MS) a.error('timeout', 'is longer than 7d: a request that old should be asked again');
+  a.finish();
+  return approvers.length ? { when, approvers, timeoutMs } : undefined;
 }
 
 /** A workflow without `timeout` ends (escalated by Temporal's timeout) after this long. */
@@ -114,6 +150,8 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
   const onUnhealed = readOnUnhealed(d);
   const disruptive = d.bool('disruptive', false);
   const mode = (d.string('mode', { oneOf: ['active', 'shadow'] }) ?? 'active') as 'active' | 'shadow';
+  const approvalBlock = d.block('approval');
+  const approval = approvalBlock ? readApproval(approvalBlock) : undefined;
   d.finish();
   return {
     name,
@@ -130,6 +168,7 @@ export function readWorkflow(name: string, d: Decoder): WorkflowConfig {
     timeoutMs,
     ...(disruptive && { disruptive }),
     ...(mode === 'shadow' && { mode }),
+    ...(approval && { approval }),
   };
 }
 

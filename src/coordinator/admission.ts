@@ -69,6 +69,25 @@ export interface TriggerRequest {
   force?: boolean;
   /** A step of an escalation ladder (src/coordinator/ladder.ts): the episode and the steps before it. */
   ladder?: LadderContext;
+  /**
+   * A start a human approved (src/approval/): the approval id keys the execution, so it starts
+   * once whichever replica and however many approvers ask; `beyondBudget` lets it take one place
+   * beyond each fleet budget (`approval { when = "beyond_budget" }`).
+   */
+  approval?: { id: string; by: string; beyondBudget: boolean };
+}
+
+/** Refusals a `when = "beyond_budget"` approval replaces: the workflow's constraints and fleet budgets. */
+export const BEYOND_BUDGET_KINDS: readonly string[] = ['concurrency', 'maxExecution', 'budget'];
+
+/** Creates an approval request for a start that waits for a human (src/coordinator/approvals.ts). */
+export interface ApprovalRequester {
+  request(
+    req: TriggerRequest,
+    wf: WorkflowConfig,
+    params: Record<string, string>,
+    why: string,
+  ): Promise<{ id: string; expiresAt: string }>;
 }
 
 export interface ConstraintCheck {
@@ -100,6 +119,7 @@ function refusalAudit(r: Refusal): { control?: string; holders?: string[]; messa
 export type TriggerOutcome =
   | { result: 'started' | 'duplicate'; workflowId: string; runId: string; taskQueue: string }
   | { result: 'dry_run'; taskQueue: string; checks: ConstraintCheck[] }
+  | { result: 'awaiting_approval'; approvalId: string; expiresAt: string; why: string }
   | Extract<FleetOutcome, { result: 'shadow' }>
   | { result: 'refused'; dryRun: boolean; refusal: Refusal; checks?: ConstraintCheck[] }
   | { result: 'invalid'; code: 'invalid_request' | 'unknown_workflow'; message: string; details: Record<string, unknown> }
@@ -122,6 +142,8 @@ export interface AdmissionDeps {
    * one update to its ledger, which holds its windows in Temporal's time and every replica's config.
    */
   ledger: LedgerClient;
+  /** Approval requests (`approval { ... }` in a workflow file); without it such workflows start as usual. */
+  approvals?: ApprovalRequester;
   /** Longest time between taking a lease and starting its execution; leases last this much longer than the period. */
   startMarginMs?: number;
   /** Deadline of one visibility count; when it passes, the leases alone decide. */
@@ -286,11 +308,36 @@ export class Admission {
     let workflowId: string | undefined;
     try {
       ({ outcome, workflowId } = await this.decide(req));
+      outcome = await this.beyondBudget(req, outcome);
     } catch (err) {
       outcome = this.failure(err, 'admit');
     }
     this.record(req, outcome, workflowId, Number(process.hrtime.bigint() - started) / 1e9);
     return outcome;
+  }
+
+  /** A request for a human when the workflow asks for one, or undefined when it starts as usual. */
+  private async askApproval(
+    req: TriggerRequest,
+    when: 'always' | 'beyond_budget',
+    why: string,
+  ): Promise<TriggerOutcome | undefined> {
+    const wf = this.deps.workflows().get(req.workflow);
+    if (!wf?.approval || wf.approval.when !== when || req.approval || req.dryRun || !this.deps.approvals) return undefined;
+    const checked = validateTrigger(req, wf);
+    if ('result' in checked) return checked;
+    const { id, expiresAt } = await this.deps.approvals.request(req, wf, checked.params, why);
+    return { result: 'awaiting_approval', approvalId: id, expiresAt, why };
+  }
+
+  /** `when = "beyond_budget"`: a start refused by a constraint or a budget waits for a human instead. */
+  private async beyondBudget(req: TriggerRequest, outcome: TriggerOutcome): Promise<TriggerOutcome> {
+    if (outcome.result !== 'refused' || outcome.dryRun) return outcome;
+    if (!BEYOND_BUDGET_KINDS.includes(String(outcome.refusal.constraint.kind))) return outcome;
+    const r = outcome.refusal;
+    const why =
+      r.message ?? `refused by ${String(r.constraint.description)}: ${r.count} counted in scope ${String(r.constraint.scope)}`;
+    return (await this.askApproval(req, 'beyond_budget', why)) ?? outcome;
   }
 
   private failure(err: unknown, operation: string): TriggerOutcome {
@@ -408,11 +455,18 @@ export class Admission {
     }
     const checked = validateTrigger(req, wf);
     if ('result' in checked) return { outcome: checked };
+    const asked = await this.askApproval(req, 'always', 'this workflow is always approved by a human first');
+    if (asked) return { outcome: asked };
     // Other replicas' configs must be known before deciding (a stricter one governs).
     await this.deps.markers?.ready(wf);
     const { taskQueue, params } = checked;
     const trigger = req.identity ?? `anonymous:${req.source}`;
-    const keyedId = req.idempotencyKey ? idempotentExecutionId(wf.name, trigger, req.source, req.idempotencyKey) : undefined;
+    // An approved start is keyed by its approval: every approver and replica finds the one execution.
+    const keyedId = req.approval
+      ? idempotentExecutionId(wf.name, trigger, 'approval', req.approval.id)
+      : req.idempotencyKey
+        ? idempotentExecutionId(wf.name, trigger, req.source, req.idempotencyKey)
+        : undefined;
     // An execution whose id must be known before it starts: a keyed one (repeats find it), and
     // one fleet safety holds the node or a budget for, or records in shadow mode. Its concurrency
     // slot is then held by a lease naming it; any other takes its slot by starting under the slot's id.
@@ -563,7 +617,15 @@ export class Admission {
         let tookLast = false;
         // Fleet safety: pauses, freezes, circuit breaker, flapping, the per-node lock and budgets
         // (holds released with the leases when the start does not happen); shadow mode answers here.
-        const fleet = await this.deps.fleet?.admit(client, { ...req, params, workflow: wf, workflowId, taskQueue, trigger });
+        const fleet = await this.deps.fleet?.admit(client, {
+          ...req,
+          params,
+          workflow: wf,
+          workflowId,
+          taskQueue,
+          trigger,
+          overBudget: req.approval?.beyondBudget,
+        });
         if (fleet && !fleet.proceed) return { outcome: fleet.outcome, workflowId };
         releaseFleet = fleet?.release;
         fleetMemo = fleet?.memo ?? {};
@@ -835,7 +897,14 @@ export class Admission {
       constraint: outcome.result === 'refused' ? String(outcome.refusal.constraint.description) : undefined,
       ...(outcome.result === 'refused' && refusalAudit(outcome.refusal)),
       count: outcome.result === 'refused' ? outcome.refusal.count : undefined,
-      reason: outcome.result === 'invalid' || outcome.result === 'error' ? outcome.message : req.reason,
+      reason:
+        outcome.result === 'invalid' || outcome.result === 'error'
+          ? outcome.message
+          : outcome.result === 'awaiting_approval'
+            ? `awaiting approval (${outcome.why})${req.reason ? `: ${req.reason}` : ''}`
+            : req.reason,
+      ...(outcome.result === 'awaiting_approval' ? { approval_id: outcome.approvalId } : {}),
+      ...(req.approval ? { approval_id: req.approval.id, approver: req.approval.by } : {}),
     });
   }
 }

@@ -32,6 +32,10 @@ import type { Target } from '../naming/task-queues';
 import type { FleetSafety } from '../fleet/gate';
 import type { WorkflowStats } from '../fleet/stats';
 import { describeSchemaError, type SchemaError } from './validation-errors';
+import { Approvals } from './approvals';
+import { approvalRoutes } from './routes/approvals';
+import { slackInteractionRoutes } from './routes/slack-interactions';
+import { createApprovalActivities } from '../approval/activities';
 
 export interface CoordinatorDeps {
   config: LiveConfig;
@@ -61,6 +65,8 @@ export interface CoordinatorDeps {
   chatAnswerWithinMs?: number;
   /** How often each ledger's health and size are looked at (gauges, /readyz); default 30 s. */
   ledgerCheckIntervalMs?: number;
+  /** The approvals task queue (src/approval/); tests give each file its own. */
+  approvalQueue?: string;
   /** Run the close watcher (src/watcher/): `medic coordinator` does; tests give it an id and scope of their own. */
   closeWatcher?: CloseWatcherSettings;
   /** Route sets built on the coordinator's parts (the web console, src/coordinator/console/), registered after the API's routes. */
@@ -158,7 +164,14 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   });
 
   // The admission ledgers run in every coordinator's ledger worker, started with the first ledger call.
-  const ledgerWorker = new LedgerWorker(deps.temporal.config, () => deps.temporal.client(), log, deps.ledgerBundle);
+  const ledgerWorker = new LedgerWorker(
+    deps.temporal.config,
+    () => deps.temporal.client(),
+    log,
+    deps.ledgerBundle,
+    createApprovalActivities({ audit, count: (workflow, outcome) => metrics.approvals.inc({ workflow, outcome }) }),
+    deps.approvalQueue,
+  );
   app.addHook('onClose', async () => ledgerWorker.close());
   const ledgerHealth = new LedgerHealth(metrics.registry);
   const fleetLedgerId = deps.fleetLedgerId ?? FLEET_LEDGER_ID;
@@ -217,7 +230,20 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   );
   const stopMarkers = markers.start();
   app.addHook('onClose', async () => stopMarkers());
+  const approvals = new Approvals({
+    config: deps.config,
+    temporal: deps.temporal,
+    metrics,
+    audit,
+    log,
+    ensureWorker: () => ledgerWorker.ensure(),
+    taskQueue: deps.approvalQueue,
+  });
+  app.addHook('onClose', async () => approvals.close());
+  // Pending requests expire by a timer in their workflow: some ledger worker must poll for it.
+  if ([...deps.config.current.workflows.values()].some((w) => w.approval)) ledgerWorker.ensure();
   const admission = new Admission({
+    approvals,
     fleet: fleet.gate,
     markers,
     ledger,
@@ -238,6 +264,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     ),
   );
   if ([...deps.config.current.workflows.values()].some((w) => w.onUnhealed)) ledgerWorker.ensure();
+  approvals.admit = (req) => admission.admitTrigger(req);
   const reconcileEvery = deps.reconcileIntervalMs ?? coordinator.admission.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS;
   if (reconcileEvery > 0) {
     const stop = admission.startReconciliation(reconcileEvery);
@@ -392,6 +419,8 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     log,
     ...(deps.chatAnswerWithinMs !== undefined ? { answerWithinMs: deps.chatAnswerWithinMs } : {}),
   });
+  await app.register(approvalRoutes, { approvals, metrics });
+  await app.register(slackInteractionRoutes, { approvals, config: deps.config, log });
   await app.register(fleetSafetyRoutes, { ...fleet, config: deps.config, temporal: deps.temporal, metrics, audit });
   app.addHook('onClose', async () => fleet.gate.stop());
   await app.register(openapiRoutes);

@@ -15,6 +15,10 @@ export const ERROR_STATUS = {
   unknown_workflow: 404,
   /** No medic execution has this workflow id. */
   unknown_execution: 404,
+  /** No approval request has this id (or it is past the namespace's retention). */
+  unknown_approval: 404,
+  /** The approval request was decided already (denied, expired; or approved, for a deny). */
+  approval_decided: 409,
   /** The body is larger than server_config.body_limit_bytes. */
   payload_too_large: 413,
   /** The body is not of the route's media type (application/json; the Slack route: form-encoded). */

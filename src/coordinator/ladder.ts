@@ -39,6 +39,13 @@ export function climbAnswer(outcome: TriggerOutcome): ClimbAnswer {
       };
     case 'dry_run':
       return { result: 'refused', message: 'a dry run starts nothing', code: 'dry_run' };
+    case 'awaiting_approval':
+      // The next step needs a human's approval: the run pages, and the page says how to give it.
+      return {
+        result: 'refused',
+        message: `the next step awaits approval ${outcome.approvalId} until ${outcome.expiresAt} (medic approve ${outcome.approvalId})`,
+        code: 'awaiting_approval',
+      };
     case 'error':
       // The ledger of the next workflow is failed: its triggers are refused until it runs again.
       if (outcome.code === 'ledger_failed') return { result: 'refused', message: outcome.message, code: outcome.code };

@@ -1,5 +1,6 @@
 // The ledger worker every coordinator runs: polls the admission ledger queue, so ledgers run wherever a coordinator does,
-// and the ladder queue (the ladder activity, src/coordinator/ladder.ts) on the same connection.
+// the ladder queue (the ladder activity, src/coordinator/ladder.ts) and the approvals queue (approval
+// requests, src/approval/), each with a Worker of its own on the same connection.
 //
 // It starts with the first admission that needs a ledger, reconnects with backoff when Temporal
 // goes away, and stops with the coordinator. Any coordinator's worker can run any ledger: when
@@ -11,7 +12,8 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { TemporalConfig } from '../config/temporal';
 import { medicDataConverter } from '../temporal/data-converter';
 import { ledgerBundlePath } from '../temporal/bundle-workflows';
-import { LADDER_QUEUE, LEDGER_QUEUE } from '../naming/task-queues';
+import { APPROVAL_QUEUE, LADDER_QUEUE, LEDGER_QUEUE } from '../naming/task-queues';
+import type { ApprovalActivities } from '../approval/activities';
 import type { LadderActivities } from '../../workflows/ladder';
 import { temporalConnection } from '../temporal/tls';
 import { backoffDelay } from '../temporal/connect';
@@ -22,8 +24,7 @@ import { createWatcherActivities } from '../watcher/activities';
 
 export class LedgerWorker {
   private running?: Promise<void>;
-  private worker?: Worker;
-  private ladderWorker?: Worker;
+  private workers: Worker[] = [];
   private ladder?: LadderActivities;
   private stopped = false;
   private wake?: () => void;
@@ -38,6 +39,9 @@ export class LedgerWorker {
     private readonly visibility: () => Client,
     private readonly log: (message: string) => void,
     private readonly bundlePath = ledgerBundlePath(),
+    /** The approval workflow's activities (audit lines and metrics of this coordinator). */
+    private readonly approvalActivities?: ApprovalActivities,
+    private readonly approvalQueue = APPROVAL_QUEUE,
   ) {}
 
   /** The ladder activity this worker serves on LADDER_QUEUE (set before the first ensure()). */
@@ -73,7 +77,7 @@ export class LedgerWorker {
       try {
         const { apiKey, ...conn } = temporalConnection(this.config);
         connection = await NativeConnection.connect({ ...conn, ...(apiKey && { apiKey: apiKey() }) });
-        this.worker = await Worker.create({
+        const ledgers = await Worker.create({
           connection,
           namespace: this.config.namespace,
           taskQueue: LEDGER_QUEUE,
@@ -93,22 +97,40 @@ export class LedgerWorker {
           maxConcurrentActivityTaskExecutions: 2,
           shutdownGraceTime: '5s',
         });
-        if (this.ladder) {
-          this.ladderWorker = await Worker.create({
-            connection,
-            namespace: this.config.namespace,
-            taskQueue: LADDER_QUEUE,
-            activities: { ...this.ladder },
-            dataConverter: medicDataConverter(this.config.payloadKeyFile),
-            identity: `coordinator-${process.pid}@${os.hostname()}`,
-            maxConcurrentActivityTaskExecutions: 4,
-            shutdownGraceTime: '5s',
-          });
-        }
+        const ladder = this.ladder
+          ? await Worker.create({
+              connection,
+              namespace: this.config.namespace,
+              taskQueue: LADDER_QUEUE,
+              activities: { ...this.ladder },
+              dataConverter: medicDataConverter(this.config.payloadKeyFile),
+              identity: `coordinator-${process.pid}@${os.hostname()}`,
+              maxConcurrentActivityTaskExecutions: 4,
+              shutdownGraceTime: '5s',
+            })
+          : undefined;
+        // Approval requests: a queue of their own, which coordinators of an earlier release do not poll.
+        const approvals = this.approvalActivities
+          ? await Worker.create({
+              connection,
+              namespace: this.config.namespace,
+              taskQueue: this.approvalQueue,
+              workflowBundle: { codePath: this.bundlePath },
+              activities: { ...this.approvalActivities },
+              dataConverter: medicDataConverter(this.config.payloadKeyFile),
+              identity: `coordinator-${process.pid}@${os.hostname()}`,
+              stickyQueueScheduleToStartTimeout: '2s',
+              maxCachedWorkflows: 100,
+              maxConcurrentWorkflowTaskExecutions: 2,
+              maxConcurrentActivityTaskExecutions: 2,
+              shutdownGraceTime: '5s',
+            })
+          : undefined;
+        this.workers = [ledgers, ...(ladder ? [ladder] : []), ...(approvals ? [approvals] : [])];
         if (this.stopped) break;
         if (attempt > 1) this.log('admission ledger worker polling again');
         attempt = 0;
-        await runTogether([this.worker, ...(this.ladderWorker ? [this.ladderWorker] : [])]);
+        await runTogether(this.workers);
       } catch (err) {
         if (this.stopped) break;
         if (attempt === 1 || attempt % 10 === 0)
@@ -121,8 +143,7 @@ export class LedgerWorker {
           };
         });
       } finally {
-        this.worker = undefined;
-        this.ladderWorker = undefined;
+        this.workers = [];
         await connection?.close().catch(() => undefined);
       }
     }
@@ -131,7 +152,7 @@ export class LedgerWorker {
   async close(): Promise<void> {
     this.stopped = true;
     this.wake?.();
-    for (const w of [this.worker, this.ladderWorker]) if (w?.getState() === 'RUNNING') w.shutdown();
+    for (const w of this.workers) if (w.getState() === 'RUNNING') w.shutdown();
     await this.running?.catch(() => undefined);
   }
 }

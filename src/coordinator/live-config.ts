@@ -12,6 +12,8 @@ export interface LiveState {
   workflows: ReadonlyMap<string, WorkflowConfig>;
   /** The Slack signing secret, when coordinator.hcl has a chat { } block. */
   chatSecret?: Secret;
+  /** The Slack incoming-webhook URL approval requests are posted to (chat.approvals_webhook_url_file). */
+  approvalsWebhook?: Secret;
   loadedAt: Date;
 }
 
@@ -28,11 +30,13 @@ export class LiveConfig {
    */
   static build(coordinator: CoordinatorConfig, workflows: ReadonlyMap<string, WorkflowConfig>): LiveState {
     const secretFile = coordinator.chat?.signingSecretFile;
+    const webhookFile = coordinator.chat?.approvalsWebhookUrlFile;
     return {
       coordinator,
       acl: compileAcl(coordinator.routeRules),
       workflows: new Map(workflows),
       ...(secretFile ? { chatSecret: readSecretFile(secretFile, 'chat.slack_signing_secret_file') } : {}),
+      ...(webhookFile ? { approvalsWebhook: readSecretFile(webhookFile, 'chat.approvals_webhook_url_file') } : {}),
       loadedAt: new Date(),
     };
   }

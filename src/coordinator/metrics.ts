@@ -2,7 +2,8 @@
 // tests can build many).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type TriggerResult = 'started' | 'duplicate' | 'dry_run' | 'shadow' | 'refused' | 'denied' | 'invalid' | 'error';
+export type TriggerResult =
+  'started' | 'duplicate' | 'dry_run' | 'shadow' | 'refused' | 'denied' | 'invalid' | 'error' | 'awaiting_approval';
 
 export interface CoordinatorMetrics {
   registry: Registry;
@@ -19,6 +20,7 @@ export interface CoordinatorMetrics {
   temporalConnected: Gauge;
   configReloadSuccessful: Gauge;
   configReloadSeconds: Gauge;
+  approvals: Counter<'workflow' | 'outcome'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CoordinatorMetrics {
@@ -101,6 +103,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Coordina
     configReloadSeconds: new Gauge({
       name: 'medic_coordinator_config_last_reload_success_timestamp_seconds',
       help: 'When the configuration was last loaded successfully.',
+      registers,
+    }),
+    approvals: new Counter({
+      name: 'medic_approvals_total',
+      help: 'Approval steps by workflow and outcome: requested, approved, denied, started, refused (at the start), forbidden (four eyes, not an approver), expired.',
+      labelNames: ['workflow', 'outcome'],
       registers,
     }),
   };

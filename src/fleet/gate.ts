@@ -63,6 +63,13 @@ export interface FleetRequest {
   trigger: string;
   /** Pass a freeze, when the identity may. */
   force?: boolean;
+  /**
+   * An approved `beyond_budget` start: it may take one place beyond each budget's limit. The
+   * ledger checks every claim against the limits the claim carries, in one order for all
+   * replicas, so this claim (and only it) is admitted with one more place; any other claim still
+   * sees the budget full, and a second approved one sees it full at limit + 1.
+   */
+  overBudget?: boolean;
 }
 
 export interface FleetSafetyDeps {
@@ -342,7 +349,8 @@ export class FleetSafety {
       workflow: req.workflow.name,
       trigger: req.trigger,
       ...(req.target.node ? { node: req.target.node } : {}),
-      budgets: planned.places,
+      // An approved start beyond its budget takes one place more than the limit (approval { when = "beyond_budget" }).
+      budgets: req.overBudget ? planned.places.map((p) => ({ ...p, limit: p.limit + 1 })) : planned.places,
       holdMaxMs: cfg.holdMaxMs,
     };
   }
@@ -372,17 +380,20 @@ export class FleetSafety {
       });
     const held = r.holders.map((h) => h.execution);
     const more = r.held - held.length;
+    // An approved beyond_budget claim carried limit + 1: the budget's own limit is one less.
+    const limit = r.limit - (req.overBudget ? 1 : 0);
+    const beyond = req.overBudget ? ' (even one approved start beyond it would exceed it by more than one)' : '';
     return this.refuse(req, 'budget', {
       constraint: {
-        description: `budget ${r.budget}: ${r.limit} concurrent disruptive per ${r.scope === 'global' ? 'global' : r.scope.split('=')[0]}`,
+        description: `budget ${r.budget}: ${limit} concurrent disruptive per ${r.scope === 'global' ? 'global' : r.scope.split('=')[0]}`,
         scope: r.scope,
         budget: r.budget,
-        limit: r.limit,
+        limit,
         held_by: held,
       },
       count: r.held,
       retryAfterSeconds: 30,
-      message: `budget "${r.budget}" allows ${r.limit} concurrent disruptive remediations in ${r.scope}; ${r.held} running: ${held.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
+      message: `budget "${r.budget}" allows ${limit} concurrent disruptive remediations in ${r.scope}; ${r.held} running: ${held.join(', ')}${more > 0 ? ` and ${more} more` : ''}${beyond}`,
     });
   }
 

@@ -40,6 +40,13 @@ export const LEDGER_QUEUE = 'medic-admission-ledger';
  */
 export const LADDER_QUEUE = 'medic-ladder';
 
+/**
+ * The queue of approval requests (src/approval/): every coordinator's ledger worker polls it too.
+ * Its own queue, not the ledgers': a coordinator of an earlier release polls the ledger queue and
+ * does not know the approval workflow type (its worker would fail such a task).
+ */
+export const APPROVAL_QUEUE = 'medic-approvals';
+
 export function generalQueue(datacenter: string): string {
   return `medic:${datacenter}`;
 }

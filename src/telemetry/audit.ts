@@ -2,7 +2,7 @@
 import type { Target } from '../naming/task-queues';
 
 export interface AuditEntry {
-  /** allowed | denied (ACL), or the trigger result: started, duplicate, dry_run, refused, invalid, error. */
+  /** allowed | denied (ACL), the trigger result (started, duplicate, dry_run, refused, invalid, error, awaiting_approval), or an approval step (approval_approved, approval_denied, approval_refused, approval_expired, ...). */
   decision: string;
   identity: string | null;
   method?: string;
@@ -26,6 +26,10 @@ export interface AuditEntry {
   count?: number;
   reason?: string;
   status?: number;
+  /** The approval request a line is about (src/approval/). */
+  approval_id?: string;
+  /** Who decided an approval request. */
+  approver?: string;
 }
 
 export type AuditSink = (entry: AuditEntry) => void;

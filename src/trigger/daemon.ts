@@ -645,7 +645,14 @@ export class TriggerDaemon {
       case 'started':
         d.status = 'started';
         d.workflowId = outcome.workflowId;
-        log.info('workflow started', { workflow_id: outcome.workflowId, target: d.request!.target, attempts: d.attempts });
+        // A workflow with an approval block: delivered, and waiting for a human (nothing started yet).
+        if ((outcome.body as { status?: string } | undefined)?.status === 'awaiting_approval')
+          log.info('waiting for an approver', {
+            approval_id: (outcome.body as { approval_id?: string }).approval_id,
+            target: d.request!.target,
+            attempts: d.attempts,
+          });
+        else log.info('workflow started', { workflow_id: outcome.workflowId, target: d.request!.target, attempts: d.attempts });
         return;
       case 'refused':
         d.refusals += 1;

@@ -78,6 +78,16 @@ describe('the modules a quick verb loads', () => {
     },
   );
 
+  it.each([[['approvals']], [['approve', 'some-id']], [['deny', 'some-id', '--reason', 'not now']]])(
+    'medic %j: the client and its own module, nothing from node_modules',
+    async (args) => {
+      const run = await medic(args);
+      expect(run.stderr).toMatch(new RegExp(`^medic ${args[0]}: cannot reach the coordinator at https://127\\.0\\.0\\.1:1: `));
+      expect(run.code).toBe(3);
+      expect(run.loaded.sort()).toEqual([...TABLE, 'dist/src/cli/approvals.js', ...CLIENT].sort());
+    },
+  );
+
   it('medic --help and an unknown verb: the table alone, every command listed', async () => {
     const help = await medic(['--help']);
     expect(help.code).toBe(0);

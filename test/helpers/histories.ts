@@ -57,9 +57,10 @@ export function readHistory(file: string): temporal.api.history.v1.History {
 /** Recorded ledger histories (test/integration/ledger-replay.test.ts), per ledger code level. */
 export const LEDGER_HISTORIES_DIR = path.join(__dirname, '..', 'fixtures', 'ledger-histories');
 
-export async function recordLedgerHistory(name: string, handle: WorkflowHandle): Promise<void> {
+/** Records a history of the ledger bundle under `level` (the ledgers' code level, or the approval workflow's). */
+export async function recordLedgerHistory(name: string, handle: WorkflowHandle, level = LEDGER_CODE_LEVEL): Promise<void> {
   const bytes = temporal.api.history.v1.History.encode(await handle.fetchHistory()).finish();
-  const dir = path.join(LEDGER_HISTORIES_DIR, LEDGER_CODE_LEVEL);
+  const dir = path.join(LEDGER_HISTORIES_DIR, level);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, `${name}${HISTORY_SUFFIX}`), bytes, { flag: 'wx' });
 }

@@ -18,15 +18,26 @@ export interface HttpsResponse {
   json<T = Record<string, unknown>>(): T;
 }
 
-export function request(agent: https.Agent, method: string, url: string, body?: unknown): Promise<HttpsResponse> {
+/** A JSON request; `raw` sends that body as it is, with `headers` (a form a signature covers). */
+export function request(
+  agent: https.Agent,
+  method: string,
+  url: string,
+  body?: unknown,
+  raw?: { body: string; headers: Record<string, string> },
+): Promise<HttpsResponse> {
   return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = raw ? raw.body : body === undefined ? undefined : JSON.stringify(body);
     const req = https.request(
       url,
       {
         method,
         agent,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        headers: raw
+          ? { ...raw.headers, 'content-length': Buffer.byteLength(raw.body) }
+          : payload
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+            : {},
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -16,6 +16,7 @@ import type { RunbookStep, WorkflowInput } from '../../workflows/shared/input';
 import { recordHistory } from '../helpers/histories';
 import {
   ADMIN,
+  coordinatorConfig,
   coordinatorTestFile,
   testCoordinator,
   trigger,
@@ -33,9 +34,13 @@ const HANGS: RunbookStep = { name: 'hang', kind: 'command', command: '/usr/bin/s
 
 const file = coordinatorTestFile();
 
+// Its own namespace: every coordinator polls the namespace's ladder queue, so another test file's
+// coordinators (which know none of these workflows) would otherwise take some of these climbs.
 describe('escalation ladders', () => {
+  let ns: TestNamespace;
   let paging: Paging;
   let worker: TestWorker;
+  const started: string[] = [];
   // Names of this file's own: visibility counts of one test never see another's runs.
   const names = {
     restart: unique('restart'),
@@ -63,20 +68,23 @@ describe('escalation ladders', () => {
   // A fleet ledger of this file's own, whose sweep ends a closed run's hold within seconds.
   const fleetLedgerId = unique('fleet-ledger');
   const coordinator = async (): Promise<TestCoordinator> => {
-    const c = await testCoordinator(workflows, { config: { fleet }, deps: { fleetLedgerId, ledgerOrphanGraceMs: 3_000 } });
+    const c = await testCoordinator(workflows, {
+      config: { fleet, temporal: { ...coordinatorConfig().temporal, namespace: ns.namespace } },
+      deps: { fleetLedgerId, ledgerOrphanGraceMs: 3_000 },
+    });
     file.coordinators.push(c);
     return c;
   };
 
   const pages = (): JsonPage[] => paging.pages();
-  const client = (): Client => file.client;
+  const client = (): Client => ns.client;
 
   /** Triggers `name` on the worker's node and waits for the run to end; its ids and failure. */
   async function escalatedRun(c: TestCoordinator, name: string) {
     const res = await trigger(c.app, name, { target: { node: worker.node, datacenter: worker.datacenter }, reason: 'test' });
     expect(res.statusCode).toBe(202);
     const { workflow_id: workflowId, run_id: runId } = res.json<{ workflow_id: string; run_id: string }>();
-    file.started.push(workflowId);
+    started.push(workflowId);
     const handle = client().workflow.getHandle(workflowId);
     const err = await handle.result().then(
       () => undefined,
@@ -90,15 +98,26 @@ describe('escalation ladders', () => {
     JSON.parse(String((await client().workflow.getHandle(workflowId).describe()).memo?.[LADDER_MEMO])) as LadderStep[];
 
   beforeAll(async () => {
-    paging = await startPaging('ladder', ['/usr/bin/false', '/usr/bin/true', '/usr/bin/sleep']);
+    ns = await testNamespace('ladder');
+    paging = await startPaging('ladder', ['/usr/bin/false', '/usr/bin/true', '/usr/bin/sleep'], ns.namespace);
     worker = paging.worker;
     await coordinator();
-  }, 60_000);
+  }, 90_000);
   beforeEach(() => {
     paging.sink.requests.length = 0;
   });
   afterAll(async () => {
+    await Promise.all(
+      started.map((id) =>
+        ns.client.workflow
+          .getHandle(id)
+          .terminate('test done')
+          .catch(() => undefined),
+      ),
+    );
+    await Promise.all(file.coordinators.splice(0).map((c) => c.close()));
     await paging?.close();
+    await ns?.close();
   });
 
   it('climbs restart → reboot → page when a fleet budget refuses the reboot: 1 restart run, 0 reboot runs, 1 page listing both steps and the refusal', async () => {
@@ -109,7 +128,7 @@ describe('escalation ladders', () => {
     });
     expect(holder.statusCode).toBe(202);
     const holderId = holder.json<{ workflow_id: string }>().workflow_id;
-    file.started.push(holderId);
+    started.push(holderId);
 
     const run = await escalatedRun(c!, names.restart);
     expect(run.failure.type).toBe('Escalated');
@@ -259,7 +278,7 @@ describe('escalation ladders', () => {
     const climbOn = (c: TestCoordinator) =>
       createLadderActivities(
         (r) => c.app.admission.admitTrigger(r),
-        () => file.client,
+        () => ns.client,
         () => c.live.current.workflows,
       ).climbLadder;
     for (const c of [a!, b]) {

@@ -17,6 +17,10 @@ import { LEDGER_QUEUE } from '../../src/naming/task-queues';
 import { ledgerHistoryFiles, readLedgerHistory, recordLedgerHistory } from '../helpers/histories';
 import { constraint, workflowConfig } from '../helpers/coordinator';
 import { connectClient, connectWorkerConnection, eventually, unique } from '../helpers/temporal';
+import { createApprovalActivities } from '../../src/approval/activities';
+import { requestApproval, decideApproval } from '../../src/approval/client';
+import { APPROVAL_CODE_LEVEL, approvalWorkflowId } from '../../src/approval/messages';
+import { approvalRequest } from '../helpers/approval';
 
 const MIN = 60_000;
 const recording = process.env.MEDIC_RECORD_HISTORIES === '1';
@@ -39,6 +43,15 @@ function ledgerBundle(): { codePath: string } {
       'fleet-ledger-carried',
     ])
       expect(names).toContain(`${needed}.history.binpb`);
+  });
+
+  it('cover the approval workflow: a decision (after refused ones) and an expiry', () => {
+    expect(files).toEqual(
+      expect.arrayContaining([
+        `${APPROVAL_CODE_LEVEL}/approval-decided.history.binpb`,
+        `${APPROVAL_CODE_LEVEL}/approval-expired.history.binpb`,
+      ]),
+    );
   });
 
   it.each(files)('replay without non-determinism: %s', async (file) => {
@@ -151,4 +164,36 @@ function ledgerBundle(): { codePath: string } {
     await fleet.claim(client, claim('node-after', { budgets: [] }));
     await recordRuns(id, firstRunId, 'fleet-ledger');
   }, 240_000);
+
+  it('the approval workflow: refused decisions (nothing written), an approval, an expiry', async () => {
+    const queue = unique('medic-approvals-recording');
+    const approvalWorker = await Worker.create({
+      connection,
+      taskQueue: queue,
+      workflowBundle: ledgerBundle(),
+      activities: createApprovalActivities({ audit: () => {}, count: () => {} }),
+    });
+    const done = approvalWorker.run();
+    try {
+      const request = (id: string, timeoutMs: number) =>
+        approvalRequest({ id, timeoutMs, when: 'beyond_budget', approvers: ['spiffe://example.com/sre/*'] });
+      const decided = unique('decided');
+      await requestApproval(client, request(decided, 600_000), queue);
+      const as = (identity: string, verdict: 'approve' | 'deny' = 'approve') =>
+        decideApproval(client, decided, { identity, verdict, via: 'api' });
+      expect((await as('spiffe://example.com/sre/alice')).ok).toBe(false);
+      expect((await as('spiffe://example.com/dev/dave')).ok).toBe(false);
+      expect(await as('spiffe://example.com/sre/bob')).toMatchObject({ ok: true, applied: true });
+      await client.workflow.getHandle(approvalWorkflowId(decided)).result();
+      await recordLedgerHistory('approval-decided', client.workflow.getHandle(approvalWorkflowId(decided)), APPROVAL_CODE_LEVEL);
+      const expired = unique('expired');
+      await requestApproval(client, request(expired, 1_000), queue);
+      const state = await client.workflow.getHandle(approvalWorkflowId(expired)).result();
+      expect(state.status).toBe('expired');
+      await recordLedgerHistory('approval-expired', client.workflow.getHandle(approvalWorkflowId(expired)), APPROVAL_CODE_LEVEL);
+    } finally {
+      approvalWorker.shutdown();
+      await done;
+    }
+  }, 60_000);
 });

@@ -34,7 +34,12 @@ test('every module of the ledger bundle is checked by the workflow-sandbox lint'
   await buildLedgerBundle(out);
   const modules = bundledModules(fs.readFileSync(out, 'utf8'));
   expect(modules).toEqual(
-    expect.arrayContaining(['src/coordinator/workflows.ts', 'src/ledger/state.ts', 'src/ledger/fleet/state.ts']),
+    expect.arrayContaining([
+      'src/coordinator/workflows.ts',
+      'src/ledger/state.ts',
+      'src/ledger/fleet/state.ts',
+      'src/approval/workflow.ts',
+    ]),
   );
   const linted = sandboxLinted(modules);
   expect(modules.filter((m) => !linted[m])).toEqual([]);

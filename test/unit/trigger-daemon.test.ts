@@ -179,6 +179,24 @@ describe('TriggerDaemon', () => {
     expect(h.keys()[1]).not.toBe(h.keys()[0]);
   });
 
+  it('sends once and says so when the workflow waits for an approver (nothing started yet)', async () => {
+    const h = harness({
+      answers: [
+        {
+          kind: 'started',
+          status: 202,
+          workflowId: '',
+          body: { status: 'awaiting_approval', approval_id: 'a-1', workflow: 'cleanDisk', target: { node: 'host1' } },
+        },
+      ],
+    });
+    h.timeline.set(0, [host1]);
+    await ticks(h, [0, 1000, 2000]);
+    expect(h.sent).toHaveLength(1);
+    const said = h.logger.lines.filter((l) => l.msg === 'waiting for an approver' || l.msg === 'workflow started');
+    expect(said.map((l) => [l.msg, l.approval_id])).toEqual([['waiting for an approver', 'a-1']]);
+  });
+
   it('waits `for` before firing', async () => {
     const h = harness({ rule: { forMs: 2500 } });
     h.timeline.set(0, [host1]);

@@ -36,6 +36,8 @@ export interface AlertResult {
   workflow_id?: string;
   run_id?: string;
   task_queue?: string;
+  /** The approval request a start waits for (awaiting_approval). */
+  approval_id?: string;
   /** Why nothing started: skipped, invalid, refused, error. */
   message?: string;
   constraint?: Record<string, unknown>;
@@ -49,7 +51,11 @@ const RESULT_SCHEMA = {
   properties: {
     fingerprint: { type: 'string' },
     alertname: { type: 'string' },
-    result: { type: 'string', enum: ['started', 'duplicate', 'shadow', 'refused', 'invalid', 'error', 'skipped', 'denied'] },
+    result: {
+      type: 'string',
+      enum: ['started', 'duplicate', 'shadow', 'awaiting_approval', 'refused', 'invalid', 'error', 'skipped', 'denied'],
+    },
+    approval_id: { type: 'string' },
     workflow: { type: 'string' },
     workflow_id: { type: 'string' },
     run_id: { type: 'string' },
@@ -89,6 +95,8 @@ function resultOf(plan: AlertPlan & { action: 'trigger' }, outcome: TriggerOutco
       return { result: 'dry_run', workflow };
     case 'shadow':
       return { result: 'shadow', workflow, workflow_id: outcome.workflowId, task_queue: outcome.taskQueue };
+    case 'awaiting_approval':
+      return { result: 'awaiting_approval', workflow, approval_id: outcome.approvalId, message: outcome.why };
   }
 }
 

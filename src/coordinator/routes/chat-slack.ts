@@ -4,7 +4,7 @@
 // user `slack:<team>/<user>`, when a chat allow rule lets that user run that workflow.
 // Answers are Slack messages ({response_type, text}) sent within Slack's 3 s: a trigger that
 // takes longer is answered with its (known in advance) execution id and keeps going.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { idempotentExecutionId, type Admission, type TriggerOutcome } from '../admission';
 import { sendError } from '../errors';
 import { describeExecution, listExecutions, type ExecutionStatus, type ExecutionSummary } from '../execution-status';
@@ -56,6 +56,64 @@ declare module 'fastify' {
 const ephemeral = (text: string): SlackMessage => ({ response_type: 'ephemeral', text });
 const code = (text: string): string => `\`${slackEscape(text).replace(/`/g, "'")}\``;
 
+/** What a Slack route can answer besides 200: the signature's 401, no chat block's 404, bad forms. */
+export const SLACK_ERRORS = errorResponses(
+  ...COMMON_ERRORS,
+  'invalid_request',
+  'unauthorized',
+  'not_found',
+  'payload_too_large',
+  'unsupported_media_type',
+);
+
+/** This plugin context only: Slack posts forms, and the signature needs the exact bytes. */
+export function acceptSlackForms(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
+    request.rawBody = body as string;
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+}
+
+/** Before the body is read: without a chat block there is nothing here (404). */
+export async function refuseUnconfigured(config: LiveConfig, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  if (!config.current.coordinator.chat || !config.current.chatSecret)
+    return sendError(reply, 'not_found', 'chat commands are not configured: coordinator.hcl has no chat { } block', {});
+  return undefined;
+}
+
+/**
+ * Before the body's fields are looked at: the one signature check of every Slack route. Answers
+ * 401 (and says true) when the signature is missing, wrong or too old.
+ */
+export function refuseUnsigned(
+  config: LiveConfig,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  log: (m: string) => void,
+): boolean {
+  const current = config.current;
+  const check = verifySlackSignature({
+    secret: current.chatSecret?.reveal() ?? '',
+    rawBody: request.rawBody ?? '',
+    timestamp: request.headers['x-slack-request-timestamp'] as string | undefined,
+    signature: request.headers['x-slack-signature'] as string | undefined,
+    nowMs: Date.now(),
+    maxSkewMs: current.coordinator.chat?.maxSkewMs ?? 0,
+  });
+  if (check.ok) return false;
+  log(`slack request refused: ${check.reason}`);
+  sendError(reply, 'unauthorized', `request signature refused: ${check.reason}`, {});
+  return true;
+}
+
+/** Whether a signed request comes from the workspace (and Enterprise Grid org) chat { } names: a signing secret is per app, and an app may be installed in several. */
+export function configuredWorkspace(config: LiveConfig, teamId: unknown, enterpriseId: unknown): boolean {
+  const chat = config.current.coordinator.chat!;
+  const enterprise = typeof enterpriseId === 'string' && enterpriseId !== '' ? enterpriseId : undefined;
+  return teamId === chat.teamId && enterprise === chat.enterpriseId;
+}
+
 /** `{value}` of `work`, or undefined when it takes longer than `ms` (it keeps running). */
 async function within<T>(work: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -101,6 +159,11 @@ function runAnswer(cmd: Extract<ChatCommand, { verb: 'run' }>, outcome: TriggerO
     }
     case 'shadow':
       return ephemeral(`Shadow mode: ${wf} (${where}) would have started on ${code(outcome.taskQueue)}; nothing was started.`);
+    case 'awaiting_approval':
+      return {
+        response_type: 'in_channel',
+        text: `${wf} (${where}) waits for an approver: approval ${code(outcome.approvalId)} (${slackEscape(outcome.why)}); it expires ${outcome.expiresAt}.`,
+      };
     case 'invalid':
       return ephemeral(`Cannot run ${wf}: ${slackEscape(outcome.message)}.`);
     case 'error':
@@ -127,12 +190,7 @@ export const chatSlackRoutes: FastifyPluginAsync<{
   log: (message: string) => void;
   answerWithinMs?: number;
 }> = async (app, { admission, config, temporal, metrics, log, answerWithinMs = CHAT_ANSWER_WITHIN_MS }) => {
-  // This plugin's context only: Slack posts forms, and the signature needs the exact bytes.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
-    request.rawBody = body as string;
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
-  });
+  acceptSlackForms(app);
 
   /** Read-only Temporal calls for status and list, answered in time or with a retry hint. */
   async function readTemporal<T>(what: string, fn: Parameters<TemporalGateway['withDeadline']>[0]): Promise<T | SlackMessage> {
@@ -264,43 +322,18 @@ export const chatSlackRoutes: FastifyPluginAsync<{
             required: ['response_type', 'text'],
             properties: { response_type: { type: 'string', enum: ['ephemeral', 'in_channel'] }, text: { type: 'string' } },
           },
-          ...errorResponses(
-            ...COMMON_ERRORS,
-            'invalid_request',
-            'unauthorized',
-            'not_found',
-            'payload_too_large',
-            'unsupported_media_type',
-          ),
+          ...SLACK_ERRORS,
         },
       },
       // Before the body is read: without a chat block there is nothing here.
-      onRequest: async (_request, reply: FastifyReply) => {
-        if (!config.current.coordinator.chat || !config.current.chatSecret) {
-          return sendError(reply, 'not_found', 'chat commands are not configured: coordinator.hcl has no chat { } block', {});
-        }
-      },
+      onRequest: async (_request, reply: FastifyReply) => refuseUnconfigured(config, reply),
       // Before the body's fields are looked at: only Slack's signed requests go further.
       preValidation: async (request, reply) => {
-        const current = config.current;
-        const check = verifySlackSignature({
-          secret: current.chatSecret?.reveal() ?? '',
-          rawBody: request.rawBody ?? '',
-          timestamp: request.headers['x-slack-request-timestamp'] as string | undefined,
-          signature: request.headers['x-slack-signature'] as string | undefined,
-          nowMs: Date.now(),
-          maxSkewMs: current.coordinator.chat?.maxSkewMs ?? 0,
-        });
-        if (!check.ok) {
-          log(`slack request refused: ${check.reason}`);
-          return sendError(reply, 'unauthorized', `request signature refused: ${check.reason}`, {});
-        }
+        if (refuseUnsigned(config, request, reply, log)) return reply;
         // A signing secret is per app, and an app may be installed in several workspaces: the
         // workspace (and Enterprise Grid org) must also be the configured one.
         const body = (request.body ?? {}) as Partial<SlashCommandBody>;
-        const chat = current.coordinator.chat!;
-        const enterprise = typeof body.enterprise_id === 'string' && body.enterprise_id !== '' ? body.enterprise_id : undefined;
-        if (body.team_id !== chat.teamId || enterprise !== chat.enterpriseId) {
+        if (!configuredWorkspace(config, body.team_id, body.enterprise_id)) {
           log('slack request refused: signed, but from a workspace or enterprise that chat { } does not name');
           return sendError(reply, 'forbidden', 'this Slack workspace may not use this coordinator', {});
         }

@@ -34,6 +34,19 @@ const STARTED_SCHEMA = {
   },
 } as const;
 
+const AWAITING_SCHEMA = {
+  type: 'object',
+  required: ['status', 'approval_id', 'workflow', 'target', 'expires_at'],
+  properties: {
+    status: { type: 'string', enum: ['awaiting_approval'] },
+    approval_id: { type: 'string', description: 'decide it with POST /v1/approvals/{approval_id}' },
+    workflow: { type: 'string' },
+    target: TARGET_SCHEMA,
+    expires_at: { type: 'string', format: 'date-time', description: 'nothing starts when nobody decides by then' },
+    why: { type: 'string', description: 'always, or the refusal a beyond_budget start met' },
+  },
+} as const;
+
 const DRY_RUN_SCHEMA = {
   type: 'object',
   required: ['status', 'workflow', 'task_queue', 'constraints'],
@@ -157,6 +170,7 @@ const EXECUTION_SCHEMA = {
 export function answer(
   outcome: TriggerOutcome,
   workflow: string,
+  target: Record<string, string | undefined> = {},
 ):
   | { status: number; body: unknown; retryAfter?: number }
   | { code: Parameters<typeof sendError>[1]; message: string; details: Record<string, unknown>; retryAfter?: number } {
@@ -171,6 +185,18 @@ export function answer(
           workflow_id: outcome.workflowId,
           run_id: outcome.runId,
           task_queue: outcome.taskQueue,
+        },
+      };
+    case 'awaiting_approval':
+      return {
+        status: 202,
+        body: {
+          status: 'awaiting_approval',
+          approval_id: outcome.approvalId,
+          workflow,
+          target,
+          expires_at: outcome.expiresAt,
+          why: outcome.why,
         },
       };
     case 'dry_run':
@@ -285,7 +311,10 @@ export const executionRoutes: FastifyPluginAsync<{
             description: 'dry run that would start, an idempotent repeat (the first execution), or a shadow-mode workflow',
             anyOf: [DRY_RUN_SCHEMA, STARTED_SCHEMA, SHADOW_SCHEMA],
           },
-          202: { ...STARTED_SCHEMA, description: 'started' },
+          202: {
+            description: 'started, or (a workflow with an approval block) waiting for an approver: nothing started yet',
+            anyOf: [STARTED_SCHEMA, AWAITING_SCHEMA],
+          },
           ...errorResponses(
             ...COMMON_ERRORS,
             'invalid_request',
@@ -311,7 +340,7 @@ export const executionRoutes: FastifyPluginAsync<{
         dryRun: request.query.dry_run === 'true',
         force: request.body.force,
       });
-      const a = answer(outcome, request.params.name);
+      const a = answer(outcome, request.params.name, request.body.target);
       if (a.retryAfter !== undefined) reply.header('Retry-After', String(a.retryAfter));
       if ('status' in a) return reply.code(a.status).send(a.body);
       return sendError(reply, a.code, a.message, a.details);
