@@ -26,21 +26,23 @@ export function summaryOf(request: ApprovalRequest): ApprovalSummary {
   return shown;
 }
 
-/** Starts the request's workflow (a repeat of a keyed request finds the first one). */
-export async function requestApproval(client: Client, request: ApprovalRequest, taskQueue = APPROVAL_QUEUE): Promise<void> {
+/** Starts the request's workflow; false when it exists already (a repeat of a keyed request: the first one stands). */
+export async function requestApproval(client: Client, request: ApprovalRequest, taskQueue = APPROVAL_QUEUE): Promise<boolean> {
   try {
     await client.workflow.start(APPROVAL_WORKFLOW_TYPE, {
       taskQueue,
       workflowId: approvalWorkflowId(request.id),
       args: [request],
-      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       workflowExecutionTimeout: request.timeoutMs + BACKSTOP_MS,
       memo: { [APPROVAL_MEMO]: summaryOf(request) },
     });
+    return true;
   } catch (err) {
-    // A keyed repeat of a request that was decided already: the first one stands.
+    // A keyed repeat, pending or decided already: the first one stands.
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    return false;
   }
 }
 

@@ -101,9 +101,12 @@ export class Approvals implements ApprovalRequester {
       timeoutMs: approval.timeoutMs,
     };
     this.deps.ensureWorker();
-    await this.deps.temporal.withDeadline((client) => requestApproval(client, request, this.deps.taskQueue));
-    this.count(wf.name, 'requested');
-    this.post(approvalRequestMessage(request));
+    const created = await this.deps.temporal.withDeadline((client) => requestApproval(client, request, this.deps.taskQueue));
+    // A repeat (the same idempotency key) is answered with the first request, posted and counted once.
+    if (created) {
+      this.count(wf.name, 'requested');
+      this.post(approvalRequestMessage(request));
+    }
     return { id: request.id, expiresAt: request.expiresAt };
   }
 

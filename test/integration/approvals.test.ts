@@ -213,6 +213,35 @@ describe('asking', () => {
   });
 });
 
+describe('a keyed trigger', () => {
+  it('asks once per idempotency key, on either replica, also after the request was decided', async () => {
+    const name = unique('approveKeyed');
+    const [a, b] = (await replicas([approvalWorkflow(name)])) as [Replica, Replica];
+    const body = { target: { node: unique('node') }, idempotency_key: unique('episode') };
+    const url = `/v1/workflows/${name}/executions`;
+    const [x, y] = await Promise.all([call(a, 'alice', 'POST', url, body), call(b, 'alice', 'POST', url, body)]);
+    expect([x.status, y.status]).toEqual([202, 202]);
+    const id = String(x.json().approval_id);
+    expect(id).toMatch(/^key-[0-9a-f]{32}$/);
+    expect(y.json().approval_id).toBe(id);
+    expect((await decide(a, 'bob', id, 'deny')).status).toBe(200);
+    const again = await call(b, 'alice', 'POST', url, body);
+    expect(again.json()).toMatchObject({ status: 'awaiting_approval', approval_id: id });
+    expect((await decide(b, 'carol', id, 'approve')).status).toBe(409);
+    expect(await executions(name)).toBe(0);
+    // Requested (and posted to Slack) once, whichever replica took it.
+    const requested = await Promise.all([a, b].map((r) => r.c.app.coordinatorMetrics.approvals.get()));
+    expect(
+      requested
+        .flatMap((m) => m.values.filter((v) => v.labels.workflow === name && v.labels.outcome === 'requested'))
+        .map((v) => v.value),
+    ).toEqual([1]);
+    expect(
+      sink.requests.filter((r) => r.path === '/slack-hook' && r.body.includes(id) && r.body.includes('Approval needed')),
+    ).toHaveLength(1);
+  });
+});
+
 describe('who may decide', () => {
   it('refuses the requester (four eyes) and an outsider with 403, starting nothing, and audits both', async () => {
     const name = unique('fourEyes');
