@@ -11,7 +11,6 @@ import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { RouteRule } from '../../src/config/coordinator';
-import type { CoordinatorPlugin } from '../../src/coordinator/app';
 import { createConsole } from '../../src/coordinator/console/console';
 import { tlsCallerIdentity } from '../../src/coordinator/identity';
 import { writeDevCertificates } from '../../src/tls/certificates';
@@ -212,8 +211,8 @@ describeInBrowser('the console in Chromium', () => {
       await shot(page, view);
     }
     await expect(page.locator('#view tr.audit', { hasText: 'paused' }).first().textContent()).resolves.toContain(HOSTILE);
-    // Approvals light up only when the coordinator serves GET /v1/approvals.
-    expect(await page.locator('button[data-view="approvals"]').count()).toBe(0);
+    // The coordinator serves GET /v1/approvals: the approvals view is offered.
+    expect(await page.locator('button[data-view="approvals"]').count()).toBe(1);
     await context.close();
   });
 
@@ -303,39 +302,17 @@ describeInBrowser('the console in Chromium', () => {
 });
 
 describeInBrowser('the approvals view in Chromium', () => {
-  // The approvals API (GET /v1/approvals, POST /v1/approvals/{id}) as its contract says, served
-  // here by a stand-in plugin: the view must light up and post decisions with the CSRF token.
-  const decisions: Array<{ id: string; body: unknown; identity: string | null }> = [];
-  const requestedAt = new Date().toISOString();
-  const approvalsApi: CoordinatorPlugin = async (app) => {
-    app.get('/v1/approvals', async () => ({
-      approvals: [
-        {
-          approval_id: 'a-1',
-          workflow,
-          target: { node: 'node-7' },
-          params: { unit: HOSTILE },
-          reason: 'disk full',
-          requester: 'spiffe://medic.test/trigger/dc1',
-          approvers: [SRE],
-          why: 'beyond budget',
-          requested_at: requestedAt,
-          expires_at: new Date(Date.now() + 3_600_000).toISOString(),
-        },
-      ],
-    }));
-    app.post<{ Params: { id: string } }>('/v1/approvals/:id', async (request) => {
-      decisions.push({ id: request.params.id, body: request.body, identity: request.caller.identity });
-      return { status: 'denied', approval_id: request.params.id, workflow, approver: request.caller.identity };
-    });
-  };
+  // The real approvals API: a trigger identity's start waits for an approver; the SRE signed in
+  // to the console approves it there (the same POST /v1/approvals/{id} and four-eyes rule as the CLI).
+  const REQUESTER = 'spiffe://medic.test/trigger/dc1';
+  const gated = unique('consoleGated');
   let d: TestCoordinator;
   let base: string;
   let chromium: Browser;
 
   beforeAll(async () => {
     const web = createConsole({ config: { sessionTtlMs: 3_600_000 }, log: () => {} });
-    d = await testCoordinator([workflowConfig(workflow)], {
+    d = await testCoordinator([workflowConfig(gated, { approval: { when: 'always', approvers: [SRE], timeoutMs: 3_600_000 } })], {
       config: {
         routeRules: [
           ...consoleRules([SRE]),
@@ -347,6 +324,14 @@ describeInBrowser('the approvals view in Chromium', () => {
             allowPublic: false,
             skipLogMatch: false,
           },
+          {
+            name: 'triggers',
+            method: 'POST',
+            routePatterns: ['/v1/*'],
+            uris: [REQUESTER],
+            allowPublic: false,
+            skipLogMatch: false,
+          },
         ],
       },
       deps: {
@@ -355,7 +340,7 @@ describeInBrowser('the approvals view in Chromium', () => {
           const id = request.headers['x-test-identity'];
           return { identity: typeof id === 'string' ? id : null };
         }),
-        plugins: [approvalsApi, web.plugin],
+        plugins: [web.plugin],
       },
     });
     file.coordinators.push(d);
@@ -364,7 +349,10 @@ describeInBrowser('the approvals view in Chromium', () => {
     chromium = await launchChromium();
   });
 
-  it('shows a pending request with its params as text and approves it as the signed-in identity', async () => {
+  it('shows a pending request with its hostile reason as text and approves it as the signed-in identity', async () => {
+    const asked = await trigger(d.app, gated, { target: { node: 'node-7' }, reason: HOSTILE }, { identity: REQUESTER });
+    expect(asked.statusCode).toBe(202);
+    const id = String(asked.json().approval_id);
     const context = await chromium.newContext({
       extraHTTPHeaders: { 'x-test-identity': SRE },
       viewport: { width: 1280, height: 900 },
@@ -372,15 +360,20 @@ describeInBrowser('the approvals view in Chromium', () => {
     const page = await context.newPage();
     page.on('dialog', (dialog) => void (dialogs.push(dialog.message()), dialog.dismiss()));
     await page.goto(`${base}/ui/#approvals`);
-    const row = page.locator('#view tr[data-approval-id="a-1"]');
+    // The list reads visibility: the request shows within a refresh or two.
+    const row = page.locator(`#view tr[data-approval-id="${id}"]`);
     await row.waitFor();
-    await expect(row.locator('td').nth(2).textContent()).resolves.toBe(`unit=${HOSTILE}`);
-    await expect(row.locator('td').nth(4).textContent()).resolves.toBe('disk full — beyond budget');
+    await expect(row.locator('td').nth(3).textContent()).resolves.toBe(REQUESTER);
+    await expect(row.locator('td').nth(4).textContent()).resolves.toMatch(new RegExp(`^${HOSTILE.replace(/[()]/g, '\\$&')} — `));
     await shot(page, 'approvals');
     await row.locator('input.reason').fill('looks right');
     await row.locator('button.approve').click();
     await page.locator('#status.ok', { hasText: 'Approved.' }).waitFor();
-    expect(decisions).toEqual([{ id: 'a-1', body: { decision: 'approve', reason: 'looks right' }, identity: SRE }]);
+    const approved = d.audit.filter((e) => e.approval_id === id && e.decision === 'approval_approved');
+    expect(approved.map((e) => [e.approver, e.reason])).toEqual([[SRE, 'looks right']]);
+    const started = d.audit.filter((e) => e.approval_id === id && e.decision === 'started');
+    expect(started.map((e) => [e.identity, e.approver])).toEqual([[REQUESTER, SRE]]);
+    file.started.push(String(started[0]!.workflow_id));
     expect(await page.locator('#view img').count()).toBe(0);
     expect(dialogs).toEqual([]);
     await context.close();

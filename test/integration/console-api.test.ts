@@ -263,7 +263,7 @@ describe('views', () => {
 
   it('answers the session view with the identity and whether approvals exist', async () => {
     const r = (await c.app.inject({ url: '/ui/api/session', headers: { 'x-test-identity': ADMIN } })).json();
-    expect(r).toMatchObject({ identity: ADMIN, via: 'certificate', sign_out: false, approvals: false, namespace: 'default' });
+    expect(r).toMatchObject({ identity: ADMIN, via: 'certificate', sign_out: false, approvals: true, namespace: 'default' });
     expect(r.workflows).toEqual([workflow]);
   });
 });

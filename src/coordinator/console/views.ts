@@ -95,17 +95,22 @@ export interface BudgetRow {
 }
 
 /** Disruptive holds per node and each budget's use against its limit, from the fleet ledger. */
-export async function holdsView(parts: CoordinatorParts): Promise<{ holds: HoldRow[]; budgets: BudgetRow[]; ledger: boolean }> {
+export async function holdsView(
+  parts: CoordinatorParts,
+): Promise<{ holds: HoldRow[]; budgets: BudgetRow[]; ledger: boolean; unavailable?: string }> {
   const cfg = parts.config.current.coordinator.fleet;
   let state: FleetLedgerState | undefined;
+  let unavailable: string | undefined;
   try {
     state = await parts.temporal.withDeadline(
       (c) => c.workflow.getHandle(parts.fleetLedger.ledgerId).query(fleetStateQuery),
       5_000,
     );
   } catch (err) {
-    // No ledger yet: nothing has been held since the namespace was new.
-    if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+    // No ledger yet: nothing has been held since the namespace was new. Otherwise the view still
+    // shows the budgets' limits, and says why their use is unknown (a busy or failed ledger).
+    if ((err as Error).name !== 'WorkflowNotFoundError')
+      unavailable = `the fleet ledger did not answer: ${(err as Error).message.split('\n')[0]}`;
   }
   const holds: HoldRow[] = Object.entries(state?.holds ?? {})
     .map(([execution, h]) => ({
@@ -136,7 +141,7 @@ export async function holdsView(parts: CoordinatorParts): Promise<{ holds: HoldR
       });
     }
   }
-  return { holds, budgets, ledger: state !== undefined };
+  return { holds, budgets, ledger: state !== undefined, ...(unavailable && { unavailable }) };
 }
 
 /** Starts refused by a control, from this coordinator's audit trail, newest first. */

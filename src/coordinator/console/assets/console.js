@@ -357,6 +357,7 @@
         h(
           'div',
           {},
+          r.unavailable ? h('p', { class: 'error' }, r.unavailable) : null,
           h('h2', {}, 'Disruptive holds per node'),
           table(
             ['node', 'execution', 'workflow', 'trigger', 'since'],
