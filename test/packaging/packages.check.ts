@@ -261,7 +261,7 @@ describe('the executable as a coordinator', () => {
       for (const name of ['console.js', 'console.css']) {
         const res = await fetch(`http://127.0.0.1:${port}/ui/assets/${name}`);
         expect([name, res.status]).toEqual([name, 200]);
-        expect(await res.text()).toBe(fs.readFileSync(path.join(ROOT, 'src', 'console', 'assets', name), 'utf8'));
+        expect(await res.text()).toBe(fs.readFileSync(path.join(ROOT, 'src', 'coordinator', 'console', 'assets', name), 'utf8'));
       }
     } finally {
       child.kill('SIGTERM');
