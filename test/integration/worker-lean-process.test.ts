@@ -171,7 +171,17 @@ it('serves its counters on metrics_listen and polls again after Temporal went aw
   await expect((await startRunbook(w, step)).result()).resolves.toMatchObject({ outcome: 'healed' });
 
   const queue = `task_queue="${nodeQueue(w.node)}"`;
-  const text = await (await fetch(url)).text();
+  // The worker counts a completion once Temporal has answered its report, which can come after
+  // the workflow (woken by that report) has already ended: wait for the count, then check it exactly.
+  const completed = `medic_worker_activity_tasks_completed_total{${queue}}`;
+  const text = await eventually(
+    async () => {
+      const t = await (await fetch(url)).text();
+      return t.includes(completed) ? t : undefined;
+    },
+    15_000,
+    'the completion to be counted',
+  );
   expect(text).toContain(`medic_worker_activity_tasks_started_total{${queue}} 1`);
   expect(text).toContain(`medic_worker_activity_tasks_completed_total{${queue}} 1`);
   expect(text).toMatch(new RegExp(`medic_worker_task_queues\\{[^}]*node="${w.node}"[^}]*\\} 2`));
