@@ -293,7 +293,9 @@ async function main(): Promise<void> {
       30_000,
       500,
     );
-    const failures = upAnswers.filter((a) => a.status >= 500 || a.status === 0).length;
+    const failed = upAnswers.filter((a) => a.status >= 500 || a.status === 0);
+    for (const a of failed.slice(0, 3)) process.stderr.write(`phase 4: answer ${a.status}: ${a.body.slice(0, 400)}\n`);
+    const failures = failed.length;
     const upOver = Math.max(0, upTotal - UPGRADE_LIMIT) + failures;
     process.stdout.write(
       `phase "rolling upgrade mid-storm": ${Date.now() - t4} ms; answers ${[...up].map(([st, n]) => `${st}x${n}`).join(' ')}; ` +
