@@ -40,7 +40,7 @@ import {
   type SlotSpec,
 } from './leases';
 import type { CoordinatorMetrics, TriggerResult } from './metrics';
-import type { ConfigMarkers } from './config-markers';
+import type { ConfigsInUse } from './configs-in-use';
 import { reconcile, type Discrepancy } from './reconcile';
 import { usesLedger, type LedgerClient } from '../ledger/client';
 import type { Enforced, LedgerRefusal } from '../ledger/state';
@@ -135,8 +135,8 @@ export interface AdmissionDeps {
   log(message: string): void;
   /** Fleet safety (src/fleet): checked after the workflow's own constraints, before the start. */
   fleet?: FleetSafety;
-  /** Every replica's published constraint configs: the strictest in use governs (config-markers.ts). */
-  markers?: ConfigMarkers;
+  /** Every replica's constraint configs, as the ledgers enforce them: the strictest in use governs (configs-in-use.ts). */
+  configs?: ConfigsInUse;
   /**
    * The admission ledgers (src/ledger/): a workflow with a maxExecution constraint is admitted by
    * one update to its ledger, which holds its windows in Temporal's time and every replica's config.
@@ -376,20 +376,13 @@ export class Admission {
     const key = constraintKey(configured, wf.constraints);
     const scope = scopeOf(configured, wf.taskQueueTarget, req.target);
     const hw = `${wf.name}|${key}`;
-    const markers = this.deps.markers?.effective(wf, configured);
-    const fromLedger = ledger?.find((l) => l.key === key && l.kind === configured.kind);
-    // The ledger and the markers both know configs in use: the stricter of the two governs.
-    const eff = markers ?? fromLedger;
-    const value = Math.min(markers?.value ?? configured.value, fromLedger?.value ?? configured.value);
-    const periodMs = Math.max(markers?.periodMs ?? configured.periodMs, fromLedger?.periodMs ?? configured.periodMs);
+    // The ledger knows every replica's config in use: this admission's answer, else its latest announce.
+    const eff = ledger?.find((l) => l.key === key && l.kind === configured.kind) ?? this.deps.configs?.effective(wf, configured);
+    const value = eff?.value ?? configured.value;
+    const periodMs = eff?.periodMs ?? configured.periodMs;
     const constraint: Constraint =
-      eff && (value !== configured.value || periodMs !== configured.periodMs) ? { ...configured, value, periodMs } : configured;
-    const highWater = Math.max(
-      this.highWater.get(hw) ?? 0,
-      configured.value,
-      markers?.highWater ?? 0,
-      fromLedger?.highWater ?? 0,
-    );
+      value !== configured.value || periodMs !== configured.periodMs ? { ...configured, value, periodMs } : configured;
+    const highWater = Math.max(this.highWater.get(hw) ?? 0, configured.value, eff?.highWater ?? 0);
     this.highWater.set(hw, Math.max(this.highWater.get(hw) ?? 0, configured.value));
     return {
       constraint,
@@ -458,7 +451,7 @@ export class Admission {
     const asked = await this.askApproval(req, 'always', 'this workflow is always approved by a human first');
     if (asked) return { outcome: asked };
     // Other replicas' configs must be known before deciding (a stricter one governs).
-    await this.deps.markers?.ready(wf);
+    await this.deps.configs?.ready(wf);
     const { taskQueue, params } = checked;
     const trigger = req.identity ?? `anonymous:${req.source}`;
     // An approved start is keyed by its approval: every approver and replica finds the one execution.
@@ -577,6 +570,7 @@ export class Admission {
         });
         if (!answer.ok) return { outcome: this.ledgerRefusal(wf, evaluations, answer.refusal) };
         ledgerAdmitted = true;
+        this.deps.configs?.observe(wf, answer.answer.enforced);
         await failpoint('admission.after_ledger_admit');
         evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start, answer.answer.enforced));
       }
@@ -701,7 +695,11 @@ export class Admission {
     return `${wf}|${e.key}|${e.scope.key}|ledger`;
   }
 
-  /** A ledger refusal as an answer, remembered until its window has room (when every counted admission is settled). */
+  /**
+   * A ledger refusal as an answer, remembered for refusalCacheMs only: the ledger, not this
+   * replica, says when the window has room (an admission given back or swept frees a place
+   * before the window rolls; a refusal remembered until then would under-admit).
+   */
   private ledgerRefusal(wf: WorkflowConfig, evaluations: Evaluation[], r: LedgerRefusal): TriggerOutcome {
     const e = evaluations.find((x) => x.key === r.key) ?? evaluations[0]!;
     const enforced: Constraint = { ...e.configured, value: r.value, periodMs: r.periodMs };
@@ -710,8 +708,13 @@ export class Admission {
     const retryAt = [now + Math.max(0, r.retryAt - r.now)];
     const shown = enforced.value === e.configured.value && enforced.periodMs === e.configured.periodMs ? e.configured : enforced;
     if (this.refusalCacheMs > 0) {
-      const until = r.settled ? retryAt[0]! : now + this.refusalCacheMs;
-      this.full.set(this.ledgerCacheKey(wf.name, e), { until, count: r.count, retryAt, config: wf, enforced: shown });
+      this.full.set(this.ledgerCacheKey(wf.name, e), {
+        until: now + this.refusalCacheMs,
+        count: r.count,
+        retryAt,
+        config: wf,
+        enforced: shown,
+      });
     }
     return this.refused({ ...e, constraint: shown }, r.count, retryAt);
   }

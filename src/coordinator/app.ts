@@ -11,7 +11,7 @@ import { AuditTrail, auditWithTrail, jsonAuditSink, type AuditSink } from '../te
 import { sendError } from './errors';
 import { identityPlugin, tlsCallerIdentity, type IdentifyCaller } from './identity';
 import type { LiveConfig } from './live-config';
-import { ConfigMarkers, type MarkerOptions } from './config-markers';
+import { ConfigsInUse, type ConfigsInUseOptions } from './configs-in-use';
 import { createMetrics, type CoordinatorMetrics } from './metrics';
 import { alertmanagerRoutes } from './routes/alertmanager';
 import { CHAT_ROUTE, chatSlackRoutes } from './routes/chat-slack';
@@ -49,8 +49,8 @@ export interface CoordinatorDeps {
   /** Server certificate, key and client CA (PEM): the app then serves HTTPS with mTLS. */
   https?: { key: string | Buffer; cert: string | Buffer; ca: string | Buffer };
   admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'refusalCacheMs' | 'now'>;
-  /** Config markers (config-markers.ts): how often they roll over and are read back. */
-  markers?: Pick<MarkerOptions, 'bucketMs' | 'refreshMs'>;
+  /** Configs in use (configs-in-use.ts): how often they are announced to the ledgers and read back. */
+  configs?: ConfigsInUseOptions;
   /** The admission ledger's workflow bundle; default the built one (ledgerBundlePath()). */
   ledgerBundle?: string;
   /** The orphan grace of ledgers this coordinator starts (src/ledger/state.ts; tests shorten it). */
@@ -102,7 +102,7 @@ export interface CoordinatorExtension {
 declare module 'fastify' {
   interface FastifyInstance {
     admission: Admission;
-    configMarkers: ConfigMarkers;
+    configsInUse: ConfigsInUse;
     admissionLedger: LedgerClient;
     coordinatorMetrics: CoordinatorMetrics;
   }
@@ -197,12 +197,12 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     audit,
     log,
   });
-  // A config stays in use at a ledger for 2.5 marker buckets: it is announced once per bucket.
+  // A config stays in use at a ledger for 2.5 buckets: it is announced once per bucket.
   const ledger = new LedgerClient(
     () => ledgerWorker.ensure(),
     orphanGraceMs,
     deps.temporal.callTimeoutMs,
-    deps.markers?.bucketMs !== undefined ? deps.markers.bucketMs * 2.5 : undefined,
+    deps.configs?.bucketMs !== undefined ? deps.configs.bucketMs * 2.5 : undefined,
     ledgerHealth,
   );
   // Every ledger this coordinator's config uses: the fleet ledger when a workflow is disruptive.
@@ -220,16 +220,9 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     log,
   );
   app.addHook('onClose', async () => stopLedgerChecks());
-  const markers = new ConfigMarkers(
-    deps.temporal,
-    () => deps.config.current.workflows,
-    { startMarginMs: deps.admission?.startMarginMs ?? deps.temporal.callTimeoutMs, ...deps.markers },
-    log,
-    undefined,
-    ledger,
-  );
-  const stopMarkers = markers.start();
-  app.addHook('onClose', async () => stopMarkers());
+  const configs = new ConfigsInUse(deps.temporal, () => deps.config.current.workflows, ledger, deps.configs ?? {}, log);
+  const stopConfigs = configs.start();
+  app.addHook('onClose', async () => stopConfigs());
   const approvals = new Approvals({
     config: deps.config,
     temporal: deps.temporal,
@@ -245,7 +238,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   const admission = new Admission({
     approvals,
     fleet: fleet.gate,
-    markers,
+    configs,
     ledger,
     workflows: () => deps.config.current.workflows,
     temporal: deps.temporal,
@@ -273,7 +266,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   // The API speaks JSON only: without fastify's text/plain parser, other bodies are a 415.
   app.removeContentTypeParser('text/plain');
   app.decorate('admission', admission);
-  app.decorate('configMarkers', markers);
+  app.decorate('configsInUse', configs);
   app.decorate('admissionLedger', ledger);
   app.decorate('coordinatorMetrics', metrics);
   app.decorateRequest('access', null as unknown as AccessDecision);

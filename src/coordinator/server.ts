@@ -159,7 +159,7 @@ export async function runCoordinator(opts: RunOptions): Promise<void> {
       ].filter(Boolean);
       if (tls) (a.server as HttpsServer).setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
       current.swap(state);
-      await a.configMarkers
+      await a.configsInUse
         .syncOnce()
         .catch((err: unknown) =>
           opts.log(`the reloaded config is not announced yet (admission will): ${(err as Error).message}`),

@@ -66,7 +66,7 @@ export interface LedgerRefusal {
   retryAt: number;
   /** Ledger time of the refusal. */
   now: number;
-  /** Whether every counted admission is settled (its execution seen by the orphan sweep): the refusal then holds until retryAt. */
+  /** Whether every counted admission is settled (its execution seen by the orphan sweep). Coordinators of v0.1.0 remembered such a refusal until retryAt; later ones ask again after their refusal cache (a given-back place frees sooner). */
   settled: boolean;
 }
 
@@ -141,7 +141,7 @@ export const windowKey = (key: string, scope: string): string => `${key}|${scope
 /**
  * The constraints as enforced for a coordinator with `own`, given every config in use: another
  * replica's, and this one's before a reload (a raise takes effect once the old config is no
- * longer announced anywhere, as with the config markers).
+ * longer announced anywhere, once per minute).
  */
 export function enforced(state: LedgerState, own: readonly LedgerConstraint[], now: number): Enforced[] {
   return own.map((c) => {

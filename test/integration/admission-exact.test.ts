@@ -261,12 +261,12 @@ it('reconciliation reports an execution started behind medic back as drift (metr
   expect(metrics).toContain(`medic_coordinator_admission_drift{workflow="${name}",kind="concurrency"} 1`);
 });
 
-describe('every replica enforces the strictest config in use (config markers)', () => {
-  const markers = { bucketMs: 2_000, refreshMs: 200 };
+describe('every replica enforces the strictest config in use (announced to the ledger)', () => {
+  const configs = { bucketMs: 2_000, refreshMs: 200 };
   async function replica(wf: WorkflowConfig): Promise<TestCoordinator> {
     const c = await testCoordinator([wf], {
       config: { admission: { visibilityQps: 0 } },
-      deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0 }, markers },
+      deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0 }, configs },
     });
     coordinators.push(c);
     return c;
@@ -332,7 +332,7 @@ describe('every replica enforces the strictest config in use (config markers)', 
       configured: 'concurrency 3/15m per target',
       stricter_config_in_use: true,
     });
-    // The strict replica goes away: after two marker buckets its config no longer governs.
+    // The strict replica goes away: after 2.5 buckets its config no longer governs.
     await strict.close();
     await eventually(
       async () => ((await enforced(loose, name, node)) === 3 ? true : undefined),

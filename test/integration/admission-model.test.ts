@@ -9,7 +9,6 @@
 import fc from 'fast-check';
 import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
 import type { WorkflowConfig } from '../../src/config/workflow';
-import { MARKER_PREFIX } from '../../src/coordinator/config-markers';
 import { LiveConfig } from '../../src/coordinator/live-config';
 import { TemporalGateway } from '../../src/temporal/gateway';
 import { ledgerWorkflowId } from '../../src/ledger/client';
@@ -93,20 +92,20 @@ class Real {
     const coordinator = await testCoordinator([this.workflow(c)], {
       temporal: this.temporal,
       config: { admission: { visibilityQps: 0 } },
-      // No remembered refusals (the model has no clock); markers read back every 100 ms.
-      deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0 }, markers: { refreshMs: 100 }, reconcileIntervalMs: 0 },
+      // No remembered refusals (the model has no clock); configs read back every 100 ms.
+      deps: { admission: { startMarginMs: 1_000, refusalCacheMs: 0 }, configs: { refreshMs: 100 }, reconcileIntervalMs: 0 },
     });
     // Started: its config is announced (as a replica's is before its first decision).
-    await coordinator.app.configMarkers.syncOnce();
+    await coordinator.app.configsInUse.syncOnce();
     return { ...coordinator, close: () => coordinator.app.close() };
   }
-  /** Waits until a coordinator enforces the strictest values of the model (its markers were read; its ledger answers at once). */
+  /** Waits until a coordinator enforces the strictest values of the model (its ledger's answer was read). */
   async converged(c: TestCoordinator, model: Model): Promise<void> {
     const wf = this.workflow(model.current);
-    await c.app.configMarkers.syncOnce();
+    await c.app.configsInUse.syncOnce();
     await eventually(
       async () => {
-        const conc = c.app.configMarkers.effective(wf, wf.constraints[0]!).value;
+        const conc = c.app.configsInUse.effective(wf, wf.constraints[0]!)?.value;
         const [perNode, global] = (await this.temporal.withDeadline((client) => c.app.admissionLedger.announce(client, wf)))
           .filter((e) => e.kind === 'maxExecution')
           .map((e) => e.value);
@@ -114,7 +113,7 @@ class Real {
           conc === model.strictest('concurrency') &&
           perNode === model.strictest('perNode') &&
           global === model.strictest('global');
-        if (!ok) await c.app.configMarkers.syncOnce();
+        if (!ok) await c.app.configsInUse.syncOnce();
         return ok ? true : undefined;
       },
       15_000,
@@ -178,7 +177,7 @@ const lost = (): Error => Object.assign(new Error('13 INTERNAL: reply lost (test
 const lose: WorkflowClientInterceptor = {
   async start(input, next) {
     const runId = await next(input);
-    if (drop > 0 && !input.options.workflowId.startsWith(MARKER_PREFIX)) {
+    if (drop > 0) {
       drop--;
       throw lost();
     }
@@ -258,7 +257,7 @@ class Reconfigure implements Cmd {
     const wf = r.workflow(this.config);
     for (const c of r.coordinators) {
       c.live.swap(LiveConfig.build(c.live.current.coordinator, new Map([[wf.name, wf]])));
-      await c.app.configMarkers.syncOnce();
+      await c.app.configsInUse.syncOnce();
     }
     for (const c of r.coordinators) await r.converged(c, m);
   }
@@ -272,7 +271,7 @@ class Restart implements Cmd {
     await r.coordinators[this.coordinator]!.close();
     const fresh = await r.coordinator(m.current);
     r.coordinators[this.coordinator] = fresh;
-    // A restart takes longer than visibility's indexing lag: the new process reads every marker.
+    // A restart takes longer than visibility's indexing lag: the new process reads every announced config.
     await r.converged(fresh, m);
   }
   toString = (): string => `restart(c${this.coordinator})`;

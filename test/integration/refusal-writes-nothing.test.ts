@@ -27,8 +27,8 @@ const { coordinators, started } = file;
 const fleetLedgerId = unique('fleet-ledger');
 
 /**
- * A replica: every refusal asks Temporal (no remembered refusals, no visibility counts), markers
- * roll over once a day (no announce lands in a ledger mid-test), and `clock.offsetMs` moves its
+ * A replica: every refusal asks Temporal (no remembered refusals, no visibility counts), configs
+ * are announced once a day (no announce lands in a ledger mid-test), and `clock.offsetMs` moves its
  * clock (ledgers keep Temporal's time).
  */
 async function replica(wfs: WorkflowConfig[], clock = { offsetMs: 0 }): Promise<TestCoordinator> {
@@ -36,14 +36,14 @@ async function replica(wfs: WorkflowConfig[], clock = { offsetMs: 0 }): Promise<
     config: { admission: { visibilityQps: 0 } },
     deps: {
       admission: { startMarginMs: 1_000, refusalCacheMs: 0, now: () => Date.now() + clock.offsetMs },
-      markers: { bucketMs: 24 * 60 * MIN },
+      configs: { bucketMs: 24 * 60 * MIN },
       ledgerOrphanGraceMs: 3_000,
       fleetLedgerId,
     },
   });
   coordinators.push(c);
-  // Its config is announced (markers and ledger) before anything is measured.
-  await c.app.configMarkers.syncOnce();
+  // Its config is announced (to its ledger) before anything is measured.
+  await c.app.configsInUse.syncOnce();
   return c;
 }
 

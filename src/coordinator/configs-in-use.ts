@@ -1,0 +1,149 @@
+// Configs in use, from the admission ledgers alone: every coordinator announces each constrained
+// workflow's config to its ledger (at start, on reload, once per bucket), and the ledger answers
+// the constraints as enforced with every replica's config: the strictest in use governs, and a
+// value admitted under lately still counts its slots (high water). Admission reads it here before
+// deciding (a query when the copy is older than the refresh); a ledger admission's answer, the
+// newest reading, replaces the copy.
+import type { Client } from '@temporalio/client';
+import { constraintKey, type Constraint, type WorkflowConfig } from '../config/workflow';
+import type { LedgerClient } from '../ledger/client';
+import type { Enforced } from '../ledger/state';
+import { settledWithin, STOP_WAIT_MS } from '../temporal/connect';
+
+export interface ConfigsInUseOptions {
+  /** A config is announced once per bucket; it stays in use at the ledger for 2.5 buckets after. */
+  bucketMs?: number;
+  /** How old the enforced config of a workflow without ledger admissions may be when admission reads it. */
+  refreshMs?: number;
+}
+
+interface Known {
+  /** The constraints announced (their JSON): a reload that changes them announces afresh. */
+  config: string;
+  bucket: number;
+  announced: Promise<unknown>;
+  /** The ledger's latest answer, and when it came. */
+  enforced?: Enforced[];
+  at: number;
+  reading?: Promise<void>;
+}
+
+export class ConfigsInUse {
+  private readonly bucketMs: number;
+  private readonly refreshMs: number;
+  /** Per workflow name: the config last announced and the ledger's answer. */
+  private readonly known = new Map<string, Known>();
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly temporal: { withDeadline<T>(fn: (c: Client) => Promise<T>): Promise<T> },
+    private readonly workflows: () => ReadonlyMap<string, WorkflowConfig>,
+    private readonly ledger: LedgerClient,
+    opts: ConfigsInUseOptions,
+    private readonly log: (message: string) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.bucketMs = opts.bucketMs ?? 60_000;
+    this.refreshMs = opts.refreshMs ?? 2_000;
+  }
+
+  /** Announces every constrained workflow now and then once per bucket, until the returned function is called. */
+  start(): () => Promise<void> {
+    let failing = false;
+    const tick = (): void => {
+      if (this.inflight) return;
+      this.inflight = this.announceAll().finally(() => (this.inflight = undefined));
+      this.inflight.then(
+        () => {
+          if (failing) this.log('configs are announced to the ledgers again');
+          failing = false;
+        },
+        (err: unknown) => {
+          if (!failing)
+            this.log(`configs cannot be announced to their ledgers (admission waits for them): ${(err as Error).message}`);
+          failing = true;
+        },
+      );
+    };
+    tick();
+    const timer = setInterval(tick, Math.min(this.refreshMs, this.bucketMs));
+    timer.unref();
+    return async () => {
+      clearInterval(timer);
+      await settledWithin(this.inflight, STOP_WAIT_MS);
+    };
+  }
+
+  private constrained(): WorkflowConfig[] {
+    return [...this.workflows().values()].filter((wf) => wf.constraints.length);
+  }
+
+  private async announceAll(): Promise<void> {
+    await Promise.all(this.constrained().map((wf) => this.announce(wf)));
+  }
+
+  /** Announces what is not announced in this bucket and reads every enforced config older than the refresh (after a reload: before it is reported). */
+  async syncOnce(): Promise<void> {
+    await Promise.all(this.constrained().map((wf) => this.ready(wf)));
+  }
+
+  /** What is known of `wf` as configured now (undefined before its first announce, or after its constraints changed). */
+  private knownOf(wf: WorkflowConfig): Known | undefined {
+    const known = this.known.get(wf.name);
+    return known?.config === JSON.stringify(this.ledger.constraints(wf)) ? known : undefined;
+  }
+
+  private announce(wf: WorkflowConfig): Promise<unknown> {
+    const bucket = Math.floor(this.now() / this.bucketMs);
+    const known = this.knownOf(wf);
+    if (known?.bucket === bucket) return known.announced;
+    const config = JSON.stringify(this.ledger.constraints(wf));
+    const entry: Known = { config, bucket, at: known?.at ?? 0, enforced: known?.enforced, announced: Promise.resolve() };
+    entry.announced = this.temporal
+      .withDeadline((client) => this.ledger.announce(client, wf))
+      .then(
+        (enforced) => {
+          entry.enforced = enforced;
+          entry.at = this.now();
+        },
+        (err: unknown) => {
+          if (this.known.get(wf.name) === entry) this.known.delete(wf.name);
+          throw err;
+        },
+      );
+    if (this.known.size > 10_000) this.known.clear();
+    this.known.set(wf.name, entry);
+    return entry.announced;
+  }
+
+  /** Resolves once `wf`'s config, as configured now, is announced in this bucket and its enforced config was read within the refresh. */
+  async ready(wf: WorkflowConfig): Promise<void> {
+    if (!wf.constraints.length) return;
+    await this.announce(wf);
+    const known = this.knownOf(wf);
+    if (!known || this.now() - known.at <= this.refreshMs) return;
+    known.reading ??= this.temporal
+      .withDeadline((client) => this.ledger.enforced(client, wf))
+      .then((enforced) => {
+        if (enforced) known.enforced = enforced;
+        known.at = this.now();
+      })
+      .finally(() => (known.reading = undefined));
+    await known.reading;
+  }
+
+  /** What an admission's answer says of the configs in use: the newest reading. */
+  observe(wf: WorkflowConfig, enforced: Enforced[]): void {
+    const known = this.knownOf(wf);
+    if (known) {
+      known.enforced = enforced;
+      known.at = this.now();
+    }
+  }
+
+  /** The constraint as every replica's config allows it, and the slots that may still be held; undefined before the first answer. */
+  effective(wf: WorkflowConfig, c: Constraint): Enforced | undefined {
+    const key = constraintKey(c, wf.constraints);
+    return this.knownOf(wf)?.enforced?.find((e) => e.key === key && e.kind === c.kind);
+  }
+}
