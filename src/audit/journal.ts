@@ -113,6 +113,8 @@ export class AuditJournal {
   private failing = false;
   private closed = false;
   private readonly dropped: Counter<'reason'>;
+  private readonly sent: Counter;
+  private readonly batches: Counter;
   private readonly flushMs: number;
   private readonly batchLines: number;
   private readonly maxBuffered: number;
@@ -130,6 +132,16 @@ export class AuditJournal {
       name: 'medic_audit_journal_dropped_total',
       help: 'Audit lines not written to the shared audit journal (it did not answer, or lines waited beyond the buffer); the audit log on stdout still has them.',
       labelNames: ['reason'],
+      registers: [opts.registry],
+    });
+    this.sent = new Counter({
+      name: 'medic_audit_journal_lines_total',
+      help: 'Audit lines the shared audit journal accepted from this coordinator.',
+      registers: [opts.registry],
+    });
+    this.batches = new Counter({
+      name: 'medic_audit_journal_batches_total',
+      help: 'Batches (one signal each, on the journal connection, not admission) the audit journal accepted from this coordinator.',
       registers: [opts.registry],
     });
   }
@@ -156,7 +168,9 @@ export class AuditJournal {
     this.sending = this.send(this.inFlight)
       .then(
         () => {
-          if (this.failing) this.opts.log('audit journal: appending again');
+          this.batches.inc();
+          this.sent.inc(this.inFlight.length);
+          if (this.failing) this.opts.log(`audit journal ${this.id}: appending again`);
           this.failing = false;
         },
         (err: unknown) => this.drop('unavailable', this.inFlight.length, (err as Error).message.split('\n')[0]!),

@@ -160,6 +160,17 @@ describe('two replicas on one journal', () => {
     const logged = a.audit.filter((e) => e.decision === 'refused' && e.workflow === paused);
     expect(logged).toHaveLength(1);
     expect(line).toEqual({ ...logged[0], id: line!.id, time: line!.time, replica: 'replica-a' });
+    // Every line meant for the journal reached it, none dropped.
+    for (const c of [a, b]) {
+      const meant = c.audit.filter(journaled).length;
+      const metrics = async () => (await c.app.inject({ url: '/metrics' })).body;
+      await eventually(
+        async () => (metricSample(await metrics(), 'medic_audit_journal_lines_total') === meant ? true : undefined),
+        20_000,
+        'every journaled line to be accepted',
+      );
+      expect(metricSample(await metrics(), 'medic_audit_journal_dropped_total')).toBe(0);
+    }
   }, 60_000);
 
   it('keeps the trail when the coordinators that wrote it are gone', async () => {
@@ -222,6 +233,7 @@ describe('a journal that does not answer', () => {
     expect(meant).toBe(4);
     await eventually(async () => ((await dropped()) === meant ? true : undefined), 20_000, 'the dropped lines to be counted');
     expect(c.logs.filter((l) => l.includes('audit journal') && l.includes('dropping lines'))).toHaveLength(1);
+    expect(metricSample((await c.app.inject({ url: '/metrics' })).body, 'medic_audit_journal_lines_total')).toBe(0);
 
     const v = await view(c, `/ui/api/refusals`);
     expect(v.scope).toBe('this_replica');
