@@ -1,39 +1,18 @@
 // The audit journal's lines and how they are kept, pure: a ring bounded by lines and bytes, one
 // copy of each line (by its id, so a retried batch adds nothing), and the console's search over
 // it. It runs in the journal workflow (src/audit/workflow.ts) and in unit tests.
-import type { Target } from '../naming/task-queues';
+import type { AuditEntry } from '../telemetry/audit';
 
 /**
- * One audit line as the journal keeps it: the fields of an audit line that say who did what
- * (never params values: the line is built field by field in journal.ts), with its time, the
- * replica that wrote it and an id unique across replicas and restarts.
+ * One audit line as the journal keeps it, with its time, the replica that wrote it and an id
+ * unique across replicas and restarts. Never params values: journal.ts builds it field by field.
  */
-export interface JournalLine {
+export type JournalLine = AuditEntry & {
   id: string;
   time: string;
   /** The coordinator that wrote it: `coordinator-<pid>@<host>` unless configured. */
   replica: string;
-  decision: string;
-  identity: string | null;
-  method?: string;
-  path?: string;
-  rule?: string;
-  source?: string;
-  workflow?: string;
-  target?: Target;
-  workflow_id?: string;
-  run_id?: string;
-  task_queue?: string;
-  constraint?: string;
-  control?: string;
-  holders?: string[];
-  message?: string;
-  count?: number;
-  reason?: string;
-  status?: number;
-  approval_id?: string;
-  approver?: string;
-}
+};
 
 /** The console's filters: each an exact match; newest first, at most `limit` lines. */
 export interface JournalSearch {

@@ -18,7 +18,7 @@ import {
   workflowConfig,
   type TestCoordinator,
 } from '../helpers/coordinator';
-import { consoleRules } from '../helpers/console';
+import { consoleRules, headerIdentity } from '../helpers/console';
 import { metricSample } from '../helpers/metrics-text';
 import { eventually, unique } from '../helpers/temporal';
 
@@ -50,10 +50,7 @@ async function replica(
   const c = await testCoordinator(workflows, {
     config: { routeRules: [...TEST_RULES, PEOPLE, ...consoleRules([ADMIN])] },
     deps: {
-      identify: web.identify((request) => {
-        const id = request.headers['x-test-identity'];
-        return { identity: typeof id === 'string' ? id : null };
-      }),
+      identify: web.identify(headerIdentity),
       plugins: [web.plugin],
       fleetLedgerId: unique('audit-fleet'),
       approvalQueue,
