@@ -257,8 +257,9 @@ export class AuditJournal {
     await this.sending;
     this.closed = true;
     clearTimeout(this.timer);
-    const c = await this.conn?.catch(() => undefined);
-    await c?.connection.close().catch(() => undefined);
+    // A connection still being made (Temporal silent) is closed when it is made; close() does not wait for it.
+    const closing = this.conn?.then((c) => c.connection.close()).catch(() => undefined);
+    if (closing) await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
   }
 }
 

@@ -6,7 +6,8 @@ import * as net from 'node:net';
 import { createConsole } from '../../src/coordinator/console/console';
 import type { RouteRule } from '../../src/config/coordinator';
 import type { WorkflowConfig } from '../../src/config/workflow';
-import { journaled } from '../../src/audit/journal';
+import { Registry } from 'prom-client';
+import { AuditJournal, journaled } from '../../src/audit/journal';
 import type { JournalLine } from '../../src/audit/state';
 import {
   ADMIN,
@@ -241,4 +242,35 @@ describe('a journal that does not answer', () => {
       ['replica-d', 'n0'],
     ]);
   }, 60_000);
+
+  it('holds a bounded number of lines while it waits: the oldest beyond it are dropped and counted apart', async () => {
+    const { port } = silent.address() as net.AddressInfo;
+    const registry = new Registry();
+    const logs: string[] = [];
+    const journal = new AuditJournal({
+      temporal: { ...coordinatorConfig().temporal, address: `127.0.0.1:${port}` },
+      registry,
+      log: (m) => logs.push(m),
+      ensureWorker: () => {},
+      id: unique('medic-audit-journal'),
+      batchLines: 1,
+      maxBuffered: 2,
+      callTimeoutMs: 500,
+    });
+    try {
+      // The first line goes at once (a batch of one) and hangs; of the four after it, two wait, two are dropped.
+      for (let i = 0; i < 5; i++) journal.append({ decision: 'refused', identity: null, workflow: `w${i}` });
+      const dropped = async (reason: string) =>
+        metricSample(await registry.metrics(), 'medic_audit_journal_dropped_total', { reason });
+      expect(await dropped('overflow')).toBe(2);
+      await eventually(
+        async () => ((await dropped('unavailable')) === 3 ? true : undefined),
+        10_000,
+        'the three sent lines to fail',
+      );
+      expect(logs.filter((l) => l.includes('dropping lines'))).toHaveLength(1);
+    } finally {
+      await journal.close();
+    }
+  }, 30_000);
 });
