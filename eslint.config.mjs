@@ -65,6 +65,9 @@ export default tseslint.config(
       'src/approval/workflow.ts',
       'src/approval/state.ts',
       'src/approval/messages.ts',
+      'src/audit/workflow.ts',
+      'src/audit/state.ts',
+      'src/audit/messages.ts',
     ],
     rules: {
       'no-restricted-imports': [

@@ -36,6 +36,7 @@ import { Approvals } from './approvals';
 import { approvalRoutes } from './routes/approvals';
 import { slackInteractionRoutes } from './routes/slack-interactions';
 import { createApprovalActivities } from '../approval/activities';
+import { AuditJournal, type AuditJournalOptions } from '../audit/journal';
 
 export interface CoordinatorDeps {
   config: LiveConfig;
@@ -69,6 +70,8 @@ export interface CoordinatorDeps {
   approvalQueue?: string;
   /** Run the close watcher (src/watcher/): `medic coordinator` does; tests give it an id and scope of their own. */
   closeWatcher?: CloseWatcherSettings;
+  /** The shared audit journal (src/audit/): tests give each file its own id, name replicas, or point it at a Temporal that does not answer. */
+  auditJournal?: Partial<Pick<AuditJournalOptions, 'id' | 'queue' | 'replica' | 'temporal' | 'flushMs' | 'callTimeoutMs'>>;
   /** Route sets built on the coordinator's parts (the web console, src/coordinator/console/), registered after the API's routes. */
   plugins?: CoordinatorPlugin[];
 }
@@ -83,8 +86,10 @@ export interface CoordinatorParts {
   fleetLedger: FleetLedgerClient;
   /** Effectiveness per workflow (cached; what GET /v1/stats answers). */
   stats(): Promise<WorkflowStats[]>;
-  /** This process's latest audit lines. */
+  /** This process's latest audit lines (what the console shows when the journal does not answer). */
   auditTrail: AuditTrail;
+  /** Every replica's audit lines, kept in Temporal (src/audit/). */
+  auditJournal: AuditJournal;
   /** Writes an audit line (and keeps it in auditTrail). */
   audit: AuditSink;
   log(message: string): void;
@@ -125,8 +130,16 @@ const refusedPaths = new WeakMap<object, { problem: string; url: string }>();
 export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? createMetrics();
   const auditTrail = new AuditTrail();
-  const audit = auditWithTrail(deps.audit ?? jsonAuditSink(), auditTrail);
   const log = deps.log ?? ((m: string) => process.stderr.write(`medic coordinator: ${m}\n`));
+  // The ledger worker below runs the journal; it is started with the first batch, sent after this function returns.
+  const auditJournal = new AuditJournal({
+    temporal: deps.temporal.config,
+    registry: metrics.registry,
+    log,
+    ensureWorker: () => ledgerWorker.ensure(),
+    ...deps.auditJournal,
+  });
+  const audit = auditWithTrail(deps.audit ?? jsonAuditSink(), auditTrail, (e, time) => auditJournal.append(e, time));
   const { coordinator } = deps.config.current;
   // The orphan grace of the ledgers this coordinator starts (admission.orphan_grace; tests pass it directly).
   const orphanGraceMs = deps.ledgerOrphanGraceMs ?? coordinator.admission.orphanGraceMs;
@@ -172,7 +185,12 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     createApprovalActivities({ audit, count: (workflow, outcome) => metrics.approvals.inc({ workflow, outcome }) }),
     deps.approvalQueue,
   );
-  app.addHook('onClose', async () => ledgerWorker.close());
+  ledgerWorker.serveAuditJournal(auditJournal.queue);
+  // The journal's last lines go before the worker stops (a closing coordinator's worker may be the only one).
+  app.addHook('onClose', async () => {
+    await auditJournal.close();
+    await ledgerWorker.close();
+  });
   const ledgerHealth = new LedgerHealth(metrics.registry);
   const fleetLedgerId = deps.fleetLedgerId ?? FLEET_LEDGER_ID;
   if (deps.closeWatcher) {
@@ -426,6 +444,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     fleetLedger,
     stats: fleet.stats,
     auditTrail,
+    auditJournal,
     audit,
     log,
   };

@@ -1,6 +1,7 @@
 // The ledger worker every coordinator runs: polls the admission ledger queue, so ledgers run wherever a coordinator does,
-// the ladder queue (the ladder activity, src/coordinator/ladder.ts) and the approvals queue (approval
-// requests, src/approval/), each with a Worker of its own on the same connection.
+// the ladder queue (the ladder activity, src/coordinator/ladder.ts), the approvals queue (approval
+// requests, src/approval/) and the audit journal's queue (src/audit/), each with a Worker of its
+// own on the same connection.
 //
 // It starts with the first admission that needs a ledger, reconnects with backoff when Temporal
 // goes away, and stops with the coordinator. Any coordinator's worker can run any ledger: when
@@ -26,6 +27,7 @@ export class LedgerWorker {
   private running?: Promise<void>;
   private workers: Worker[] = [];
   private ladder?: LadderActivities;
+  private auditQueue?: string;
   private stopped = false;
   private wake?: () => void;
   /**
@@ -49,6 +51,11 @@ export class LedgerWorker {
     this.ladder = activities;
   }
 
+  /** Runs the audit journal (src/audit/workflow.ts) from `queue` too (set before the first ensure()). */
+  serveAuditJournal(queue: string): void {
+    this.auditQueue = queue;
+  }
+
   /** Starts polling in the background, once; returns at once. */
   ensure(): void {
     this.running ??= this.context.runInAsyncScope(() => this.loop());
@@ -64,6 +71,8 @@ export class LedgerWorker {
         logger: new DefaultLogger('WARN', (e) => {
           // The ladder queue has activities only, by design: the SDK's warning about it is no news.
           if (e.meta?.taskQueue === LADDER_QUEUE && e.message.startsWith('No workflows registered')) return;
+          // The audit journal's queue has a workflow and no activities, by design too.
+          if (e.meta?.taskQueue === this.auditQueue && e.message.startsWith('No activities registered')) return;
           (e.level === 'ERROR' ? sdk.error : sdk.warn)(e.message, { sdk: true, ...(e.meta as Record<string, unknown>) });
         }),
         // The SDK core's lines too: by default it prints them on stdout, among the audit lines.
@@ -126,7 +135,22 @@ export class LedgerWorker {
               shutdownGraceTime: '5s',
             })
           : undefined;
-        this.workers = [ledgers, ...(ladder ? [ladder] : []), ...(approvals ? [approvals] : [])];
+        // The audit journal: one workflow, signals and queries only; its own queue, as approvals.
+        const journal = this.auditQueue
+          ? await Worker.create({
+              connection,
+              namespace: this.config.namespace,
+              taskQueue: this.auditQueue,
+              workflowBundle: { codePath: this.bundlePath },
+              dataConverter: medicDataConverter(this.config.payloadKeyFile),
+              identity: `coordinator-${process.pid}@${os.hostname()}`,
+              stickyQueueScheduleToStartTimeout: '2s',
+              maxCachedWorkflows: 10,
+              maxConcurrentWorkflowTaskExecutions: 2,
+              shutdownGraceTime: '5s',
+            })
+          : undefined;
+        this.workers = [ledgers, ...[ladder, approvals, journal].filter((w): w is Worker => w !== undefined)];
         if (this.stopped) break;
         if (attempt > 1) this.log('admission ledger worker polling again');
         attempt = 0;

@@ -3,3 +3,4 @@ export { medicAdmissionLedger } from '../ledger/workflow';
 export { medicFleetLedger } from '../ledger/fleet/workflow';
 export { medicCloseWatcher } from '../watcher/workflow';
 export { medicApproval } from '../approval/workflow';
+export { medicAuditJournal } from '../audit/workflow';

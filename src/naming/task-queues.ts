@@ -47,6 +47,12 @@ export const LADDER_QUEUE = 'medic-ladder';
  */
 export const APPROVAL_QUEUE = 'medic-approvals';
 
+/**
+ * The queue of the audit journal (src/audit/): every coordinator's ledger worker polls it. Its own
+ * queue, for the reason the approvals have theirs: earlier coordinators do not know the type.
+ */
+export const AUDIT_QUEUE = 'medic-audit';
+
 export function generalQueue(datacenter: string): string {
   return `medic:${datacenter}`;
 }

@@ -87,10 +87,12 @@ export class AuditTrail {
   }
 }
 
-/** A sink that writes to `sink` and keeps the line in `trail`. */
-export function auditWithTrail(sink: AuditSink, trail: AuditTrail): AuditSink {
+/** A sink that writes to `sink`, keeps the line in `trail` and hands it to `also` (the shared journal) with the same time. */
+export function auditWithTrail(sink: AuditSink, trail: AuditTrail, also?: (entry: AuditEntry, time: Date) => void): AuditSink {
   return (entry) => {
-    trail.record(entry);
+    const time = new Date();
+    trail.record(entry, time);
+    also?.(entry, time);
     sink(entry);
   };
 }

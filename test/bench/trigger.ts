@@ -3,7 +3,8 @@
 // constraint admission), side by side against one dev server, at 50 concurrent callers: for a
 // concurrency-only workflow and for restartService's three constraints. Then refusals of one
 // full node. Temporal RPCs per admission and per refusal come from the coordinator's
-// medic_coordinator_temporal_calls_total.
+// medic_coordinator_temporal_calls_total, which counts admission's connection only: the audit
+// journal's batched appends (src/audit/) go over a connection of their own, and are printed apart.
 import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,6 +25,7 @@ import {
   writeConfig,
   constraintHcl,
 } from './fixture';
+import { metricSample } from '../helpers/metrics-text';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const TOTAL = Number(process.env.BENCH_TRIGGERS ?? 1000);
@@ -246,6 +248,12 @@ async function main(): Promise<void> {
       `rpcs by method (last round): concurrency-only ${methods.ping}; restartService ${methods.restart}; refusal ${methods.refusal}\n`,
     );
     process.stdout.write(`refusal: p99=${refusals.p99.toFixed(1)} ms window p99=${windowRefusals.p99.toFixed(1)} ms\n`);
+    const journal = (await request(agent, 'GET', `${coordinator.url}/metrics`)).body;
+    process.stdout.write(
+      `audit journal (own connection, not in the rpcs above): ${metricSample(journal, 'medic_audit_journal_batches_total')} signals ` +
+        `for ${metricSample(journal, 'medic_audit_journal_lines_total')} lines, ` +
+        `${metricSample(journal, 'medic_audit_journal_dropped_total')} dropped\n`,
+    );
     process.stdout.write(
       `trigger: bare=${b.perSecond.toFixed(0)}/s coordinator=${c.perSecond.toFixed(0)}/s ratio=${(c.perSecond / b.perSecond).toFixed(2)} ` +
         `restartService=${r.perSecond.toFixed(0)}/s ratio=${(r.perSecond / b.perSecond).toFixed(2)}\n`,

@@ -190,6 +190,9 @@ describeInBrowser('the console in Chromium', () => {
     await expect(refusal.locator('td.control').textContent()).resolves.toBe('pause');
     await expect(refusal.locator('td.why').textContent()).resolves.toContain(`paused by ${SRE}`);
     await expect(refusal.locator('td.why').textContent()).resolves.toContain(HOSTILE);
+    // From the shared audit journal (every coordinator's lines), once it has the line.
+    await page.locator('#view p.scope', { hasText: 'All coordinators (the audit journal).' }).waitFor();
+    await expect(refusal.locator('td').last().textContent()).resolves.toMatch(/^coordinator-\d+@/);
     // Text, not markup: no image element came of it, and no dialog opened.
     expect(await page.locator('#view img').count()).toBe(0);
     expect(dialogs).toEqual([]);

@@ -12,7 +12,7 @@ import type { AuditEntry } from '../../src/telemetry/audit';
 import { LiveConfig } from '../../src/coordinator/live-config';
 import { createMetrics } from '../../src/coordinator/metrics';
 import { TemporalGateway } from '../../src/temporal/gateway';
-import { connectClient, temporalAddress } from './temporal';
+import { connectClient, temporalAddress, unique } from './temporal';
 
 export const ADMIN = 'spiffe://medic.test/sre-admin';
 export const TRIGGER_DC1 = 'spiffe://medic.test/trigger/dc1';
@@ -101,6 +101,8 @@ export async function testCoordinator(
     // The ledger workflow as bundled for this test run (test/setup/global-setup.ts), not a stale dist/.
     ledgerBundle: process.env.MEDIC_TEST_LEDGER_BUNDLE,
     ...opts.deps,
+    // Each coordinator its own audit journal unless a test shares one between replicas.
+    auditJournal: { id: unique('medic-audit-journal'), ...opts.deps?.auditJournal },
   });
   return {
     app,

@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { FastifyRequest } from 'fastify';
 import { emptyFleetSafety, type FleetSafetyConfig } from '../../src/config/fleet-safety';
 import type { WorkflowConfig } from '../../src/config/workflow';
 import { createConsole } from '../../src/coordinator/console/console';
@@ -22,17 +21,12 @@ import {
   workflowConfig,
   type TestCoordinator,
 } from '../helpers/coordinator';
-import { consoleRules } from '../helpers/console';
+import { consoleRules, headerIdentity } from '../helpers/console';
 import { unique } from '../helpers/temporal';
 
 const file = coordinatorTestFile();
 
 const CONSOLE_RULES = consoleRules([ADMIN]);
-
-const headerIdentity = (request: FastifyRequest): { identity: string | null } => {
-  const id = request.headers['x-test-identity'];
-  return { identity: typeof id === 'string' ? id : null };
-};
 
 let c: TestCoordinator;
 let workflow: string;

@@ -21,6 +21,8 @@ import { createApprovalActivities } from '../../src/approval/activities';
 import { requestApproval, decideApproval } from '../../src/approval/client';
 import { APPROVAL_CODE_LEVEL, approvalWorkflowId } from '../../src/approval/messages';
 import { approvalRequest } from '../helpers/approval';
+import { AUDIT_CODE_LEVEL, AUDIT_WORKFLOW_TYPE, appendSignal, searchQuery } from '../../src/audit/messages';
+import type { JournalLine } from '../../src/audit/state';
 
 const MIN = 60_000;
 const recording = process.env.MEDIC_RECORD_HISTORIES === '1';
@@ -50,6 +52,15 @@ function ledgerBundle(): { codePath: string } {
       expect.arrayContaining([
         `${APPROVAL_CODE_LEVEL}/approval-decided.history.binpb`,
         `${APPROVAL_CODE_LEVEL}/approval-expired.history.binpb`,
+      ]),
+    );
+  });
+
+  it('cover the audit journal through a continue-as-new', () => {
+    expect(files).toEqual(
+      expect.arrayContaining([
+        `${AUDIT_CODE_LEVEL}/audit-journal-first-run.history.binpb`,
+        `${AUDIT_CODE_LEVEL}/audit-journal-carried.history.binpb`,
       ]),
     );
   });
@@ -196,4 +207,59 @@ function ledgerBundle(): { codePath: string } {
       await done;
     }
   }, 60_000);
+
+  it('the audit journal: batches from two replicas, a retried batch, searches, continue-as-new with the carried lines', async () => {
+    const queue = unique('medic-audit-recording');
+    const journalWorker = await Worker.create({ connection, taskQueue: queue, workflowBundle: ledgerBundle() });
+    const done = journalWorker.run();
+    try {
+      const id = unique('medic-audit-journal-recorded');
+      let n = 0;
+      const batch = (replica: string, size: number): JournalLine[] =>
+        Array.from({ length: size }, () => ({
+          id: `${replica}-${++n}`,
+          time: new Date(Date.UTC(2026, 11, 6) + n * 1_000).toISOString(),
+          replica,
+          decision: n % 3 ? 'started' : 'refused',
+          identity: 'spiffe://medic.test/recorder',
+          workflow: 'recorded',
+          target: { node: `node-${n % 7}` },
+        }));
+      const append = (lines: JournalLine[]) =>
+        client.workflow.signalWithStart(AUDIT_WORKFLOW_TYPE, {
+          workflowId: id,
+          taskQueue: queue,
+          args: [],
+          signal: appendSignal,
+          signalArgs: [{ lines }],
+        });
+      const first = batch('replica-a', 3);
+      await append(first);
+      await append(batch('replica-b', 2));
+      await append(first);
+      const handle = client.workflow.getHandle(id);
+      expect((await handle.query(searchQuery, {})).map((l) => l.id)).toEqual([
+        'replica-b-5',
+        'replica-b-4',
+        'replica-a-3',
+        'replica-a-2',
+        'replica-a-1',
+      ]);
+      const firstRunId = (await handle.describe()).runId;
+      for (let i = 0; (await handle.describe()).runId === firstRunId; i++) {
+        await Promise.all(Array.from({ length: 8 }, (_, j) => append(batch(j % 2 ? 'replica-a' : 'replica-b', 1))));
+        if (i > 2_000) throw new Error('the audit journal never continued as new');
+      }
+      await append(batch('replica-a', 1));
+      const carried = await handle.query(searchQuery, { decisions: ['refused'], limit: 3 });
+      expect(carried).toHaveLength(3);
+      expect(carried.every((l) => l.decision === 'refused')).toBe(true);
+      await recordLedgerHistory('audit-journal-first-run', client.workflow.getHandle(id, firstRunId), AUDIT_CODE_LEVEL);
+      await recordLedgerHistory('audit-journal-carried', client.workflow.getHandle(id), AUDIT_CODE_LEVEL);
+      await handle.terminate('recorded');
+    } finally {
+      journalWorker.shutdown();
+      await done;
+    }
+  }, 240_000);
 });

@@ -134,7 +134,10 @@ export async function consoleRoutes(app: FastifyInstance, parts: CoordinatorPart
         })),
     );
     ui.get('/ui/api/refusals', { schema: HIDDEN }, async (_request, reply) =>
-      answer(reply, parts, () => ({ refusals: refusalsView(parts) })),
+      answer(reply, parts, async () => {
+        const { entries, ...from } = await refusalsView(parts);
+        return { refusals: entries, ...from };
+      }),
     );
     ui.get('/ui/api/pauses', { schema: HIDDEN }, async (_request, reply) =>
       answer(reply, parts, async () => ({
@@ -164,13 +167,13 @@ export async function consoleRoutes(app: FastifyInstance, parts: CoordinatorPart
       },
       async (request, reply) => {
         const q = request.query;
-        return answer(reply, parts, () => ({
-          entries: auditView(parts, {
+        return answer(reply, parts, () =>
+          auditView(parts, {
             ...(q.workflow && { workflow: q.workflow }),
             ...(q.node && { node: q.node }),
             ...(q.identity && { identity: q.identity }),
           }),
-        }));
+        );
       },
     );
 

@@ -8,7 +8,9 @@ import { executionListQuery } from '../execution-list';
 import { budgetLimit } from '../../fleet/policy';
 import { fleetStateQuery } from '../../ledger/messages';
 import type { FleetLedgerState } from '../../ledger/fleet/state';
-import type { AuditQuery, TimedAuditEntry } from '../../telemetry/audit';
+import type { AuditQuery } from '../../telemetry/audit';
+import { journalMissing } from '../../audit/journal';
+import type { JournalLine } from '../../audit/state';
 import type { Progress } from '../../../workflows/progress';
 
 /** The query every medic workflow answers (workflows/progress.ts); by name, so no workflow code is imported here. */
@@ -144,11 +146,32 @@ export async function holdsView(
   return { holds, budgets, ledger: state !== undefined, ...(unavailable && { unavailable }) };
 }
 
-/** Starts refused by a control, from this coordinator's audit trail, newest first. */
-export function refusalsView(parts: CoordinatorParts, limit = 200): TimedAuditEntry[] {
-  return parts.auditTrail.search({ decisions: ['refused'], limit });
+/** Audit lines and where they come from: the shared journal (every replica), or this replica's own trail when the journal does not answer. */
+export interface AuditAnswer {
+  entries: JournalLine[];
+  scope: 'all_replicas' | 'this_replica';
+  /** Why only this replica's lines are shown. */
+  unavailable?: string;
 }
 
-export function auditView(parts: CoordinatorParts, q: AuditQuery): TimedAuditEntry[] {
-  return parts.auditTrail.search({ ...q, limit: q.limit ?? 200 });
+/** Audit lines matching `q`, newest first: from the audit journal, else from this replica's trail, said so. */
+export async function auditView(parts: CoordinatorParts, q: AuditQuery): Promise<AuditAnswer> {
+  const search = { ...q, limit: q.limit ?? 200 };
+  try {
+    return { ...(await parts.auditJournal.search(search)), scope: 'all_replicas' };
+  } catch (err) {
+    const replica = parts.auditJournal.replica;
+    return {
+      entries: parts.auditTrail.search(search).map((e, i) => ({ id: `local-${i}`, replica, ...e })),
+      scope: 'this_replica',
+      unavailable: journalMissing(err)
+        ? 'no coordinator has written to the audit journal yet'
+        : `the audit journal did not answer: ${(err as Error).message.split('\n')[0]}`,
+    };
+  }
+}
+
+/** Starts refused by a control, newest first. */
+export async function refusalsView(parts: CoordinatorParts, limit = 200): Promise<AuditAnswer> {
+  return auditView(parts, { decisions: ['refused'], limit });
 }

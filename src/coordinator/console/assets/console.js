@@ -188,9 +188,10 @@
         h(
           'div',
           {},
-          h('h2', {}, 'Refused starts (this coordinator)'),
+          h('h2', {}, 'Refused starts'),
+          trailScope(r),
           table(
-            ['when', 'workflow', 'target', 'control', 'constraint', 'count', 'holders', 'why', 'caller'],
+            ['when', 'workflow', 'target', 'control', 'constraint', 'count', 'holders', 'why', 'caller', 'replica'],
             r.refusals.map((e) =>
               h(
                 'tr',
@@ -204,6 +205,7 @@
                 h('td', {}, (e.holders || []).join(', ')),
                 h('td', { class: 'why' }, e.message || e.reason || ''),
                 h('td', {}, (e.identity || 'anonymous') + (e.source ? ' via ' + e.source : '')),
+                h('td', {}, e.replica || ''),
               ),
             ),
             'Nothing was refused.',
@@ -471,7 +473,8 @@
         return h(
           'div',
           {},
-          h('h2', {}, 'Audit trail (this coordinator)'),
+          h('h2', {}, 'Audit trail'),
+          trailScope(r),
           h(
             'form',
             {
@@ -488,7 +491,7 @@
             h('button', { type: 'submit' }, 'Search'),
           ),
           table(
-            ['when', 'decision', 'identity', 'workflow', 'target', 'what', 'details'],
+            ['when', 'decision', 'identity', 'workflow', 'target', 'what', 'details', 'replica'],
             r.entries.map((e) =>
               h(
                 'tr',
@@ -500,6 +503,7 @@
                 h('td', {}, target(e.target)),
                 h('td', {}, [e.method, e.path].filter(Boolean).join(' ') || e.source || ''),
                 h('td', {}, [e.constraint, e.message, e.reason, e.workflow_id].filter(Boolean).join(' — ')),
+                h('td', {}, e.replica || ''),
               ),
             ),
             'No audit line matches.',
@@ -508,6 +512,13 @@
       },
     },
   };
+
+  /** Whose lines a trail view shows: every coordinator's (the audit journal), or this one's only, and why. */
+  function trailScope(r) {
+    return r.scope === 'all_replicas'
+      ? h('p', { class: 'scope' }, 'All coordinators (the audit journal).')
+      : h('p', { class: 'scope warning' }, 'This replica only: ' + (r.unavailable || 'the audit journal did not answer') + '.');
+  }
 
   function bar(used, limit) {
     const svgNs = 'http://www.w3.org/2000/svg';
