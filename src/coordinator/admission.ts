@@ -155,9 +155,6 @@ export interface AdmissionDeps {
   now?: () => number;
 }
 
-/** How long a concurrency scope seen full makes ledger admissions read before they write. */
-const FULL_HINT_MS = 60_000;
-
 /** Timeout of a lease holding a concurrency slot for an idempotent execution; it is freed as soon as that execution closes. */
 const FOLLOWING_LEASE_MS = 30 * 24 * 3_600_000;
 
@@ -290,8 +287,6 @@ export class Admission {
   private readonly highWater = new Map<string, number>();
   /** Scopes found full: refused again without a Temporal call until `until`. */
   private readonly full = new Map<string, FullScope>();
-  /** Concurrency scopes seen full lately: a ledger admission reads their slots before it writes. */
-  private readonly fullHints = new Map<string, number>();
 
   constructor(private readonly deps: AdmissionDeps) {
     this.now = deps.now ?? Date.now;
@@ -553,26 +548,36 @@ export class Admission {
           return { outcome: this.refused({ ...e, constraint: windowFull.enforced! }, windowFull.count, windowFull.retryAt) };
       }
       let ledgerAdmitted = false;
-      const concurrencyFirst = evaluations.find((e) => e.configured === primaryConstraint);
-      if (viaLedger && concurrencyFirst && this.likelyFull(wf.name, concurrencyFirst)) {
-        // The scope was full a moment ago: look (reads only) before writing an admission to the ledger.
-        const holders = await inspectSlots(client, concurrencyFirst.spec);
-        if (holders.length >= concurrencyFirst.constraint.value)
-          return { outcome: this.refusal(wf.name, concurrencyFirst, holders) };
-        this.fullHints.delete(this.hintKey(wf.name, concurrencyFirst));
-      }
       if (viaLedger) {
-        // One update decides every maxExecution window and returns the constraints as every replica's configs allow.
-        const answer = await viaLedger.admit(client, wf, {
-          id: nonce,
-          scopes,
-          where: { execution: namedId ?? freeId, slots: primaryConstraint && !namedId ? `${wf.name}:` : undefined },
-        });
+        // One update decides every maxExecution window and the first concurrency constraint's
+        // places, and returns the constraints as every replica's configs allow.
+        const concurrencyFirst = evaluations.find((e) => e.configured === primaryConstraint);
+        const ask = (running?: string[]): ReturnType<LedgerClient['admit']> =>
+          viaLedger.admit(client, wf, {
+            id: nonce,
+            scopes,
+            where: { execution: namedId ?? freeId, slots: primaryConstraint && !namedId ? `${wf.name}:` : undefined },
+            ...(concurrencyFirst && {
+              hold: { key: concurrencyFirst.key, forMs: wf.timeoutMs + TIMEOUT_BACKSTOP_MS + this.startMarginMs },
+              ...(running && { running }),
+            }),
+          });
+        let answer = await ask();
+        if (!answer.ok && answer.refusal.kind === 'concurrency' && concurrencyFirst) {
+          // The ledger's holds are a mirror: the slots say which still run (reads only). Full:
+          // refused, nothing written. Not: the closed ones' holds end with this admission.
+          const r = answer.refusal;
+          const e = { ...concurrencyFirst, constraint: { ...concurrencyFirst.constraint, value: r.value } };
+          const holders = await inspectSlots(client, { ...e.spec, value: r.value });
+          if (holders.length >= r.value) return { outcome: this.refusal(wf.name, e, holders) };
+          answer = await ask(holders.map((h) => h.nonce ?? h.workflowId));
+        }
         if (!answer.ok) return { outcome: this.ledgerRefusal(wf, evaluations, answer.refusal) };
         ledgerAdmitted = true;
         this.deps.configs?.observe(wf, answer.answer.enforced);
         await failpoint('admission.after_ledger_admit');
-        evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start, answer.answer.enforced));
+        const enforced = answer.answer.enforced;
+        evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start, enforced));
       }
       const primary = evaluations.find((e) => e.configured === primaryConstraint);
       // The ledger decided the maxExecution windows: further concurrency constraints take leases.
@@ -628,10 +633,6 @@ export class Admission {
         if (primary) {
           const r = await claimSlot(client, primary.spec, startAt);
           tookLast = r.ok && r.full;
-          if (!r.ok || r.full) {
-            if (this.fullHints.size > 10_000) this.fullHints.clear();
-            this.fullHints.set(this.hintKey(wf.name, primary), this.now() + FULL_HINT_MS);
-          }
           if (!r.ok) return { outcome: this.refusal(wf.name, primary, r.holders) };
           if (namedId) taken.push(r.claimed);
           else ({ workflowId, runId } = r.claimed);
@@ -677,18 +678,6 @@ export class Admission {
         }
       }
     });
-  }
-
-  private hintKey(wf: string, e: Evaluation): string {
-    return `${wf}|${e.key}|${e.scope.key}`;
-  }
-
-  private likelyFull(wf: string, e: Evaluation): boolean {
-    const until = this.fullHints.get(this.hintKey(wf, e));
-    if (until === undefined) return false;
-    if (until > this.now()) return true;
-    this.fullHints.delete(this.hintKey(wf, e));
-    return false;
   }
 
   private ledgerCacheKey(wf: string, e: Evaluation): string {

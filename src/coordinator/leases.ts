@@ -28,6 +28,8 @@ export interface SlotHolder {
   workflowId: string;
   runId: string;
   startTime: number;
+  /** The nonce of the admission that started it (its memo), when medic did. */
+  nonce?: string;
 }
 
 export interface Claimed {
@@ -59,7 +61,8 @@ async function describe(client: Client, workflowId: string, runId?: string): Pro
 }
 
 function holderOf(slot: number, workflowId: string, d: WorkflowExecutionDescription): SlotHolder {
-  return { slot, workflowId, runId: d.runId, startTime: d.startTime.getTime() };
+  const nonce = d.memo?.[NONCE_MEMO];
+  return { slot, workflowId, runId: d.runId, startTime: d.startTime.getTime(), ...(typeof nonce === 'string' && { nonce }) };
 }
 
 /** Ends a lease early. Only this run: a newer lease in the same slot is never touched. */

@@ -6,7 +6,11 @@
 //   higher value that may still run stay counted;
 // - the admission times of each maxExecution window, in the ledger's (Temporal's) time;
 // - admissions not yet seen as started executions, so one whose coordinator died before
-//   starting it frees its place (the orphan sweep) instead of burning it for a period.
+//   starting it frees its place (the orphan sweep) instead of burning it for a period;
+// - the admissions holding the workflow's first concurrency constraint (holds), a mirror of the
+//   concurrency slots (Temporal's id policy stays the arbiter), so a full scope is refused in the
+//   validator, without writing anything. A coordinator that finds a hold's execution closed
+//   says which holders still run when it asks again.
 
 /** A coordinator's constraint, as the ledger knows it: `key` is stable across period and value changes. */
 export interface LedgerConstraint {
@@ -46,6 +50,13 @@ export interface AdmitRequest {
   /** How long this config stays in use after this admission (default IN_USE_MS). */
   inUseMs?: number;
   where: Where;
+  /**
+   * The concurrency constraint this admission holds a place of, and for how long at most (its
+   * execution's timeout). Requests of v0.1.0 have none: they neither hold nor are refused by holds.
+   */
+  hold?: { key: string; forMs: number };
+  /** The admissions whose executions a coordinator found running in the hold's scope: holds of the others are spent. */
+  running?: string[];
 }
 
 export interface AdmitAnswer {
@@ -55,6 +66,10 @@ export interface AdmitAnswer {
 }
 
 export interface LedgerRefusal {
+  /** What is full: a maxExecution window (absent from v0.1.0 ledgers) or the held concurrency places. */
+  kind?: 'maxExecution' | 'concurrency';
+  /** The admissions holding the places (concurrency). */
+  holders?: string[];
   key: string;
   scope: string;
   /** The enforced constraint. */
@@ -91,6 +106,8 @@ export interface LedgerState {
   answers: Record<string, number>;
   /** Whether the windows were filled from visibility when this ledger was first started. */
   seeded: boolean;
+  /** `${key}|${scope}` -> [admission id, ledger time its hold ends at the latest]: the concurrency places held. Absent in v0.1.0 state. */
+  holds?: Record<string, Array<[string, number]>>;
   /** An admission whose execution is not seen after this was abandoned by its coordinator. */
   orphanGraceMs: number;
 }
@@ -166,16 +183,38 @@ function inWindow(state: LedgerState, window: string, periodMs: number, now: num
   return (state.windows[window] ?? []).filter(([at]) => at > now - periodMs);
 }
 
+/** The holds of a window that still hold: not past their end, and (when the request says which run) running. */
+function liveHolds(state: LedgerState, window: string, now: number, running?: readonly string[]): Array<[string, number]> {
+  return (state.holds?.[window] ?? []).filter(([id, until]) => until > now && (!running || running.includes(id)));
+}
+
 /** Why the request may not be admitted now, or undefined when it may. Reads only (an update validator). */
 export function check(state: LedgerState, req: AdmitRequest, now: number): LedgerRefusal | undefined {
   if (state.answers[req.id] !== undefined) return undefined;
   for (const e of enforced(state, req.constraints, now)) {
-    if (e.kind !== 'maxExecution') continue;
     const scope = req.scopes[e.key] ?? 'global';
+    if (e.kind === 'concurrency') {
+      if (req.hold?.key !== e.key) continue;
+      const held = liveHolds(state, windowKey(e.key, scope), now, req.running);
+      if (held.length < e.value) continue;
+      return {
+        kind: 'concurrency',
+        holders: held.map(([id]) => id),
+        key: e.key,
+        scope,
+        value: e.value,
+        periodMs: e.periodMs,
+        count: held.length,
+        retryAt: Math.min(...held.map(([, until]) => until)),
+        now,
+        settled: false,
+      };
+    }
     const counted = inWindow(state, windowKey(e.key, scope), e.periodMs, now);
     if (counted.length < e.value) continue;
     const leaving = counted[counted.length - e.value]!;
     return {
+      kind: 'maxExecution',
       key: e.key,
       scope,
       value: e.value,
@@ -201,8 +240,13 @@ export function admit(state: LedgerState, req: AdmitRequest, now: number): Admit
   const answer: AdmitAnswer = { at: now, enforced: enforced(state, req.constraints, now) };
   noteConfig(state, req.constraints, now, req.inUseMs);
   for (const e of answer.enforced) {
-    if (e.kind !== 'maxExecution') continue;
-    (state.windows[windowKey(e.key, req.scopes[e.key] ?? 'global')] ??= []).push([now, req.id]);
+    const window = windowKey(e.key, req.scopes[e.key] ?? 'global');
+    if (e.kind === 'maxExecution') (state.windows[window] ??= []).push([now, req.id]);
+    else if (req.hold?.key === e.key) {
+      // The holds the coordinator found spent (their executions closed) end here.
+      const holds = (state.holds ??= {});
+      holds[window] = [...liveHolds(state, window, now, req.running), [req.id, now + req.hold.forMs]];
+    }
   }
   if (answer.enforced.some((e) => e.kind === 'maxExecution')) state.unconfirmed[req.id] = { at: now, where: req.where };
   state.answers[req.id] = now;
@@ -231,6 +275,12 @@ export function release(state: LedgerState, id: string): boolean {
     else delete state.windows[w];
   }
   delete state.unconfirmed[id];
+  for (const [w, held] of Object.entries(state.holds ?? {})) {
+    const kept = held.filter(([h]) => h !== id);
+    if (kept.length !== held.length) found = true;
+    if (kept.length) state.holds![w] = kept;
+    else delete state.holds![w];
+  }
   return found;
 }
 
@@ -274,6 +324,11 @@ export function prune(state: LedgerState, now: number): void {
     if (kept.length) state.windows[w] = kept;
     else delete state.windows[w];
   }
+  for (const [w, held] of Object.entries(state.holds ?? {})) {
+    const kept = held.filter(([, until]) => until > now);
+    if (kept.length) state.holds![w] = kept;
+    else delete state.holds![w];
+  }
   for (const [id, at] of Object.entries(state.answers)) if (now - at > ANSWER_MS) delete state.answers[id];
   for (const [id, u] of Object.entries(state.unconfirmed)) if (now - u.at > HORIZON_MS) delete state.unconfirmed[id];
   if (JSON.stringify(state).length > PRUNE_BYTES) pruneToPeriods(state, now);
@@ -302,6 +357,6 @@ function pruneToPeriods(state: LedgerState, now: number): void {
 /** The state's size as carried, against PRUNE_BYTES (past it, confirmed admissions are kept only for their period). */
 export function capacity(state: LedgerState): { bytes: number; capacityBytes: number; holds: number } {
   let holds = 0;
-  for (const entries of Object.values(state.windows)) holds += entries.length;
+  for (const entries of [...Object.values(state.windows), ...Object.values(state.holds ?? {})]) holds += entries.length;
   return { bytes: JSON.stringify(state).length, capacityBytes: PRUNE_BYTES, holds };
 }

@@ -55,6 +55,73 @@ function tryAdmit(s: LedgerState, r: AdmitRequest, now: number): boolean {
 }
 
 describe('admission ledger state', () => {
+  describe('concurrency holds (a mirror of the slots)', () => {
+    const held = (r: AdmitRequest, running?: string[]): AdmitRequest => ({
+      ...r,
+      hold: { key: 'concurrency.0', forMs: HOUR },
+      ...(running && { running }),
+    });
+
+    test('a full scope is refused by its holders; another scope and a request without a hold are not', () => {
+      const s = seeded();
+      const first = held(req([conc(1), max(5)]));
+      expect(tryAdmit(s, first, 1_000)).toBe(true);
+      const refusal = check(s, held(req([conc(1), max(5)])), 2_000);
+      expect(refusal).toEqual({
+        kind: 'concurrency',
+        holders: [first.id],
+        key: 'concurrency.0',
+        scope: 'node=n1',
+        value: 1,
+        periodMs: HOUR,
+        count: 1,
+        retryAt: 1_000 + HOUR,
+        now: 2_000,
+        settled: false,
+      });
+      expect(check(s, held(req([conc(1), max(5)], 'node=n2')), 2_000)).toBeUndefined();
+      // A v0.1.0 coordinator's request holds nothing and is not refused by holds: its slots decide.
+      expect(check(s, req([conc(1), max(5)]), 2_000)).toBeUndefined();
+    });
+
+    test('holders the coordinator did not find running are spent: the admission takes their place, once', () => {
+      const s = seeded();
+      const first = held(req([conc(2), max(9)]));
+      const second = held(req([conc(2), max(9)]));
+      tryAdmit(s, first, 1_000);
+      tryAdmit(s, second, 1_100);
+      expect(check(s, held(req([conc(2), max(9)])), 1_200)?.count).toBe(2);
+      // first's execution closed: only second runs.
+      const third = held(req([conc(2), max(9)]), [second.id]);
+      expect(tryAdmit(s, third, 1_300)).toBe(true);
+      expect(s.holds![windowKey('concurrency.0', 'node=n1')]!.map(([id]) => id)).toEqual([second.id, third.id]);
+      expect(check(s, held(req([conc(2), max(9)])), 1_400)?.holders).toEqual([second.id, third.id]);
+      // Its maxExecution place is taken as usual.
+      expect(s.windows[windowKey('maxExecution.0', 'node=n1')]!.length).toBe(3);
+    });
+
+    test('a hold ends when given back and at its end; pruning drops the ended', () => {
+      const s = seeded();
+      const first = held(req([conc(1), max(5)]));
+      tryAdmit(s, first, 1_000);
+      expect(release(s, first.id)).toBe(true);
+      expect(check(s, held(req([conc(1), max(5)])), 2_000)).toBeUndefined();
+      const second = held(req([conc(1), max(5)]));
+      tryAdmit(s, second, 3_000);
+      expect(check(s, held(req([conc(1), max(5)])), 3_000 + HOUR + 1)).toBeUndefined();
+      prune(s, 3_000 + HOUR + 1);
+      expect(s.holds).toEqual({});
+    });
+
+    test('a lowered value in use is enforced on the holds at once', () => {
+      const s = seeded();
+      tryAdmit(s, held(req([conc(3), max(9)])), 1_000);
+      tryAdmit(s, held(req([conc(3), max(9)])), 1_100);
+      announce(s, [conc(1), max(9)], 1_200);
+      expect(check(s, held(req([conc(3), max(9)])), 1_300)).toMatchObject({ kind: 'concurrency', value: 1, count: 2 });
+    });
+  });
+
   test('a maxExecution window admits value per period and says when it has room again', () => {
     const s = seeded();
     expect(tryAdmit(s, req([max(2)]), 1_000)).toBe(true);
