@@ -9,7 +9,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import * as os from 'node:os';
 import type { Client } from '@temporalio/client';
-import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
 import type { TemporalConfig } from '../config/temporal';
 import { medicDataConverter } from '../temporal/data-converter';
 import { ledgerBundlePath } from '../temporal/bundle-workflows';
@@ -86,69 +86,48 @@ export class LedgerWorker {
       try {
         const { apiKey, ...conn } = temporalConnection(this.config);
         connection = await NativeConnection.connect({ ...conn, ...(apiKey && { apiKey: apiKey() }) });
-        const ledgers = await Worker.create({
-          connection,
-          namespace: this.config.namespace,
-          taskQueue: LEDGER_QUEUE,
-          workflowBundle: { codePath: this.bundlePath },
+        // Every Worker here: this connection, namespace, data converter and identity; workflows from the ledger bundle.
+        const create = (taskQueue: string, options: Partial<WorkerOptions>, workflows = true): Promise<Worker> =>
+          Worker.create({
+            connection: connection!,
+            namespace: this.config.namespace,
+            taskQueue,
+            ...(workflows && {
+              workflowBundle: { codePath: this.bundlePath },
+              // A workflow whose coordinator stopped moves to another one quickly.
+              stickyQueueScheduleToStartTimeout: '2s',
+            }),
+            dataConverter: medicDataConverter(this.config.payloadKeyFile),
+            identity: `coordinator-${process.pid}@${os.hostname()}`,
+            shutdownGraceTime: '5s',
+            ...options,
+          });
+        const ledgers = await create(LEDGER_QUEUE, {
           activities: {
             ...createLedgerActivities(this.visibility),
             ...createFleetLedgerActivities(this.visibility),
             ...createWatcherActivities(this.visibility),
           },
-          dataConverter: medicDataConverter(this.config.payloadKeyFile),
-          identity: `coordinator-${process.pid}@${os.hostname()}`,
-          // A ledger whose coordinator stopped moves to another one quickly.
-          stickyQueueScheduleToStartTimeout: '2s',
           maxCachedWorkflows: 200,
           maxConcurrentWorkflowTaskExecutions: 4,
           maxConcurrentLocalActivityExecutions: 2,
           maxConcurrentActivityTaskExecutions: 2,
-          shutdownGraceTime: '5s',
         });
         const ladder = this.ladder
-          ? await Worker.create({
-              connection,
-              namespace: this.config.namespace,
-              taskQueue: LADDER_QUEUE,
-              activities: { ...this.ladder },
-              dataConverter: medicDataConverter(this.config.payloadKeyFile),
-              identity: `coordinator-${process.pid}@${os.hostname()}`,
-              maxConcurrentActivityTaskExecutions: 4,
-              shutdownGraceTime: '5s',
-            })
+          ? await create(LADDER_QUEUE, { activities: { ...this.ladder }, maxConcurrentActivityTaskExecutions: 4 }, false)
           : undefined;
         // Approval requests: a queue of their own, which coordinators of an earlier release do not poll.
         const approvals = this.approvalActivities
-          ? await Worker.create({
-              connection,
-              namespace: this.config.namespace,
-              taskQueue: this.approvalQueue,
-              workflowBundle: { codePath: this.bundlePath },
+          ? await create(this.approvalQueue, {
               activities: { ...this.approvalActivities },
-              dataConverter: medicDataConverter(this.config.payloadKeyFile),
-              identity: `coordinator-${process.pid}@${os.hostname()}`,
-              stickyQueueScheduleToStartTimeout: '2s',
               maxCachedWorkflows: 100,
               maxConcurrentWorkflowTaskExecutions: 2,
               maxConcurrentActivityTaskExecutions: 2,
-              shutdownGraceTime: '5s',
             })
           : undefined;
         // The audit journal: one workflow, signals and queries only; its own queue, as approvals.
         const journal = this.auditQueue
-          ? await Worker.create({
-              connection,
-              namespace: this.config.namespace,
-              taskQueue: this.auditQueue,
-              workflowBundle: { codePath: this.bundlePath },
-              dataConverter: medicDataConverter(this.config.payloadKeyFile),
-              identity: `coordinator-${process.pid}@${os.hostname()}`,
-              stickyQueueScheduleToStartTimeout: '2s',
-              maxCachedWorkflows: 10,
-              maxConcurrentWorkflowTaskExecutions: 2,
-              shutdownGraceTime: '5s',
-            })
+          ? await create(this.auditQueue, { maxCachedWorkflows: 10, maxConcurrentWorkflowTaskExecutions: 2 })
           : undefined;
         this.workers = [ledgers, ...[ladder, approvals, journal].filter((w): w is Worker => w !== undefined)];
         if (this.stopped) break;
