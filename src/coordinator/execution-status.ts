@@ -7,6 +7,7 @@ import { SEARCH_ATTRIBUTES } from '../naming/search-attributes';
 import { executionListQuery, type ListFilter } from './execution-list';
 import { historySummary, startInput, type HistorySummary } from '../temporal/execution-history';
 import { LADDER_MEMO, type LadderStep } from '../../workflows/shared/ladder';
+import { PROGRESS_MEMO, type Progress } from '../../workflows/shared/progress';
 
 /** One execution in full: what a list shows, plus its type, result and history summary. */
 export interface ExecutionStatus extends ExecutionSummary {
@@ -31,17 +32,49 @@ function ladderSteps(memo: Record<string, unknown> | undefined): LadderStep[] {
   }
 }
 
+/** What GET /v1/executions/{id} shows of a `progress` (workflows/progress.ts): no event history. */
+export function progressView(p: Progress): object {
+  return {
+    status: p.status,
+    step: p.step,
+    step_number: p.stepNumber,
+    steps: p.steps,
+    ...(p.attempt !== undefined && { attempt: p.attempt }),
+    ...(p.detail !== undefined && { detail: p.detail }),
+  };
+}
+
+/** The progress a closed run recorded in its memo when it ended (PROGRESS_MEMO_PATCH), if it did. */
+function recordedProgress(memo: Record<string, unknown> | undefined): object | undefined {
+  const text = memo?.[PROGRESS_MEMO];
+  if (typeof text !== 'string') return undefined;
+  try {
+    const p = JSON.parse(text) as Progress;
+    return typeof p?.step === 'string' && Array.isArray(p.steps) ? progressView(p) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Asks for a run's progress: `closed` says the run has ended, so the answer can never change
+ * (the caller may keep it). Only called when the run did not record its progress itself.
+ */
+export type ProgressReader = (runId: string, closed: boolean) => Promise<object | undefined>;
+
 /**
  * The latest run of a medic execution, or undefined when there is none. Other workflows in
  * the namespace (and admission leases) carry no MedicWorkflow attribute and stay invisible.
- * `progress` reads the run's progress query. Whatever the run produced from its secret params
- * (command output, rendered URLs, failure messages, progress) comes back masked: this is the
- * one place GET /v1/executions/{id}, `medic status` and chat `status` read a run.
+ * `progress` reads the run's progress query; a closed run that recorded its progress in its
+ * memo is not queried (a query replays the whole run on a worker). After the describe, the
+ * result, the history and the progress are read at once. Whatever the run produced from its
+ * secret params (command output, rendered URLs, failure messages, progress) comes back masked:
+ * this is the one place GET /v1/executions/{id}, `medic status` and chat `status` read a run.
  */
 export async function describeExecution(
   client: Client,
   id: string,
-  progress?: (runId: string) => Promise<object | undefined>,
+  progress?: ProgressReader,
 ): Promise<ExecutionStatus | undefined> {
   let d;
   try {
@@ -69,16 +102,23 @@ export async function describeExecution(
   };
   const episode = sa.get(SEARCH_ATTRIBUTES.ladder);
   if (episode !== undefined) status.ladder = { episode, steps: ladderSteps(d.memo) };
-  if (d.status.name === 'COMPLETED' || d.status.name === 'FAILED') {
-    try {
-      status.result = await client.workflow.getHandle(id, d.runId).result();
-    } catch (err) {
-      status.failure = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message;
-    }
-  }
-  const history = await client.workflow.getHandle(id, d.runId).fetchHistory();
+  const run = client.workflow.getHandle(id, d.runId);
+  const closed = d.status.name !== 'RUNNING';
+  const recorded = closed ? recordedProgress(d.memo) : undefined;
+  const [ended, history, p] = await Promise.all([
+    d.status.name === 'COMPLETED' || d.status.name === 'FAILED'
+      ? run.result().then(
+          (result: unknown) => ({ result }),
+          (err: unknown) => ({
+            failure: err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message,
+          }),
+        )
+      : undefined,
+    run.fetchHistory(),
+    recorded ?? progress?.(d.runId, closed),
+  ]);
+  if (ended) Object.assign(status, ended);
   status.history = historySummary(history);
-  const p = await progress?.(d.runId);
   if (p) status.progress = p;
   const input = await startInput(client, history);
   return maskSecretValues(status, input?.paramSchema, input?.params ?? {});
