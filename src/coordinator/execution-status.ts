@@ -1,11 +1,11 @@
 // Reads of medic executions (status, result, history summary; the recent ones), shared by
 // GET /v1/executions/{id}, GET /v1/executions and the chat commands `status` and `list`.
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { maskSecretValues } from '../params/resolve';
 import { SEARCH_ATTRIBUTES } from '../naming/search-attributes';
 import { executionListQuery, type ListFilter } from './execution-list';
-import { historySummary, startInput, type HistorySummary } from '../temporal/execution-history';
+import { closedOutcome, historySummary, startInput, type HistorySummary } from '../temporal/execution-history';
 import { LADDER_MEMO, type LadderStep } from '../../workflows/shared/ladder';
 import { PROGRESS_MEMO, type Progress } from '../../workflows/shared/progress';
 
@@ -30,6 +30,11 @@ function ladderSteps(memo: Record<string, unknown> | undefined): LadderStep[] {
   } catch {
     return [];
   }
+}
+
+/** The run a history is of: its started event's run id (a reset run's names the run it was reset from). */
+function startedRunId(history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>>): string | undefined {
+  return history.events?.[0]?.workflowExecutionStartedEventAttributes?.originalExecutionRunId ?? undefined;
 }
 
 /** What GET /v1/executions/{id} shows of a `progress` (workflows/progress.ts): no event history. */
@@ -66,8 +71,8 @@ export type ProgressReader = (runId: string, closed: boolean) => Promise<object 
  * The latest run of a medic execution, or undefined when there is none. Other workflows in
  * the namespace (and admission leases) carry no MedicWorkflow attribute and stay invisible.
  * `progress` reads the run's progress query; a closed run that recorded its progress in its
- * memo is not queried (a query replays the whole run on a worker). After the describe, the
- * result, the history and the progress are read at once. Whatever the run produced from its
+ * memo is not queried (a query replays the whole run on a worker). The describe and the latest
+ * run's history are read at once; the result or failure comes from the history's close event. Whatever the run produced from its
  * secret params (command output, rendered URLs, failure messages, progress) comes back masked:
  * this is the one place GET /v1/executions/{id}, `medic status` and chat `status` read a run.
  */
@@ -76,13 +81,17 @@ export async function describeExecution(
   id: string,
   progress?: ProgressReader,
 ): Promise<ExecutionStatus | undefined> {
-  let d;
-  try {
-    d = await client.workflow.getHandle(id).describe();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return undefined;
-    throw err;
+  // The latest run's history is fetched beside the describe: it is the described run's unless a
+  // new run started in between (then it is fetched again, by run id).
+  const [described, latest] = await Promise.allSettled([
+    client.workflow.getHandle(id).describe(),
+    client.workflow.getHandle(id).fetchHistory(),
+  ]);
+  if (described.status === 'rejected') {
+    if (described.reason instanceof WorkflowNotFoundError) return undefined;
+    throw described.reason;
   }
+  const d = described.value;
   const sa = d.typedSearchAttributes;
   const workflow = sa.get(SEARCH_ATTRIBUTES.workflow);
   if (!workflow) return undefined;
@@ -105,19 +114,23 @@ export async function describeExecution(
   const run = client.workflow.getHandle(id, d.runId);
   const closed = d.status.name !== 'RUNNING';
   const recorded = closed ? recordedProgress(d.memo) : undefined;
-  const [ended, history, p] = await Promise.all([
-    d.status.name === 'COMPLETED' || d.status.name === 'FAILED'
-      ? run.result().then(
+  const [history, p] = await Promise.all([
+    latest.status === 'fulfilled' && startedRunId(latest.value) === d.runId ? latest.value : run.fetchHistory(),
+    recorded ?? progress?.(d.runId, closed),
+  ]);
+  if (d.status.name === 'COMPLETED' || d.status.name === 'FAILED') {
+    // From the history's close event; from Temporal again only when that history ends elsewhere.
+    Object.assign(
+      status,
+      (await closedOutcome(client, history)) ??
+        (await run.result().then(
           (result: unknown) => ({ result }),
           (err: unknown) => ({
             failure: err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message,
           }),
-        )
-      : undefined,
-    run.fetchHistory(),
-    recorded ?? progress?.(d.runId, closed),
-  ]);
-  if (ended) Object.assign(status, ended);
+        )),
+    );
+  }
   status.history = historySummary(history);
   if (p) status.progress = p;
   const input = await startInput(client, history);

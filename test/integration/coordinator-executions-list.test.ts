@@ -165,4 +165,35 @@ describe('GET /v1/executions/{id} progress', () => {
     }
     expect((await get(`/v1/executions/${id}`)).json().progress).toEqual(first);
   });
+
+  it('shows a reset run, whose started event names the run it was reset from, with its own history', async () => {
+    const worker = await startTestWorker();
+    let id: string;
+    try {
+      id = await start('pausing', worker.node);
+      await eventually(async () =>
+        (await get(`/v1/executions/${id}`)).json().progress?.step === 'long-pause' ? true : undefined,
+      );
+    } finally {
+      // No worker from here: the reset run's history stays as the reset left it.
+      await worker.stop();
+    }
+    const { runId, events } = await c.temporal.withDeadline(async (client) => {
+      const before = await client.workflow.getHandle(id).describe();
+      const history = await client.workflow.getHandle(id, before.runId).fetchHistory();
+      const firstTask = history.events!.find((e) => e.workflowTaskCompletedEventAttributes)!;
+      const reset = await client.workflowService.resetWorkflowExecution({
+        namespace: 'default',
+        workflowExecution: { workflowId: id, runId: before.runId },
+        reason: 'test',
+        workflowTaskFinishEventId: firstTask.eventId,
+        requestId: unique('reset'),
+      });
+      const after = await client.workflow.getHandle(id, reset.runId!).fetchHistory();
+      return { runId: reset.runId!, events: after.events!.length };
+    });
+    const res = await get(`/v1/executions/${id}`);
+    expect(res.json().run_id).toBe(runId);
+    expect(res.json().history.events).toBe(events);
+  });
 });
