@@ -79,7 +79,8 @@ const SHADOW_SCHEMA = {
 
 const PROGRESS_SCHEMA = {
   type: 'object',
-  description: "the workflow's `progress` query: its current step (absent when no worker answered within a few seconds)",
+  description:
+    "the workflow's `progress` query: its current step (absent when no worker answered within a few seconds); a closed run's, as it recorded it when it ended",
   properties: {
     status: { type: 'string', enum: ['running', 'succeeded', 'nothing_to_heal', 'failed', 'escalated', 'cancelled'] },
     step: { type: 'string' },
