@@ -1,6 +1,7 @@
-// Builds the single executable dist/sea/medic: esbuild bundles dist/cmd/medic.js into one file,
-// Node's single executable application support embeds it with the workflow bundle, Temporal's
-// native addon and the HCL parser's WASM as assets, and postject injects that into a copy of node.
+// Builds the single executable dist/sea/medic: esbuild bundles dist/cmd/medic.js into a small main
+// script (the client verbs) and a roles bundle (everything else, with its V8 code cache); Node's
+// single executable application support embeds them with the workflow bundle, Temporal's native
+// addon and the HCL parser's WASM as assets, and postject injects that into a copy of node.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -74,14 +75,50 @@ module.exports = new Proxy(fail, { get: (_t, key) => (key === '__esModule' ? fal
   },
 };
 
-async function bundle(entry: string, outfile: string): Promise<void> {
+/**
+ * The verbs' modules that stay in the executable's main script: the client verbs, which need
+ * only Node's built-ins. Every other module the verb table (src/cli/commands.ts) or the entry
+ * point loads goes to the roles bundle, compiled only when such a verb runs.
+ */
+const CLIENT_VERBS = new Set(['./queries', './run', './fleet', './approvals', './version', './completion']);
+const VERB_TABLE = path.join(ROOT, 'dist', 'src', 'cli', 'commands.js');
+const ENTRY = path.join(ROOT, 'dist', 'cmd', 'medic.js');
+
+/** Sends the role verbs' modules to the roles bundle; `roleModules` collects what it sent. */
+function splitPlugin(roleModules: Set<string>): esbuild.Plugin {
+  return {
+    name: 'medic-sea-split',
+    setup(build) {
+      build.onResolve({ filter: /^\./ }, (args) => {
+        const fromTable = args.importer === VERB_TABLE && !CLIENT_VERBS.has(args.path);
+        const fromEntry = args.importer === ENTRY && args.path === '../src/worker/config-process';
+        if (!fromTable && !fromEntry) return undefined;
+        const key = path.relative(ROOT, require.resolve(path.join(args.resolveDir, args.path)));
+        roleModules.add(key);
+        return { path: key, namespace: 'medic-role' };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'medic-role' }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(SHIM)}).embeddedRole(${JSON.stringify(args.path)}, require);`,
+        resolveDir: ROOT,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+async function bundle(
+  entry: string | { contents: string },
+  outfile: string,
+  plugins: esbuild.Plugin[] = [],
+): Promise<esbuild.Metafile> {
   const result = await esbuild.build({
-    entryPoints: [entry],
+    ...(typeof entry === 'string' ? { entryPoints: [entry] } : { stdin: { ...entry, resolveDir: ROOT, loader: 'js' } }),
     outfile,
     bundle: true,
     platform: 'node',
     format: 'cjs',
     target: 'node20',
+    metafile: true,
     // The executable's `require` loads only built-in modules and has no resolve(); the SDK calls
     // require.resolve at load time for paths only its workflow bundler uses, so give it one that
     // names a path that does not exist.
@@ -92,13 +129,42 @@ async function bundle(entry: string, outfile: string): Promise<void> {
     // hcl2json falls back to a `performance` package only where the global is missing (not Node 20).
     external: ['performance'],
     logLevel: 'silent',
-    plugins: [patchPlugin],
+    plugins: [...plugins, patchPlugin],
   });
   for (const w of result.warnings) {
     // esbuild warns about require.resolve and dynamic requires it leaves alone; they are not
     // reached in the executable (the patches above cover the ones that are).
     if (process.env.MEDIC_SEA_VERBOSE) process.stderr.write(`esbuild: ${w.text} (${w.location?.file}:${w.location?.line})\n`);
   }
+  return result.metafile;
+}
+
+/**
+ * The executable's main script (the entry point, the verb table, the client verbs) and the roles
+ * bundle with its code cache. The main script must not hold a library: a client verb's start
+ * would parse it.
+ */
+async function bundleSplit(main: string, roles: string): Promise<void> {
+  const roleModules = new Set<string>();
+  const meta = await bundle(ENTRY, main, [splitPlugin(roleModules)]);
+  const libraries = Object.keys(meta.inputs).filter((f) => f.includes('node_modules/'));
+  if (libraries.length)
+    throw new SeaBuildError(
+      `the executable's main script would load libraries (${libraries.slice(0, 3).join(', ')}): packaging/sea.ts CLIENT_VERBS`,
+    );
+  const table = [...roleModules].map(
+    (key) => `  ${JSON.stringify(key)}: () => require(${JSON.stringify(path.join(ROOT, key))}),`,
+  );
+  await bundle({ contents: `module.exports = {\n${table.join('\n')}\n};\n` }, roles);
+  // V8's code cache for it, from this same Node.js (the executable is a copy of it, so V8 accepts it).
+  execFileSync(process.execPath, [
+    '-e',
+    `const fs = require('fs'), vm = require('vm');
+     const script = new vm.Script(require('module').wrap(fs.readFileSync(process.argv[1], 'utf8')), { filename: process.argv[1] });
+     fs.writeFileSync(process.argv[2], script.createCachedData());`,
+    roles,
+    `${roles}.cache`,
+  ]);
 }
 
 function git(args: string[]): string {
@@ -130,17 +196,17 @@ export function coreBridgeAddon(): string {
 
 /** Builds dist/sea/medic from dist/ (run `npm run build` first) and returns its path. */
 export async function buildSingleExecutable(progress: (line: string) => void): Promise<string> {
-  const entry = path.join(ROOT, 'dist', 'cmd', 'medic.js');
   const bundlePath = path.join(ROOT, 'dist', 'workflow-bundle.js');
   const ledgerBundle = path.join(ROOT, 'dist', EMBEDDED.ledgerBundle);
-  for (const f of [entry, bundlePath, ledgerBundle, SHIM, path.join(ROOT, 'dist', EMBEDDED.leanApi)])
+  for (const f of [ENTRY, bundlePath, ledgerBundle, SHIM, path.join(ROOT, 'dist', EMBEDDED.leanApi)])
     if (!fs.existsSync(f)) throw new SeaBuildError(`${f} is missing: run npm run build first`);
   fs.rmSync(OUT, { recursive: true, force: true });
   fs.mkdirSync(OUT, { recursive: true });
 
   progress('bundling medic with esbuild');
   const main = path.join(OUT, 'medic.cjs');
-  await bundle(entry, main);
+  const roles = path.join(OUT, EMBEDDED.roles);
+  await bundleSplit(main, roles);
   const thread = path.join(OUT, EMBEDDED.workflowThread);
   await bundle(pkgFile('@temporalio', 'worker', 'lib', 'workflow', 'workflow-worker-thread.js'), thread);
 
@@ -164,6 +230,8 @@ export async function buildSingleExecutable(progress: (line: string) => void): P
           [EMBEDDED.hclWasm]: pkgFile('@cdktn', 'hcl2json', 'main.wasm.gz'),
           [EMBEDDED.leanApi]: path.join(ROOT, 'dist', EMBEDDED.leanApi),
           [EMBEDDED.ledgerBundle]: ledgerBundle,
+          [EMBEDDED.roles]: roles,
+          [EMBEDDED.rolesCodeCache]: `${roles}.cache`,
           [EMBEDDED.sourceMapWasm]: pkgFile('source-map', 'lib', 'mappings.wasm'),
           [EMBEDDED.workflowBundle]: bundlePath,
           [EMBEDDED.workflowManifest]: bundlePath.replace(/\.js$/, '.manifest.json'),

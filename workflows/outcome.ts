@@ -11,6 +11,7 @@ import {
   isCancellation,
   patched,
   sleep,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -18,7 +19,8 @@ import { SEARCH_ATTRIBUTES, type Outcome } from '../src/naming/search-attributes
 import type { WorkflowInput } from './shared/input';
 import { ProgressTracker } from './progress';
 import { ESCALATED, FAILED, escalate, resolvePage } from './escalation';
-import { OUTCOMES_PATCH, OWN_TIMEOUT_PATCH, SECRET_MASKING_PATCH } from './patches';
+import { OUTCOMES_PATCH, OWN_TIMEOUT_PATCH, PROGRESS_MEMO_PATCH, SECRET_MASKING_PATCH } from './patches';
+import { PROGRESS_MEMO } from './shared/progress';
 import { runDeadline, type RunDeadline } from './deadline';
 import { secretValues } from '../src/params/resolve';
 
@@ -78,6 +80,22 @@ export async function remediation<R extends OutcomeFields>(
     const info = workflowInfo();
     progress.deadline = runDeadline(info.runStartTime.getTime(), input?.timeoutMs, info.executionTimeoutMs);
   }
+  if (!patched(PROGRESS_MEMO_PATCH)) return ending(input, progress, current, body);
+  try {
+    return await ending(input, progress, current, body);
+  } finally {
+    // However it ended: the coordinator shows a closed run's progress from here, replaying nothing.
+    upsertMemo({ [PROGRESS_MEMO]: JSON.stringify(progress.snapshot()) });
+  }
+}
+
+/** The body under its deadline, ended in one of the four outcomes (the catch-all). */
+async function ending<R extends OutcomeFields>(
+  input: WorkflowInput,
+  progress: ProgressTracker,
+  current: boolean,
+  body: (r: Remediation) => Promise<R>,
+): Promise<R> {
   const deadline = progress.deadline;
   const passed = { yes: false };
   let result: R;

@@ -28,7 +28,13 @@ export const DIAGNOSE_PATCH = 'medic-diagnose-v1';
 export const LADDER_PATCH = 'medic-ladder-v1';
 
 /**
+ * A run records its last progress in its memo when it ends (workflows/shared/progress.ts), so a
+ * closed run's status needs no worker to replay it for the progress query.
+ */
+export const PROGRESS_MEMO_PATCH = 'medic-progress-memo-v1';
+
+/**
  * The workflow code level: the newest patch id. Recorded histories go under
  * test/fixtures/histories/<level>/, so each level's histories stay and CI replays them all.
  */
-export const WORKFLOW_CODE_LEVEL = LADDER_PATCH;
+export const WORKFLOW_CODE_LEVEL = PROGRESS_MEMO_PATCH;

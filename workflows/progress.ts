@@ -4,30 +4,9 @@ import { defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { WorkflowInput } from './shared/input';
 import { maskValues } from '../src/params/resolve';
 import type { RunDeadline } from './deadline';
+import type { Progress, ProgressStatus } from './shared/progress';
 
-export type ProgressStatus = 'running' | 'succeeded' | 'nothing_to_heal' | 'failed' | 'escalated' | 'cancelled';
-
-export interface ProgressEvent {
-  /** Workflow time (ISO 8601). */
-  at: string;
-  step: string;
-  detail?: string;
-}
-
-export interface Progress {
-  workflow: string;
-  status: ProgressStatus;
-  /** The step running now (or the last one, once finished). */
-  step: string;
-  /** 1-based position of `step` in `steps`. */
-  stepNumber: number;
-  /** The plan, in order. Steps may repeat (retries) without changing the plan. */
-  steps: string[];
-  /** For steps that retry: which try this is. */
-  attempt?: number;
-  detail?: string;
-  history: ProgressEvent[];
-}
+export type { Progress, ProgressEvent, ProgressStatus } from './shared/progress';
 
 export const progressQuery = defineQuery<Progress>('progress');
 
@@ -68,6 +47,12 @@ export class ProgressTracker {
   finish(status: Exclude<ProgressStatus, 'running'>, detail?: string): void {
     this.state.status = status;
     if (detail !== undefined) this.note(detail);
+  }
+
+  /** The progress without its event history: what a closed run records in its memo (PROGRESS_MEMO). */
+  snapshot(): Omit<Progress, 'history'> {
+    const { history: _history, ...rest } = this.state;
+    return rest;
   }
 
   /** The step running now (or the last one). */

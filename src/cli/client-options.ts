@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorClient } from '../client/coordinator-client';
-import { stateDir } from '../paths';
 import { EXIT, JSON_OPTION, type CommandContext, type OptionSpec } from '../command/command';
 
 export const DEFAULT_COORDINATOR = 'https://127.0.0.1:8443';
@@ -68,10 +67,13 @@ export function clientSettings(values: CommandContext['values'], env: NodeJS.Pro
             caFile: existing(path.join(user, 'ca.pem')),
           }
         : undefined,
-    () =>
-      existing(stateDir('tls', 'cli.pem'))
+    () => {
+      // Required only here: finding the state directory (src/paths) costs a client verb about 2 ms.
+      const { stateDir } = require('../paths') as typeof import('../paths');
+      return existing(stateDir('tls', 'cli.pem'))
         ? { certFile: stateDir('tls', 'cli.pem'), keyFile: stateDir('tls', 'cli-key.pem'), caFile: stateDir('tls', 'ca.pem') }
-        : undefined,
+        : undefined;
+    },
   ];
   for (const source of sources) {
     const found = source();

@@ -1,12 +1,13 @@
 // Reads of medic executions (status, result, history summary; the recent ones), shared by
 // GET /v1/executions/{id}, GET /v1/executions and the chat commands `status` and `list`.
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { maskSecretValues } from '../params/resolve';
 import { SEARCH_ATTRIBUTES } from '../naming/search-attributes';
 import { executionListQuery, type ListFilter } from './execution-list';
-import { historySummary, startInput, type HistorySummary } from '../temporal/execution-history';
+import { closedOutcome, historySummary, startInput, type HistorySummary } from '../temporal/execution-history';
 import { LADDER_MEMO, type LadderStep } from '../../workflows/shared/ladder';
+import { PROGRESS_MEMO, type Progress } from '../../workflows/shared/progress';
 
 /** One execution in full: what a list shows, plus its type, result and history summary. */
 export interface ExecutionStatus extends ExecutionSummary {
@@ -31,25 +32,66 @@ function ladderSteps(memo: Record<string, unknown> | undefined): LadderStep[] {
   }
 }
 
+/** The run a history is of: its started event's run id (a reset run's names the run it was reset from). */
+function startedRunId(history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>>): string | undefined {
+  return history.events?.[0]?.workflowExecutionStartedEventAttributes?.originalExecutionRunId ?? undefined;
+}
+
+/** What GET /v1/executions/{id} shows of a `progress` (workflows/progress.ts): no event history. */
+export function progressView(p: Progress): object {
+  return {
+    status: p.status,
+    step: p.step,
+    step_number: p.stepNumber,
+    steps: p.steps,
+    ...(p.attempt !== undefined && { attempt: p.attempt }),
+    ...(p.detail !== undefined && { detail: p.detail }),
+  };
+}
+
+/** The progress a closed run recorded in its memo when it ended (PROGRESS_MEMO_PATCH), if it did. */
+function recordedProgress(memo: Record<string, unknown> | undefined): object | undefined {
+  const text = memo?.[PROGRESS_MEMO];
+  if (typeof text !== 'string') return undefined;
+  try {
+    const p = JSON.parse(text) as Progress;
+    return typeof p?.step === 'string' && Array.isArray(p.steps) ? progressView(p) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Asks for a run's progress: `closed` says the run has ended, so the answer can never change
+ * (the caller may keep it). Only called when the run did not record its progress itself.
+ */
+export type ProgressReader = (runId: string, closed: boolean) => Promise<object | undefined>;
+
 /**
  * The latest run of a medic execution, or undefined when there is none. Other workflows in
  * the namespace (and admission leases) carry no MedicWorkflow attribute and stay invisible.
- * `progress` reads the run's progress query. Whatever the run produced from its secret params
- * (command output, rendered URLs, failure messages, progress) comes back masked: this is the
- * one place GET /v1/executions/{id}, `medic status` and chat `status` read a run.
+ * `progress` reads the run's progress query; a closed run that recorded its progress in its
+ * memo is not queried (a query replays the whole run on a worker). The describe and the latest
+ * run's history are read at once; the result or failure comes from the history's close event. Whatever the run produced from its
+ * secret params (command output, rendered URLs, failure messages, progress) comes back masked:
+ * this is the one place GET /v1/executions/{id}, `medic status` and chat `status` read a run.
  */
 export async function describeExecution(
   client: Client,
   id: string,
-  progress?: (runId: string) => Promise<object | undefined>,
+  progress?: ProgressReader,
 ): Promise<ExecutionStatus | undefined> {
-  let d;
-  try {
-    d = await client.workflow.getHandle(id).describe();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return undefined;
-    throw err;
+  // The latest run's history is fetched beside the describe: it is the described run's unless a
+  // new run started in between (then it is fetched again, by run id).
+  const [described, latest] = await Promise.allSettled([
+    client.workflow.getHandle(id).describe(),
+    client.workflow.getHandle(id).fetchHistory(),
+  ]);
+  if (described.status === 'rejected') {
+    if (described.reason instanceof WorkflowNotFoundError) return undefined;
+    throw described.reason;
   }
+  const d = described.value;
   const sa = d.typedSearchAttributes;
   const workflow = sa.get(SEARCH_ATTRIBUTES.workflow);
   if (!workflow) return undefined;
@@ -69,16 +111,27 @@ export async function describeExecution(
   };
   const episode = sa.get(SEARCH_ATTRIBUTES.ladder);
   if (episode !== undefined) status.ladder = { episode, steps: ladderSteps(d.memo) };
+  const run = client.workflow.getHandle(id, d.runId);
+  const closed = d.status.name !== 'RUNNING';
+  const recorded = closed ? recordedProgress(d.memo) : undefined;
+  const [history, p] = await Promise.all([
+    latest.status === 'fulfilled' && startedRunId(latest.value) === d.runId ? latest.value : run.fetchHistory(),
+    recorded ?? progress?.(d.runId, closed),
+  ]);
   if (d.status.name === 'COMPLETED' || d.status.name === 'FAILED') {
-    try {
-      status.result = await client.workflow.getHandle(id, d.runId).result();
-    } catch (err) {
-      status.failure = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message;
-    }
+    // From the history's close event; from Temporal again only when that history ends elsewhere.
+    Object.assign(
+      status,
+      (await closedOutcome(client, history)) ??
+        (await run.result().then(
+          (result: unknown) => ({ result }),
+          (err: unknown) => ({
+            failure: err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message,
+          }),
+        )),
+    );
   }
-  const history = await client.workflow.getHandle(id, d.runId).fetchHistory();
   status.history = historySummary(history);
-  const p = await progress?.(d.runId);
   if (p) status.progress = p;
   const input = await startInput(client, history);
   return maskSecretValues(status, input?.paramSchema, input?.params ?? {});

@@ -16,6 +16,13 @@ export const EMBEDDED = {
   /** The lean (role node) worker's trimmed Temporal API descriptor (src/worker/lean/build-descriptor.ts). */
   leanApi: 'temporal-api-lean.json',
   ledgerBundle: 'ledger-bundle.js',
+  /**
+   * The roles' code (coordinator, worker, trigger, dev, validate, temporal: fastify, the Temporal
+   * SDK, the HCL parser), bundled apart from the executable's main script so that a client verb
+   * (status, list, version) parses none of it; and V8's code cache of it, made at build time.
+   */
+  roles: 'medic-roles.cjs',
+  rolesCodeCache: 'medic-roles.cjs.cache',
   sourceMapWasm: 'source-map-mappings.wasm',
   workflowBundle: 'workflow-bundle.js',
   workflowManifest: 'workflow-bundle.manifest.json',
@@ -162,6 +169,44 @@ export function loadEmbeddedAddon(name: string): unknown {
   const mod = { exports: {} as unknown };
   process.dlopen(mod, embeddedFile(name));
   return mod.exports;
+}
+
+let roles: Record<string, () => unknown> | undefined;
+
+/**
+ * The module `key` of the roles bundle (packaging/sea.ts): the bundle is compiled once, on the
+ * first call, with its embedded code cache, and shares the executable's `require` (built-in
+ * modules only: everything else is inside the bundle).
+ */
+export function embeddedRole(key: string, req: NodeJS.Require): unknown {
+  if (!roles) {
+    const vm = req('node:vm') as typeof import('node:vm');
+    const { wrap } = req('node:module') as { wrap(source: string): string };
+    let cachedData: Buffer | undefined;
+    try {
+      cachedData = embeddedAsset(EMBEDDED.rolesCodeCache);
+    } catch {}
+    const script = new vm.Script(wrap(embeddedAsset(EMBEDDED.roles).toString('utf8')), {
+      filename: path.join(path.dirname(process.execPath), EMBEDDED.roles),
+      cachedData,
+    });
+    if (script.cachedDataRejected && process.env.MEDIC_DEBUG)
+      process.stderr.write(`medic: V8 rejected the code cache of ${EMBEDDED.roles}; compiling it in full\n`);
+    const mod = { exports: {} as Record<string, () => unknown> };
+    (script.runInThisContext() as (...args: unknown[]) => void).call(
+      mod.exports,
+      mod.exports,
+      req,
+      mod,
+      process.execPath,
+      path.dirname(process.execPath),
+    );
+    roles = mod.exports;
+  }
+  const load = roles[key];
+  if (!load)
+    throw new EmbeddedAssetError(`the medic executable's roles bundle has no module ${key}; rebuild it with npm run package`);
+  return load();
 }
 
 export interface BuildInfo {

@@ -1,6 +1,11 @@
-// What a run's history says on its own: which activities ran and how they ended, and the run's input.
+// What a run's history says on its own: which activities ran and how they ended, the run's input,
+// and how the run ended (its result or failure).
 import type { Client } from '@temporalio/client';
-import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import {
+  decodeArrayFromPayloads,
+  decodeFromPayloadsAtIndex,
+  decodeOptionalFailureToOptionalError,
+} from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
 import type { WorkflowInput } from '../../workflows/shared/input';
 
@@ -47,4 +52,26 @@ export async function startInput(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * How a run ended, from its close event as `handle.result()` reads it (the result, or the failure's
+ * message), without asking Temporal again; undefined when the history does not end the run here
+ * (it is still running, or it handed over to a new run, which result() would follow).
+ */
+export async function closedOutcome(
+  client: Client,
+  history: temporal.api.history.v1.IHistory,
+): Promise<{ result: unknown } | { failure: string } | undefined> {
+  const last = history.events?.[history.events.length - 1];
+  const converter = client.options.loadedDataConverter;
+  const completed = last?.workflowExecutionCompletedEventAttributes;
+  if (completed && !completed.newExecutionRunId)
+    return { result: await decodeFromPayloadsAtIndex(converter, 0, completed.result?.payloads) };
+  const failed = last?.workflowExecutionFailedEventAttributes;
+  if (failed && !failed.newExecutionRunId) {
+    const cause = await decodeOptionalFailureToOptionalError(converter, failed.failure);
+    return { failure: cause?.message ?? 'Workflow execution failed' };
+  }
+  return undefined;
 }

@@ -28,10 +28,10 @@ interface Run {
   loaded: string[];
 }
 
-function medic(args: string[]): Promise<Run> {
+function medic(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
     // An address nothing listens on: the client verbs fail fast after loading what they need.
-    const env = { ...process.env, MEDIC_COORDINATOR: 'https://127.0.0.1:1', NO_COLOR: '1' };
+    const env = { ...process.env, MEDIC_COORDINATOR: 'https://127.0.0.1:1', NO_COLOR: '1', ...extraEnv };
     execFile(process.execPath, ['-r', preload, MEDIC, ...args], { cwd: ROOT, env }, (err, stdout, stderr) => {
       const line = /\nLOADED (.*)\n$/.exec(stderr);
       const loaded = line
@@ -43,13 +43,9 @@ function medic(args: string[]): Promise<Run> {
 }
 
 const TABLE = ['dist/cmd/medic.js', 'dist/src/command/command.js', 'dist/src/cli/commands.js'];
-const CLIENT = [
-  'dist/src/cli/client-options.js',
-  'dist/src/client/coordinator-client.js',
-  'dist/src/paths.js',
-  'dist/src/single-executable/embedded.js',
-  'dist/src/cli/output.js',
-];
+const CLIENT = ['dist/src/cli/client-options.js', 'dist/src/client/coordinator-client.js', 'dist/src/cli/output.js'];
+/** Where `medic dev` keeps its certificates: looked up only when nothing else names the client's. */
+const DEV_CERTIFICATES = ['dist/src/paths.js', 'dist/src/single-executable/embedded.js'];
 const QUERIES = [...TABLE, 'dist/src/cli/queries.js', 'dist/src/naming/execution-filters.js', ...CLIENT, 'dist/src/cli/run.js'];
 
 describe('the modules a quick verb loads', () => {
@@ -74,7 +70,7 @@ describe('the modules a quick verb loads', () => {
       const run = await medic(args);
       expect(run.stderr).toMatch(new RegExp(`^medic ${args[0]}: cannot reach the coordinator at https://127\\.0\\.0\\.1:1: `));
       expect(run.code).toBe(3);
-      expect(run.loaded.sort()).toEqual([...QUERIES].sort());
+      expect(run.loaded.sort()).toEqual([...QUERIES, ...DEV_CERTIFICATES].sort());
     },
   );
 
@@ -84,9 +80,21 @@ describe('the modules a quick verb loads', () => {
       const run = await medic(args);
       expect(run.stderr).toMatch(new RegExp(`^medic ${args[0]}: cannot reach the coordinator at https://127\\.0\\.0\\.1:1: `));
       expect(run.code).toBe(3);
-      expect(run.loaded.sort()).toEqual([...TABLE, 'dist/src/cli/approvals.js', ...CLIENT].sort());
+      expect(run.loaded.sort()).toEqual([...TABLE, 'dist/src/cli/approvals.js', ...CLIENT, ...DEV_CERTIFICATES].sort());
     },
   );
+
+  it('medic status with its certificates named in the environment: no search for the dev certificates', async () => {
+    const missing = path.join(os.tmpdir(), 'medic-verb-modules-no-such-dir');
+    const run = await medic(['status', 'some-id'], {
+      MEDIC_CERT: path.join(missing, 'c.pem'),
+      MEDIC_KEY: path.join(missing, 'k.pem'),
+      MEDIC_CA: path.join(missing, 'ca.pem'),
+    });
+    expect(run.stderr).toBe(`medic status: cannot read ${path.join(missing, 'c.pem')}: no such file\n`);
+    expect(run.code).toBe(1);
+    expect(run.loaded.sort()).toEqual([...QUERIES].sort());
+  });
 
   it('medic --help and an unknown verb: the table alone, every command listed', async () => {
     const help = await medic(['--help']);

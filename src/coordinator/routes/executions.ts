@@ -1,12 +1,13 @@
 // POST /v1/workflows/{name}/executions (the trigger API) and GET /v1/executions/{workflow_id}.
 import type { FastifyPluginAsync } from 'fastify';
-import type { Progress } from '../../../workflows/progress';
+import { QueryNotRegisteredError } from '@temporalio/client';
+import type { Progress } from '../../../workflows/shared/progress';
 import { LIST_STATUSES, NO_QUOTES, type ListFilter } from '../execution-list';
 import { WORKFLOW_NAME } from '../../config/workflow';
 import type { Admission, TriggerOutcome } from '../admission';
 import { IDEMPOTENCY_KEY } from '../admission';
 import { sendError } from '../errors';
-import { describeExecution, listExecutions } from '../execution-status';
+import { describeExecution, listExecutions, progressView, type ProgressReader } from '../execution-status';
 import { OUTCOMES } from '../../naming/search-attributes';
 import type { CoordinatorMetrics } from '../metrics';
 import { isTemporalUnavailable, type TemporalGateway } from '../../temporal/gateway';
@@ -78,7 +79,8 @@ const SHADOW_SCHEMA = {
 
 const PROGRESS_SCHEMA = {
   type: 'object',
-  description: "the workflow's `progress` query: its current step (absent when no worker answered within a few seconds)",
+  description:
+    "the workflow's `progress` query: its current step (absent when no worker answered within a few seconds); a closed run's, as it recorded it when it ended",
   properties: {
     status: { type: 'string', enum: ['running', 'succeeded', 'nothing_to_heal', 'failed', 'escalated', 'cancelled'] },
     step: { type: 'string' },
@@ -241,24 +243,38 @@ export function answer(
   }
 }
 
-/** The workflow's progress query, or undefined when no worker answers in time (none polling its queue). */
-async function readProgress(temporal: TemporalGateway, workflowId: string, runId: string): Promise<object | undefined> {
-  try {
-    const p = await temporal.withDeadline(
-      (client) => client.workflow.getHandle(workflowId, runId).query<Progress>(PROGRESS_QUERY),
-      PROGRESS_TIMEOUT_MS,
-    );
-    return {
-      status: p.status,
-      step: p.step,
-      step_number: p.stepNumber,
-      steps: p.steps,
-      ...(p.attempt !== undefined && { attempt: p.attempt }),
-      ...(p.detail !== undefined && { detail: p.detail }),
-    };
-  } catch {
-    return undefined;
-  }
+/** Closed runs whose progress this coordinator has read, at most (their progress never changes). */
+const CLOSED_PROGRESS_KEPT = 1000;
+
+/**
+ * The workflow's progress query, or undefined when no worker answers in time (none polling its
+ * queue) or the run has no such query (ping). The answer for a closed run is final, so it is kept
+ * (by run id, the last CLOSED_PROGRESS_KEPT runs): the run's later statuses replay nothing on a
+ * worker. Runs that record their progress in their memo when they end are not queried at all.
+ */
+function progressReader(temporal: TemporalGateway, workflowId: string, closedRuns: Map<string, object | null>): ProgressReader {
+  return async (runId, closed) => {
+    const kept = closedRuns.get(runId);
+    if (kept !== undefined) return kept ?? undefined;
+    let answer: object | null;
+    try {
+      answer = progressView(
+        await temporal.withDeadline(
+          (client) => client.workflow.getHandle(workflowId, runId).query<Progress>(PROGRESS_QUERY),
+          PROGRESS_TIMEOUT_MS,
+        ),
+      );
+    } catch (err) {
+      // A worker said the run has no progress query: final too. A timeout is not.
+      if (!(err instanceof QueryNotRegisteredError)) return undefined;
+      answer = null;
+    }
+    if (closed) {
+      if (closedRuns.size >= CLOSED_PROGRESS_KEPT) closedRuns.delete(closedRuns.keys().next().value!);
+      closedRuns.set(runId, answer);
+    }
+    return answer ?? undefined;
+  };
 }
 
 export const executionRoutes: FastifyPluginAsync<{
@@ -266,6 +282,7 @@ export const executionRoutes: FastifyPluginAsync<{
   temporal: TemporalGateway;
   metrics: CoordinatorMetrics;
 }> = async (app, { admission, temporal, metrics }) => {
+  const closedRuns = new Map<string, object | null>();
   app.post<{ Params: { name: string }; Querystring: { dry_run?: 'true' | 'false' }; Body: TriggerBody }>(
     TRIGGER_ROUTE,
     {
@@ -420,7 +437,7 @@ export const executionRoutes: FastifyPluginAsync<{
       const id = request.params.workflow_id;
       try {
         const status = await temporal.withDeadline((client) =>
-          describeExecution(client, id, (runId) => readProgress(temporal, id, runId)),
+          describeExecution(client, id, progressReader(temporal, id, closedRuns)),
         );
         if (!status) return sendError(reply, 'unknown_execution', `no execution ${JSON.stringify(id)}`, {});
         return reply.send(status);
