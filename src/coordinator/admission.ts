@@ -520,7 +520,18 @@ export class Admission {
         c === primaryConstraint && !namedId
           ? startExecution(workflowId)
           : startLease(client, workflowId, FOLLOWING_LEASE_MS, leaseMemo(enforced));
-      const ordered = admissionOrder(wf.constraints);
+      // A disruptive workflow's per-node concurrency is implied by its node lock at the fleet
+      // ledger (one disruptive remediation per node, whatever the value, and every release takes
+      // it): no slot or lease of its own. Dry runs still show it.
+      const lockCovers = (c: Constraint): boolean =>
+        !req.dryRun &&
+        Boolean(fleetNamed) &&
+        wf.disruptive === true &&
+        wf.mode !== 'shadow' &&
+        c.kind === 'concurrency' &&
+        !c.isGlobal &&
+        wf.taskQueueTarget === 'node';
+      const ordered = admissionOrder(wf.constraints).filter((c) => !lockCovers(c));
       const primaryConstraint = ordered.find((c) => c.kind === 'concurrency');
       const freeId = primaryConstraint ? undefined : freeExecutionId(wf.name);
       let evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start));
@@ -548,10 +559,10 @@ export class Admission {
           return { outcome: this.refused({ ...e, constraint: windowFull.enforced! }, windowFull.count, windowFull.retryAt) };
       }
       let ledgerAdmitted = false;
-      if (viaLedger) {
+      const concurrencyFirst = evaluations.find((e) => e.configured === primaryConstraint);
+      if (viaLedger && (concurrencyFirst || ordered.some((c) => c.kind === 'maxExecution'))) {
         // One update decides every maxExecution window and the first concurrency constraint's
         // places, and returns the constraints as every replica's configs allow.
-        const concurrencyFirst = evaluations.find((e) => e.configured === primaryConstraint);
         const ask = (running?: string[]): ReturnType<LedgerClient['admit']> =>
           viaLedger.admit(client, wf, {
             id: nonce,
