@@ -82,9 +82,14 @@ export class ConfigsInUse {
     await Promise.all(this.constrained().map((wf) => this.announce(wf)));
   }
 
-  /** Announces what is not announced in this bucket and reads every enforced config older than the refresh (after a reload: before it is reported). */
+  /** Announces what is not announced in this bucket and reads every enforced config older than the refresh, and waits for both (after a reload: before it is reported). */
   async syncOnce(): Promise<void> {
-    await Promise.all(this.constrained().map((wf) => this.ready(wf)));
+    await Promise.all(
+      this.constrained().map(async (wf) => {
+        await this.announce(wf);
+        await this.refresh(wf);
+      }),
+    );
   }
 
   /** What is known of `wf` as configured now (undefined before its first announce, or after its constraints changed). */
@@ -107,7 +112,11 @@ export class ConfigsInUse {
           entry.at = this.now();
         },
         (err: unknown) => {
-          if (this.known.get(wf.name) === entry) this.known.delete(wf.name);
+          // Asked again by the next decision (or the timer); an earlier answer stays in use meanwhile.
+          if (this.known.get(wf.name) === entry) {
+            if (entry.enforced) entry.bucket = -1;
+            else this.known.delete(wf.name);
+          }
           throw err;
         },
       );
@@ -116,20 +125,37 @@ export class ConfigsInUse {
     return entry.announced;
   }
 
-  /** Resolves once `wf`'s config, as configured now, is announced in this bucket and its enforced config was read within the refresh. */
-  async ready(wf: WorkflowConfig): Promise<void> {
-    if (!wf.constraints.length) return;
-    await this.announce(wf);
+  /** Reads the ledger's enforced config of `wf` when the copy is older than the refresh (a failed read keeps the copy). */
+  private refresh(wf: WorkflowConfig): Promise<void> {
     const known = this.knownOf(wf);
-    if (!known || this.now() - known.at <= this.refreshMs) return;
+    if (!known || this.now() - known.at <= this.refreshMs) return Promise.resolve();
     known.reading ??= this.temporal
       .withDeadline((client) => this.ledger.enforced(client, wf))
-      .then((enforced) => {
-        if (enforced) known.enforced = enforced;
-        known.at = this.now();
-      })
+      .then(
+        (enforced) => {
+          if (enforced) known.enforced = enforced;
+          known.at = this.now();
+        },
+        (err: unknown) =>
+          this.log(`the enforced config of ${wf.name} was not read (the last one stays): ${(err as Error).message}`),
+      )
       .finally(() => (known.reading = undefined));
-    await known.reading;
+    return known.reading;
+  }
+
+  /**
+   * Before a decision: the first under a config waits until it is announced (its answer is what
+   * the ledger enforces); later ones decide on the copy, refreshed in the background every
+   * refresh and announced again every bucket, as config markers were read back before.
+   */
+  async ready(wf: WorkflowConfig): Promise<void> {
+    if (!wf.constraints.length) return;
+    if (!this.knownOf(wf)?.enforced) {
+      await this.announce(wf);
+      return;
+    }
+    this.announce(wf).catch(() => undefined);
+    void this.refresh(wf);
   }
 
   /** What an admission's answer says of the configs in use: the newest reading. */
