@@ -212,6 +212,14 @@ describe('runCoordinator', () => {
       next = { ...first, workflows: new Map([...first.workflows, ['cleanDisk', workflowConfig('cleanDisk')]]) };
       await reload();
       expect(logs.join('\n')).toMatch(/client CA changed: closed [1-9]\d* connections/);
+      // The client learns of each close when its socket sees it: a request sent on a pooled
+      // connection before then would be reset ("socket hang up"), as with any keep-alive server.
+      await waitFor(
+        'the closed connections to leave the client pool',
+        () => (Object.values(agents.allowed!.freeSockets).every((l) => !l?.length) ? true : undefined),
+        5_000,
+        10,
+      );
       const after = await request(agents.allowed!, 'GET', `https://127.0.0.1:${port}/v1/workflows`);
       expect(after.status).toBe(403);
     } finally {
