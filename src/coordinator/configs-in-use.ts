@@ -34,6 +34,9 @@ export class ConfigsInUse {
   /** Per workflow name: the config last announced and the ledger's answer. */
   private readonly known = new Map<string, Known>();
   private inflight: Promise<void> | undefined;
+  /** Announces and reads started in the background by decisions: stopping waits for them (no call may outlive the connection). */
+  private readonly background = new Set<Promise<unknown>>();
+  private stopped = false;
 
   constructor(
     private readonly temporal: { withDeadline<T>(fn: (c: Client) => Promise<T>): Promise<T> },
@@ -70,7 +73,8 @@ export class ConfigsInUse {
     timer.unref();
     return async () => {
       clearInterval(timer);
-      await settledWithin(this.inflight, STOP_WAIT_MS);
+      this.stopped = true;
+      await settledWithin(Promise.allSettled([this.inflight, ...this.background]), STOP_WAIT_MS);
     };
   }
 
@@ -154,8 +158,11 @@ export class ConfigsInUse {
       await this.announce(wf);
       return;
     }
-    this.announce(wf).catch(() => undefined);
-    void this.refresh(wf);
+    if (this.stopped) return;
+    for (const work of [this.announce(wf).catch(() => undefined), this.refresh(wf)]) {
+      this.background.add(work);
+      void work.finally(() => this.background.delete(work));
+    }
   }
 
   /** What an admission's answer says of the configs in use: the newest reading. */
