@@ -34,7 +34,8 @@ export interface Stack {
   readonly coordinatorUrl: string;
   coordinator?: Proc;
   /** A client with the given identity's certificate, of the stack's coordinator or of `address` (a replica's URL). */
-  client(who: keyof typeof IDS, address?: string): CoordinatorClient;
+  /** A CLI client as `who`; `timeoutMs` bounds one answer (10 s by default). */
+  client(who: keyof typeof IDS, address?: string, timeoutMs?: number): CoordinatorClient;
   startCoordinator(): Promise<Proc>;
   /** Another `medic coordinator` process on the same config dir (its own port), with extra environment; stopped with the stack. */
   startReplica(env?: NodeJS.ProcessEnv): Promise<Coordinator>;
@@ -119,10 +120,11 @@ ${opts.coordinatorExtra ?? ''}
     get coordinatorUrl() {
       return url();
     },
-    client(who, address) {
+    client(who, address, timeoutMs) {
       const c = certs.clients[who]!;
       const client = new CoordinatorClient({
         address: address ?? url(),
+        ...(timeoutMs !== undefined && { timeoutMs }),
         caFile: certs.caFile,
         certFile: c.certFile,
         keyFile: c.keyFile,
