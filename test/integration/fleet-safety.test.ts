@@ -10,10 +10,18 @@ import type { WorkflowConfig } from '../../src/config/workflow';
 import type { CoordinatorDeps } from '../../src/coordinator/app';
 import { FleetLedgerClient } from '../../src/ledger/fleet/client';
 import { fleetStateQuery } from '../../src/ledger/messages';
-import { ADMIN, TRIGGER_DC1, testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
+import {
+  ADMIN,
+  constraint,
+  TRIGGER_DC1,
+  testCoordinator,
+  trigger,
+  workflowConfig,
+  type TestCoordinator,
+} from '../helpers/coordinator';
 import { TemporalGateway } from '../../src/temporal/gateway';
 import { coordinatorConfig, coordinatorTestFile } from '../helpers/coordinator';
-import { eventually, unique, visibilityCaughtUp } from '../helpers/temporal';
+import { eventually, settledCount, unique, visibilityCaughtUp } from '../helpers/temporal';
 
 const file = coordinatorTestFile();
 const { coordinators, started } = file;
@@ -493,6 +501,22 @@ describe('the fleet ledger', () => {
     }, 60_000);
     keep([freed]);
   }, 120_000);
+
+  it("holds a disruptive workflow's per-node concurrency by its node lock alone: no slot lease is started, and a second replica is refused by the lock", async () => {
+    const name = unique('drainOne');
+    const wf = workflowConfig(name, { disruptive: true, constraints: [constraint('concurrency', 1, 15 * 60_000)] });
+    const [a, b] = await replicas([wf], {}, own());
+    const node = unique('n');
+    const first = await trigger(a.app, name, { target: { node } });
+    const [id] = keep([first]);
+    expect(first.statusCode).toBe(202);
+    const second = await trigger(b.app, name, { target: { node } });
+    expect(second.statusCode).toBe(429);
+    expect(second.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', held_by: id });
+    // A lease would be a never-running execution under the slot's id, `<workflow>:<scope>:slot-<i>`.
+    expect(await settledCount(file.client, `WorkflowType = 'medicAdmissionLease' AND WorkflowId STARTS_WITH '${name}:'`)).toBe(0);
+    expect(await settledCount(file.client, `WorkflowId STARTS_WITH '${name}:'`)).toBe(1);
+  });
 
   it('a new ledger (the old one terminated) takes the holds of the disruptive executions still running', async () => {
     const name = unique('reboot');
