@@ -17,7 +17,7 @@ import type { Client } from '@temporalio/client';
 import type { CoordinatorClient } from '../../src/client/coordinator-client';
 import type { FailpointName } from '../../src/failpoints';
 import { ledgerWorkflowId } from '../../src/ledger/client';
-import { FLEET_LEDGER_ID } from '../../src/ledger/fleet/client';
+import { FLEET_LEDGER_ID, FleetLedgerClient } from '../../src/ledger/fleet/client';
 import { fleetStateQuery, stateQuery } from '../../src/ledger/messages';
 import { windowKey } from '../../src/ledger/state';
 import type { Coordinator } from '../helpers/medic-process';
@@ -325,7 +325,13 @@ class Close implements Cmd {
     await r.client.workflow.getHandle(id).terminate('model: close');
     const flow = m.closed(id);
     if (flow === 'careful') {
-      // The fleet ledger's sweep frees the node and the budget place once it sees the close.
+      // What a trigger refused by this hold does: it looks at the holder, finds it closed and ends
+      // its hold. The sweep alone looks again at a hold it has seen running only every 5 minutes
+      // (RECHECK_MS), longer than this wait (seed 1796609608 hit it after a restart).
+      await new FleetLedgerClient(
+        () => {},
+        () => [],
+      ).release(r.client, [id]);
       await eventually(
         async () => {
           const s = await r.client.workflow.getHandle(FLEET_LEDGER_ID).query(fleetStateQuery);
