@@ -231,7 +231,16 @@ describe('chat commands', () => {
 
   it('run: shares the constraints of every other trigger source', async () => {
     const node = unique('chat-node');
-    expect((await slack({ text: `run slackGuarded node=${node}` })).json().response_type).toBe('in_channel');
+    const first = (await slack({ text: `run slackGuarded node=${node}` })).json();
+    if (first.response_type === 'ephemeral') {
+      // A loaded machine may take longer than Slack's 3 s to decide: the answer then names the
+      // execution the decision will start, and the test waits for that start before triggering again.
+      const id = /^Still deciding `slackGuarded`; if admitted it runs as `([^`]+)`/.exec(first.text)?.[1];
+      expect([first.text, id]).toEqual([first.text, expect.any(String)]);
+      await eventually(() => client.workflow.getHandle(id!).describe().catch(() => undefined), 30_000, `${id} started`);
+    } else {
+      expect(first.text).toMatch(/^Started `slackGuarded`/);
+    }
     const refused = (await slack({ text: `run slackGuarded node=${node}` })).json();
     expect(refused.response_type).toBe('ephemeral');
     expect(refused.text).toMatch(/^Refused: `slackGuarded` .* by concurrency 1\/15m/);
