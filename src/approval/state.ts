@@ -1,6 +1,7 @@
 // An approval request and its decision, pure: who may decide (four eyes, approvers), and how a
 // decision is applied (first one wins). It runs in the approval workflow and in unit tests.
 import type { Target } from '../naming/task-queues';
+import type { LadderContext } from '../../workflows/shared/ladder';
 
 export type ApprovalWhen = 'always' | 'beyond_budget';
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired';
@@ -31,6 +32,12 @@ export interface ApprovalRequest {
   why: string;
   /** Pass a change freeze at the start (as the request asked). */
   force?: boolean;
+  /**
+   * A step of an escalation ladder waiting for approval: the episode and the steps before it, so
+   * the approved start is linked to the first run and counts its depth on (absent in requests made
+   * before this field existed; the approval workflow only carries it).
+   */
+  ladder?: LadderContext;
   /** Coordinator time of the request, ISO 8601. */
   requestedAt: string;
   /** When it expires, ISO 8601 (requestedAt + timeout). */

@@ -96,6 +96,7 @@ export class Approvals implements ApprovalRequester {
       when: approval.when,
       why,
       ...(req.force && { force: true }),
+      ...(req.ladder && { ladder: req.ladder }),
       requestedAt: new Date(now).toISOString(),
       expiresAt: new Date(now + approval.timeoutMs).toISOString(),
       timeoutMs: approval.timeoutMs,
@@ -182,6 +183,7 @@ export class Approvals implements ApprovalRequester {
       identity: r.requester,
       source: r.source,
       ...(r.force && { force: true }),
+      ...(r.ladder && { ladder: r.ladder }),
       approval: { id: r.id, by, beyondBudget },
     });
     if (outcome.result === 'started') {

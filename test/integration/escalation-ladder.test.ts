@@ -50,6 +50,9 @@ describe('escalation ladders', () => {
     loop: unique('loop'),
     restart3: unique('restart'),
     verify: unique('verify'),
+    restart4: unique('restart'),
+    rebootAsk: unique('reboot'),
+    verify2: unique('verify'),
   };
   const runbook = (name: string, steps: RunbookStep[], over: Partial<WorkflowConfig> = {}): WorkflowConfig =>
     workflowConfig(name, { workflowType: 'runbook', steps, ...over });
@@ -62,6 +65,13 @@ describe('escalation ladders', () => {
     runbook(names.loop, [FAILS], climbTo(names.loop, 2)),
     runbook(names.restart3, [FAILS], climbTo(names.verify)),
     runbook(names.verify, [HEALS]),
+    // A step that waits for a human: approved, it is the episode's second step of two.
+    runbook(names.restart4, [FAILS], climbTo(names.rebootAsk, 2)),
+    runbook(names.rebootAsk, [FAILS], {
+      ...climbTo(names.verify2),
+      approval: { when: 'always', approvers: [ADMIN], timeoutMs: 600_000 },
+    }),
+    runbook(names.verify2, [HEALS]),
   ];
   // A fleet budget of one disruptive run per datacenter: a reboot elsewhere in it refuses ours.
   const fleet = { ...emptyFleetSafety(), budgets: [{ name: 'dc', per: 'datacenter' as const, max: 1 }] };
@@ -250,6 +260,54 @@ describe('escalation ladders', () => {
     expect(all[0]!.summary).toContain(
       `; ladder: next step ${names.loop} not asked: the ladder's max_depth of 2 steps is reached`,
     );
+  });
+
+  it('a next step that waits for approval keeps its ladder: approved, it starts linked to the first run (MedicLadder, memo) and is step 2 of max_depth 2, so it pages the ladder instead of climbing', async () => {
+    const [c] = file.coordinators;
+    const run = await escalatedRun(c!, names.restart4);
+    expect(run.failure.type).toBe('Escalated');
+    // The first run asked, the step waits for a human: the first run pages, saying how to approve.
+    const [asked, ...more] = pages();
+    expect(more).toEqual([]);
+    expect(asked!.ladder!.map((s) => [s.workflow, s.outcome])).toEqual([
+      [names.restart4, 'escalated'],
+      [names.rebootAsk, 'refused'],
+    ]);
+    const approvalId = /awaits approval (\S+) until /.exec(asked!.ladder![1]!.summary)![1]!;
+    expect(await settledCount(client(), `MedicWorkflow = '${names.rebootAsk}'`)).toBe(0);
+
+    const approved = await c!.app.inject({
+      method: 'POST',
+      url: `/v1/approvals/${approvalId}`,
+      headers: { 'x-test-identity': ADMIN },
+      payload: { decision: 'approve', reason: 'reboot it' },
+    });
+    expect(approved.statusCode).toBe(202);
+    const nextId = approved.json<{ workflow_id: string }>().workflow_id;
+    started.push(nextId);
+    const next = client().workflow.getHandle(nextId);
+    const d = await next.describe();
+    expect(d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.ladder)).toBe(run.workflowId);
+    expect(d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.trigger)).toBe(LADDER_IDENTITY);
+    expect(JSON.parse(String(d.memo?.[LADDER_MEMO]))).toEqual([asked!.ladder![0]]);
+
+    // Depth counted on: the approved step is step 2 of the episode's 2, so it does not climb to verify.
+    const err = await next.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(((err as WorkflowFailedError).cause as ApplicationFailure).type).toBe('Escalated');
+    const all = pages();
+    expect(all).toHaveLength(2);
+    expect(all[1]).toMatchObject({ workflow: names.rebootAsk, workflow_id: nextId });
+    expect(all[1]!.ladder!.map((s) => [s.workflow, s.workflowId, s.outcome])).toEqual([
+      [names.restart4, run.workflowId, 'escalated'],
+      [names.rebootAsk, nextId, 'escalated'],
+      [names.verify2, undefined, 'not_asked'],
+    ]);
+    expect(all[1]!.ladder![2]!.summary).toBe("the ladder's max_depth of 2 steps is reached");
+    expect(await settledCount(client(), `MedicLadder = '${run.workflowId}'`)).toBe(2);
+    expect(await settledCount(client(), `MedicWorkflow = '${names.verify2}'`)).toBe(0);
   });
 
   it('with two coordinators the next step starts exactly once per escalated run, also when a climb is asked again on the other coordinator', async () => {
