@@ -158,7 +158,10 @@ export class Approvals implements ApprovalRequester {
       this.post(approvalOutcomeMessage(r, `denied by ${d.identity}${d.reason ? `: ${d.reason}` : ''}`));
       return { kind: 'denied', state };
     }
-    if (state.status !== 'approved' || d.verdict !== 'approve') return { kind: 'decided', state };
+    if (state.status !== 'approved' || d.verdict !== 'approve') {
+      this.late(state, d);
+      return { kind: 'decided', state };
+    }
     if (mine)
       this.step(r, 'approved', {
         decision: 'approval_approved',
@@ -217,16 +220,30 @@ export class Approvals implements ApprovalRequester {
     return outcome;
   }
 
-  /** A Slack user whom chat.identities does not map pressed a button: audited, nothing decided. */
-  recordUnmapped(id: string, slackUser: string): void {
-    this.deps.metrics.approvals.inc({ workflow: '_unknown', outcome: 'forbidden' });
+  /**
+   * A decision that reached a request decided or expired already (answered 409): audited with the
+   * late decider as `identity` and the first decider as `approver`, and counted; nothing changes.
+   */
+  private late(state: ApprovalState, d: { identity: string; verdict: ApprovalVerdict; via: string }): void {
+    const r = state.request;
+    const was = state.status === 'expired' ? 'expired' : `${state.status} by ${state.decision?.by ?? '?'}`;
+    this.count(r.workflow, 'late');
     this.deps.audit({
-      decision: 'approval_forbidden',
-      identity: slackUser,
-      source: 'slack',
-      approval_id: id,
-      reason: 'the Slack user has no identity in chat.identities',
+      decision: 'approval_late',
+      identity: d.identity,
+      source: d.via,
+      workflow: r.workflow,
+      target: r.target,
+      approval_id: r.id,
+      ...(state.decision && { approver: state.decision.by }),
+      reason: `${d.verdict} came after the request was ${was}; nothing changed`,
     });
+  }
+
+  /** A Slack press refused before deciding (an unmapped user, a workspace chat { } does not name): audited, nothing decided. */
+  recordRefusedPress(id: string, slackUser: string, reason: string): void {
+    this.deps.metrics.approvals.inc({ workflow: '_unknown', outcome: 'forbidden' });
+    this.deps.audit({ decision: 'approval_forbidden', identity: slackUser, source: 'slack', approval_id: id, reason });
   }
 
   /** Pending requests (visibility). */

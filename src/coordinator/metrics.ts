@@ -107,7 +107,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Coordina
     }),
     approvals: new Counter({
       name: 'medic_approvals_total',
-      help: 'Approval steps by workflow and outcome: requested, approved, denied, started, refused (at the start), forbidden (four eyes, not an approver), expired.',
+      help: 'Approval steps by workflow and outcome: requested, approved, denied, started, refused (at the start), forbidden (four eyes, not an approver), expired, late (a decision after the request was decided or expired).',
       labelNames: ['workflow', 'outcome'],
       registers,
     }),

@@ -16,7 +16,7 @@ import { emptyFleetSafety, type FleetSafetyConfig } from '../../src/config/fleet
 import type { WorkflowConfig } from '../../src/config/workflow';
 import type { RouteRule } from '../../src/config/coordinator';
 import { idempotentExecutionId } from '../../src/coordinator/admission';
-import { approvalWorkflowId } from '../../src/approval/messages';
+import { approvalStateQuery, approvalWorkflowId } from '../../src/approval/messages';
 import { tlsCallerIdentity } from '../../src/coordinator/identity';
 import { APPROVE_ACTION, DENY_ACTION } from '../../src/coordinator/slack-approvals';
 import { signSlackRequest } from '../../src/coordinator/slack-command';
@@ -153,10 +153,35 @@ function audits(rs: Replica[], decision: string, approvalId: string): AuditEntry
   return rs.flatMap((r) => r.c.audit).filter((e) => e.decision === decision && e.approval_id === approvalId);
 }
 
+/** medic_approvals_total{workflow} summed over the replicas, by outcome (zeros left out). */
+async function approvalCounts(rs: Replica[], workflow: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const r of rs)
+    for (const v of (await r.c.app.coordinatorMetrics.approvals.get()).values)
+      if (v.labels.workflow === workflow && v.value > 0) out[v.labels.outcome!] = (out[v.labels.outcome!] ?? 0) + v.value;
+  return out;
+}
+
+/** What medic_approvals_total{workflow} counted since the last call, by outcome: each step's delta. */
+function countedSteps(rs: Replica[], workflow: string): () => Promise<Record<string, number>> {
+  let before: Record<string, number> = {};
+  return async () => {
+    const now = await approvalCounts(rs, workflow);
+    const delta = Object.fromEntries(
+      Object.entries(now)
+        .map(([k, v]) => [k, v - (before[k] ?? 0)] as const)
+        .filter(([, v]) => v !== 0),
+    );
+    before = now;
+    return delta;
+  };
+}
+
 describe('asking', () => {
   it('answers 202 awaiting_approval, lists the request with who asked and until when, and starts nothing', async () => {
     const name = unique('approveAlways');
-    const [a] = await replicas([approvalWorkflow(name)]);
+    const rs = await replicas([approvalWorkflow(name)]);
+    const [a] = rs;
     const node = unique('node');
     const res = await ask(a!, 'alice', name, { node });
     expect(res.status).toBe(202);
@@ -190,6 +215,7 @@ describe('asking', () => {
       expires_at: body.expires_at,
     });
     expect(a!.c.audit.filter((e) => e.approval_id === body.approval_id).map((e) => e.decision)).toEqual(['awaiting_approval']);
+    expect(await approvalCounts(rs, name)).toEqual({ requested: 1 });
     expect(await executions(name)).toBe(0);
     // The approval routes are governed by route rules like any other: deny by default.
     for (const [method, url] of [
@@ -224,10 +250,15 @@ describe('a keyed trigger', () => {
     const id = String(x.json().approval_id);
     expect(id).toMatch(/^key-[0-9a-f]{32}$/);
     expect(y.json().approval_id).toBe(id);
+    const counted = countedSteps([a, b], name);
+    expect(await counted()).toEqual({ requested: 1 });
     expect((await decide(a, 'bob', id, 'deny')).status).toBe(200);
+    expect(await counted()).toEqual({ denied: 1 });
     const again = await call(b, 'alice', 'POST', url, body);
     expect(again.json()).toMatchObject({ status: 'awaiting_approval', approval_id: id });
+    expect(await counted()).toEqual({});
     expect((await decide(b, 'carol', id, 'approve')).status).toBe(409);
+    expect(await counted()).toEqual({ late: 1 });
     expect(await executions(name)).toBe(0);
     // Requested (and posted to Slack) once, whichever replica took it.
     const requested = await Promise.all([a, b].map((r) => r.c.app.coordinatorMetrics.approvals.get()));
@@ -247,7 +278,9 @@ describe('who may decide', () => {
     const name = unique('fourEyes');
     const rs = await replicas([approvalWorkflow(name)]);
     const [a, b] = rs as [Replica, Replica];
+    const counted = countedSteps(rs, name);
     const id = (await ask(a, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
+    expect(await counted()).toEqual({ requested: 1 });
     const handle = file.client.workflow.getHandle(approvalWorkflowId(id));
     // Its first workflow task has completed (started, task scheduled, started, completed, the expiry
     // timer): measure the history then.
@@ -268,9 +301,11 @@ describe('who may decide', () => {
     expect(audits([a], 'approval_forbidden', id).map((e) => e.identity)).toEqual([DAVE]);
     // The validator refused both: not one event was written to the request's history.
     expect((await handle.describe()).historyLength).toBe(before);
+    expect(await counted()).toEqual({ forbidden: 2 });
     expect(await executions(name)).toBe(0);
     const deny = await decide(a, 'carol', id, 'deny', 'not now');
     expect(deny.status).toBe(200);
+    expect(await counted()).toEqual({ denied: 1 });
     expect(await executions(name)).toBe(0);
   });
 });
@@ -281,9 +316,12 @@ describe('approving', () => {
     const rs = await replicas([approvalWorkflow(name)]);
     const [a, b] = rs as [Replica, Replica];
     const node = unique('node');
+    const counted = countedSteps(rs, name);
     const id = (await ask(a, 'alice', name, { node })).json<{ approval_id: string }>().approval_id;
+    expect(await counted()).toEqual({ requested: 1 });
     const first = await decide(b, 'bob', id, 'approve', 'looked at the graphs');
     expect(first.status).toBe(202);
+    expect(await counted()).toEqual({ approved: 1, started: 1 });
     const workflowId = keep(first);
     expect(first.json()).toEqual({
       status: 'started',
@@ -299,10 +337,25 @@ describe('approving', () => {
     expect(again.json()).toMatchObject({ status: 'duplicate', workflow_id: workflowId, approver: BOB });
     const retry = await decide(b, 'bob', id, 'approve');
     expect(retry.json()).toMatchObject({ status: 'duplicate', workflow_id: workflowId });
-    // A deny after the approval changes nothing.
+    // Finding the execution again is neither an approval nor a start.
+    expect(await counted()).toEqual({});
+    // A deny after the approval changes nothing: 409, one audit line and one count.
     const late = await decide(a, 'carol', id, 'deny');
     expect(late.status).toBe(409);
     expect(late.json()).toMatchObject({ error: 'approval_decided', details: { approval_status: 'approved', approver: BOB } });
+    expect(await counted()).toEqual({ late: 1 });
+    expect(audits(rs, 'approval_late', id)).toEqual([
+      {
+        decision: 'approval_late',
+        identity: CAROL,
+        source: 'api',
+        workflow: name,
+        target: { node },
+        approval_id: id,
+        approver: BOB,
+        reason: `deny came after the request was approved by ${BOB}; nothing changed`,
+      },
+    ]);
     expect(await executions(name)).toBe(1);
     const desc = await file.client.workflow.getHandle(workflowId).describe();
     expect(desc.memo?.reason).toBe('approved by spiffe://medic.test/sre/bob: disk is failing');
@@ -332,6 +385,7 @@ describe('approving', () => {
     }
     expect(await executions(name)).toBe(5);
     expect(new Set(raced.map(([x]) => x.json().workflow_id)).size).toBe(5);
+    expect(await approvalCounts(rs, name)).toEqual({ requested: 5, approved: 5, started: 5 });
   });
 });
 
@@ -343,6 +397,8 @@ describe('a refusal at approval time', () => {
     const id = (await ask(a, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
     const paused = await call(b, 'bob', 'POST', '/v1/pauses', { workflow: name, reason: 'investigating' });
     expect(paused.status).toBe(201);
+    const counted = countedSteps(rs, name);
+    expect(await counted()).toEqual({ requested: 1 });
     const refused = await decide(a, 'bob', id, 'approve');
     expect(refused.status).toBe(429);
     expect(refused.json()).toMatchObject({
@@ -350,16 +406,22 @@ describe('a refusal at approval time', () => {
       details: { constraint: { kind: 'pause' }, approval_id: id, approval_status: 'approved', approver: BOB },
     });
     expect(audits(rs, 'approval_refused', id)).toHaveLength(1);
+    expect(await counted()).toEqual({ approved: 1, refused: 1 });
     expect(await executions(name)).toBe(0);
     expect((await call(a, 'bob', 'DELETE', `/v1/pauses?workflow=${name}&reason=done`)).status).toBe(200);
     // Pauses are cached for a second at most: the retry passes once both replicas see the resume.
+    let refusedAgain = 0;
     const started1 = await eventually(async () => {
       const r = await decide(b, 'carol', id, 'approve');
+      if (r.status === 429) refusedAgain++;
       return r.status === 202 ? r : undefined;
     });
     const workflowId = keep(started1);
     expect(started1.json()).toMatchObject({ status: 'started', approver: BOB });
     expect((await decide(a, 'bob', id, 'approve')).json()).toMatchObject({ status: 'duplicate', workflow_id: workflowId });
+    // Each refused retry counted once (and audited), the start once; the approval was counted when it was made.
+    expect(await counted()).toEqual({ started: 1, ...(refusedAgain > 0 && { refused: refusedAgain }) });
+    expect(audits(rs, 'approval_refused', id)).toHaveLength(1 + refusedAgain);
     expect(await executions(name)).toBe(1);
   });
 });
@@ -384,10 +446,14 @@ describe('denying and expiring', () => {
     expect(audits(rs, 'approval_denied', id)).toEqual([
       expect.objectContaining({ identity: ALICE, approver: BOB, reason: 'the node is being replaced', workflow: name }),
     ]);
-    const counted = await b.c.app.coordinatorMetrics.approvals.get();
-    expect(counted.values.filter((v) => v.labels.workflow === name).map((v) => [v.labels.outcome, v.value])).toEqual([
-      ['denied', 1],
+    expect(audits(rs, 'approval_late', id)).toEqual([
+      expect.objectContaining({
+        identity: CAROL,
+        approver: BOB,
+        reason: `approve came after the request was denied by ${BOB}; nothing changed`,
+      }),
     ]);
+    expect(await approvalCounts(rs, name)).toEqual({ requested: 1, denied: 1, late: 1 });
   });
 
   it('a request nobody decides expires: an audit line, nothing started, and deciding it later is 409', async () => {
@@ -395,12 +461,20 @@ describe('denying and expiring', () => {
     const rs = await replicas([approvalWorkflow(name, { timeoutMs: 2_000 })]);
     const [a, b] = rs as [Replica, Replica];
     const id = (await ask(a, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
+    const counted = countedSteps(rs, name);
     const line = await eventually(async () => audits(rs, 'approval_expired', id)[0], 30_000, 'the expiry audit line');
     expect(line).toMatchObject({ identity: ALICE, workflow: name, source: 'api' });
     expect(line.reason).toContain('nobody decided within 2 s');
+    // Counted before its audit line was written, by the coordinator whose ledger worker ran the expiry.
+    expect(await counted()).toEqual({ requested: 1, expired: 1 });
     const late = await decide(b, 'bob', id, 'approve');
     expect(late.status).toBe(409);
     expect(late.json().details).toEqual({ approval_id: id, approval_status: 'expired' });
+    expect(await counted()).toEqual({ late: 1 });
+    expect(audits(rs, 'approval_late', id)).toEqual([
+      expect.objectContaining({ identity: BOB, reason: 'approve came after the request was expired; nothing changed' }),
+    ]);
+    expect(audits(rs, 'approval_late', id)[0]).not.toHaveProperty('approver');
     expect(await executions(name)).toBe(0);
     expect(audits(rs, 'approval_expired', id)).toHaveLength(1);
   });
@@ -414,10 +488,12 @@ describe('beyond_budget', () => {
       budgets: [{ name: unique('one-per-dc'), per: 'datacenter', max: 1 }],
     });
     const [a, b] = rs as [Replica, Replica];
+    const counted = countedSteps(rs, name);
     const first = await ask(a, 'alice', name, { node: unique('n'), datacenter: dc });
     expect(first.status).toBe(202);
     expect(first.json().status).toBe('started');
     keep(first);
+    expect(await counted()).toEqual({});
     const second = await ask(b, 'alice', name, { node: unique('n'), datacenter: dc });
     expect(second.status).toBe(202);
     expect(second.json().status).toBe('awaiting_approval');
@@ -427,6 +503,7 @@ describe('beyond_budget', () => {
     expect(approved.status).toBe(202);
     keep(approved);
     expect(audits(rs, 'approval_beyond_budget', String(second.json().approval_id))).toHaveLength(1);
+    expect(await counted()).toEqual({ requested: 1, approved: 1, started: 1 });
     expect(await executions(name, 'Running')).toBe(2);
 
     const third = await ask(a, 'alice', name, { node: unique('n'), datacenter: dc });
@@ -438,6 +515,52 @@ describe('beyond_budget', () => {
       details: { constraint: { kind: 'budget', limit: 1 }, count: 2, approval_status: 'approved', approver: CAROL },
     });
     expect(audits(rs, 'approval_refused', String(third.json().approval_id))).toHaveLength(1);
+    expect(await counted()).toEqual({ requested: 1, approved: 1, refused: 1 });
+    expect(await executions(name, 'Running')).toBe(2);
+    expect(await executions(name)).toBe(2);
+  });
+
+  it('with two replicas and a budget of 1 taken: two approvals pressed at once on the two replicas start exactly one beyond it (2 running), refuse the other, and a trigger at that moment waits', async () => {
+    const name = unique('beyondRace');
+    const dc = unique('dc');
+    const rs = await replicas([approvalWorkflow(name, { when: 'beyond_budget' }, { disruptive: true })], {
+      budgets: [{ name: unique('one-per-dc'), per: 'datacenter', max: 1 }],
+    });
+    const [a, b] = rs as [Replica, Replica];
+    const counted = countedSteps(rs, name);
+    const holder = await ask(a, 'alice', name, { node: unique('n'), datacenter: dc });
+    expect(holder.json().status).toBe('started');
+    keep(holder);
+    const asked = await Promise.all([a, b].map((r) => ask(r, 'alice', name, { node: unique('n'), datacenter: dc })));
+    expect(asked.map((r) => r.json().status)).toEqual(['awaiting_approval', 'awaiting_approval']);
+    const ids = asked.map((r) => String(r.json().approval_id));
+    expect(await counted()).toEqual({ requested: 2 });
+
+    // Each approval may exceed the budget by its own one only: the ledger takes the two claims
+    // (limit + 1 each) one after the other, so the second sees 2 held; an ordinary claim sees it full.
+    const [x, y, third] = await Promise.all([
+      decide(a, 'bob', ids[0]!, 'approve'),
+      decide(b, 'carol', ids[1]!, 'approve'),
+      ask(b, 'alice', name, { node: unique('n'), datacenter: dc }),
+    ]);
+    expect([x.status, y.status].sort()).toEqual([202, 429]);
+    const [won, lost] = x.status === 202 ? [x, y] : [y, x];
+    const [wonId, lostId] = x.status === 202 ? ids : [ids[1]!, ids[0]!];
+    keep(won);
+    expect(won.json()).toMatchObject({ status: 'started', approval_id: wonId });
+    expect(lost.json()).toMatchObject({
+      error: 'constraint_refused',
+      details: { constraint: { kind: 'budget', limit: 1 }, count: 2, approval_id: lostId, approval_status: 'approved' },
+    });
+    expect(third.status).toBe(202);
+    expect(third.json().status).toBe('awaiting_approval');
+    expect(third.json().why).toContain('allows 1 concurrent disruptive remediations');
+
+    expect(audits(rs, 'approval_beyond_budget', wonId!)).toHaveLength(1);
+    expect(audits(rs, 'approval_beyond_budget', lostId!)).toHaveLength(0);
+    expect(audits(rs, 'approval_refused', lostId!)).toHaveLength(1);
+    expect(audits(rs, 'approval_refused', wonId!)).toHaveLength(0);
+    expect(await counted()).toEqual({ requested: 1, approved: 2, started: 1, refused: 1 });
     expect(await executions(name, 'Running')).toBe(2);
     expect(await executions(name)).toBe(2);
   });
@@ -475,6 +598,10 @@ describe('Slack buttons', () => {
     const rs = await replicas([approvalWorkflow(name)]);
     const [a, b] = rs as [Replica, Replica];
     const id = (await ask(a, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
+    const counted = countedSteps(rs, name);
+    expect(await counted()).toEqual({ requested: 1 });
+    const unknownCounted = countedSteps(rs, '_unknown');
+    await unknownCounted();
 
     const forged = await press(b, 'UBOB', id, APPROVE_ACTION, { secret: 'not-the-secret' });
     expect(forged.status).toBe(401);
@@ -493,6 +620,10 @@ describe('Slack buttons', () => {
     const unmapped = await press(b, 'USTRANGER', id, APPROVE_ACTION);
     expect(unmapped.json().text).toContain('has no identity in chat.identities');
     expect(await executions(name)).toBe(0);
+    // Forged and stale presses never reach the approvals; the requester's counts under the workflow,
+    // the unmapped user's (who names no request it may see) under _unknown.
+    expect(await counted()).toEqual({ forbidden: 1 });
+    expect(await unknownCounted()).toEqual({ forbidden: 1 });
 
     const signed = await press(b, 'UBOB', id, APPROVE_ACTION);
     expect(signed.status).toBe(200);
@@ -501,6 +632,68 @@ describe('Slack buttons', () => {
     started.push(workflowId);
     expect(await executions(name)).toBe(1);
     expect(audits(rs, 'approval_approved', id)).toEqual([expect.objectContaining({ approver: BOB, source: 'slack' })]);
+    expect(await counted()).toEqual({ approved: 1, started: 1 });
+  });
+
+  it('a signed Deny press denies the request as the mapped approver: nothing starts, an audit line, and a later press is late', async () => {
+    const name = unique('slackDeny');
+    const rs = await replicas([approvalWorkflow(name)]);
+    const [a, b] = rs as [Replica, Replica];
+    const id = (await ask(a, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
+    const counted = countedSteps(rs, name);
+    expect(await counted()).toEqual({ requested: 1 });
+
+    const denied = await press(b, 'UBOB', id, DENY_ACTION);
+    expect(denied.status).toBe(200);
+    expect(denied.json()).toEqual({ response_type: 'ephemeral', text: `Denied approval \`${id}\`.` });
+    expect(audits(rs, 'approval_denied', id)).toEqual([
+      expect.objectContaining({
+        identity: ALICE,
+        approver: BOB,
+        source: 'slack',
+        workflow: name,
+        reason: `via Slack by slack:${TEAM}/UBOB`,
+      }),
+    ]);
+    expect(await counted()).toEqual({ denied: 1 });
+
+    const later = await press(a, 'UBOB', id, APPROVE_ACTION);
+    expect(later.status).toBe(200);
+    expect(later.json().text).toBe(`Approval \`${id}\`: approval ${id} was denied by ${BOB}; it cannot be decided now`);
+    expect(audits(rs, 'approval_late', id)).toEqual([expect.objectContaining({ identity: BOB, source: 'slack', approver: BOB })]);
+    expect(await counted()).toEqual({ late: 1 });
+    expect(await executions(name)).toBe(0);
+  });
+
+  it('a signed press from a workspace chat { } does not name is refused (403): nothing decided or started, one audit line', async () => {
+    const name = unique('slackForeign');
+    const rs = await replicas([approvalWorkflow(name)]);
+    const [a, b] = rs as [Replica, Replica];
+    const id = (await ask(a, 'alice', name, { node: unique('node') })).json<{ approval_id: string }>().approval_id;
+    const unknownCounted = countedSteps(rs, '_unknown');
+    await unknownCounted();
+
+    const foreign = await press(b, 'UBOB', id, APPROVE_ACTION, { team: 'T0OTHER' });
+    expect(foreign.status).toBe(403);
+    expect(foreign.json()).toEqual({
+      error: 'forbidden',
+      message: 'this Slack workspace may not use this coordinator',
+      details: {},
+    });
+    expect(audits(rs, 'approval_forbidden', id)).toEqual([
+      {
+        decision: 'approval_forbidden',
+        identity: 'slack:T0OTHER/UBOB',
+        source: 'slack',
+        approval_id: id,
+        reason: 'the Slack workspace is not the one chat { } names',
+      },
+    ]);
+    expect(await unknownCounted()).toEqual({ forbidden: 1 });
+    expect(await approvalCounts(rs, name)).toEqual({ requested: 1 });
+    const state = await file.client.workflow.getHandle(approvalWorkflowId(id)).query(approvalStateQuery);
+    expect(state.status).toBe('pending');
+    expect(await executions(name)).toBe(0);
   });
 });
 

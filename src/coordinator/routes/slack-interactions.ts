@@ -66,16 +66,17 @@ export const slackInteractionRoutes: FastifyPluginAsync<{
       request.audited = true;
       const action = readApprovalAction(request.body.payload);
       if ('problem' in action) return sendError(reply, 'invalid_request', `not an approval action: ${action.problem}`, {});
+      const slackUser = chatIdentity(action.teamId, action.userId);
       if (!configuredWorkspace(config, action.teamId, action.enterpriseId)) {
         log('slack interaction refused: signed, but from a workspace or enterprise that chat { } does not name');
+        approvals.recordRefusedPress(action.approvalId, slackUser, 'the Slack workspace is not the one chat { } names');
         return sendError(reply, 'forbidden', 'this Slack workspace may not use this coordinator', {});
       }
       const chat = config.current.coordinator.chat!;
-      const slackUser = chatIdentity(action.teamId, action.userId);
       const identity = chat.identities?.[action.userId];
       const say = (text: string) => reply.send({ response_type: 'ephemeral', text });
       if (!identity) {
-        approvals.recordUnmapped(action.approvalId, slackUser);
+        approvals.recordRefusedPress(action.approvalId, slackUser, 'the Slack user has no identity in chat.identities');
         return say(
           `<@${slackEscape(action.userId)}> has no identity in chat.identities of coordinator.hcl: you may not decide approvals.`,
         );
