@@ -23,9 +23,11 @@ import {
 } from './state';
 
 /**
- * medic_unpaged_closes_total{status}: runs the watcher caught, counted where their page is
- * prepared (in the coordinator whose ledger worker ran that activity; sum over coordinators).
- * One counter per process, added to each coordinator's registry (src/watcher/start.ts).
+ * medic_unpaged_closes_total{status}: runs the watcher caught, each counted once, when the watcher
+ * takes it from visibility (countUnpagedCloses, in the coordinator whose ledger worker ran that
+ * activity; sum over coordinators). Watcher runs before WATCHER_RETRY_PATCH count where each
+ * page is prepared instead (again on each attempt). One counter per process, added to each
+ * coordinator's registry (src/watcher/start.ts).
  */
 export const UNPAGED_CLOSES_METRIC = 'medic_unpaged_closes_total';
 export const unpagedClosesTotal = new Counter({
@@ -44,11 +46,18 @@ export interface PreparedPage {
   unavailable?: string;
 }
 
+/** How the watcher asks for a page: `counted` when it counted the catch itself (WATCHER_RETRY_PATCH). */
+export interface PrepareOptions {
+  counted?: boolean;
+}
+
 export interface WatcherActivities {
   listUnpagedCloses(req: ListRequest): Promise<ListAnswer>;
   /** Before WATCHER_DIAGNOSE_PATCH: the page alone. */
   describeUnpagedClose(run: ClosedRun): Promise<PageRequest>;
-  prepareUnpagedPage(run: ClosedRun): Promise<PreparedPage>;
+  prepareUnpagedPage(run: ClosedRun, options?: PrepareOptions): Promise<PreparedPage>;
+  /** Adds one catch's runs to medic_unpaged_closes_total (the watcher calls it once per catch, never retried). */
+  countUnpagedCloses(counts: Partial<Record<ClosedStatus, number>>): Promise<void>;
   /** Where the last watcher of `workflowId` that closed left off (its memo), if one did. */
   lastResumePoint(workflowId: string): Promise<ResumePoint | undefined>;
 }
@@ -143,16 +152,20 @@ export function createWatcherActivities(visibility: () => Client): WatcherActivi
       return { runs, complete, ...(newest !== undefined && { newestCloseMs: newest }) };
     },
 
-    describeUnpagedClose: async (run) => (await describe(run)).page,
+    describeUnpagedClose: async (run) => (await describe(run, {})).page,
 
-    async prepareUnpagedPage(run) {
-      const { page, input } = await describe(run);
+    async prepareUnpagedPage(run, options = {}) {
+      const { page, input } = await describe(run, options);
       const found = input ? diagnoseRequests(input) : {};
       return {
         page,
         ...found,
         ...(found.unavailable && { unavailable: maskSecretValues(found.unavailable, input?.paramSchema, input?.params ?? {}) }),
       };
+    },
+
+    async countUnpagedCloses(counts) {
+      for (const [status, n] of Object.entries(counts)) unpagedClosesTotal.inc({ status: status.toLowerCase() }, n);
     },
 
     async lastResumePoint(workflowId) {
@@ -173,7 +186,10 @@ export function createWatcherActivities(visibility: () => Client): WatcherActivi
     },
   };
 
-  async function describe(run: ClosedRun): Promise<{ page: PageRequest; input?: Partial<WorkflowInput> }> {
+  async function describe(
+    run: ClosedRun,
+    options: PrepareOptions,
+  ): Promise<{ page: PageRequest; input?: Partial<WorkflowInput> }> {
     const client = visibility();
     let events: HistoryEvent[] = [];
     try {
@@ -205,7 +221,7 @@ export function createWatcherActivities(visibility: () => Client): WatcherActivi
       target,
       tried: [...tried, `closed ${run.status} at ${new Date(run.closeTimeMs).toISOString()}`],
     };
-    unpagedClosesTotal.inc({ status: run.status.toLowerCase() });
+    if (!options.counted) unpagedClosesTotal.inc({ status: run.status.toLowerCase() });
     // A termination reason or failure message may quote a secret param's value.
     return { page: maskSecretValues(req, input?.paramSchema, input?.params ?? {}), ...(input && { input }) };
   }
