@@ -6,7 +6,7 @@ import type { temporal } from '@temporalio/proto';
 import { Counter } from 'prom-client';
 import type { DiagnoseRequest, PageRequest } from '../../activities';
 import type { WorkflowInput } from '../../workflows/shared/input';
-import { dedupKeyOf } from '../../workflows/escalation';
+import { ESCALATED, FAILED, dedupKeyOf } from '../../workflows/escalation';
 import { renderDiagnose } from '../../workflows/diagnose';
 import { nodeQueue } from '../naming/task-queues';
 import { historySummary, startInput } from '../temporal/execution-history';
@@ -111,9 +111,21 @@ function closedRun(e: WorkflowExecutionInfo): ClosedRun {
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
+/**
+ * The outcome of a run that escalated but whose own page was not delivered (it then records no
+ * MedicOutcome: UNPAGED_ESCALATION_PATCH), from its failure; undefined for any other close.
+ */
+export function unpagedEscalation(run: Pick<ClosedRun, 'status'>, events: HistoryEvent[]): 'escalated' | 'failed' | undefined {
+  if (run.status !== 'FAILED') return undefined;
+  const type = events.at(-1)?.workflowExecutionFailedEventAttributes?.failure?.applicationFailureInfo?.type;
+  return type === ESCALATED ? 'escalated' : type === FAILED ? 'failed' : undefined;
+}
+
 /** How the run ended, in a few words, from its close event (and the cancel request before it). */
 export function howItEnded(run: Pick<ClosedRun, 'status'>, events: HistoryEvent[]): string {
   const last = events.at(-1);
+  if (unpagedEscalation(run, events))
+    return `escalated, but its own page was not delivered: ${last?.workflowExecutionFailedEventAttributes?.failure?.message ?? 'no failure message'}`;
   switch (run.status) {
     case 'TIMED_OUT':
       return 'killed by its execution timeout before it could page (no worker ran it in time)';
@@ -214,7 +226,7 @@ export function createWatcherActivities(visibility: () => Client): WatcherActivi
       action: 'trigger',
       dedupKey: dedupKeyOf(workflow, target),
       summary: `${workflow} on ${where} ended without healing and without a page: ${howItEnded(run, events)}`,
-      outcome: run.status.toLowerCase(),
+      outcome: unpagedEscalation(run, events) ?? run.status.toLowerCase(),
       workflow,
       workflowId: run.workflowId,
       runId: run.runId,
