@@ -46,6 +46,8 @@ export const WATCHER_DEFAULTS = {
   pageWithinMs: 10 * 60_000,
   /** How long a pending page waits before its next attempt. */
   retryMs: 60_000,
+  /** A page still pending this long after its run closed is given up (logged, counted as failed). */
+  pendingMaxMs: 24 * 3_600_000,
   /** Closed runs one poll hands over at most; the rest come with the next polls. */
   batch: 200,
   /** Remembered runs at most; beyond it the oldest are forgotten (only a storm of closes gets there). */
@@ -65,6 +67,7 @@ export interface WatcherOptions {
   diagnoseWithinMs?: number;
   pageWithinMs?: number;
   retryMs?: number;
+  pendingMaxMs?: number;
   batch?: number;
   maxHistoryEvents?: number;
 }
@@ -148,6 +151,14 @@ export function pendingDue(state: WatcherState, nowMs: number, inFlight: Readonl
     .filter((p) => p.retryAtMs <= nowMs && !inFlight.has(p.run.runId))
     .map((p) => p.run)
     .sort((a, b) => a.closeTimeMs - b.closeTimeMs);
+}
+
+/** Gives up the pending pages whose run closed more than `maxMs` ago (a datacenter gone for good): returns them. */
+export function expirePending(state: WatcherState, nowMs: number, maxMs: number): PendingPage[] {
+  const expired = Object.values(state.pending ?? {}).filter((p) => p.run.closeTimeMs < nowMs - maxMs);
+  for (const p of expired) delete state.pending![p.run.runId];
+  state.failed += expired.length;
+  return expired;
 }
 
 /** How many of `runs` closed with each status: what one catch adds to medic_unpaged_closes_total. */

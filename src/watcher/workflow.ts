@@ -32,6 +32,7 @@ import {
   WATCHER_RETRY_PATCH,
   carriedState,
   countByStatus,
+  expirePending,
   initialState,
   keepPending,
   nextList,
@@ -157,7 +158,16 @@ export async function medicCloseWatcher(options: WatcherOptions = {}, carried?: 
       remember();
     }
     // Pending pages are tried again, but not once a new run is due: they go to it with the state.
-    if (retrying && !due) for (const run of pendingDue(state, Date.now(), paging)) startPage(run);
+    if (retrying && !due) {
+      for (const p of expirePending(state, Date.now(), options.pendingMaxMs ?? WATCHER_DEFAULTS.pendingMaxMs))
+        log.error('gave up paging an unpaged close', {
+          workflowId: p.run.workflowId,
+          runId: p.run.runId,
+          attempts: p.attempts,
+          error: p.lastError,
+        });
+      for (const run of pendingDue(state, Date.now(), paging)) startPage(run);
+    }
     await sleep(pollMs);
   }
   await continueAsNew<typeof medicCloseWatcher>(options, state);

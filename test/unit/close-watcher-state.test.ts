@@ -4,6 +4,7 @@ import {
   WATCHER_STATE_VERSION,
   carriedState,
   countByStatus,
+  expirePending,
   initialState,
   keepPending,
   nextList,
@@ -82,6 +83,16 @@ describe('close watcher state', () => {
     // Listed again from an overlap that reaches back to it: skipped, and not handed over twice.
     expect(nextList(s, 80_000, 10).skip).toEqual(['done', 'waits']);
     expect(takeAnswer(s, { runs: [run('waits', 30_000)], complete: true, newestCloseMs: 100_000 }, 80_000)).toEqual([]);
+  });
+
+  it('gives up a page still pending pendingMaxMs after its run closed, counting it as failed', () => {
+    const s: WatcherState = initialState(0, 0);
+    keepPending(s, run('old', 1_000), 'no worker', 0, 0);
+    keepPending(s, run('young', 5_000), 'no worker', 0, 0);
+    expect(expirePending(s, 11_001, 10_000).map((p) => p.run.runId)).toEqual(['old']);
+    expect(Object.keys(s.pending!)).toEqual(['young']);
+    expect(s.failed).toBe(1);
+    expect(expirePending(s, 15_000, 10_000)).toEqual([]);
   });
 
   it('counts a catch by close status', () => {
