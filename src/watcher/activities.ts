@@ -32,7 +32,7 @@ import {
 export const UNPAGED_CLOSES_METRIC = 'medic_unpaged_closes_total';
 export const unpagedClosesTotal = new Counter({
   name: UNPAGED_CLOSES_METRIC,
-  help: 'Medic runs that closed unhealed (timed out, terminated, cancelled, failed) without a page of their own, paged by the close watcher, by close status.',
+  help: 'Medic runs that closed unhealed (timed out, terminated, cancelled, failed) without a page of their own, caught by the close watcher (each once, however many attempts its page takes), by close status.',
   labelNames: ['status'],
   registers: [],
 });
