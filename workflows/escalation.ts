@@ -2,7 +2,8 @@
 // goes to the central escalation sink of the general workers (worker.hcl `escalation`: JSON,
 // PagerDuty Events v2 or Slack), retried durably as an activity, with one dedup key per workflow
 // and target, carrying what the workflow's `diagnose` steps saw (workflows/diagnose.ts); then
-// the workflow fails so it shows as failed wherever it is watched.
+// the workflow fails so it shows as failed wherever it is watched. A run whose page could not be
+// delivered records no outcome, so the close watcher (src/watcher/) pages it later.
 import {
   ApplicationFailure,
   isCancellation,
@@ -17,7 +18,7 @@ import type { Diagnosis, PageRequest } from '../activities';
 import type { ProgressTracker } from './progress';
 import type { WorkflowInput } from './shared/input';
 import { PERMANENT_ERROR_TYPES, activities } from './activity-options';
-import { DIAGNOSE_PATCH, LADDER_PATCH, OUTCOMES_PATCH } from './patches';
+import { DIAGNOSE_PATCH, LADDER_PATCH, OUTCOMES_PATCH, UNPAGED_ESCALATION_PATCH } from './patches';
 import { diagnoseBoundMs, pageBoundMs } from './deadline';
 import { runDiagnostics } from './diagnose';
 import { climb, ladderSoFar } from './ladder';
@@ -121,6 +122,7 @@ export async function escalate(
     ? progress.mask(await runDiagnostics(progress.input!, diagnoseBoundMs(progress.deadline, Date.now())))
     : undefined;
   let delivered = 'notified';
+  let paged = true;
   try {
     // Near the run's own deadline the page gets only the time left before Temporal's backstop.
     const within = progress.deadline ? pageBoundMs(progress.deadline, Date.now()) : undefined;
@@ -130,11 +132,14 @@ export async function escalate(
   } catch (err) {
     if (isCancellation(err)) throw err;
     const cause = (err as { cause?: Error }).cause;
+    paged = false;
     delivered = progress.mask(`NOT notified (${cause?.message ?? (err as Error).message})`);
     log.error('escalation failed', { message, error: String(err) });
   }
   progress.finish(outcome === 'failed' ? 'failed' : 'escalated', delivered);
-  if (current) upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.outcome, value: outcome }]);
+  // No outcome without a page: the close watcher pages the unhealed closes that have none.
+  if (current && (paged || !patched(UNPAGED_ESCALATION_PATCH)))
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.outcome, value: outcome }]);
   throw ApplicationFailure.create({
     message: `${message} [escalated: ${delivered}]`,
     type: outcome === 'failed' ? FAILED : ESCALATED,

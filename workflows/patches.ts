@@ -34,7 +34,13 @@ export const LADDER_PATCH = 'medic-ladder-v1';
 export const PROGRESS_MEMO_PATCH = 'medic-progress-memo-v1';
 
 /**
+ * A run whose own page was not delivered leaves MedicOutcome unset (workflows/escalation.ts), so
+ * the close watcher, which pages the unhealed closes without an outcome, pages it.
+ */
+export const UNPAGED_ESCALATION_PATCH = 'medic-unpaged-escalation-v1';
+
+/**
  * The workflow code level: the newest patch id. Recorded histories go under
  * test/fixtures/histories/<level>/, so each level's histories stay and CI replays them all.
  */
-export const WORKFLOW_CODE_LEVEL = PROGRESS_MEMO_PATCH;
+export const WORKFLOW_CODE_LEVEL = UNPAGED_ESCALATION_PATCH;

@@ -14,6 +14,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { TemporalConfig } from '../config/temporal';
 import { AUDIT_QUEUE } from '../naming/task-queues';
 import { medicDataConverter } from '../temporal/data-converter';
+import { closableRetry, type ClosableRetry } from '../temporal/closable-retry';
 import { connectionOptions } from '../temporal/gateway';
 import type { AuditEntry } from '../telemetry/audit';
 import { AUDIT_JOURNAL_ID, AUDIT_WORKFLOW_TYPE, appendSignal, searchQuery } from './messages';
@@ -109,7 +110,7 @@ export class AuditJournal {
   private inFlight: JournalLine[] = [];
   private sending?: Promise<void>;
   private timer?: NodeJS.Timeout;
-  private conn?: Promise<{ connection: Connection; client: Client }>;
+  private conn?: Promise<{ connection: Connection; client: Client; retry: ClosableRetry }>;
   private failing = false;
   private closed = false;
   private readonly dropped: Counter<'reason'>;
@@ -235,9 +236,11 @@ export class AuditJournal {
 
   private connect(): Promise<{ connection: Connection; client: Client }> {
     const t = this.opts.temporal;
-    this.conn ??= Connection.connect(connectionOptions(t)).then(
+    const retry = closableRetry();
+    this.conn ??= Connection.connect({ ...connectionOptions(t), interceptors: [retry.interceptor] }).then(
       (connection) => ({
         connection,
+        retry,
         client: new Client({ connection, namespace: t.namespace, dataConverter: medicDataConverter(t.payloadKeyFile) }),
       }),
       (err: unknown) => {
@@ -258,7 +261,7 @@ export class AuditJournal {
     this.closed = true;
     clearTimeout(this.timer);
     // A connection still being made (Temporal silent) is closed when it is made; close() does not wait for it.
-    const closing = this.conn?.then((c) => c.connection.close()).catch(() => undefined);
+    const closing = this.conn?.then((c) => c.retry.close(c.connection)).catch(() => undefined);
     if (closing) await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
   }
 }

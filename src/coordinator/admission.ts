@@ -559,29 +559,33 @@ export class Admission {
           return { outcome: this.refused({ ...e, constraint: windowFull.enforced! }, windowFull.count, windowFull.retryAt) };
       }
       let ledgerAdmitted = false;
-      const concurrencyFirst = evaluations.find((e) => e.configured === primaryConstraint);
-      if (viaLedger && (concurrencyFirst || ordered.some((c) => c.kind === 'maxExecution'))) {
-        // One update decides every maxExecution window and the first concurrency constraint's
-        // places, and returns the constraints as every replica's configs allow.
-        const ask = (running?: string[]): ReturnType<LedgerClient['admit']> =>
+      const held = evaluations.filter((e) => e.constraint.kind === 'concurrency');
+      if (viaLedger && (held.length || ordered.some((c) => c.kind === 'maxExecution'))) {
+        // One update decides every maxExecution window and the places of every concurrency
+        // constraint, and returns the constraints as every replica's configs allow.
+        const running: Record<string, string[]> = {};
+        const ask = (): ReturnType<LedgerClient['admit']> =>
           viaLedger.admit(client, wf, {
             id: nonce,
             scopes,
             where: { execution: namedId ?? freeId, slots: primaryConstraint && !namedId ? `${wf.name}:` : undefined },
-            ...(concurrencyFirst && {
-              hold: { key: concurrencyFirst.key, forMs: wf.timeoutMs + TIMEOUT_BACKSTOP_MS + this.startMarginMs },
-              ...(running && { running }),
+            ...(held.length && {
+              hold: { keys: held.map((e) => e.key), forMs: wf.timeoutMs + TIMEOUT_BACKSTOP_MS + this.startMarginMs },
+              running,
             }),
           });
         let answer = await ask();
-        if (!answer.ok && answer.refusal.kind === 'concurrency' && concurrencyFirst) {
-          // The ledger's holds are a mirror: the slots say which still run (reads only). Full:
-          // refused, nothing written. Not: the closed ones' holds end with this admission.
+        for (let asked = 0; !answer.ok && answer.refusal.kind === 'concurrency' && asked < held.length; asked++) {
+          // The ledger's holds are a mirror: the slots and leases say which still run (reads
+          // only). Full: refused, nothing written. Not: the closed ones' holds end with this admission.
           const r = answer.refusal;
-          const e = { ...concurrencyFirst, constraint: { ...concurrencyFirst.constraint, value: r.value } };
+          const first = held.find((e) => e.key === r.key);
+          if (!first || running[r.key]) break;
+          const e = { ...first, constraint: { ...first.constraint, value: r.value } };
           const holders = await inspectSlots(client, { ...e.spec, value: r.value });
           if (holders.length >= r.value) return { outcome: this.refusal(wf.name, e, holders) };
-          answer = await ask(holders.map((h) => h.nonce ?? h.workflowId));
+          running[r.key] = holders.map((h) => h.nonce ?? h.workflowId);
+          answer = await ask();
         }
         if (!answer.ok) return { outcome: this.ledgerRefusal(wf, evaluations, answer.refusal) };
         ledgerAdmitted = true;

@@ -7,8 +7,8 @@
 // - the admission times of each maxExecution window, in the ledger's (Temporal's) time;
 // - admissions not yet seen as started executions, so one whose coordinator died before
 //   starting it frees its place (the orphan sweep) instead of burning it for a period;
-// - the admissions holding the workflow's first concurrency constraint (holds), a mirror of the
-//   concurrency slots (Temporal's id policy stays the arbiter), so a full scope is refused in the
+// - the admissions holding each of the workflow's concurrency constraints (holds), a mirror of the
+//   concurrency slots and leases (Temporal's id policy stays the arbiter), so a full scope is refused in the
 //   validator, without writing anything. A coordinator that finds a hold's execution closed
 //   says which holders still run when it asks again.
 
@@ -51,12 +51,12 @@ export interface AdmitRequest {
   inUseMs?: number;
   where: Where;
   /**
-   * The concurrency constraint this admission holds a place of, and for how long at most (its
+   * The concurrency constraints this admission holds a place of, and for how long at most (its
    * execution's timeout). Requests of v0.1.0 have none: they neither hold nor are refused by holds.
    */
-  hold?: { key: string; forMs: number };
-  /** The admissions whose executions a coordinator found running in the hold's scope: holds of the others are spent. */
-  running?: string[];
+  hold?: { keys: string[]; forMs: number };
+  /** Per constraint key: the admissions whose executions a coordinator found running in its scope (holds of the others there are spent). */
+  running?: Record<string, string[]>;
 }
 
 export interface AdmitAnswer {
@@ -194,8 +194,8 @@ export function check(state: LedgerState, req: AdmitRequest, now: number): Ledge
   for (const e of enforced(state, req.constraints, now)) {
     const scope = req.scopes[e.key] ?? 'global';
     if (e.kind === 'concurrency') {
-      if (req.hold?.key !== e.key) continue;
-      const held = liveHolds(state, windowKey(e.key, scope), now, req.running);
+      if (!req.hold?.keys.includes(e.key)) continue;
+      const held = liveHolds(state, windowKey(e.key, scope), now, req.running?.[e.key]);
       if (held.length < e.value) continue;
       return {
         kind: 'concurrency',
@@ -242,10 +242,10 @@ export function admit(state: LedgerState, req: AdmitRequest, now: number): Admit
   for (const e of answer.enforced) {
     const window = windowKey(e.key, req.scopes[e.key] ?? 'global');
     if (e.kind === 'maxExecution') (state.windows[window] ??= []).push([now, req.id]);
-    else if (req.hold?.key === e.key) {
+    else if (req.hold?.keys.includes(e.key)) {
       // The holds the coordinator found spent (their executions closed) end here.
       const holds = (state.holds ??= {});
-      holds[window] = [...liveHolds(state, window, now, req.running), [req.id, now + req.hold.forMs]];
+      holds[window] = [...liveHolds(state, window, now, req.running?.[e.key]), [req.id, now + req.hold.forMs]];
     }
   }
   if (answer.enforced.some((e) => e.kind === 'maxExecution')) state.unconfirmed[req.id] = { at: now, where: req.where };

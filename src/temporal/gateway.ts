@@ -3,18 +3,11 @@
 // after the first connection gRPC reconnects by itself and each call has a deadline.
 import { InterceptingCall } from '@grpc/grpc-js';
 import { medicDataConverter } from './data-converter';
-import {
-  Client,
-  Connection,
-  defaultGrpcRetryOptions,
-  isGrpcServiceError,
-  makeGrpcRetryInterceptor,
-  type ClientOptions,
-  type ConnectionOptions,
-} from '@temporalio/client';
+import { Client, Connection, isGrpcServiceError, type ClientOptions, type ConnectionOptions } from '@temporalio/client';
 import type { TemporalConfig } from '../config/temporal';
 import { diagnoseTemporalTls, refusedCredentials, TemporalTlsError } from './tls-diagnosis';
 import { temporalConnection } from './tls';
+import { closableRetry, type ClosableRetry } from './closable-retry';
 
 /** Thrown when a trigger needs Temporal and there is no connection (yet), or it did not answer in time. */
 export class TemporalUnavailableError extends Error {
@@ -81,7 +74,13 @@ export function connectionOptions(config: TemporalConfig): ConnectionOptions {
 }
 
 export class TemporalGateway {
-  private current?: { connection: Connection; client: Client; visibility: Client; visibilityConnection: Connection };
+  private current?: {
+    connection: Connection;
+    retry: ClosableRetry;
+    client: Client;
+    visibility: Client;
+    visibilityConnection: Connection;
+  };
   private closed = false;
   private lastProbe?: { at: number; ok: boolean };
   private connecting?: Promise<void>;
@@ -120,9 +119,10 @@ export class TemporalGateway {
 
   private async connectOnce(): Promise<void> {
     const counting = this.opts.onCall ? [countingInterceptor(this.opts.onCall, this.opts.onCallDone)] : [];
+    const retry = closableRetry();
     const connection = await Connection.connect({
       ...connectionOptions(this.config),
-      interceptors: [...counting, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
+      interceptors: [...counting, retry.interceptor],
     });
     // Visibility calls go over a second connection without the SDK's retry interceptor: when
     // the namespace's visibility rate limit refuses a count, admission goes on without it
@@ -141,6 +141,7 @@ export class TemporalGateway {
     const dataConverter = medicDataConverter(this.config.payloadKeyFile);
     this.current = {
       connection,
+      retry,
       client: new Client({ connection, namespace, dataConverter, interceptors: this.opts.interceptors }),
       visibilityConnection,
       visibility: new Client({ connection: visibilityConnection, namespace, dataConverter }),
@@ -229,7 +230,7 @@ export class TemporalGateway {
     this.current = undefined;
     if (c) {
       this.opts.onConnected?.(false);
-      await Promise.all([c.connection.close(), c.visibilityConnection.close()]);
+      await Promise.all([c.retry.close(c.connection), c.visibilityConnection.close()]);
     }
   }
 }

@@ -6,7 +6,7 @@ import type { temporal } from '@temporalio/proto';
 import { Counter } from 'prom-client';
 import type { DiagnoseRequest, PageRequest } from '../../activities';
 import type { WorkflowInput } from '../../workflows/shared/input';
-import { dedupKeyOf } from '../../workflows/escalation';
+import { ESCALATED, FAILED, dedupKeyOf } from '../../workflows/escalation';
 import { renderDiagnose } from '../../workflows/diagnose';
 import { nodeQueue } from '../naming/task-queues';
 import { historySummary, startInput } from '../temporal/execution-history';
@@ -23,14 +23,16 @@ import {
 } from './state';
 
 /**
- * medic_unpaged_closes_total{status}: runs the watcher caught, counted where their page is
- * prepared (in the coordinator whose ledger worker ran that activity; sum over coordinators).
- * One counter per process, added to each coordinator's registry (src/watcher/start.ts).
+ * medic_unpaged_closes_total{status}: runs the watcher caught, each counted once, when the watcher
+ * takes it from visibility (countUnpagedCloses, in the coordinator whose ledger worker ran that
+ * activity; sum over coordinators). Watcher runs before WATCHER_RETRY_PATCH count where each
+ * page is prepared instead (again on each attempt). One counter per process, added to each
+ * coordinator's registry (src/watcher/start.ts).
  */
 export const UNPAGED_CLOSES_METRIC = 'medic_unpaged_closes_total';
 export const unpagedClosesTotal = new Counter({
   name: UNPAGED_CLOSES_METRIC,
-  help: 'Medic runs that closed unhealed (timed out, terminated, cancelled, failed) without a page of their own, paged by the close watcher, by close status.',
+  help: 'Medic runs that closed unhealed (timed out, terminated, cancelled, failed) without a page of their own, caught by the close watcher (each once, however many attempts its page takes), by close status.',
   labelNames: ['status'],
   registers: [],
 });
@@ -44,11 +46,18 @@ export interface PreparedPage {
   unavailable?: string;
 }
 
+/** How the watcher asks for a page: `counted` when it counted the catch itself (WATCHER_RETRY_PATCH). */
+export interface PrepareOptions {
+  counted?: boolean;
+}
+
 export interface WatcherActivities {
   listUnpagedCloses(req: ListRequest): Promise<ListAnswer>;
   /** Before WATCHER_DIAGNOSE_PATCH: the page alone. */
   describeUnpagedClose(run: ClosedRun): Promise<PageRequest>;
-  prepareUnpagedPage(run: ClosedRun): Promise<PreparedPage>;
+  prepareUnpagedPage(run: ClosedRun, options?: PrepareOptions): Promise<PreparedPage>;
+  /** Adds one catch's runs to medic_unpaged_closes_total (the watcher calls it once per catch, never retried). */
+  countUnpagedCloses(counts: Partial<Record<ClosedStatus, number>>): Promise<void>;
   /** Where the last watcher of `workflowId` that closed left off (its memo), if one did. */
   lastResumePoint(workflowId: string): Promise<ResumePoint | undefined>;
 }
@@ -102,9 +111,21 @@ function closedRun(e: WorkflowExecutionInfo): ClosedRun {
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
+/**
+ * The outcome of a run that escalated but whose own page was not delivered (it then records no
+ * MedicOutcome: UNPAGED_ESCALATION_PATCH), from its failure; undefined for any other close.
+ */
+export function unpagedEscalation(run: Pick<ClosedRun, 'status'>, events: HistoryEvent[]): 'escalated' | 'failed' | undefined {
+  if (run.status !== 'FAILED') return undefined;
+  const type = events.at(-1)?.workflowExecutionFailedEventAttributes?.failure?.applicationFailureInfo?.type;
+  return type === ESCALATED ? 'escalated' : type === FAILED ? 'failed' : undefined;
+}
+
 /** How the run ended, in a few words, from its close event (and the cancel request before it). */
 export function howItEnded(run: Pick<ClosedRun, 'status'>, events: HistoryEvent[]): string {
   const last = events.at(-1);
+  if (unpagedEscalation(run, events))
+    return `escalated, but its own page was not delivered: ${last?.workflowExecutionFailedEventAttributes?.failure?.message ?? 'no failure message'}`;
   switch (run.status) {
     case 'TIMED_OUT':
       return 'killed by its execution timeout before it could page (no worker ran it in time)';
@@ -143,16 +164,20 @@ export function createWatcherActivities(visibility: () => Client): WatcherActivi
       return { runs, complete, ...(newest !== undefined && { newestCloseMs: newest }) };
     },
 
-    describeUnpagedClose: async (run) => (await describe(run)).page,
+    describeUnpagedClose: async (run) => (await describe(run, {})).page,
 
-    async prepareUnpagedPage(run) {
-      const { page, input } = await describe(run);
+    async prepareUnpagedPage(run, options = {}) {
+      const { page, input } = await describe(run, options);
       const found = input ? diagnoseRequests(input) : {};
       return {
         page,
         ...found,
         ...(found.unavailable && { unavailable: maskSecretValues(found.unavailable, input?.paramSchema, input?.params ?? {}) }),
       };
+    },
+
+    async countUnpagedCloses(counts) {
+      for (const [status, n] of Object.entries(counts)) unpagedClosesTotal.inc({ status: status.toLowerCase() }, n);
     },
 
     async lastResumePoint(workflowId) {
@@ -173,7 +198,10 @@ export function createWatcherActivities(visibility: () => Client): WatcherActivi
     },
   };
 
-  async function describe(run: ClosedRun): Promise<{ page: PageRequest; input?: Partial<WorkflowInput> }> {
+  async function describe(
+    run: ClosedRun,
+    options: PrepareOptions,
+  ): Promise<{ page: PageRequest; input?: Partial<WorkflowInput> }> {
     const client = visibility();
     let events: HistoryEvent[] = [];
     try {
@@ -198,14 +226,14 @@ export function createWatcherActivities(visibility: () => Client): WatcherActivi
       action: 'trigger',
       dedupKey: dedupKeyOf(workflow, target),
       summary: `${workflow} on ${where} ended without healing and without a page: ${howItEnded(run, events)}`,
-      outcome: run.status.toLowerCase(),
+      outcome: unpagedEscalation(run, events) ?? run.status.toLowerCase(),
       workflow,
       workflowId: run.workflowId,
       runId: run.runId,
       target,
       tried: [...tried, `closed ${run.status} at ${new Date(run.closeTimeMs).toISOString()}`],
     };
-    unpagedClosesTotal.inc({ status: run.status.toLowerCase() });
+    if (!options.counted) unpagedClosesTotal.inc({ status: run.status.toLowerCase() });
     // A termination reason or failure message may quote a secret param's value.
     return { page: maskSecretValues(req, input?.paramSchema, input?.params ?? {}), ...(input && { input }) };
   }

@@ -9,6 +9,12 @@ export const WATCHER_DIAGNOSE_PATCH = 'medic-watcher-diagnose-v1';
  * terminated) resumes from the last one's, so it pages the closes of the time nobody watched.
  */
 export const WATCHER_RESUME_PATCH = 'medic-watcher-resume-v1';
+/**
+ * A page that could not be delivered (no general worker polls the run's queue, the sink is down)
+ * stays pending in the watcher's state and is tried again, across continue-as-new, until it is
+ * delivered or refused for good; and each catch is counted once in medic_unpaged_closes_total.
+ */
+export const WATCHER_RETRY_PATCH = 'medic-watcher-retry-v1';
 /** The memo key of what a new watcher resumes from (JSON of ResumePoint). */
 export const WATCHER_MEMO = 'closeWatcher';
 
@@ -36,6 +42,12 @@ export const WATCHER_DEFAULTS = {
   resumeMaxMs: 24 * 3_600_000,
   /** How long a node may take to answer the diagnose steps of a watcher's page. */
   diagnoseWithinMs: 30_000,
+  /** How long one attempt to page may take (waiting for a general worker included); then it is pending. */
+  pageWithinMs: 10 * 60_000,
+  /** How long a pending page waits before its next attempt. */
+  retryMs: 60_000,
+  /** A page still pending this long after its run closed is given up (logged, counted as failed). */
+  pendingMaxMs: 24 * 3_600_000,
   /** Closed runs one poll hands over at most; the rest come with the next polls. */
   batch: 200,
   /** Remembered runs at most; beyond it the oldest are forgotten (only a storm of closes gets there). */
@@ -53,6 +65,9 @@ export interface WatcherOptions {
   lookbackMs?: number;
   resumeMaxMs?: number;
   diagnoseWithinMs?: number;
+  pageWithinMs?: number;
+  retryMs?: number;
+  pendingMaxMs?: number;
   batch?: number;
   maxHistoryEvents?: number;
 }
@@ -98,6 +113,59 @@ export interface WatcherState {
   caught: number;
   paged: number;
   failed: number;
+  /**
+   * Pages not delivered yet, by run id (WATCHER_RETRY_PATCH; absent before it). Kept apart from
+   * `handled`, so a page that waits for days is not forgotten with the overlap. A field older
+   * code ignores (it loses these pages, as it always did), so the state's version stays 1.
+   */
+  pending?: Record<string, PendingPage>;
+}
+
+/** A page the watcher could not deliver yet. */
+export interface PendingPage {
+  run: ClosedRun;
+  /** Attempts that failed so far. */
+  attempts: number;
+  /** Not tried again before this (epoch ms, workflow time). */
+  retryAtMs: number;
+  /** Why the last attempt failed. */
+  lastError: string;
+}
+
+/** A page's attempt failed but may succeed later: the run stays pending, tried again after `retryMs`. */
+export function keepPending(state: WatcherState, run: ClosedRun, error: string, nowMs: number, retryMs: number): PendingPage {
+  const pending = (state.pending ??= {});
+  const page = { run, attempts: (pending[run.runId]?.attempts ?? 0) + 1, retryAtMs: nowMs + retryMs, lastError: error };
+  pending[run.runId] = page;
+  return page;
+}
+
+/** A page delivered, or refused for good: no longer pending. */
+export function settlePending(state: WatcherState, runId: string): void {
+  if (state.pending) delete state.pending[runId];
+}
+
+/** The pending pages whose next attempt is due and not already in flight, oldest close first. */
+export function pendingDue(state: WatcherState, nowMs: number, inFlight: ReadonlyMap<string, number>): ClosedRun[] {
+  return Object.values(state.pending ?? {})
+    .filter((p) => p.retryAtMs <= nowMs && !inFlight.has(p.run.runId))
+    .map((p) => p.run)
+    .sort((a, b) => a.closeTimeMs - b.closeTimeMs);
+}
+
+/** Gives up the pending pages whose run closed more than `maxMs` ago (a datacenter gone for good): returns them. */
+export function expirePending(state: WatcherState, nowMs: number, maxMs: number): PendingPage[] {
+  const expired = Object.values(state.pending ?? {}).filter((p) => p.run.closeTimeMs < nowMs - maxMs);
+  for (const p of expired) delete state.pending![p.run.runId];
+  state.failed += expired.length;
+  return expired;
+}
+
+/** How many of `runs` closed with each status: what one catch adds to medic_unpaged_closes_total. */
+export function countByStatus(runs: readonly ClosedRun[]): Partial<Record<ClosedStatus, number>> {
+  const counts: Partial<Record<ClosedStatus, number>> = {};
+  for (const run of runs) counts[run.status] = (counts[run.status] ?? 0) + 1;
+  return counts;
 }
 
 export function initialState(nowMs: number, lookbackMs: number = WATCHER_DEFAULTS.lookbackMs): WatcherState {
@@ -118,9 +186,15 @@ export function carriedState(carried: unknown): WatcherState {
 /** What the next poll asks visibility for. */
 export function nextList(state: WatcherState, overlapMs: number, limit: number, scope?: string): ListRequest {
   const sinceMs = state.watermarkMs - overlapMs;
-  const skip = Object.entries(state.handled)
-    .filter(([, at]) => at > sinceMs)
-    .map(([runId]) => runId);
+  const skip = [
+    ...Object.entries(state.handled)
+      .filter(([, at]) => at > sinceMs)
+      .map(([runId]) => runId),
+    // A pending page stays the watcher's own even once `handled` forgot its run.
+    ...Object.values(state.pending ?? {})
+      .filter((p) => p.run.closeTimeMs > sinceMs && !Object.hasOwn(state.handled, p.run.runId))
+      .map((p) => p.run.runId),
+  ];
   return { sinceMs, skip, limit, ...(scope !== undefined && { scope }) };
 }
 
@@ -137,7 +211,7 @@ export function takeAnswer(
 ): ClosedRun[] {
   const fresh: ClosedRun[] = [];
   for (const run of answer.runs) {
-    if (Object.hasOwn(state.handled, run.runId)) continue;
+    if (Object.hasOwn(state.handled, run.runId) || (state.pending && Object.hasOwn(state.pending, run.runId))) continue;
     state.handled[run.runId] = run.closeTimeMs;
     fresh.push(run);
   }
@@ -162,11 +236,13 @@ export interface ResumePoint {
 
 /**
  * The resume point of a running watcher: its watermark, held back to the oldest close whose page
- * is still in flight (a watcher terminated now must page it again), and only the runs paged.
+ * is still in flight or pending (a watcher terminated now must page it again), and only the runs paged.
  */
 export function resumePoint(state: WatcherState, inFlight: ReadonlyMap<string, number>): ResumePoint {
-  const handled = Object.fromEntries(Object.entries(state.handled).filter(([runId]) => !inFlight.has(runId)));
-  const watermarkMs = Math.min(state.watermarkMs, ...[...inFlight.values()].map((closed) => closed - 1));
+  const open = new Map(inFlight);
+  for (const [runId, p] of Object.entries(state.pending ?? {})) open.set(runId, p.run.closeTimeMs);
+  const handled = Object.fromEntries(Object.entries(state.handled).filter(([runId]) => !open.has(runId)));
+  const watermarkMs = Math.min(state.watermarkMs, ...[...open.values()].map((closed) => closed - 1));
   return { watermarkMs, handled };
 }
 

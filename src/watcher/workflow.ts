@@ -6,9 +6,12 @@
 // on the run's own workflow task queue. Its watermark and the runs it paged are durable state,
 // carried across continue-as-new, so a restart never pages twice; its resume point is in its memo
 // too, so a watcher started after one was terminated pages what closed while none ran. A page
-// carries what the run's diagnose steps see on its node at that moment.
+// carries what the run's diagnose steps see on its node at that moment. A page that cannot be
+// delivered yet (no general worker on the run's queue, the sink down) stays pending in that
+// state and is tried again until it is delivered or refused for good.
 import {
   ActivityFailure,
+  ApplicationFailure,
   continueAsNew,
   defineQuery,
   log,
@@ -26,11 +29,17 @@ import {
   WATCHER_DIAGNOSE_PATCH,
   WATCHER_MEMO,
   WATCHER_RESUME_PATCH,
+  WATCHER_RETRY_PATCH,
   carriedState,
+  countByStatus,
+  expirePending,
   initialState,
+  keepPending,
   nextList,
+  pendingDue,
   resumePoint,
   resumedState,
+  settlePending,
   takeAnswer,
   type ClosedRun,
   type WatcherOptions,
@@ -58,6 +67,15 @@ export async function medicCloseWatcher(options: WatcherOptions = {}, carried?: 
       : initialState(Date.now(), options.lookbackMs);
   setHandler(watcherStateQuery, () => state);
   const diagnosing = patched(WATCHER_DIAGNOSE_PATCH);
+  const retrying = patched(WATCHER_RETRY_PATCH);
+  if (retrying) state.pending ??= {};
+  const pageWithinMs = options.pageWithinMs ?? WATCHER_DEFAULTS.pageWithinMs;
+  const retryMs = options.retryMs ?? WATCHER_DEFAULTS.retryMs;
+  // Counting a catch is never retried: a lost count is better than a close counted twice.
+  const counter = proxyActivities<Pick<WatcherActivities, 'countUnpagedCloses'>>({
+    startToCloseTimeout: '10s',
+    retry: { maximumAttempts: 1 },
+  });
 
   // Pages run beside the polling: a sink that is down for a while must not delay the next catch.
   const inFlight = new Set<Promise<void>>();
@@ -76,7 +94,7 @@ export async function medicCloseWatcher(options: WatcherOptions = {}, carried?: 
     try {
       const req = diagnosing
         ? await withDiagnostics(
-            await ledger.prepareUnpagedPage(run),
+            retrying ? await ledger.prepareUnpagedPage(run, { counted: true }) : await ledger.prepareUnpagedPage(run),
             options.diagnoseWithinMs ?? WATCHER_DEFAULTS.diagnoseWithinMs,
           )
         : await ledger.describeUnpagedClose(run);
@@ -84,11 +102,12 @@ export async function medicCloseWatcher(options: WatcherOptions = {}, carried?: 
       const sink = proxyActivities<{ page(req: PageRequest): Promise<PageResult> }>({
         taskQueue: run.taskQueue,
         startToCloseTimeout: '30s',
-        scheduleToCloseTimeout: '30m',
+        scheduleToCloseTimeout: retrying ? pageWithinMs : '30m',
         retry: { maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT },
       });
       const res = await sink.page(req);
       state.paged += 1;
+      if (retrying) settlePending(state, run.runId);
       log.info('paged an unpaged close', {
         workflowId: run.workflowId,
         runId: run.runId,
@@ -96,9 +115,29 @@ export async function medicCloseWatcher(options: WatcherOptions = {}, carried?: 
         detail: res.detail,
       });
     } catch (err) {
+      if (retrying && !refusedForGood(err)) {
+        const kept = keepPending(state, run, failureText(err), Date.now(), retryMs);
+        log.warn('could not page an unpaged close yet, will try again', {
+          workflowId: run.workflowId,
+          runId: run.runId,
+          attempts: kept.attempts,
+          error: kept.lastError,
+        });
+        return;
+      }
       state.failed += 1;
+      if (retrying) settlePending(state, run.runId);
       log.error('could not page an unpaged close', { workflowId: run.workflowId, runId: run.runId, error: String(err) });
     }
+  };
+  const startPage = (run: ClosedRun): void => {
+    paging.set(run.runId, run.closeTimeMs);
+    const p: Promise<void> = page(run).finally(() => {
+      inFlight.delete(p);
+      paging.delete(run.runId);
+      remember();
+    });
+    inFlight.add(p);
   };
 
   const newRunDue = (): boolean => {
@@ -113,20 +152,37 @@ export async function medicCloseWatcher(options: WatcherOptions = {}, carried?: 
       const answer = await ledger.listUnpagedCloses(
         nextList(state, overlapMs, options.batch ?? WATCHER_DEFAULTS.batch, options.scope),
       );
-      for (const run of takeAnswer(state, answer, overlapMs)) {
-        paging.set(run.runId, run.closeTimeMs);
-        const p: Promise<void> = page(run).finally(() => {
-          inFlight.delete(p);
-          paging.delete(run.runId);
-          remember();
-        });
-        inFlight.add(p);
-      }
+      const fresh = takeAnswer(state, answer, overlapMs);
+      if (retrying && fresh.length) await counter.countUnpagedCloses(countByStatus(fresh)).catch(() => undefined);
+      for (const run of fresh) startPage(run);
       remember();
+    }
+    // Pending pages are tried again, but not once a new run is due: they go to it with the state.
+    if (retrying && !due) {
+      for (const p of expirePending(state, Date.now(), options.pendingMaxMs ?? WATCHER_DEFAULTS.pendingMaxMs))
+        log.error('gave up paging an unpaged close', {
+          workflowId: p.run.workflowId,
+          runId: p.run.runId,
+          attempts: p.attempts,
+          error: p.lastError,
+        });
+      for (const run of pendingDue(state, Date.now(), paging)) startPage(run);
     }
     await sleep(pollMs);
   }
   await continueAsNew<typeof medicCloseWatcher>(options, state);
+}
+
+/** A failure that trying again cannot change: the sink refused the page, or no sink is configured. */
+function refusedForGood(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  return cause instanceof ApplicationFailure && PERMANENT.includes(cause.type ?? '');
+}
+
+/** Why an attempt failed, in a line: the activity's cause (a timeout, the sink's answer), else the error. */
+function failureText(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  return (cause ?? (err as Error)).message || String(err);
 }
 
 /**

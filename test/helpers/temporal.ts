@@ -1,6 +1,7 @@
 // What integration tests need from the run's Temporal dev server (test/setup/global-setup.ts).
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
+import { closableRetry } from '../../src/temporal/closable-retry';
 import { NativeConnection } from '@temporalio/worker';
 import { clientTls } from '../setup/cluster/temporal-server';
 import { nodeQueue } from '../../src/naming/task-queues';
@@ -30,8 +31,9 @@ function tlsFromEnv(): { tls?: TLSConfig } {
 }
 
 export async function connectClient(): Promise<{ client: Client; close(): Promise<void> }> {
-  const connection = await Connection.connect({ address: temporalAddress(), ...tlsFromEnv() });
-  return { client: new Client({ connection }), close: () => connection.close() };
+  const retry = closableRetry();
+  const connection = await Connection.connect({ address: temporalAddress(), ...tlsFromEnv(), interceptors: [retry.interceptor] });
+  return { client: new Client({ connection }), close: () => retry.close(connection) };
 }
 
 export function connectWorkerConnection(): Promise<NativeConnection> {

@@ -1,20 +1,22 @@
 // The close watcher's recorded histories replay against the current ledger bundle (where the
 // watcher runs): a change to the watcher that would break one running under the code before it
 // fails here. test/fixtures/watcher-histories/<level>/: `unpatched` was recorded with the watcher
-// before its diagnose and resume patches, `medic-watcher-resume-v1` with them.
+// before its diagnose and resume patches, `medic-watcher-resume-v1` with them,
+// `medic-watcher-retry-v1` with its retried pages too.
 //
 // With MEDIC_RECORD_HISTORIES=1 the scenario below drives a watcher on the dev server through a
-// page and a continue-as-new and records both runs under MEDIC_WATCHER_HISTORY_LEVEL (default the
-// newest patch), never over an existing file.
+// page that fails once and is tried again, and a continue-as-new, and records both runs under
+// MEDIC_WATCHER_HISTORY_LEVEL (default the newest patch), never over an existing file.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { ApplicationFailure } from '@temporalio/common';
 import { LEDGER_QUEUE, generalQueue, nodeQueue } from '../../src/naming/task-queues';
 import { startSearchAttributes } from '../../src/naming/search-attributes';
 import { createWatcherActivities } from '../../src/watcher/activities';
-import { WATCHER_RESUME_PATCH, type WatcherState } from '../../src/watcher/state';
+import { WATCHER_RESUME_PATCH, WATCHER_RETRY_PATCH, type WatcherState } from '../../src/watcher/state';
 import type { WorkflowInput } from '../../workflows/shared/input';
 import { HISTORY_SUFFIX } from '../helpers/histories';
 import { connectClient, connectWorkerConnection, eventually, unique } from '../helpers/temporal';
@@ -38,7 +40,7 @@ const files = fs.existsSync(DIR)
 
 (recording ? describe.skip : describe)('recorded close watcher histories', () => {
   it('cover the watcher before and after its patches, each through a continue-as-new', () => {
-    for (const level of ['unpatched', WATCHER_RESUME_PATCH])
+    for (const level of ['unpatched', WATCHER_RESUME_PATCH, WATCHER_RETRY_PATCH])
       for (const run of ['first-run', 'carried']) expect(files).toContain(`${level}/close-watcher-${run}${HISTORY_SUFFIX}`);
   });
 
@@ -55,6 +57,7 @@ const files = fs.existsSync(DIR)
   const workers: Worker[] = [];
   const running: Promise<void>[] = [];
   const dc = unique('dc');
+  let pageCalls = 0;
 
   beforeAll(async () => {
     ({ client, close: closeClient } = await connectClient());
@@ -70,7 +73,13 @@ const files = fs.existsSync(DIR)
       await Worker.create({
         connection,
         taskQueue: generalQueue(dc),
-        activities: { page: async () => ({ delivered: true, detail: 'recorded' }) },
+        // The sink refuses the first page (a failure worth another try): the watcher keeps it pending.
+        activities: {
+          page: async () => {
+            if (pageCalls++ === 0) throw ApplicationFailure.nonRetryable('sink down', 'SinkDown');
+            return { delivered: true, detail: 'recorded' };
+          },
+        },
       }),
     );
     running.push(...workers.map((w) => w.run()));
@@ -83,16 +92,22 @@ const files = fs.existsSync(DIR)
   });
 
   async function record(name: string, history: temporal.api.history.v1.IHistory): Promise<void> {
-    const dir = path.join(DIR, process.env.MEDIC_WATCHER_HISTORY_LEVEL ?? WATCHER_RESUME_PATCH);
+    const dir = path.join(DIR, process.env.MEDIC_WATCHER_HISTORY_LEVEL ?? WATCHER_RETRY_PATCH);
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, `${name}${HISTORY_SUFFIX}`), temporal.api.history.v1.History.encode(history).finish(), {
       flag: 'wx',
     });
   }
 
-  it('a watcher that pages a terminated run (with diagnose steps on a node that does not answer) and continues as new', async () => {
+  it('a watcher that pages a terminated run (with diagnose steps on a node that does not answer), once more after a failed attempt, and continues as new', async () => {
     const id = unique('watcher');
-    const options = { scope: `MedicDatacenter = '${dc}'`, pollMs: 300, maxHistoryEvents: 40, diagnoseWithinMs: 1_000 };
+    const options = {
+      scope: `MedicDatacenter = '${dc}'`,
+      pollMs: 300,
+      maxHistoryEvents: 40,
+      diagnoseWithinMs: 1_000,
+      retryMs: 500,
+    };
     const watcher = await client.workflow.start('medicCloseWatcher', {
       taskQueue: LEDGER_QUEUE,
       workflowId: id,
@@ -118,6 +133,7 @@ const files = fs.existsSync(DIR)
       60_000,
       'the page',
     );
+    expect(pageCalls).toBe(2);
     await eventually(
       async () => ((await client.workflow.getHandle(id).describe()).runId !== watcher.firstExecutionRunId ? true : undefined),
       60_000,

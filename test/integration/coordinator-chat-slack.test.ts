@@ -237,7 +237,15 @@ describe('chat commands', () => {
       // execution the decision will start, and the test waits for that start before triggering again.
       const id = /^Still deciding `slackGuarded`; if admitted it runs as `([^`]+)`/.exec(first.text)?.[1];
       expect([first.text, id]).toEqual([first.text, expect.any(String)]);
-      await eventually(() => client.workflow.getHandle(id!).describe().catch(() => undefined), 30_000, `${id} started`);
+      await eventually(
+        () =>
+          client.workflow
+            .getHandle(id!)
+            .describe()
+            .catch(() => undefined),
+        30_000,
+        `${id} started`,
+      );
     } else {
       expect(first.text).toMatch(/^Started `slackGuarded`/);
     }

@@ -8,12 +8,13 @@ import type { ApplicationFailure } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES, startSearchAttributes } from '../../src/naming/search-attributes';
 import { generalQueue, nodeQueue } from '../../src/naming/task-queues';
 import { emptyFleetSafety } from '../../src/config/fleet-safety';
-import type { WorkflowConfig } from '../../src/config/workflow';
+import { readWorkflow, type WorkflowConfig } from '../../src/config/workflow';
 import { createLadderActivities, LADDER_IDENTITY } from '../../src/coordinator/ladder';
 import { fleetStateQuery } from '../../src/ledger/messages';
-import { LADDER_MEMO, type ClimbRequest, type LadderStep } from '../../workflows/shared/ladder';
+import { LADDER_MEMO, type ClimbRequest, type LadderStep, type OnUnhealed } from '../../workflows/shared/ladder';
 import type { RunbookStep, WorkflowInput } from '../../workflows/shared/input';
 import { recordHistory } from '../helpers/histories';
+import { decode } from '../helpers/hcl';
 import {
   ADMIN,
   coordinatorConfig,
@@ -53,6 +54,10 @@ describe('escalation ladders', () => {
     restart4: unique('restart'),
     rebootAsk: unique('reboot'),
     verify2: unique('verify'),
+    step1: unique('step1'),
+    step2: unique('step2'),
+    step3: unique('step3'),
+    step4: unique('step4'),
   };
   const runbook = (name: string, steps: RunbookStep[], over: Partial<WorkflowConfig> = {}): WorkflowConfig =>
     workflowConfig(name, { workflowType: 'runbook', steps, ...over });
@@ -73,6 +78,14 @@ describe('escalation ladders', () => {
     }),
     runbook(names.verify2, [HEALS]),
   ];
+  /** `on_unhealed { start = "<start>" }` read from HCL as a file would be: no max_depth, so its default. */
+  const climbByDefault = async (start: string): Promise<OnUnhealed> => {
+    const read = await decode(`workflow = "ping"\ntask_queue_target = "node"\non_unhealed {\n  start = "${start}"\n}\n`, (d) =>
+      readWorkflow('step', d),
+    );
+    expect(read.errors).toEqual([]);
+    return read.value.onUnhealed!;
+  };
   // A fleet budget of one disruptive run per datacenter: a reboot elsewhere in it refuses ours.
   const fleet = { ...emptyFleetSafety(), budgets: [{ name: 'dc', per: 'datacenter' as const, max: 1 }] };
   // A fleet ledger of this file's own, whose sweep ends a closed run's hold within seconds.
@@ -108,6 +121,13 @@ describe('escalation ladders', () => {
     JSON.parse(String((await client().workflow.getHandle(workflowId).describe()).memo?.[LADDER_MEMO])) as LadderStep[];
 
   beforeAll(async () => {
+    // Three steps that fail, each climbing to the next by default; the fourth is never reached.
+    workflows.push(
+      runbook(names.step1, [FAILS], { onUnhealed: await climbByDefault(names.step2) }),
+      runbook(names.step2, [FAILS], { onUnhealed: await climbByDefault(names.step3) }),
+      runbook(names.step3, [FAILS], { onUnhealed: await climbByDefault(names.step4) }),
+      runbook(names.step4, [HEALS]),
+    );
     ns = await testNamespace('ladder');
     paging = await startPaging('ladder', ['/usr/bin/false', '/usr/bin/true', '/usr/bin/sleep'], ns.namespace);
     worker = paging.worker;
@@ -236,6 +256,61 @@ describe('escalation ladders', () => {
     await recordHistory('runbook-ladder-handed', run.handle);
     await recordHistory('runbook-ladder-last-step-healed', next);
   });
+
+  it("climbs three steps with the default max_depth of 3: 3 runs, the 4th not asked, 1 page (the third run's) listing the whole ladder", async () => {
+    const [c] = file.coordinators;
+    expect(workflows.find((w) => w.name === names.step1)!.onUnhealed!.maxDepth).toBe(3);
+    const first = await escalatedRun(c!, names.step1);
+    expect(first.failure.message).toMatch(new RegExp(`\\[escalated: handed over to ${names.step2} `));
+    const second = client().workflow.getHandle((await memoLadder(first.workflowId))[1]!.workflowId!);
+    const secondFailure = await second.result().then(
+      () => undefined,
+      (e: unknown) => (e as WorkflowFailedError).cause as ApplicationFailure,
+    );
+    expect(secondFailure!.message).toMatch(new RegExp(`\\[escalated: handed over to ${names.step3} `));
+    const secondLadder = await memoLadder(second.workflowId);
+    const third = client().workflow.getHandle(secondLadder[2]!.workflowId!);
+    const thirdFailure = await third.result().then(
+      () => undefined,
+      (e: unknown) => (e as WorkflowFailedError).cause as ApplicationFailure,
+    );
+    expect(thirdFailure!.type).toBe('Escalated');
+    const thirdRun = (await third.describe()).runId;
+    // Each step ran once, linked to the episode; the fourth was never asked for.
+    for (const name of [names.step1, names.step2, names.step3])
+      expect(await settledCount(client(), `MedicWorkflow = '${name}' AND MedicLadder = '${first.workflowId}'`)).toBe(1);
+    expect(await settledCount(client(), `MedicWorkflow = '${names.step4}'`)).toBe(0);
+    // Only the last step paged (it paged before it ended: the pages are final), listing every step.
+    const all = pages();
+    expect(all).toHaveLength(1);
+    const fix = (name: string) => `runbook ${name}: step "fix" failed after 1 attempt: /usr/bin/false: exit 1, expected 0`;
+    expect(all[0]).toMatchObject({
+      dedup_key: `medic/${names.step3}/${worker.node}`,
+      outcome: 'escalated',
+      workflow: names.step3,
+      workflow_id: third.workflowId,
+      run_id: thirdRun,
+      summary: `${fix(names.step3)}; ladder: next step ${names.step4} not asked: the ladder's max_depth of 3 steps is reached`,
+    });
+    expect(all[0]!.ladder).toEqual([
+      {
+        workflow: names.step1,
+        workflowId: first.workflowId,
+        runId: first.runId,
+        outcome: 'escalated',
+        summary: fix(names.step1),
+      },
+      {
+        workflow: names.step2,
+        workflowId: second.workflowId,
+        runId: (await second.describe()).runId,
+        outcome: 'escalated',
+        summary: fix(names.step2),
+      },
+      { workflow: names.step3, workflowId: third.workflowId, runId: thirdRun, outcome: 'escalated', summary: fix(names.step3) },
+      { workflow: names.step4, outcome: 'not_asked', summary: "the ladder's max_depth of 3 steps is reached" },
+    ]);
+  }, 120_000);
 
   it('honours max_depth: a workflow that climbs to itself runs twice (max_depth = 2), and the second run pages the ladder once', async () => {
     const [c] = file.coordinators;

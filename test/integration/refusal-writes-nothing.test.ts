@@ -180,6 +180,26 @@ describe('a refusal through a second replica that has not seen the concurrency s
   });
 });
 
+// Until the ledger held the places of every concurrency constraint (not only the first), a
+// refusal by a further one (a lease) came after the ledger admission, which it then gave back.
+describe('a refusal by a second concurrency constraint (its global place held from another node)', () => {
+  writesNothing(async () => {
+    const name = unique('second');
+    const wf = workflowConfig(name, {
+      constraints: [constraint('concurrency', 2, 15 * MIN), constraint('concurrency', 1, 15 * MIN, true)],
+    });
+    const a = await replica([wf]);
+    expect(await admit(a, name, { node: unique('n') })).toBe(202);
+    const b = await replica([wf]);
+    await ledgerIdle(name);
+    const before = await measure(name, [name]);
+    const r = await trigger(b.app, name, { target: { node: unique('n') } });
+    expect(r.statusCode).toBe(429);
+    expect(r.json().details.constraint).toMatchObject({ kind: 'concurrency', value: 1, scope: 'global' });
+    return { before, after: await measure(name, [name]) };
+  });
+});
+
 // Until the ledger held concurrency places, a replica remembered a full scope for a minute (a
 // hint); after it, the next refusal admitted at the ledger and gave the admission back.
 describe('a refusal a minute after the replica last saw the scope full', () => {

@@ -1,7 +1,8 @@
 // Every unhealed end pages, once: a run that reaches its timeout escalates itself; runs that are
-// terminated, cancelled, failed before their catch-all, or whose only worker was SIGKILLed are
-// paged by the close watcher, with the run's own dedup_key, once each, across two coordinators,
-// a coordinator that stops and continue-as-new. Real dev server (a namespace of this file's own,
+// terminated, cancelled, failed before their catch-all, whose only worker was SIGKILLed, or whose
+// own page was not delivered are paged by the close watcher, with the run's own dedup_key, once
+// each, across two coordinators, a coordinator that stops and continue-as-new; a page no worker
+// can take yet stays pending until one can. Real dev server (a namespace of this file's own,
 // so no other file's watcher or runs mix in), in-process coordinators and worker, a real
 // `medic worker` process, a capture server as the JSON escalation sink.
 import * as path from 'node:path';
@@ -15,7 +16,10 @@ import { createWatcherActivities, UNPAGED_CLOSES_METRIC } from '../../src/watche
 import type { WorkflowInput } from '../../workflows/shared/input';
 import { testCoordinator, trigger, workflowConfig, type TestCoordinator } from '../helpers/coordinator';
 import { spawnMedic, writeWorkerConfig } from '../helpers/medic-process';
-import type { TestWorker } from '../helpers/medic-worker';
+import { startTestWorker, type TestWorker } from '../helpers/medic-worker';
+import { startCaptureServer } from '../helpers/capture-server';
+import { metricSample } from '../helpers/metrics-text';
+import { recordHistory } from '../helpers/histories';
 import { startPaging, type JsonPage, type Paging } from '../helpers/paging';
 import { testNamespace, type TestNamespace } from '../helpers/namespace';
 import { activityRunning } from '../helpers/lean-worker';
@@ -23,8 +27,10 @@ import { eventually, temporalAddress, unique, workflowBundle } from '../helpers/
 
 const SECRET = 'hunter2-secret-value';
 const HANG = { name: 'hang', kind: 'command' as const, command: '/usr/bin/sleep', args: ['300'] };
-// A short poll and a frequent continue-as-new, so the tests see both many times.
-const WATCHER = { options: { pollMs: 500, overlapMs: 30_000, maxHistoryEvents: 60 } };
+const FAILS = { name: 'fix', kind: 'command' as const, command: '/usr/bin/false', args: [] };
+// A short poll and a frequent continue-as-new, so the tests see both many times; an attempt to
+// page waits 3 s for a general worker, then the page is pending and tried again 1 s later.
+const WATCHER = { options: { pollMs: 500, overlapMs: 30_000, maxHistoryEvents: 60, pageWithinMs: 3_000, retryMs: 1_000 } };
 
 describe('every unhealed end pages, once', () => {
   let ns: TestNamespace;
@@ -68,6 +74,34 @@ describe('every unhealed end pages, once', () => {
     return { workflowId, runId };
   }
   const hanging = (workflowId: string) => activityRunning(client.workflow.getHandle(workflowId));
+  /** The watcher's state; undefined while a new run has not set up its query handler yet. */
+  const watcherState = () =>
+    watcher()
+      .query<WatcherState>('watcherState')
+      .catch(() => undefined);
+  /** Waits for the watcher's next run (continue-as-new): every close it knew of has been listed again since. */
+  const nextWatcherRun = async (): Promise<void> => {
+    const now = (await watcher().describe()).runId;
+    await eventually(async () => ((await watcher().describe()).runId !== now ? true : undefined), 60_000, 'continue-as-new');
+  };
+  /** medic_unpaged_closes_total{status} on the coordinators' /metrics (one counter: they share this process). */
+  const unpagedCount = async (status: string): Promise<number> =>
+    metricSample((await coordinators.at(-1)!.app.inject({ method: 'GET', url: '/metrics' })).body, UNPAGED_CLOSES_METRIC, {
+      status,
+    });
+  /** A run as the coordinator starts it, on a datacenter's general queue. */
+  const startDirect = (input: WorkflowInput, workflowExecutionTimeout?: number) =>
+    client.workflow.start('runbook', {
+      taskQueue: generalQueue(input.target.datacenter!),
+      workflowId: unique(input.workflow),
+      args: [input],
+      ...(workflowExecutionTimeout && { workflowExecutionTimeout }),
+      typedSearchAttributes: startSearchAttributes({
+        workflow: input.workflow,
+        node: input.target.node,
+        datacenter: input.target.datacenter,
+      }),
+    });
 
   beforeAll(async () => {
     ns = await testNamespace('pages');
@@ -276,30 +310,147 @@ describe('every unhealed end pages, once', () => {
     expect(running2).toEqual([CLOSE_WATCHER_ID]);
   }, 180_000);
 
-  it('counts each catch in medic_unpaged_closes_total on the coordinator /metrics', async () => {
-    const read = async (): Promise<number> => {
-      const text = (await coordinators[0]!.app.inject({ method: 'GET', url: '/metrics' })).body;
-      const line = text.split('\n').find((l) => l.startsWith(`${UNPAGED_CLOSES_METRIC}{status="terminated"}`));
-      return line ? Number(line.split(' ').pop()) : 0;
-    };
+  it('counts each catch once in medic_unpaged_closes_total on the coordinator /metrics, however often visibility lists it', async () => {
+    const before = await unpagedCount('terminated');
     const { workflowId, runId } = await start(coordinators[0]!, 'hangs', worker.node);
     await hanging(workflowId);
     const handle = client.workflow.getHandle(workflowId);
     await handle.terminate('counted');
-    const d = await handle.describe();
-    // The watcher caught it (in this process: every coordinator of this namespace is here).
+    // The catch is counted before its page starts.
     await pageOf(runId);
-    const before = await read();
-    expect(before).toBeGreaterThanOrEqual(1);
-    // The activity as the watcher calls it, once more: the counter moves by one.
-    const req = await createWatcherActivities(() => client).describeUnpagedClose({
-      workflowId,
-      runId,
-      taskQueue: d.taskQueue,
-      status: 'TERMINATED',
-      closeTimeMs: d.closeTime!.getTime(),
-    });
-    expect(req.dedupKey).toBe(`medic/hangs/${worker.node}`);
-    expect(await read()).toBe(before + 1);
+    expect(await unpagedCount('terminated')).toBe(before + 1);
+    // The watcher lists it again in later polls and in its next run: no second count.
+    await nextWatcherRun();
+    expect(await unpagedCount('terminated')).toBe(before + 1);
+    // Preparing the page again (an attempt tried again) counts nothing; only a watcher run from
+    // before medic-watcher-retry-v1 counts where it prepares a page.
+    const d = await handle.describe();
+    const run = { workflowId, runId, taskQueue: d.taskQueue, status: 'TERMINATED' as const, closeTimeMs: d.closeTime!.getTime() };
+    const activities = createWatcherActivities(() => client);
+    expect((await activities.prepareUnpagedPage(run, { counted: true })).page.dedupKey).toBe(`medic/hangs/${worker.node}`);
+    expect(await unpagedCount('terminated')).toBe(before + 1);
+    await activities.describeUnpagedClose(run);
+    expect(await unpagedCount('terminated')).toBe(before + 2);
   });
+
+  it('a page no general worker can take stays pending across continue-as-new, and is delivered exactly once when a worker for its queue appears', async () => {
+    const before = await unpagedCount('terminated');
+    const dc = unique('dc');
+    const node = unique('node');
+    // No worker polls this datacenter's general queue: the run never runs, and its page cannot go out.
+    const handle = await startDirect({
+      workflow: 'hangs',
+      target: { node, datacenter: dc },
+      params: {},
+      steps: [HANG],
+      activityQueue: nodeQueue(node),
+    });
+    await handle.terminate('nobody ran it');
+    const runId = handle.firstExecutionRunId;
+    const pending = await eventually(
+      async () => {
+        const p = (await watcherState())?.pending?.[runId];
+        return p && p.attempts >= 2 ? p : undefined;
+      },
+      60_000,
+      'two attempts that found no worker',
+    );
+    expect(pending.lastError).toBe('activity ScheduleToStart timeout');
+    // Carried to the watcher's next run, still pending.
+    await nextWatcherRun();
+    const carried = await eventually(watcherState, 30_000, "the new run's state");
+    expect(carried.pending?.[runId]?.run.workflowId).toBe(handle.workflowId);
+    expect(pages(runId)).toEqual([]);
+
+    const late = await startTestWorker({
+      namespace: ns.namespace,
+      datacenter: dc,
+      node,
+      settings: { escalation: { url: `${paging.sink.url}/pages`, format: 'json', headers: {}, timeoutMs: 5_000 } },
+    });
+    try {
+      const page = await pageOf(runId);
+      expect(page).toMatchObject({ dedup_key: `medic/hangs/${node}`, outcome: 'terminated', workflow_id: handle.workflowId });
+      await eventually(
+        async () => {
+          const state = await watcherState();
+          return state && !state.pending?.[runId] ? true : undefined;
+        },
+        30_000,
+        'the page settled',
+      );
+      await nextWatcherRun();
+      expect(pages(runId)).toHaveLength(1);
+      // Counted once, whatever the number of attempts.
+      expect(await unpagedCount('terminated')).toBe(before + 1);
+    } finally {
+      await late.stop();
+    }
+  }, 150_000);
+
+  it('a run whose own page was not delivered (its sink down) records no outcome, and the watcher pages it once, with its dedup_key, when the sink is back', async () => {
+    let down = true;
+    const accepted: JsonPage[] = [];
+    const sink = await startCaptureServer((req) => {
+      if (down) return { status: 503, body: 'down' };
+      accepted.push(req.json as JsonPage);
+      return { status: 202, body: { status: 'success' } };
+    });
+    const w = await startTestWorker({
+      namespace: ns.namespace,
+      settings: {
+        allowedCommands: ['/usr/bin/false'],
+        escalation: { url: `${sink.url}/pages`, format: 'json', headers: {}, timeoutMs: 2_000 },
+      },
+    });
+    try {
+      // As the coordinator starts it, with a short backstop: its own page may try until shortly before it.
+      const handle = await startDirect(
+        {
+          workflow: 'fails',
+          target: { node: w.node, datacenter: w.datacenter },
+          params: {},
+          steps: [FAILS],
+          activityQueue: nodeQueue(w.node),
+          timeoutMs: 10_000,
+        },
+        15_000,
+      );
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const failure = (err as WorkflowFailedError).cause as ApplicationFailure;
+      expect(failure.type).toBe('Escalated');
+      expect(failure.message).toMatch(/ \[escalated: NOT notified \(/);
+      const d = await handle.describe();
+      expect(d.status.name).toBe('FAILED');
+      expect(d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.outcome)).toBeUndefined();
+      // The run did try, with the key the watcher must use too.
+      const tried = sink.posted<JsonPage>('/pages');
+      expect(new Set(tried.map((p) => `${p.run_id} ${p.dedup_key}`))).toEqual(
+        new Set([`${handle.firstExecutionRunId} medic/fails/${w.node}`]),
+      );
+      expect(accepted).toEqual([]);
+      down = false;
+      const page = await eventually(async () => accepted[0], 60_000, "the watcher's page");
+      expect(page).toMatchObject({
+        event_action: 'trigger',
+        dedup_key: `medic/fails/${w.node}`,
+        outcome: 'escalated',
+        workflow: 'fails',
+        workflow_id: handle.workflowId,
+        run_id: handle.firstExecutionRunId,
+      });
+      expect(page.summary).toMatch(
+        /^fails on .+ ended without healing and without a page: escalated, but its own page was not delivered: runbook fails: step "fix" failed after 1 attempt: .+ \[escalated: NOT notified \(.+\)\]$/,
+      );
+      await nextWatcherRun();
+      expect(accepted).toHaveLength(1);
+      await recordHistory('runbook-unpaged-escalation', handle);
+    } finally {
+      await w.stop();
+      await sink.close();
+    }
+  }, 150_000);
 });

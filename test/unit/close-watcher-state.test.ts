@@ -3,10 +3,15 @@
 import {
   WATCHER_STATE_VERSION,
   carriedState,
+  countByStatus,
+  expirePending,
   initialState,
+  keepPending,
   nextList,
+  pendingDue,
   resumePoint,
   resumedState,
+  settlePending,
   takeAnswer,
   type ClosedRun,
   type WatcherState,
@@ -43,6 +48,59 @@ describe('close watcher state', () => {
     const s: WatcherState = { ...initialState(0, 0), watermarkMs: 100_000, handled: { done: 90_000, flying: 80_000 } };
     expect(resumePoint(s, new Map([['flying', 80_000]]))).toEqual({ watermarkMs: 79_999, handled: { done: 90_000 } });
     expect(resumePoint(s, new Map())).toEqual({ watermarkMs: 100_000, handled: { done: 90_000, flying: 80_000 } });
+  });
+
+  it('a page not delivered stays pending, counted per attempt, due again after retryMs unless in flight, until it is settled', () => {
+    const s: WatcherState = initialState(0, 0);
+    const a = run('a', 50_000);
+    expect(keepPending(s, a, 'activity ScheduleToClose timeout', 1_000, 500)).toEqual({
+      run: a,
+      attempts: 1,
+      retryAtMs: 1_500,
+      lastError: 'activity ScheduleToClose timeout',
+    });
+    expect(pendingDue(s, 1_499, new Map())).toEqual([]);
+    expect(pendingDue(s, 1_500, new Map())).toEqual([a]);
+    expect(pendingDue(s, 1_500, new Map([['a', 50_000]]))).toEqual([]);
+    expect(keepPending(s, a, 'sink answered 503', 2_000, 500)).toMatchObject({ attempts: 2, retryAtMs: 2_500 });
+    // Oldest close first.
+    const b = run('b', 40_000);
+    keepPending(s, b, 'x', 0, 0);
+    expect(pendingDue(s, 3_000, new Map())).toEqual([b, a]);
+    settlePending(s, 'a');
+    settlePending(s, 'b');
+    expect(s.pending).toEqual({});
+  });
+
+  it('a pending page is carried with the state, never listed again, and holds the resume point back', () => {
+    const s: WatcherState = { ...initialState(0, 0), watermarkMs: 100_000, handled: { done: 90_000 } };
+    keepPending(s, run('waits', 30_000), 'no worker', 0, 1_000);
+    // Long past the overlap: `handled` forgot it, the pending page did not.
+    takeAnswer(s, { runs: [], complete: true, newestCloseMs: 100_000 }, 20_000);
+    expect(s.handled).toEqual({ done: 90_000 });
+    expect(Object.keys(carriedState(JSON.parse(JSON.stringify(s))).pending!)).toEqual(['waits']);
+    expect(resumePoint(s, new Map())).toEqual({ watermarkMs: 29_999, handled: { done: 90_000 } });
+    // Listed again from an overlap that reaches back to it: skipped, and not handed over twice.
+    expect(nextList(s, 80_000, 10).skip).toEqual(['done', 'waits']);
+    expect(takeAnswer(s, { runs: [run('waits', 30_000)], complete: true, newestCloseMs: 100_000 }, 80_000)).toEqual([]);
+  });
+
+  it('gives up a page still pending pendingMaxMs after its run closed, counting it as failed', () => {
+    const s: WatcherState = initialState(0, 0);
+    keepPending(s, run('old', 1_000), 'no worker', 0, 0);
+    keepPending(s, run('young', 5_000), 'no worker', 0, 0);
+    expect(expirePending(s, 11_001, 10_000).map((p) => p.run.runId)).toEqual(['old']);
+    expect(Object.keys(s.pending!)).toEqual(['young']);
+    expect(s.failed).toBe(1);
+    expect(expirePending(s, 15_000, 10_000)).toEqual([]);
+  });
+
+  it('counts a catch by close status', () => {
+    expect(countByStatus([run('a', 1), { ...run('b', 2), status: 'CANCELLED' }, run('c', 3)])).toEqual({
+      TERMINATED: 2,
+      CANCELLED: 1,
+    });
+    expect(countByStatus([])).toEqual({});
   });
 
   it('a new watcher looks back lookbackMs before it started, and remembers nothing', () => {

@@ -58,8 +58,8 @@ describe('admission ledger state', () => {
   describe('concurrency holds (a mirror of the slots)', () => {
     const held = (r: AdmitRequest, running?: string[]): AdmitRequest => ({
       ...r,
-      hold: { key: 'concurrency.0', forMs: HOUR },
-      ...(running && { running }),
+      hold: { keys: ['concurrency.0'], forMs: HOUR },
+      ...(running && { running: { 'concurrency.0': running } }),
     });
 
     test('a full scope is refused by its holders; another scope and a request without a hold are not', () => {
@@ -111,6 +111,29 @@ describe('admission ledger state', () => {
       expect(check(s, held(req([conc(1), max(5)])), 3_000 + HOUR + 1)).toBeUndefined();
       prune(s, 3_000 + HOUR + 1);
       expect(s.holds).toEqual({});
+    });
+
+    test('every concurrency constraint is held in its own scope; a running list speaks for its constraint only', () => {
+      const s = seeded();
+      const perNode = conc(2);
+      const global: LedgerConstraint = { key: 'concurrency.1', kind: 'concurrency', value: 1, periodMs: HOUR };
+      const both = (node: string, running?: Record<string, string[]>): AdmitRequest => ({
+        ...req([perNode, global]),
+        scopes: { 'concurrency.0': node, 'concurrency.1': 'global' },
+        hold: { keys: ['concurrency.0', 'concurrency.1'], forMs: HOUR },
+        ...(running && { running }),
+      });
+      const first = both('node=n1');
+      expect(tryAdmit(s, first, 1_000)).toBe(true);
+      // Another node has room in its own scope, but the global place is held.
+      expect(check(s, both('node=n2'), 2_000)).toMatchObject({ kind: 'concurrency', key: 'concurrency.1', holders: [first.id] });
+      // The first's execution closed (no lease of the global constraint runs): the place is taken over.
+      const second = both('node=n2', { 'concurrency.1': [] });
+      expect(tryAdmit(s, second, 3_000)).toBe(true);
+      expect(s.holds![windowKey('concurrency.1', 'global')]!.map(([id]) => id)).toEqual([second.id]);
+      // The per-node holds were not touched by the global running list.
+      expect(s.holds![windowKey('concurrency.0', 'node=n1')]!.map(([id]) => id)).toEqual([first.id]);
+      expect(s.holds![windowKey('concurrency.0', 'node=n2')]!.map(([id]) => id)).toEqual([second.id]);
     });
 
     test('a lowered value in use is enforced on the holds at once', () => {
