@@ -481,8 +481,9 @@ describe('denying and expiring', () => {
 });
 
 describe('beyond_budget', () => {
-  it('with two replicas and a budget of 1: the second trigger waits, its approval makes 2 running, a third approval is refused', async () => {
-    const name = unique('beyond');
+  /** Two replicas, a disruptive beyond_budget workflow, a budget of 1 per datacenter taken by a first trigger (started, no approval). */
+  async function budgetOfOneTaken(prefix: string) {
+    const name = unique(prefix);
     const dc = unique('dc');
     const rs = await replicas([approvalWorkflow(name, { when: 'beyond_budget' }, { disruptive: true })], {
       budgets: [{ name: unique('one-per-dc'), per: 'datacenter', max: 1 }],
@@ -494,6 +495,11 @@ describe('beyond_budget', () => {
     expect(first.json().status).toBe('started');
     keep(first);
     expect(await counted()).toEqual({});
+    return { name, dc, rs, a, b, counted };
+  }
+
+  it('with two replicas and a budget of 1: the second trigger waits, its approval makes 2 running, a third approval is refused', async () => {
+    const { name, dc, rs, a, b, counted } = await budgetOfOneTaken('beyond');
     const second = await ask(b, 'alice', name, { node: unique('n'), datacenter: dc });
     expect(second.status).toBe(202);
     expect(second.json().status).toBe('awaiting_approval');
@@ -521,16 +527,7 @@ describe('beyond_budget', () => {
   });
 
   it('with two replicas and a budget of 1 taken: two approvals pressed at once on the two replicas start exactly one beyond it (2 running), refuse the other, and a trigger at that moment waits', async () => {
-    const name = unique('beyondRace');
-    const dc = unique('dc');
-    const rs = await replicas([approvalWorkflow(name, { when: 'beyond_budget' }, { disruptive: true })], {
-      budgets: [{ name: unique('one-per-dc'), per: 'datacenter', max: 1 }],
-    });
-    const [a, b] = rs as [Replica, Replica];
-    const counted = countedSteps(rs, name);
-    const holder = await ask(a, 'alice', name, { node: unique('n'), datacenter: dc });
-    expect(holder.json().status).toBe('started');
-    keep(holder);
+    const { name, dc, rs, a, b, counted } = await budgetOfOneTaken('beyondRace');
     const asked = await Promise.all([a, b].map((r) => ask(r, 'alice', name, { node: unique('n'), datacenter: dc })));
     expect(asked.map((r) => r.json().status)).toEqual(['awaiting_approval', 'awaiting_approval']);
     const ids = asked.map((r) => String(r.json().approval_id));
