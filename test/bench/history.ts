@@ -5,6 +5,7 @@
 // them). Last line: `history: p50 <before> -> <after> ms, p99 <before> -> <after> ms, ratio p50=<r> p99=<r>`
 // (goal: <= 1.2).
 import { Client } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
 import * as fs from 'node:fs';
 import { ledgerWorkflowId } from '../../src/ledger/client';
 import { stateQuery } from '../../src/ledger/messages';
@@ -85,6 +86,19 @@ async function main(): Promise<void> {
         .filter((s) => !waited.includes(s))
         .map(([a, b]) => b - a)
         .sort((x, y) => x - y);
+      if (process.env.BENCH_TRACE) {
+        // The slowest admissions, and what the ledger's history shows around the slowest one.
+        const slow = [...spans].sort((x, y) => y[1] - y[0] - (x[1] - x[0])).slice(0, 12);
+        process.stdout.write(`  slowest: ${slow.map(([a, b]) => `+${a - first}..+${b - first}`).join(' ')}\n`);
+        const [a, b] = slow[0]!;
+        for (const e of (await client.workflow.getHandle(ledgerWorkflowId(WORKFLOW)).fetchHistory()).events ?? []) {
+          const t = Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6);
+          if (t >= a - 300 && t <= b + 100)
+            process.stdout.write(
+              `    +${t - first} ${proto.api.enums.v1.EventType[e.eventType!]} ${e.workflowTaskScheduledEventAttributes?.taskQueue?.name ?? ''}\n`,
+            );
+        }
+      }
       rollovers =
         `ledger continued as new ${during.length}x during the round; ${waited.length} admissions waited on it ` +
         `(max ${Math.max(0, ...waited.map(([a, b]) => b - a))} ms); p99 of the others ${percentile(calm, 99).toFixed(1)} ms`;
