@@ -153,6 +153,13 @@ export interface AdmissionDeps {
   /** How long a concurrency scope found full is refused again without asking Temporal (0: never cached). */
   refusalCacheMs?: number;
   now?: () => number;
+  /** Tests: runs between fleet safety's claim and the start (a stalled coordinator). */
+  afterFleetClaim?: () => Promise<void>;
+}
+
+/** Fleet safety's claim reached its orphan grace before the start was sent: nothing was started, the claim is given back. */
+export class ClaimExpiredError extends Error {
+  override name = 'ClaimExpiredError';
 }
 
 /** Timeout of a lease holding a concurrency slot for an idempotent execution; it is freed as soon as that execution closes. */
@@ -346,6 +353,10 @@ export class Admission {
         message: `${err.message}; the triggers it governs are refused until it runs again (see the upgrade docs)`,
         details: { ledger: err.ledger, reason: err.reason },
       };
+    }
+    if (err instanceof ClaimExpiredError) {
+      this.deps.log(`${err.message}: nothing started, the claim is given back (Temporal answers slowly)`);
+      return { result: 'error', code: 'temporal_unavailable', message: `${err.message}; nothing was started; retry later` };
     }
     if (isTemporalUnavailable(err)) {
       return {
@@ -644,9 +655,19 @@ export class Admission {
         releaseFleet = fleet?.release;
         fleetMemo = fleet?.memo ?? {};
         await failpoint('fleet.after_claim');
+        await this.deps.afterFleetClaim?.();
+        // Past the fleet ledger's orphan grace the claim may be freed and its place taken: a start
+        // is sent only before it, under a deadline that ends there.
+        const startBy = fleet?.startBy;
+        const inTime = <T>(start: () => Promise<T>): Promise<T> => {
+          if (startBy === undefined) return start();
+          if (Date.now() >= startBy)
+            throw new ClaimExpiredError(`fleet safety's claim for ${workflowId} passed its orphan grace before the start`);
+          return client.connection.withDeadline(startBy, start);
+        };
         let runId: string;
         if (primary) {
-          const r = await claimSlot(client, primary.spec, startAt);
+          const r = await inTime(() => claimSlot(client, primary.spec, startAt));
           tookLast = r.ok && r.full;
           if (!r.ok) return { outcome: this.refusal(wf.name, primary, r.holders) };
           if (namedId) taken.push(r.claimed);
@@ -654,7 +675,7 @@ export class Admission {
         }
         if (!primary || namedId) {
           try {
-            runId = await this.resolved(client, workflowId, nonce, () => startExecution(workflowId));
+            runId = await this.resolved(client, workflowId, nonce, () => inTime(() => startExecution(workflowId)));
           } catch (err) {
             if (err instanceof WorkflowExecutionAlreadyStartedError && keyedId) {
               const first = await this.awaitExecution(client, keyedId);

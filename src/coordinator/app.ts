@@ -49,7 +49,10 @@ export interface CoordinatorDeps {
   identify?: IdentifyCaller;
   /** Server certificate, key and client CA (PEM): the app then serves HTTPS with mTLS. */
   https?: { key: string | Buffer; cert: string | Buffer; ca: string | Buffer };
-  admission?: Pick<AdmissionDeps, 'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'refusalCacheMs' | 'now'>;
+  admission?: Pick<
+    AdmissionDeps,
+    'startMarginMs' | 'visibilityTimeoutMs' | 'visibilityQps' | 'refusalCacheMs' | 'now' | 'afterFleetClaim'
+  >;
   /** Configs in use (configs-in-use.ts): how often they are announced to the ledgers and read back. */
   configs?: ConfigsInUseOptions;
   /** The admission ledger's workflow bundle; default the built one (ledgerBundlePath()). */

@@ -46,6 +46,12 @@ export type FleetDecision =
   | {
       proceed: true;
       release(why: string): Promise<void>;
+      /**
+       * Local time by which the execution must have started, when fleet safety holds anything for
+       * it: past the ledger's orphan grace its hold may be freed (not found) and given to another
+       * admission, so a start after it would run beyond a budget or lock.
+       */
+      startBy?: number;
       /** Memo fields of the execution (what it holds, so a new fleet ledger finds its holds). */
       memo?: Record<string, string>;
     }
@@ -400,10 +406,15 @@ export class FleetSafety {
   private async takeDisruptive(client: Client, req: FleetRequest, cfg: FleetSafetyConfig): Promise<FleetDecision> {
     const claim = this.plan(req, cfg);
     if (!('budgets' in claim)) return claim;
+    const sent = Date.now();
     const answer = await this.deps.ledger.claim(client, claim);
     if (!answer.ok) return this.holdRefusal(req, answer.refusal);
+    // The ledger's clock starts the grace at the claim, after it was sent; a quarter of it is the
+    // margin for the start call itself.
+    const graceMs = answer.graceMs ?? this.deps.ledger.graceMs;
     return {
       proceed: true,
+      startBy: sent + graceMs - graceMs / 4,
       release: () => this.deps.ledger.release(client, [claim.id]),
       memo: { [FLEET_MEMO]: JSON.stringify({ node: claim.node ?? '', budgets: claim.budgets.map((b) => b.key) }) },
     };

@@ -22,7 +22,11 @@ export const releaseUpdate = defineUpdate<boolean, [{ id: string }]>('release');
 export const stateQuery = defineQuery<LedgerState>('state');
 
 /** What the fleet ledger answers one claim. */
-export type ClaimAnswer = { ok: true } | { ok: false; refusal: ClaimRefusal };
+/**
+ * A claim's answer. `graceMs`: the ledger's orphan grace (absent from ledgers of v0.1.0): a hold
+ * whose execution is not found after it is freed, so the claimant must start before it passes.
+ */
+export type ClaimAnswer = { ok: true; graceMs?: number } | { ok: false; refusal: ClaimRefusal };
 
 /** ApplicationFailure type of a refused batch: its single detail is the ClaimRefusal of each claim. */
 export const FLEET_REFUSAL = 'MedicFleetRefusal';

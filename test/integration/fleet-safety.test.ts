@@ -116,6 +116,9 @@ describe('layered budgets', () => {
           { name: unique('fleet'), per: 'global', max: 3 },
         ],
       },
+      // Its own fleet ledger, with the default orphan grace: the namespace's shared one may have
+      // been started by another test file with a grace of seconds, shorter than a start takes here.
+      { fleetLedgerId: unique('fleet-ledger') },
     );
     // Budgets are fleet-wide: earlier tests' holds may still run, so scope everything by unique names.
     const dcs = [unique('dc'), unique('dc')];
@@ -200,6 +203,35 @@ describe('layered budgets', () => {
     expect(unknown.json().message).toContain(
       `refused (fail safe): budget "tenth" is 10% of datacenter ${dc2}, whose size is unknown`,
     );
+  });
+});
+
+// Found by CI under load: a global budget of 3 ran 4. The shared fleet ledger had a 3 s orphan
+// grace (another test file started it), a storm's start took longer than that after its claim,
+// the sweep freed the claim as never started, and another admission took the place.
+describe('a coordinator stalled between its fleet claim and its start', () => {
+  it('starts nothing once the claim is near its orphan grace, gives the claim back, and answers 503', async () => {
+    const name = unique('stalled');
+    const node = unique('n');
+    let stallMs = 3_500;
+    const [a] = await replicas(
+      [workflowConfig(name, { disruptive: true })],
+      {},
+      {
+        fleetLedgerId: unique('fleet-ledger'),
+        ledgerOrphanGraceMs: 3_000,
+        admission: { startMarginMs: 1_000, afterFleetClaim: () => new Promise((resolve) => setTimeout(resolve, stallMs)) },
+      },
+    );
+    const late = await trigger(a.app, name, { target: { node } });
+    expect(late.statusCode).toBe(503);
+    expect(late.json().message).toMatch(/passed its orphan grace before the start; nothing was started/);
+    expect(await settledCount(file.client, `MedicWorkflow = '${name}'`)).toBe(0);
+    // The claim was given back: the node is free for a coordinator that starts in time.
+    stallMs = 0;
+    const next = await trigger(a.app, name, { target: { node } });
+    keep([next]);
+    expect(next.statusCode).toBe(202);
   });
 });
 
@@ -490,7 +522,7 @@ describe('the fleet ledger', () => {
     );
     expect(
       await ledger.claim(file.client, { id: orphan, workflow: name, trigger: 'x', node, budgets: [], holdMaxMs: 3_600_000 }),
-    ).toEqual({ ok: true });
+    ).toEqual({ ok: true, graceMs: 3_000 });
     const held = await trigger(a.app, name, { target: { node } });
     expect(held.statusCode).toBe(429);
     expect(held.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', held_by: orphan });

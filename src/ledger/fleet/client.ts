@@ -6,7 +6,7 @@ import { Batcher, sendUpdate } from '../batcher';
 import type { LedgerHealth } from '../health';
 import { LEDGER_QUEUE } from '../../naming/task-queues';
 import { spentHolds, type FleetSeedRequest } from './activities';
-import type { Claim, ClaimRefusal } from './state';
+import { ORPHAN_GRACE_MS, type Claim, type ClaimRefusal } from './state';
 import { checkQuery, claimUpdate, FLEET_REFUSAL, FLEET_SEEDING, releaseHoldsUpdate, type ClaimAnswer } from '../messages';
 import type { medicFleetLedger } from './workflow';
 
@@ -45,6 +45,11 @@ export class FleetLedgerClient {
     /** Told whether the ledger answers or cannot run (gauges, /readyz). */
     private readonly health?: LedgerHealth,
   ) {}
+
+  /** The orphan grace of a ledger whose answer does not say (v0.1.0): the one this client starts ledgers with. */
+  get graceMs(): number {
+    return this.settings.orphanGraceMs ?? ORPHAN_GRACE_MS;
+  }
 
   private start(): WithStartWorkflowOperation<typeof medicFleetLedger> {
     const seed: FleetSeedRequest = { workflows: this.disruptive(), ...this.settings };

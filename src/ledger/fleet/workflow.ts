@@ -45,7 +45,8 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
         const refusal = fleet.check(state, c);
         if (refusal) return { ok: false, refusal };
         fleet.claim(state, c, Date.now());
-        return { ok: true };
+        // The update's answer, not a command: a replayed history is not changed by it.
+        return { ok: true, graceMs: state.orphanGraceMs };
       }),
     {
       // A batch of which nothing would pass is rejected here: a refusal writes no history.
