@@ -409,12 +409,12 @@ export class FleetSafety {
     const sent = Date.now();
     const answer = await this.deps.ledger.claim(client, claim);
     if (!answer.ok) return this.holdRefusal(req, answer.refusal);
-    // The ledger's clock starts the grace at the claim, after it was sent; a quarter of it is the
-    // margin for the start call itself.
+    // The ledger's clock starts the grace at the claim, after it was sent, and its sweep looks
+    // only after it; the start's deadline (relative, so no clock skew) ends a margin before.
     const graceMs = answer.graceMs ?? this.deps.ledger.graceMs;
     return {
       proceed: true,
-      startBy: sent + graceMs - graceMs / 4,
+      startBy: sent + graceMs - Math.min(graceMs / 10, 1_000),
       release: () => this.deps.ledger.release(client, [claim.id]),
       memo: { [FLEET_MEMO]: JSON.stringify({ node: claim.node ?? '', budgets: claim.budgets.map((b) => b.key) }) },
     };

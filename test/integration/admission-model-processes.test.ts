@@ -27,7 +27,7 @@ import { connectClient, eventually, settledCount, temporalAddress, unique } from
 const RUNS = Number(process.env.MEDIC_MODEL_PROCESS_RUNS ?? 3);
 const SEED = Number(process.env.MEDIC_MODEL_SEED ?? Date.now() % 2 ** 31);
 /** The orphan grace of the ledgers (admission.orphan_grace): a killed replica's admission holds this long. */
-const GRACE_MS = 3_000;
+const GRACE_MS = 10_000;
 /** The short window: one start per node per this period. */
 const BRIEF_MS = 8_000;
 /** A coordinator remembers a refusal (or a start that took the last slot) this long (admission refusalCacheMs). */

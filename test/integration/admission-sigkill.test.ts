@@ -17,7 +17,7 @@ import { buildStack, type Stack } from '../helpers/stack';
 import { connectClient, eventually, settledCount, temporalAddress, unique } from '../helpers/temporal';
 
 /** The orphan grace of the ledgers these coordinators start (admission.orphan_grace). */
-const GRACE_MS = 3_000;
+const GRACE_MS = 10_000;
 const once = unique('once');
 const careful = unique('careful');
 const budget = unique('per-dc');

@@ -93,7 +93,7 @@ describe('escalation ladders', () => {
   const coordinator = async (): Promise<TestCoordinator> => {
     const c = await testCoordinator(workflows, {
       config: { fleet, temporal: { ...coordinatorConfig().temporal, namespace: ns.namespace } },
-      deps: { fleetLedgerId, ledgerOrphanGraceMs: 3_000 },
+      deps: { fleetLedgerId, ledgerOrphanGraceMs: 10_000 },
     });
     file.coordinators.push(c);
     return c;

@@ -469,7 +469,8 @@ describe('shadow mode', () => {
 
 describe('the fleet ledger', () => {
   // A ledger of its own per test: these tests terminate it and age its holds.
-  const own = (): Partial<CoordinatorDeps> => ({ fleetLedgerId: unique('fleet-ledger'), ledgerOrphanGraceMs: 3_000 });
+  // A grace well above a start's latency on a loaded machine: a start must come before it (or nothing starts).
+  const own = (): Partial<CoordinatorDeps> => ({ fleetLedgerId: unique('fleet-ledger'), ledgerOrphanGraceMs: 10_000 });
   const ledgerState = (id: string) => file.client.workflow.getHandle(id).query(fleetStateQuery);
   const historyLength = async (id: string): Promise<number> =>
     (await file.client.workflow.getHandle(id).describe()).historyLength;
@@ -518,18 +519,18 @@ describe('the fleet ledger', () => {
       () => [],
       10_000,
       deps.fleetLedgerId,
-      { orphanGraceMs: 3_000 },
+      { orphanGraceMs: 10_000 },
     );
     expect(
       await ledger.claim(file.client, { id: orphan, workflow: name, trigger: 'x', node, budgets: [], holdMaxMs: 3_600_000 }),
-    ).toEqual({ ok: true, graceMs: 3_000 });
+    ).toEqual({ ok: true, graceMs: 10_000 });
     const held = await trigger(a.app, name, { target: { node } });
     expect(held.statusCode).toBe(429);
     expect(held.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', held_by: orphan });
     const freed = await eventually(async () => {
       const r = await trigger(a.app, name, { target: { node } });
       return r.statusCode === 202 ? r : undefined;
-      // The grace is 3 s; the sweep's visibility look runs as an activity, which waits behind a loaded machine.
+      // The grace is 10 s; the sweep's visibility look runs as an activity, which waits behind a loaded machine.
     }, 60_000);
     keep([freed]);
   }, 120_000);
@@ -574,7 +575,7 @@ describe('the fleet ledger', () => {
     const name = unique('reboot');
     // Room for a few holds (fewer than six): the same check that keeps a real ledger's next run under Temporal's payload limit.
     const ledgerId = unique('fleet-ledger');
-    const deps = { fleetLedgerId: ledgerId, ledgerOrphanGraceMs: 3_000, fleetLedgerMaxHoldBytes: 3 * 400 };
+    const deps = { fleetLedgerId: ledgerId, ledgerOrphanGraceMs: 10_000, fleetLedgerMaxHoldBytes: 3 * 400 };
     const [a, b] = await replicas([workflowConfig(name, { disruptive: true })], {}, deps);
     const answers = await Promise.all(
       Array.from({ length: 6 }, (_, i) => trigger(i % 2 ? a.app : b.app, name, { target: { node: unique('n') } })),

@@ -39,7 +39,7 @@ async function replica(wfs: WorkflowConfig[], clock = { offsetMs: 0 }): Promise<
     deps: {
       admission: { startMarginMs: 1_000, refusalCacheMs: 0, now: () => Date.now() + clock.offsetMs },
       configs: { bucketMs: 24 * 60 * MIN },
-      ledgerOrphanGraceMs: 3_000,
+      ledgerOrphanGraceMs: 10_000,
       fleetLedgerId,
     },
   });
