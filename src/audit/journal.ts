@@ -235,9 +235,10 @@ export class AuditJournal {
   }
 
   private connect(): Promise<{ connection: Connection; client: Client }> {
+    if (this.conn) return this.conn;
     const t = this.opts.temporal;
     const retry = closableRetry();
-    this.conn ??= Connection.connect({ ...connectionOptions(t), interceptors: [retry.interceptor] }).then(
+    this.conn = Connection.connect({ ...connectionOptions(t), interceptors: [retry.interceptor] }).then(
       (connection) => ({
         connection,
         retry,
