@@ -20,6 +20,7 @@ import { temporalConnection } from '../temporal/tls';
 import { backoffDelay } from '../temporal/connect';
 import { createFleetLedgerActivities } from '../ledger/fleet/activities';
 import { createLedgerActivities } from '../ledger/activities';
+import { heartbeating } from '../temporal/heartbeating';
 import { createLogger } from '../telemetry/logger';
 import { createWatcherActivities } from '../watcher/activities';
 
@@ -104,8 +105,8 @@ export class LedgerWorker {
           });
         const ledgers = await create(LEDGER_QUEUE, {
           activities: {
-            ...createLedgerActivities(this.visibility),
-            ...createFleetLedgerActivities(this.visibility),
+            // The ledgers' activities have a heartbeat timeout (a dead coordinator's is retried in seconds).
+            ...heartbeating({ ...createLedgerActivities(this.visibility), ...createFleetLedgerActivities(this.visibility) }),
             ...createWatcherActivities(this.visibility),
           },
           maxCachedWorkflows: 200,

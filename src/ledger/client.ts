@@ -6,8 +6,7 @@ import type { WorkflowConfig } from '../config/workflow';
 import { constraintKey } from '../config/workflow';
 import { LEDGER_QUEUE } from '../naming/task-queues';
 import type { SeedRequest } from './activities';
-import { Batcher, ledgerFailure, sendUpdate } from './batcher';
-import { isWorkflowTaskFailed } from '../temporal/call-errors';
+import { Batcher, sendUpdate } from './batcher';
 import type { LedgerHealth } from './health';
 import type { AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal } from './state';
 import {
@@ -16,6 +15,7 @@ import {
   enforcedQuery,
   LEDGER_REFUSAL,
   LEDGER_SEEDING,
+  LEDGER_TASK_TIMEOUT,
   releaseUpdate,
   type LedgerAnswer,
 } from './messages';
@@ -80,6 +80,7 @@ export class LedgerClient {
       workflowId: ledgerWorkflowId(wf.name),
       taskQueue: LEDGER_QUEUE,
       workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowTaskTimeout: LEDGER_TASK_TIMEOUT,
       args: [seed],
     });
   }
@@ -138,20 +139,28 @@ export class LedgerClient {
     }
   }
 
-  /** Says which config this coordinator uses, so a stricter one governs the other replicas at once. */
-  async announce(client: Client, wf: WorkflowConfig): Promise<Enforced[]> {
+  /**
+   * Says which config this coordinator uses, so a stricter one governs the other replicas at once.
+   * Sent as admissions are (a lost reply or a stalled ledger is asked again with the same update id).
+   */
+  announce(client: Client, wf: WorkflowConfig): Promise<Enforced[]> {
     this.ensureWorker();
-    const ledger = { id: ledgerWorkflowId(wf.name), health: this.health };
-    try {
-      const enforced = await client.workflow.executeUpdateWithStart(announceUpdate, {
-        args: [{ constraints: this.constraints(wf), ...(this.inUseMs !== undefined && { inUseMs: this.inUseMs }) }],
-        startWorkflowOperation: this.start(wf),
-      });
-      this.health?.ok(ledger.id);
-      return enforced;
-    } catch (err) {
-      if (isWorkflowTaskFailed(err)) throw await ledgerFailure(client, this.callTimeoutMs, ledger);
-      throw err;
-    }
+    const updateId = randomUUID();
+    const args = { constraints: this.constraints(wf), ...(this.inUseMs !== undefined && { inUseMs: this.inUseMs }) };
+    return sendUpdate(
+      client,
+      this.callTimeoutMs,
+      { id: ledgerWorkflowId(wf.name), health: this.health },
+      () =>
+        client.workflow.executeUpdateWithStart(announceUpdate, {
+          updateId,
+          args: [args],
+          startWorkflowOperation: this.start(wf),
+        }),
+      { refusal: LEDGER_REFUSAL, seeding: LEDGER_SEEDING },
+      () => {
+        throw new Error('the admission ledger refused an announce, which it never refuses');
+      },
+    );
   }
 }

@@ -4,6 +4,14 @@
 // docs "Upgrades". The carried state has its own `version` (state.ts): old state is migrated.
 
 /**
+ * A coordinator that dies holding a ledger's task stalls the ledger for seconds: both ledgers'
+ * activities have a heartbeat timeout (LEDGER_HEARTBEAT_TIMEOUT; before, a dead worker's seeding
+ * took its 60 s start-to-close), and they continue as new with a workflow task timeout
+ * (LEDGER_TASK_TIMEOUT; before, the server's 10 s, as long as an admission's call timeout).
+ */
+export const LEDGER_DEAD_WORKER_PATCH = 'medic-ledger-dead-worker-v1';
+
+/**
  * The ledger code level: the newest patch id, or the release whose ledgers the recorded
  * histories hold. Histories go under test/fixtures/ledger-histories/<level>/ and CI replays them all.
  */

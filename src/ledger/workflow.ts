@@ -5,15 +5,8 @@
 // ledger's time (the workflow task's, i.e. Temporal's clock). Both run in one workflow task per
 // batch of updates, one after the other: the ledger is the single point where every
 // coordinator's admissions of the workflow are ordered. Continue-as-new keeps its history short.
-import {
-  ApplicationFailure,
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { continueLedger, ledgerActivities } from './run-options';
 import type { LedgerActivities, SeedRequest } from './activities';
 import * as ledger from './state';
 import {
@@ -35,10 +28,7 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
   const state = carried ? ledger.restore(carried) : ledger.emptyState(seedRequest.orphanGraceMs);
   // Activities, not local activities: a local activity holds the workflow task open, and
   // admissions would wait behind a sweep's visibility list.
-  const activities = proxyActivities<LedgerActivities>({
-    startToCloseTimeout: '60s',
-    retry: { initialInterval: '1s', maximumInterval: '10s' },
-  });
+  const activities = ledgerActivities<LedgerActivities>();
 
   const seeding = (): void => {
     if (!state.seeded)
@@ -102,5 +92,5 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
   }
   await condition(allHandlersFinished);
   ledger.prune(state, Date.now());
-  await continueAsNew<typeof medicAdmissionLedger>(seedRequest, state);
+  await continueLedger<typeof medicAdmissionLedger>(seedRequest, state);
 }

@@ -7,7 +7,15 @@ import type { LedgerHealth } from '../health';
 import { LEDGER_QUEUE } from '../../naming/task-queues';
 import { spentHolds, type FleetSeedRequest } from './activities';
 import { ORPHAN_GRACE_MS, type Claim, type ClaimRefusal } from './state';
-import { checkQuery, claimUpdate, FLEET_REFUSAL, FLEET_SEEDING, releaseHoldsUpdate, type ClaimAnswer } from '../messages';
+import {
+  checkQuery,
+  claimUpdate,
+  FLEET_REFUSAL,
+  FLEET_SEEDING,
+  LEDGER_TASK_TIMEOUT,
+  releaseHoldsUpdate,
+  type ClaimAnswer,
+} from '../messages';
 import type { medicFleetLedger } from './workflow';
 
 /** The one fleet ledger of a namespace. */
@@ -57,6 +65,7 @@ export class FleetLedgerClient {
       workflowId: this.ledgerId,
       taskQueue: LEDGER_QUEUE,
       workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowTaskTimeout: LEDGER_TASK_TIMEOUT,
       args: [seed],
     });
   }

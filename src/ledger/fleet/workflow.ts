@@ -4,15 +4,8 @@
 // starts it): the validator refuses without writing history, the handler records the hold.
 // Holds end when the coordinator gives one back (its start did not happen), when the sweep finds
 // the execution closed or never started, or at hold_max. Continue-as-new keeps its history short.
-import {
-  ApplicationFailure,
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { continueLedger, ledgerActivities } from '../run-options';
 import type { FleetLedgerActivities, FleetSeedRequest } from './activities';
 import * as fleet from './state';
 import {
@@ -33,10 +26,7 @@ const SWEEP_MS = 30_000;
 
 export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: fleet.FleetLedgerCarried): Promise<void> {
   const state = carried ? fleet.restore(carried) : fleet.emptyFleetState(seedRequest.orphanGraceMs, seedRequest.maxHoldBytes);
-  const activities = proxyActivities<FleetLedgerActivities>({
-    startToCloseTimeout: '60s',
-    retry: { initialInterval: '1s', maximumInterval: '10s' },
-  });
+  const activities = ledgerActivities<FleetLedgerActivities>();
 
   setHandler(
     claimUpdate,
@@ -110,5 +100,5 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
     if (due.unseen.length || due.seen.length) fleet.settle(state, due, await activities.sweepHolds(due));
   }
   await condition(allHandlersFinished);
-  await continueAsNew<typeof medicFleetLedger>(seedRequest, fleet.carry(state));
+  await continueLedger<typeof medicFleetLedger>(seedRequest, fleet.carry(state));
 }
