@@ -47,7 +47,7 @@ import type { Enforced, LedgerRefusal } from '../ledger/state';
 import { SCOPES_MEMO } from '../ledger/activities';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from '../temporal/gateway';
 import { isUnknownOutcome } from '../temporal/call-errors';
-import { LedgerFailedError } from '../ledger/health';
+import { LedgerFailedError, LedgerSeedingError } from '../ledger/health';
 import { failpoint } from '../failpoints';
 import { settledWithin, STOP_WAIT_MS } from '../temporal/connect';
 
@@ -354,8 +354,10 @@ export class Admission {
         details: { ledger: err.ledger, reason: err.reason },
       };
     }
-    if (err instanceof ClaimExpiredError) {
-      this.deps.log(`${err.message}: nothing started, the claim is given back (Temporal answers slowly)`);
+    if (err instanceof ClaimExpiredError || err instanceof LedgerSeedingError) {
+      const given =
+        err instanceof ClaimExpiredError ? ': nothing started, the claim is given back (Temporal answers slowly)' : '';
+      this.deps.log(`${err.message}${given}`);
       return { result: 'error', code: 'temporal_unavailable', message: `${err.message}; nothing was started; retry later` };
     }
     if (isTemporalUnavailable(err)) {

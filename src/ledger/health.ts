@@ -21,6 +21,14 @@ export class LedgerFailedError extends Error {
   }
 }
 
+/** A new ledger still reads past executions from visibility after every retry of a call: nothing was recorded, ask again later. */
+export class LedgerSeedingError extends Error {
+  override name = 'LedgerSeedingError';
+  constructor(readonly ledger: string) {
+    super(`the ledger ${ledger} is still reading past executions from visibility: nothing was recorded`);
+  }
+}
+
 /** A workflow task that has failed this many times in a row means the ledger cannot run (one failure may be a worker restart). */
 const FAILED_ATTEMPTS = 3;
 

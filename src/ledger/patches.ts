@@ -15,4 +15,4 @@ export const LEDGER_DEAD_WORKER_PATCH = 'medic-ledger-dead-worker-v1';
  * The ledger code level: the newest patch id, or the release whose ledgers the recorded
  * histories hold. Histories go under test/fixtures/ledger-histories/<level>/ and CI replays them all.
  */
-export const LEDGER_CODE_LEVEL = 'v0.1.0';
+export const LEDGER_CODE_LEVEL = LEDGER_DEAD_WORKER_PATCH;

@@ -11,6 +11,7 @@ import { temporal } from '@temporalio/proto';
 import { LedgerClient, ledgerWorkflowId } from '../../src/ledger/client';
 import { LEDGER_HEARTBEAT_TIMEOUT, LEDGER_TASK_TIMEOUT } from '../../src/ledger/messages';
 import { LEDGER_QUEUE } from '../../src/naming/task-queues';
+import { LedgerSeedingError } from '../../src/ledger/health';
 import {
   constraint,
   coordinatorConfig,
@@ -125,7 +126,7 @@ it('a process SIGKILLed holding the ledger’s workflow task: the task times out
   expect(tsToMs(scheduled.workflowTaskScheduledEventAttributes!.startToCloseTimeout)).toBe(msToNumber(LEDGER_TASK_TIMEOUT));
 }, 60_000);
 
-it('a process SIGKILLed holding the ledger’s seeding activity: it times out on heartbeats, the ledger seeds and answers', async () => {
+it('a process SIGKILLed holding the ledger’s seeding activity: it times out on heartbeats, the ledger seeds and answers; unseeded, it refuses as seeding', async () => {
   const wf = wfOf(unique('dead-seed'));
   // Workflow tasks only (no activities registered: it does not poll them), so the taker gets the seeding.
   const connection: NativeConnection = await connectWorkerConnection();
@@ -158,6 +159,21 @@ it('a process SIGKILLed holding the ledger’s seeding activity: it times out on
     );
     const scheduled = events.find((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)!;
     expect(tsToMs(scheduled.activityTaskScheduledEventAttributes!.heartbeatTimeout)).toBe(msToNumber(LEDGER_HEARTBEAT_TIMEOUT));
+    // A ledger whose seeding nobody runs: its admissions are refused as "still seeding" (a 503 for
+    // the caller), naming the ledger, and nothing is recorded.
+    await coordinator.close();
+    coordinator = undefined;
+    const unseeded = wfOf(unique('unseeded'));
+    taker = await startTaker('activity');
+    const ledger = new LedgerClient();
+    const scopes = { [ledger.constraints(unseeded)[0]!.key]: 'node=n1' };
+    await expect(ledger.admit(ns.client, unseeded, { id: unique('a'), scopes, where: {} })).rejects.toThrow(
+      new LedgerSeedingError(ledgerWorkflowId(unseeded.name)),
+    );
+    const updates = (await ledgerEvents(unseeded.name)).filter(
+      (e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    );
+    expect(updates).toEqual([]);
   } finally {
     worker.shutdown();
     await running;
