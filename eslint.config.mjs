@@ -58,6 +58,7 @@ export default tseslint.config(
       'src/ledger/state.ts',
       'src/ledger/messages.ts',
       'src/ledger/patches.ts',
+      'src/ledger/run-options.ts',
       'src/ledger/fleet/workflow.ts',
       'src/ledger/fleet/state.ts',
       'src/watcher/workflow.ts',
