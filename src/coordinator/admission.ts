@@ -48,6 +48,7 @@ import { SCOPES_MEMO } from '../ledger/activities';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from '../temporal/gateway';
 import { isUnknownOutcome } from '../temporal/call-errors';
 import { LedgerFailedError, LedgerSeedingError } from '../ledger/health';
+import { startDeadline } from '../ledger/batcher';
 import { failpoint } from '../failpoints';
 import { settledWithin, STOP_WAIT_MS } from '../temporal/connect';
 
@@ -572,6 +573,8 @@ export class Admission {
           return { outcome: this.refused({ ...e, constraint: windowFull.enforced! }, windowFull.count, windowFull.retryAt) };
       }
       let ledgerAdmitted = false;
+      // Past the admission ledger's orphan grace its admission may be freed: the start must come before.
+      let ledgerStartBy: number | undefined;
       const held = evaluations.filter((e) => e.constraint.kind === 'concurrency');
       if (viaLedger && (held.length || ordered.some((c) => c.kind === 'maxExecution'))) {
         // One update decides every maxExecution window and the places of every concurrency
@@ -587,6 +590,7 @@ export class Admission {
               running,
             }),
           });
+        let sentAt = Date.now();
         let answer = await ask();
         for (let asked = 0; !answer.ok && answer.refusal.kind === 'concurrency' && asked < held.length; asked++) {
           // The ledger's holds are a mirror: the slots and leases say which still run (reads
@@ -598,10 +602,12 @@ export class Admission {
           const holders = await inspectSlots(client, { ...e.spec, value: r.value });
           if (holders.length >= r.value) return { outcome: this.refusal(wf.name, e, holders) };
           running[r.key] = holders.map((h) => h.nonce ?? h.workflowId);
+          sentAt = Date.now();
           answer = await ask();
         }
         if (!answer.ok) return { outcome: this.ledgerRefusal(wf, evaluations, answer.refusal) };
         ledgerAdmitted = true;
+        if (answer.answer.graceMs !== undefined) ledgerStartBy = startDeadline(sentAt, answer.answer.graceMs);
         this.deps.configs?.observe(wf, answer.answer.enforced);
         await failpoint('admission.after_ledger_admit');
         const enforced = answer.answer.enforced;
@@ -658,13 +664,14 @@ export class Admission {
         fleetMemo = fleet?.memo ?? {};
         await failpoint('fleet.after_claim');
         await this.deps.afterFleetClaim?.();
-        // Past the fleet ledger's orphan grace the claim may be freed and its place taken: a start
-        // is sent only before it, under a deadline that ends there.
-        const startBy = fleet?.startBy;
+        // Past a ledger's orphan grace (the admission ledger's, the fleet ledger's) its place may be
+        // freed and taken: a start is sent only before the earlier, under a deadline that ends there.
+        const bounds = [ledgerStartBy, fleet?.startBy].filter((t): t is number => t !== undefined);
+        const startBy = bounds.length ? Math.min(...bounds) : undefined;
         const inTime = <T>(start: () => Promise<T>): Promise<T> => {
           if (startBy === undefined) return start();
           if (Date.now() >= startBy)
-            throw new ClaimExpiredError(`fleet safety's claim for ${workflowId} passed its orphan grace before the start`);
+            throw new ClaimExpiredError(`the ledgers' places for ${workflowId} passed their orphan grace before the start`);
           return client.connection.withDeadline(startBy, start);
         };
         let runId: string;

@@ -12,6 +12,7 @@ import type { AuditSink } from '../telemetry/audit';
 import type { TemporalGateway } from '../temporal/gateway';
 import { FleetSize } from './fleet-size';
 import { FLEET_MEMO } from '../ledger/fleet/activities';
+import { startDeadline } from '../ledger/batcher';
 import type { FleetLedgerClient } from '../ledger/fleet/client';
 import type { Claim, ClaimRefusal } from '../ledger/fleet/state';
 import { claimMarker } from './markers';
@@ -409,12 +410,9 @@ export class FleetSafety {
     const sent = Date.now();
     const answer = await this.deps.ledger.claim(client, claim);
     if (!answer.ok) return this.holdRefusal(req, answer.refusal);
-    // The ledger's clock starts the grace at the claim, after it was sent, and its sweep looks
-    // only after it; the start's deadline (relative, so no clock skew) ends a margin before.
-    const graceMs = answer.graceMs ?? this.deps.ledger.graceMs;
     return {
       proceed: true,
-      startBy: sent + graceMs - Math.min(graceMs / 10, 1_000),
+      startBy: startDeadline(sent, answer.graceMs ?? this.deps.ledger.graceMs),
       release: () => this.deps.ledger.release(client, [claim.id]),
       memo: { [FLEET_MEMO]: JSON.stringify({ node: claim.node ?? '', budgets: claim.budgets.map((b) => b.key) }) },
     };

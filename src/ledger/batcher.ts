@@ -58,6 +58,15 @@ export class Batcher<R, A> {
   }
 }
 
+/**
+ * When a start must be sent by, for a place a ledger took for it: the ledger's clock starts the
+ * orphan grace at the admission (after `sentAt`) and its sweep may free the place only after it,
+ * so the start's deadline (relative to this clock, so no clock skew) ends a margin before.
+ */
+export function startDeadline(sentAt: number, graceMs: number): number {
+  return sentAt + graceMs - Math.min(graceMs / 10, 1_000);
+}
+
 /** Which ledger an update goes to, and who keeps track of the ledgers' health. */
 export interface LedgerTarget {
   id: string;

@@ -63,6 +63,11 @@ export interface AdmitAnswer {
   /** Ledger time of the admission. */
   at: number;
   enforced: Enforced[];
+  /**
+   * The ledger's orphan grace (absent from ledgers before this field): an admission whose
+   * execution is not found after it may be freed, so the coordinator must start before it passes.
+   */
+  graceMs?: number;
 }
 
 export interface LedgerRefusal {
@@ -236,8 +241,9 @@ function noteConfig(state: LedgerState, constraints: readonly LedgerConstraint[]
 /** Records an admission that check() let pass; the same id again returns the first answer. */
 export function admit(state: LedgerState, req: AdmitRequest, now: number): AdmitAnswer {
   const earlier = state.answers[req.id];
-  if (earlier !== undefined) return { at: earlier, enforced: enforced(state, req.constraints, now) };
-  const answer: AdmitAnswer = { at: now, enforced: enforced(state, req.constraints, now) };
+  const graceMs = state.orphanGraceMs;
+  if (earlier !== undefined) return { at: earlier, enforced: enforced(state, req.constraints, now), graceMs };
+  const answer: AdmitAnswer = { at: now, enforced: enforced(state, req.constraints, now), graceMs };
   noteConfig(state, req.constraints, now, req.inUseMs);
   for (const e of answer.enforced) {
     const window = windowKey(e.key, req.scopes[e.key] ?? 'global');

@@ -209,7 +209,7 @@ describe('layered budgets', () => {
 // Found by CI under load: a global budget of 3 ran 4. The shared fleet ledger had a 3 s orphan
 // grace (another test file started it), a storm's start took longer than that after its claim,
 // the sweep freed the claim as never started, and another admission took the place.
-describe('a coordinator stalled between its fleet claim and its start', () => {
+describe('a coordinator stalled between its ledger places and its start', () => {
   it('starts nothing once the claim is near its orphan grace, gives the claim back, and answers 503', async () => {
     const name = unique('stalled');
     const node = unique('n');
@@ -225,11 +225,33 @@ describe('a coordinator stalled between its fleet claim and its start', () => {
     );
     const late = await trigger(a.app, name, { target: { node } });
     expect(late.statusCode).toBe(503);
-    expect(late.json().message).toMatch(/passed its orphan grace before the start; nothing was started/);
+    expect(late.json().message).toMatch(/passed their orphan grace before the start; nothing was started/);
     expect(await settledCount(file.client, `MedicWorkflow = '${name}'`)).toBe(0);
     // The claim was given back: the node is free for a coordinator that starts in time.
     stallMs = 0;
     const next = await trigger(a.app, name, { target: { node } });
+    keep([next]);
+    expect(next.statusCode).toBe(202);
+  });
+
+  it('the admission ledger’s grace bounds the start the same way (a maxExecution window of 1, no fleet claim)', async () => {
+    const name = unique('stalled-window');
+    let stallMs = 3_500;
+    const [a] = await replicas(
+      [workflowConfig(name, { constraints: [constraint('maxExecution', 1, 60 * 60_000)] })],
+      {},
+      {
+        ledgerOrphanGraceMs: 3_000,
+        admission: { startMarginMs: 1_000, afterFleetClaim: () => new Promise((resolve) => setTimeout(resolve, stallMs)) },
+      },
+    );
+    const late = await trigger(a.app, name, { target: { node: unique('n') } });
+    expect(late.statusCode).toBe(503);
+    expect(late.json().message).toMatch(/passed their orphan grace before the start; nothing was started/);
+    expect(await settledCount(file.client, `MedicWorkflow = '${name}'`)).toBe(0);
+    // The admission was given back: the window of one has its place for a start in time.
+    stallMs = 0;
+    const next = await trigger(a.app, name, { target: { node: unique('n') } });
     keep([next]);
     expect(next.statusCode).toBe(202);
   });
