@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import type { WorkflowConfig } from '../config/workflow';
 import { constraintKey } from '../config/workflow';
 import { LEDGER_QUEUE } from '../naming/task-queues';
@@ -108,19 +109,27 @@ export class LedgerClient {
    * answer (Temporal dedupes update ids; the ledger keeps each admission's answer by its id).
    */
   private send(client: Client, wf: WorkflowConfig, requests: AdmitRequest[]): Promise<LedgerAnswer[]> {
+    return this.update(client, wf, admitUpdate, requests, (details) =>
+      (details as LedgerRefusal[]).map((refusal) => ({ ok: false, refusal })),
+    );
+  }
+
+  /** An update to the workflow's ledger (starting it if needed), sent and retried by sendUpdate under one update id. */
+  private update<Ret, Arg>(
+    client: Client,
+    wf: WorkflowConfig,
+    def: UpdateDefinition<Ret, [Arg]>,
+    arg: Arg,
+    refused: (details: unknown) => Ret,
+  ): Promise<Ret> {
     const updateId = randomUUID();
     return sendUpdate(
       client,
       this.callTimeoutMs,
       { id: ledgerWorkflowId(wf.name), health: this.health },
-      () =>
-        client.workflow.executeUpdateWithStart(admitUpdate, {
-          updateId,
-          args: [requests],
-          startWorkflowOperation: this.start(wf),
-        }),
+      () => client.workflow.executeUpdateWithStart(def, { updateId, args: [arg], startWorkflowOperation: this.start(wf) }),
       { refusal: LEDGER_REFUSAL, seeding: LEDGER_SEEDING },
-      (details) => (details as LedgerRefusal[]).map((refusal) => ({ ok: false, refusal })),
+      refused,
     );
   }
 
@@ -145,22 +154,9 @@ export class LedgerClient {
    */
   announce(client: Client, wf: WorkflowConfig): Promise<Enforced[]> {
     this.ensureWorker();
-    const updateId = randomUUID();
     const args = { constraints: this.constraints(wf), ...(this.inUseMs !== undefined && { inUseMs: this.inUseMs }) };
-    return sendUpdate(
-      client,
-      this.callTimeoutMs,
-      { id: ledgerWorkflowId(wf.name), health: this.health },
-      () =>
-        client.workflow.executeUpdateWithStart(announceUpdate, {
-          updateId,
-          args: [args],
-          startWorkflowOperation: this.start(wf),
-        }),
-      { refusal: LEDGER_REFUSAL, seeding: LEDGER_SEEDING },
-      () => {
-        throw new Error('the admission ledger refused an announce, which it never refuses');
-      },
-    );
+    return this.update(client, wf, announceUpdate, args, () => {
+      throw new Error('the admission ledger refused an announce, which it never refuses');
+    });
   }
 }
