@@ -237,7 +237,6 @@ rule "node_down" {
       '--state-file',
       path.join(dir, 'trigger-state.json'),
     ]);
-    const triggerErr = (): string => trigger.stderr().slice(-4000);
     cleanups.push(() => trigger.stop());
 
     const deadline = Date.now() + 120_000;
@@ -268,8 +267,26 @@ rule "node_down" {
       const closed = new Map<string, { start: number; close: number; workflowId: string; runId: string }>();
       const until = Date.now() + 300_000;
       while (closed.size < victims.length) {
-        if (Date.now() > until)
-          throw new Error(`phase ${name}: ${closed.size}/${victims.length} healed in 5 min\n${triggerErr()}`);
+        if (Date.now() > until) {
+          // What Temporal and the trigger say of each node that did not heal.
+          const lines: string[] = [];
+          for (const v of victims.filter((x) => !closed.has(x.node))) {
+            lines.push(`${v.node} failed at ${new Date(failedAt.get(v.node)!).toISOString()}:`);
+            for await (const wf of client.workflow.list({ query: `MedicNode = ${queryValue(v.node)}` }))
+              lines.push(
+                `  ${wf.workflowId} ${wf.status.name} start ${wf.startTime.toISOString()} close ${wf.closeTime?.toISOString() ?? '-'}`,
+              );
+            lines.push(
+              ...trigger
+                .stderr()
+                .split('\n')
+                .filter((l) => l.includes(`"${v.node}"`))
+                .slice(-6)
+                .map((l) => `  ${l}`),
+            );
+          }
+          throw new Error(`phase ${name}: ${closed.size}/${victims.length} healed in 5 min\n${lines.join('\n')}`);
+        }
         for (const v of victims) {
           if (closed.has(v.node)) continue;
           for await (const wf of client.workflow.list({
