@@ -115,6 +115,20 @@ export function retryAfterSeconds(times: number[], now: number): number {
 }
 
 /**
+ * The Retry-After of a refusal by held places (a concurrency constraint, a node lock, a budget):
+ * a holder may close any moment, so a caller asks again after this at the latest, not at the
+ * holder's latest end (a reboot of a minute held the next node of its datacenter for the
+ * constraint's period, 15 minutes, in bench:fleet).
+ */
+export const HELD_RETRY_AFTER_S = 30;
+
+/** Retry-After of a refusal by `c`: a window's room is exact, a concurrency place's at most HELD_RETRY_AFTER_S away. */
+export function refusalRetryAfter(c: Pick<Constraint, 'kind'>, times: number[], now: number): number {
+  const s = retryAfterSeconds(times, now);
+  return c.kind === 'concurrency' ? Math.min(s, HELD_RETRY_AFTER_S) : s;
+}
+
+/**
  * Constraints in the order admission takes their leases: per-target before global (a busy
  * node fails fast without holding a fleet-wide slot meanwhile), concurrency before maxExecution.
  */

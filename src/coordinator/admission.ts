@@ -22,7 +22,7 @@ import {
   describeConstraint,
   leaseTimeoutMs,
   leaseWorkflowId,
-  retryAfterSeconds,
+  refusalRetryAfter,
   scopeOf,
   slotWorkflowId,
   unusedTargetField,
@@ -438,7 +438,7 @@ export class Admission {
           ...(e.constraint !== e.configured && { configured: describeConstraint(e.configured), stricter_config_in_use: true }),
         },
         count,
-        retryAfterSeconds: retryAfterSeconds(retryAt, this.now()),
+        retryAfterSeconds: refusalRetryAfter(e.constraint, retryAt, this.now()),
       },
     };
   }
@@ -842,7 +842,8 @@ export class Admission {
         refusal: {
           constraint: failed.check.constraint,
           count: failed.check.count,
-          retryAfterSeconds: retryAfterSeconds(
+          retryAfterSeconds: refusalRetryAfter(
+            failed.e.constraint,
             failed.holders.map((h) => this.expiry(failed.e.constraint, h)),
             this.now(),
           ),

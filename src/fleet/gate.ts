@@ -30,6 +30,7 @@ import {
   type Outcome,
 } from './policy';
 import { formatDuration } from '../duration';
+import { HELD_RETRY_AFTER_S } from '../admission/constraints';
 
 /** Why a start was refused, in the shape admission's refusals have (HTTP 429). */
 export interface FleetRefusal {
@@ -372,7 +373,7 @@ export class FleetSafety {
           ...(h ? { held_by: h.execution, held_by_workflow: h.workflow, since: h.since } : {}),
         },
         count: r.holders.length,
-        retryAfterSeconds: 30,
+        retryAfterSeconds: HELD_RETRY_AFTER_S,
         message: `node ${r.node} is held by disruptive execution ${h?.execution ?? '(unknown)'}${h?.workflow ? ` (${h.workflow})` : ''} since ${h?.since ?? '?'}`,
       });
     }
@@ -380,7 +381,7 @@ export class FleetSafety {
       return this.refuse(req, 'ledger_full', {
         constraint: { description: 'the fleet ledger holds at most this many bytes of holds', scope: 'global', limit: r.limit },
         count: r.holds,
-        retryAfterSeconds: 30,
+        retryAfterSeconds: HELD_RETRY_AFTER_S,
         message:
           `the fleet ledger is full: ${r.holds} disruptive remediations hold ${Math.round(r.bytes / 1024)} KiB of its ` +
           `${Math.round(r.limit / 1024)} KiB (each hold ends when its execution closes); add budgets to keep fewer running at once`,
@@ -399,7 +400,7 @@ export class FleetSafety {
         held_by: held,
       },
       count: r.held,
-      retryAfterSeconds: 30,
+      retryAfterSeconds: HELD_RETRY_AFTER_S,
       message: `budget "${r.budget}" allows ${limit} concurrent disruptive remediations in ${r.scope}; ${r.held} running: ${held.join(', ')}${more > 0 ? ` and ${more} more` : ''}${beyond}`,
     });
   }

@@ -103,6 +103,8 @@ export interface Delivery {
   status: DeliveryStatus;
   attempts: number;
   refusals: number;
+  /** When the coordinator first refused it (absent in state files of daemons before it: the next refusal sets it). */
+  firstRefusedAt?: number;
   nextAttemptAt: number;
   firedAt: number;
   workflowId?: string;
@@ -122,8 +124,18 @@ const PROMETHEUS_BACKOFF_CAP_MS = 5 * 60_000;
 const COORDINATOR_BACKOFF = { baseMs: 1000, capMs: 60_000 };
 const DEFAULT_MAX_IN_FLIGHT = 16;
 const DEFAULT_MAX_QUEUE = 10_000;
-/** A refused episode is retried after each Retry-After at most this many times. */
+/**
+ * A refused episode is retried at each Retry-After while it fires, until it was refused more than
+ * MAX_REFUSALS times over at least REFUSED_FOR_MS: a refusal by held places answers Retry-After
+ * 30 s at most, and a node whose datacenter is busy with other reboots waits its turn that long.
+ */
 export const MAX_REFUSALS = 20;
+export const REFUSED_FOR_MS = 3_600_000;
+
+/** Whether an episode refused `refusals` times, first at `firstRefusedAt`, is given up at `now`. */
+export function refusalsExhausted(refusals: number, firstRefusedAt: number, now: number): boolean {
+  return refusals > MAX_REFUSALS && now - firstRefusedAt >= REFUSED_FOR_MS;
+}
 /** Prometheus refuses range queries of more than 11,000 points per series. */
 export const MAX_REPLAY_POINTS = 10_000;
 /** Read positions and check results are written at most this often (episodes at once). */
@@ -656,7 +668,8 @@ export class TriggerDaemon {
         return;
       case 'refused':
         d.refusals += 1;
-        if (d.refusals > MAX_REFUSALS) {
+        d.firstRefusedAt ??= now;
+        if (refusalsExhausted(d.refusals, d.firstRefusedAt, now)) {
           d.status = 'gave_up';
           this.deps.metrics.errors.inc({ kind: 'refusals_exhausted' });
           log.error('coordinator refused the start too many times; not retrying this episode', {

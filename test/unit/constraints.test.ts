@@ -3,7 +3,9 @@ import {
   admissionOrder,
   describeConstraint,
   leaseWorkflowId,
+  refusalRetryAfter,
   retryAfterSeconds,
+  HELD_RETRY_AFTER_S,
   scopeOf,
   slotWorkflowId,
   unusedTargetField,
@@ -129,6 +131,13 @@ describe('slot arithmetic', () => {
     expect(retryAfterSeconds([NOW + 1_001], NOW)).toBe(2);
     expect(retryAfterSeconds([NOW - 5_000], NOW)).toBe(1);
     expect(retryAfterSeconds([], NOW)).toBe(1);
+  });
+
+  it('a concurrency refusal asks again within HELD_RETRY_AFTER_S (a holder may close any moment); a window at its end', () => {
+    const times = [NOW + 15 * 60_000];
+    expect(refusalRetryAfter({ kind: 'concurrency' }, times, NOW)).toBe(HELD_RETRY_AFTER_S);
+    expect(refusalRetryAfter({ kind: 'concurrency' }, [NOW + 5_000], NOW)).toBe(5);
+    expect(refusalRetryAfter({ kind: 'maxExecution' }, times, NOW)).toBe(900);
   });
 
   it('takes per-target leases before global ones, concurrency before maxExecution', () => {

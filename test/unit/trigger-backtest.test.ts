@@ -10,7 +10,7 @@ import { decideEpisodes, selectRules, summarise, UnknownRuleError } from '../../
 import { ruleEpisodes, type Episode } from '../../src/trigger/backtest/episodes';
 import { gridPoints, parseTimeSpec, rangeChunks, TimeSpecError, windowGrid, type Grid } from '../../src/trigger/backtest/grid';
 import { mergeChunks } from '../../src/trigger/backtest/history';
-import { MAX_REFUSALS } from '../../src/trigger/daemon';
+import { MAX_REFUSALS, REFUSED_FOR_MS } from '../../src/trigger/daemon';
 import { episodeKey, seriesKey, type SeriesHistory, type SeriesState } from '../../src/trigger/rule-state';
 
 const S = 1000;
@@ -213,9 +213,10 @@ describe('admission offline', () => {
       ]),
     ).toEqual([
       'a: start until 5m',
-      'b: concurrency node=n1 [a] retry@3m',
+      // Retry-After: a's place frees at 3m, but a holder may close any moment: 30 s at most.
+      'b: concurrency node=n1 [a] retry@1.5m',
       'c: start until 8m',
-      'd: concurrency global [a,c] retry@5m',
+      'd: concurrency global [a,c] retry@4.5m',
       'e: start until 10m',
     ]);
   });
@@ -340,8 +341,8 @@ describe('would-be starts and their retries', () => {
   };
   const grid: Grid = { first: 0, last: 600 * MIN, step: 15 * S };
 
-  it('retries a refused episode after Retry-After while it fires, and gives up after MAX_REFUSALS refusals', () => {
-    const wf = workflow({ constraints: [constraint('concurrency', 1, 600 * MIN)] });
+  it('retries a refused episode after Retry-After while it fires, and gives up as the daemon does', () => {
+    const wf = workflow({ constraints: [constraint('maxExecution', 1, 600 * MIN)] });
     const admission = new OfflineAdmission(undefined, { durationMs: () => 300 * MIN });
     const { episodes, timeline } = decideEpisodes(
       [rule('r', 'cleanDisk')],
@@ -352,15 +353,15 @@ describe('would-be starts and their retries', () => {
     );
     expect(episodes.map((e) => [e.outcome, e.refusals, e.refusedBy, e.stoppedBecause])).toEqual([
       ['started', 0, undefined, undefined],
-      // Retry-After is a's end (300 min away): the episode ended first.
-      ['refused', 1, 'concurrency', 'episode_ended'],
+      // Retry-After is when a leaves the window (600 min away): the episode ended first.
+      ['refused', 1, 'maxExecution', 'episode_ended'],
     ]);
     expect(timeline.map((t) => [t.at / MIN, t.decision, t.attempt])).toEqual([
       [0, 'start', 1],
       [1, 'refused', 1],
     ]);
 
-    // A node lock answers Retry-After 30 s: an episode firing long enough is refused MAX_REFUSALS + 1 times.
+    // A node lock answers Retry-After 30 s: an episode firing long enough is refused for an hour, then given up.
     const reboot = workflow({ name: 'rebootNode', workflowType: 'rebootNode', disruptive: true });
     const again = decideEpisodes(
       [rule('r', 'rebootNode')],
@@ -369,10 +370,10 @@ describe('would-be starts and their retries', () => {
       new OfflineAdmission(undefined, { durationMs: () => 300 * MIN }),
       { grid, node: 'me' },
     );
-    expect(again.episodes[1]).toMatchObject({ outcome: 'refused', refusals: MAX_REFUSALS + 1, stoppedBecause: 'gave_up' });
-    expect(again.timeline.slice(1).map((t) => t.at)).toEqual(
-      Array.from({ length: MAX_REFUSALS + 1 }, (_, i) => MIN + i * 30 * S),
-    );
+    const refusals = REFUSED_FOR_MS / (30 * S) + 1;
+    expect(refusals).toBeGreaterThan(MAX_REFUSALS);
+    expect(again.episodes[1]).toMatchObject({ outcome: 'refused', refusals, stoppedBecause: 'gave_up' });
+    expect(again.timeline.slice(1).map((t) => t.at)).toEqual(Array.from({ length: refusals }, (_, i) => MIN + i * 30 * S));
   });
 
   it('stops retrying at the end of the window, marks unfillable templates invalid, and counts per rule', () => {
@@ -440,13 +441,14 @@ describe('would-be starts and their retries', () => {
     );
     expect(episodes.map((e) => [e.key, e.outcome, e.refusals, e.coalescedWith ?? null])).toEqual([
       ['k-n1-0', 'started', 0, null],
-      ['k-n1-120000', 'started', 1, null],
+      // Refused at 2, 2.5, ..., 4.5 min (Retry-After 30 s), started at 5 when the first run ends.
+      ['k-n1-120000', 'started', 6, null],
       ['k-x-0', 'coalesced', 0, 'k-n1-0'],
       ['k-x-120000', 'coalesced', 0, 'k-n1-120000'],
     ]);
     expect(timeline.map((t) => [t.at / MIN, t.episode, t.decision, t.coalesced])).toEqual([
       [0, 'k-n1-0', 'start', ['k-x-0']],
-      [2, 'k-n1-120000', 'refused', ['k-x-120000']],
+      ...[2, 2.5, 3, 3.5, 4, 4.5].map((m) => [m, 'k-n1-120000', 'refused', ['k-x-120000']]),
       [5, 'k-n1-120000', 'start', ['k-x-120000']],
     ]);
   });

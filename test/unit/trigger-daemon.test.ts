@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { TriggerOutcome, TriggerRequest } from '../../src/client/coordinator-client';
 import type { TriggerConfig } from '../../src/config/load';
 import type { CoordinatorClient, PrometheusRule } from '../../src/config/trigger';
-import { MAX_REFUSALS, TriggerDaemon, type PrometheusApi } from '../../src/trigger/daemon';
+import { MAX_REFUSALS, REFUSED_FOR_MS, TriggerDaemon, type PrometheusApi } from '../../src/trigger/daemon';
 import { createTriggerMetrics } from '../../src/trigger/metrics';
 import { PrometheusError } from '../../src/prometheus/client';
 import type { Series, SeriesHistory } from '../../src/trigger/rule-state';
@@ -342,18 +342,31 @@ describe('TriggerDaemon', () => {
     expect(await h.value('medic_trigger_triggers_total', { result: 'refused' })).toBe(2);
   });
 
-  it('stops retrying a refusal when the episode resolves, and after a bounded number of refusals', async () => {
-    const refused: TriggerOutcome = { kind: 'refused', status: 429, retryAfterMs: 1000, message: 'no', body: {} };
-    const h = harness({ answers: Array(100).fill(refused) });
+  it('stops retrying a refusal when the episode resolves, and after more than MAX_REFUSALS refusals over an hour', async () => {
+    const every = 200_000; // 20 refusals span more than REFUSED_FOR_MS
+    const refused = (retryAfterMs: number): TriggerOutcome => ({ kind: 'refused', status: 429, retryAfterMs, message: 'no', body: {} });
+    const h = harness({ answers: [refused(1000), refused(1000), ...Array(100).fill(refused(every))] });
     h.timeline.set(0, [host1]);
     h.timeline.set(2000, []);
     await ticks(h, [0, 1000, 2000, 3000, 4000]);
     expect(h.sent).toHaveLength(2);
 
     h.timeline.set(5000, [host1]);
-    for (let t = 5000; t < 5000 + (MAX_REFUSALS + 5) * 1000; t += 1000) await h.tick(t);
+    for (let t = 5000; t < 5000 + (MAX_REFUSALS + 5) * every; t += every) await h.tick(t);
     expect(h.sent).toHaveLength(2 + MAX_REFUSALS + 1);
     expect(h.daemon.snapshot()[0]).toMatchObject({ status: 'gave_up' });
+    expect(await h.value('medic_trigger_errors_total', { kind: 'refusals_exhausted' })).toBe(1);
+  });
+
+  it('retries a held place every 30 s for an hour: more than MAX_REFUSALS refusals alone do not give up', async () => {
+    const every = 30_000;
+    const refused: TriggerOutcome = { kind: 'refused', status: 429, retryAfterMs: every, message: 'no', body: {} };
+    const h = harness({ answers: Array(200).fill(refused) });
+    h.timeline.set(0, [host1]);
+    for (let t = 0; t <= REFUSED_FOR_MS + 5 * every; t += every) await h.tick(t);
+    // Refused at 0, 30 s, ..., 60 min: the refusal at 60 min is the last.
+    expect(h.sent).toHaveLength(REFUSED_FOR_MS / every + 1);
+    expect(h.daemon.snapshot()[0]).toMatchObject({ status: 'gave_up', refusals: REFUSED_FOR_MS / every + 1 });
     expect(await h.value('medic_trigger_errors_total', { kind: 'refusals_exhausted' })).toBe(1);
   });
 

@@ -5,7 +5,7 @@
 // the circuit breaker depend on what happened then (who paused, how executions ended): unknown here.
 import type { BudgetScope, FleetSafetyConfig } from '../../config/fleet-safety';
 import { constraintKey, type Constraint, type WorkflowConfig } from '../../config/workflow';
-import { admissionOrder, describeConstraint as describe, scopeOf } from '../../admission/constraints';
+import { admissionOrder, describeConstraint as describe, HELD_RETRY_AFTER_S, scopeOf } from '../../admission/constraints';
 import { formatDuration } from '../../duration';
 import { FleetSize } from '../../fleet/fleet-size';
 import { budgetPlaces, freezeActive, freezeApplies, freezeWindow, type SizeReading } from '../../fleet/policy';
@@ -61,7 +61,8 @@ export interface AdmissionOptions {
 }
 
 /** Retry-After of the refusals the coordinator words itself (src/fleet/gate.ts). */
-const RETRY_MS = { freeze: 300_000, disruptive_lock: 30_000, budget: 30_000, budget_plan: 60_000, ledger_full: 30_000 };
+const HELD_MS = HELD_RETRY_AFTER_S * 1000;
+const RETRY_MS = { freeze: 300_000, disruptive_lock: HELD_MS, budget: HELD_MS, budget_plan: 60_000, ledger_full: HELD_MS };
 /** What the fleet ledger records as the trigger of an offline hold. */
 const TRIGGER = 'backtest';
 
@@ -200,7 +201,8 @@ export class OfflineAdmission {
         description: describe(c),
         scope,
         holders: live.map((p) => p.id),
-        retryAt: Math.min(...live.map((p) => p.until)),
+        // The coordinator's Retry-After: the first place to free, at most HELD_RETRY_AFTER_S away.
+        retryAt: Math.min(...live.map((p) => p.until), a.at + HELD_MS),
         message: `${describe(c)}: ${live.length} running in ${scope}`,
       };
     }

@@ -7,7 +7,7 @@ import type { PrometheusRule, TriggerRule } from '../../config/trigger';
 import type { WorkflowConfig } from '../../config/workflow';
 import type { Target } from '../../naming/task-queues';
 import { PrometheusError } from '../../prometheus/client';
-import { buildRequest, compileRule, MAX_REFUSALS, timingOf, type PrometheusApi } from '../daemon';
+import { buildRequest, compileRule, refusalsExhausted, timingOf, type PrometheusApi } from '../daemon';
 import { OfflineAdmission, type Control, type Decision, type Peak } from './admission';
 import { ruleEpisodes, type Episode } from './episodes';
 import { fleetSizeHistory } from './fleet-size';
@@ -86,7 +86,7 @@ export interface EpisodeReport {
   refusedBy?: Control;
   /** The episode whose identical request answered this one's. */
   coalescedWith?: string;
-  /** Why a refused episode was not tried again: it ended, the daemon gave up (MAX_REFUSALS), or the window ended. */
+  /** Why a refused episode was not tried again: it ended, the daemon gave up (refusalsExhausted), or the window ended. */
   stoppedBecause?: 'episode_ended' | 'gave_up' | 'window_ended';
   message?: string;
 }
@@ -242,7 +242,7 @@ function enqueue(queue: Pending[], p: Pending): void {
  * Every episode that fired within the window, through admission in time order, as the daemon's
  * send loop sends them: identical requests due at once (one node's disk seen through two
  * devices) go as one, answered for all; a refused one is tried again at its Retry-After while it
- * still fires, at most MAX_REFUSALS refusals. Pure apart from the admission model it drives.
+ * still fires, until the daemon would give up (refusalsExhausted). Pure apart from the admission model it drives.
  */
 export function decideEpisodes(
   rules: readonly PrometheusRule[],
@@ -285,6 +285,7 @@ export function decideEpisodes(
   });
 
   const timeline: TimelineEntry[] = [];
+  const firstRefused = new Map<EpisodeReport, number>();
   while (queue.length) {
     const p = queue.shift()!;
     const { report } = p;
@@ -332,8 +333,9 @@ export function decideEpisodes(
         report.refusedBy = control;
         report.message = message;
         report.refusals += 1;
+        if (!firstRefused.has(report)) firstRefused.set(report, p.at);
         next = retryTime(p.at, retryAt);
-        if (report.refusals > MAX_REFUSALS) report.stoppedBecause = 'gave_up';
+        if (refusalsExhausted(report.refusals, firstRefused.get(report)!, p.at)) report.stoppedBecause = 'gave_up';
         else enqueue(queue, { ...p, at: next });
         break;
       }
