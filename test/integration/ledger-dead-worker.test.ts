@@ -2,8 +2,10 @@
 // activity) stalls the ledger for seconds, not for a call timeout: the next admission through a
 // live coordinator is answered 202. The killed process is a task taker (test/helpers/task-taker.js:
 // it takes one task and never answers it), which leaves Temporal what a coordinator killed inside
-// that task leaves: the task started and its poller gone. The file has a namespace of its own, so
-// the taker is the only poller of the ledger queue and takes exactly the task meant for it.
+// that task leaves: the task started and its poller gone; and a real `medic coordinator` frozen
+// (SIGSTOP) while the ledger's task is sent to its sticky queue, then SIGKILLed. The file has a
+// namespace of its own, so the process under attack is the only poller of the ledger queue.
+import os from 'node:os';
 import path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { msToNumber, tsToMs } from '@temporalio/common/lib/time';
@@ -21,6 +23,7 @@ import {
   type TestCoordinator,
 } from '../helpers/coordinator';
 import { startProcess, type Proc } from '../helpers/processes';
+import { buildStack } from '../helpers/stack';
 import { testNamespace, type TestNamespace } from '../helpers/namespace';
 import { connectWorkerConnection, temporalAddress, unique } from '../helpers/temporal';
 
@@ -180,3 +183,69 @@ it('a process SIGKILLed holding the ledger’s seeding activity: it times out on
     await connection.close();
   }
 }, 90_000);
+
+it('a coordinator process frozen then SIGKILLed as the ledger’s task goes to its sticky queue: the next admission through another is answered', async () => {
+  const wf = wfOf(unique('dead-sticky'));
+  const hcl = `workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind   = "maxExecution"\n  value  = "5"\n  period = "1h"\n}\n`;
+  const stack = await buildStack({
+    temporalAddress: temporalAddress(),
+    workflows: { [wf.name]: hcl },
+    temporalBlock: `temporal {\n  address   = "${temporalAddress()}"\n  namespace = "${ns.namespace}"\n}`,
+  });
+  let frozen: number | undefined;
+  try {
+    // The process is the namespace's only ledger worker: the ledger's tasks go to it, then to its sticky queue.
+    const p = await stack.startReplica();
+    frozen = p.proc.pid;
+    const api = stack.client('admin', p.url, 30_000);
+    for (let i = 0; i < 2; i++) {
+      const r = await api.request('POST', `/v1/workflows/${wf.name}/executions`, { target: { node: unique('node') } });
+      expect(r.status).toBe(202);
+      started.push((r.body as { workflow_id: string }).workflow_id);
+    }
+    const handle = ns.client.workflow.getHandle(ledgerWorkflowId(wf.name));
+    const startedBy = (await ledgerEvents(wf.name))
+      .filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
+      .map((e) => e.workflowTaskStartedEventAttributes!.identity);
+    expect(startedBy.at(-1)).toBe(`coordinator-${p.proc.pid}@${os.hostname()}`);
+
+    coordinator = await liveCoordinator(wf);
+    process.kill(p.proc.pid, 'SIGSTOP');
+    const killed = (async () => {
+      // The admission's task is sent to the frozen process's sticky queue (its poll is still open at
+      // the server): kill it once the task is started there, or after 3 s if it waits unstarted.
+      const until = Date.now() + 3_000;
+      let state: string | undefined;
+      while (Date.now() < until) {
+        const pending = (await handle.describe()).raw.pendingWorkflowTask;
+        state = pending ? temporal.api.enums.v1.PendingWorkflowTaskState[pending.state!] : undefined;
+        if (state === 'PENDING_WORKFLOW_TASK_STATE_STARTED') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      process.kill(p.proc.pid, 'SIGKILL');
+      return { at: Date.now(), state };
+    })();
+    const answer = await admitted(coordinator, wf.name);
+    const kill = await killed;
+    process.stderr.write(
+      `[ledger-dead-worker] admission answered ${answer.status} in ${answer.ms} ms; the frozen coordinator's task was ${kill.state ?? 'not pending'} when it was SIGKILLed\n`,
+    );
+    expect(answer.status).toBe(202);
+    // The held task timed out after the ledger's task timeout (started), or moved off the sticky
+    // queue after the ledger worker's 2 s (never started): never the caller's 10 s.
+    const timedOut = (await ledgerEvents(wf.name)).filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
+    expect(timedOut).toHaveLength(1);
+    const type = timedOut[0]!.workflowTaskTimedOutEventAttributes!.timeoutType;
+    expect(type).toBe(
+      kill.state === 'PENDING_WORKFLOW_TASK_STATE_STARTED' ? TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE : TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START,
+    );
+  } finally {
+    // A failure before the SIGKILL must not leave a frozen process behind.
+    try {
+      if (frozen !== undefined) process.kill(frozen, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await stack.stop();
+  }
+}, 120_000);
