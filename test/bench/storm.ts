@@ -1,17 +1,17 @@
 // npm run bench:storm: three coordinator processes against one dev server, hit at once by
-// hundreds of triggers that a constraint must cut down to a handful. Phase 1: 300 triggers
-// for one workflow on one node under concurrency 1/15m (expect 1 start). Phase 2: 300 over 50
-// nodes under a global maxExecution 3/24h (expect 3). Starts are counted from the HTTP answers
-// and again from Temporal; any start beyond the constraint is a violation. Last line:
+// hundreds of triggers that a constraint must cut down to a handful. Phase 0 (a rolling upgrade
+// mid-storm, first, so the ledgers are the previous release's as in a real upgrade): the
+// previous release's coordinators take half of a global window, then are replaced one at a time
+// by this release while triggers keep coming; the window must end exactly full, with no 5xx.
+// Phase 1: 300 triggers for one workflow on one node under concurrency 1/15m (expect 1 start).
+// Phase 2: 300 over 50 nodes under a global maxExecution 3/24h (expect 3). Starts are counted
+// from the HTTP answers and again from Temporal; any start beyond the constraint is a violation.
 // Phase 3 (config change and SIGKILL mid-storm): 6 starts on 6 of 10 nodes under concurrency
 // 2/15m per node and a global maxExecution 10/24h; then one coordinator reloads (SIGHUP) a
 // stricter concurrency 1/30m with a looser global 16/48h, and a storm of the remaining
 // triggers runs while another coordinator is SIGKILLed and restarted. The strictest config in
 // use governs: exactly one more start on each of the 4 idle nodes (10 in all), none beside a
-// running one. Phase 4 (a rolling upgrade mid-storm): the previous release's coordinators take
-// half of a global window, then are replaced one at a time by this release while triggers keep
-// coming; the window must end exactly full, with no 5xx. Last line:
-// `storm: started=<n> expected=<n> violations=<n>`.
+// running one. Last line: `storm: started=<n> expected=<n> violations=<n>`.
 import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,7 +33,7 @@ import { buildRelease } from '../helpers/release';
 const COORDINATORS = 3;
 const TRIGGERS = Number(process.env.STORM_TRIGGERS ?? 300);
 const NODES = 50;
-/** Phase 4: starts allowed in all (global maxExecution), taken half under the previous release, half during the roll. */
+/** Phase 0: starts allowed in all (global maxExecution), taken half under the previous release, half during the roll. */
 const UPGRADE_LIMIT = 8;
 
 const WORKFLOWS = {
@@ -72,14 +72,76 @@ async function main(): Promise<void> {
   let expected = 0;
   let violations = 0;
   try {
+    const previous = buildRelease(undefined, (l) => process.stdout.write(`phase 0: ${l}\n`));
     for (let i = 0; i < COORDINATORS; i++) {
       const config = writeConfig(path.join(dir, `coordinator-${i}`), certs, temporal, WORKFLOWS);
       configs.push(config);
-      coordinators.push(await startCoordinatorProcess(config));
+      coordinators.push(await startCoordinatorProcess(config, previous));
     }
     process.stdout.write(
-      `${COORDINATORS} coordinator processes on ports ${coordinators.map((c) => c.port).join(', ')}; ${temporal.label} ${temporal.address}\n`,
+      `${COORDINATORS} coordinator processes of the previous release on ports ${coordinators.map((c) => c.port).join(', ')}; ${temporal.label} ${temporal.address}\n`,
     );
+
+    // Phase 0: a rolling upgrade mid-storm. The coordinators run the previous release (built
+    // from git history), which starts the ledgers and takes half of a global window; then each is
+    // replaced, one at a time, by this release while triggers keep coming through the others.
+    // First, as in a real upgrade: the ledgers are the previous release's (this release's
+    // ledgers carry patch markers the previous one cannot replay: a roll back is not supported).
+    const upNode = (i: number): string => `storm-${run}-upgrade-${i % 20}`;
+    const upPost = (c: CoordinatorProcess, i: number): Promise<{ status: number; body: string }> =>
+      request(agent, 'POST', `${c.url}/v1/workflows/stormUpgrade/executions`, {
+        target: { node: upNode(i) },
+        reason: 'storm',
+      }).catch((err: Error) => ({ status: 0, body: err.message }));
+    for (let i = 0; i < UPGRADE_LIMIT / 2; i++) await upPost(coordinators[i % COORDINATORS]!, i);
+    const t4 = Date.now();
+    const upAnswers: Array<{ status: number; body: string }> = [];
+    const live = [...coordinators];
+    let rolling = true;
+    let round: Promise<unknown> = Promise.resolve();
+    const storm4 = (async () => {
+      for (let i = UPGRADE_LIMIT; rolling; i++) {
+        round = Promise.all(live.map((c, k) => upPost(c, i * COORDINATORS + k))).then((a) => upAnswers.push(...a));
+        await round;
+      }
+    })();
+    for (let i = 0; i < COORDINATORS; i++) {
+      live.splice(live.indexOf(coordinators[i]!), 1);
+      await round; // what was sent through it is answered before it stops
+      await coordinators[i]!.stop();
+      coordinators[i] = await startCoordinatorProcess(configs[i]!);
+      live.push(coordinators[i]!);
+      process.stdout.write(`phase 0: coordinator ${i} runs this release\n`);
+    }
+    rolling = false;
+    await storm4;
+    const up = new Map<number, number>();
+    for (const a of upAnswers) up.set(a.status, (up.get(a.status) ?? 0) + 1);
+    const upQuery = `MedicWorkflow = 'stormUpgrade'`;
+    let upTotal = -1;
+    await waitFor(
+      'visibility to settle',
+      async () => {
+        const { count } = await client.workflow.count(upQuery);
+        const stable = count === upTotal;
+        upTotal = count;
+        return stable ? true : undefined;
+      },
+      30_000,
+      500,
+    );
+    const failed = upAnswers.filter((a) => a.status >= 500 || a.status === 0);
+    for (const a of failed.slice(0, 3)) process.stderr.write(`phase 0: answer ${a.status}: ${a.body.slice(0, 400)}\n`);
+    const failures = failed.length;
+    const upOver = Math.max(0, upTotal - UPGRADE_LIMIT) + failures;
+    process.stdout.write(
+      `phase "rolling upgrade mid-storm": ${Date.now() - t4} ms; answers ${[...up].map(([st, n]) => `${st}x${n}`).join(' ')}; ` +
+        `in Temporal ${upTotal}, limit ${UPGRADE_LIMIT}, failed answers ${failures}, violations ${upOver}\n`,
+    );
+    started += upTotal;
+    expected += UPGRADE_LIMIT;
+    violations += upOver;
+
 
     const phases: Phase[] = [
       {
@@ -242,68 +304,6 @@ async function main(): Promise<void> {
     expected += 10;
     violations += over;
 
-    // Phase 4: a rolling upgrade mid-storm. The coordinators are replaced by the previous
-    // release (built from git history), which takes half of a global window; then each is
-    // replaced, one at a time, by this release while triggers keep coming through the others.
-    const previous = buildRelease(undefined, (l) => process.stdout.write(`phase 4: ${l}\n`));
-    for (let i = 0; i < COORDINATORS; i++) {
-      await coordinators[i]!.stop();
-      coordinators[i] = await startCoordinatorProcess(configs[i]!, previous);
-    }
-    const upNode = (i: number): string => `storm-${run}-upgrade-${i % 20}`;
-    const upPost = (c: CoordinatorProcess, i: number): Promise<{ status: number; body: string }> =>
-      request(agent, 'POST', `${c.url}/v1/workflows/stormUpgrade/executions`, {
-        target: { node: upNode(i) },
-        reason: 'storm',
-      }).catch((err: Error) => ({ status: 0, body: err.message }));
-    for (let i = 0; i < UPGRADE_LIMIT / 2; i++) await upPost(coordinators[i % COORDINATORS]!, i);
-    const t4 = Date.now();
-    const upAnswers: Array<{ status: number; body: string }> = [];
-    const live = [...coordinators];
-    let rolling = true;
-    let round: Promise<unknown> = Promise.resolve();
-    const storm4 = (async () => {
-      for (let i = UPGRADE_LIMIT; rolling; i++) {
-        round = Promise.all(live.map((c, k) => upPost(c, i * COORDINATORS + k))).then((a) => upAnswers.push(...a));
-        await round;
-      }
-    })();
-    for (let i = 0; i < COORDINATORS; i++) {
-      live.splice(live.indexOf(coordinators[i]!), 1);
-      await round; // what was sent through it is answered before it stops
-      await coordinators[i]!.stop();
-      coordinators[i] = await startCoordinatorProcess(configs[i]!);
-      live.push(coordinators[i]!);
-      process.stdout.write(`phase 4: coordinator ${i} runs this release\n`);
-    }
-    rolling = false;
-    await storm4;
-    const up = new Map<number, number>();
-    for (const a of upAnswers) up.set(a.status, (up.get(a.status) ?? 0) + 1);
-    const upQuery = `MedicWorkflow = 'stormUpgrade'`;
-    let upTotal = -1;
-    await waitFor(
-      'visibility to settle',
-      async () => {
-        const { count } = await client.workflow.count(upQuery);
-        const stable = count === upTotal;
-        upTotal = count;
-        return stable ? true : undefined;
-      },
-      30_000,
-      500,
-    );
-    const failed = upAnswers.filter((a) => a.status >= 500 || a.status === 0);
-    for (const a of failed.slice(0, 3)) process.stderr.write(`phase 4: answer ${a.status}: ${a.body.slice(0, 400)}\n`);
-    const failures = failed.length;
-    const upOver = Math.max(0, upTotal - UPGRADE_LIMIT) + failures;
-    process.stdout.write(
-      `phase "rolling upgrade mid-storm": ${Date.now() - t4} ms; answers ${[...up].map(([st, n]) => `${st}x${n}`).join(' ')}; ` +
-        `in Temporal ${upTotal}, limit ${UPGRADE_LIMIT}, failed answers ${failures}, violations ${upOver}\n`,
-    );
-    started += upTotal;
-    expected += UPGRADE_LIMIT;
-    violations += upOver;
   } finally {
     agent.destroy();
     await Promise.all(coordinators.map((c) => c.stop()));
