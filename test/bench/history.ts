@@ -179,6 +179,30 @@ async function main(): Promise<void> {
       `history: p50 ${before.p50.toFixed(1)} -> ${after.p50.toFixed(1)} ms, p99 ${before.p99.toFixed(1)} -> ${after.p99.toFixed(1)} ms, ` +
         `ratio p50=${(after.p50 / before.p50).toFixed(2)} p99=${(after.p99 / before.p99).toFixed(2)}\n`,
     );
+  } catch (err) {
+    // What the coordinator said and where the ledger stands, before everything is stopped.
+    const lines = coordinator.proc
+      .output()
+      .split('\n')
+      .filter((l) => l.trim() && !l.includes('"kind":"audit"'));
+    process.stderr.write(`coordinator output (last 40 lines, audit left out):\n${lines.slice(-40).join('\n')}\n`);
+    const events =
+      (
+        await client.workflow
+          .getHandle(ledgerWorkflowId(WORKFLOW))
+          .fetchHistory()
+          .catch(() => undefined)
+      )?.events ?? [];
+    process.stderr.write(
+      `ledger's last events:\n${events
+        .slice(-25)
+        .map(
+          (e) =>
+            `  ${String(e.eventId)} ${proto.api.enums.v1.EventType[e.eventType!]} ${JSON.stringify(e.workflowTaskTimedOutEventAttributes ?? e.workflowTaskFailedEventAttributes?.failure?.message ?? '')}`,
+        )
+        .join('\n')}\n`,
+    );
+    throw err;
   } finally {
     agent.destroy();
     await coordinator.stop();
