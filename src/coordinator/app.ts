@@ -421,7 +421,13 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     },
   });
 
-  await app.register(healthRoutes, { temporal: deps.temporal, metrics, config: deps.config, ledgers: ledgerHealth });
+  await app.register(healthRoutes, {
+    temporal: deps.temporal,
+    metrics,
+    config: deps.config,
+    ledgers: ledgerHealth,
+    ledgerWorker: () => ledgerWorker.status(),
+  });
   await app.register(workflowRoutes, { config: deps.config });
   await app.register(executionRoutes, { admission, temporal: deps.temporal, metrics });
   await app.register(alertmanagerRoutes, { admission, config: deps.config, metrics });

@@ -24,8 +24,12 @@ import { heartbeating } from '../temporal/heartbeating';
 import { createLogger } from '../telemetry/logger';
 import { createWatcherActivities } from '../watcher/activities';
 
+/** Where the ledger worker is: not asked for yet, starting (or retrying after a failure), or polling its queues. */
+export type LedgerWorkerStatus = 'not_started' | 'starting' | 'polling';
+
 export class LedgerWorker {
   private running?: Promise<void>;
+  private polling = false;
   private workers: Worker[] = [];
   private ladder?: LadderActivities;
   private auditQueue?: string;
@@ -55,6 +59,14 @@ export class LedgerWorker {
   /** Runs the audit journal (src/audit/workflow.ts) from `queue` too (set before the first ensure()). */
   serveAuditJournal(queue: string): void {
     this.auditQueue = queue;
+  }
+
+  /**
+   * Whether it polls yet: a coordinator is ready once its ledger worker polls (its Workers take
+   * seconds to create; the first admissions waited ~2 s for them in bench:history).
+   */
+  status(): LedgerWorkerStatus {
+    return this.running === undefined ? 'not_started' : this.polling ? 'polling' : 'starting';
   }
 
   /** Starts polling in the background, once; returns at once. */
@@ -134,6 +146,7 @@ export class LedgerWorker {
         if (this.stopped) break;
         if (attempt > 1) this.log('admission ledger worker polling again');
         attempt = 0;
+        this.polling = true;
         await runTogether(this.workers);
       } catch (err) {
         if (this.stopped) break;
@@ -147,6 +160,7 @@ export class LedgerWorker {
           };
         });
       } finally {
+        this.polling = false;
         this.workers = [];
         await connection?.close().catch(() => undefined);
       }

@@ -365,6 +365,28 @@ describe('reading', () => {
     });
   });
 
+  it('is not ready while its ledger worker starts, and ready once it polls', async () => {
+    // A workflow with an approval block starts the ledger worker with the coordinator.
+    const gated = workflowConfig(unique('gated'), { approval: { when: 'always', approvers: [ADMIN], timeoutMs: 600_000 } });
+    const starting = await testCoordinator([gated]);
+    try {
+      const first = await starting.app.inject({ url: '/readyz' });
+      expect(first.statusCode).toBe(503);
+      expect(first.json()).toMatchObject({ status: 'not_ready', temporal: 'reachable', ledger_worker: 'starting' });
+      const ready = await eventually(
+        async () => {
+          const r = await starting.app.inject({ url: '/readyz' });
+          return r.statusCode === 200 ? r.json() : undefined;
+        },
+        30_000,
+        'the ledger worker polling',
+      );
+      expect(ready).toMatchObject({ status: 'ready', ledger_worker: 'polling' });
+    } finally {
+      await starting.close();
+    }
+  });
+
   it('serves /healthz, /readyz and /metrics publicly', async () => {
     expect((await c.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await c.app.inject({ url: '/readyz' });

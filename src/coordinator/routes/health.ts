@@ -1,9 +1,10 @@
-// /healthz (the process is up), /readyz (config loaded and Temporal reachable; ledgers that cannot run), /metrics.
+// /healthz (the process is up), /readyz (config loaded, Temporal reachable, the ledger worker polling; ledgers that cannot run), /metrics.
 import type { FastifyPluginAsync } from 'fastify';
 import type { LiveConfig } from '../live-config';
 import type { CoordinatorMetrics } from '../metrics';
 import type { TemporalGateway } from '../../temporal/gateway';
 import type { LedgerHealth } from '../../ledger/health';
+import type { LedgerWorkerStatus } from '../ledger-worker';
 import { COMMON_ERRORS, errorResponses } from './schemas';
 
 const READY_SCHEMA = {
@@ -14,6 +15,8 @@ const READY_SCHEMA = {
     config: { type: 'string', enum: ['loaded'] },
     workflows: { type: 'integer' },
     config_loaded_at: { type: 'string', format: 'date-time' },
+    /** This coordinator's ledger worker: not ready while it starts (the ledgers it would run wait for it). */
+    ledger_worker: { type: 'string', enum: ['not_started', 'starting', 'polling'] },
     /** Ledgers that cannot run: only the workflows each governs are refused (503 ledger_failed); the rest is served. */
     ledgers_failed: {
       type: 'array',
@@ -30,7 +33,8 @@ export const healthRoutes: FastifyPluginAsync<{
   metrics: CoordinatorMetrics;
   config: LiveConfig;
   ledgers: LedgerHealth;
-}> = async (app, { temporal, metrics, config, ledgers }) => {
+  ledgerWorker: () => LedgerWorkerStatus;
+}> = async (app, { temporal, metrics, config, ledgers, ledgerWorker }) => {
   app.get(
     '/healthz',
     {
@@ -49,19 +53,22 @@ export const healthRoutes: FastifyPluginAsync<{
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: configuration loaded and Temporal reachable',
+        summary: 'Readiness: configuration loaded, Temporal reachable and the ledger worker polling',
         response: { 200: READY_SCHEMA, 503: { ...READY_SCHEMA, description: 'not ready' }, ...errorResponses(...COMMON_ERRORS) },
       },
     },
     async (_request, reply) => {
       const reachable = await temporal.ready();
       const state = config.current;
-      return reply.code(reachable ? 200 : 503).send({
-        status: reachable ? 'ready' : 'not_ready',
+      const worker = ledgerWorker();
+      const ready = reachable && worker !== 'starting';
+      return reply.code(ready ? 200 : 503).send({
+        status: ready ? 'ready' : 'not_ready',
         temporal: reachable ? 'reachable' : 'unreachable',
         config: 'loaded',
         workflows: state.workflows.size,
         config_loaded_at: state.loadedAt.toISOString(),
+        ledger_worker: worker,
         ledgers_failed: ledgers.failures(),
       });
     },
