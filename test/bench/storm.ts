@@ -142,7 +142,6 @@ async function main(): Promise<void> {
     expected += UPGRADE_LIMIT;
     violations += upOver;
 
-
     const phases: Phase[] = [
       {
         name: `${TRIGGERS} triggers, 1 node, concurrency 1/15m`,
@@ -303,7 +302,6 @@ async function main(): Promise<void> {
     started += total;
     expected += 10;
     violations += over;
-
   } finally {
     agent.destroy();
     await Promise.all(coordinators.map((c) => c.stop()));

@@ -237,7 +237,9 @@ it('a coordinator process frozen then SIGKILLed as the ledger’s task goes to i
     expect(timedOut).toHaveLength(1);
     const type = timedOut[0]!.workflowTaskTimedOutEventAttributes!.timeoutType;
     expect(type).toBe(
-      kill.state === 'PENDING_WORKFLOW_TASK_STATE_STARTED' ? TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE : TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START,
+      kill.state === 'PENDING_WORKFLOW_TASK_STATE_STARTED'
+        ? TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE
+        : TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START,
     );
   } finally {
     // A failure before the SIGKILL must not leave a frozen process behind.

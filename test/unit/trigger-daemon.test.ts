@@ -344,7 +344,13 @@ describe('TriggerDaemon', () => {
 
   it('stops retrying a refusal when the episode resolves, and after more than MAX_REFUSALS refusals over an hour', async () => {
     const every = 200_000; // 20 refusals span more than REFUSED_FOR_MS
-    const refused = (retryAfterMs: number): TriggerOutcome => ({ kind: 'refused', status: 429, retryAfterMs, message: 'no', body: {} });
+    const refused = (retryAfterMs: number): TriggerOutcome => ({
+      kind: 'refused',
+      status: 429,
+      retryAfterMs,
+      message: 'no',
+      body: {},
+    });
     const h = harness({ answers: [refused(1000), refused(1000), ...Array(100).fill(refused(every))] });
     h.timeline.set(0, [host1]);
     h.timeline.set(2000, []);
