@@ -107,8 +107,11 @@ export class LedgerWorker {
             taskQueue,
             ...(workflows && {
               workflowBundle: { codePath: this.bundlePath },
-              // A workflow whose coordinator stopped moves to another one quickly.
-              stickyQueueScheduleToStartTimeout: '2s',
+              // A task left on a sticky queue moves to the normal one (any coordinator, full
+              // history) after this: a stopped coordinator's ledgers move on, and an update's
+              // task that its sticky poller misses waits this long, not 2 s (bench:history saw
+              // such misses in every round: a task scheduled, never started, timed out).
+              stickyQueueScheduleToStartTimeout: '500ms',
             }),
             dataConverter: medicDataConverter(this.config.payloadKeyFile),
             identity: `coordinator-${process.pid}@${os.hostname()}`,

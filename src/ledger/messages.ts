@@ -17,7 +17,7 @@ export const LEDGER_SEEDING = 'MedicLedgerSeeding';
  * The workflow task timeout of both ledgers (set at their start and at each continue-as-new). A
  * ledger's task is milliseconds of work; this bounds how long a coordinator that died holding one
  * stalls the ledger, and is well inside an admission's call timeout (10 s), so the callers waiting
- * are still answered. Sticky tasks of a stopped coordinator move on after 2 s (ledger-worker.ts).
+ * are still answered. Sticky tasks not picked up move on after 500 ms (ledger-worker.ts).
  */
 export const LEDGER_TASK_TIMEOUT = '5s';
 /** The heartbeat timeout of the ledgers' activities (the ledger worker heartbeats every second while one runs). */
