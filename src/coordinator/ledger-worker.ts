@@ -29,7 +29,6 @@ export type LedgerWorkerStatus = 'not_started' | 'starting' | 'polling';
 
 export class LedgerWorker {
   private running?: Promise<void>;
-  private polling = false;
   private workers: Worker[] = [];
   private ladder?: LadderActivities;
   private auditQueue?: string;
@@ -66,7 +65,8 @@ export class LedgerWorker {
    * seconds to create; the first admissions waited ~2 s for them in bench:history).
    */
   status(): LedgerWorkerStatus {
-    return this.running === undefined ? 'not_started' : this.polling ? 'polling' : 'starting';
+    // Its Workers are set just before they run, and cleared when they stop.
+    return this.running === undefined ? 'not_started' : this.workers.length > 0 ? 'polling' : 'starting';
   }
 
   /** Starts polling in the background, once; returns at once. */
@@ -149,7 +149,6 @@ export class LedgerWorker {
         if (this.stopped) break;
         if (attempt > 1) this.log('admission ledger worker polling again');
         attempt = 0;
-        this.polling = true;
         await runTogether(this.workers);
       } catch (err) {
         if (this.stopped) break;
@@ -163,7 +162,6 @@ export class LedgerWorker {
           };
         });
       } finally {
-        this.polling = false;
         this.workers = [];
         await connection?.close().catch(() => undefined);
       }
