@@ -57,6 +57,12 @@ export interface AdmissionConfig {
    * default (DEFAULT_ORPHAN_GRACE_MS, 1 minute).
    */
   orphanGraceMs?: number;
+  /**
+   * `fleet_constraints`: a disruptive workflow's own constraints are admitted at the fleet ledger,
+   * in the same update as its node lock and budgets (one update, and a refusal writes nothing).
+   * Off by default in this release: turn it on once every coordinator runs it (docs/operations/upgrades.md).
+   */
+  fleetConstraints?: boolean;
 }
 
 export const DEFAULT_VISIBILITY_QPS = 2;
@@ -80,10 +86,12 @@ function readAdmission(d: Decoder | undefined): AdmissionConfig {
       `shorter than the default ${formatDuration(DEFAULT_ORPHAN_GRACE_MS)}: a place is freed when visibility has not shown its execution by then, so a lagging visibility store can let a second start through (meant for tests)`,
     );
   }
+  const fleetConstraints = d.bool('fleet_constraints', false);
   d.finish();
   return {
     visibilityQps: qps === undefined || qps < 0 ? DEFAULT_VISIBILITY_QPS : qps,
     reconcileIntervalMs,
+    ...(fleetConstraints && { fleetConstraints }),
     ...(orphanGraceMs !== undefined && { orphanGraceMs }),
   };
 }

@@ -143,6 +143,11 @@ export interface AdmissionDeps {
    * one update to its ledger, which holds its windows in Temporal's time and every replica's config.
    */
   ledger: LedgerClient;
+  /**
+   * Whether the fleet ledger admits this workflow's own constraints with its claim (one update:
+   * `admission.fleet_constraints` and admitsAtFleet); otherwise its ledger admits them first.
+   */
+  atFleet?: (wf: WorkflowConfig) => boolean;
   /** Approval requests (`approval { ... }` in a workflow file); without it such workflows start as usual. */
   approvals?: ApprovalRequester;
   /** Longest time between taking a lease and starting its execution; leases last this much longer than the period. */
@@ -492,7 +497,9 @@ export class Admission {
       ...(req.ladder && { ladder: req.ladder }),
     };
 
-    const viaLedger = usesLedger(wf) ? this.deps.ledger : undefined;
+    // The fleet ledger admits the workflow's constraints with its node and budgets: one update, no slot or lease.
+    const atFleet = !req.dryRun && this.deps.fleet !== undefined && this.deps.atFleet?.(wf) === true;
+    const viaLedger = usesLedger(wf) && !atFleet ? this.deps.ledger : undefined;
     return this.deps.temporal.withDeadline(async (client) => {
       // What fleet safety holds for the execution, in its memo (set once fleet safety has admitted it).
       let fleetMemo: Record<string, string> = {};
@@ -513,7 +520,7 @@ export class Admission {
           }),
           memo: {
             [NONCE_MEMO]: nonce,
-            ...(viaLedger && { [SCOPES_MEMO]: JSON.stringify(scopes) }),
+            ...((viaLedger || atFleet) && { [SCOPES_MEMO]: JSON.stringify(scopes) }),
             ...fleetMemo,
             ...(req.reason ? { reason: req.reason } : {}),
             ...(req.ladder && { [LADDER_MEMO]: JSON.stringify(req.ladder.steps) }),
@@ -546,7 +553,7 @@ export class Admission {
         !c.isGlobal &&
         wf.taskQueueTarget === 'node';
       const ordered = admissionOrder(wf.constraints).filter((c) => !lockCovers(c));
-      const primaryConstraint = ordered.find((c) => c.kind === 'concurrency');
+      const primaryConstraint = atFleet ? undefined : ordered.find((c) => c.kind === 'concurrency');
       const freeId = primaryConstraint ? undefined : freeExecutionId(wf.name);
       let evaluations = ordered.map((c) => this.evaluation(wf, c, req, now, nonce, start));
       const scopes = Object.fromEntries(evaluations.map((e) => [e.key, e.scope.key]));
@@ -568,7 +575,8 @@ export class Admission {
         // Expired: this admission asks Temporal again; the ones arriving meanwhile are still
         // refused from memory (one call per expiry, not one per waiting caller).
         if (full) full.until = this.now() + this.refusalCacheMs;
-        const windowFull: FullScope | undefined = viaLedger ? this.full.get(this.ledgerCacheKey(wf.name, e)) : undefined;
+        const windowFull: FullScope | undefined =
+          viaLedger || atFleet ? this.full.get(this.ledgerCacheKey(wf.name, e)) : undefined;
         if (windowFull && windowFull.config === wf && windowFull.until > this.now())
           return { outcome: this.refused({ ...e, constraint: windowFull.enforced! }, windowFull.count, windowFull.retryAt) };
       }
@@ -615,7 +623,7 @@ export class Admission {
       }
       const primary = evaluations.find((e) => e.configured === primaryConstraint);
       // The ledger decided the maxExecution windows: further concurrency constraints take leases.
-      const leased = evaluations.filter((e) => e !== primary && e.constraint.kind === 'concurrency');
+      const leased = atFleet ? [] : evaluations.filter((e) => e !== primary && e.constraint.kind === 'concurrency');
       // A refusal writes nothing: before taking leases, a full concurrency scope refuses on reads alone.
       if (primary && leased.length) {
         const holders = await inspectSlots(client, primary.spec);
@@ -627,7 +635,7 @@ export class Admission {
       // Visibility counts run beside the slots: they see executions that hold no slot (started
       // outside medic); the slots see what visibility has not indexed yet. Either refusing refuses.
       // A ledger needs no count: it is exact, and reconciliation compares it with visibility.
-      const counts = viaLedger ? [] : evaluations.map((e) => this.visibleCount(e.query));
+      const counts = viaLedger || atFleet ? [] : evaluations.map((e) => this.visibleCount(e.query));
       const taken: Claimed[] = [];
       let keepLeases = false;
       let releaseFleet: ((why: string) => Promise<void>) | undefined;
@@ -658,8 +666,15 @@ export class Admission {
           taskQueue,
           trigger,
           overBudget: req.approval?.beyondBudget,
+          ...(atFleet && {
+            admit: this.deps.ledger.fleetAdmit(wf, scopes, wf.timeoutMs + TIMEOUT_BACKSTOP_MS + this.startMarginMs, workflowId),
+          }),
         });
-        if (fleet && !fleet.proceed) return { outcome: fleet.outcome, workflowId };
+        if (fleet && !fleet.proceed)
+          return 'constraint' in fleet
+            ? { outcome: this.ledgerRefusal(wf, evaluations, fleet.constraint) }
+            : { outcome: fleet.outcome, workflowId };
+        if (fleet?.admitted) this.deps.configs?.observe(wf, fleet.admitted.enforced);
         releaseFleet = fleet?.release;
         fleetMemo = fleet?.memo ?? {};
         await failpoint('fleet.after_claim');

@@ -22,7 +22,8 @@ import { workflowRoutes } from './routes/workflows';
 import { fleetSafetyRoutes } from './routes/fleet-safety';
 import { FLEET_LEDGER_ID, FleetLedgerClient } from '../ledger/fleet/client';
 import { createFleetSafety } from './fleet-wiring';
-import { LedgerClient, ledgerWorkflowId, usesLedger } from '../ledger/client';
+import { admitsAtFleet, LedgerClient, ledgerWorkflowId, placesOf, usesLedger } from '../ledger/client';
+import type { WorkflowConfig } from '../config/workflow';
 import { LedgerHealth } from '../ledger/health';
 import { LedgerWorker } from './ledger-worker';
 import { createLadderActivities } from './ladder';
@@ -241,7 +242,21 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     log,
   );
   app.addHook('onClose', async () => stopLedgerChecks());
-  const configs = new ConfigsInUse(deps.temporal, () => deps.config.current.workflows, ledger, deps.configs ?? {}, log);
+  // With admission.fleet_constraints, the fleet ledger admits a disruptive workflow's constraints with its claim.
+  const atFleet = (wf: WorkflowConfig): boolean =>
+    deps.config.current.coordinator.admission.fleetConstraints === true && admitsAtFleet(wf);
+  const configs = new ConfigsInUse(
+    deps.temporal,
+    () => deps.config.current.workflows,
+    ledger,
+    deps.configs ?? {},
+    log,
+    undefined,
+    {
+      governs: atFleet,
+      announce: (client, wf) => fleetLedger.announce(client, wf.name, ledger.constraints(wf), placesOf(wf), ledger.inUseMs),
+    },
+  );
   const stopConfigs = configs.start();
   app.addHook('onClose', async () => stopConfigs());
   const approvals = new Approvals({
@@ -258,6 +273,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   if ([...deps.config.current.workflows.values()].some((w) => w.approval)) ledgerWorker.ensure();
   const admission = new Admission({
     approvals,
+    atFleet,
     fleet: fleet.gate,
     configs,
     ledger,

@@ -3,12 +3,19 @@
 // the constraints as enforced with every replica's config: the strictest in use governs, and a
 // value admitted under lately still counts its slots (high water). Admission reads it here before
 // deciding (a query when the copy is older than the refresh); a ledger admission's answer, the
-// newest reading, replaces the copy.
+// newest reading, replaces the copy. A workflow whose constraints the fleet ledger admits
+// (`admission.fleet_constraints`) is announced there instead; its claims' answers keep the copy fresh.
 import type { Client } from '@temporalio/client';
 import { constraintKey, type Constraint, type WorkflowConfig } from '../config/workflow';
 import type { LedgerClient } from '../ledger/client';
 import type { Enforced } from '../ledger/state';
 import { settledWithin, STOP_WAIT_MS } from '../temporal/connect';
+
+/** The fleet ledger, for workflows whose constraints it admits. */
+export interface FleetConfigs {
+  governs(wf: WorkflowConfig): boolean;
+  announce(client: Client, wf: WorkflowConfig): Promise<Enforced[]>;
+}
 
 export interface ConfigsInUseOptions {
   /** A config is announced once per bucket; it stays in use at the ledger for 2.5 buckets after. */
@@ -45,6 +52,7 @@ export class ConfigsInUse {
     opts: ConfigsInUseOptions,
     private readonly log: (message: string) => void,
     private readonly now: () => number = Date.now,
+    private readonly fleet?: FleetConfigs,
   ) {
     this.bucketMs = opts.bucketMs ?? 60_000;
     this.refreshMs = opts.refreshMs ?? 2_000;
@@ -109,7 +117,7 @@ export class ConfigsInUse {
     const config = JSON.stringify(this.ledger.constraints(wf));
     const entry: Known = { config, bucket, at: known?.at ?? 0, enforced: known?.enforced, announced: Promise.resolve() };
     entry.announced = this.temporal
-      .withDeadline((client) => this.ledger.announce(client, wf))
+      .withDeadline((client) => (this.fleet?.governs(wf) ? this.fleet.announce(client, wf) : this.ledger.announce(client, wf)))
       .then(
         (enforced) => {
           entry.enforced = enforced;
@@ -132,7 +140,7 @@ export class ConfigsInUse {
   /** Reads the ledger's enforced config of `wf` when the copy is older than the refresh (a failed read keeps the copy). */
   private refresh(wf: WorkflowConfig): Promise<void> {
     const known = this.knownOf(wf);
-    if (!known || this.now() - known.at <= this.refreshMs) return Promise.resolve();
+    if (!known || this.now() - known.at <= this.refreshMs || this.fleet?.governs(wf)) return Promise.resolve();
     known.reading ??= this.temporal
       .withDeadline((client) => this.ledger.enforced(client, wf))
       .then(

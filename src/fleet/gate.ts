@@ -14,7 +14,9 @@ import { FleetSize } from './fleet-size';
 import { FLEET_MEMO } from '../ledger/fleet/activities';
 import { startDeadline } from '../ledger/batcher';
 import type { FleetLedgerClient } from '../ledger/fleet/client';
-import type { Claim, ClaimRefusal } from '../ledger/fleet/state';
+import type { Claim, ClaimRefusal, FleetAdmit } from '../ledger/fleet/state';
+import type { AdmitAnswer, LedgerRefusal } from '../ledger/state';
+import { LedgerSeedingError } from '../ledger/health';
 import { claimMarker } from './markers';
 import type { FleetMetrics } from './metrics';
 import { BREAKER_IDENTITY, PauseCheck, setPause, type Pause } from './pauses';
@@ -56,8 +58,12 @@ export type FleetDecision =
       startBy?: number;
       /** Memo fields of the execution (what it holds, so a new fleet ledger finds its holds). */
       memo?: Record<string, string>;
+      /** The admission of the workflow's own constraints, when the claim carried them. */
+      admitted?: AdmitAnswer;
     }
-  | { proceed: false; outcome: FleetOutcome };
+  | { proceed: false; outcome: FleetOutcome }
+  /** The workflow's own constraint refused the claim: admission words it as its own refusals. */
+  | { proceed: false; constraint: LedgerRefusal };
 
 export interface FleetRequest {
   workflow: WorkflowConfig;
@@ -78,6 +84,8 @@ export interface FleetRequest {
    * sees the budget full, and a second approved one sees it full at limit + 1.
    */
   overBudget?: boolean;
+  /** The workflow's own constraints, admitted in the same claim (`admission.fleet_constraints`). */
+  admit?: FleetAdmit;
 }
 
 export interface FleetSafetyDeps {
@@ -360,10 +368,22 @@ export class FleetSafety {
       // An approved start beyond its budget takes one place more than the limit (approval { when = "beyond_budget" }).
       budgets: req.overBudget ? planned.places.map((p) => ({ ...p, limit: p.limit + 1 })) : planned.places,
       holdMaxMs: cfg.holdMaxMs,
+      ...(req.admit && { admit: req.admit }),
     };
   }
 
   private holdRefusal(req: FleetRequest, r: ClaimRefusal): FleetDecision {
+    if (r.kind === 'constraint') return { proceed: false, constraint: r.refusal };
+    if (r.kind === 'seeding') throw new LedgerSeedingError(this.deps.ledger.ledgerId);
+    if (r.kind === 'budget' && r.moved)
+      return this.refuse(req, 'fleet_constraints', {
+        constraint: { description: `${r.moved}'s constraints at the fleet ledger`, scope: 'global' },
+        count: 0,
+        retryAfterSeconds: HELD_RETRY_AFTER_S,
+        message:
+          `the fleet ledger admits ${r.moved}'s constraints now (another coordinator has admission.fleet_constraints on) ` +
+          "and this coordinator still admits them at the workflow's own ledger: turn the setting on here too",
+      });
     if (r.kind === 'node') {
       const h = r.holders[0];
       return this.refuse(req, 'disruptive_lock', {
@@ -414,7 +434,8 @@ export class FleetSafety {
     return {
       proceed: true,
       startBy: startDeadline(sent, answer.graceMs ?? this.deps.ledger.graceMs),
-      release: () => this.deps.ledger.release(client, [claim.id]),
+      ...(answer.answer && { admitted: answer.answer }),
+      release: () => this.deps.ledger.release(client, [claim.id], true),
       memo: { [FLEET_MEMO]: JSON.stringify({ node: claim.node ?? '', budgets: claim.budgets.map((b) => b.key) }) },
     };
   }

@@ -31,7 +31,7 @@ export interface LedgerActivities {
   sweepLedger(req: SweepRequest): Promise<{ seen: string[]; orphans: string[] }>;
 }
 
-interface Listed {
+export interface Listed {
   workflowId: string;
   startTime: Date;
   memo?: Record<string, unknown>;
@@ -41,7 +41,7 @@ interface Listed {
 const LIST_LIMIT = 100_000;
 
 /** The scope of an execution for a constraint, from its memo, else from its search attributes. */
-function scopeOf(e: Listed, c: SeedRequest['constraints'][number]): string | undefined {
+export function scopeOf(e: Listed, c: SeedRequest['constraints'][number]): string | undefined {
   const memo = e.memo?.[SCOPES_MEMO];
   if (typeof memo === 'string') {
     try {

@@ -10,6 +10,7 @@ import type { SeedRequest } from './activities';
 import { Batcher, sendUpdate } from './batcher';
 import type { LedgerHealth } from './health';
 import type { AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal } from './state';
+import type { FleetAdmit, PlaceSeed } from './fleet/state';
 import {
   admitUpdate,
   announceUpdate,
@@ -39,6 +40,25 @@ export function usesLedger(wf: WorkflowConfig): boolean {
 
 const SCOPE_KIND = { general: 'datacenter', node_type: 'node_type', node: 'node' } as const;
 
+/**
+ * Whether the fleet ledger admits the workflow's own constraints with its claim, when a
+ * coordinator has `admission.fleet_constraints` on: a disruptive workflow (not in shadow mode)
+ * with constraints.
+ */
+export function admitsAtFleet(wf: WorkflowConfig): boolean {
+  return wf.disruptive === true && wf.mode !== 'shadow' && wf.constraints.length > 0;
+}
+
+/** How a ledger finds the executions counted by each of the workflow's constraints (seeding, importing). */
+export function placesOf(wf: WorkflowConfig): PlaceSeed[] {
+  return wf.constraints.map((c) => ({
+    key: constraintKey(c, wf.constraints),
+    kind: c.kind,
+    periodMs: c.periodMs,
+    scope: c.isGlobal ? 'global' : SCOPE_KIND[wf.taskQueueTarget],
+  }));
+}
+
 export type { LedgerAnswer };
 
 export class LedgerClient {
@@ -51,7 +71,7 @@ export class LedgerClient {
     private readonly orphanGraceMs?: number,
     private readonly callTimeoutMs = 10_000,
     /** How long this coordinator's config stays in use at the ledger after each call (it announces at least this often / 2.5). */
-    private readonly inUseMs?: number,
+    readonly inUseMs?: number,
     /** Told which ledgers answer and which cannot run (gauges, /readyz). */
     private readonly health?: LedgerHealth,
   ) {}
@@ -65,17 +85,33 @@ export class LedgerClient {
     }));
   }
 
+  /**
+   * The admission of the workflow's constraints that a claim at the fleet ledger carries
+   * (admitsAtFleet): those with a scope here (a disruptive workflow's per-node concurrency is its
+   * node lock), the concurrency ones held until the execution closes, at most `forMs`.
+   */
+  fleetAdmit(wf: WorkflowConfig, scopes: Record<string, string>, forMs: number, execution: string): FleetAdmit {
+    const constraints = this.constraints(wf).filter((c) => scopes[c.key] !== undefined);
+    const held = constraints.filter((c) => c.kind === 'concurrency').map((c) => c.key);
+    return {
+      request: {
+        constraints,
+        scopes,
+        where: { execution },
+        ...(held.length && { hold: { keys: held, forMs } }),
+        ...(this.inUseMs !== undefined && { inUseMs: this.inUseMs }),
+      },
+      places: placesOf(wf).filter((p) => scopes[p.key] !== undefined),
+    };
+  }
+
   private start(wf: WorkflowConfig): WithStartWorkflowOperation<typeof medicAdmissionLedger> {
     const seed: SeedRequest = {
       workflow: wf.name,
       ...(this.orphanGraceMs !== undefined && { orphanGraceMs: this.orphanGraceMs }),
-      constraints: wf.constraints
-        .filter((c) => c.kind === 'maxExecution')
-        .map((c) => ({
-          key: constraintKey(c, wf.constraints),
-          periodMs: c.periodMs,
-          scope: c.isGlobal ? 'global' : SCOPE_KIND[wf.taskQueueTarget],
-        })),
+      constraints: placesOf(wf)
+        .filter((p) => p.kind === 'maxExecution')
+        .map(({ key, periodMs, scope }) => ({ key, periodMs, scope })),
     };
     return new WithStartWorkflowOperation<typeof medicAdmissionLedger>('medicAdmissionLedger', {
       workflowId: ledgerWorkflowId(wf.name),

@@ -3,7 +3,7 @@
 // keep shared.ts); a name here is part of running ledgers' histories and never changes.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { AdmitAnswer, AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal, LedgerState } from './state';
-import type { Claim, ClaimRefusal, FleetLedgerState } from './fleet/state';
+import type { Claim, ClaimRefusal, FleetLedgerState, PlaceSeed } from './fleet/state';
 
 /** What the admission ledger answers one admission. */
 export type LedgerAnswer = { ok: true; answer: AdmitAnswer } | { ok: false; refusal: LedgerRefusal };
@@ -36,7 +36,7 @@ export const stateQuery = defineQuery<LedgerState>('state');
  * A claim's answer. `graceMs`: the ledger's orphan grace (absent from ledgers of v0.1.0): a hold
  * whose execution is not found after it is freed, so the claimant must start before it passes.
  */
-export type ClaimAnswer = { ok: true; graceMs?: number } | { ok: false; refusal: ClaimRefusal };
+export type ClaimAnswer = { ok: true; graceMs?: number; answer?: AdmitAnswer } | { ok: false; refusal: ClaimRefusal };
 
 /** ApplicationFailure type of a refused batch: its single detail is the ClaimRefusal of each claim. */
 export const FLEET_REFUSAL = 'MedicFleetRefusal';
@@ -45,8 +45,22 @@ export const FLEET_SEEDING = 'MedicFleetSeeding';
 
 /** A batch of claims: each taken or refused, in order. */
 export const claimUpdate = defineUpdate<ClaimAnswer[], [Claim[]]>('claim');
-/** Ends holds (their starts did not happen, or their executions closed); answers how many were held. */
-export const releaseHoldsUpdate = defineUpdate<number, [{ ids: string[] }]>('release');
+/**
+ * A batch of which some claims carry their workflow's constraints (`admission.fleet_constraints`):
+ * a name of its own, so a ledger worker of an earlier release, which would take such a claim
+ * without its constraints, rejects it instead (it has no handler of this name).
+ */
+export const claimWithConstraintsUpdate = defineUpdate<ClaimAnswer[], [Claim[]]>('claimWithConstraints');
+/**
+ * Ends holds; answers how many were held. By default their executions closed (what a refusal
+ * found closed); `unstarted`: their starts did not happen, so their window places go too.
+ */
+export const releaseHoldsUpdate = defineUpdate<number, [{ ids: string[]; unstarted?: boolean }]>('release');
+/** A coordinator's config of a workflow whose constraints the fleet ledger admits (or is to admit): see announceUpdate. */
+export const announceWorkflowUpdate = defineUpdate<
+  Enforced[],
+  [{ workflow: string; constraints: LedgerConstraint[]; inUseMs?: number; places: PlaceSeed[] }]
+>('announceWorkflow');
 /** Whether a claim would pass now, recording nothing (shadow mode). */
 export const checkQuery = defineQuery<ClaimRefusal | undefined, [Claim]>('check');
 export const fleetStateQuery = defineQuery<FleetLedgerState>('state');

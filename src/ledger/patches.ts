@@ -12,7 +12,15 @@
 export const LEDGER_DEAD_WORKER_PATCH = 'medic-ledger-dead-worker-v1';
 
 /**
+ * The fleet ledger admits a disruptive workflow's own constraints with its claim
+ * (`admission.fleet_constraints`): before it governs a workflow it reads the workflow's
+ * executions (the importPlaces activity), recorded once per workflow when the first such claim
+ * or announce comes.
+ */
+export const FLEET_CONSTRAINTS_PATCH = 'medic-fleet-constraints-v1';
+
+/**
  * The ledger code level: the newest patch id, or the release whose ledgers the recorded
  * histories hold. Histories go under test/fixtures/ledger-histories/<level>/ and CI replays them all.
  */
-export const LEDGER_CODE_LEVEL = LEDGER_DEAD_WORKER_PATCH;
+export const LEDGER_CODE_LEVEL = FLEET_CONSTRAINTS_PATCH;

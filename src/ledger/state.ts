@@ -290,6 +290,16 @@ export function release(state: LedgerState, id: string): boolean {
   return found;
 }
 
+/** Ends an admission's concurrency holds and settles it (its execution ran and closed); its window entries stay until their period passes. */
+export function endHolds(state: LedgerState, id: string): void {
+  delete state.unconfirmed[id];
+  for (const [w, held] of Object.entries(state.holds ?? {})) {
+    const kept = held.filter(([h]) => h !== id);
+    if (kept.length) state.holds![w] = kept;
+    else delete state.holds![w];
+  }
+}
+
 /** Admissions old enough for the orphan sweep to judge, oldest first. */
 export function sweepable(state: LedgerState, now: number): Array<{ id: string; at: number; where: Where }> {
   return Object.entries(state.unconfirmed)

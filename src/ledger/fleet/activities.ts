@@ -4,11 +4,14 @@
 // the ledger was terminated) takes the holds of the disruptive executions visibility shows
 // running, from the memo each was started with. sweepHolds: which holds' executions closed, or
 // never started (past the orphan grace); new holds are found with one visibility list, and
-// describe (exact, where visibility may lag) settles the rest.
+// describe (exact, where visibility may lag) settles the rest. importPlaces: before the ledger
+// admits a workflow's constraints, the workflow's executions in their windows and running.
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { queryValue } from '../../naming/search-attributes';
-import type { SweepRequest } from './state';
+import { scopeOf, type Listed } from '../activities';
+import { windowKey } from '../state';
+import type { PlaceSeed, SweepFound, SweepRequest } from './state';
 
 /** Memo field of a disruptive execution: JSON of what it holds ({node, budgets}), so a new fleet ledger knows. */
 export const FLEET_MEMO = 'medic_fleet';
@@ -32,9 +35,26 @@ export interface SeededHold {
   holdMaxMs: number;
 }
 
+export interface ImportRequest {
+  workflow: string;
+  places: PlaceSeed[];
+  /** The ledger's holds of the workflow: each must be found started (or be gone) before the import ends. */
+  pending: string[];
+}
+
+export interface ImportFound {
+  /** Executions started within a maxExecution period, per window. */
+  windows: Array<{ window: string; at: number; id: string }>;
+  /** Running executions, per concurrency place. */
+  holds: Array<{ window: string; id: string }>;
+  /** Pending holds not started yet, and running executions whose scope is unknown: the ledger looks again in a moment. */
+  missing: string[];
+}
+
 export interface FleetLedgerActivities {
   seedFleetLedger(req: FleetSeedRequest): Promise<SeededHold[]>;
-  sweepHolds(req: SweepRequest): Promise<{ spent: string[]; running: string[] }>;
+  sweepHolds(req: SweepRequest): Promise<SweepFound>;
+  importPlaces(req: ImportRequest): Promise<ImportFound>;
 }
 
 /** Describes at most this many executions at once. */
@@ -49,9 +69,10 @@ export async function spentHolds(
   holds: ReadonlyArray<{ id: string; at: number }>,
   now: number,
   orphanGraceMs: number,
-): Promise<{ spent: string[]; running: string[] }> {
+): Promise<SweepFound & { orphans: string[] }> {
   const spent: string[] = [];
   const running: string[] = [];
+  const orphans: string[] = [];
   let next = 0;
   const one = async (): Promise<void> => {
     while (next < holds.length) {
@@ -60,12 +81,15 @@ export async function spentHolds(
         const d = await client.workflow.getHandle(h.id).describe();
         (d.status.name === 'RUNNING' ? running : spent).push(h.id);
       } catch (err) {
-        if (err instanceof WorkflowNotFoundError && now - h.at > orphanGraceMs) spent.push(h.id);
+        if (err instanceof WorkflowNotFoundError && now - h.at > orphanGraceMs) {
+          spent.push(h.id);
+          orphans.push(h.id);
+        }
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(DESCRIBE_PARALLEL, holds.length) }, one));
-  return { spent, running };
+  return { spent, running, orphans };
 }
 
 export function createFleetLedgerActivities(visibility: () => Client): FleetLedgerActivities {
@@ -128,7 +152,29 @@ export function createFleetLedgerActivities(visibility: () => Client): FleetLedg
         req.now,
         req.orphanGraceMs,
       );
-      return { spent: [...spent, ...described.spent], running: [...running, ...described.running] };
+      return { spent: [...spent, ...described.spent], running: [...running, ...described.running], orphans: described.orphans };
+    },
+    async importPlaces(req) {
+      const found: ImportFound = { windows: [], holds: [], missing: [] };
+      const now = Date.now();
+      const since = new Date(now - Math.max(0, ...req.places.map((p) => p.periodMs))).toISOString();
+      const pending = new Set(req.pending);
+      const query = `MedicWorkflow = ${queryValue(req.workflow)} AND (ExecutionStatus = 'Running' OR StartTime > ${queryValue(since)})`;
+      for await (const e of visibility().workflow.list({ query, pageSize: 1000 })) {
+        pending.delete(e.workflowId);
+        const at = e.startTime.getTime();
+        for (const p of req.places) {
+          const scope = scopeOf(e as unknown as Listed, p);
+          if (p.kind === 'maxExecution') {
+            if (scope && at > now - p.periodMs) found.windows.push({ window: windowKey(p.key, scope), at, id: e.workflowId });
+          } else if (e.status.name === 'RUNNING') {
+            if (scope) found.holds.push({ window: windowKey(p.key, scope), id: e.workflowId });
+            else found.missing.push(e.workflowId); // counted nowhere would let one more in: wait until it closes
+          }
+        }
+      }
+      found.missing.push(...pending);
+      return found;
     },
   };
 }

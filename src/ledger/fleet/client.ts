@@ -3,13 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { Batcher, sendUpdate } from '../batcher';
-import type { LedgerHealth } from '../health';
+import { LedgerSeedingError, type LedgerHealth } from '../health';
+import type { Enforced, LedgerConstraint } from '../state';
 import { LEDGER_QUEUE } from '../../naming/task-queues';
 import { spentHolds, type FleetSeedRequest } from './activities';
-import { ORPHAN_GRACE_MS, type Claim, type ClaimRefusal } from './state';
+import { ORPHAN_GRACE_MS, type Claim, type ClaimRefusal, type PlaceSeed } from './state';
 import {
+  announceWorkflowUpdate,
   checkQuery,
   claimUpdate,
+  claimWithConstraintsUpdate,
   FLEET_REFUSAL,
   FLEET_SEEDING,
   LEDGER_TASK_TIMEOUT,
@@ -20,6 +23,17 @@ import type { medicFleetLedger } from './workflow';
 
 /** The one fleet ledger of a namespace. */
 export const FLEET_LEDGER_ID = 'medic-fleet-ledger';
+
+/** How often a claim is asked again while the ledger reads its workflow's executions, and how many times at most. */
+const SEEDING_RETRY_MS = 100;
+const SEEDING_ATTEMPTS = 100;
+
+/** The executions holding what a refusal found full: the node, a budget, or the workflow's own concurrency. */
+function holdersOf(r: ClaimRefusal): string[] {
+  if (r.kind === 'node' || r.kind === 'budget' || r.kind === 'full') return r.holders.map((h) => h.execution);
+  if (r.kind === 'constraint') return r.refusal.holders ?? [];
+  return [];
+}
 
 export class FleetLedgerClient {
   private readonly batcher = new Batcher<Claim, ClaimAnswer>();
@@ -77,32 +91,72 @@ export class FleetLedgerClient {
    */
   async claim(client: Client, claim: Claim): Promise<ClaimAnswer> {
     this.ensureWorker();
-    const first = await this.batcher.submit(this.ledgerId, claim, (batch) => this.send(client, batch));
+    const first = await this.ask(client, claim);
     if (first.ok) return first;
     // Orphans (never started) are the sweep's: only it measures their age in the ledger's time.
-    const looks = await Promise.all(first.refusal.holders.map((h) => this.isClosed(client, h.execution)));
-    const spent = first.refusal.holders.filter((_, i) => looks[i]).map((h) => h.execution);
+    const holders = holdersOf(first.refusal);
+    const looks = await Promise.all(holders.map((h) => this.isClosed(client, h)));
+    const spent = holders.filter((_, i) => looks[i]);
     if (!spent.length) return first;
     await this.release(client, spent);
-    return this.batcher.submit(this.ledgerId, claim, (batch) => this.send(client, batch));
+    return this.ask(client, claim);
+  }
+
+  /** One claim, asked again while the ledger reads the executions of the workflow it starts to govern. */
+  private async ask(client: Client, claim: Claim): Promise<ClaimAnswer> {
+    for (let attempt = 1; ; attempt++) {
+      const answer = await this.batcher.submit(this.ledgerId, claim, (batch) => this.send(client, batch));
+      if (answer.ok || answer.refusal.kind !== 'seeding') return answer;
+      if (attempt >= SEEDING_ATTEMPTS) throw new LedgerSeedingError(this.ledgerId);
+      await new Promise((r) => setTimeout(r, SEEDING_RETRY_MS));
+    }
   }
 
   private send(client: Client, claims: Claim[]): Promise<ClaimAnswer[]> {
     const updateId = randomUUID();
+    const def = claims.some((c) => c.admit) ? claimWithConstraintsUpdate : claimUpdate;
     return sendUpdate(
       client,
       this.callTimeoutMs,
       { id: this.ledgerId, health: this.health },
-      () =>
-        client.workflow.executeUpdateWithStart(claimUpdate, { updateId, args: [claims], startWorkflowOperation: this.start() }),
+      () => client.workflow.executeUpdateWithStart(def, { updateId, args: [claims], startWorkflowOperation: this.start() }),
       { refusal: FLEET_REFUSAL, seeding: FLEET_SEEDING },
       (details) => (details as ClaimRefusal[]).map((refusal) => ({ ok: false, refusal })),
     );
   }
 
-  /** Ends holds whose starts did not happen (best effort: the sweep ends them otherwise). */
-  async release(client: Client, ids: string[]): Promise<void> {
-    await client.workflow.getHandle(this.ledgerId).executeUpdate(releaseHoldsUpdate, { args: [{ ids }] });
+  /** Ends holds whose executions closed, or (`unstarted`) whose starts did not happen (best effort: the sweep ends them otherwise). */
+  async release(client: Client, ids: string[], unstarted = false): Promise<void> {
+    const args = { ids, ...(unstarted && { unstarted }) };
+    await client.workflow.getHandle(this.ledgerId).executeUpdate(releaseHoldsUpdate, { args: [args] });
+  }
+
+  /** Says which config of a workflow this coordinator uses, where the fleet ledger admits its constraints (configs-in-use.ts). */
+  announce(
+    client: Client,
+    workflow: string,
+    constraints: LedgerConstraint[],
+    places: PlaceSeed[],
+    inUseMs?: number,
+  ): Promise<Enforced[]> {
+    this.ensureWorker();
+    const updateId = randomUUID();
+    const args = { workflow, constraints, places, ...(inUseMs !== undefined && { inUseMs }) };
+    return sendUpdate(
+      client,
+      this.callTimeoutMs,
+      { id: this.ledgerId, health: this.health },
+      () =>
+        client.workflow.executeUpdateWithStart(announceWorkflowUpdate, {
+          updateId,
+          args: [args],
+          startWorkflowOperation: this.start(),
+        }),
+      { refusal: FLEET_REFUSAL, seeding: FLEET_SEEDING },
+      () => {
+        throw new Error('the fleet ledger refused an announce, which it never refuses');
+      },
+    );
   }
 
   /** Why the claim would be refused now, recording nothing (shadow mode); undefined when it would pass or no ledger exists yet. */

@@ -4,6 +4,15 @@
 // each budget that covers it, from its admission until it closes. Every coordinator claims
 // through the one fleet ledger, so the checks and the records of all replicas are ordered in one
 // place, and a claim with budgets costs what a claim without them does: one update.
+//
+// With `admission.fleet_constraints`, a disruptive workflow's own constraints are admitted here
+// too, in the same claim: the ledger keeps an admission ledger's state per such workflow (its
+// windows, concurrency holds and configs in use, ../state.ts), keyed by execution id, so a
+// refusal of any kind is one validator's answer and writes nothing. The first such claim or
+// announce of a workflow makes the ledger govern it: it reads the workflow's executions from
+// visibility (importing), and from then on refuses claims of that workflow that come without
+// its constraints (a coordinator still admitting them at the workflow's own ledger).
+import * as ledger from '../state';
 
 /** A place in a budget: the budget's name and the scope value it counts in ("dc1", "global"). */
 export interface BudgetPlace {
@@ -25,6 +34,22 @@ export interface Claim {
   budgets: BudgetPlace[];
   /** Backstop: the hold ends after this long even if its execution is never seen to close. */
   holdMaxMs: number;
+  /** The workflow's own constraints, admitted with the node and budgets (coordinators with `fleet_constraints`). */
+  admit?: FleetAdmit;
+}
+
+/** How the ledger finds the executions of a workflow's constraint admitted before it governed the workflow. */
+export interface PlaceSeed {
+  key: string;
+  kind: 'concurrency' | 'maxExecution';
+  periodMs: number;
+  scope: 'global' | 'node' | 'datacenter' | 'node_type';
+}
+
+export interface FleetAdmit {
+  /** The admission ledger's request, without its id: the claim's (the execution id) is used. */
+  request: Omit<ledger.AdmitRequest, 'id' | 'running'>;
+  places: PlaceSeed[];
 }
 
 export interface Hold {
@@ -52,7 +77,20 @@ export interface Holder {
 export type ClaimRefusal =
   | { kind: 'node'; node: string; holders: Holder[] }
   /** `holders`: the oldest HOLDERS_SHOWN of the `held` places. */
-  | { kind: 'budget'; budget: string; scope: string; limit: number; held: number; holders: Holder[] }
+  | {
+      kind: 'budget';
+      budget: string;
+      scope: string;
+      limit: number;
+      held: number;
+      holders: Holder[];
+      /** The workflow's constraints are admitted here now and the claim came without them (shaped as a budget refusal, which every release words). */
+      moved?: string;
+    }
+  /** The workflow's own constraint is full (a claim with `admit`). */
+  | { kind: 'constraint'; workflow: string; refusal: ledger.LedgerRefusal }
+  /** The ledger is reading the workflow's executions before it governs it: ask again in a moment. */
+  | { kind: 'seeding'; workflow: string }
   /** The ledger holds MAX_HOLD_BYTES of holds: more would not fit in one continue-as-new input. `holders`: the oldest HOLDERS_SHOWN. */
   | { kind: 'full'; holds: number; bytes: number; limit: number; holders: Holder[] };
 
@@ -68,6 +106,10 @@ export interface FleetLedgerCarried {
   orphanGraceMs: number;
   /** Claims are refused past this size of holds (MAX_HOLD_BYTES unless a test sets it). */
   maxHoldBytes?: number;
+  /** Per governed workflow: its constraints' admission state (ids are execution ids). Version 2. */
+  workflows?: Record<string, ledger.LedgerState>;
+  /** Workflows whose executions are being read before the ledger governs them, with how to find their places. Version 2. */
+  importing?: Record<string, PlaceSeed[]>;
 }
 
 export interface FleetLedgerState extends FleetLedgerCarried {
@@ -102,7 +144,7 @@ function holdBytes(id: string, hold: Hold): number {
 }
 
 /** The shape of the carried state. Raise it with every change of shape, and migrate in restore(). */
-export const FLEET_STATE_VERSION = 1;
+export const FLEET_STATE_VERSION = 2;
 
 /** The state of a run started with `carried` (of this release or an earlier one): nodes, places and the size rebuilt from the holds. */
 export function restore(carried: FleetLedgerCarried): FleetLedgerState {
@@ -111,7 +153,7 @@ export function restore(carried: FleetLedgerCarried): FleetLedgerState {
     throw new Error(
       `the fleet ledger state is version ${version}, newer than this release's ${FLEET_STATE_VERSION}: upgrade this coordinator`,
     );
-  // 0 -> 1: the shape is the same; the version field is new.
+  // 0 -> 1: the shape is the same; the version field is new. 1 -> 2: `workflows` and `importing` are new (absent: none).
   const state: FleetLedgerState = { ...carried, version: FLEET_STATE_VERSION, holds: {}, nodes: {}, places: {}, bytes: 0 };
   const byAge = Object.entries(carried.holds).sort(([, a], [, b]) => a.at - b.at);
   for (const [id, h] of byAge) record(state, id, h);
@@ -119,9 +161,18 @@ export function restore(carried: FleetLedgerCarried): FleetLedgerState {
 }
 
 /** What continue-as-new carries. */
-export function carry(state: FleetLedgerState): FleetLedgerCarried {
-  const { holds, seeded, orphanGraceMs, maxHoldBytes } = state;
-  return { version: FLEET_STATE_VERSION, holds, seeded, orphanGraceMs, ...(maxHoldBytes !== undefined && { maxHoldBytes }) };
+export function carry(state: FleetLedgerState, now: number): FleetLedgerCarried {
+  const { holds, seeded, orphanGraceMs, maxHoldBytes, workflows, importing } = state;
+  for (const sub of Object.values(workflows ?? {})) ledger.prune(sub, now);
+  return {
+    version: FLEET_STATE_VERSION,
+    holds,
+    seeded,
+    orphanGraceMs,
+    ...(maxHoldBytes !== undefined && { maxHoldBytes }),
+    ...(workflows && { workflows }),
+    ...(importing && { importing }),
+  };
 }
 
 function record(state: FleetLedgerState, id: string, hold: Hold): void {
@@ -136,9 +187,25 @@ function holderOf(state: FleetLedgerState, id: string): Holder {
   return { execution: id, workflow: h.workflow, trigger: h.trigger, since: new Date(h.at).toISOString() };
 }
 
-/** Why the claim may not be taken now (node first: a busy node fails fast), or undefined. Reads only (an update validator). */
-export function check(state: FleetLedgerState, claim: Claim): ClaimRefusal | undefined {
+/** The admission request of a claim with the workflow's constraints: the execution id is the admission's. */
+const requestOf = (claim: Claim): ledger.AdmitRequest => ({ ...claim.admit!.request, id: claim.id });
+
+/**
+ * Why the claim may not be taken now, or undefined. The workflow's own constraints first (as a
+ * coordinator without them checks them before fleet safety), then the node (a busy node fails
+ * fast), the budgets, the capacity. Reads only (an update validator).
+ */
+export function check(state: FleetLedgerState, claim: Claim, now: number): ClaimRefusal | undefined {
   if (state.holds[claim.id]) return undefined; // a retry of a claim already taken
+  const governed = state.workflows?.[claim.workflow];
+  if (claim.admit) {
+    if (!governed) return { kind: 'seeding', workflow: claim.workflow };
+    const refusal = ledger.check(governed, requestOf(claim), now);
+    if (refusal) return { kind: 'constraint', workflow: claim.workflow, refusal };
+  } else if (governed || state.importing?.[claim.workflow]) {
+    const budget = `${claim.workflow}'s constraints`;
+    return { kind: 'budget', budget, scope: 'global', limit: 0, held: 0, holders: [], moved: claim.workflow };
+  }
   if (claim.node) {
     const holder = state.nodes[claim.node];
     if (holder) return { kind: 'node', node: claim.node, holders: [holderOf(state, holder)] };
@@ -186,17 +253,63 @@ export function take(state: FleetLedgerState, id: string, hold: HoldFields, now:
   if (!state.holds[id]) record(state, id, stamped(hold, now, holdMaxMs));
 }
 
-export function claim(state: FleetLedgerState, c: Claim, now: number): void {
+/** Takes a claim check() let pass; with the workflow's constraints, answers their admission. */
+export function claim(state: FleetLedgerState, c: Claim, now: number): ledger.AdmitAnswer | undefined {
   if (!state.holds[c.id]) record(state, c.id, holdOf(c, now));
+  const governed = state.workflows?.[c.workflow];
+  return c.admit && governed ? ledger.admit(governed, requestOf(c), now) : undefined;
 }
 
-/** Ends holds: their executions closed, never started, or were refused after the claim. Returns how many were held. */
-export function release(state: FleetLedgerState, ids: readonly string[]): number {
+/** Starts governing a workflow's constraints: its executions are read first (importing). */
+export function govern(state: FleetLedgerState, workflow: string, places: PlaceSeed[]): void {
+  if (state.workflows?.[workflow] || state.importing?.[workflow]) return;
+  (state.importing ??= {})[workflow] = places;
+}
+
+/** The workflow's executions as read from visibility: from now on the ledger admits its constraints. */
+export function imported(
+  state: FleetLedgerState,
+  workflow: string,
+  found: { windows: Array<{ window: string; at: number; id: string }>; holds: Array<{ window: string; id: string }> },
+  now: number,
+): void {
+  const sub = ledger.emptyState(state.orphanGraceMs);
+  ledger.seed(sub, found.windows);
+  const holds: NonNullable<ledger.LedgerState['holds']> = {};
+  // A running execution holds its places until its fleet hold ends (the sweep sees it close), at the latest at its hold_max.
+  for (const h of found.holds) (holds[h.window] ??= []).push([h.id, state.holds[h.id]?.until ?? now + 86_400_000]);
+  sub.holds = holds;
+  (state.workflows ??= {})[workflow] = sub;
+  delete state.importing![workflow];
+  if (!Object.keys(state.importing!).length) delete state.importing;
+}
+
+/** A coordinator's config of a governed workflow (at start, on reload, every minute); undefined while the ledger does not govern it. */
+export function announce(
+  state: FleetLedgerState,
+  workflow: string,
+  constraints: readonly ledger.LedgerConstraint[],
+  now: number,
+  inUseMs?: number,
+): ledger.Enforced[] | undefined {
+  const governed = state.workflows?.[workflow];
+  return governed && ledger.announce(governed, constraints, now, inUseMs);
+}
+
+/**
+ * Ends holds: their executions closed (the default: what a claim's refusal found closed, the
+ * sweep, hold_max), or never started (`unstarted`: given back after a failed start, or orphans),
+ * which also takes back their places in their workflow's windows. Returns how many were held.
+ */
+export function release(state: FleetLedgerState, ids: readonly string[], unstarted = false): number {
   let n = 0;
   for (const id of ids) {
     const h = state.holds[id];
     if (!h) continue;
     n++;
+    const governed = state.workflows?.[h.workflow];
+    if (governed && unstarted) ledger.release(governed, id);
+    else if (governed) ledger.endHolds(governed, id);
     delete state.holds[id];
     state.bytes -= holdBytes(id, h);
     if (h.node && state.nodes[h.node] === id) delete state.nodes[h.node];
@@ -240,17 +353,33 @@ export function sweepable(state: FleetLedgerState, now: number, sweepMs: number)
   return { unseen, seen, now, orphanGraceMs: state.orphanGraceMs };
 }
 
-/** Applies what the sweep found: spent holds end, running ones are marked seen. */
-export function settle(state: FleetLedgerState, looked: SweepRequest, found: { spent: string[]; running: string[] }): void {
+/** What the sweep found: executions running, closed (spent), and (a subset of spent) never started past the grace. */
+export interface SweepFound {
+  spent: string[];
+  running: string[];
+  /** Absent from sweeps of releases before `fleet_constraints`: orphans were then only spent. */
+  orphans?: string[];
+}
+
+/** Applies what the sweep found: spent holds end (orphans' window places too), running ones are marked seen. */
+export function settle(state: FleetLedgerState, looked: SweepRequest, found: SweepFound): void {
   for (const id of [...looked.seen, ...looked.unseen.map((u) => u.id)]) {
     const h = state.holds[id];
     if (h) h.checkedAt = looked.now;
   }
   for (const id of found.running) {
     const h = state.holds[id];
-    if (h) h.seen = true;
+    if (!h) continue;
+    h.seen = true;
+    const governed = state.workflows?.[h.workflow];
+    if (governed) delete governed.unconfirmed[id];
   }
-  release(state, found.spent);
+  const orphans = new Set(found.orphans ?? []);
+  release(
+    state,
+    found.spent.filter((id) => !orphans.has(id)),
+  );
+  release(state, [...orphans], true);
 }
 
 /** The holds' size as carried, against the capacity past which claims are refused. */

@@ -4,13 +4,17 @@
 // starts it): the validator refuses without writing history, the handler records the hold.
 // Holds end when the coordinator gives one back (its start did not happen), when the sweep finds
 // the execution closed or never started, or at hold_max. Continue-as-new keeps its history short.
-import { ApplicationFailure, allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { continueLedger, ledgerActivities } from '../run-options';
+import { FLEET_CONSTRAINTS_PATCH } from '../patches';
+import { enforced, emptyState } from '../state';
 import type { FleetLedgerActivities, FleetSeedRequest } from './activities';
 import * as fleet from './state';
 import {
+  announceWorkflowUpdate,
   checkQuery,
   claimUpdate,
+  claimWithConstraintsUpdate,
   FLEET_REFUSAL,
   FLEET_SEEDING,
   fleetStateQuery,
@@ -23,51 +27,74 @@ import {
 const MAX_HISTORY_EVENTS = 2_000;
 /** How often the holds are looked up while there are any (at most: a shorter orphan grace sweeps as often). */
 const SWEEP_MS = 30_000;
+/** How often an import looks again for executions not started yet (or of unknown scope). */
+const IMPORT_RETRY_MS = 1_000;
 
 export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: fleet.FleetLedgerCarried): Promise<void> {
   const state = carried ? fleet.restore(carried) : fleet.emptyFleetState(seedRequest.orphanGraceMs, seedRequest.maxHoldBytes);
   const activities = ledgerActivities<FleetLedgerActivities>();
 
-  setHandler(
-    claimUpdate,
-    (claims) =>
-      claims.map((c): ClaimAnswer => {
-        const refusal = fleet.check(state, c);
-        if (refusal) return { ok: false, refusal };
-        fleet.claim(state, c, Date.now());
-        // The update's answer, not a command: a replayed history is not changed by it.
-        return { ok: true, graceMs: state.orphanGraceMs };
-      }),
-    {
-      // A batch of which nothing would pass is rejected here: a refusal writes no history.
-      validator(claims: fleet.Claim[]) {
-        if (!state.seeded)
-          throw ApplicationFailure.create({
-            type: FLEET_SEEDING,
-            message: 'the fleet ledger is reading the running disruptive executions from visibility',
-            nonRetryable: true,
-          });
-        const refusals = claims.map((c) => fleet.check(state, c));
-        if (refusals.every((r) => r !== undefined))
-          throw ApplicationFailure.create({
-            type: FLEET_REFUSAL,
-            message: refusals
-              .map((r) =>
-                r!.kind === 'node'
-                  ? `node ${r!.node} is held`
-                  : r!.kind === 'budget'
-                    ? `budget ${r!.budget} is full`
-                    : 'the ledger is full',
-              )
-              .join('; '),
-            details: [refusals],
-            nonRetryable: true,
-          });
-      },
+  // The first claim or announce of a workflow's constraints makes the ledger govern it.
+  const govern = (workflow: string, places: fleet.PlaceSeed[]): void => {
+    if (patched(FLEET_CONSTRAINTS_PATCH)) fleet.govern(state, workflow, places);
+  };
+  const claim = (claims: fleet.Claim[]): ClaimAnswer[] =>
+    claims.map((c): ClaimAnswer => {
+      const now = Date.now();
+      const refusal = fleet.check(state, c, now);
+      if (refusal) {
+        if (refusal.kind === 'seeding') govern(c.workflow, c.admit!.places);
+        return { ok: false, refusal };
+      }
+      const answer = fleet.claim(state, c, now);
+      // The update's answer, not a command: a replayed history is not changed by it.
+      return { ok: true, graceMs: state.orphanGraceMs, ...(answer && { answer }) };
+    });
+  const validator = {
+    // A batch of which nothing would pass is rejected here: a refusal writes no history. A claim
+    // that would make the ledger govern its workflow is let through (its handler records that).
+    validator(claims: fleet.Claim[]) {
+      if (!state.seeded)
+        throw ApplicationFailure.create({
+          type: FLEET_SEEDING,
+          message: 'the fleet ledger is reading the running disruptive executions from visibility',
+          nonRetryable: true,
+        });
+      const now = Date.now();
+      const refusals = claims.map((c) => fleet.check(state, c, now));
+      const governs = (r: fleet.ClaimRefusal | undefined): boolean => r?.kind === 'seeding' && !state.importing?.[r.workflow];
+      if (refusals.every((r) => r !== undefined && !governs(r)))
+        throw ApplicationFailure.create({
+          type: FLEET_REFUSAL,
+          message: refusals
+            .map((r) =>
+              r!.kind === 'node'
+                ? `node ${r!.node} is held`
+                : r!.kind === 'budget'
+                  ? `budget ${r!.budget} is full`
+                  : r!.kind === 'constraint'
+                    ? `${r!.refusal.key} is full in ${r!.refusal.scope}`
+                    : r!.kind === 'seeding'
+                      ? `reading the executions of ${r!.workflow}`
+                      : 'the ledger is full',
+            )
+            .join('; '),
+          details: [refusals],
+          nonRetryable: true,
+        });
     },
-  );
-  setHandler(releaseHoldsUpdate, ({ ids }) => fleet.release(state, ids));
-  setHandler(checkQuery, (c) => (state.seeded ? fleet.check(state, c) : undefined));
+  };
+  setHandler(claimUpdate, claim, validator);
+  setHandler(claimWithConstraintsUpdate, claim, validator);
+  setHandler(releaseHoldsUpdate, ({ ids, unstarted }) => fleet.release(state, ids, unstarted === true));
+  setHandler(announceWorkflowUpdate, ({ workflow, constraints, inUseMs, places }) => {
+    const now = Date.now();
+    const answer = fleet.announce(state, workflow, constraints, now, inUseMs);
+    if (answer) return answer;
+    govern(workflow, places);
+    return enforced(emptyState(), constraints, now);
+  });
+  setHandler(checkQuery, (c) => (state.seeded ? fleet.check(state, c, Date.now()) : undefined));
   setHandler(fleetStateQuery, () => state);
   setHandler(capacityQuery, () => fleet.capacity(state));
 
@@ -88,17 +115,37 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
     const info = workflowInfo();
     return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
   };
+  const importDue = (): boolean => state.importing !== undefined;
+  // Reads the executions of each workflow to govern; false while some are not started yet.
+  const importAll = async (): Promise<boolean> => {
+    let done = true;
+    for (const [workflow, places] of Object.entries(state.importing ?? {})) {
+      const pending = Object.entries(state.holds)
+        .filter(([, h]) => h.workflow === workflow)
+        .map(([id]) => id);
+      const found = await activities.importPlaces({ workflow, places, pending });
+      if (found.missing.length) done = false;
+      else fleet.imported(state, workflow, found, Date.now());
+    }
+    return done;
+  };
   for (;;) {
     // The sweep: while anything is held, look the new holders up every SWEEP_MS (seen ones every
     // RECHECK_MS); end the holds of executions that closed (or never started, past the grace)
-    // and those past hold_max.
-    await condition(() => newRunDue() || Object.keys(state.holds).length > 0);
+    // and those past hold_max. A workflow to govern is read at once, and again each second while
+    // some of its holds have not started (the sweep frees those that never do).
+    await condition(() => newRunDue() || importDue() || Object.keys(state.holds).length > 0);
     if (newRunDue()) break;
-    if (await condition(newRunDue, sweepMs())) break;
+    if (importDue()) {
+      if (!(await importAll()) && (await condition(newRunDue, IMPORT_RETRY_MS))) break;
+    } else if (await condition(() => newRunDue() || importDue(), sweepMs())) {
+      if (newRunDue()) break;
+      continue;
+    }
     fleet.release(state, fleet.expired(state, Date.now()));
     const due = fleet.sweepable(state, Date.now(), sweepMs());
     if (due.unseen.length || due.seen.length) fleet.settle(state, due, await activities.sweepHolds(due));
   }
   await condition(allHandlersFinished);
-  await continueLedger<typeof medicFleetLedger>(seedRequest, fleet.carry(state));
+  await continueLedger<typeof medicFleetLedger>(seedRequest, fleet.carry(state, Date.now()));
 }

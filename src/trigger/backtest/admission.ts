@@ -271,8 +271,9 @@ export class OfflineAdmission {
       // The hold ends when the would-be execution does (never later than the configured backstop).
       holdMaxMs: Math.min(durationMs, cfg?.holdMaxMs ?? durationMs),
     };
-    const r = fleetLedger.check(this.fleet, claim);
-    if (!r) return { claim };
+    const r = fleetLedger.check(this.fleet, claim, a.at);
+    // The backtest's claims never carry their workflow's constraints (it checks them itself, above).
+    if (!r || r.kind === 'constraint' || r.kind === 'seeding') return { claim };
     // A budget refusal names its oldest holders (HOLDERS_SHOWN), as the coordinator's does.
     const ids = r.holders.map((h) => h.execution);
     const freeAt = Math.min(...ids.map((id) => this.fleet.holds[id]?.until ?? a.at));
