@@ -15,7 +15,7 @@ import type { WorkflowInput } from '../../workflows/shared/input';
 import { LADDER_MEMO, type LadderContext } from '../../workflows/shared/ladder';
 import { TIMEOUT_BACKSTOP_MS } from '../../workflows/deadline';
 import type { AuditSink } from '../telemetry/audit';
-import type { FleetOutcome, FleetSafety } from '../fleet/gate';
+import { FLEET_CONSTRAINTS, type FleetOutcome, type FleetSafety } from '../fleet/gate';
 import {
   admissionOrder,
   constraintJson,
@@ -148,6 +148,8 @@ export interface AdmissionDeps {
    * `admission.fleet_constraints` and admitsAtFleet); otherwise its ledger admits them first.
    */
   atFleet?: (wf: WorkflowConfig) => boolean;
+  /** Told that the fleet ledger admits a workflow's constraints, so atFleet says so from now on (whatever this replica's setting). */
+  followFleet?: (workflow: string) => void;
   /** Approval requests (`approval { ... }` in a workflow file); without it such workflows start as usual. */
   approvals?: ApprovalRequester;
   /** Longest time between taking a lease and starting its execution; leases last this much longer than the period. */
@@ -316,6 +318,12 @@ export class Admission {
     let workflowId: string | undefined;
     try {
       ({ outcome, workflowId } = await this.decide(req));
+      // The fleet ledger admits this workflow's constraints now (another replica turned
+      // fleet_constraints on): this replica follows it from now on, and decides again.
+      if (outcome.result === 'refused' && outcome.refusal.constraint.kind === FLEET_CONSTRAINTS && this.deps.followFleet) {
+        this.deps.followFleet(req.workflow);
+        ({ outcome, workflowId } = await this.decide(req));
+      }
       outcome = await this.beyondBudget(req, outcome);
     } catch (err) {
       outcome = this.failure(err, 'admit');

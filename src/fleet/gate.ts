@@ -103,6 +103,9 @@ export interface FleetSafetyDeps {
 
 const VISIBILITY_TIMEOUT_MS = 2_000;
 
+/** The control of a refusal of a claim without its workflow's constraints, where the fleet ledger admits them. */
+export const FLEET_CONSTRAINTS = 'fleet_constraints';
+
 /** What a coordinator.hcl without fleet blocks amounts to: no budgets, freezes, breaker or flapping. */
 const NO_FLEET_BLOCKS = emptyFleetSafety();
 
@@ -376,13 +379,13 @@ export class FleetSafety {
     if (r.kind === 'constraint') return { proceed: false, constraint: r.refusal };
     if (r.kind === 'seeding') throw new LedgerSeedingError(this.deps.ledger.ledgerId);
     if (r.kind === 'budget' && r.moved)
-      return this.refuse(req, 'fleet_constraints', {
+      return this.refuse(req, FLEET_CONSTRAINTS, {
         constraint: { description: `${r.moved}'s constraints at the fleet ledger`, scope: 'global' },
         count: 0,
         retryAfterSeconds: HELD_RETRY_AFTER_S,
         message:
           `the fleet ledger admits ${r.moved}'s constraints now (another coordinator has admission.fleet_constraints on) ` +
-          "and this coordinator still admits them at the workflow's own ledger: turn the setting on here too",
+          "and this coordinator admits them at the workflow's own ledger",
       });
     if (r.kind === 'node') {
       const h = r.holders[0];

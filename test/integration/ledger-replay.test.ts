@@ -11,7 +11,8 @@ import { LedgerClient, ledgerWorkflowId } from '../../src/ledger/client';
 import { createLedgerActivities } from '../../src/ledger/activities';
 import { createFleetLedgerActivities } from '../../src/ledger/fleet/activities';
 import { FleetLedgerClient } from '../../src/ledger/fleet/client';
-import type { Claim } from '../../src/ledger/fleet/state';
+import type { Claim, PlaceSeed } from '../../src/ledger/fleet/state';
+import type { LedgerConstraint } from '../../src/ledger/state';
 import { constraintKey } from '../../src/config/workflow';
 import { LEDGER_QUEUE } from '../../src/naming/task-queues';
 import { ledgerHistoryFiles, readLedgerHistory, recordLedgerHistory } from '../helpers/histories';
@@ -164,6 +165,23 @@ function ledgerBundle(): { codePath: string } {
     expect((await fleet.claim(client, claim('node-b'))).ok).toBe(true);
     expect((await fleet.claim(client, claim('node-c'))).ok).toBe(false);
     await fleet.release(client, [a.id]);
+    // A workflow's own constraints in its claims (fleet_constraints): its announce makes the
+    // ledger read its executions (none), then claims are admitted or refused by its window.
+    const places: PlaceSeed[] = [{ key: 'maxExecution#0', kind: 'maxExecution', periodMs: 60 * MIN, scope: 'global' }];
+    const constraints: LedgerConstraint[] = [{ key: 'maxExecution#0', kind: 'maxExecution', value: 1, periodMs: 60 * MIN }];
+    const admitted = (node: string): Claim => {
+      const c = claim(node, { workflow: 'recordedConstrained', budgets: [] });
+      return {
+        ...c,
+        admit: { request: { constraints, scopes: { 'maxExecution#0': 'global' }, where: { execution: c.id } }, places },
+      };
+    };
+    await fleet.announce(client, 'recordedConstrained', constraints, places);
+    const k1 = admitted('node-k1');
+    expect((await fleet.claim(client, k1)).ok).toBe(true);
+    expect((await fleet.claim(client, admitted('node-k2'))).ok).toBe(false);
+    await fleet.release(client, [k1.id], true); // never started: its window place is free again
+    expect((await fleet.claim(client, admitted('node-k3'))).ok).toBe(true);
     // Holds whose executions never start are orphans: the sweep ends them past the grace.
     await eventually(async () => ((await fleet.claim(client, claim('node-d'))).ok ? true : undefined), 60_000, 'the sweep');
     const handle = client.workflow.getHandle(id);
@@ -173,6 +191,12 @@ function ledgerBundle(): { codePath: string } {
       if (i > 2_000) throw new Error('the fleet ledger never continued as new');
     }
     await fleet.claim(client, claim('node-after', { budgets: [] }));
+    // The governed workflow's state was carried: its window has room once k3 (never started) is swept.
+    await eventually(
+      async () => ((await fleet.claim(client, admitted('node-carried'))).ok ? true : undefined),
+      60_000,
+      'the sweep',
+    );
     await recordRuns(id, firstRunId, 'fleet-ledger');
   }, 240_000);
 

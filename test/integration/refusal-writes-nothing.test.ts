@@ -9,7 +9,7 @@
 // it still keeps safe.
 import type { WorkflowConfig } from '../../src/config/workflow';
 import { ledgerWorkflowId } from '../../src/ledger/client';
-import { stateQuery } from '../../src/ledger/messages';
+import { fleetStateQuery, stateQuery } from '../../src/ledger/messages';
 import {
   constraint,
   coordinatorTestFile,
@@ -33,9 +33,9 @@ const fleetLedgerId = unique('fleet-ledger');
  * are announced once a day (no announce lands in a ledger mid-test), and `clock.offsetMs` moves its
  * clock (ledgers keep Temporal's time).
  */
-async function replica(wfs: WorkflowConfig[], clock = { offsetMs: 0 }): Promise<TestCoordinator> {
+async function replica(wfs: WorkflowConfig[], clock = { offsetMs: 0 }, fleetConstraints = false): Promise<TestCoordinator> {
   const c = await testCoordinator(wfs, {
-    config: { admission: { visibilityQps: 0 } },
+    config: { admission: { visibilityQps: 0, ...(fleetConstraints && { fleetConstraints }) } },
     deps: {
       admission: { startMarginMs: 1_000, refusalCacheMs: 0, now: () => Date.now() + clock.offsetMs },
       configs: { bucketMs: 24 * 60 * MIN },
@@ -245,5 +245,60 @@ describe("a fleet refusal (node held) after the workflow's own constraint admiss
     expect(answers.map((r) => r.statusCode)).toEqual([429, 429, 429, 429]);
     expect(answers[0]!.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', scope: `node=${node}` });
     return { before, after: await measure(drain, names, true), refusals: answers.length };
+  });
+});
+
+// With admission.fleet_constraints the fleet ledger admits a disruptive workflow's own
+// constraints in the same claim as its node and budgets: one update, so neither a node refusal
+// nor a constraint refusal writes anything, and the workflow's own ledger is not used at all.
+describe('with fleet_constraints: one claim decides the constraints, the node and the budgets', () => {
+  /** The fleet ledger's accepted updates, the workflow's state there, and what was started. */
+  async function atFleet(name: string, names: string[]): Promise<{ fleet: number; state: unknown; started: number }> {
+    const s = await file.client.workflow.getHandle(fleetLedgerId).query(fleetStateQuery);
+    const { windows, holds } = s.workflows?.[name] ?? {};
+    return { fleet: await fleetUpdates(), state: { windows, holds }, started: await settledCount(file.client, startedBy(names)) };
+  }
+
+  it('a node refusal and a full window are refused by the claim, writing nothing; the window is exact across replicas', async () => {
+    const [reboot, drain] = [unique('reboot'), unique('drain')];
+    const node = unique('n');
+    const wfs = [
+      workflowConfig(reboot, { disruptive: true }),
+      workflowConfig(drain, { disruptive: true, constraints: [constraint('maxExecution', 3, 60 * MIN, true)] }),
+    ];
+    const a = await replica(wfs, undefined, true);
+    const b = await replica(wfs, undefined, true);
+    expect(await admit(a, reboot, { node })).toBe(202);
+    expect(await admit(a, drain, { node: unique('n') })).toBe(202);
+    const names = [reboot, drain];
+    const before = await atFleet(drain, names);
+    // The node is held by reboot: refused by the claim's node check, after its constraints passed.
+    const held = await Promise.all([a, b, a, b].map((c) => trigger(c.app, drain, { target: { node } })));
+    expect(held.map((r) => r.statusCode)).toEqual([429, 429, 429, 429]);
+    expect(held[0]!.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', scope: `node=${node}` });
+    expect(await atFleet(drain, names)).toEqual(before);
+    // Eight callers through both replicas for the two places left in the global window: exactly two.
+    const codes = await Promise.all(Array.from({ length: 8 }, (_, i) => admit(i % 2 ? a : b, drain, { node: unique('n') })));
+    expect(codes.filter((x) => x === 202)).toHaveLength(2);
+    expect(codes.filter((x) => x === 429)).toHaveLength(6);
+    const full = await atFleet(drain, names);
+    const refused = await trigger(b.app, drain, { target: { node: unique('n') } });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().details).toMatchObject({ constraint: { kind: 'maxExecution', value: 3 }, count: 3 });
+    expect(await atFleet(drain, names)).toEqual(full);
+    // The workflow's own ledger was never used.
+    await expect(file.client.workflow.getHandle(ledgerWorkflowId(drain)).describe()).rejects.toThrow();
+  });
+
+  it('a replica without the setting is refused for a workflow the fleet ledger admits, and starts nothing', async () => {
+    const drain = unique('drain');
+    const wf = workflowConfig(drain, { disruptive: true, constraints: [constraint('maxExecution', 5, 60 * MIN, true)] });
+    const on = await replica([wf], undefined, true);
+    const off = await replica([wf]);
+    expect(await admit(on, drain, { node: unique('n') })).toBe(202);
+    const r = await trigger(off.app, drain, { target: { node: unique('n') } });
+    expect(r.statusCode).toBe(429);
+    expect(r.json().details.constraint).toMatchObject({ kind: 'fleet_constraints' });
+    expect(await settledCount(file.client, startedBy([drain]))).toBe(1);
   });
 });
