@@ -60,7 +60,8 @@ export interface AdmissionConfig {
   /**
    * `fleet_constraints`: a disruptive workflow's own constraints are admitted at the fleet ledger,
    * in the same update as its node lock and budgets (one update, and a refusal writes nothing).
-   * Off by default in this release: turn it on once every coordinator runs it (docs/operations/upgrades.md).
+   * On unless `false`; off, this coordinator starts admitting no further workflow's constraints
+   * there, and follows the fleet ledger for those it already admits (docs/admission.md).
    */
   fleetConstraints?: boolean;
 }
@@ -86,12 +87,12 @@ function readAdmission(d: Decoder | undefined): AdmissionConfig {
       `shorter than the default ${formatDuration(DEFAULT_ORPHAN_GRACE_MS)}: a place is freed when visibility has not shown its execution by then, so a lagging visibility store can let a second start through (meant for tests)`,
     );
   }
-  const fleetConstraints = d.bool('fleet_constraints', false);
+  const fleetConstraints = d.bool('fleet_constraints', true);
   d.finish();
   return {
     visibilityQps: qps === undefined || qps < 0 ? DEFAULT_VISIBILITY_QPS : qps,
     reconcileIntervalMs,
-    ...(fleetConstraints && { fleetConstraints }),
+    ...(!fleetConstraints && { fleetConstraints }),
     ...(orphanGraceMs !== undefined && { orphanGraceMs }),
   };
 }

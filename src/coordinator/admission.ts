@@ -47,7 +47,7 @@ import type { Enforced, LedgerRefusal } from '../ledger/state';
 import { SCOPES_MEMO } from '../ledger/activities';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from '../temporal/gateway';
 import { isUnknownOutcome } from '../temporal/call-errors';
-import { LedgerFailedError, LedgerSeedingError } from '../ledger/health';
+import { LedgerFailedError, LedgerSeedingError, LedgerTooOldError } from '../ledger/health';
 import { startDeadline } from '../ledger/batcher';
 import { failpoint } from '../failpoints';
 import { settledWithin, STOP_WAIT_MS } from '../temporal/connect';
@@ -317,7 +317,12 @@ export class Admission {
     let outcome: TriggerOutcome;
     let workflowId: string | undefined;
     try {
-      ({ outcome, workflowId } = await this.decide(req));
+      ({ outcome, workflowId } = await this.decide(req).catch((err: unknown) => {
+        // A rolling upgrade: the fleet ledger still runs on an earlier release's worker, which
+        // takes claims without constraints only. Nothing was recorded: decide the earlier way.
+        if (err instanceof LedgerTooOldError) return this.decide(req, true);
+        throw err;
+      }));
       // The fleet ledger admits this workflow's constraints now (another replica turned
       // fleet_constraints on): this replica follows it from now on, and decides again.
       if (outcome.result === 'refused' && outcome.refusal.constraint.kind === FLEET_CONSTRAINTS && this.deps.followFleet) {
@@ -456,7 +461,7 @@ export class Admission {
     };
   }
 
-  private async decide(req: TriggerRequest): Promise<{ outcome: TriggerOutcome; workflowId?: string }> {
+  private async decide(req: TriggerRequest, earlierWay = false): Promise<{ outcome: TriggerOutcome; workflowId?: string }> {
     const wf = this.deps.workflows().get(req.workflow);
     if (!wf) {
       return {
@@ -506,7 +511,7 @@ export class Admission {
     };
 
     // The fleet ledger admits the workflow's constraints with its node and budgets: one update, no slot or lease.
-    const atFleet = !req.dryRun && this.deps.fleet !== undefined && this.deps.atFleet?.(wf) === true;
+    const atFleet = !req.dryRun && !earlierWay && this.deps.fleet !== undefined && this.deps.atFleet?.(wf) === true;
     const viaLedger = usesLedger(wf) && !atFleet ? this.deps.ledger : undefined;
     return this.deps.temporal.withDeadline(async (client) => {
       // What fleet safety holds for the execution, in its memo (set once fleet safety has admitted it).

@@ -242,9 +242,11 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     log,
   );
   app.addHook('onClose', async () => stopLedgerChecks());
-  // With admission.fleet_constraints, the fleet ledger admits a disruptive workflow's constraints with its claim.
+  // With admission.fleet_constraints (on unless false), the fleet ledger admits a disruptive
+  // workflow's constraints with its claim; once it does, every replica follows it there.
+  const followed = new Set<string>();
   const atFleet = (wf: WorkflowConfig): boolean =>
-    deps.config.current.coordinator.admission.fleetConstraints === true && admitsAtFleet(wf);
+    (deps.config.current.coordinator.admission.fleetConstraints !== false || followed.has(wf.name)) && admitsAtFleet(wf);
   const configs = new ConfigsInUse(
     deps.temporal,
     () => deps.config.current.workflows,
@@ -274,6 +276,7 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
   const admission = new Admission({
     approvals,
     atFleet,
+    followFleet: (workflow) => followed.add(workflow),
     fleet: fleet.gate,
     configs,
     ledger,

@@ -8,6 +8,7 @@
 import type { Client } from '@temporalio/client';
 import { constraintKey, type Constraint, type WorkflowConfig } from '../config/workflow';
 import type { LedgerClient } from '../ledger/client';
+import { LedgerTooOldError } from '../ledger/health';
 import type { Enforced } from '../ledger/state';
 import { settledWithin, STOP_WAIT_MS } from '../temporal/connect';
 
@@ -117,7 +118,15 @@ export class ConfigsInUse {
     const config = JSON.stringify(this.ledger.constraints(wf));
     const entry: Known = { config, bucket, at: known?.at ?? 0, enforced: known?.enforced, announced: Promise.resolve() };
     entry.announced = this.temporal
-      .withDeadline((client) => (this.fleet?.governs(wf) ? this.fleet.announce(client, wf) : this.ledger.announce(client, wf)))
+      .withDeadline((client) =>
+        this.fleet?.governs(wf)
+          ? // A fleet ledger still run by an earlier release's worker (a rolling upgrade) does not know the announce.
+            this.fleet.announce(client, wf).catch((err: unknown) => {
+              if (err instanceof LedgerTooOldError) return this.ledger.announce(client, wf);
+              throw err;
+            })
+          : this.ledger.announce(client, wf),
+      )
       .then(
         (enforced) => {
           entry.enforced = enforced;

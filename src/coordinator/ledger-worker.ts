@@ -14,11 +14,12 @@ import type { TemporalConfig } from '../config/temporal';
 import { medicDataConverter } from '../temporal/data-converter';
 import { ledgerBundlePath } from '../temporal/bundle-workflows';
 import { APPROVAL_QUEUE, LADDER_QUEUE, LEDGER_QUEUE } from '../naming/task-queues';
+import { LEDGER_ACTIVITY_QUEUE } from '../ledger/messages';
 import type { ApprovalActivities } from '../approval/activities';
 import type { LadderActivities } from '../../workflows/ladder';
 import { temporalConnection } from '../temporal/tls';
 import { backoffDelay } from '../temporal/connect';
-import { createFleetLedgerActivities } from '../ledger/fleet/activities';
+import { addedFleetLedgerActivities, createFleetLedgerActivities } from '../ledger/fleet/activities';
 import { createLedgerActivities } from '../ledger/activities';
 import { heartbeating } from '../temporal/heartbeating';
 import { createLogger } from '../telemetry/logger';
@@ -129,6 +130,15 @@ export class LedgerWorker {
           maxConcurrentLocalActivityExecutions: 2,
           maxConcurrentActivityTaskExecutions: 2,
         });
+        // The ledger activities a release adds: a queue only coordinators that have them poll.
+        const added = await create(
+          LEDGER_ACTIVITY_QUEUE,
+          {
+            activities: heartbeating({ ...addedFleetLedgerActivities(this.visibility) }),
+            maxConcurrentActivityTaskExecutions: 2,
+          },
+          false,
+        );
         const ladder = this.ladder
           ? await create(LADDER_QUEUE, { activities: { ...this.ladder }, maxConcurrentActivityTaskExecutions: 4 }, false)
           : undefined;
@@ -145,7 +155,7 @@ export class LedgerWorker {
         const journal = this.auditQueue
           ? await create(this.auditQueue, { maxCachedWorkflows: 10, maxConcurrentWorkflowTaskExecutions: 2 })
           : undefined;
-        this.workers = [ledgers, ...[ladder, approvals, journal].filter((w): w is Worker => w !== undefined)];
+        this.workers = [ledgers, added, ...[ladder, approvals, journal].filter((w): w is Worker => w !== undefined)];
         if (this.stopped) break;
         if (attempt > 1) this.log('admission ledger worker polling again');
         attempt = 0;

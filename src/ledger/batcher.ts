@@ -2,7 +2,14 @@
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { isUnknownOutcome, isWorkflowTaskFailed } from '../temporal/call-errors';
-import { lastTaskFailure, LedgerFailedError, LedgerSeedingError, type LedgerHealth } from './health';
+import {
+  isUnknownUpdate,
+  lastTaskFailure,
+  LedgerFailedError,
+  LedgerSeedingError,
+  LedgerTooOldError,
+  type LedgerHealth,
+} from './health';
 
 /** Updates kept in flight per ledger (Temporal allows 10 per workflow by default), and requests per update. */
 const IN_FLIGHT = 2;
@@ -104,6 +111,8 @@ export async function sendUpdate<T>(
       if (isWorkflowTaskFailed(err)) throw await ledgerFailure(client, callTimeoutMs, ledger);
       const failure = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
       if (failure instanceof ApplicationFailure && failure.type === types.refusal) return refused(failure.details?.[0]);
+      if (err instanceof WorkflowUpdateFailedError && isUnknownUpdate(failure))
+        throw new LedgerTooOldError(ledger.id, failure!.message);
       if (failure instanceof ApplicationFailure && failure.type === types.seeding) {
         if (attempt >= SEEDING_ATTEMPTS) throw new LedgerSeedingError(ledger.id);
         await new Promise((r) => setTimeout(r, SEEDING_RETRY_MS));

@@ -29,6 +29,25 @@ export class LedgerSeedingError extends Error {
   }
 }
 
+/**
+ * The ledger's workflow task ran on a ledger worker of an earlier release, which has no handler
+ * for the update (a rolling upgrade): nothing was recorded, and the caller does it the earlier way.
+ */
+export class LedgerTooOldError extends Error {
+  override name = 'LedgerTooOldError';
+  constructor(
+    readonly ledger: string,
+    detail: string,
+  ) {
+    super(`the ledger ${ledger} is run by a coordinator of an earlier release (${detail})`);
+  }
+}
+
+/** Whether an update was rejected for want of a handler (its workflow's task ran on an earlier release's worker). */
+export function isUnknownUpdate(cause: unknown): boolean {
+  return cause instanceof Error && cause.message.startsWith('No registered handler for update');
+}
+
 /** A workflow task that has failed this many times in a row means the ledger cannot run (one failure may be a worker restart). */
 const FAILED_ATTEMPTS = 3;
 

@@ -20,6 +20,12 @@ export const LEDGER_SEEDING = 'MedicLedgerSeeding';
  * are still answered. Sticky tasks not picked up move on after 500 ms (ledger-worker.ts).
  */
 export const LEDGER_TASK_TIMEOUT = '5s';
+/**
+ * The queue of the ledger activities a release adds (the fleet ledger's importPlaces): only
+ * coordinators that have them poll it, so during a rolling upgrade an earlier release's worker
+ * never takes one it does not know (on the ledgers' queue it would fail it, and its retries wait).
+ */
+export const LEDGER_ACTIVITY_QUEUE = 'medic-ledger-activities';
 /** The heartbeat timeout of the ledgers' activities (the ledger worker heartbeats every second while one runs). */
 export const LEDGER_HEARTBEAT_TIMEOUT = '5s';
 

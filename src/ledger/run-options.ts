@@ -16,8 +16,9 @@ import { LEDGER_DEAD_WORKER_PATCH } from './patches';
  * LEDGER_HEARTBEAT_TIMEOUT (the ledger worker heartbeats them while they run), not after the 60 s
  * start-to-close: a new ledger seeding on a killed coordinator would refuse every admission until then.
  */
-export function ledgerActivities<A extends object>(): ActivityInterfaceFor<A> {
+export function ledgerActivities<A extends object>(taskQueue?: string): ActivityInterfaceFor<A> {
   return proxyActivities<A>({
+    ...(taskQueue && { taskQueue }),
     startToCloseTimeout: '60s',
     ...(patched(LEDGER_DEAD_WORKER_PATCH) && { heartbeatTimeout: LEDGER_HEARTBEAT_TIMEOUT }),
     retry: { initialInterval: '1s', maximumInterval: '10s' },

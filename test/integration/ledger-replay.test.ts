@@ -9,7 +9,8 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { LedgerClient, ledgerWorkflowId } from '../../src/ledger/client';
 import { createLedgerActivities } from '../../src/ledger/activities';
-import { createFleetLedgerActivities } from '../../src/ledger/fleet/activities';
+import { addedFleetLedgerActivities, createFleetLedgerActivities } from '../../src/ledger/fleet/activities';
+import { LEDGER_ACTIVITY_QUEUE } from '../../src/ledger/messages';
 import { FleetLedgerClient } from '../../src/ledger/fleet/client';
 import type { Claim, PlaceSeed } from '../../src/ledger/fleet/state';
 import type { LedgerConstraint } from '../../src/ledger/state';
@@ -76,7 +77,8 @@ function ledgerBundle(): { codePath: string } {
   let closeClient: () => Promise<void>;
   let connection: NativeConnection;
   let worker: Worker;
-  let running: Promise<void>;
+  let added: Worker;
+  let running: Promise<unknown>;
 
   beforeAll(async () => {
     ({ client, close: closeClient } = await connectClient());
@@ -87,10 +89,16 @@ function ledgerBundle(): { codePath: string } {
       workflowBundle: ledgerBundle(),
       activities: { ...createLedgerActivities(() => client), ...createFleetLedgerActivities(() => client) },
     });
-    running = worker.run();
+    added = await Worker.create({
+      connection,
+      taskQueue: LEDGER_ACTIVITY_QUEUE,
+      activities: { ...addedFleetLedgerActivities(() => client) },
+    });
+    running = Promise.all([worker.run(), added.run()]);
   });
   afterAll(async () => {
     worker.shutdown();
+    added.shutdown();
     await running;
     await connection.close();
     await closeClient();

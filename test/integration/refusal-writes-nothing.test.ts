@@ -33,9 +33,9 @@ const fleetLedgerId = unique('fleet-ledger');
  * are announced once a day (no announce lands in a ledger mid-test), and `clock.offsetMs` moves its
  * clock (ledgers keep Temporal's time).
  */
-async function replica(wfs: WorkflowConfig[], clock = { offsetMs: 0 }, fleetConstraints = false): Promise<TestCoordinator> {
+async function replica(wfs: WorkflowConfig[], clock = { offsetMs: 0 }, fleetConstraints = true): Promise<TestCoordinator> {
   const c = await testCoordinator(wfs, {
-    config: { admission: { visibilityQps: 0, ...(fleetConstraints && { fleetConstraints }) } },
+    config: { admission: { visibilityQps: 0, fleetConstraints } },
     deps: {
       admission: { startMarginMs: 1_000, refusalCacheMs: 0, now: () => Date.now() + clock.offsetMs },
       configs: { bucketMs: 24 * 60 * MIN },
@@ -233,8 +233,9 @@ describe("a fleet refusal (node held) after the workflow's own constraint admiss
       workflowConfig(reboot, { disruptive: true }),
       workflowConfig(drain, { disruptive: true, constraints: [constraint('maxExecution', 5, 60 * MIN)] }),
     ];
-    const a = await replica(wfs);
-    const b = await replica(wfs);
+    // Replicas with fleet_constraints off: the workflow's own ledger admits first.
+    const a = await replica(wfs, undefined, false);
+    const b = await replica(wfs, undefined, false);
     expect(await admit(a, reboot, { node })).toBe(202);
     // drain's ledger exists and is idle: one admission elsewhere, seen started.
     expect(await admit(a, drain, { node: unique('n') })).toBe(202);
@@ -266,8 +267,8 @@ describe('with fleet_constraints: one claim decides the constraints, the node an
       workflowConfig(reboot, { disruptive: true }),
       workflowConfig(drain, { disruptive: true, constraints: [constraint('maxExecution', 3, 60 * MIN, true)] }),
     ];
-    const a = await replica(wfs, undefined, true);
-    const b = await replica(wfs, undefined, true);
+    const a = await replica(wfs);
+    const b = await replica(wfs);
     expect(await admit(a, reboot, { node })).toBe(202);
     expect(await admit(a, drain, { node: unique('n') })).toBe(202);
     const names = [reboot, drain];
@@ -290,15 +291,16 @@ describe('with fleet_constraints: one claim decides the constraints, the node an
     await expect(file.client.workflow.getHandle(ledgerWorkflowId(drain)).describe()).rejects.toThrow();
   });
 
-  it('a replica without the setting is refused for a workflow the fleet ledger admits, and starts nothing', async () => {
+  it('a replica with the setting off follows the fleet ledger once it admits the workflow: the window stays exact', async () => {
     const drain = unique('drain');
-    const wf = workflowConfig(drain, { disruptive: true, constraints: [constraint('maxExecution', 5, 60 * MIN, true)] });
-    const on = await replica([wf], undefined, true);
-    const off = await replica([wf]);
+    const wf = workflowConfig(drain, { disruptive: true, constraints: [constraint('maxExecution', 2, 60 * MIN, true)] });
+    const on = await replica([wf]);
+    const off = await replica([wf], undefined, false);
     expect(await admit(on, drain, { node: unique('n') })).toBe(202);
-    const r = await trigger(off.app, drain, { target: { node: unique('n') } });
-    expect(r.statusCode).toBe(429);
-    expect(r.json().details.constraint).toMatchObject({ kind: 'fleet_constraints' });
-    expect(await settledCount(file.client, startedBy([drain]))).toBe(1);
+    // Its claim without the constraints is refused by the fleet ledger; it asks again with them.
+    expect(await admit(off, drain, { node: unique('n') })).toBe(202);
+    const codes = await Promise.all([on, off, on, off].map((c) => admit(c, drain, { node: unique('n') })));
+    expect(codes).toEqual([429, 429, 429, 429]);
+    expect(await settledCount(file.client, startedBy([drain]))).toBe(2);
   });
 });

@@ -35,6 +35,9 @@ const WORKFLOWS = {
   upSingle: `workflow = "ping"\ntask_queue_target = "node"\n${constraintHcl('concurrency', 1, '15m')}`,
   // Disruptive: the node lock and a place in the datacenter's budget, at the fleet ledger.
   upDrain: `workflow = "ping"\ntask_queue_target = "node"\ndisruptive = true\n`,
+  // Disruptive with a window of its own: the old release admits it at its own ledger, this one
+  // in the claim at the fleet ledger (which then reads what the old release started).
+  upDrainCapped: `workflow = "ping"\ntask_queue_target = "node"\ndisruptive = true\n${constraintHcl('maxExecution', 2, '1h', true)}`,
 };
 const BUDGET = `budget "upgrade-dc" {\n  per = "datacenter"\n  max = 2\n}\n`;
 
@@ -68,7 +71,7 @@ afterAll(async () => {
 });
 
 function trigger(c: CoordinatorProcess, wf: Name, node: string, datacenter = 'dc1'): Promise<Answer> {
-  const target = wf === 'upDrain' ? { node, datacenter } : { node };
+  const target = wf === 'upDrain' || wf === 'upDrainCapped' ? { node, datacenter } : { node };
   return request(agent, 'POST', `${c.url}/v1/workflows/${wf}/executions`, { target, reason: 'rolling upgrade test' });
 }
 
@@ -105,6 +108,7 @@ test('two coordinators of the previous release are replaced one at a time under 
   expect((await trigger(b, 'upDrain', 'd2')).status).toBe(202);
   expect((await trigger(a, 'upDrain', 'd3')).status).toBe(429); // the budget: 2 in dc1
   expect((await trigger(b, 'upDrain', 'd1')).status).toBe(429); // the node lock
+  expect((await trigger(a, 'upDrainCapped', 'e1', 'dc3')).status).toBe(202); // 1 of its window's 2
 
   // The storm: every round asks each live coordinator for what must be refused, and for two
   // fresh places that exactly one trigger in the whole storm may take.
@@ -119,6 +123,9 @@ test('two coordinators of the previous release are replaced one at a time under 
     ['upPerNode', 'fresh-window'],
     ['upSingle', 'fresh-slot'],
     ['upDrain', 'fresh-node', 'dc2'],
+    // The window's last place: exactly one of these two in the whole storm, across versions.
+    ['upDrainCapped', 'e2', 'dc4'],
+    ['upDrainCapped', 'e3', 'dc5'],
   ];
   const storm = (async () => {
     while (storming) {
@@ -157,7 +164,8 @@ test('two coordinators of the previous release are replaced one at a time under 
   // What the previous release admitted still counts: all refused, through both versions.
   for (const [wf, node] of targets.slice(0, 5)) expect([wf, node, admitted(wf as Name, node)]).toEqual([wf, node, 0]);
   // A fresh place is taken exactly once in the whole storm, across versions.
-  for (const [wf, node] of targets.slice(5)) expect([wf, node, admitted(wf as Name, node)]).toEqual([wf, node, 1]);
+  for (const [wf, node] of targets.slice(5, 8)) expect([wf, node, admitted(wf as Name, node)]).toEqual([wf, node, 1]);
+  expect(admitted('upDrainCapped', 'e2') + admitted('upDrainCapped', 'e3')).toBe(1);
   expect(answers.some((r) => r.via === 'old') && answers.some((r) => r.via === 'new')).toBe(true);
 
   // Temporal agrees, exactly.
@@ -165,6 +173,7 @@ test('two coordinators of the previous release are replaced one at a time under 
   await expectRunning('upPerNode', 2);
   await expectRunning('upSingle', 2);
   await expectRunning('upDrain', 3);
+  await expectRunning('upDrainCapped', 2);
 
   // The ledgers run under the new release, none with a failing workflow task.
   for (const id of ['medic-ledger:upCapped', 'medic-ledger:upPerNode', 'medic-fleet-ledger']) {

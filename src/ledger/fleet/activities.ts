@@ -54,6 +54,10 @@ export interface ImportFound {
 export interface FleetLedgerActivities {
   seedFleetLedger(req: FleetSeedRequest): Promise<SeededHold[]>;
   sweepHolds(req: SweepRequest): Promise<SweepFound>;
+}
+
+/** The fleet ledger's activities that came after v0.1.0's: on LEDGER_ACTIVITY_QUEUE. */
+export interface AddedFleetLedgerActivities {
   importPlaces(req: ImportRequest): Promise<ImportFound>;
 }
 
@@ -154,6 +158,11 @@ export function createFleetLedgerActivities(visibility: () => Client): FleetLedg
       );
       return { spent: [...spent, ...described.spent], running: [...running, ...described.running], orphans: described.orphans };
     },
+  };
+}
+
+export function addedFleetLedgerActivities(visibility: () => Client): AddedFleetLedgerActivities {
+  return {
     async importPlaces(req) {
       const found: ImportFound = { windows: [], holds: [], missing: [] };
       const now = Date.now();

@@ -8,7 +8,7 @@ import { ApplicationFailure, allHandlersFinished, condition, patched, setHandler
 import { continueLedger, ledgerActivities } from '../run-options';
 import { FLEET_CONSTRAINTS_PATCH } from '../patches';
 import { enforced, emptyState } from '../state';
-import type { FleetLedgerActivities, FleetSeedRequest } from './activities';
+import type { AddedFleetLedgerActivities, FleetLedgerActivities, FleetSeedRequest } from './activities';
 import * as fleet from './state';
 import {
   announceWorkflowUpdate,
@@ -17,6 +17,7 @@ import {
   claimWithConstraintsUpdate,
   FLEET_REFUSAL,
   FLEET_SEEDING,
+  LEDGER_ACTIVITY_QUEUE,
   fleetStateQuery,
   releaseHoldsUpdate,
   capacityQuery,
@@ -33,6 +34,8 @@ const IMPORT_RETRY_MS = 1_000;
 export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: fleet.FleetLedgerCarried): Promise<void> {
   const state = carried ? fleet.restore(carried) : fleet.emptyFleetState(seedRequest.orphanGraceMs, seedRequest.maxHoldBytes);
   const activities = ledgerActivities<FleetLedgerActivities>();
+  // Behind the patch, on a queue of their own (only coordinators that have them poll it).
+  const added = ledgerActivities<AddedFleetLedgerActivities>(LEDGER_ACTIVITY_QUEUE);
 
   // The first claim or announce of a workflow's constraints makes the ledger govern it.
   const govern = (workflow: string, places: fleet.PlaceSeed[]): void => {
@@ -123,7 +126,7 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
       const pending = Object.entries(state.holds)
         .filter(([, h]) => h.workflow === workflow)
         .map(([id]) => id);
-      const found = await activities.importPlaces({ workflow, places, pending });
+      const found = await added.importPlaces({ workflow, places, pending });
       if (found.missing.length) done = false;
       else fleet.imported(state, workflow, found, Date.now());
     }
