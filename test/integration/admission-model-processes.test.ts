@@ -4,8 +4,8 @@
 // configs are in use at once), restarts, and SIGKILLs of a third replica at the worst moments
 // (src/failpoints.ts) followed by the orphan sweep. Four workflows: constraints with a ledger
 // (concurrency + maxExecution per node and global, idempotency keys), concurrency only,
-// a short window that expires within the sequence, and a disruptive one under a node lock and a
-// budget. Every answer must be exactly what a small reference model says (202/200/429; a 503
+// a short window that expires within the sequence, and a disruptive one under a node lock, a
+// budget and a global window of its own (all three in its one claim at the fleet ledger). Every answer must be exactly what a small reference model says (202/200/429; a 503
 // fails), the ledgers must hold exactly the model's admissions and holds after every command,
 // and at the end of each sequence Temporal shows exactly the model's starts (no extra
 // execution). The seed is printed and fixed by MEDIC_MODEL_SEED (CI sets one per run);
@@ -30,6 +30,8 @@ const SEED = Number(process.env.MEDIC_MODEL_SEED ?? Date.now() % 2 ** 31);
 const GRACE_MS = 10_000;
 /** The short window: one start per node per this period. */
 const BRIEF_MS = 8_000;
+/** The disruptive workflow's global window: starts per sequence (its period never ends within one). */
+const CAREFUL_STARTS = 3;
 /** A coordinator remembers a refusal (or a start that took the last slot) this long (admission refusalCacheMs). */
 const REFUSAL_MEMORY_MS = 1_000;
 const NODES = ['a', 'b'] as const;
@@ -93,8 +95,12 @@ class Model {
       case 'brief':
         return this.brief.get(node)!.some((at) => at > now - BRIEF_MS) ? 0 : 1;
       case 'careful':
-        // One disruptive remediation per node, and a budget of one per datacenter (both nodes share it).
-        return this.runningOf('careful', node).length === 0 && this.runningOf('careful').length === 0 ? 1 : 0;
+        // One disruptive remediation per node, a budget of one per datacenter (both nodes share it), and its window.
+        return this.runningOf('careful', node).length === 0 &&
+          this.runningOf('careful').length === 0 &&
+          NODES.reduce((sum, n) => sum + this.startsOf('careful', n), 0) < CAREFUL_STARTS
+          ? 1
+          : 0;
     }
   }
   admitted(flow: Flow, node: Node, workflowId: string): void {
@@ -122,7 +128,9 @@ const limitedHcl = (c: Config): string =>
 const concHcl = (c: Config): string =>
   `workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "concurrency"\n  value = "${c.concOnly}"\n  period = "1h"\n}\n`;
 const briefHcl = `workflow = "ping"\ntask_queue_target = "node"\nconstraint {\n  kind = "maxExecution"\n  value = "1"\n  period = "${BRIEF_MS / 1000}s"\n}\n`;
-const carefulHcl = 'workflow = "ping"\ntask_queue_target = "node"\ndisruptive = true\n';
+const carefulHcl =
+  'workflow = "ping"\ntask_queue_target = "node"\ndisruptive = true\n' +
+  `constraint {\n  kind = "maxExecution"\n  value = "${CAREFUL_STARTS}"\n  period = "2h"\n  is_global = true\n}\n`;
 
 /** One replica: its own config dir (so the two can run different configs) and process. */
 interface Side {
@@ -240,7 +248,11 @@ async function agree(m: Model, r: Real): Promise<void> {
   const fleet = await r.client.workflow
     .getHandle(FLEET_LEDGER_ID)
     .query(fleetStateQuery)
-    .catch(() => ({ nodes: {} as Record<string, string>, places: {} as Record<string, string[]> }));
+    .catch(() => ({
+      nodes: {} as Record<string, string>,
+      places: {} as Record<string, string[]>,
+      workflows: undefined as undefined | Record<string, { windows: Record<string, unknown[]> }>,
+    }));
   const got = {
     starts: Object.fromEntries(
       NODES.map((n) => [n, windows[windowKey('maxExecution.0', `node=${r.nodes.get(n)}`)]?.length ?? 0]),
@@ -248,12 +260,14 @@ async function agree(m: Model, r: Real): Promise<void> {
     global: windows[windowKey('maxExecution-global.0', 'global')]?.length ?? 0,
     locks: Object.fromEntries(NODES.map((n) => [n, fleet.nodes[r.nodes.get(n)!] ?? null])),
     budget: [...(fleet.places[`${r.budget}|${r.datacenter}`] ?? [])].sort(),
+    carefulStarts: fleet.workflows?.[r.names.careful]?.windows[windowKey('maxExecution-global.0', 'global')]?.length ?? 0,
   };
   expect(got).toEqual({
     starts: Object.fromEntries(NODES.map((n) => [n, m.startsOf('limited', n)])),
     global: NODES.reduce((sum, n) => sum + m.startsOf('limited', n), 0),
     locks: Object.fromEntries(NODES.map((n) => [n, m.runningOf('careful', n)[0] ?? null])),
     budget: [...m.runningOf('careful')].sort(),
+    carefulStarts: NODES.reduce((sum, n) => sum + m.startsOf('careful', n), 0),
   });
 }
 
