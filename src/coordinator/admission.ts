@@ -42,7 +42,7 @@ import {
 import type { CoordinatorMetrics, TriggerResult } from './metrics';
 import type { ConfigsInUse } from './configs-in-use';
 import { reconcile, type Discrepancy } from './reconcile';
-import { usesLedger, type LedgerClient } from '../ledger/client';
+import { nodeLockCovers, usesLedger, type LedgerClient } from '../ledger/client';
 import type { Enforced, LedgerRefusal } from '../ledger/state';
 import { SCOPES_MEMO } from '../ledger/activities';
 import { isTemporalUnavailable, TemporalUnavailableError, type TemporalGateway } from '../temporal/gateway';
@@ -557,14 +557,7 @@ export class Admission {
       // A disruptive workflow's per-node concurrency is implied by its node lock at the fleet
       // ledger (one disruptive remediation per node, whatever the value, and every release takes
       // it): no slot or lease of its own. Dry runs still show it.
-      const lockCovers = (c: Constraint): boolean =>
-        !req.dryRun &&
-        Boolean(fleetNamed) &&
-        wf.disruptive === true &&
-        wf.mode !== 'shadow' &&
-        c.kind === 'concurrency' &&
-        !c.isGlobal &&
-        wf.taskQueueTarget === 'node';
+      const lockCovers = (c: Constraint): boolean => !req.dryRun && Boolean(fleetNamed) && nodeLockCovers(wf, c);
       const ordered = admissionOrder(wf.constraints).filter((c) => !lockCovers(c));
       const primaryConstraint = atFleet ? undefined : ordered.find((c) => c.kind === 'concurrency');
       const freeId = primaryConstraint ? undefined : freeExecutionId(wf.name);

@@ -4,7 +4,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { WorkflowConfig } from '../config/workflow';
-import { constraintKey } from '../config/workflow';
+import { constraintKey, type Constraint } from '../config/workflow';
 import { LEDGER_QUEUE } from '../naming/task-queues';
 import type { SeedRequest } from './activities';
 import { Batcher, sendUpdate } from './batcher';
@@ -41,12 +41,22 @@ export function usesLedger(wf: WorkflowConfig): boolean {
 const SCOPE_KIND = { general: 'datacenter', node_type: 'node_type', node: 'node' } as const;
 
 /**
+ * A disruptive workflow's per-node concurrency is implied by its node lock at the fleet ledger
+ * (one disruptive remediation per node, whatever the value): it takes no place of its own.
+ */
+export function nodeLockCovers(wf: WorkflowConfig, c: Constraint): boolean {
+  return (
+    wf.disruptive === true && wf.mode !== 'shadow' && c.kind === 'concurrency' && !c.isGlobal && wf.taskQueueTarget === 'node'
+  );
+}
+
+/**
  * Whether the fleet ledger admits the workflow's own constraints with its claim, when a
  * coordinator has `admission.fleet_constraints` on: a disruptive workflow (not in shadow mode)
- * with constraints.
+ * with a constraint its node lock does not cover.
  */
 export function admitsAtFleet(wf: WorkflowConfig): boolean {
-  return wf.disruptive === true && wf.mode !== 'shadow' && wf.constraints.length > 0;
+  return wf.disruptive === true && wf.mode !== 'shadow' && wf.constraints.some((c) => !nodeLockCovers(wf, c));
 }
 
 /** How a ledger finds the executions counted by each of the workflow's constraints (seeding, importing). */
