@@ -2,6 +2,7 @@
 import * as fc from 'fast-check';
 import { restore as restoreFleet, FLEET_STATE_VERSION as V } from '../../src/ledger/fleet/state';
 import {
+  capacity,
   carry,
   check,
   claim,
@@ -339,6 +340,23 @@ describe('fleet ledger state: a disruptive workflow with its own constraints (fl
     expect(s.workflows!.reboot!.holds!['concurrency#1|datacenter=dc1']).toEqual([['old-1', running.holdMaxMs]]);
     release(s, ['old-1']);
     expect(s.workflows!.reboot!.holds).toEqual({});
+  });
+
+  it('ends the places of an imported execution that has no hold (it outlived its hold_max) when it is found closed', () => {
+    const s = emptyFleetState();
+    govern(s, 'reboot', withAdmit('n0').admit!.places);
+    imported(s, 'reboot', { windows: [], holds: [{ window: 'concurrency#1|datacenter=dc1', id: 'no-hold' }] }, 100);
+    expect(check(s, withAdmit('n1', 'dc1'), 1_000)).toMatchObject({ kind: 'constraint', refusal: { holders: ['no-hold'] } });
+    expect(release(s, ['no-hold'])).toBe(0);
+    expect(check(s, withAdmit('n1', 'dc1'), 1_000)).toBeUndefined();
+  });
+
+  it('counts the governed workflows in its size', () => {
+    const s = governed();
+    claim(s, withAdmit('n1'), 1_000);
+    expect(capacity(s).bytes).toBe(s.bytes + JSON.stringify(s.workflows).length);
+    expect(JSON.stringify(s.workflows)).toContain('maxExecution#0|global');
+    expect(restore(carry(s, 2_000)).governedBytes).toBe(JSON.stringify(s.workflows).length);
   });
 
   it('carries the governed workflows to the next run', () => {

@@ -119,6 +119,8 @@ export interface FleetLedgerState extends FleetLedgerCarried {
   places: Record<string, string[]>;
   /** The holds' size as carried (JSON), kept as they come and go. */
   bytes: number;
+  /** The governed workflows' states' size as this run started (pruned at each continue-as-new; a run adds little). */
+  governedBytes: number;
 }
 
 /** A hold whose execution is not found after this long was abandoned before its start (far beyond visibility's lag). */
@@ -154,7 +156,15 @@ export function restore(carried: FleetLedgerCarried): FleetLedgerState {
       `the fleet ledger state is version ${version}, newer than this release's ${FLEET_STATE_VERSION}: upgrade this coordinator`,
     );
   // 0 -> 1: the shape is the same; the version field is new. 1 -> 2: `workflows` and `importing` are new (absent: none).
-  const state: FleetLedgerState = { ...carried, version: FLEET_STATE_VERSION, holds: {}, nodes: {}, places: {}, bytes: 0 };
+  const state: FleetLedgerState = {
+    ...carried,
+    version: FLEET_STATE_VERSION,
+    holds: {},
+    nodes: {},
+    places: {},
+    bytes: 0,
+    governedBytes: carried.workflows ? JSON.stringify(carried.workflows).length : 0,
+  };
   const byAge = Object.entries(carried.holds).sort(([, a], [, b]) => a.at - b.at);
   for (const [id, h] of byAge) record(state, id, h);
   return state;
@@ -222,7 +232,7 @@ export function check(state: FleetLedgerState, claim: Claim, now: number): Claim
         holders: held.slice(0, HOLDERS_SHOWN).map((id) => holderOf(state, id)),
       };
   }
-  const bytes = state.bytes + holdBytes(claim.id, holdOf(claim, SAMPLE_TIME));
+  const bytes = state.bytes + state.governedBytes + holdBytes(claim.id, holdOf(claim, SAMPLE_TIME));
   const limit = state.maxHoldBytes ?? MAX_HOLD_BYTES;
   if (bytes > limit) {
     const ids = Object.keys(state.holds);
@@ -305,11 +315,13 @@ export function release(state: FleetLedgerState, ids: readonly string[], unstart
   let n = 0;
   for (const id of ids) {
     const h = state.holds[id];
+    // A running execution read by an import may have no hold (it outlived its hold_max): its places end too.
+    const governed = h ? [state.workflows?.[h.workflow]] : Object.values(state.workflows ?? {});
+    for (const sub of governed)
+      if (sub && unstarted) ledger.release(sub, id);
+      else if (sub) ledger.endHolds(sub, id);
     if (!h) continue;
     n++;
-    const governed = state.workflows?.[h.workflow];
-    if (governed && unstarted) ledger.release(governed, id);
-    else if (governed) ledger.endHolds(governed, id);
     delete state.holds[id];
     state.bytes -= holdBytes(id, h);
     if (h.node && state.nodes[h.node] === id) delete state.nodes[h.node];
@@ -384,5 +396,10 @@ export function settle(state: FleetLedgerState, looked: SweepRequest, found: Swe
 
 /** The holds' size as carried, against the capacity past which claims are refused. */
 export function capacity(state: FleetLedgerState): { bytes: number; capacityBytes: number; holds: number } {
-  return { bytes: state.bytes, capacityBytes: state.maxHoldBytes ?? MAX_HOLD_BYTES, holds: Object.keys(state.holds).length };
+  const governed = state.workflows ? JSON.stringify(state.workflows).length : 0;
+  return {
+    bytes: state.bytes + governed,
+    capacityBytes: state.maxHoldBytes ?? MAX_HOLD_BYTES,
+    holds: Object.keys(state.holds).length,
+  };
 }
