@@ -227,11 +227,17 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     deps.configs?.bucketMs !== undefined ? deps.configs.bucketMs * 2.5 : undefined,
     ledgerHealth,
   );
-  // Every ledger this coordinator's config uses: the fleet ledger when a workflow is disruptive.
+  // With admission.fleet_constraints (on unless false), the fleet ledger admits a disruptive
+  // workflow's constraints with its claim; once it does, every replica follows it there.
+  const followed = new Set<string>();
+  const atFleet = (wf: WorkflowConfig): boolean =>
+    (deps.config.current.coordinator.admission.fleetConstraints !== false || followed.has(wf.name)) && admitsAtFleet(wf);
+  // Every ledger this coordinator's config uses: the fleet ledger when a workflow is disruptive
+  // (and for the constraints it admits at the fleet ledger).
   const ledgersInUse = (): string[] => {
     const wfs = [...deps.config.current.workflows.values()];
     return [
-      ...wfs.filter(usesLedger).map((w) => ledgerWorkflowId(w.name)),
+      ...wfs.filter((w) => usesLedger(w) && !atFleet(w)).map((w) => ledgerWorkflowId(w.name)),
       ...(wfs.some((w) => w.disruptive) ? [fleetLedgerId] : []),
     ];
   };
@@ -242,11 +248,6 @@ export async function buildCoordinator(deps: CoordinatorDeps): Promise<FastifyIn
     log,
   );
   app.addHook('onClose', async () => stopLedgerChecks());
-  // With admission.fleet_constraints (on unless false), the fleet ledger admits a disruptive
-  // workflow's constraints with its claim; once it does, every replica follows it there.
-  const followed = new Set<string>();
-  const atFleet = (wf: WorkflowConfig): boolean =>
-    (deps.config.current.coordinator.admission.fleetConstraints !== false || followed.has(wf.name)) && admitsAtFleet(wf);
   const configs = new ConfigsInUse(
     deps.temporal,
     () => deps.config.current.workflows,

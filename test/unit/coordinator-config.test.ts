@@ -89,6 +89,17 @@ describe('coordinator.hcl admission block', () => {
       expect(problems(bad, 'error')).toEqual([['admission.orphan_grace', `must be between 1s and 24h, got ${shown}`]]);
     }
   });
+
+  it('reads fleet_constraints (on unless false) and refuses a value that is not a bool', async () => {
+    expect((await load(SERVER)).config.coordinator?.admission.fleetConstraints).toBeUndefined();
+    const off = await load(`${SERVER}admission {\n  fleet_constraints = false\n}\n`);
+    expect(off.config.coordinator?.admission.fleetConstraints).toBe(false);
+    const on = await load(`${SERVER}admission {\n  fleet_constraints = true\n}\n`);
+    expect(on.config.coordinator?.admission.fleetConstraints).toBeUndefined();
+    const bad = await load(`${SERVER}admission {\n  fleet_constraints = "yes"\n}\n`);
+    expect(bad.ok).toBe(false);
+    expect(problems(bad, 'error').map(([p]) => p)).toEqual(['admission.fleet_constraints']);
+  });
 });
 
 function problems(r: Awaited<ReturnType<typeof load>>, severity: 'error' | 'warning') {
