@@ -708,6 +708,9 @@ export class Admission {
             runId = await this.resolved(client, workflowId, nonce, () => inTime(() => startExecution(workflowId)));
           } catch (err) {
             if (err instanceof WorkflowExecutionAlreadyStartedError && keyedId) {
+              // The fleet ledger's hold is the execution's (a keyed claim has its id): the one
+              // that runs keeps it, so this attempt gives nothing back there.
+              releaseFleet = undefined;
               const first = await this.awaitExecution(client, keyedId);
               if (first) return { outcome: { result: 'duplicate', workflowId, ...first }, workflowId };
             }

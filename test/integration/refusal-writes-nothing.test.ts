@@ -291,6 +291,25 @@ describe('with fleet_constraints: one claim decides the constraints, the node an
     await expect(file.client.workflow.getHandle(ledgerWorkflowId(drain)).describe()).rejects.toThrow();
   });
 
+  it('two triggers with one idempotency key through both replicas: one execution, and its node stays held', async () => {
+    const drain = unique('drain');
+    const node = unique('n');
+    const wf = workflowConfig(drain, { disruptive: true, constraints: [constraint('maxExecution', 5, 60 * MIN, true)] });
+    const a = await replica([wf]);
+    const b = await replica([wf]);
+    const key = unique('key');
+    const both = await Promise.all([a, b].map((c) => trigger(c.app, drain, { target: { node }, idempotency_key: key })));
+    expect(both.map((r) => r.statusCode).sort()).toEqual([200, 202]);
+    expect(new Set(both.map((r) => r.json().workflow_id)).size).toBe(1);
+    started.push(both[0]!.json().workflow_id);
+    // The duplicate gave nothing back: the node lock and the window still count the execution.
+    const next = await trigger(a.app, drain, { target: { node } });
+    expect(next.statusCode).toBe(429);
+    expect(next.json().details.constraint).toMatchObject({ kind: 'disruptive_lock', scope: `node=${node}` });
+    const s = await file.client.workflow.getHandle(fleetLedgerId).query(fleetStateQuery);
+    expect(Object.values(s.workflows![drain]!.windows).flat()).toHaveLength(1);
+  });
+
   it('a replica with the setting off follows the fleet ledger once it admits the workflow: the window stays exact', async () => {
     const drain = unique('drain');
     const wf = workflowConfig(drain, { disruptive: true, constraints: [constraint('maxExecution', 2, 60 * MIN, true)] });
