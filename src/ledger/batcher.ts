@@ -15,8 +15,8 @@ import {
 const IN_FLIGHT = 2;
 const BATCH = 200;
 /** How often a new ledger is asked again while it reads past executions, and for how long at most. */
-const SEEDING_RETRY_MS = 100;
-const SEEDING_ATTEMPTS = 100;
+export const SEEDING_RETRY_MS = 100;
+export const SEEDING_ATTEMPTS = 100;
 /** Attempts of a batch whose reply was lost or whose ledger run just closed. */
 const RETRIES = 3;
 

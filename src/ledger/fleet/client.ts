@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
-import { Batcher, sendUpdate } from '../batcher';
+import type { UpdateDefinition } from '@temporalio/common';
+import { Batcher, SEEDING_ATTEMPTS, SEEDING_RETRY_MS, sendUpdate } from '../batcher';
 import { LedgerSeedingError, type LedgerHealth } from '../health';
 import type { Enforced, LedgerConstraint } from '../state';
 import { LEDGER_QUEUE } from '../../naming/task-queues';
@@ -23,10 +24,6 @@ import type { medicFleetLedger } from './workflow';
 
 /** The one fleet ledger of a namespace. */
 export const FLEET_LEDGER_ID = 'medic-fleet-ledger';
-
-/** How often a claim is asked again while the ledger reads its workflow's executions, and how many times at most. */
-const SEEDING_RETRY_MS = 100;
-const SEEDING_ATTEMPTS = 100;
 
 /** The executions holding what a refusal found full: the node, a budget, or the workflow's own concurrency. */
 function holdersOf(r: ClaimRefusal): string[] {
@@ -113,15 +110,25 @@ export class FleetLedgerClient {
   }
 
   private send(client: Client, claims: Claim[]): Promise<ClaimAnswer[]> {
-    const updateId = randomUUID();
     const def = claims.some((c) => c.admit) ? claimWithConstraintsUpdate : claimUpdate;
+    return this.update(client, def, claims, (details) => (details as ClaimRefusal[]).map((refusal) => ({ ok: false, refusal })));
+  }
+
+  /** An update to the ledger (starting it if needed), sent and retried by sendUpdate under one update id. */
+  private update<Ret, Arg>(
+    client: Client,
+    def: UpdateDefinition<Ret, [Arg]>,
+    arg: Arg,
+    refused: (details: unknown) => Ret,
+  ): Promise<Ret> {
+    const updateId = randomUUID();
     return sendUpdate(
       client,
       this.callTimeoutMs,
       { id: this.ledgerId, health: this.health },
-      () => client.workflow.executeUpdateWithStart(def, { updateId, args: [claims], startWorkflowOperation: this.start() }),
+      () => client.workflow.executeUpdateWithStart(def, { updateId, args: [arg], startWorkflowOperation: this.start() }),
       { refusal: FLEET_REFUSAL, seeding: FLEET_SEEDING },
-      (details) => (details as ClaimRefusal[]).map((refusal) => ({ ok: false, refusal })),
+      refused,
     );
   }
 
@@ -140,23 +147,10 @@ export class FleetLedgerClient {
     inUseMs?: number,
   ): Promise<Enforced[]> {
     this.ensureWorker();
-    const updateId = randomUUID();
     const args = { workflow, constraints, places, ...(inUseMs !== undefined && { inUseMs }) };
-    return sendUpdate(
-      client,
-      this.callTimeoutMs,
-      { id: this.ledgerId, health: this.health },
-      () =>
-        client.workflow.executeUpdateWithStart(announceWorkflowUpdate, {
-          updateId,
-          args: [args],
-          startWorkflowOperation: this.start(),
-        }),
-      { refusal: FLEET_REFUSAL, seeding: FLEET_SEEDING },
-      () => {
-        throw new Error('the fleet ledger refused an announce, which it never refuses');
-      },
-    );
+    return this.update(client, announceWorkflowUpdate, args, () => {
+      throw new Error('the fleet ledger refused an announce, which it never refuses');
+    });
   }
 
   /** Why the claim would be refused now, recording nothing (shadow mode); undefined when it would pass or no ledger exists yet. */
