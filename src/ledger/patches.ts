@@ -20,7 +20,13 @@ export const LEDGER_DEAD_WORKER_PATCH = 'medic-ledger-dead-worker-v1';
 export const FLEET_CONSTRAINTS_PATCH = 'medic-fleet-constraints-v1';
 
 /**
+ * A ledger past its history threshold continues as new at a quiet moment (no update for a
+ * second), not in the middle of a burst of admissions (ledgerRollover in run-options.ts).
+ */
+export const LEDGER_QUIET_ROLLOVER_PATCH = 'medic-ledger-quiet-rollover-v1';
+
+/**
  * The ledger code level: the newest patch id, or the release whose ledgers the recorded
  * histories hold. Histories go under test/fixtures/ledger-histories/<level>/ and CI replays them all.
  */
-export const LEDGER_CODE_LEVEL = FLEET_CONSTRAINTS_PATCH;
+export const LEDGER_CODE_LEVEL = LEDGER_QUIET_ROLLOVER_PATCH;

@@ -5,8 +5,8 @@
 // ledger's time (the workflow task's, i.e. Temporal's clock). Both run in one workflow task per
 // batch of updates, one after the other: the ledger is the single point where every
 // coordinator's admissions of the workflow are ordered. Continue-as-new keeps its history short.
-import { ApplicationFailure, allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
-import { continueLedger, ledgerActivities } from './run-options';
+import { ApplicationFailure, allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import { continueLedger, ledgerActivities, ledgerRollover } from './run-options';
 import type { LedgerActivities, SeedRequest } from './activities';
 import * as ledger from './state';
 import {
@@ -21,14 +21,12 @@ import {
   type LedgerAnswer,
 } from './messages';
 
-/** A new run after this many history events (each admission adds two, each batch three more). */
-const MAX_HISTORY_EVENTS = 2_000;
-
 export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: ledger.CarriedLedgerState): Promise<void> {
   const state = carried ? ledger.restore(carried) : ledger.emptyState(seedRequest.orphanGraceMs);
   // Activities, not local activities: a local activity holds the workflow task open, and
   // admissions would wait behind a sweep's visibility list.
   const activities = ledgerActivities<LedgerActivities>();
+  const rollover = ledgerRollover();
 
   const seeding = (): void => {
     if (!state.seeded)
@@ -40,12 +38,14 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
   };
   setHandler(
     admitUpdate,
-    (requests) =>
-      requests.map((req): LedgerAnswer => {
+    (requests) => {
+      rollover.heard();
+      return requests.map((req): LedgerAnswer => {
         const now = Date.now();
         const refusal = ledger.check(state, req, now);
         return refusal ? { ok: false, refusal } : { ok: true, answer: ledger.admit(state, req, now) };
-      }),
+      });
+    },
     {
       // A batch of which nothing would pass is rejected here: a refusal writes no history.
       validator(requests: ledger.AdmitRequest[]) {
@@ -61,18 +61,21 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
       },
     },
   );
-  setHandler(announceUpdate, ({ constraints, inUseMs }) => ledger.announce(state, constraints, Date.now(), inUseMs));
+  setHandler(announceUpdate, ({ constraints, inUseMs }) => {
+    rollover.heard();
+    return ledger.announce(state, constraints, Date.now(), inUseMs);
+  });
   setHandler(enforcedQuery, (constraints) => ledger.enforced(state, constraints, Date.now()));
-  setHandler(releaseUpdate, ({ id }) => ledger.release(state, id));
+  setHandler(releaseUpdate, ({ id }) => {
+    rollover.heard();
+    return ledger.release(state, id);
+  });
   setHandler(stateQuery, () => state);
   setHandler(capacityQuery, () => ledger.capacity(state));
 
   if (!state.seeded) ledger.seed(state, await activities.seedLedger(seedRequest));
 
-  const newRunDue = (): boolean => {
-    const info = workflowInfo();
-    return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
-  };
+  const newRunDue = rollover.due;
   const oldestUnconfirmed = (): number | undefined => {
     const times = Object.values(state.unconfirmed).map((u) => u.at);
     return times.length ? Math.min(...times) : undefined;

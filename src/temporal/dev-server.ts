@@ -131,6 +131,11 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   if (opts.metricsPort) args.push('--metrics-port', String(opts.metricsPort));
   if (namespace !== 'default') args.push('--namespace', namespace);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) args.push('--search-attribute', `${name}=${type}`);
+  // One partition per task queue (the server's default is 4): a ledger's workflow task on the
+  // normal queue waited 0.5-4 s for a poll to reach its partition, the whole admission tail in
+  // bench:history (p99 1.1-4 s; 0.15 s with one). Clusters set it for the ledger queue (docs/operations/production.md).
+  for (const key of ['matching.numTaskqueueReadPartitions', 'matching.numTaskqueueWritePartitions'])
+    args.push('--dynamic-config-value', `${key}=1`);
 
   // Its own process group: a Ctrl-C in the terminal reaches the owner (medic dev, jest), which
   // stops the server after the processes that use it.

@@ -6,7 +6,8 @@
 // orphan sweeps, continue-as-new with the carried state) and record their histories under
 // test/fixtures/ledger-histories/<ledger code level>/, never over an existing file.
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { ROLLOVER_EVENTS } from '../../src/ledger/run-options';
 import { LedgerClient, ledgerWorkflowId } from '../../src/ledger/client';
 import { createLedgerActivities } from '../../src/ledger/activities';
 import { addedFleetLedgerActivities, createFleetLedgerActivities } from '../../src/ledger/fleet/activities';
@@ -104,6 +105,19 @@ function ledgerBundle(): { codePath: string } {
     await closeClient();
   });
 
+  /**
+   * Whether to send more while the first run lasts: up to its rollover threshold. Past it the
+   * ledger continues as new at its first quiet moment, which this waits for (false once it has).
+   */
+  async function filling(handle: WorkflowHandle, firstRunId: string): Promise<boolean> {
+    for (;;) {
+      const d = await handle.describe();
+      if (d.runId !== firstRunId) return false;
+      if (d.historyLength <= ROLLOVER_EVENTS) return true;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   /** The first run's history (it ended in continue-as-new) and the second's so far. */
   async function recordRuns(id: string, firstRunId: string, name: string): Promise<void> {
     await recordLedgerHistory(`${name}-first-run`, client.workflow.getHandle(id, firstRunId));
@@ -133,7 +147,7 @@ function ledgerBundle(): { codePath: string } {
     // Batches of admissions, each in a scope of its own, until the ledger continues as new.
     const handle = client.workflow.getHandle(ledgerWorkflowId(name));
     const firstRunId = (await handle.describe()).runId;
-    for (let i = 0; (await handle.describe()).runId === firstRunId; i++) {
+    for (let i = 0; await filling(handle, firstRunId); i++) {
       const batch = Array.from({ length: 4 }, (_, j) =>
         ledger.admit(client, wf, {
           id: unique('bulk'),
@@ -194,7 +208,7 @@ function ledgerBundle(): { codePath: string } {
     await eventually(async () => ((await fleet.claim(client, claim('node-d'))).ok ? true : undefined), 60_000, 'the sweep');
     const handle = client.workflow.getHandle(id);
     const firstRunId = (await handle.describe()).runId;
-    for (let i = 0; (await handle.describe()).runId === firstRunId; i++) {
+    for (let i = 0; await filling(handle, firstRunId); i++) {
       await Promise.all(Array.from({ length: 4 }, (_, j) => fleet.claim(client, claim(`bulk-${i}-${j}`, { budgets: [] }))));
       if (i > 2_000) throw new Error('the fleet ledger never continued as new');
     }

@@ -4,8 +4,8 @@
 // starts it): the validator refuses without writing history, the handler records the hold.
 // Holds end when the coordinator gives one back (its start did not happen), when the sweep finds
 // the execution closed or never started, or at hold_max. Continue-as-new keeps its history short.
-import { ApplicationFailure, allHandlersFinished, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
-import { continueLedger, ledgerActivities } from '../run-options';
+import { ApplicationFailure, allHandlersFinished, condition, patched, setHandler } from '@temporalio/workflow';
+import { continueLedger, ledgerActivities, ledgerRollover } from '../run-options';
 import { FLEET_CONSTRAINTS_PATCH } from '../patches';
 import { enforced, emptyState } from '../state';
 import type { AddedFleetLedgerActivities, FleetLedgerActivities, FleetSeedRequest } from './activities';
@@ -24,8 +24,6 @@ import {
   type ClaimAnswer,
 } from '../messages';
 
-/** A new run after this many history events (each claim adds two, each batch three more). */
-const MAX_HISTORY_EVENTS = 2_000;
 /** How often the holds are looked up while there are any (at most: a shorter orphan grace sweeps as often). */
 const SWEEP_MS = 30_000;
 /** How often an import looks again for executions not started yet (or of unknown scope). */
@@ -36,13 +34,15 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
   const activities = ledgerActivities<FleetLedgerActivities>();
   // Behind the patch, on a queue of their own (only coordinators that have them poll it).
   const added = ledgerActivities<AddedFleetLedgerActivities>(LEDGER_ACTIVITY_QUEUE);
+  const rollover = ledgerRollover();
 
   // The first claim or announce of a workflow's constraints makes the ledger govern it.
   const govern = (workflow: string, places: fleet.PlaceSeed[]): void => {
     if (patched(FLEET_CONSTRAINTS_PATCH)) fleet.govern(state, workflow, places);
   };
-  const claim = (claims: fleet.Claim[]): ClaimAnswer[] =>
-    claims.map((c): ClaimAnswer => {
+  const claim = (claims: fleet.Claim[]): ClaimAnswer[] => {
+    rollover.heard();
+    return claims.map((c): ClaimAnswer => {
       const now = Date.now();
       const refusal = fleet.check(state, c, now);
       if (refusal) {
@@ -53,6 +53,7 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
       // The update's answer, not a command: a replayed history is not changed by it.
       return { ok: true, graceMs: state.orphanGraceMs, ...(answer && { answer }) };
     });
+  };
   const validator = {
     // A batch of which nothing would pass is rejected here: a refusal writes no history. A claim
     // that would make the ledger govern its workflow is let through (its handler records that).
@@ -89,8 +90,12 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
   };
   setHandler(claimUpdate, claim, validator);
   setHandler(claimWithConstraintsUpdate, claim, validator);
-  setHandler(releaseHoldsUpdate, ({ ids, unstarted }) => fleet.release(state, ids, unstarted === true));
+  setHandler(releaseHoldsUpdate, ({ ids, unstarted }) => {
+    rollover.heard();
+    return fleet.release(state, ids, unstarted === true);
+  });
   setHandler(announceWorkflowUpdate, ({ workflow, constraints, inUseMs, places }) => {
+    rollover.heard();
     const now = Date.now();
     const answer = fleet.announce(state, workflow, constraints, now, inUseMs);
     if (answer) return answer;
@@ -114,10 +119,7 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
   }
 
   const sweepMs = (): number => Math.min(SWEEP_MS, state.orphanGraceMs);
-  const newRunDue = (): boolean => {
-    const info = workflowInfo();
-    return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
-  };
+  const newRunDue = rollover.due;
   const importDue = (): boolean => state.importing !== undefined;
   // Reads the executions of each workflow to govern; false while some are not started yet.
   const importAll = async (): Promise<boolean> => {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Connection, type TLSConfig } from '@temporalio/client';
 import { portIsFree } from '../../../src/temporal/dev-server';
+import { LEDGER_QUEUE } from '../../../src/naming/task-queues';
 
 export interface ServerPorts {
   frontend: number;
@@ -170,11 +171,20 @@ dynamicConfigClient:
 }
 
 // A freshly added search attribute is usable at once (as on the dev server), and visibility
-// queries are not throttled below what the storm tests send.
+// queries are not throttled below what the storm tests send, and the ledger queue has one
+// partition, as docs/operations/production.md asks of a cluster.
 const DYNAMIC_CONFIG = `system.forceSearchAttributesCacheRefreshOnRead:
   - value: true
 frontend.namespaceRPS.visibility:
   - value: 1000
+matching.numTaskqueueReadPartitions:
+  - value: 1
+    constraints:
+      taskQueueName: ${LEDGER_QUEUE}
+matching.numTaskqueueWritePartitions:
+  - value: 1
+    constraints:
+      taskQueueName: ${LEDGER_QUEUE}
 `;
 
 export interface TemporalServerProcess {
