@@ -1,6 +1,10 @@
 // What many callers ask of one ledger, sent as few updates: a batch per round trip, a few round trips in flight, each retried safely.
-import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure, WorkflowNotFoundError, type QueryDefinition, type UpdateDefinition } from '@temporalio/common';
+import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Workflow } from '@temporalio/workflow';
+import { LEDGER_QUEUE } from '../naming/task-queues';
+import { LEDGER_TASK_TIMEOUT } from './messages';
 import { isUnknownOutcome, isWorkflowTaskFailed } from '../temporal/call-errors';
 import {
   isUnknownUpdate,
@@ -121,5 +125,52 @@ export async function sendUpdate<T>(
       if ((err instanceof WorkflowNotFoundError || isUnknownOutcome(err)) && attempt < RETRIES) continue;
       throw err;
     }
+  }
+}
+
+/** Which ledger an update goes to, how to start it if it is not running, and the failure types of its validator. */
+export interface LedgerUpdateTarget extends LedgerTarget {
+  workflowType: string;
+  /** The ledger workflow's arguments (typed where they are made: Parameters<typeof the workflow>). */
+  args: () => unknown[];
+  types: { refusal: string; seeding: string };
+}
+
+/** An update to a ledger that starts it if needed (executeUpdateWithStart), sent and retried by sendUpdate under one update id. */
+export function updateLedger<Ret, Arg>(
+  client: Client,
+  callTimeoutMs: number,
+  ledger: LedgerUpdateTarget,
+  def: UpdateDefinition<Ret, [Arg]>,
+  arg: Arg,
+  refused: (details: unknown) => Ret,
+): Promise<Ret> {
+  const updateId = randomUUID();
+  // A start operation is used once: each attempt has its own.
+  const start = (): WithStartWorkflowOperation<Workflow> =>
+    new WithStartWorkflowOperation<Workflow>(ledger.workflowType, {
+      workflowId: ledger.id,
+      taskQueue: LEDGER_QUEUE,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowTaskTimeout: LEDGER_TASK_TIMEOUT,
+      args: ledger.args(),
+    });
+  const call = (): Promise<Ret> =>
+    client.workflow.executeUpdateWithStart(def, { updateId, args: [arg], startWorkflowOperation: start() });
+  return sendUpdate(client, callTimeoutMs, ledger, call, ledger.types, refused);
+}
+
+/** A query to a ledger; undefined when the ledger was never started. */
+export async function queryLedger<Ret, Args extends unknown[]>(
+  client: Client,
+  ledgerId: string,
+  def: QueryDefinition<Ret, Args>,
+  ...args: Args
+): Promise<Ret | undefined> {
+  try {
+    return await client.workflow.getHandle(ledgerId).query(def, ...args);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
   }
 }

@@ -1,13 +1,10 @@
 // What a coordinator asks of a workflow's admission ledger: admit (one update, starting the ledger if needed), release, announce.
-import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError } from '@temporalio/common';
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { WorkflowConfig } from '../config/workflow';
 import { constraintKey, type Constraint } from '../config/workflow';
-import { LEDGER_QUEUE } from '../naming/task-queues';
 import type { SeedRequest } from './activities';
-import { Batcher, sendUpdate } from './batcher';
+import { Batcher, queryLedger, updateLedger } from './batcher';
 import type { LedgerHealth } from './health';
 import type { AdmitRequest, Enforced, LedgerConstraint, LedgerRefusal } from './state';
 import type { FleetAdmit, PlaceSeed } from './fleet/state';
@@ -17,7 +14,6 @@ import {
   enforcedQuery,
   LEDGER_REFUSAL,
   LEDGER_SEEDING,
-  LEDGER_TASK_TIMEOUT,
   releaseUpdate,
   type LedgerAnswer,
 } from './messages';
@@ -115,21 +111,15 @@ export class LedgerClient {
     };
   }
 
-  private start(wf: WorkflowConfig): WithStartWorkflowOperation<typeof medicAdmissionLedger> {
-    const seed: SeedRequest = {
+  /** What a ledger this coordinator starts is started with: how it finds past executions. */
+  private seed(wf: WorkflowConfig): SeedRequest {
+    return {
       workflow: wf.name,
       ...(this.orphanGraceMs !== undefined && { orphanGraceMs: this.orphanGraceMs }),
       constraints: placesOf(wf)
         .filter((p) => p.kind === 'maxExecution')
         .map(({ key, periodMs, scope }) => ({ key, periodMs, scope })),
     };
-    return new WithStartWorkflowOperation<typeof medicAdmissionLedger>('medicAdmissionLedger', {
-      workflowId: ledgerWorkflowId(wf.name),
-      taskQueue: LEDGER_QUEUE,
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowTaskTimeout: LEDGER_TASK_TIMEOUT,
-      args: [seed],
-    });
   }
 
   /**
@@ -160,7 +150,7 @@ export class LedgerClient {
     );
   }
 
-  /** An update to the workflow's ledger (starting it if needed), sent and retried by sendUpdate under one update id. */
+  /** An update to the workflow's ledger, starting it if needed. */
   private update<Ret, Arg>(
     client: Client,
     wf: WorkflowConfig,
@@ -168,15 +158,14 @@ export class LedgerClient {
     arg: Arg,
     refused: (details: unknown) => Ret,
   ): Promise<Ret> {
-    const updateId = randomUUID();
-    return sendUpdate(
-      client,
-      this.callTimeoutMs,
-      { id: ledgerWorkflowId(wf.name), health: this.health },
-      () => client.workflow.executeUpdateWithStart(def, { updateId, args: [arg], startWorkflowOperation: this.start(wf) }),
-      { refusal: LEDGER_REFUSAL, seeding: LEDGER_SEEDING },
-      refused,
-    );
+    const ledger = {
+      id: ledgerWorkflowId(wf.name),
+      health: this.health,
+      workflowType: 'medicAdmissionLedger',
+      args: (): Parameters<typeof medicAdmissionLedger> => [this.seed(wf)],
+      types: { refusal: LEDGER_REFUSAL, seeding: LEDGER_SEEDING },
+    };
+    return updateLedger(client, this.callTimeoutMs, ledger, def, arg, refused);
   }
 
   /** Gives back an admission whose execution was not started (best effort: the orphan sweep frees it otherwise). */
@@ -185,13 +174,8 @@ export class LedgerClient {
   }
 
   /** The constraints as the ledger would enforce them for this config now, recording nothing (a query). */
-  async enforced(client: Client, wf: WorkflowConfig): Promise<Enforced[] | undefined> {
-    try {
-      return await client.workflow.getHandle(ledgerWorkflowId(wf.name)).query(enforcedQuery, this.constraints(wf));
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    }
+  enforced(client: Client, wf: WorkflowConfig): Promise<Enforced[] | undefined> {
+    return queryLedger(client, ledgerWorkflowId(wf.name), enforcedQuery, this.constraints(wf));
   }
 
   /**

@@ -1,12 +1,9 @@
 // What a coordinator asks of the fleet ledger: claim a node and budget places (one update, starting the ledger if needed), give them back, check.
-import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError } from '@temporalio/common';
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
-import { Batcher, SEEDING_ATTEMPTS, SEEDING_RETRY_MS, sendUpdate } from '../batcher';
+import { Batcher, queryLedger, SEEDING_ATTEMPTS, SEEDING_RETRY_MS, updateLedger } from '../batcher';
 import { LedgerSeedingError, type LedgerHealth } from '../health';
 import type { Enforced, LedgerConstraint } from '../state';
-import { LEDGER_QUEUE } from '../../naming/task-queues';
 import { spentHolds, type FleetSeedRequest } from './activities';
 import { ORPHAN_GRACE_MS, type Claim, type ClaimRefusal, type PlaceSeed } from './state';
 import {
@@ -16,7 +13,6 @@ import {
   claimWithConstraintsUpdate,
   FLEET_REFUSAL,
   FLEET_SEEDING,
-  LEDGER_TASK_TIMEOUT,
   releaseHoldsUpdate,
   type ClaimAnswer,
 } from '../messages';
@@ -70,17 +66,6 @@ export class FleetLedgerClient {
     return this.settings.orphanGraceMs ?? ORPHAN_GRACE_MS;
   }
 
-  private start(): WithStartWorkflowOperation<typeof medicFleetLedger> {
-    const seed: FleetSeedRequest = { workflows: this.disruptive(), ...this.settings };
-    return new WithStartWorkflowOperation<typeof medicFleetLedger>('medicFleetLedger', {
-      workflowId: this.ledgerId,
-      taskQueue: LEDGER_QUEUE,
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowTaskTimeout: LEDGER_TASK_TIMEOUT,
-      args: [seed],
-    });
-  }
-
   /**
    * Takes the claim's node and budget places, or says who holds them. A refusal by holders whose
    * executions have closed (nobody has looked since) ends those holds and asks once more, so a
@@ -114,22 +99,21 @@ export class FleetLedgerClient {
     return this.update(client, def, claims, (details) => (details as ClaimRefusal[]).map((refusal) => ({ ok: false, refusal })));
   }
 
-  /** An update to the ledger (starting it if needed), sent and retried by sendUpdate under one update id. */
+  /** An update to the ledger, starting it if needed (seeded from the running executions of the disruptive workflows). */
   private update<Ret, Arg>(
     client: Client,
     def: UpdateDefinition<Ret, [Arg]>,
     arg: Arg,
     refused: (details: unknown) => Ret,
   ): Promise<Ret> {
-    const updateId = randomUUID();
-    return sendUpdate(
-      client,
-      this.callTimeoutMs,
-      { id: this.ledgerId, health: this.health },
-      () => client.workflow.executeUpdateWithStart(def, { updateId, args: [arg], startWorkflowOperation: this.start() }),
-      { refusal: FLEET_REFUSAL, seeding: FLEET_SEEDING },
-      refused,
-    );
+    const ledger = {
+      id: this.ledgerId,
+      health: this.health,
+      workflowType: 'medicFleetLedger',
+      args: (): Parameters<typeof medicFleetLedger> => [{ workflows: this.disruptive(), ...this.settings }],
+      types: { refusal: FLEET_REFUSAL, seeding: FLEET_SEEDING },
+    };
+    return updateLedger(client, this.callTimeoutMs, ledger, def, arg, refused);
   }
 
   /** Ends holds whose executions closed, or (`unstarted`) whose starts did not happen (best effort: the sweep ends them otherwise). */
@@ -154,12 +138,7 @@ export class FleetLedgerClient {
   }
 
   /** Why the claim would be refused now, recording nothing (shadow mode); undefined when it would pass or no ledger exists yet. */
-  async check(client: Client, claim: Claim): Promise<ClaimRefusal | undefined> {
-    try {
-      return await client.workflow.getHandle(this.ledgerId).query(checkQuery, claim);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    }
+  check(client: Client, claim: Claim): Promise<ClaimRefusal | undefined> {
+    return queryLedger(client, this.ledgerId, checkQuery, claim);
   }
 }
