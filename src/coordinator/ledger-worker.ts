@@ -83,8 +83,9 @@ export class LedgerWorker {
       const sdk = createLogger({ component: 'coordinator.ledger-worker', level: 'warn' });
       Runtime.install({
         logger: new DefaultLogger('WARN', (e) => {
-          // The ladder queue has activities only, by design: the SDK's warning about it is no news.
-          if (e.meta?.taskQueue === LADDER_QUEUE && e.message.startsWith('No workflows registered')) return;
+          // The ladder and ledger activity queues have activities only, by design: the SDK's warning about them is no news.
+          const activitiesOnly = e.meta?.taskQueue === LADDER_QUEUE || e.meta?.taskQueue === LEDGER_ACTIVITY_QUEUE;
+          if (activitiesOnly && e.message.startsWith('No workflows registered')) return;
           // The audit journal's queue has a workflow and no activities, by design too.
           if (e.meta?.taskQueue === this.auditQueue && e.message.startsWith('No activities registered')) return;
           (e.level === 'ERROR' ? sdk.error : sdk.warn)(e.message, { sdk: true, ...(e.meta as Record<string, unknown>) });

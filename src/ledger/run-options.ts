@@ -1,6 +1,7 @@
 // What both ledger workflows ask Temporal for: their activities and their next run, each bounded
 // so that a coordinator that died holding a ledger's task stalls it for seconds (LEDGER_DEAD_WORKER_PATCH).
 import {
+  ApplicationFailure,
   condition,
   continueAsNew,
   makeContinueAsNewFunc,
@@ -71,4 +72,12 @@ export function ledgerRollover(): { heard(): void; due(): boolean } {
       );
     },
   };
+}
+
+/**
+ * What a ledger's update validator throws: the whole batch is refused and nothing is written.
+ * `details` (the refusal of each request, in order) is what the client answers each caller with.
+ */
+export function rejection(type: string, message: string, details?: unknown[]): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, ...(details && { details: [details] }), nonRetryable: true });
 }

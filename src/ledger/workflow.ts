@@ -5,8 +5,8 @@
 // ledger's time (the workflow task's, i.e. Temporal's clock). Both run in one workflow task per
 // batch of updates, one after the other: the ledger is the single point where every
 // coordinator's admissions of the workflow are ordered. Continue-as-new keeps its history short.
-import { ApplicationFailure, allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
-import { continueLedger, ledgerActivities, ledgerRollover } from './run-options';
+import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import { continueLedger, ledgerActivities, ledgerRollover, rejection } from './run-options';
 import type { LedgerActivities, SeedRequest } from './activities';
 import * as ledger from './state';
 import {
@@ -28,14 +28,6 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
   const activities = ledgerActivities<LedgerActivities>();
   const rollover = ledgerRollover();
 
-  const seeding = (): void => {
-    if (!state.seeded)
-      throw ApplicationFailure.create({
-        type: LEDGER_SEEDING,
-        message: 'the admission ledger is reading past executions from visibility',
-        nonRetryable: true,
-      });
-  };
   setHandler(
     admitUpdate,
     (requests) => {
@@ -49,15 +41,12 @@ export async function medicAdmissionLedger(seedRequest: SeedRequest, carried?: l
     {
       // A batch of which nothing would pass is rejected here: a refusal writes no history.
       validator(requests: ledger.AdmitRequest[]) {
-        seeding();
+        if (!state.seeded) throw rejection(LEDGER_SEEDING, 'the admission ledger is reading past executions from visibility');
         const refusals = requests.map((req) => ledger.check(state, req, Date.now()));
-        if (refusals.every((r) => r !== undefined))
-          throw ApplicationFailure.create({
-            type: LEDGER_REFUSAL,
-            message: refusals.map((r) => `${r!.key} is full in ${r!.scope}: ${r!.count} of ${r!.value}`).join('; '),
-            details: [refusals],
-            nonRetryable: true,
-          });
+        if (refusals.every((r) => r !== undefined)) {
+          const message = refusals.map((r) => `${r!.key} is full in ${r!.scope}: ${r!.count} of ${r!.value}`).join('; ');
+          throw rejection(LEDGER_REFUSAL, message, refusals);
+        }
       },
     },
   );

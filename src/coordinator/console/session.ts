@@ -47,8 +47,10 @@ export class CookieSealer {
     const dot = text.indexOf('.');
     if (dot <= 0) return undefined;
     const body = text.slice(0, dot);
-    const given = Buffer.from(text.slice(dot + 1), 'base64url');
-    const want = this.mac(purpose, body);
+    // Compared as text: base64url decoding ignores the last character's spare bits, so a MAC
+    // compared as bytes would also open under other spellings of itself.
+    const given = Buffer.from(text.slice(dot + 1), 'utf8');
+    const want = Buffer.from(b64(this.mac(purpose, body)), 'utf8');
     if (given.length !== want.length || !timingSafeEqual(given, want)) return undefined;
     try {
       const v = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as unknown;

@@ -242,6 +242,22 @@ export function check(state: FleetLedgerState, claim: Claim, now: number): Claim
   return undefined;
 }
 
+/** A refusal in a few words (the message of a rejected batch; the coordinator words each answer itself). */
+export function describeRefusal(r: ClaimRefusal): string {
+  switch (r.kind) {
+    case 'node':
+      return `node ${r.node} is held`;
+    case 'budget':
+      return `budget ${r.budget} is full`;
+    case 'constraint':
+      return `${r.refusal.key} is full in ${r.refusal.scope}`;
+    case 'seeding':
+      return `reading the executions of ${r.workflow}`;
+    case 'full':
+      return 'the ledger is full';
+  }
+}
+
 /** A time with as many digits as the ledger's: the size check measures the hold as it would be stored. */
 const SAMPLE_TIME = 1_700_000_000_000;
 

@@ -4,8 +4,8 @@
 // starts it): the validator refuses without writing history, the handler records the hold.
 // Holds end when the coordinator gives one back (its start did not happen), when the sweep finds
 // the execution closed or never started, or at hold_max. Continue-as-new keeps its history short.
-import { ApplicationFailure, allHandlersFinished, condition, patched, setHandler } from '@temporalio/workflow';
-import { continueLedger, ledgerActivities, ledgerRollover } from '../run-options';
+import { allHandlersFinished, condition, patched, setHandler } from '@temporalio/workflow';
+import { continueLedger, ledgerActivities, ledgerRollover, rejection } from '../run-options';
 import { FLEET_CONSTRAINTS_PATCH } from '../patches';
 import { enforced, emptyState } from '../state';
 import type { AddedFleetLedgerActivities, FleetLedgerActivities, FleetSeedRequest } from './activities';
@@ -59,33 +59,12 @@ export async function medicFleetLedger(seedRequest: FleetSeedRequest, carried?: 
     // that would make the ledger govern its workflow is let through (its handler records that).
     validator(claims: fleet.Claim[]) {
       if (!state.seeded)
-        throw ApplicationFailure.create({
-          type: FLEET_SEEDING,
-          message: 'the fleet ledger is reading the running disruptive executions from visibility',
-          nonRetryable: true,
-        });
+        throw rejection(FLEET_SEEDING, 'the fleet ledger is reading the running disruptive executions from visibility');
       const now = Date.now();
       const refusals = claims.map((c) => fleet.check(state, c, now));
       const governs = (r: fleet.ClaimRefusal | undefined): boolean => r?.kind === 'seeding' && !state.importing?.[r.workflow];
       if (refusals.every((r) => r !== undefined && !governs(r)))
-        throw ApplicationFailure.create({
-          type: FLEET_REFUSAL,
-          message: refusals
-            .map((r) =>
-              r!.kind === 'node'
-                ? `node ${r!.node} is held`
-                : r!.kind === 'budget'
-                  ? `budget ${r!.budget} is full`
-                  : r!.kind === 'constraint'
-                    ? `${r!.refusal.key} is full in ${r!.refusal.scope}`
-                    : r!.kind === 'seeding'
-                      ? `reading the executions of ${r!.workflow}`
-                      : 'the ledger is full',
-            )
-            .join('; '),
-          details: [refusals],
-          nonRetryable: true,
-        });
+        throw rejection(FLEET_REFUSAL, refusals.map((r) => fleet.describeRefusal(r!)).join('; '), refusals);
     },
   };
   setHandler(claimUpdate, claim, validator);
