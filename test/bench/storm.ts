@@ -11,8 +11,11 @@
 // stricter concurrency 1/30m with a looser global 16/48h, and a storm of the remaining
 // triggers runs while another coordinator is SIGKILLed and restarted. The strictest config in
 // use governs: exactly one more start on each of the 4 idle nodes (10 in all), none beside a
-// running one. Last line: `storm: started=<n> expected=<n> violations=<n>`.
+// running one. Last line: `storm: started=<n> expected=<n> violations=<n>`. A 5xx in phase 0
+// (or BENCH_TRACE=1) prints the upgrade ledger's failed and timed-out workflow tasks.
 import { Client } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
+import { ledgerWorkflowId } from '../../src/ledger/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SEARCH_ATTRIBUTES, queryValue } from '../../src/naming/search-attributes';
@@ -56,6 +59,29 @@ interface Phase {
   workflow: keyof typeof WORKFLOWS;
   limit: number;
   node: (i: number) => string;
+}
+
+/** A ledger's workflow tasks that failed or timed out (every run of it), with when and where each was scheduled. */
+async function stalledTasks(client: Client, workflowId: string): Promise<string> {
+  const lines: string[] = [];
+  for await (const run of client.workflow.list({ query: `WorkflowId = ${queryValue(workflowId)}` })) {
+    const events = (await client.workflow.getHandle(workflowId, run.runId).fetchHistory()).events ?? [];
+    events.forEach((e, i) => {
+      const why = e.workflowTaskTimedOutEventAttributes ?? e.workflowTaskFailedEventAttributes?.failure?.message;
+      if (!why) return;
+      const scheduled = events
+        .slice(0, i)
+        .reverse()
+        .find((x) => x.workflowTaskScheduledEventAttributes);
+      const at = (x: typeof e | undefined): string =>
+        new Date(Number(x?.eventTime?.seconds ?? 0) * 1000 + (x?.eventTime?.nanos ?? 0) / 1e6).toISOString();
+      lines.push(
+        `  run ${run.runId} event ${String(e.eventId)} ${proto.api.enums.v1.EventType[e.eventType!]} at ${at(e)} (scheduled ${at(scheduled)} on ` +
+          `${scheduled?.workflowTaskScheduledEventAttributes?.taskQueue?.name ?? '?'}): ${JSON.stringify(why)}`,
+      );
+    });
+  }
+  return `phase 0: ${workflowId}'s failed or timed-out workflow tasks: ${lines.length}\n${lines.join('\n')}\n`;
 }
 
 async function main(): Promise<void> {
@@ -132,6 +158,14 @@ async function main(): Promise<void> {
     );
     const failed = upAnswers.filter((a) => a.status >= 500 || a.status === 0);
     for (const a of failed.slice(0, 3)) process.stderr.write(`phase 0: answer ${a.status}: ${a.body.slice(0, 400)}\n`);
+    // Where an answer that did not come in time waited: the ledger's workflow tasks that failed or
+    // timed out (BENCH_TRACE=1: always).
+    if (failed.length || process.env.BENCH_TRACE === '1')
+      process.stderr.write(
+        await stalledTasks(client, ledgerWorkflowId('stormUpgrade')).catch(
+          (err: Error) => `phase 0: no ledger history: ${err.message}\n`,
+        ),
+      );
     const failures = failed.length;
     const upOver = Math.max(0, upTotal - UPGRADE_LIMIT) + failures;
     process.stdout.write(
