@@ -124,8 +124,21 @@ export type TriggerOutcome =
   | Extract<FleetOutcome, { result: 'shadow' }>
   | { result: 'refused'; dryRun: boolean; refusal: Refusal; checks?: ConstraintCheck[] }
   | { result: 'invalid'; code: 'invalid_request' | 'unknown_workflow'; message: string; details: Record<string, unknown> }
-  | { result: 'error'; code: 'temporal_unavailable' | 'internal'; message: string }
-  | { result: 'error'; code: 'ledger_failed'; message: string; details: { ledger: string; reason: string } };
+  | { result: 'error'; code: 'temporal_unavailable' | 'internal'; message: string; details: StartState }
+  | { result: 'error'; code: 'ledger_failed'; message: string; details: StartState & { ledger: string; reason: string } };
+
+/**
+ * What a failed admission says of its start: `started: false` when no start was sent (Temporal
+ * has nothing for it); `"unknown"` when one was sent and not confirmed, with the execution's id
+ * when it was chosen (the caller can look it up).
+ */
+export type StartState = { started: false } | { started: 'unknown'; workflow_id?: string };
+
+/** Where an admission's start stands while it decides (what its failure answer says). */
+interface PendingStart {
+  workflowId?: string;
+  sent?: boolean;
+}
 
 export interface AdmissionDeps {
   /** The current workflow configs (swapped atomically on reload). */
@@ -316,22 +329,23 @@ export class Admission {
     const started = process.hrtime.bigint();
     let outcome: TriggerOutcome;
     let workflowId: string | undefined;
+    const pending: PendingStart = {};
     try {
-      ({ outcome, workflowId } = await this.decide(req).catch((err: unknown) => {
+      ({ outcome, workflowId } = await this.decide(req, pending).catch((err: unknown) => {
         // A rolling upgrade: the fleet ledger still runs on an earlier release's worker, which
         // takes claims without constraints only. Nothing was recorded: decide the earlier way.
-        if (err instanceof LedgerTooOldError) return this.decide(req, true);
+        if (err instanceof LedgerTooOldError) return this.decide(req, pending, true);
         throw err;
       }));
       // The fleet ledger admits this workflow's constraints now (another replica turned
       // fleet_constraints on): this replica follows it from now on, and decides again.
       if (outcome.result === 'refused' && outcome.refusal.constraint.kind === FLEET_CONSTRAINTS && this.deps.followFleet) {
         this.deps.followFleet(req.workflow);
-        ({ outcome, workflowId } = await this.decide(req));
+        ({ outcome, workflowId } = await this.decide(req, pending));
       }
       outcome = await this.beyondBudget(req, outcome);
     } catch (err) {
-      outcome = this.failure(err, 'admit');
+      outcome = this.failure(err, 'admit', pending);
     }
     this.record(req, outcome, workflowId, Number(process.hrtime.bigint() - started) / 1e9);
     return outcome;
@@ -361,8 +375,11 @@ export class Admission {
     return (await this.askApproval(req, 'beyond_budget', why)) ?? outcome;
   }
 
-  private failure(err: unknown, operation: string): TriggerOutcome {
+  private failure(err: unknown, operation: string, pending: PendingStart): TriggerOutcome {
     this.deps.metrics.temporalErrors.inc({ operation });
+    const start: StartState = pending.sent
+      ? { started: 'unknown', ...(pending.workflowId && { workflow_id: pending.workflowId }) }
+      : { started: false };
     if (err instanceof LedgerFailedError) {
       // Only the workflows this ledger governs wait; everything else is admitted as usual.
       this.deps.log(err.message);
@@ -370,24 +387,35 @@ export class Admission {
         result: 'error',
         code: 'ledger_failed',
         message: `${err.message}; the triggers it governs are refused until it runs again (see the upgrade docs)`,
-        details: { ledger: err.ledger, reason: err.reason },
+        details: { ledger: err.ledger, reason: err.reason, ...start },
       };
     }
     if (err instanceof ClaimExpiredError || err instanceof LedgerSeedingError) {
       const given =
         err instanceof ClaimExpiredError ? ': nothing started, the claim is given back (Temporal answers slowly)' : '';
       this.deps.log(`${err.message}${given}`);
-      return { result: 'error', code: 'temporal_unavailable', message: `${err.message}; nothing was started; retry later` };
+      return {
+        result: 'error',
+        code: 'temporal_unavailable',
+        message: `${err.message}; nothing was started; retry later`,
+        details: { started: false },
+      };
     }
     if (isTemporalUnavailable(err)) {
       return {
         result: 'error',
         code: 'temporal_unavailable',
         message: 'Temporal is unreachable or did not answer in time; retry later',
+        details: start,
       };
     }
     this.deps.log(`trigger failed in ${operation}: ${(err as Error).name}: ${(err as Error).message}`);
-    return { result: 'error', code: 'internal', message: 'the trigger failed; the coordinator log has the cause' };
+    return {
+      result: 'error',
+      code: 'internal',
+      message: 'the trigger failed; the coordinator log has the cause',
+      details: start,
+    };
   }
 
   /** The slots of one constraint in one scope, and how a holder is started in them. */
@@ -461,7 +489,11 @@ export class Admission {
     };
   }
 
-  private async decide(req: TriggerRequest, earlierWay = false): Promise<{ outcome: TriggerOutcome; workflowId?: string }> {
+  private async decide(
+    req: TriggerRequest,
+    pending: PendingStart,
+    earlierWay = false,
+  ): Promise<{ outcome: TriggerOutcome; workflowId?: string }> {
     const wf = this.deps.workflows().get(req.workflow);
     if (!wf) {
       return {
@@ -517,6 +549,7 @@ export class Admission {
       // What fleet safety holds for the execution, in its memo (set once fleet safety has admitted it).
       let fleetMemo: Record<string, string> = {};
       const startExecution = async (workflowId: string): Promise<string> => {
+        Object.assign(pending, { workflowId, sent: true });
         const handle = await client.workflow.start(wf.workflowType, {
           taskQueue: workflowQueue(req.target, taskQueue),
           workflowExecutionTimeout: wf.timeoutMs + TIMEOUT_BACKSTOP_MS, // the run pages by timeoutMs; this is the backstop
@@ -697,6 +730,8 @@ export class Admission {
         };
         let runId: string;
         if (primary) {
+          // Unkeyed, the execution starts under the first free slot's id (unknown until claimed).
+          if (!namedId) Object.assign(pending, { workflowId: undefined, sent: true });
           const r = await inTime(() => claimSlot(client, primary.spec, startAt));
           tookLast = r.ok && r.full;
           if (!r.ok) return { outcome: this.refusal(wf.name, primary, r.holders) };

@@ -180,6 +180,32 @@ describe('a start whose reply is lost', () => {
     expect(await admit(c, name, { node })).toBe(202);
     expect(await admit(c, name, { node })).toBe(429);
   });
+
+  it('unconfirmed and not found: 503 says the start is unknown and names its execution, which Temporal does not have', async () => {
+    const name = unique('unconfirmed');
+    let drop = 1;
+    // The reply is lost before the request reaches Temporal: nothing starts, and nothing confirms it.
+    const lose: WorkflowClientInterceptor = {
+      async start(input, next) {
+        if (input.workflowType !== LEASE_WORKFLOW_TYPE && drop-- > 0) {
+          throw Object.assign(new Error('13 INTERNAL: reply lost (test)'), { code: 13, details: 'reply lost (test)' });
+        }
+        return next(input);
+      },
+    };
+    const temporal = await TemporalGateway.connect(coordinatorConfig().temporal, { interceptors: { workflow: [lose] } });
+    const c = await coordinatorFor([workflowConfig(name, { constraints: [constraint('maxExecution', 2, 60 * MIN)] })], temporal);
+    const lost = await trigger(c.app, name, { target: { node: unique('n') } });
+    expect(lost.statusCode).toBe(503);
+    const id = lost.json().details.workflow_id as string;
+    expect(lost.json().details).toEqual({ started: 'unknown', workflow_id: id });
+    expect(id.startsWith(`${name}:`)).toBe(true);
+    await expect(file.client.workflow.getHandle(id).describe()).rejects.toThrow(/not found/i);
+    // A retry starts (the window's second place: the unconfirmed one is held until the ledger's sweep).
+    const again = await trigger(c.app, name, { target: { node: unique('n') } });
+    if (again.statusCode === 202) started.push(again.json().workflow_id);
+    expect(again.statusCode).toBe(202);
+  });
 });
 
 it('a refusal writes nothing: no execution is added by refused triggers', async () => {

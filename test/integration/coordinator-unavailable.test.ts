@@ -28,7 +28,7 @@ it('answers triggers with 503 temporal_unavailable and Retry-After while Tempora
   expect(res.json()).toEqual({
     error: 'temporal_unavailable',
     message: 'Temporal is unreachable or did not answer in time; retry later',
-    details: {},
+    details: { started: false },
   });
   expect(c.audit.at(-1)).toMatchObject({ decision: 'error', workflow: 'pingNode' });
   const status = await c.app.inject({ url: '/v1/executions/some-id', headers: { 'x-test-identity': ADMIN } });

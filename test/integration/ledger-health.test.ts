@@ -48,6 +48,7 @@ describe('a ledger whose workflow task keeps failing', () => {
     expect(refused.json().error).toBe('ledger_failed');
     expect(refused.json().details.ledger).toBe(ledger);
     expect(refused.json().details.reason).toContain(`version ${LEDGER_STATE_VERSION + 1}`);
+    expect(refused.json().details.started).toBe(false);
     expect(refused.headers['retry-after']).toBe('30');
     // Nothing started for it.
     const { count } = await file.client.workflow.count(`MedicWorkflow = '${broken}'`);

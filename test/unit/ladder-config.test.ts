@@ -183,7 +183,9 @@ describe('the rules of a climb', () => {
       result: 'refused',
       code: 'shadow',
     });
-    expect(() => climbAnswer({ result: 'error', code: 'temporal_unavailable', message: 'down' })).toThrow('down');
+    expect(() =>
+      climbAnswer({ result: 'error', code: 'temporal_unavailable', message: 'down', details: { started: false } }),
+    ).toThrow('down');
   });
 
   it("gives the next step the run's target, without a node a workflow of another queue does not use", () => {
