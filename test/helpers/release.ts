@@ -44,6 +44,14 @@ export function buildRelease(commit = process.env.MEDIC_UPGRADE_FROM ?? PREVIOUS
   const run = (args: string[]): void => void execFileSync(process.execPath, args, { cwd: dir, stdio: 'pipe', timeout: 600_000 });
   run([path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
   run([path.join(dir, 'dist', 'src', 'temporal', 'bundle-workflows.js')]);
+  // Build steps later releases added (their `npm run build` runs them), where the release has them.
+  for (const step of [
+    ['worker', 'lean', 'build-descriptor.js'],
+    ['coordinator', 'console', 'copy-assets.js'],
+  ]) {
+    const script = path.join(dir, 'dist', 'src', ...step);
+    if (fs.existsSync(script)) run([script]);
+  }
   fs.writeFileSync(path.join(dir, '.built'), `${new Date().toISOString()}\n`);
   return medic;
 }
