@@ -9,6 +9,7 @@ import { waitFor } from './wait';
 export interface TestNamespace {
   namespace: string;
   client: Client;
+  /** Terminates every execution still running in the namespace (its ledgers too), then closes the connection. */
   close(): Promise<void>;
 }
 
@@ -39,5 +40,16 @@ export async function testNamespace(prefix: string): Promise<TestNamespace> {
       ),
     30_000,
   );
-  return { namespace, client, close: () => connection.close() };
+  const close = async (): Promise<void> => {
+    try {
+      for await (const e of client.workflow.list({ query: `ExecutionStatus = 'Running'` }))
+        await client.workflow
+          .getHandle(e.workflowId)
+          .terminate('test done')
+          .catch(() => undefined);
+    } finally {
+      await connection.close();
+    }
+  };
+  return { namespace, client, close };
 }

@@ -34,11 +34,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await coordinator?.close();
-  for await (const e of ns.client.workflow.list({ query: `ExecutionStatus = 'Running'` }))
-    await ns.client.workflow
-      .getHandle(e.workflowId)
-      .terminate('test done')
-      .catch(() => undefined);
   await ns.close();
 });
 
