@@ -57,6 +57,20 @@ function changeWorkflow(concurrency: number, period: string, global: number, glo
   );
 }
 
+/** Waits until the orphan sweep has judged every admission of the workflow's ledger (its unconfirmed ones: started, or freed). */
+async function everyAdmissionJudged(client: Client, workflow: string): Promise<void> {
+  const ledger = client.workflow.getHandle(ledgerWorkflowId(workflow));
+  await waitFor(
+    `the orphan sweep to judge every ${workflow} admission`,
+    async () => {
+      const st = await ledger.query<{ unconfirmed: Record<string, unknown> }>('state');
+      return Object.keys(st.unconfirmed).length === 0 ? true : undefined;
+    },
+    180_000,
+    1_000,
+  );
+}
+
 interface Phase {
   name: string;
   workflow: keyof typeof WORKFLOWS;
@@ -164,16 +178,7 @@ async function main(): Promise<void> {
       // A place short: an admission whose caller got no start (a failed answer) holds it until the
       // orphan sweep frees it, one grace (60 s) after it was made. Then the callers retry, as the
       // trigger daemon does: the window must end exactly full (nothing forgotten, nothing wedged).
-      const ledger = client.workflow.getHandle(ledgerWorkflowId('stormUpgrade'));
-      await waitFor(
-        'the orphan sweep to judge every upgrade admission',
-        async () => {
-          const st = await ledger.query<{ unconfirmed: Record<string, unknown> }>('state');
-          return Object.keys(st.unconfirmed).length === 0 ? true : undefined;
-        },
-        180_000,
-        1_000,
-      );
+      await everyAdmissionJudged(client, 'stormUpgrade');
       // Each on a node of its own: the window decides, not a node's concurrency place.
       const retried = await Promise.all(
         failed.map((_, i) => upPost(coordinators[i % COORDINATORS]!, i, `storm-${run}-upgrade-retry-${i}`)),
@@ -333,16 +338,7 @@ async function main(): Promise<void> {
       // Admissions the killed coordinator (or a give-back lost in the storm) left without an
       // execution count until the orphan sweep has judged them, one grace (60 s) after each was
       // made: wait until the ledger holds none unjudged, then a late wave takes the remaining room.
-      const ledger = client.workflow.getHandle('medic-ledger:stormChange');
-      await waitFor(
-        'the orphan sweep to judge every admission',
-        async () => {
-          const s = await ledger.query<{ unconfirmed: Record<string, unknown> }>('state');
-          return Object.keys(s.unconfirmed).length === 0 ? true : undefined;
-        },
-        180_000,
-        1_000,
-      );
+      await everyAdmissionJudged(client, 'stormChange');
       process.stdout.write(`phase 3: every admission judged ${Math.round((Date.now() - killedAt) / 1000)} s after the kill\n`);
       const late = await Promise.all(Array.from({ length: 30 }, (_, i) => post(coordinators[i % COORDINATORS]!, i)));
       ({ total, perNode } = await settle(total + late.filter((a) => a.status === 202).length));
