@@ -293,10 +293,16 @@
                 if (dc.value) body.datacenter = dc.value;
                 if (nt.value) body.node_type = nt.value;
                 if (dur.value) body.for = dur.value;
-                act('POST', '/v1/pauses', body)
-                  .then((p) => say('Paused: ' + p.description, 'ok'))
-                  .catch((e) => say('Not paused: ' + e.message, 'error'))
-                  .then(refresh);
+                act('POST', '/v1/pauses', body).then(
+                  (p) => {
+                    say('Paused: ' + p.description, 'ok');
+                    return refreshUntil((r) => r.pauses.some((x) => x.description === p.description));
+                  },
+                  (e) => {
+                    say('Not paused: ' + e.message, 'error');
+                    return refresh();
+                  },
+                );
               },
             },
           },
@@ -336,10 +342,16 @@
                       class: 'resume',
                       on: {
                         click: () =>
-                          act('DELETE', '/v1/pauses?' + q.toString())
-                            .then(() => say('Resumed: ' + p.description, 'ok'))
-                            .catch((e) => say('Not resumed: ' + e.message, 'error'))
-                            .then(refresh),
+                          act('DELETE', '/v1/pauses?' + q.toString()).then(
+                            () => {
+                              say('Resumed: ' + p.description, 'ok');
+                              return refreshUntil((r) => r.pauses.every((x) => x.description !== p.description));
+                            },
+                            (e) => {
+                              say('Not resumed: ' + e.message, 'error');
+                              return refresh();
+                            },
+                          ),
                       },
                     },
                     'Resume',
@@ -584,6 +596,22 @@
       if (mine !== generation) return;
       say(e.status === 403 ? 'Forbidden: ' + e.message : 'Could not load ' + v.title + ': ' + e.message, 'error');
     }
+  }
+
+  /**
+   * After an action: the view is read again until it shows the action's effect (`shows(data)`),
+   * at most 10 s. Pauses are listed from Temporal's visibility, which lags a write: one read
+   * right after it may not have it yet, and that view does not poll.
+   */
+  async function refreshUntil(shows) {
+    const mine = generation;
+    for (let i = 0; i < 20; i++) {
+      const data = await views[current].load().catch(() => undefined);
+      if (mine !== generation) return;
+      if (data && shows(data)) return refresh(Promise.resolve(data));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return refresh();
   }
 
   function show(key, preloaded) {
